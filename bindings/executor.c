@@ -1,0 +1,331 @@
+/* The child side of a spawn: runs a setup plan op by op with raw system calls, then execs.
+ * It runs between clone and exec, possibly sharing the parent's memory (CLONE_VM|CLONE_VFORK):
+ * no malloc, no libc state, no errno. On failure it writes (step, errno) to the status pipe and exits. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <linux/sched.h>
+#include <net/if.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef MNT_DETACH
+#define MNT_DETACH 2
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC 4
+#endif
+
+#include "executor.h"
+#include "plan.h"
+#include "rawsys.h"
+
+#define SLOT_COUNT 8
+#define PATH_BUF 4096
+#define EXIT_SETUP_FAILED 127
+
+struct exec_state {
+	const uint8_t *plan;
+	int status_fd;
+	int slots[SLOT_COUNT];
+	char resolved[PATH_BUF];
+};
+
+static const char *str(const struct exec_state *st, uint32_t off)
+{
+	return off ? (const char *)(st->plan + off) : 0;
+}
+
+static size_t slen(const char *s)
+{
+	size_t n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+static void put_record(int fd, int32_t kind, int32_t step, int32_t err, int32_t value)
+{
+	struct status_record rec = { kind, step, err, value };
+	raw3(SYS_write, fd, &rec, sizeof rec);
+}
+
+static long write_file(const char *path, const char *text)
+{
+	long fd = raw4(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return fd;
+	long r = raw3(SYS_write, fd, text, slen(text));
+	raw1(SYS_close, fd);
+	return r < 0 ? r : 0;
+}
+
+/* Turns a plan list into a NULL-terminated pointer array in the scratch space TypeScript reserved. */
+static char **list(const struct exec_state *st, uint32_t off, int64_t scratch)
+{
+	const uint32_t *l = (const uint32_t *)(st->plan + off);
+	char **out = (char **)(st->plan + scratch);
+	for (uint32_t i = 0; i < l[0]; i++)
+		out[i] = (char *)(st->plan + l[1 + i]);
+	out[l[0]] = 0;
+	return out;
+}
+
+static long close_fds_except(const uint32_t *keep)
+{
+	unsigned int next = 0;
+	for (uint32_t i = 0; i < keep[0]; i++) {
+		unsigned int fd = keep[1 + i];
+		if (fd > next) {
+			long r = raw3(SYS_close_range, next, fd - 1, 0);
+			if (r < 0)
+				return r;
+		}
+		next = fd + 1;
+	}
+	return raw3(SYS_close_range, next, ~0u, 0);
+}
+
+static long loopback_up(void)
+{
+	long sock = raw3(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return sock;
+	struct ifreq ifr = { 0 };
+	ifr.ifr_name[0] = 'l';
+	ifr.ifr_name[1] = 'o';
+	long r = raw3(SYS_ioctl, sock, SIOCGIFFLAGS, &ifr);
+	if (r >= 0) {
+		ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+		r = raw3(SYS_ioctl, sock, SIOCSIFFLAGS, &ifr);
+	}
+	raw1(SYS_close, sock);
+	return r;
+}
+
+static long pivot_into(const char *newroot)
+{
+	long r = raw1(SYS_chdir, newroot);
+	if (r < 0)
+		return r;
+	r = raw2(SYS_pivot_root, ".", ".");
+	if (r < 0)
+		return r;
+	r = raw2(SYS_umount2, ".", MNT_DETACH);
+	if (r < 0)
+		return r;
+	return raw1(SYS_chdir, "/");
+}
+
+/* Finds name in PATH the way execvp does; the result is kept for OP_EXEC. */
+static long resolve_command(struct exec_state *st, const char *name, const char *path)
+{
+	size_t nlen = slen(name);
+	int saw_eacces = 0;
+	for (const char *p = name; *p; p++) {
+		if (*p == '/') {
+			if (nlen >= PATH_BUF)
+				return -ENAMETOOLONG;
+			for (size_t i = 0; i <= nlen; i++)
+				st->resolved[i] = name[i];
+			path = 0;
+			break;
+		}
+	}
+	const char *dir = path;
+	for (;;) {
+		if (dir) {
+			const char *end = dir;
+			while (*end && *end != ':')
+				end++;
+			size_t dlen = (size_t)(end - dir);
+			if (dlen + 1 + nlen >= PATH_BUF)
+				return -ENAMETOOLONG;
+			size_t k = 0;
+			if (dlen == 0)
+				st->resolved[k++] = '.';
+			for (size_t i = 0; i < dlen; i++)
+				st->resolved[k++] = dir[i];
+			st->resolved[k++] = '/';
+			for (size_t i = 0; i <= nlen; i++)
+				st->resolved[k++] = name[i];
+		}
+		struct stat sb;
+		long r = raw4(SYS_newfstatat, AT_FDCWD, st->resolved, &sb, 0);
+		if (r == 0) {
+			if (!S_ISREG(sb.st_mode))
+				r = -EACCES;
+			else
+				r = raw4(SYS_faccessat, AT_FDCWD, st->resolved, X_OK, 0);
+			if (r == 0)
+				return 0;
+		}
+		if (r == -EACCES)
+			saw_eacces = 1;
+		else if (r != -ENOENT && r != -ENOTDIR)
+			return r;
+		if (!dir)
+			break;
+		while (*dir && *dir != ':')
+			dir++;
+		if (!*dir)
+			break;
+		dir++;
+	}
+	return saw_eacces ? -EACCES : -ENOENT;
+}
+
+static int fork_into_parent(struct exec_state *st, int step);
+
+static long run_op(struct exec_state *st, const struct plan_op *op, int step)
+{
+	const int64_t *n = op->n;
+	const uint32_t *s = op->s;
+	switch (op->code) {
+	case OP_USERNS_MAPS: {
+		long r = write_file("/proc/self/setgroups", "deny");
+		if (r < 0 && r != -ENOENT)
+			return r;
+		r = write_file("/proc/self/uid_map", str(st, s[0]));
+		return r < 0 ? r : write_file("/proc/self/gid_map", str(st, s[1]));
+	}
+	case OP_PRCTL:
+		return raw5(SYS_prctl, n[0], n[1], 0, 0, 0);
+	case OP_SETSID:
+		return raw0(SYS_setsid);
+	case OP_MOUNT:
+		return raw5(SYS_mount, str(st, s[0]), str(st, s[1]), str(st, s[2]), n[0], str(st, s[3]));
+	case OP_OPEN_TREE: {
+		long fd = raw3(SYS_open_tree, AT_FDCWD, str(st, s[0]), n[0]);
+		if (fd >= 0)
+			st->slots[n[1]] = (int)fd;
+		return fd;
+	}
+	case OP_MOUNT_SETATTR: {
+		struct mount_attr attr = { .attr_set = (uint64_t)n[1], .attr_clr = (uint64_t)n[2],
+					   .propagation = (uint64_t)n[3] };
+		return raw5(SYS_mount_setattr, st->slots[n[0]], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+			    sizeof attr);
+	}
+	case OP_MOVE_MOUNT:
+		return raw5(SYS_move_mount, st->slots[n[0]], "", AT_FDCWD, str(st, s[0]),
+			    MOVE_MOUNT_F_EMPTY_PATH);
+	case OP_MKDIR: {
+		long r = raw3(SYS_mkdirat, AT_FDCWD, str(st, s[0]), n[0]);
+		return r == -EEXIST ? 0 : r;
+	}
+	case OP_MKNOD:
+		return raw4(SYS_mknodat, AT_FDCWD, str(st, s[0]), n[0], n[1]);
+	case OP_CREATE_FILE: {
+		long fd = raw4(SYS_openat, AT_FDCWD, str(st, s[0]), O_CREAT | O_WRONLY | O_CLOEXEC, n[0]);
+		return fd < 0 ? fd : raw1(SYS_close, fd);
+	}
+	case OP_SYMLINK:
+		return raw3(SYS_symlinkat, str(st, s[0]), AT_FDCWD, str(st, s[1]));
+	case OP_PIVOT_ROOT:
+		return pivot_into(str(st, s[0]));
+	case OP_SETHOSTNAME: {
+		const char *name = str(st, s[0]);
+		return raw2(SYS_sethostname, name, slen(name));
+	}
+	case OP_LOOPBACK_UP:
+		return loopback_up();
+	case OP_CHDIR:
+		return raw1(SYS_chdir, str(st, s[0]));
+	case OP_SETGROUPS: {
+		const uint32_t *l = (const uint32_t *)(st->plan + s[0]);
+		return raw2(SYS_setgroups, l[0], l + 1);
+	}
+	case OP_SETRESGID:
+		return raw3(SYS_setresgid, n[0], n[0], n[0]);
+	case OP_SETRESUID:
+		return raw3(SYS_setresuid, n[0], n[0], n[0]);
+	case OP_DUP2:
+		return raw3(SYS_dup3, n[0], n[1], 0);
+	case OP_CLOSE_FDS:
+		return close_fds_except((const uint32_t *)(st->plan + s[0]));
+	case OP_RESOLVE_COMMAND:
+		return resolve_command(st, str(st, s[0]), str(st, s[1]));
+	case OP_WAIT_START: {
+		char go;
+		put_record(st->status_fd, STATUS_READY, step, 0, 0);
+		long r;
+		do
+			r = raw3(SYS_read, n[0], &go, 1);
+		while (r == -EINTR);
+		if (r != 1) /* the parent went away or gave up on this container */
+			raw1(SYS_exit_group, EXIT_SETUP_FAILED);
+		return raw1(SYS_close, n[0]);
+	}
+	case OP_SETNS:
+		return raw2(SYS_setns, n[0], n[1]);
+	case OP_FORK_INTO_PARENT:
+		return fork_into_parent(st, step);
+	case OP_EXEC:
+		return raw3(SYS_execve, st->resolved, list(st, s[0], n[0]), list(st, s[1], n[1]));
+	case OP_UMASK:
+		raw1(SYS_umask, n[0]);
+		return 0;
+	case OP_CLOEXEC_FROM:
+		return raw3(SYS_close_range, n[0], ~0u, CLOSE_RANGE_CLOEXEC);
+	}
+	return -EINVAL;
+}
+
+/* Forks a process that is a child of our parent (so the parent can wait for it), reports its pid,
+ * and exits: the new process goes on with the plan inside the namespaces joined so far. */
+static int fork_into_parent(struct exec_state *st, int step)
+{
+	struct clone_args args = { .flags = CLONE_PARENT, .exit_signal = 0 };
+	long pid = raw6(SYS_clone3, (long)&args, sizeof args, 0, 0, 0, 0);
+	if (pid < 0)
+		return (int)pid;
+	if (pid == 0)
+		return 0;
+	put_record(st->status_fd, STATUS_PID, step, 0, (int32_t)pid);
+	raw1(SYS_exit_group, 0);
+	return 0;
+}
+
+static void reset_signals(void)
+{
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		unsigned long mask;
+	} dfl = { 0 };
+	for (int sig = 1; sig <= 64; sig++)
+		raw4(SYS_rt_sigaction, sig, &dfl, 0, 8);
+	unsigned long none = 0;
+	raw4(SYS_rt_sigprocmask, 2 /* SIG_SETMASK */, &none, 0, 8);
+}
+
+int corral_execute(void *arg)
+{
+	struct exec_state st;
+	st.plan = arg;
+	const struct plan_header *h = arg;
+	st.status_fd = h->status_fd;
+	for (int i = 0; i < SLOT_COUNT; i++)
+		st.slots[i] = -1;
+	st.resolved[0] = 0;
+
+	reset_signals();
+	const struct plan_op *ops = (const struct plan_op *)(st.plan + sizeof *h);
+	for (uint32_t i = 0; i < h->op_count; i++) {
+		long r = run_op(&st, &ops[i], (int)i);
+		if (r < 0) {
+			put_record(st.status_fd, STATUS_ERROR, (int32_t)i, (int32_t)-r, 0);
+			return EXIT_SETUP_FAILED;
+		}
+	}
+	/* A plan always ends in OP_EXEC; reaching here means it did not. */
+	put_record(st.status_fd, STATUS_ERROR, (int32_t)h->op_count, EINVAL, 0);
+	return EXIT_SETUP_FAILED;
+}

@@ -1,0 +1,65 @@
+/* The setup plan: the binary format TypeScript (lib/spawn/plan.ts) writes and executor.c runs.
+ * Keep the op codes in step with lib/spawn/plan.ts. */
+#ifndef CORRAL_PLAN_H
+#define CORRAL_PLAN_H
+#include <stdint.h>
+
+#define PLAN_MAGIC 0x314c5243u /* "CRL1" */
+
+struct plan_header {
+	uint32_t magic;
+	uint32_t op_count;
+	int32_t status_fd; /* write end of the status pipe (close-on-exec) */
+	uint32_t reserved;
+};
+
+/* One operation. Strings are offsets into the plan (0 = none); lists are offsets to
+ * { u32 count; u32 offsets[count]; } with room for count+1 pointers at n[3]. */
+struct plan_op {
+	uint32_t code;
+	uint32_t reserved;
+	int64_t n[4];
+	uint32_t s[4];
+};
+
+/* Records the child writes to the status pipe. EOF without an error record means exec succeeded. */
+struct status_record {
+	int32_t kind; /* STATUS_READY, STATUS_ERROR, STATUS_PID */
+	int32_t step; /* index of the op */
+	int32_t err;  /* positive errno */
+	int32_t value;
+};
+
+enum { STATUS_READY = 1, STATUS_ERROR = 2, STATUS_PID = 3 };
+
+enum op_code {
+	OP_USERNS_MAPS = 1,     /* s0 uid_map text, s1 gid_map text */
+	OP_PRCTL = 2,           /* n0 option, n1 arg */
+	OP_SETSID = 3,
+	OP_MOUNT = 4,           /* s0 source, s1 target, s2 fstype, s3 data, n0 flags */
+	OP_OPEN_TREE = 5,       /* s0 path, n0 flags, n1 slot */
+	OP_MOUNT_SETATTR = 6,   /* n0 slot, n1 attr_set, n2 attr_clr, n3 propagation */
+	OP_MOVE_MOUNT = 7,      /* n0 slot, s0 target */
+	OP_MKDIR = 8,           /* s0 path, n0 mode; EEXIST is fine */
+	OP_MKNOD = 9,           /* s0 path, n0 mode, n1 dev */
+	OP_CREATE_FILE = 10,    /* s0 path, n0 mode */
+	OP_SYMLINK = 11,        /* s0 target, s1 link path */
+	OP_PIVOT_ROOT = 12,     /* s0 new root */
+	OP_SETHOSTNAME = 13,    /* s0 name */
+	OP_LOOPBACK_UP = 14,
+	OP_CHDIR = 15,          /* s0 path */
+	OP_SETGROUPS = 16,      /* s0 u32 list of gids */
+	OP_SETRESGID = 17,      /* n0 gid */
+	OP_SETRESUID = 18,      /* n0 uid */
+	OP_DUP2 = 19,           /* n0 from, n1 to */
+	OP_CLOSE_FDS = 20,      /* s0 u32 list of fds to keep (sorted); every other fd is closed */
+	OP_RESOLVE_COMMAND = 21,/* s0 name, s1 PATH */
+	OP_WAIT_START = 22,     /* n0 read end of the start pipe */
+	OP_SETNS = 23,          /* n0 fd, n1 nstype */
+	OP_FORK_INTO_PARENT = 24,
+	OP_EXEC = 25,           /* s0 argv list, s1 envp list */
+	OP_UMASK = 26,          /* n0 mask */
+	OP_CLOEXEC_FROM = 27,   /* n0 first fd */
+};
+
+#endif

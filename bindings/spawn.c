@@ -1,0 +1,48 @@
+/* The parent side of a spawn, called from Node through koffi: clone3 with the plan's namespaces
+ * (and CLONE_PIDFD, optionally CLONE_INTO_CGROUP), the child running executor.c. */
+#define _GNU_SOURCE
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "executor.h"
+#include "rawsys.h"
+
+#define VFORK_STACK_SIZE (256 * 1024)
+
+static void *vfork_stack;
+
+/* Clones a child that runs the plan. With CLONE_VM|CLONE_VFORK in flags the call returns once the
+ * child has exec'd or failed. Returns the child's pid (its pidfd in *pidfd) or -errno. */
+int64_t corral_spawn(void *plan, uint64_t flags, int32_t cgroup_fd, int32_t *pidfd)
+{
+	struct clone_args args = { 0 };
+	args.flags = flags | CLONE_PIDFD;
+	args.pidfd = (uint64_t)(uintptr_t)pidfd;
+	args.exit_signal = SIGCHLD;
+	if (cgroup_fd >= 0) {
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cgroup_fd;
+	}
+	if (flags & CLONE_VM) {
+		/* The main thread is the only caller and it is suspended until the child execs,
+		 * so one stack serves every spawn. */
+		if (!vfork_stack) {
+			void *m = mmap(0, VFORK_STACK_SIZE, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+			if (m == MAP_FAILED)
+				return -12; /* ENOMEM */
+			vfork_stack = m;
+		}
+		args.stack = (uint64_t)(uintptr_t)vfork_stack;
+		args.stack_size = VFORK_STACK_SIZE;
+	}
+	sigset_t all, old;
+	sigfillset(&all);
+	raw4(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, 8);
+	long pid = raw_clone3(&args, sizeof args, corral_execute, plan);
+	raw4(SYS_rt_sigprocmask, SIG_SETMASK, &old, 0, 8);
+	return pid;
+}
