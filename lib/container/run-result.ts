@@ -1,0 +1,121 @@
+import type { Readable, Writable } from 'node:stream';
+import { constants } from 'node:os';
+import { CorralError } from '../sys/errors.ts';
+import type { ExitStatus } from '../sys/libc.ts';
+
+/** How a process ended, as child_process reports it. */
+export interface ExitInfo {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** The outcome of run() and exec(). */
+export interface RunResult extends ExitInfo {
+  stdout: Buffer;
+  stderr: Buffer;
+  /** True when the timeout killed the process. */
+  timedOut: boolean;
+  durationMs: number;
+}
+
+/** Options of run() and exec(). */
+export interface RunOptions {
+  /** Written to stdin, which is then closed. */
+  input?: string | Buffer;
+  /** Milliseconds until the process is killed and timedOut is reported. */
+  timeout?: number;
+  /** Aborting kills the process and rejects with an AbortError. */
+  signal?: AbortSignal;
+  /** Signal used by timeout and abort; default SIGKILL (a PID 1 ignores signals it has no handler for). */
+  killSignal?: NodeJS.Signals;
+}
+
+const signalNames = new Map<number, NodeJS.Signals>(
+  Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
+);
+
+/** Turns a reaped status into names, as child_process does. */
+export function exitInfo(status: ExitStatus): ExitInfo {
+  return {
+    exitCode: status.exitCode,
+    signal: status.signal === null ? null : (signalNames.get(status.signal) ?? (`SIG${status.signal}` as NodeJS.Signals)),
+  };
+}
+
+/** The number of a signal name, or a clear error. */
+export function signalNumber(signal: NodeJS.Signals | number): number {
+  if (typeof signal === 'number') {
+    if (Number.isInteger(signal) && signal > 0 && signal < 65) return signal;
+  } else {
+    const n = constants.signals[signal];
+    if (n !== undefined) return n;
+  }
+  throw new CorralError(`unknown signal ${String(signal)}`, { code: 'ERR_UNKNOWN_SIGNAL' });
+}
+
+/** The rejection of an aborted run or exec, shaped like Node's own AbortError. */
+export function abortError(signal: AbortSignal): CorralError {
+  const err = new CorralError('The operation was aborted', { code: 'ABORT_ERR', cause: signal.reason });
+  err.name = 'AbortError';
+  return err;
+}
+
+/** Checks run options before anything is created. */
+export function checkRunOptions(options: RunOptions, hasStdin: boolean): void {
+  if (options.timeout !== undefined && (!Number.isFinite(options.timeout) || options.timeout < 0)) {
+    throw new CorralError(`timeout must be a non-negative number of ms, got ${options.timeout}`, { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  if (options.input !== undefined && !hasStdin) {
+    throw new CorralError("input needs stdio 'pipe'", { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  if (options.killSignal !== undefined) signalNumber(options.killSignal);
+}
+
+function collect(stream: Readable | null): Promise<Buffer> {
+  if (!stream) return Promise.resolve(Buffer.alloc(0));
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  return new Promise((resolve) => stream.once('close', () => resolve(Buffer.concat(chunks))));
+}
+
+/** What collectRun needs of a started process. */
+export interface RunningProcess {
+  stdin: Writable | null;
+  stdout: Readable | null;
+  stderr: Readable | null;
+  wait(): Promise<ExitInfo>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+/** Feeds input, gathers output, and applies timeout and abort until the process has exited and its
+ * output is closed. */
+export async function collectRun(proc: RunningProcess, options: RunOptions, startedAt: number): Promise<RunResult> {
+  const stdout = collect(proc.stdout);
+  const stderr = collect(proc.stderr);
+  if (proc.stdin) {
+    if (options.input !== undefined) proc.stdin.end(options.input);
+    else proc.stdin.end();
+  }
+  const killSignal = options.killSignal ?? 'SIGKILL';
+  let timedOut = false;
+  let aborted = false;
+  const timer = options.timeout === undefined ? null : setTimeout(() => {
+    timedOut = true;
+    proc.kill(killSignal);
+  }, options.timeout);
+  const onAbort = (): void => {
+    aborted = true;
+    proc.kill(killSignal);
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
+  try {
+    const exit = await proc.wait();
+    const [out, err] = await Promise.all([stdout, stderr]);
+    if (aborted) throw abortError(options.signal!);
+    return { ...exit, stdout: out, stderr: err, timedOut, durationMs: performance.now() - startedAt };
+  } finally {
+    if (timer) clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}

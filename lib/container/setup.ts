@@ -1,0 +1,82 @@
+import { CLONE, PR } from '../sys/constants.ts';
+import { OP, type PlanOp } from '../spawn/plan.ts';
+import { rootfsOps } from '../fs/rootfs.ts';
+import { DEFAULT_PATH, type ResolvedSpec } from './spec.ts';
+
+const SIGKILL = 9;
+
+/** The clone3 namespace flags a spec asks for. */
+export function cloneFlags(spec: ResolvedSpec): bigint {
+  const ns = spec.namespaces;
+  let flags = 0n;
+  if (ns.user) flags |= CLONE.NEWUSER;
+  if (ns.pid) flags |= CLONE.NEWPID;
+  if (ns.mount) flags |= CLONE.NEWNS;
+  if (ns.uts) flags |= CLONE.NEWUTS;
+  if (ns.ipc) flags |= CLONE.NEWIPC;
+  if (ns.net) flags |= CLONE.NEWNET;
+  if (ns.cgroup) flags |= CLONE.NEWCGROUP;
+  return flags;
+}
+
+/** The ids a user namespace maps: the caller becomes root inside. */
+function userNamespaceOps(): PlanOp[] {
+  const uid = process.getuid!();
+  const gid = process.getgid!();
+  return [{
+    code: OP.USERNS_MAPS, step: `map uid ${uid} and gid ${gid} to root in the user namespace`,
+    syscall: 'write', path: '/proc/self/uid_map', s: [`0 ${uid} 1\n`, `0 ${gid} 1\n`],
+  }];
+}
+
+/** Switching to the spec's user, after the filesystem is set up. */
+export function identityOps(spec: Pick<ResolvedSpec, 'user' | 'namespaces'>): PlanOp[] {
+  if (!spec.user) return [];
+  const { uid, gid, groups } = spec.user;
+  const ops: PlanOp[] = [];
+  // In a user namespace without a gid mapping for them, setgroups is denied; an empty list is skipped.
+  if (!spec.namespaces.user || groups.length > 0) {
+    ops.push({ code: OP.SETGROUPS, step: `set supplementary groups [${groups.join(',')}]`, syscall: 'setgroups', u32Lists: [groups] });
+  }
+  ops.push({ code: OP.SETRESGID, step: `switch to gid ${gid}`, syscall: 'setresgid', n: [gid] });
+  ops.push({ code: OP.SETRESUID, step: `switch to uid ${uid}`, syscall: 'setresuid', n: [uid] });
+  return ops;
+}
+
+/** Every step of the container's first process between clone and the command. */
+export function containerSetupOps(spec: ResolvedSpec): PlanOp[] {
+  const ops: PlanOp[] = [];
+  if (spec.namespaces.user) ops.push(...userNamespaceOps());
+  ops.push({ code: OP.PRCTL, step: 'die with the parent (PR_SET_PDEATHSIG)', syscall: 'prctl', n: [PR.SET_PDEATHSIG, SIGKILL] });
+  ops.push({ code: OP.SETSID, step: 'start a new session', syscall: 'setsid' });
+  if (spec.namespaces.mount) {
+    ops.push(...rootfsOps({
+      rootfs: spec.rootfs,
+      readonly: spec.rootfs === null,
+      rootless: spec.namespaces.user,
+      ownProc: spec.namespaces.pid,
+    }));
+  }
+  if (spec.namespaces.uts) ops.push({ code: OP.SETHOSTNAME, step: `set hostname ${spec.hostname}`, syscall: 'sethostname', s: [spec.hostname] });
+  if (spec.namespaces.net) ops.push({ code: OP.LOOPBACK_UP, step: 'bring up lo', syscall: 'ioctl' });
+  ops.push(...processOps(spec));
+  return ops;
+}
+
+/** Steps shared by the first process and exec'd ones: working directory and user. */
+export function processOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'namespaces'>): PlanOp[] {
+  return [
+    { code: OP.CHDIR, step: `change directory to ${spec.cwd}`, syscall: 'chdir', path: spec.cwd, s: [spec.cwd] },
+    ...identityOps(spec),
+  ];
+}
+
+/** envp for execve. */
+export function envList(env: Record<string, string>): string[] {
+  return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+}
+
+/** The PATH command[0] is looked up in. */
+export function searchPath(env: Record<string, string>): string {
+  return env.PATH ?? DEFAULT_PATH;
+}

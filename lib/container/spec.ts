@@ -1,0 +1,158 @@
+import { statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { isAbsolute } from 'node:path';
+import { CorralError } from '../sys/errors.ts';
+
+/** Namespaces a spec can turn off (all are on by default; `user` is on when not root). */
+export interface NamespaceToggles {
+  pid?: boolean;
+  mount?: boolean;
+  uts?: boolean;
+  ipc?: boolean;
+  net?: boolean;
+  cgroup?: boolean;
+  user?: boolean;
+}
+
+/** What to run and how to isolate it: the input of run() and create(). */
+export interface ContainerSpec {
+  /** argv; command[0] is looked up in the container's PATH. */
+  command: string[];
+  /** Root directory; without it the host root, read-only, with own /proc, /dev and a writable /tmp. */
+  rootfs?: string;
+  /** Environment; default a plain PATH. */
+  env?: Record<string, string>;
+  /** Working directory inside the container (absolute); default '/'. */
+  cwd?: string;
+  user?: { uid: number; gid: number; groups?: number[] };
+  hostname?: string;
+  /** 'none' (default): own network namespace with lo up; 'host': the host's network. */
+  network?: 'none' | 'host';
+  namespaces?: NamespaceToggles;
+  /** stdin, stdout and stderr: 'pipe' (default), 'inherit' or 'ignore'. */
+  stdio?: StdioMode;
+  id?: string;
+  labels?: Record<string, string>;
+}
+
+/** How the container's fds 0-2 are connected. */
+export type StdioMode = 'pipe' | 'inherit' | 'ignore';
+
+/** A spec with every default filled in and every value checked. */
+export interface ResolvedSpec {
+  id: string;
+  command: string[];
+  rootfs: string | null;
+  env: Record<string, string>;
+  cwd: string;
+  user: { uid: number; gid: number; groups: number[] } | null;
+  hostname: string;
+  network: 'none' | 'host';
+  namespaces: Required<NamespaceToggles>;
+  stdio: StdioMode;
+  labels: Record<string, string>;
+}
+
+/** The PATH a container gets when the spec gives none. */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels']);
+const NAMESPACE_KEYS = new Set(['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup', 'user']);
+const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
+
+function invalid(message: string, path?: string): CorralError {
+  return new CorralError(`invalid container spec: ${message}`, { code: 'ERR_INVALID_SPEC', ...(path ? { path } : {}) });
+}
+
+function checkString(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw invalid(`${what} must be a string`);
+  if (value.includes('\0')) throw invalid(`${what} must not contain NUL`);
+  return value;
+}
+
+function checkId(value: unknown, what: string): number {
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 0xfffffffe) {
+    throw invalid(`${what} must be an integer from 0 to 4294967294`);
+  }
+  return value as number;
+}
+
+function checkRootfs(rootfs: string): string {
+  if (!isAbsolute(rootfs)) throw invalid(`rootfs must be an absolute path, got '${rootfs}'`, rootfs);
+  let stat;
+  try {
+    stat = statSync(rootfs);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new CorralError(`rootfs ${rootfs}: ${err.code}`, { code: err.code ?? 'ERR_INVALID_SPEC', errno: -(err.errno ?? 0), syscall: 'stat', path: rootfs, step: 'check rootfs' });
+  }
+  if (!stat.isDirectory()) {
+    throw new CorralError(`rootfs ${rootfs} is not a directory`, { code: 'ENOTDIR', errno: 20, syscall: 'stat', path: rootfs, step: 'check rootfs' });
+  }
+  return rootfs;
+}
+
+function stringRecord(value: unknown, what: string): Record<string, string> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`${what} must be an object of strings`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = checkString(v, `${what}.${k}`);
+  return out;
+}
+
+/** Checks a spec and fills in the defaults; throws ERR_INVALID_SPEC (or the errno of a bad rootfs)
+ * before anything is created. */
+export function resolveSpec(spec: ContainerSpec, rootless: boolean): ResolvedSpec {
+  if (typeof spec !== 'object' || spec === null) throw invalid('spec must be an object');
+  for (const key of Object.keys(spec)) if (!KNOWN_KEYS.has(key)) throw invalid(`unknown key '${key}'`);
+  if (!Array.isArray(spec.command) || spec.command.length === 0) throw invalid('command must be a non-empty array of strings');
+  const command = spec.command.map((a, i) => checkString(a, `command[${i}]`));
+  if (command[0] === '') throw invalid('command[0] must not be empty');
+
+  const id = spec.id === undefined ? randomBytes(6).toString('hex') : checkString(spec.id, 'id');
+  if (!ID_PATTERN.test(id)) throw invalid(`id '${id}' must match ${ID_PATTERN}`);
+
+  const namespaces: Required<NamespaceToggles> = { pid: true, mount: true, uts: true, ipc: true, net: true, cgroup: true, user: rootless };
+  for (const [key, value] of Object.entries(spec.namespaces ?? {})) {
+    if (!NAMESPACE_KEYS.has(key)) throw invalid(`unknown namespace '${key}'`);
+    if (typeof value !== 'boolean') throw invalid(`namespaces.${key} must be a boolean`);
+    namespaces[key as keyof NamespaceToggles] = value;
+  }
+  if (rootless && !namespaces.user) throw invalid('namespaces.user cannot be turned off when not running as root');
+
+  const network = spec.network ?? 'none';
+  if (network !== 'none' && network !== 'host') throw invalid(`network must be 'none' or 'host', got '${String(network)}'`);
+  if (spec.namespaces?.net !== undefined && spec.network !== undefined && spec.namespaces.net !== (network === 'none')) {
+    throw invalid(`network '${network}' contradicts namespaces.net = ${spec.namespaces.net}`);
+  }
+  namespaces.net = spec.namespaces?.net ?? network === 'none';
+
+  const rootfs = spec.rootfs === undefined ? null : checkRootfs(checkString(spec.rootfs, 'rootfs'));
+  if (!namespaces.mount && rootfs !== null) throw invalid('a rootfs needs the mount namespace');
+
+  const cwd = spec.cwd === undefined ? '/' : checkString(spec.cwd, 'cwd');
+  if (!isAbsolute(cwd)) throw invalid(`cwd must be absolute, got '${cwd}'`);
+
+  let user: ResolvedSpec['user'] = null;
+  if (spec.user !== undefined) {
+    if (typeof spec.user !== 'object' || spec.user === null) throw invalid('user must be { uid, gid, groups? }');
+    user = {
+      uid: checkId(spec.user.uid, 'user.uid'),
+      gid: checkId(spec.user.gid, 'user.gid'),
+      groups: (spec.user.groups ?? []).map((g, i) => checkId(g, `user.groups[${i}]`)),
+    };
+  }
+
+  const hostname = spec.hostname === undefined ? id.slice(0, 63) : checkString(spec.hostname, 'hostname');
+  if (!HOSTNAME_PATTERN.test(hostname)) throw invalid(`hostname '${hostname}' is not a valid host name`);
+  if (spec.hostname !== undefined && !namespaces.uts) throw invalid('hostname needs the UTS namespace');
+
+  const stdio = spec.stdio ?? 'pipe';
+  if (!['pipe', 'inherit', 'ignore'].includes(stdio)) throw invalid(`stdio must be 'pipe', 'inherit' or 'ignore', got '${String(stdio)}'`);
+
+  const env = spec.env === undefined ? { PATH: DEFAULT_PATH } : stringRecord(spec.env, 'env');
+  for (const key of Object.keys(env)) if (key === '' || key.includes('=')) throw invalid(`env key '${key}' is not a variable name`);
+
+  return { id, command, rootfs, env, cwd, user, hostname, network, namespaces, stdio, labels: stringRecord(spec.labels, 'labels') };
+}

@@ -1,0 +1,29 @@
+/** corral's public API. */
+import { Runtime } from './container/runtime.ts';
+import type { Container } from './container/container.ts';
+import type { ContainerSpec } from './container/spec.ts';
+import type { RunOptions, RunResult } from './container/run-result.ts';
+
+export { Runtime, type RuntimeConfig } from './container/runtime.ts';
+export { Container, type ContainerStatus, type ExecOptions, type StopOptions } from './container/container.ts';
+export type { ContainerSpec, NamespaceToggles, StdioMode } from './container/spec.ts';
+export type { ExitInfo, RunOptions, RunResult } from './container/run-result.ts';
+export { CorralError } from './sys/errors.ts';
+
+let defaultRuntime: Runtime | undefined;
+
+/** The runtime behind the module-level run() and create(). */
+export function getDefaultRuntime(): Runtime {
+  defaultRuntime ??= new Runtime();
+  return defaultRuntime;
+}
+
+/** Runs a command in a new container and resolves with its exit and output. */
+export function run(spec: ContainerSpec, options?: RunOptions): Promise<RunResult> {
+  return getDefaultRuntime().run(spec, options);
+}
+
+/** Creates a container that waits before exec until start(). */
+export function create(spec: ContainerSpec): Promise<Container> {
+  return getDefaultRuntime().create(spec);
+}

@@ -1,0 +1,100 @@
+import koffi from 'koffi';
+import { syscallError } from './errors.ts';
+
+const libc = koffi.load('libc.so.6');
+
+/** siginfo_t as waitid fills it; only the fields corral reads are named. */
+koffi.struct('corral_siginfo', {
+  si_signo: 'int',
+  si_errno: 'int',
+  si_code: 'int',
+  _pad: 'int',
+  si_pid: 'int',
+  si_uid: 'uint',
+  si_status: 'int',
+  _rest: koffi.array('uint8', 100),
+});
+
+const c = {
+  pipe2: libc.func('int pipe2(_Out_ int *fds, int flags)'),
+  close: libc.func('int close(int fd)'),
+  read: libc.func('long read(int fd, _Out_ uint8_t *buf, unsigned long count)'),
+  open: libc.func('int open(const char *path, int flags, uint mode)'),
+  waitid: libc.func('int waitid(int idtype, uint id, _Out_ corral_siginfo *info, int options)'),
+  pidfdOpen: libc.func('int pidfd_open(int pid, uint flags)'),
+  pidfdSendSignal: libc.func('int pidfd_send_signal(int pidfd, int sig, void *info, uint flags)'),
+};
+
+const O_CLOEXEC = 0o2000000;
+const O_NONBLOCK = 0o4000;
+const P_PIDFD = 3;
+const WEXITED = 4;
+const WNOHANG = 1;
+const CLD_EXITED = 1;
+
+function check(result: number, syscall: string, path?: string): number {
+  if (result < 0) throw syscallError(syscall, koffi.errno(), path === undefined ? {} : { path });
+  return result;
+}
+
+/** A pipe whose both ends are close-on-exec: [read, write]. */
+export function pipe(): [number, number] {
+  const fds = [0, 0];
+  check(c.pipe2(fds, O_CLOEXEC), 'pipe2');
+  return [fds[0]!, fds[1]!];
+}
+
+/** Closes a raw fd; errors are ignored, since every caller owns its fd outright. */
+export function close(fd: number): void {
+  c.close(fd);
+}
+
+/** Reads what is there without blocking; null when the read would block. */
+export function readNow(fd: number, size: number): Buffer | null {
+  const buf = Buffer.alloc(size);
+  const n = Number(c.read(fd, buf, size));
+  if (n < 0) {
+    const errno = koffi.errno();
+    if (errno === 11) return null;
+    throw syscallError('read', errno);
+  }
+  return buf.subarray(0, n);
+}
+
+/** Opens a file as a raw close-on-exec fd (for /dev/null as a child's stdio). */
+export function openRaw(path: string, flags: number): number {
+  return check(c.open(path, flags | O_CLOEXEC, 0), 'open', path);
+}
+
+/** Flags for openRaw. */
+export const OPEN_FLAGS = { O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_NONBLOCK } as const;
+
+/** How a reaped process ended, as child_process reports it. */
+export interface ExitStatus {
+  exitCode: number | null;
+  signal: number | null;
+}
+
+/** Reaps the process behind a pidfd if it has exited; null while it runs. Reaps nothing else. */
+export function reapPidfd(pidfd: number): ExitStatus | null {
+  const info: Record<string, number> = {};
+  check(c.waitid(P_PIDFD, pidfd, info, WEXITED | WNOHANG), 'waitid');
+  if (!info.si_pid) return null;
+  return info.si_code === CLD_EXITED
+    ? { exitCode: info.si_status!, signal: null }
+    : { exitCode: null, signal: info.si_status! };
+}
+
+/** A pidfd for a pid that is our own unreaped child (so the pid cannot be reused meanwhile). */
+export function pidfdOpen(pid: number): number {
+  return check(c.pidfdOpen(pid, 0), 'pidfd_open');
+}
+
+/** Sends a signal through a pidfd; false when the process is already gone (ESRCH). */
+export function pidfdSendSignal(pidfd: number, signal: number): boolean {
+  if (c.pidfdSendSignal(pidfd, signal, null, 0) === 0) return true;
+  const errno = koffi.errno();
+  if (errno === 3) return false;
+  throw syscallError('pidfd_send_signal', errno);
+}
+
