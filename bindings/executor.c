@@ -8,6 +8,7 @@
 #include <linux/sched.h>
 #include <net/if.h>
 #include <stddef.h>
+#include <linux/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -180,6 +181,40 @@ static long resolve_command(struct exec_state *st, const char *name, const char 
 	return saw_eacces ? -EACCES : -ENOENT;
 }
 
+static long limit_bounding_set(uint64_t keep, int64_t last_cap)
+{
+	for (int64_t cap = 0; cap <= last_cap; cap++) {
+		if (keep & (1ull << cap))
+			continue;
+		long r = raw2(SYS_prctl, PR_CAPBSET_DROP, cap);
+		if (r < 0 && r != -EINVAL)
+			return r;
+	}
+	return 0;
+}
+
+/* Keeps the masked capabilities among those still permitted (a switch to another uid may have
+ * cleared them all); inheritable and ambient end up empty. */
+static long set_capabilities(uint64_t keep)
+{
+	struct { uint32_t version; int pid; } hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
+	struct { uint32_t effective, permitted, inheritable; } data[2];
+	long r = raw2(SYS_capget, &hdr, data);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < 2; i++) {
+		uint32_t k = (uint32_t)(keep >> (32 * i));
+		data[i].permitted &= k;
+		data[i].effective = data[i].permitted;
+		data[i].inheritable = 0;
+	}
+	r = raw2(SYS_capset, &hdr, data);
+	if (r < 0)
+		return r;
+	r = raw5(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	return r == -EINVAL ? 0 : r;
+}
+
 static int fork_into_parent(struct exec_state *st, int step);
 
 static long run_op(struct exec_state *st, const struct plan_op *op, int step)
@@ -271,6 +306,10 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 	case OP_UMASK:
 		raw1(SYS_umask, n[0]);
 		return 0;
+	case OP_CAPBSET_LIMIT:
+		return limit_bounding_set((uint64_t)n[0], n[1]);
+	case OP_CAPSET:
+		return set_capabilities((uint64_t)n[0]);
 	case OP_CLOEXEC_FROM:
 		return raw3(SYS_close_range, n[0], ~0u, CLOSE_RANGE_CLOEXEC);
 	}

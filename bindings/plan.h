@@ -60,6 +60,8 @@ enum op_code {
 	OP_EXEC = 25,           /* s0 argv list, s1 envp list */
 	OP_UMASK = 26,          /* n0 mask */
 	OP_CLOEXEC_FROM = 27,   /* n0 first fd */
+	OP_CAPBSET_LIMIT = 28,  /* n0 mask of capabilities to keep in the bounding set, n1 last cap */
+	OP_CAPSET = 29,         /* n0 mask of capabilities to keep effective and permitted; none inheritable or ambient */
 };
 
 #endif

@@ -160,6 +160,7 @@ export class Container extends EventEmitter<ContainerEvents> {
       cwd: options.cwd ?? this.#spec.cwd,
       user: options.user ? { ...options.user, groups: options.user.groups ?? [] } : this.#spec.user,
       namespaces: this.#spec.namespaces,
+      capabilities: this.#spec.capabilities,
     };
     const stdio = openStdio(stdioMode);
     const startedAt = performance.now();
@@ -201,7 +202,7 @@ export class Container extends EventEmitter<ContainerEvents> {
     }, options, startedAt);
   }
 
-  /** Forgets the container; a running one needs force (it is killed first). */
+  /** Forgets the container and closes its stdio; a running one needs force (it is killed first). */
   async remove(options: { force?: boolean } = {}): Promise<void> {
     if (this.#status === 'removed') return;
     if (this.#status === 'running' && !options.force) {
@@ -210,7 +211,10 @@ export class Container extends EventEmitter<ContainerEvents> {
     if (this.#status === 'running' || this.#status === 'created') await this.#killNow();
     await this.#exited;
     this.#status = 'removed';
+    // Output nobody read is discarded with the container.
     this.stdin?.destroy();
+    this.stdout?.destroy();
+    this.stderr?.destroy();
     this.#owner.forget(this.id);
   }
 

@@ -1,6 +1,7 @@
 import { CLONE, PR } from '../sys/constants.ts';
 import { OP, type PlanOp } from '../spawn/plan.ts';
 import { rootfsOps } from '../fs/rootfs.ts';
+import { lastCapability } from './capabilities.ts';
 import { DEFAULT_PATH, type ResolvedSpec } from './spec.ts';
 
 const SIGKILL = 9;
@@ -63,11 +64,13 @@ export function containerSetupOps(spec: ResolvedSpec): PlanOp[] {
   return ops;
 }
 
-/** Steps shared by the first process and exec'd ones: working directory and user. */
-export function processOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'namespaces'>): PlanOp[] {
+/** Steps shared by the first process and exec'd ones: working directory, user, capabilities. */
+export function processOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'namespaces' | 'capabilities'>): PlanOp[] {
   return [
     { code: OP.CHDIR, step: `change directory to ${spec.cwd}`, syscall: 'chdir', path: spec.cwd, s: [spec.cwd] },
+    { code: OP.CAPBSET_LIMIT, step: 'limit the capability bounding set', syscall: 'prctl', n: [spec.capabilities, lastCapability()] },
     ...identityOps(spec),
+    { code: OP.CAPSET, step: 'set capabilities', syscall: 'capset', n: [spec.capabilities] },
   ];
 }
 

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { isAbsolute } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
+import { capabilityMask, type CapabilitySpec } from './capabilities.ts';
 
 /** Namespaces a spec can turn off (all are on by default; `user` is on when not root). */
 export interface NamespaceToggles {
@@ -33,6 +34,8 @@ export interface ContainerSpec {
   stdio?: StdioMode;
   id?: string;
   labels?: Record<string, string>;
+  /** Default: Docker's set. 'all', or { add, drop } with names like 'SYS_ADMIN'. */
+  capabilities?: CapabilitySpec;
 }
 
 /** How the container's fds 0-2 are connected. */
@@ -51,12 +54,14 @@ export interface ResolvedSpec {
   namespaces: Required<NamespaceToggles>;
   stdio: StdioMode;
   labels: Record<string, string>;
+  /** Capabilities kept, as a bit mask. */
+  capabilities: bigint;
 }
 
 /** The PATH a container gets when the spec gives none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels']);
+const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities']);
 const NAMESPACE_KEYS = new Set(['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup', 'user']);
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
@@ -154,5 +159,5 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean): ResolvedSpe
   const env = spec.env === undefined ? { PATH: DEFAULT_PATH } : stringRecord(spec.env, 'env');
   for (const key of Object.keys(env)) if (key === '' || key.includes('=')) throw invalid(`env key '${key}' is not a variable name`);
 
-  return { id, command, rootfs, env, cwd, user, hostname, network, namespaces, stdio, labels: stringRecord(spec.labels, 'labels') };
+  return { id, command, rootfs, env, cwd, user, hostname, network, namespaces, stdio, labels: stringRecord(spec.labels, 'labels'), capabilities: capabilityMask(spec.capabilities) };
 }

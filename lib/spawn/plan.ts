@@ -29,6 +29,8 @@ export const OP = {
   EXEC: 25,
   UMASK: 26,
   CLOEXEC_FROM: 27,
+  CAPBSET_LIMIT: 28,
+  CAPSET: 29,
 } as const;
 
 /** One planned operation, with the words that name it in an error. */

@@ -1,0 +1,338 @@
+/**
+ * Container start benchmark: corral against bubblewrap (and runc/crun when they work on this host),
+ * side by side in one run.
+ *
+ *   node --import tsx benchmarks/start.ts [--runs N]      (or: npm run bench)
+ *
+ * Every variant runs /bin/true in the same throwaway busybox root with pid, mount, uts, ipc and
+ * cgroup namespaces, once without and once with a network namespace. Latency is measured from the
+ * start call to the awaited exit, in interleaved rounds so machine noise hits every variant alike.
+ * Must run as root. This prints numbers only: it asserts nothing about them.
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir, release, cpus } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../lib/index.ts';
+
+const WARMUP = 20;
+const ROUND = 50;
+const THROUGHPUT_MS = 2000;
+const TARGET = 0.30;
+
+/** One way of starting a container, timed as a unit. */
+interface Variant {
+  name: string;
+  netns: boolean;
+  /** Starts one container and resolves once it has exited with status 0. */
+  start: () => Promise<void>;
+}
+
+/** Parses --runs N (default 300), the only option. */
+function parseArgs(argv: string[]): { runs: number } {
+  let runs = 300;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = arg === '--runs' ? argv[++i] : arg.startsWith('--runs=') ? arg.slice(7) : undefined;
+    if (value === undefined) throw new Error(`unknown argument '${arg}'; usage: start.ts [--runs N]`);
+    runs = Number(value);
+    if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs needs a positive integer, got '${value}'`);
+  }
+  return { runs };
+}
+
+/** Builds the smallest root the variants share: static busybox as /bin/true and /bin/sh, and the
+ * empty mount points corral, bwrap and runc mount over. */
+function buildRoot(root: string): void {
+  mkdirSync(join(root, 'bin'), { recursive: true });
+  for (const dir of ['proc', 'dev', 'tmp']) mkdirSync(join(root, dir));
+  copyFileSync('/bin/busybox', join(root, 'bin', 'busybox'));
+  symlinkSync('busybox', join(root, 'bin', 'true'));
+  symlinkSync('busybox', join(root, 'bin', 'sh'));
+}
+
+/** Writes a minimal OCI bundle (config.json only; root.path points at the shared root). */
+function writeBundle(dir: string, root: string, netns: boolean): void {
+  mkdirSync(dir);
+  const namespaces = ['pid', 'mount', 'uts', 'ipc', 'cgroup', ...(netns ? ['network'] : [])].map((type) => ({ type }));
+  const config = {
+    ociVersion: '1.0.2',
+    process: { terminal: false, user: { uid: 0, gid: 0 }, args: ['/bin/true'], env: ['PATH=/bin'], cwd: '/' },
+    root: { path: root, readonly: false },
+    hostname: 'bench',
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'mode=755'] },
+    ],
+    linux: { namespaces },
+  };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+}
+
+/** Removes the temp dir, first detaching anything still mounted below it so rm cannot walk into a
+ * leaked mount. */
+function cleanup(dir: string): void {
+  try {
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+      .map((line) => line.split(' ')[4]?.replace(/\\040/g, ' '))
+      .filter((p): p is string => p !== undefined && (p === dir || p.startsWith(dir + '/')))
+      .sort((a, b) => b.length - a.length);
+    for (const m of mounts) {
+      console.error(`warning: ${m} was still mounted; detaching it`);
+      execFileSync('umount', ['-l', m]);
+    }
+  } catch (e) {
+    console.error(`warning: could not check mounts under ${dir}: ${(e as Error).message}`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Spawns a program with fds 0-2 on /dev/null and resolves on exit 0 (rejects otherwise), the way a
+ * Node caller would start bwrap or runc. */
+function spawnQuiet(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${cmd} exited with ${signal ?? code}`));
+    });
+  });
+}
+
+/** Runs a command once with stderr captured, to decide whether a tool works here and say why not. */
+function probe(cmd: string, args: string[]): Promise<string | null> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+    child.once('error', (e) => resolve(e.message));
+    child.once('close', (code, signal) => {
+      if (code === 0) resolve(null);
+      else resolve(stderr.split('\n').find((l) => l.trim() !== '')?.trim() ?? `exited with ${signal ?? code}, no stderr`);
+    });
+  });
+}
+
+/** True when an executable of that name is on PATH. */
+function installed(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, cmd)));
+}
+
+/** First line of `cmd --version`, for the header. */
+function version(cmd: string): string | null {
+  try {
+    return execFileSync(cmd, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]!.trim();
+  } catch {
+    return null;
+  }
+}
+
+/** cgroup v2, v1 or hybrid: runc and crun behave differently on each. */
+function cgroupMode(): string {
+  if (existsSync('/sys/fs/cgroup/cgroup.controllers')) return 'v2';
+  if (existsSync('/sys/fs/cgroup/unified/cgroup.controllers')) return 'hybrid';
+  return 'v1';
+}
+
+/** The value at fraction p of sorted samples, linearly interpolated. */
+function percentile(sorted: number[], p: number): number {
+  const pos = (sorted.length - 1) * p;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+/** Median, p90 and mean of a variant's latencies in ms. */
+function stats(samples: number[]): { median: number; p90: number; mean: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return {
+    median: percentile(sorted, 0.5),
+    p90: percentile(sorted, 0.9),
+    mean: sorted.reduce((s, x) => s + x, 0) / sorted.length,
+  };
+}
+
+/** Runs every variant `total` times in rounds of ROUND sequential starts, rotating the order each
+ * round, and returns each variant's per-container latencies (ms). */
+async function measureInterleaved(variants: Variant[], total: number, record: boolean): Promise<Map<Variant, number[]>> {
+  const samples = new Map(variants.map((v) => [v, [] as number[]]));
+  const rounds = Math.ceil(total / ROUND);
+  for (let r = 0; r < rounds; r++) {
+    const size = Math.min(ROUND, total - r * ROUND);
+    const order = variants.map((_, i) => variants[(i + r) % variants.length]!);
+    for (const v of order) {
+      const out = samples.get(v)!;
+      for (let i = 0; i < size; i++) {
+        const t0 = performance.now();
+        await v.start();
+        if (record) out.push(performance.now() - t0);
+      }
+    }
+  }
+  return samples;
+}
+
+/** Keeps `inFlight` containers running until THROUGHPUT_MS have passed or `max` have been started,
+ * and returns completed containers per second over the whole span. */
+async function throughput(v: Variant, inFlight: number, max: number): Promise<{ perSec: number; count: number; seconds: number }> {
+  let started = 0;
+  let done = 0;
+  const t0 = performance.now();
+  const worker = async (): Promise<void> => {
+    while (started < max && performance.now() - t0 < THROUGHPUT_MS) {
+      started++;
+      await v.start();
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  return { perSec: done / seconds, count: done, seconds };
+}
+
+/** Label of the isolation a variant has, as used in the output. */
+function isolation(netns: boolean): string {
+  return netns ? 'netns' : 'no netns';
+}
+
+/** Builds the variants, runs the latency and throughput passes and prints the report. */
+async function main(runs: number, dir: string): Promise<void> {
+  const t0 = performance.now();
+  const root = join(dir, 'root');
+  buildRoot(root);
+
+  const bwrapArgs = (netns: boolean): string[] => [
+    '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup', ...(netns ? ['--unshare-net'] : []),
+    '--bind', root, '/', '--proc', '/proc', '--dev', '/dev', '--die-with-parent', '/bin/true',
+  ];
+  let seq = 0;
+  const ociArgs = (globalArgs: string[], netns: boolean): string[] =>
+    [...globalArgs, 'run', '--bundle', join(dir, netns ? 'bundle-netns' : 'bundle-host'), `corral-bench-${process.pid}-${seq++}`];
+  writeBundle(join(dir, 'bundle-host'), root, false);
+  writeBundle(join(dir, 'bundle-netns'), root, true);
+  mkdirSync(join(dir, 'runc-root'));
+
+  const corral = (netns: boolean): Variant => ({
+    name: `corral (${isolation(netns)})`,
+    netns,
+    start: async () => {
+      const r = await run({ command: ['/bin/true'], rootfs: root, network: netns ? 'none' : 'host', stdio: 'ignore' });
+      if (r.exitCode !== 0) throw new Error(`corral: /bin/true exited with ${r.signal ?? r.exitCode}`);
+    },
+  });
+  const external = (name: string, cmd: string, args: () => string[], netns: boolean): Variant => ({
+    name: `${name} (${isolation(netns)})`,
+    netns,
+    start: () => spawnQuiet(cmd, args()),
+  });
+
+  const header = [
+    `corral start benchmark`,
+    `kernel ${release()}, node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'}), cgroups ${cgroupMode()}`,
+    ['bwrap', 'runc', 'crun'].map((c) => `${c}: ${installed(c) ? (version(c) ?? 'installed') : 'not installed'}`).join('; '),
+    `${runs} runs per variant after ${WARMUP} warm-up, interleaved in rounds of ${ROUND}; /bin/true in a busybox root;`,
+    `namespaces pid+mount+uts+ipc+cgroup, plus net for the netns variants`,
+  ];
+  console.log(header.join('\n') + '\n');
+
+  // Candidates, in table order; each is probed once and dropped with a reason if it fails here.
+  const candidates: { variant: Variant; probe: () => Promise<string | null>; label: string }[] = [];
+  for (const netns of [false, true]) {
+    candidates.push({ variant: corral(netns), label: `corral (${isolation(netns)})`, probe: async () => {
+      try { await corral(netns).start(); return null; } catch (e) { return (e as Error).message.split('\n')[0]!; }
+    } });
+  }
+  for (const netns of [false, true]) {
+    candidates.push({
+      variant: external('bwrap', 'bwrap', () => bwrapArgs(netns), netns), label: `bwrap (${isolation(netns)})`,
+      probe: () => installed('bwrap') ? probe('bwrap', bwrapArgs(netns)) : Promise.resolve('bwrap is not installed'),
+    });
+  }
+  const oci: [string, string, string[]][] = [
+    ['crun', 'crun', []],
+    ['runc', 'runc', []],
+    ['runc --root tmp', 'runc', ['--root', join(dir, 'runc-root')]],
+  ];
+  for (const [name, cmd, globalArgs] of oci) {
+    for (const netns of [false, true]) {
+      candidates.push({
+        variant: external(name, cmd, () => ociArgs(globalArgs, netns), netns), label: `${name} (${isolation(netns)})`,
+        probe: () => installed(cmd) ? probe(cmd, ociArgs(globalArgs, netns)) : Promise.resolve(`${cmd} is not installed`),
+      });
+    }
+  }
+  const variants: Variant[] = [];
+  for (const c of candidates) {
+    const why = await c.probe();
+    if (why === null) variants.push(c.variant);
+    else console.log(`skipped ${c.label}: ${why}`);
+  }
+  const byName = new Map(variants.map((v) => [v.name, v]));
+  for (const netns of [false, true]) {
+    if (!byName.has(`corral (${isolation(netns)})`)) throw new Error(`corral (${isolation(netns)}) does not work here; nothing to compare`);
+  }
+
+  // Latency.
+  await measureInterleaved(variants, WARMUP, false);
+  const samples = await measureInterleaved(variants, runs, true);
+  const results = new Map(variants.map((v) => [v.name, stats(samples.get(v)!)]));
+  const width = Math.max(...variants.map((v) => v.name.length)) + 2;
+  console.log(`\nlatency, ms per container (start to exit awaited)`);
+  console.log(`${'variant'.padEnd(width)}${'median'.padStart(8)}${'p90'.padStart(8)}${'mean'.padStart(8)}`);
+  for (const v of variants) {
+    const s = results.get(v.name)!;
+    console.log(`${v.name.padEnd(width)}${s.median.toFixed(2).padStart(8)}${s.p90.toFixed(2).padStart(8)}${s.mean.toFixed(2).padStart(8)}`);
+  }
+  console.log('');
+  const verdicts: string[] = [];
+  for (const netns of [false, true]) {
+    const c = results.get(`corral (${isolation(netns)})`);
+    const b = results.get(`bwrap (${isolation(netns)})`);
+    if (!c || !b) {
+      console.log(`corral/bwrap (${isolation(netns)}): n/a (bwrap skipped)`);
+      verdicts.push('n/a');
+      continue;
+    }
+    const ratio = c.median / b.median;
+    console.log(`corral/bwrap (${isolation(netns)}): ${ratio.toFixed(2)}x`);
+    verdicts.push(ratio <= TARGET ? 'met' : 'not met');
+  }
+  const overall = verdicts.every((v) => v === 'met') ? 'met' : 'not met';
+  console.log(`target <= ${TARGET.toFixed(2)}x: ${overall} (no netns: ${verdicts[0]}, netns: ${verdicts[1]})`);
+
+  // Throughput.
+  console.log(`\nthroughput, containers/s (${THROUGHPUT_MS / 1000} s or ${runs} containers, whichever comes first)`);
+  const plan: [string, number][] = [
+    ['corral (no netns)', 1], ['corral (no netns)', 8], ['corral (netns)', 1], ['corral (netns)', 8],
+    ['bwrap (no netns)', 8], ['bwrap (netns)', 8],
+  ];
+  for (const [name, inFlight] of plan) {
+    const v = byName.get(name);
+    if (!v) continue;
+    const t = await throughput(v, inFlight, runs);
+    console.log(`${`${name}, ${inFlight} in flight`.padEnd(width + 14)}${t.perSec.toFixed(0).padStart(6)}/s  (${t.count} in ${t.seconds.toFixed(2)} s)`);
+  }
+  console.log(`\ntotal ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+const { runs } = parseArgs(process.argv.slice(2));
+if (process.getuid!() !== 0) {
+  console.error('start.ts must run as root (bwrap and runc are compared as root)');
+  process.exit(1);
+}
+const workDir = mkdtempSync(join(tmpdir(), 'corral-bench-'));
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    cleanup(workDir);
+    process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+  });
+}
+try {
+  await main(runs, workDir);
+} catch (e) {
+  console.error(e);
+  process.exitCode = 1;
+} finally {
+  cleanup(workDir);
+}

@@ -1,0 +1,98 @@
+// Fixtures shared by the tests: a busybox-static root filesystem and snapshots of what a process holds.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** busybox-static, installed by .ci/run (Debian's busybox-static). */
+export const BUSYBOX = '/bin/busybox';
+
+/** Makes a tiny root: busybox and its applets in /bin, empty /proc, /dev, /tmp; remove it with rmRoot. */
+export function makeBusyboxRoot(): string {
+  const root = mkdtempSync(join(tmpdir(), 'corral-test-root-'));
+  chmodSync(root, 0o755);
+  for (const dir of ['bin', 'proc', 'dev', 'tmp', 'etc', 'root', 'sys']) mkdirSync(join(root, dir), { recursive: true });
+  chmodSync(join(root, 'tmp'), 0o1777);
+  copyFileSync(BUSYBOX, join(root, 'bin/busybox'));
+  chmodSync(join(root, 'bin/busybox'), 0o755);
+  const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
+  for (const applet of applets) symlinkSync('busybox', join(root, 'bin', applet));
+  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n');
+  writeFileSync(join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
+  writeFileSync(join(root, 'etc/marker'), 'busybox-root\n');
+  return root;
+}
+
+/** Removes a directory tree made by a test. */
+export function rmRoot(root: string): void {
+  rmSync(root, { recursive: true, force: true });
+}
+
+/** True when the tests run without root (the rootless pass). */
+export const rootless = process.getuid!() !== 0;
+
+/** The fds this process has open, by number. */
+export function openFds(): string[] {
+  return readdirSync('/proc/self/fd').sort();
+}
+
+/** This process's children that are zombies (exited, not reaped). */
+export function zombieChildren(): number[] {
+  const zombies: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z' && Number(fields[1]) === process.pid) zombies.push(Number(entry));
+    } catch {
+      // the process went away while we looked
+    }
+  }
+  return zombies;
+}
+
+/** The host's mount table as this process sees it. */
+export function mountTable(): string {
+  return readFileSync('/proc/self/mountinfo', 'utf8');
+}
+
+/** Entries of the temp directory, to spot leftovers. */
+export function tmpEntries(): string[] {
+  return readdirSync(tmpdir()).sort();
+}
+
+/** Processes in the same PID namespace as pid (including pid), by host pid. */
+export function pidsInNamespaceOf(pid: number): number[] {
+  const ns = readlinkSync(`/proc/${pid}/ns/pid`);
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/ns/pid`) === ns) found.push(Number(entry));
+    } catch {
+      // gone, or not ours to look at
+    }
+  }
+  return found;
+}
+
+/** True while a process exists (a zombie counts as gone). */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Polls until check() is true or the time is up; returns the last result. */
+export async function eventually(check: () => boolean, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return check();
+}
