@@ -153,14 +153,31 @@ function stats(samples: number[]): { median: number; p90: number; mean: number }
   };
 }
 
-/** Runs every variant `total` times in rounds of ROUND sequential starts, rotating the order each
- * round, and returns each variant's per-container latencies (ms). */
+/** A small seeded PRNG (mulberry32), so the round orders are shuffled but the same on every run. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Runs every variant `total` times in rounds of ROUND sequential starts and returns each variant's
+ * per-container latencies (ms). The order is shuffled each round, not rotated: with a rotation each
+ * variant keeps the same predecessor, and the background work a slow variant leaves behind (runc's
+ * cgroup and netns teardown) would always land on the same neighbour. */
 async function measureInterleaved(variants: Variant[], total: number, record: boolean): Promise<Map<Variant, number[]>> {
   const samples = new Map(variants.map((v) => [v, [] as number[]]));
   const rounds = Math.ceil(total / ROUND);
+  const random = prng(0xc0ffee);
   for (let r = 0; r < rounds; r++) {
     const size = Math.min(ROUND, total - r * ROUND);
-    const order = variants.map((_, i) => variants[(i + r) % variants.length]!);
+    const order = [...variants];
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
     for (const v of order) {
       const out = samples.get(v)!;
       for (let i = 0; i < size; i++) {
@@ -231,7 +248,7 @@ async function main(runs: number, dir: string): Promise<void> {
     `corral start benchmark`,
     `kernel ${release()}, node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'}), cgroups ${cgroupMode()}`,
     ['bwrap', 'runc', 'crun'].map((c) => `${c}: ${installed(c) ? (version(c) ?? 'installed') : 'not installed'}`).join('; '),
-    `${runs} runs per variant after ${WARMUP} warm-up, interleaved in rounds of ${ROUND}; /bin/true in a busybox root;`,
+    `${runs} runs per variant after ${WARMUP} warm-up, interleaved in rounds of ${ROUND} (order shuffled per round); /bin/true in a busybox root;`,
     `namespaces pid+mount+uts+ipc+cgroup, plus net for the netns variants`,
   ];
   console.log(header.join('\n') + '\n');

@@ -280,8 +280,8 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 		return raw3(SYS_setresgid, n[0], n[0], n[0]);
 	case OP_SETRESUID:
 		return raw3(SYS_setresuid, n[0], n[0], n[0]);
-	case OP_DUP2:
-		return raw3(SYS_dup3, n[0], n[1], 0);
+	case OP_DUP2: /* onto itself: keep the fd across exec */
+		return n[0] == n[1] ? raw3(SYS_fcntl, n[0], F_SETFD, 0) : raw3(SYS_dup3, n[0], n[1], 0);
 	case OP_CLOSE_FDS:
 		return close_fds_except((const uint32_t *)(st->plan + s[0]));
 	case OP_RESOLVE_COMMAND:

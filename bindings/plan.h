@@ -51,7 +51,7 @@ enum op_code {
 	OP_SETGROUPS = 16,      /* s0 u32 list of gids */
 	OP_SETRESGID = 17,      /* n0 gid */
 	OP_SETRESUID = 18,      /* n0 uid */
-	OP_DUP2 = 19,           /* n0 from, n1 to */
+	OP_DUP2 = 19,           /* n0 from, n1 to (from == to clears close-on-exec) */
 	OP_CLOSE_FDS = 20,      /* s0 u32 list of fds to keep (sorted); every other fd is closed */
 	OP_RESOLVE_COMMAND = 21,/* s0 name, s1 PATH */
 	OP_WAIT_START = 22,     /* n0 read end of the start pipe */

@@ -45,7 +45,8 @@ export function capabilityMask(spec: CapabilitySpec | undefined): bigint {
   }
   let mask = 0n;
   for (const name of DEFAULT_CAPABILITIES) mask |= 1n << BigInt(capNumber(name));
-  for (const name of spec?.add ?? []) mask |= name === 'ALL' ? all : 1n << BigInt(capNumber(name));
+  // Drops first, then adds, as docker does: { drop: ['ALL'], add: ['KILL'] } keeps only KILL.
   for (const name of spec?.drop ?? []) mask &= name === 'ALL' ? 0n : ~(1n << BigInt(capNumber(name)));
+  for (const name of spec?.add ?? []) mask |= name === 'ALL' ? all : 1n << BigInt(capNumber(name));
   return mask & all;
 }

@@ -3,9 +3,9 @@ import type { Readable, Writable } from 'node:stream';
 import { close, OPEN_FLAGS, openRaw, pipe } from '../sys/libc.ts';
 import type { StdioMode } from './spec.ts';
 
-/** The container's side of fds 0-2 (null: the parent's own fd is inherited) and our side as streams. */
+/** The container's side of fds 0-2 and our side as streams. */
 export interface StdioSet {
-  childFds: [number | null, number | null, number | null];
+  childFds: [number, number, number];
   stdin: Writable | null;
   stdout: Readable | null;
   stderr: Readable | null;
@@ -18,7 +18,8 @@ export interface StdioSet {
 /** Creates pipes (or opens /dev/null) for a container's stdio. */
 export function openStdio(mode: StdioMode): StdioSet {
   const raw: number[] = [];
-  const childFds: StdioSet['childFds'] = [null, null, null];
+  // 'inherit' hands over our own 0-2 (which may be close-on-exec here: the child clears that).
+  const childFds: StdioSet['childFds'] = [0, 1, 2];
   let parentFds: (number | null)[] = [null, null, null];
   try {
     if (mode === 'ignore') {
@@ -49,7 +50,7 @@ export function openStdio(mode: StdioMode): StdioSet {
   const releaseChildEnds = (): void => {
     if (released) return;
     released = true;
-    new Set(childFds.filter((fd): fd is number => fd !== null)).forEach(close);
+    if (mode !== 'inherit') new Set(childFds).forEach(close);
   };
   return {
     childFds,

@@ -7,8 +7,7 @@ import { encodePlan, OP, type PlanOp } from './plan.ts';
 import { parseRecords, StatusChannel, type StatusRecord } from './status-channel.ts';
 import { exitWatcher } from './exit-watcher.ts';
 
-/** What runs in the child: setup ops, then the command, with fds 0-2 taken from stdio
- * (null keeps the parent's own). */
+/** What runs in the child: setup ops, then the command, with fds 0, 1, 2 taken from stdio. */
 export interface LaunchSpec {
   cloneFlags: bigint;
   setup: PlanOp[];
@@ -18,7 +17,7 @@ export interface LaunchSpec {
   env: readonly string[];
   /** PATH used to find command[0]. */
   searchPath: string;
-  stdio: readonly [number | null, number | null, number | null];
+  stdio: readonly [number, number, number];
   cgroupFd?: number;
 }
 
@@ -29,11 +28,7 @@ export interface LaunchedProcess {
 }
 
 function stdioOps(stdio: LaunchSpec['stdio']): PlanOp[] {
-  const ops: PlanOp[] = [];
-  stdio.forEach((fd, target) => {
-    if (fd !== null) ops.push({ code: OP.DUP2, step: `attach fd ${target}`, syscall: 'dup3', n: [fd, target] });
-  });
-  return ops;
+  return stdio.map((fd, target) => ({ code: OP.DUP2, step: `attach fd ${target}`, syscall: 'dup3', n: [fd, target] }));
 }
 
 function closeFdsOp(keep: number[]): PlanOp {

@@ -3,7 +3,7 @@
 // CLI: node test/vm/vm.mjs [--cwd DIR] [--timeout MS] -- cmd args...
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -32,23 +32,32 @@ export function vmAvailable() {
   return { ok: true };
 }
 
-// Booting the Debian bzImage makes the guest xz-decompress the kernel under TCG (~5 s); so once
-// per process we decompress it on the host into an unlinked temp file kept open, and qemu boots
-// the ELF through its PVH entry (/dev/fd/3). Falls back to the bzImage when that is not possible.
-let kernelPromise;
-function bootKernel(kernel) {
-  kernelPromise ??= (async () => {
-    const fallback = { path: kernel.image, fd: null };
-    const config = `/boot/config-${kernel.version}`;
-    if (!existsSync(config) || !/^CONFIG_PVH=y$/m.test(readFileSync(config, 'utf8')) || !onPath('xz')) return fallback;
-    const image = readFileSync(kernel.image);
-    const start = image.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]));
-    if (start < 0) return fallback;
-    const dir = mkdtempSync(join(tmpdir(), 'corral-vm-kernel-'));
-    const file = join(dir, 'vmlinux');
-    const fd = openSync(file, 'w+');
-    unlinkSync(file);
+// A temp file that exists only as an open fd: created in a fresh mkdtemp dir, then unlinked and
+// the dir removed at once, so nothing is left on disk even if this process is SIGKILLed.
+// qemu, given the fd as an extra stdio slot, opens it again as /dev/fd/N.
+function anonymousFile() {
+  const dir = mkdtempSync(join(tmpdir(), 'corral-vm-'));
+  try {
+    const fd = openSync(join(dir, 'f'), 'w+');
+    unlinkSync(join(dir, 'f'));
+    return fd;
+  } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// Booting the Debian bzImage makes the guest xz-decompress the kernel under TCG (~5 s); so once
+// per process we decompress it on the host into an anonymous file and qemu boots the ELF through
+// its PVH entry. Resolves to that fd, or null to boot the bzImage as is.
+let vmlinuxPromise;
+function vmlinuxFd(kernel) {
+  vmlinuxPromise ??= (async () => {
+    const config = `/boot/config-${kernel.version}`;
+    if (!existsSync(config) || !/^CONFIG_PVH=y$/m.test(readFileSync(config, 'utf8')) || !onPath('xz')) return null;
+    const image = readFileSync(kernel.image);
+    const start = image.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])); // xz magic
+    if (start < 0) return null;
+    const fd = anonymousFile();
     const ok = await new Promise((done) => {
       const xz = spawn('xz', ['-dc', '--single-stream'], { stdio: ['pipe', fd, 'ignore'] });
       xz.on('error', () => done(false));
@@ -57,10 +66,11 @@ function bootKernel(kernel) {
       xz.stdin.end(image.subarray(start));
     });
     const magic = Buffer.alloc(4);
-    if (!ok || readSync(fd, magic, 0, 4, 0) !== 4 || magic.toString('latin1') !== '\x7fELF') { closeSync(fd); return fallback; }
-    return { path: '/dev/fd/3', fd };
+    if (ok && readSync(fd, magic, 0, 4, 0) === 4 && magic.toString('latin1') === '\x7fELF') return fd;
+    closeSync(fd);
+    return null;
   })();
-  return kernelPromise;
+  return vmlinuxPromise;
 }
 
 const sq = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
@@ -111,24 +121,34 @@ function markerParser(nonce, onOutput) {
   return state;
 }
 
-// Live VMs, so that SIGINT/SIGTERM/exit kill qemu and remove temp dirs before we go.
+// Live qemu processes, killed if we get SIGINT/SIGTERM or exit while they run.
 const live = new Set();
-function killAll() {
-  for (const run of live) { run.child?.kill('SIGKILL'); rmSync(run.dir, { recursive: true, force: true }); }
-  live.clear();
-}
+const killAll = () => { for (const child of live) child.kill('SIGKILL'); };
 function onSignal(signal) {
   killAll();
+  live.clear();
   untrack();
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal); // default action
 }
-function track(run) {
+function track(child) {
   if (live.size === 0) { process.on('SIGINT', onSignal); process.on('SIGTERM', onSignal); process.on('exit', killAll); }
-  live.add(run);
+  live.add(child);
 }
-function untrack(run) {
-  if (run) live.delete(run);
+function untrack(child) {
+  live.delete(child);
   if (live.size === 0) { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); process.off('exit', killAll); }
+}
+
+function qemuArgs(kernel, vmlinux) {
+  const args = [
+    '-accel', 'tcg', '-cpu', 'max', '-m', '2048', '-smp', '2',
+    '-nodefaults', '-no-user-config', '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
+    '-initrd', '/dev/fd/3', '-kernel', vmlinux === null ? kernel.image : '/dev/fd/4',
+    '-append', 'console=ttyS0 cgroup_no_v1=all quiet panic=-1',
+    '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+  ];
+  // setpriv --pdeathsig: qemu dies with this process even if it is SIGKILLed.
+  return existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', QEMU, ...args]] : [QEMU, args];
 }
 
 // Why: the only way to test cgroup v2 limits here (the host has hybrid cgroups with no v2
@@ -149,27 +169,19 @@ export async function runInVm({ command, cwd = process.cwd(), env = {}, timeoutM
   if (!avail.ok) throw new Error(`runInVm: VM not available: ${avail.reason}`);
 
   const kernel = findKernel();
-  const boot = await bootKernel(kernel);
+  const vmlinux = await vmlinuxFd(kernel);
   const nonce = randomBytes(8).toString('hex');
-  const run = { dir: mkdtempSync(join(tmpdir(), 'corral-vm-')), child: null };
-  track(run);
+  const initrd = anonymousFile();
+  let child;
   try {
-    const initrd = join(run.dir, 'initrd.gz');
-    writeFileSync(initrd, buildInitramfs({ modulesDir: kernel.modulesDir, jobScript: jobScript({ command, cwd, env, nonce }) }).image);
-    const qemuArgs = [
-      '-accel', 'tcg', '-cpu', 'max', '-m', '2048', '-smp', '2',
-      '-nodefaults', '-no-user-config', '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
-      '-kernel', boot.path, '-initrd', initrd,
-      '-append', 'console=ttyS0 cgroup_no_v1=all quiet panic=-1',
-      '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
-    ];
-    const [bin, args] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', QEMU, ...qemuArgs]] : [QEMU, qemuArgs];
+    writeSync(initrd, buildInitramfs({ modulesDir: kernel.modulesDir, jobScript: jobScript({ command, cwd, env, nonce }) }).image);
+    const [bin, args] = qemuArgs(kernel, vmlinux);
     const parser = markerParser(nonce, onOutput);
     const decoder = new StringDecoder('utf8');
     let stderr = '';
-    const result = await new Promise((done, fail) => {
-      const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe', ...(boot.fd === null ? [] : [boot.fd])] });
-      run.child = child;
+    return await new Promise((done, fail) => {
+      child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe', initrd, vmlinux ?? 'ignore'] });
+      track(child);
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
         const err = new Error(`runInVm: timed out after ${timeoutMs} ms running ${JSON.stringify(command)}`);
@@ -188,11 +200,9 @@ export async function runInVm({ command, cwd = process.cwd(), env = {}, timeoutM
         { output: parser.output, console: parser.console }));
       });
     });
-    return result;
   } finally {
-    run.child?.kill('SIGKILL');
-    rmSync(run.dir, { recursive: true, force: true });
-    untrack(run);
+    if (child) { child.kill('SIGKILL'); untrack(child); }
+    closeSync(initrd);
   }
 }
 

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const cli = join(repo, 'dist/cli/main.js');
+
+describe(`the built package and the corral command (${rootless ? 'rootless' : 'root'})`, () => {
+  let root: string;
+  let consumer: string;
+  before(() => {
+    root = makeBusyboxRoot();
+    consumer = mkdtempSync(join(tmpdir(), 'corral-consumer-'));
+    mkdirSync(join(consumer, 'node_modules'));
+    symlinkSync(repo, join(consumer, 'node_modules/corral'));
+  });
+  after(() => {
+    rmRoot(root);
+    rmSync(consumer, { recursive: true, force: true });
+  });
+
+  it('is importable from plain Node in another folder', () => {
+    writeFileSync(join(consumer, 'use.mjs'), `
+      import { run, create, Runtime, CorralError } from 'corral';
+      const r = await run({ command: ['sh', '-c', 'echo $$'] });
+      const err = await run({ command: ['nope'] }).catch((e) => e);
+      console.log(JSON.stringify({ out: r.stdout.toString(), create: typeof create, runtime: typeof new Runtime().run, err: err instanceof CorralError && err.code }));
+    `);
+    const out = execFileSync(process.execPath, ['use.mjs'], { cwd: consumer, encoding: 'utf8' });
+    assert.deepEqual(JSON.parse(out), { out: '1\n', create: 'function', runtime: 'function', err: 'ENOENT' });
+  });
+
+  it('corral run passes stdio through and exits with the container exit code', () => {
+    const r = spawnSync(process.execPath, [cli, 'run', '--rootfs', root, '--hostname', 'clibox', '-e', 'A=b', '--', 'sh', '-c', 'cat; echo $A $(hostname); echo e >&2; exit 3'], { input: 'in\n', encoding: 'utf8' });
+    assert.equal(r.status, 3, r.stderr);
+    assert.equal(r.stdout, 'in\nb clibox\n');
+    assert.equal(r.stderr, 'e\n');
+  });
+
+  it('corral run without --rootfs uses the host root read-only', () => {
+    const r = spawnSync(process.execPath, [cli, 'run', '--', 'sh', '-c', 'echo $$; touch /usr/x 2>/dev/null || echo ro'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '1\nro\n');
+  });
+
+  it('corral run reports failures with docker-like exit codes', () => {
+    const missing = spawnSync(process.execPath, [cli, 'run', '--rootfs', root, '--', 'no-such-program'], { encoding: 'utf8' });
+    assert.equal(missing.status, 127);
+    assert.match(missing.stderr, /^corral: .*no-such-program.*ENOENT/);
+    const badRoot = spawnSync(process.execPath, [cli, 'run', '--rootfs', join(root, 'missing'), '--', 'true'], { encoding: 'utf8' });
+    assert.equal(badRoot.status, 125);
+    assert.match(badRoot.stderr, /missing/);
+    const killed = spawnSync(process.execPath, [cli, 'run', '--rootfs', root, '--timeout', '100', '--', 'sleep', '30'], { encoding: 'utf8' });
+    assert.equal(killed.status, 124);
+    const usage = spawnSync(process.execPath, [cli, 'bogus'], { encoding: 'utf8' });
+    assert.equal(usage.status, 125);
+    assert.match(usage.stderr, /unknown command 'bogus'/);
+  });
+});

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { resolveSpec, DEFAULT_PATH } from '../../lib/container/spec.ts';
+import { capabilityMask, DEFAULT_CAPABILITIES } from '../../lib/container/capabilities.ts';
+import { cloneFlags, containerSetupOps } from '../../lib/container/setup.ts';
+import { CLONE } from '../../lib/sys/constants.ts';
+import { OP } from '../../lib/spawn/plan.ts';
+
+describe('container spec', () => {
+  it('fills in the defaults', () => {
+    const s = resolveSpec({ command: ['true'] }, false);
+    assert.match(s.id, /^[0-9a-f]{12}$/);
+    assert.equal(s.hostname, s.id);
+    assert.deepEqual(s.env, { PATH: DEFAULT_PATH });
+    assert.equal(s.cwd, '/');
+    assert.equal(s.rootfs, null);
+    assert.equal(s.network, 'none');
+    assert.equal(s.stdio, 'pipe');
+    assert.deepEqual(s.namespaces, { pid: true, mount: true, uts: true, ipc: true, net: true, cgroup: true, user: false });
+    assert.equal(resolveSpec({ command: ['true'] }, true).namespaces.user, true);
+  });
+
+  it('maps namespaces to clone flags', () => {
+    const all = cloneFlags(resolveSpec({ command: ['true'] }, true));
+    assert.equal(all, CLONE.NEWUSER | CLONE.NEWPID | CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWNET | CLONE.NEWCGROUP);
+    const hostNet = cloneFlags(resolveSpec({ command: ['true'], network: 'host', namespaces: { ipc: false } }, false));
+    assert.equal(hostNet & CLONE.NEWNET, 0n);
+    assert.equal(hostNet & CLONE.NEWIPC, 0n);
+    assert.equal(hostNet & CLONE.NEWUSER, 0n);
+  });
+
+  it('rejects contradictions and impossible requests', () => {
+    assert.throws(() => resolveSpec({ command: ['true'], network: 'host', namespaces: { net: true } }, false), { code: 'ERR_INVALID_SPEC' });
+    assert.throws(() => resolveSpec({ command: ['true'], namespaces: { user: false } }, true), { code: 'ERR_INVALID_SPEC' });
+    assert.throws(() => resolveSpec({ command: ['true'], rootfs: '/', namespaces: { mount: false } }, false), { code: 'ERR_INVALID_SPEC' });
+    assert.throws(() => resolveSpec({ command: ['true'], id: '../x' }, false), { code: 'ERR_INVALID_SPEC' });
+    assert.throws(() => resolveSpec({ command: ['a\0b'] }, false), { code: 'ERR_INVALID_SPEC' });
+    assert.throws(() => resolveSpec({ command: ['true'], env: { 'A=B': 'x' } }, false), { code: 'ERR_INVALID_SPEC' });
+    assert.throws(() => resolveSpec({ command: ['true'], cwd: 'tmp' }, false), { code: 'ERR_INVALID_SPEC' });
+  });
+
+  it("computes capability masks from Docker's default set", () => {
+    assert.equal(DEFAULT_CAPABILITIES.length, 14);
+    assert.equal(capabilityMask(undefined), 0xa80425fbn);
+    assert.equal(capabilityMask({ drop: ['ALL'], add: ['CAP_KILL'] }), 1n << 5n);
+    assert.ok(capabilityMask('all') > 0xffffffffn);
+  });
+
+  it('plans setup steps in a safe order: user namespace, die-with-parent, filesystem, then identity', () => {
+    const ops = containerSetupOps(resolveSpec({ command: ['true'], user: { uid: 5, gid: 6 } }, true));
+    const order = ops.map((o) => o.code);
+    const at = (code: number) => order.indexOf(code);
+    assert.equal(order[0], OP.USERNS_MAPS);
+    assert.ok(at(OP.PRCTL) < at(OP.MOUNT));
+    assert.ok(at(OP.MOUNT) < at(OP.PIVOT_ROOT));
+    const proc = ops.findIndex((o) => o.step === 'mount proc on /proc');
+    assert.ok(proc >= 0 && proc < at(OP.PIVOT_ROOT), 'proc is mounted before pivot_root (needed without privileges)');
+    assert.ok(at(OP.PIVOT_ROOT) < at(OP.CAPBSET_LIMIT));
+    assert.ok(at(OP.CAPBSET_LIMIT) < at(OP.SETRESUID));
+    assert.ok(at(OP.SETRESUID) < at(OP.CAPSET));
+    for (const op of ops) assert.ok(op.step.length > 0 && op.syscall.length > 0);
+  });
+});
