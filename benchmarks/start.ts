@@ -11,7 +11,7 @@
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir, release, cpus } from 'node:os';
+import { tmpdir, release, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../lib/index.ts';
 
@@ -135,6 +135,19 @@ function cgroupMode(): string {
   return 'v1';
 }
 
+/** CPU ticks of the whole machine and of this process with its reaped children (bwrap, runc and the
+ * containers themselves), to tell afterwards how much of the machine something else was using. */
+function cpuSnapshot(): { total: number; busy: number; ours: number } {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const idle = cpu[3]! + cpu[4]!;
+  const total = cpu.reduce((a, b) => a + b, 0);
+  // /proc/self/stat: fields after the ")" of comm; utime, stime, cutime, cstime are fields 14-17.
+  const self = readFileSync('/proc/self/stat', 'utf8');
+  const fields = self.slice(self.lastIndexOf(')') + 2).split(' ');
+  const ours = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
+  return { total, busy: total - idle, ours };
+}
+
 /** The value at fraction p of sorted samples, linearly interpolated. */
 function percentile(sorted: number[], p: number): number {
   const pos = (sorted.length - 1) * p;
@@ -216,6 +229,8 @@ function isolation(netns: boolean): string {
 /** Builds the variants, runs the latency and throughput passes and prints the report. */
 async function main(runs: number, dir: string): Promise<void> {
   const t0 = performance.now();
+  const cpuStart = cpuSnapshot();
+  const load0 = loadavg()[0]!.toFixed(2);
   const root = join(dir, 'root');
   buildRoot(root);
 
@@ -330,7 +345,15 @@ async function main(runs: number, dir: string): Promise<void> {
     const t = await throughput(v, inFlight, runs);
     console.log(`${`${name}, ${inFlight} in flight`.padEnd(width + 14)}${t.perSec.toFixed(0).padStart(6)}/s  (${t.count} in ${t.seconds.toFixed(2)} s)`);
   }
-  console.log(`\ntotal ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const cpuEnd = cpuSnapshot();
+  const share = (ticks: number): string => `${((100 * ticks) / (cpuEnd.total - cpuStart.total)).toFixed(0)}%`;
+  const foreign = cpuEnd.busy - cpuStart.busy - (cpuEnd.ours - cpuStart.ours);
+  console.log(`\ntotal ${((performance.now() - t0) / 1000).toFixed(1)} s; load average ${load0} at start, ${loadavg()[0]!.toFixed(2)} at end`);
+  console.log(`machine busy ${share(cpuEnd.busy - cpuStart.busy)} of the time: this benchmark and its children ${share(cpuEnd.ours - cpuStart.ours)}, ` +
+    `everything else ${share(foreign)} (kernel workers tearing down namespaces and cgroups count there too)`);
+  if (foreign / (cpuEnd.total - cpuStart.total) > 0.15) {
+    console.log('note: something else used much of the CPU during the run; absolute numbers are inflated and ratios noisy');
+  }
 }
 
 const { runs } = parseArgs(process.argv.slice(2));

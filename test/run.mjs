@@ -2,7 +2,7 @@
 // integration tests again as uid 65534 (rootless, through a user namespace), and prints the
 // closing line "N passed, N failed" that CI reads.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, chmodSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,14 +13,21 @@ const totals = { passes: 0, failures: 0, pending: 0 };
 const scratch = mkdtempSync(join(tmpdir(), 'corral-test-run-'));
 chmodSync(scratch, 0o755);
 
-/** Runs mocha on the given spec globs in dir, as uid (or the current user), and adds up its counts. */
+/** Runs mocha on the given spec globs in dir, as uid (or the current user), and adds up its counts.
+ * Each pass gets a home and temp directory of its own, so leftovers are its own to find. */
 function mocha(label, dir, specs, uid) {
-  const summary = join(scratch, `${label}.json`);
+  const home = join(scratch, `pass-${uid ?? 'self'}`);
+  mkdirSync(join(home, 'tmp'), { recursive: true });
+  if (uid !== undefined) {
+    chownSync(home, uid, uid);
+    chownSync(join(home, 'tmp'), uid, uid);
+  }
+  const summary = join(home, 'summary.json');
   console.log(`\n=== ${label} ===`);
   const result = spawnSync(process.execPath, [join(dir, 'node_modules/mocha/bin/mocha.js'), ...specs], {
     cwd: dir,
     stdio: 'inherit',
-    env: { ...process.env, CORRAL_TEST_SUMMARY: summary, ...(uid === undefined ? {} : { HOME: scratch }) },
+    env: { ...process.env, CORRAL_TEST_SUMMARY: summary, TMPDIR: join(home, 'tmp'), ...(uid === undefined ? {} : { HOME: home }) },
     ...(uid === undefined ? {} : { uid, gid: uid }),
   });
   let counts;

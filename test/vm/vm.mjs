@@ -3,7 +3,7 @@
 // CLI: node test/vm/vm.mjs [--cwd DIR] [--timeout MS] -- cmd args...
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -81,10 +81,11 @@ function jobScript({ command, cwd, env, nonce }) {
   const vars = { PATH: process.env.PATH || '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin', HOME: '/root', ...env };
   const assignments = Object.entries(vars).map(([k, v]) => sq(`${k}=${v}`)).join(' ');
   return [
-    'stty -F /dev/console -onlcr 2>/dev/null',
-    'echo 1 > /proc/sys/kernel/printk',
+    'exec 2>/dev/null', // keeps this shell's own notes (e.g. "Killed") out of the output
+    'stty -F /dev/console -onlcr', // no \n -> \r\n: output arrives as the command wrote it
+    'echo 1 > /proc/sys/kernel/printk', // only emergencies on the console (no OOM-kill reports)
     `printf '@@corral-vm-%s-BEGIN@@\\n' ${nonce}`,
-    `/usr/bin/env -i ${assignments} /bin/sh -c 'cd -- "$1" || exit 126; shift; exec "$@"' corral-vm ${sq(cwd)} ${command.map(sq).join(' ')} </dev/null >/dev/console 2>&1`,
+    `/usr/bin/env -i ${assignments} /bin/sh -c 'exec </dev/null >/dev/console 2>&1; cd -- "$1" || exit 126; shift; exec "$@"' corral-vm ${sq(cwd)} ${command.map(sq).join(' ')}`,
     `printf '@@corral-vm-%s-END:%s@@\\n' ${nonce} $?`,
     'poweroff -f; echo o > /proc/sysrq-trigger; sleep 5',
     '',
@@ -174,7 +175,7 @@ export async function runInVm({ command, cwd = process.cwd(), env = {}, timeoutM
   const initrd = anonymousFile();
   let child;
   try {
-    writeSync(initrd, buildInitramfs({ modulesDir: kernel.modulesDir, jobScript: jobScript({ command, cwd, env, nonce }) }).image);
+    writeFileSync(initrd, buildInitramfs({ modulesDir: kernel.modulesDir, jobScript: jobScript({ command, cwd, env, nonce }) }).image);
     const [bin, args] = qemuArgs(kernel, vmlinux);
     const parser = markerParser(nonce, onOutput);
     const decoder = new StringDecoder('utf8');
