@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import { watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { close, pidfdSendSignal } from '../sys/libc.ts';
 import { CorralError } from '../sys/errors.ts';
@@ -9,10 +11,12 @@ import { launchJoined, type LaunchedProcess, type PendingProcess } from '../spaw
 import { checkRunOptions, collectRun, exitInfo, signalNumber, type ExitInfo, type RunOptions, type RunResult } from './run-result.ts';
 import { cloneFlags, envList, processOps, searchPath } from './setup.ts';
 import type { ResolvedSpec, StdioMode } from './spec.ts';
+import type { Cgroup, CgroupStats } from '../cgroup/cgroup.ts';
+import { limitWrites, type Limits } from '../cgroup/limits.ts';
 import { openStdio, type StdioSet } from './stdio.ts';
 
 /** Where a container is in its life. */
-export type ContainerStatus = 'created' | 'running' | 'stopped' | 'removed';
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'stopped' | 'removed';
 
 /** Options of exec(): a new process in a running container. */
 export interface ExecOptions extends RunOptions {
@@ -33,12 +37,15 @@ export interface StopOptions {
 export interface ContainerOwner {
   stopTimeout: number;
   forget(id: string): void;
+  /** Makes controllers usable for container groups (cgroup.subtree_control down the chain). */
+  enableControllers(controllers: Set<string>): void;
 }
 
-/** Events: 'start', 'exit' (ExitInfo). */
+/** Events: 'start', 'exit' (ExitInfo), 'oom' (the OOM killer killed in the container). */
 export interface ContainerEvents {
   start: [];
   exit: [ExitInfo];
+  oom: [];
 }
 
 const SIGKILL = 9;
@@ -62,9 +69,12 @@ export class Container extends EventEmitter<ContainerEvents> {
   #pending: PendingProcess | null;
   #exit: ExitInfo | null = null;
   readonly #exited: Promise<ExitInfo>;
+  readonly #cgroup: Cgroup | null;
+  #oomKills = 0;
+  #oomWatcher: FSWatcher | null = null;
 
   /** @internal Made by Runtime.create and Runtime.run. */
-  constructor(spec: ResolvedSpec, owner: ContainerOwner, proc: LaunchedProcess | PendingProcess, stdio: StdioSet, started: boolean) {
+  constructor(spec: ResolvedSpec, owner: ContainerOwner, proc: LaunchedProcess | PendingProcess, stdio: StdioSet, started: boolean, cgroup: Cgroup | null) {
     super();
     this.id = spec.id;
     this.pid = proc.pid;
@@ -77,11 +87,15 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.#pidfd = proc.pidfd;
     this.#pending = started ? null : (proc as PendingProcess);
     this.#status = started ? 'running' : 'created';
+    this.#cgroup = cgroup;
+    if (cgroup && spec.limits.controllers.has('memory')) this.#watchOom(cgroup);
     this.#exited = new Promise((resolve) => {
       exitWatcher.watch(proc.pidfd, (status) => {
         close(this.#pidfd);
         this.#pidfd = -1;
         this.#pending = null;
+        this.#checkOom();
+        this.#oomWatcher?.close();
         this.#exit = exitInfo(status);
         if (this.#status !== 'removed') this.#status = 'stopped';
         resolve(this.#exit);
@@ -97,6 +111,48 @@ export class Container extends EventEmitter<ContainerEvents> {
   /** The exit of the first process, once it has exited. */
   get exitInfo(): ExitInfo | null {
     return this.#exit;
+  }
+
+  /** True once the OOM killer has killed a process of this container. */
+  get oomKilled(): boolean {
+    this.#checkOom();
+    return this.#oomKills > 0;
+  }
+
+  /** The container's cgroup directory, or null when it has none (no writable cgroup v2 hierarchy). */
+  get cgroupPath(): string | null {
+    return this.#cgroup?.path ?? null;
+  }
+
+  /** Memory, CPU, pids and io usage from the container's cgroup. */
+  stats(): CgroupStats {
+    return this.#requireCgroup('stats').stats();
+  }
+
+  /** Freezes every process of the container (cgroup.freeze); resolves once frozen. */
+  async pause(): Promise<void> {
+    const cgroup = this.#requireCgroup('pause');
+    this.#requireStatus('running');
+    await cgroup.setFrozen(true);
+    if (this.#status === 'running') this.#status = 'paused';
+  }
+
+  /** Thaws a paused container. */
+  async resume(): Promise<void> {
+    const cgroup = this.#requireCgroup('resume');
+    this.#requireStatus('paused');
+    await cgroup.setFrozen(false);
+    if (this.#status === 'paused') this.#status = 'running';
+  }
+
+  /** Changes the limits of a live container. */
+  update(limits: Limits): void {
+    const cgroup = this.#requireCgroup('update');
+    if (this.#status === 'removed' || this.#status === 'stopped') this.#requireStatus('running');
+    const writes = limitWrites(limits);
+    this.#owner.enableControllers(writes.controllers);
+    cgroup.apply(writes);
+    if (writes.controllers.has('memory') && !this.#oomWatcher) this.#watchOom(cgroup);
   }
 
   /** Lets a created container exec its command; rejects if the exec fails (e.g. EACCES). */
@@ -119,7 +175,7 @@ export class Container extends EventEmitter<ContainerEvents> {
   /** Sends a signal to the first process (SIGKILL ends the whole container). */
   kill(signal: NodeJS.Signals | number = 'SIGTERM'): void {
     const sig = signalNumber(signal);
-    if (this.#status !== 'running' || this.#pidfd < 0) {
+    if ((this.#status !== 'running' && this.#status !== 'paused') || this.#pidfd < 0) {
       throw new CorralError(`container ${this.id} is ${this.#status}, not running`, { code: 'ERR_CONTAINER_NOT_RUNNING' });
     }
     pidfdSendSignal(this.#pidfd, sig);
@@ -131,6 +187,7 @@ export class Container extends EventEmitter<ContainerEvents> {
       await this.#killNow();
       return this.#exited;
     }
+    if (this.#status === 'paused') await this.resume();
     if (this.#status !== 'running') return this.#exited;
     const timeout = options.timeout ?? this.#owner.stopTimeout;
     this.kill('SIGTERM');
@@ -164,12 +221,14 @@ export class Container extends EventEmitter<ContainerEvents> {
     };
     const stdio = openStdio(stdioMode);
     const startedAt = performance.now();
+    const oomBefore = this.#cgroup?.oomKills() ?? 0;
     let proc: LaunchedProcess;
     try {
       proc = await launchJoined({
         cloneFlags: 0n,
         targetPidfd: this.#pidfd,
         nsFlags: cloneFlags(this.#spec),
+        joinCgroupFd: this.#cgroup?.fd ?? -1,
         joinSetup: [{ code: OP.PRCTL, step: 'make the joining process non-dumpable', syscall: 'prctl', n: [PR.SET_DUMPABLE, 0] }],
         setup: [
           { code: OP.PRCTL, step: 'die with the parent (PR_SET_PDEATHSIG)', syscall: 'prctl', n: [PR.SET_PDEATHSIG, SIGKILL] },
@@ -199,17 +258,19 @@ export class Container extends EventEmitter<ContainerEvents> {
       kill: (signal) => {
         if (proc.pidfd >= 0) pidfdSendSignal(proc.pidfd, signalNumber(signal));
       },
+      oomKilled: () => (this.#cgroup?.oomKills() ?? 0) > oomBefore,
     }, options, startedAt);
   }
 
   /** Forgets the container and closes its stdio; a running one needs force (it is killed first). */
   async remove(options: { force?: boolean } = {}): Promise<void> {
     if (this.#status === 'removed') return;
-    if (this.#status === 'running' && !options.force) {
+    if ((this.#status === 'running' || this.#status === 'paused') && !options.force) {
       throw new CorralError(`container ${this.id} is running; stop it or remove it with force`, { code: 'ERR_CONTAINER_RUNNING' });
     }
-    if (this.#status === 'running' || this.#status === 'created') await this.#killNow();
+    if (this.#status === 'running' || this.#status === 'paused' || this.#status === 'created') await this.#killNow();
     await this.#exited;
+    await this.#cgroup?.remove();
     this.#status = 'removed';
     // Output nobody read is discarded with the container.
     this.stdin?.destroy();
@@ -223,10 +284,44 @@ export class Container extends EventEmitter<ContainerEvents> {
     await this.remove({ force: true });
   }
 
+  /** Kills every process of the container: through cgroup.kill when it has a group, so processes
+   * that left its process group die too. */
   async #killNow(): Promise<void> {
     if (this.#pending) await this.#pending.abandon();
     this.#pending = null;
-    if (this.#pidfd >= 0) pidfdSendSignal(this.#pidfd, SIGKILL);
+    if (this.#cgroup) this.#cgroup.killAll();
+    else if (this.#pidfd >= 0) pidfdSendSignal(this.#pidfd, SIGKILL);
     await this.#exited;
+  }
+
+  #requireCgroup(what: string): Cgroup {
+    if (!this.#cgroup) {
+      throw new CorralError(`container ${this.id} has no cgroup, so ${what} is unavailable (no writable cgroup v2 hierarchy for this runtime)`, { code: 'ERR_CGROUP_UNAVAILABLE' });
+    }
+    return this.#cgroup;
+  }
+
+  #requireStatus(status: ContainerStatus): void {
+    if (this.#status !== status) {
+      throw new CorralError(`container ${this.id} is ${this.#status}, not ${status}`, { code: status === 'paused' ? 'ERR_CONTAINER_NOT_PAUSED' : 'ERR_CONTAINER_NOT_RUNNING' });
+    }
+  }
+
+  #watchOom(cgroup: Cgroup): void {
+    try {
+      this.#oomWatcher = watch(join(cgroup.path, 'memory.events'), () => this.#checkOom());
+      this.#oomWatcher.on('error', () => {});
+    } catch {
+      // No inotify watch to be had: the OOM is still seen at exit.
+    }
+  }
+
+  #checkOom(): void {
+    if (!this.#cgroup || this.#status === 'removed') return;
+    const kills = this.#cgroup.oomKills();
+    if (kills > this.#oomKills) {
+      this.#oomKills = kills;
+      this.emit('oom');
+    }
   }
 }

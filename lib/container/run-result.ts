@@ -15,6 +15,8 @@ export interface RunResult extends ExitInfo {
   stderr: Buffer;
   /** True when the timeout killed the process. */
   timedOut: boolean;
+  /** True when the kernel's OOM killer killed in the container's cgroup (memory limit reached). */
+  oomKilled: boolean;
   durationMs: number;
 }
 
@@ -85,6 +87,8 @@ export interface RunningProcess {
   stderr: Readable | null;
   wait(): Promise<ExitInfo>;
   kill(signal: NodeJS.Signals): void;
+  /** Asked once the process has exited. */
+  oomKilled(): boolean;
 }
 
 /** Feeds input, gathers output, and applies timeout and abort until the process has exited and its
@@ -113,7 +117,7 @@ export async function collectRun(proc: RunningProcess, options: RunOptions, star
     const exit = await proc.wait();
     const [out, err] = await Promise.all([stdout, stderr]);
     if (aborted) throw abortError(options.signal!);
-    return { ...exit, stdout: out, stderr: err, timedOut, durationMs: performance.now() - startedAt };
+    return { ...exit, stdout: out, stderr: err, timedOut, oomKilled: proc.oomKilled(), durationMs: performance.now() - startedAt };
   } finally {
     if (timer) clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);

@@ -6,8 +6,10 @@ import { DEFAULT_PATH, type ResolvedSpec } from './spec.ts';
 
 const SIGKILL = 9;
 
-/** The clone3 namespace flags a spec asks for. */
-export function cloneFlags(spec: ResolvedSpec): bigint {
+/** The clone3 namespace flags a spec asks for. With a cgroup of its own the child unshares its
+ * cgroup namespace after it is born in that group (an op, see containerSetupOps), so the namespace
+ * is rooted at the container's group rather than ours. */
+export function cloneFlags(spec: ResolvedSpec, ownCgroup = false): bigint {
   const ns = spec.namespaces;
   let flags = 0n;
   if (ns.user) flags |= CLONE.NEWUSER;
@@ -16,7 +18,7 @@ export function cloneFlags(spec: ResolvedSpec): bigint {
   if (ns.uts) flags |= CLONE.NEWUTS;
   if (ns.ipc) flags |= CLONE.NEWIPC;
   if (ns.net) flags |= CLONE.NEWNET;
-  if (ns.cgroup) flags |= CLONE.NEWCGROUP;
+  if (ns.cgroup && !ownCgroup) flags |= CLONE.NEWCGROUP;
   return flags;
 }
 
@@ -45,9 +47,12 @@ export function identityOps(spec: Pick<ResolvedSpec, 'user' | 'namespaces'>): Pl
 }
 
 /** Every step of the container's first process between clone and the command. */
-export function containerSetupOps(spec: ResolvedSpec): PlanOp[] {
+export function containerSetupOps(spec: ResolvedSpec, ownCgroup = false): PlanOp[] {
   const ops: PlanOp[] = [];
   if (spec.namespaces.user) ops.push(...userNamespaceOps());
+  if (spec.namespaces.cgroup && ownCgroup) {
+    ops.push({ code: OP.UNSHARE, step: 'enter a cgroup namespace rooted at the container cgroup', syscall: 'unshare', n: [CLONE.NEWCGROUP] });
+  }
   ops.push({ code: OP.PRCTL, step: 'die with the parent (PR_SET_PDEATHSIG)', syscall: 'prctl', n: [PR.SET_PDEATHSIG, SIGKILL] });
   ops.push({ code: OP.SETSID, step: 'start a new session', syscall: 'setsid' });
   if (spec.namespaces.mount) {

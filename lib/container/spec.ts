@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { isAbsolute } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
 import { capabilityMask, type CapabilitySpec } from './capabilities.ts';
+import { limitWrites, type CgroupWrites, type Limits } from '../cgroup/limits.ts';
 
 /** Namespaces a spec can turn off (all are on by default; `user` is on when not root). */
 export interface NamespaceToggles {
@@ -36,6 +37,8 @@ export interface ContainerSpec {
   labels?: Record<string, string>;
   /** Default: Docker's set. 'all', or { add, drop } with names like 'SYS_ADMIN'. */
   capabilities?: CapabilitySpec;
+  /** cgroup v2 limits: memory, memorySwap, cpus, cpuWeight, pids, cpuset, io. */
+  limits?: Limits;
 }
 
 /** How the container's fds 0-2 are connected. */
@@ -56,12 +59,14 @@ export interface ResolvedSpec {
   labels: Record<string, string>;
   /** Capabilities kept, as a bit mask. */
   capabilities: bigint;
+  /** The limits as cgroup file writes. */
+  limits: CgroupWrites;
 }
 
 /** The PATH a container gets when the spec gives none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities']);
+const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits']);
 const NAMESPACE_KEYS = new Set(['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup', 'user']);
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
@@ -159,5 +164,5 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean): ResolvedSpe
   const env = spec.env === undefined ? { PATH: DEFAULT_PATH } : stringRecord(spec.env, 'env');
   for (const key of Object.keys(env)) if (key === '' || key.includes('=')) throw invalid(`env key '${key}' is not a variable name`);
 
-  return { id, command, rootfs, env, cwd, user, hostname, network, namespaces, stdio, labels: stringRecord(spec.labels, 'labels'), capabilities: capabilityMask(spec.capabilities) };
+  return { id, command, rootfs, env, cwd, user, hostname, network, namespaces, stdio, labels: stringRecord(spec.labels, 'labels'), capabilities: capabilityMask(spec.capabilities), limits: limitWrites(spec.limits ?? {}) };
 }

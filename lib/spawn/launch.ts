@@ -170,15 +170,15 @@ export async function launchPending(spec: LaunchSpec): Promise<PendingProcess> {
 
 /** Starts a process inside the namespaces of a running one (exec): a short-lived helper joins them
  * with setns and forks the command as our own child (CLONE_PARENT), so we can wait for it. */
-export async function launchJoined(spec: LaunchSpec & { targetPidfd: number; nsFlags: bigint; joinSetup: PlanOp[] }): Promise<LaunchedProcess> {
+export async function launchJoined(spec: LaunchSpec & { targetPidfd: number; nsFlags: bigint; joinSetup: PlanOp[]; joinCgroupFd: number }): Promise<LaunchedProcess> {
   const [statusRead, statusWrite] = pipe();
   const { resolve, exec } = commandOps(spec);
   const ops: PlanOp[] = [
     ...stdioOps(spec.stdio),
-    closeFdsOp([0, 1, 2, statusWrite, spec.targetPidfd]),
+    closeFdsOp([0, 1, 2, statusWrite, spec.targetPidfd, ...(spec.joinCgroupFd >= 0 ? [spec.joinCgroupFd] : [])]),
     ...spec.joinSetup,
     { code: OP.SETNS, step: 'join the container namespaces', syscall: 'setns', n: [spec.targetPidfd, spec.nsFlags] },
-    { code: OP.FORK_INTO_PARENT, step: 'fork inside the container', syscall: 'clone3' },
+    { code: OP.FORK_INTO_PARENT, step: 'fork inside the container', syscall: 'clone3', n: [spec.joinCgroupFd] },
     ...spec.setup,
     ...resolve,
     ...exec,

@@ -31,6 +31,7 @@ export const OP = {
   CLOEXEC_FROM: 27,
   CAPBSET_LIMIT: 28,
   CAPSET: 29,
+  UNSHARE: 30,
 } as const;
 
 /** One planned operation, with the words that name it in an error. */

@@ -53,9 +53,15 @@ function readModule(path) {
   return execFileSync(tool, ['-dc', path], { maxBuffer: 256 << 20 });
 }
 
+// Why: single-quotes a string for sh (used for every path and argument put into a script).
+export const shellQuote = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
+
 // The /init run by the kernel: mount the host root read-only over 9p, put a tmpfs overlay on
 // top, mount the usual pseudo filesystems (cgroup2 included), then switch_root into the job.
-function initScript(modules) {
+// `keepTmp` lists host /tmp entries ({ path, dir }) that stay visible over the fresh tmpfs /tmp
+// (bind-mounted from the overlay, so guest writes there still never reach the host).
+function initScript(modules, keepTmp) {
+  const mk = (k, path) => (k.dir ? `mkdir -p ${path}` : `touch ${path}`);
   return `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -76,7 +82,10 @@ mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup || fail "cgroup2 mount failed"
 mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts /newroot/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm
+mkdir /keep
+${keepTmp.map((k, i) => `${mk(k, `/keep/${i}`)} && mount --bind ${shellQuote(`/newroot${k.path}`)} /keep/${i}`).join('\n')}
 mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp
+${keepTmp.map((k, i) => `${mk(k, shellQuote(`/newroot${k.path}`))} && mount --move /keep/${i} ${shellQuote(`/newroot${k.path}`)}`).join('\n')}
 exec switch_root /newroot ${BUSYBOX} sh -c "$(cat /job.sh)"
 `;
 }
@@ -95,7 +104,7 @@ function cpio(entries) {
 }
 
 // Why: one uncompressed cpio image per run (gunzip under TCG costs more than it saves), carrying `jobScript` (run by busybox sh as the new PID 1).
-export function buildInitramfs({ modulesDir, jobScript }) {
+export function buildInitramfs({ modulesDir, jobScript, keepTmp = [] }) {
   const { order, skipped } = moduleLoadOrder(modulesDir);
   const dir = (name) => ({ name, mode: 0o040755 });
   const file = (name, data, mode = 0o100644) => ({ name, mode, data: Buffer.isBuffer(data) ? data : Buffer.from(data) });
@@ -104,7 +113,7 @@ export function buildInitramfs({ modulesDir, jobScript }) {
     { name: 'dev/console', mode: 0o020600, rdev: [5, 1] },
     file('bin/busybox', readFileSync(BUSYBOX), 0o100755),
     ...order.map((m) => file(`modules/${m.name}.ko`, readModule(m.path))),
-    file('init', initScript(order.map((m) => m.name)), 0o100755),
+    file('init', initScript(order.map((m) => m.name), keepTmp), 0o100755),
     file('job.sh', jobScript),
   ];
   return { image: cpio(entries), modules: order.map((m) => m.name), skipped };

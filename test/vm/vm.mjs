@@ -3,12 +3,12 @@
 // CLI: node test/vm/vm.mjs [--cwd DIR] [--timeout MS] -- cmd args...
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { pathToFileURL } from 'node:url';
-import { BUSYBOX, buildInitramfs, findKernel } from './initramfs.mjs';
+import { BUSYBOX, buildInitramfs, findKernel, shellQuote as sq } from './initramfs.mjs';
 
 const QEMU = 'qemu-system-x86_64';
 const SETPRIV = '/usr/bin/setpriv'; // util-linux: lets qemu die with us even on SIGKILL
@@ -73,8 +73,6 @@ function vmlinuxFd(kernel) {
   return vmlinuxPromise;
 }
 
-const sq = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
-
 // Stage 2, run by busybox sh as PID 1 inside the switched root. Markers are assembled by printf
 // so their literal text never appears in this script (which is visible in /proc/1/cmdline).
 function jobScript({ command, cwd, env, nonce }) {
@@ -114,10 +112,13 @@ function markerParser(nonce, onOutput) {
     pending += text;
     const m = end.exec(pending);
     if (m) { emit(pending.slice(0, m.index)); state.exitCode = Number(m[1]); pending = ''; return; }
-    const keep = Math.min(pending.length, endPrefix.length + 12);
-    emit(pending.slice(0, pending.length - keep));
-    pending = pending.slice(pending.length - keep);
+    // Hold back only a tail that could still grow into the end marker.
+    let cut = Math.max(0, pending.length - endPrefix.length - 24);
+    while (cut < pending.length && !couldBeEnd(pending.slice(cut))) cut++;
+    emit(pending.slice(0, cut));
+    pending = pending.slice(cut);
   };
+  const couldBeEnd = (tail) => endPrefix.startsWith(tail) || (tail.startsWith(endPrefix) && /^\d*@?$/.test(tail.slice(endPrefix.length)));
   state.flush = () => { emit(pending); pending = ''; };
   return state;
 }
@@ -152,10 +153,23 @@ function qemuArgs(kernel, vmlinux) {
   return existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', QEMU, ...args]] : [QEMU, args];
 }
 
+// The guest's /tmp is a fresh tmpfs; these host /tmp entries stay visible in it: the top-level
+// /tmp/NAME holding cwd, os.tmpdir() (test runners point TMPDIR into /tmp) and each of tmpPaths.
+function keptTmpEntries(paths) {
+  const kept = new Map();
+  for (const p of paths) {
+    const m = /^\/tmp\/([^/]+)/.exec(p);
+    if (!m || kept.has(m[0])) continue;
+    try { kept.set(m[0], { path: m[0], dir: statSync(m[0]).isDirectory() }); } catch { /* gone: nothing to keep */ }
+  }
+  return [...kept.values()];
+}
+
 // Why: the only way to test cgroup v2 limits here (the host has hybrid cgroups with no v2
 // controllers). Resolves { exitCode, output }; rejects if the VM fails to boot or times out.
-// `onOutput(text)` (optional) receives the output as it arrives.
-export async function runInVm({ command, cwd = process.cwd(), env = {}, timeoutMs = DEFAULT_TIMEOUT_MS, onOutput } = {}) {
+// Optional: `onOutput(text)` receives the output as it arrives; `tmpPaths` (host paths under
+// /tmp) are kept visible in the guest, as cwd and os.tmpdir() are when they lie under /tmp.
+export async function runInVm({ command, cwd = process.cwd(), env = {}, timeoutMs = DEFAULT_TIMEOUT_MS, onOutput, tmpPaths = [] } = {}) {
   if (!Array.isArray(command) || command.length === 0 || !command.every((a) => typeof a === 'string')) {
     throw new TypeError('runInVm: command must be a non-empty array of strings');
   }
@@ -163,9 +177,10 @@ export async function runInVm({ command, cwd = process.cwd(), env = {}, timeoutM
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || String(v).includes('\0')) throw new TypeError(`runInVm: bad env entry ${k}`);
   }
   if ([...command, cwd].some((a) => a.includes('\0'))) throw new TypeError('runInVm: NUL byte in command or cwd');
-  cwd = resolve(cwd);
   if (!existsSync(cwd) || !statSync(cwd).isDirectory()) throw new Error(`runInVm: cwd ${cwd} is not a directory`);
-  if (cwd === '/tmp' || cwd.startsWith('/tmp/')) throw new Error(`runInVm: cwd ${cwd} is hidden in the VM (its /tmp is a fresh tmpfs)`);
+  cwd = realpathSync(cwd);
+  if (cwd === '/tmp') throw new Error('runInVm: cwd /tmp would be hidden in the VM (its /tmp is a fresh tmpfs)');
+  const keepTmp = keptTmpEntries([cwd, tmpdir(), ...tmpPaths].map((p) => { try { return realpathSync(p); } catch { return p; } }));
   const avail = vmAvailable();
   if (!avail.ok) throw new Error(`runInVm: VM not available: ${avail.reason}`);
 
@@ -175,7 +190,7 @@ export async function runInVm({ command, cwd = process.cwd(), env = {}, timeoutM
   const initrd = anonymousFile();
   let child;
   try {
-    writeFileSync(initrd, buildInitramfs({ modulesDir: kernel.modulesDir, jobScript: jobScript({ command, cwd, env, nonce }) }).image);
+    writeFileSync(initrd, buildInitramfs({ modulesDir: kernel.modulesDir, keepTmp, jobScript: jobScript({ command, cwd, env, nonce }) }).image);
     const [bin, args] = qemuArgs(kernel, vmlinux);
     const parser = markerParser(nonce, onOutput);
     const decoder = new StringDecoder('utf8');
@@ -213,12 +228,13 @@ async function main(argv) {
   const command = sep < 0 ? [] : argv.slice(sep + 1);
   let cwd = process.cwd();
   let timeoutMs = DEFAULT_TIMEOUT_MS;
+  let bad = false;
   for (let i = 0; i < opts.length; i++) {
     if (opts[i] === '--cwd') cwd = opts[++i];
     else if (opts[i] === '--timeout') timeoutMs = Number(opts[++i]);
-    else command.length = 0;
+    else bad = true;
   }
-  if (!command.length || !cwd || !(timeoutMs > 0)) {
+  if (bad || !command.length || !cwd || !(timeoutMs > 0)) {
     process.stderr.write('usage: node test/vm/vm.mjs [--cwd DIR] [--timeout MS] -- cmd args...\n');
     return 2;
   }
