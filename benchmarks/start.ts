@@ -10,7 +10,7 @@
  * Must run as root. This prints numbers only: it asserts nothing about them.
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, release, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../lib/index.ts';
@@ -23,7 +23,6 @@ const TARGET = 0.30;
 /** One way of starting a container, timed as a unit. */
 interface Variant {
   name: string;
-  netns: boolean;
   /** Starts one container and resolves once it has exited with status 0. */
   start: () => Promise<void>;
 }
@@ -148,6 +147,23 @@ function cpuSnapshot(): { total: number; busy: number; ours: number } {
   return { total, busy: total - idle, ours };
 }
 
+/** CPU ticks of each kernel thread (children of kthreadd), to single out the work the kernel does
+ * asynchronously for us: network namespaces and cgroups are torn down by kworkers after exit. */
+function kernelThreadTicks(): Map<number, number> {
+  const ticks = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[1] === '2') ticks.set(Number(entry), Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // The thread exited while we looked.
+    }
+  }
+  return ticks;
+}
+
 /** The value at fraction p of sorted samples, linearly interpolated. */
 function percentile(sorted: number[], p: number): number {
   const pos = (sorted.length - 1) * p;
@@ -230,6 +246,7 @@ function isolation(netns: boolean): string {
 async function main(runs: number, dir: string): Promise<void> {
   const t0 = performance.now();
   const cpuStart = cpuSnapshot();
+  const kthreadsStart = kernelThreadTicks();
   const load0 = loadavg()[0]!.toFixed(2);
   const root = join(dir, 'root');
   buildRoot(root);
@@ -247,7 +264,6 @@ async function main(runs: number, dir: string): Promise<void> {
 
   const corral = (netns: boolean): Variant => ({
     name: `corral (${isolation(netns)})`,
-    netns,
     start: async () => {
       const r = await run({ command: ['/bin/true'], rootfs: root, network: netns ? 'none' : 'host', stdio: 'ignore' });
       if (r.exitCode !== 0) throw new Error(`corral: /bin/true exited with ${r.signal ?? r.exitCode}`);
@@ -255,7 +271,6 @@ async function main(runs: number, dir: string): Promise<void> {
   });
   const external = (name: string, cmd: string, args: () => string[], netns: boolean): Variant => ({
     name: `${name} (${isolation(netns)})`,
-    netns,
     start: () => spawnQuiet(cmd, args()),
   });
 
@@ -346,17 +361,26 @@ async function main(runs: number, dir: string): Promise<void> {
     console.log(`${`${name}, ${inFlight} in flight`.padEnd(width + 14)}${t.perSec.toFixed(0).padStart(6)}/s  (${t.count} in ${t.seconds.toFixed(2)} s)`);
   }
   const cpuEnd = cpuSnapshot();
+  let kthreads = 0;
+  for (const [pid, ticks] of kernelThreadTicks()) kthreads += ticks - (kthreadsStart.get(pid) ?? 0);
   const share = (ticks: number): string => `${((100 * ticks) / (cpuEnd.total - cpuStart.total)).toFixed(0)}%`;
-  const foreign = cpuEnd.busy - cpuStart.busy - (cpuEnd.ours - cpuStart.ours);
+  const ours = cpuEnd.ours - cpuStart.ours;
+  const foreign = cpuEnd.busy - cpuStart.busy - ours - kthreads;
   console.log(`\ntotal ${((performance.now() - t0) / 1000).toFixed(1)} s; load average ${load0} at start, ${loadavg()[0]!.toFixed(2)} at end`);
-  console.log(`machine busy ${share(cpuEnd.busy - cpuStart.busy)} of the time: this benchmark and its children ${share(cpuEnd.ours - cpuStart.ours)}, ` +
-    `everything else ${share(foreign)} (kernel workers tearing down namespaces and cgroups count there too)`);
+  console.log(`CPU (share of all ${cpus().length} CPUs' time): this benchmark and its children ${share(ours)}, ` +
+    `kernel threads ${share(kthreads)} (namespace and cgroup teardown, softirqs), other processes ${share(foreign)}, idle ${share(cpuEnd.total - cpuStart.total - (cpuEnd.busy - cpuStart.busy))}`);
   if (foreign / (cpuEnd.total - cpuStart.total) > 0.15) {
-    console.log('note: something else used much of the CPU during the run; absolute numbers are inflated and ratios noisy');
+    console.log('note: other processes used much of the CPU during the run; absolute numbers are inflated and ratios noisy');
   }
 }
 
-const { runs } = parseArgs(process.argv.slice(2));
+let runs: number;
+try {
+  ({ runs } = parseArgs(process.argv.slice(2)));
+} catch (e) {
+  console.error((e as Error).message);
+  process.exit(2);
+}
 if (process.getuid!() !== 0) {
   console.error('start.ts must run as root (bwrap and runc are compared as root)');
   process.exit(1);

@@ -215,7 +215,7 @@ static long set_capabilities(uint64_t keep)
 	return r == -EINVAL ? 0 : r;
 }
 
-static int fork_into_parent(struct exec_state *st, int step);
+static int fork_into_parent(struct exec_state *st, int step, int64_t cgroup_fd);
 
 static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 {
@@ -300,7 +300,7 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 	case OP_SETNS:
 		return raw2(SYS_setns, n[0], n[1]);
 	case OP_FORK_INTO_PARENT:
-		return fork_into_parent(st, step);
+		return fork_into_parent(st, step, n[0]);
 	case OP_EXEC:
 		return raw3(SYS_execve, st->resolved, list(st, s[0], n[0]), list(st, s[1], n[1]));
 	case OP_UMASK:
@@ -308,6 +308,8 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 		return 0;
 	case OP_CAPBSET_LIMIT:
 		return limit_bounding_set((uint64_t)n[0], n[1]);
+	case OP_UNSHARE:
+		return raw1(SYS_unshare, n[0]);
 	case OP_CAPSET:
 		return set_capabilities((uint64_t)n[0]);
 	case OP_CLOEXEC_FROM:
@@ -318,9 +320,13 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 
 /* Forks a process that is a child of our parent (so the parent can wait for it), reports its pid,
  * and exits: the new process goes on with the plan inside the namespaces joined so far. */
-static int fork_into_parent(struct exec_state *st, int step)
+static int fork_into_parent(struct exec_state *st, int step, int64_t cgroup_fd)
 {
 	struct clone_args args = { .flags = CLONE_PARENT, .exit_signal = 0 };
+	if (cgroup_fd >= 0) {
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cgroup_fd;
+	}
 	long pid = raw6(SYS_clone3, (long)&args, sizeof args, 0, 0, 0, 0);
 	if (pid < 0)
 		return (int)pid;

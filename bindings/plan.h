@@ -56,12 +56,13 @@ enum op_code {
 	OP_RESOLVE_COMMAND = 21,/* s0 name, s1 PATH */
 	OP_WAIT_START = 22,     /* n0 read end of the start pipe */
 	OP_SETNS = 23,          /* n0 fd, n1 nstype */
-	OP_FORK_INTO_PARENT = 24,
+	OP_FORK_INTO_PARENT = 24, /* n0 cgroup fd to be born in, or -1 */
 	OP_EXEC = 25,           /* s0 argv list, s1 envp list */
 	OP_UMASK = 26,          /* n0 mask */
 	OP_CLOEXEC_FROM = 27,   /* n0 first fd */
 	OP_CAPBSET_LIMIT = 28,  /* n0 mask of capabilities to keep in the bounding set, n1 last cap */
 	OP_CAPSET = 29,         /* n0 mask of capabilities to keep effective and permitted; none inheritable or ambient */
+	OP_UNSHARE = 30,        /* n0 flags */
 };
 
 #endif

@@ -1,11 +1,14 @@
 // Runs the whole suite: unit and integration tests as the current user (root in CI), the
-// integration tests again as uid 65534 (rootless, through a user namespace), and prints the
-// closing line "N passed, N failed" that CI reads.
+// integration tests again as uid 65534 (rootless, through a user namespace), the cgroup v2 limit
+// tests (test/vm-suite) on a host with the controllers or else inside a pure cgroup v2 kernel under
+// qemu (test/vm), and prints the closing line "N passed, N failed" that CI reads.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { availableControllers, findV2Mount } from '../dist/cgroup/hierarchy.js';
+import { runInVm, vmAvailable } from './vm/vm.mjs';
 
 const repo = dirname(dirname(fileURLToPath(import.meta.url)));
 const NOBODY = 65534;
@@ -52,6 +55,45 @@ function treeReadableBy(uid) {
   return copy;
 }
 
+/** The cgroup v2 limit suite: here when this kernel has the controllers, else in the VM. */
+async function limitSuite() {
+  const label = 'cgroup v2 limit tests';
+  const mount = findV2Mount();
+  const needed = ['memory', 'cpu', 'pids', 'io'];
+  if (process.getuid() === 0 && mount && needed.every((c) => availableControllers(mount).has(c))) {
+    mocha(`${label} (on this host)`, repo, ['test/vm-suite/**/*.test.ts']);
+    return;
+  }
+  const vm = vmAvailable();
+  if (!vm.ok) {
+    const why = `this host has no cgroup v2 ${needed.join('/')} controllers and the VM cannot run: ${vm.reason}`;
+    if (process.env.CI === 'true') {
+      console.log(`\n=== ${label} ===\nFAILED: ${why} (CI never skips)`);
+      totals.failures += 1;
+    } else {
+      console.log(`\n=== ${label} ===\nSKIPPED: ${why}`);
+      totals.pending += 1;
+    }
+    return;
+  }
+  console.log(`\n=== ${label} (in a pure cgroup v2 kernel under qemu: the host cgroups are hybrid) ===`);
+  const { exitCode, output } = await runInVm({
+    command: [process.execPath, join(repo, 'node_modules/mocha/bin/mocha.js'), 'test/vm-suite/**/*.test.ts'],
+    cwd: repo,
+    env: { CORRAL_TEST_SUMMARY: 'stdout' },
+    timeoutMs: 900_000,
+  });
+  const summary = /^CORRAL_TEST_SUMMARY (.*)$/m.exec(output);
+  console.log(output.replace(/^CORRAL_TEST_SUMMARY .*\n?/m, ''));
+  if (!summary) {
+    console.log(`${label}: the VM run ended (exit ${exitCode}) before reporting; counted as one failure`);
+    totals.failures += 1;
+    return;
+  }
+  const counts = JSON.parse(summary[1]);
+  for (const k of Object.keys(totals)) totals[k] += counts[k];
+}
+
 try {
   mocha('unit and integration tests', repo, ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts']);
   if (process.getuid() === 0) {
@@ -59,6 +101,7 @@ try {
   } else {
     console.log(`\nnot root: the rootless pass runs the same tests as this user (uid ${process.getuid()}) above`);
   }
+  await limitSuite();
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }

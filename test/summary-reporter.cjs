@@ -1,4 +1,6 @@
-// Mocha's spec output, plus the counts written to $CORRAL_TEST_SUMMARY for test/run.mjs to add up.
+// Mocha's spec output, plus the counts for test/run.mjs to add up: written to the file
+// $CORRAL_TEST_SUMMARY, or printed as a 'CORRAL_TEST_SUMMARY {json}' line when that is 'stdout'
+// (the VM suite, whose files stay in the VM).
 const { writeFileSync } = require('node:fs');
 const Mocha = require('mocha');
 
@@ -7,9 +9,9 @@ class SummaryReporter extends Mocha.reporters.Spec {
     super(runner, options);
     runner.once('end', () => {
       const { passes, failures, pending } = runner.stats ?? this.stats;
-      if (process.env.CORRAL_TEST_SUMMARY) {
-        writeFileSync(process.env.CORRAL_TEST_SUMMARY, JSON.stringify({ passes, failures, pending }));
-      }
+      const counts = JSON.stringify({ passes, failures, pending });
+      if (process.env.CORRAL_TEST_SUMMARY === 'stdout') console.log(`CORRAL_TEST_SUMMARY ${counts}`);
+      else if (process.env.CORRAL_TEST_SUMMARY) writeFileSync(process.env.CORRAL_TEST_SUMMARY, counts);
     });
   }
 }

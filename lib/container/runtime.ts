@@ -21,6 +21,9 @@ export interface RuntimeConfig {
   cgroupParent?: string | false;
 }
 
+/** Controllers enabled for every container group when available, so stats() has numbers. */
+const ACCOUNTING_CONTROLLERS = ['cpu', 'memory', 'pids', 'io'];
+
 /** Where this runtime makes container groups, or why it cannot. */
 type CgroupPlace = { mount: string; parent: string } | { unavailable: string };
 
@@ -143,11 +146,27 @@ export class Runtime {
         mkdirSync(parent, { recursive: true });
         accessSync(parent, constants.W_OK);
         this.#cgroupPlace = { mount, parent: processGroup(parent) };
+        this.#enableAccounting();
       } catch (e) {
         this.#cgroupPlace = { unavailable: `cannot make groups in ${parent}: ${(e as NodeJS.ErrnoException).code}` };
       }
     }
     return this.#cgroupPlace;
+  }
+
+  /** Turns on, where they can be had, the controllers stats() reads, so usage is accounted for
+   * containers without limits too (as docker does); a missing one only leaves its stats null. */
+  #enableAccounting(): void {
+    const place = this.#cgroupPlace;
+    if (!place || 'unavailable' in place) return;
+    for (const controller of ACCOUNTING_CONTROLLERS) {
+      try {
+        enableControllers(place.mount, place.parent, new Set([controller]));
+        this.#enabledControllers.add(controller);
+      } catch {
+        // not offered here (e.g. bound to cgroup v1): its stats stay null
+      }
+    }
   }
 
   #enableControllers(controllers: Set<string>): void {

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 
+// Why: the static busybox that becomes the initramfs userland (and stage 2's shell, from the host root).
 export const BUSYBOX = '/bin/busybox';
 
 // What the guest needs to see the host root; their dependencies come from modules.dep.

@@ -1,6 +1,9 @@
 // Boots the installed Debian kernel under qemu (TCG) with pure cgroup v2, the host root shared
 // read-only (tmpfs overlay on top), runs one command as root and returns its output and exit code.
 // CLI: node test/vm/vm.mjs [--cwd DIR] [--timeout MS] -- cmd args...
+// For test authors: a run costs ~5 s of boot plus the command (Node starts in ~2-3 s under TCG);
+// host paths (the repo, node_modules) appear at the same paths; guest writes land in RAM only;
+// /tmp is a fresh tmpfs except the entries kept by runInVm; stdout/stderr are one stream (a tty).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
