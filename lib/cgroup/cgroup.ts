@@ -167,19 +167,28 @@ export class Cgroup {
     this.write('cgroup.kill', '1', 'kill every process of the cgroup');
   }
 
-  /** Removes the group once it is empty (killing what is left); safe to call twice. */
+  /** Removes the group, killing what is left in it first; safe to call twice. */
   async remove(): Promise<void> {
     if (this.#removed) return;
-    if (this.event('populated') === 1) {
-      this.killAll();
-      await this.#until(() => this.event('populated') === 0, 10_000, 'empty');
-    }
     closeSync(this.fd);
     this.#removed = true;
+    // The usual case: the container's processes are gone and the group is empty.
+    if (this.#rmdir()) return;
+    this.killAll();
+    await this.#until(() => this.event('populated') === 0, 10_000, 'empty');
+    if (!this.#rmdir()) throw syscallError('rmdir', 16, { path: this.path, step: 'remove the container cgroup' });
+  }
+
+  /** rmdir; false while the group still holds processes (EBUSY). */
+  #rmdir(): boolean {
     try {
       rmdirSync(this.path);
+      return true;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(e, 'rmdir', this.path, 'remove the container cgroup');
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return true;
+      if (code === 'EBUSY') return false;
+      throw fsError(e, 'rmdir', this.path, 'remove the container cgroup');
     }
   }
 
