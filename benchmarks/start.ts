@@ -13,7 +13,11 @@ import { spawn, execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, release, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../lib/index.ts';
+import { Runtime } from '../lib/index.ts';
+
+// bwrap makes no cgroup, so corral runs without one here too; benchmarks/cgroup.ts measures what a
+// group adds.
+const runtime = new Runtime({ cgroupParent: false });
 
 const WARMUP = 20;
 const ROUND = 50;
@@ -265,7 +269,7 @@ async function main(runs: number, dir: string): Promise<void> {
   const corral = (netns: boolean): Variant => ({
     name: `corral (${isolation(netns)})`,
     start: async () => {
-      const r = await run({ command: ['/bin/true'], rootfs: root, network: netns ? 'none' : 'host', stdio: 'ignore' });
+      const r = await runtime.run({ command: ['/bin/true'], rootfs: root, network: netns ? 'none' : 'host', stdio: 'ignore' });
       if (r.exitCode !== 0) throw new Error(`corral: /bin/true exited with ${r.signal ?? r.exitCode}`);
     },
   });

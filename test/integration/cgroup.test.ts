@@ -48,6 +48,14 @@ describe(`cgroups on this host (${rootless ? 'rootless' : 'root'})`, () => {
     assert.equal(existsSync(path), false);
   });
 
+  it("cannot write to the host's cgroups", async () => {
+    const mount = findV2Mount()!;
+    const r = await run({ command: sh(`echo 1 > ${mount}/cgroup.procs; echo "+pids" > ${mount}/cgroup.subtree_control; mkdir ${mount}/escape`) });
+    assert.notEqual(r.exitCode, 0);
+    assert.match(r.stderr.toString(), /Read-only file system/);
+    assert.equal(existsSync(`${mount}/escape`), false);
+  });
+
   it('removes the group after a failed create and after run()', async () => {
     const before = readFileSync('/proc/self/cgroup', 'utf8');
     const rt = new Runtime();
