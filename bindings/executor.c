@@ -8,6 +8,7 @@
 #include <linux/sched.h>
 #include <net/if.h>
 #include <stddef.h>
+#include <linux/openat2.h>
 #include <linux/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -26,7 +27,7 @@
 #include "plan.h"
 #include "rawsys.h"
 
-#define SLOT_COUNT 8
+#define SLOT_COUNT 64
 #define PATH_BUF 4096
 #define EXIT_SETUP_FAILED 127
 
@@ -40,6 +41,12 @@ struct exec_state {
 static const char *str(const struct exec_state *st, uint32_t off)
 {
 	return off ? (const char *)(st->plan + off) : 0;
+}
+
+/* A "dir" field: slot + 1, or 0 for AT_FDCWD. */
+static int dirfd_of(const struct exec_state *st, int64_t dir)
+{
+	return dir > 0 && dir <= SLOT_COUNT ? st->slots[dir - 1] : AT_FDCWD;
 }
 
 static size_t slen(const char *s)
@@ -215,6 +222,96 @@ static long set_capabilities(uint64_t keep)
 	return r == -EINVAL ? 0 : r;
 }
 
+static long open_beneath(int root, const char *path)
+{
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	if (root == AT_FDCWD)
+		return raw4(SYS_openat, AT_FDCWD, path, O_PATH | O_CLOEXEC, 0);
+	return raw4(SYS_openat2, root, path, &how, sizeof how);
+}
+
+/* Opens path inside root (symlinks resolved as if root were "/", so nothing leads out of it),
+ * creating what is missing when asked: every component a directory, or the last one a file. */
+static long open_in_root(int root, const char *path, int create)
+{
+	long fd = open_beneath(root, path);
+	if (fd != -ENOENT || !create)
+		return fd;
+	while (*path == '/')
+		path++;
+	char buf[PATH_BUF];
+	size_t len = slen(path);
+	if (len >= PATH_BUF)
+		return -ENAMETOOLONG;
+	for (size_t i = 0; i <= len; i++)
+		buf[i] = path[i];
+	size_t start = 0;
+	for (size_t end = start; end <= len; end++) {
+		if (end < len && buf[end] != '/')
+			continue;
+		if (end == start) {
+			start++;
+			continue;
+		}
+		char saved = buf[end];
+		buf[end] = 0;
+		long probe = open_beneath(root, buf);
+		if (probe == -ENOENT) {
+			/* Make the component in its parent, opened inside root as well. */
+			char *name = buf + start;
+			long parent;
+			if (start == 0) {
+				parent = open_beneath(root, ".");
+			} else {
+				buf[start - 1] = 0;
+				parent = open_beneath(root, buf);
+				buf[start - 1] = '/';
+			}
+			if (parent < 0)
+				return parent;
+			long r;
+			if (end == len && create == 2) {
+				r = raw4(SYS_openat, parent, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+				if (r >= 0)
+					raw1(SYS_close, r);
+			} else {
+				r = raw3(SYS_mkdirat, parent, name, 0755);
+			}
+			raw1(SYS_close, parent);
+			if (r < 0 && r != -EEXIST)
+				return r;
+			probe = open_beneath(root, buf);
+		}
+		if (probe < 0)
+			return probe;
+		raw1(SYS_close, probe);
+		buf[end] = saved;
+		start = end + 1;
+	}
+	return open_beneath(root, path);
+}
+
+/* The magic-link path of a slot, for mount(2), which takes a path: "/proc/self/fd/N". */
+static const char *fd_path(char *buf, int fd)
+{
+	const char *prefix = "/proc/self/fd/";
+	size_t k = 0;
+	while (prefix[k]) {
+		buf[k] = prefix[k];
+		k++;
+	}
+	char digits[12];
+	int n = 0;
+	do {
+		digits[n++] = (char)('0' + fd % 10);
+		fd /= 10;
+	} while (fd > 0);
+	while (n > 0)
+		buf[k++] = digits[--n];
+	buf[k] = 0;
+	return buf;
+}
+
 static int fork_into_parent(struct exec_state *st, int step, int64_t cgroup_fd);
 
 static long run_op(struct exec_state *st, const struct plan_op *op, int step)
@@ -251,17 +348,34 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 		return raw5(SYS_move_mount, st->slots[n[0]], "", AT_FDCWD, str(st, s[0]),
 			    MOVE_MOUNT_F_EMPTY_PATH);
 	case OP_MKDIR: {
-		long r = raw3(SYS_mkdirat, AT_FDCWD, str(st, s[0]), n[0]);
+		long r = raw3(SYS_mkdirat, dirfd_of(st, n[3]), str(st, s[0]), n[0]);
 		return r == -EEXIST ? 0 : r;
 	}
 	case OP_MKNOD:
-		return raw4(SYS_mknodat, AT_FDCWD, str(st, s[0]), n[0], n[1]);
+		return raw4(SYS_mknodat, dirfd_of(st, n[3]), str(st, s[0]), n[0], n[1]);
 	case OP_CREATE_FILE: {
-		long fd = raw4(SYS_openat, AT_FDCWD, str(st, s[0]), O_CREAT | O_WRONLY | O_CLOEXEC, n[0]);
+		long fd = raw4(SYS_openat, dirfd_of(st, n[3]), str(st, s[0]), O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, n[0]);
 		return fd < 0 ? fd : raw1(SYS_close, fd);
 	}
 	case OP_SYMLINK:
-		return raw3(SYS_symlinkat, str(st, s[0]), AT_FDCWD, str(st, s[1]));
+		return raw3(SYS_symlinkat, str(st, s[0]), dirfd_of(st, n[3]), str(st, s[1]));
+	case OP_OPEN_IN_ROOT: {
+		long fd = open_in_root(dirfd_of(st, n[0]), str(st, s[0]), (int)n[2]);
+		if (fd >= 0)
+			st->slots[n[1]] = (int)fd;
+		return fd;
+	}
+	case OP_MOUNT_AT: {
+		char target[32];
+		return raw5(SYS_mount, str(st, s[0]), fd_path(target, st->slots[n[1]]), str(st, s[2]), n[0], str(st, s[3]));
+	}
+	case OP_MOVE_MOUNT_AT:
+		return raw5(SYS_move_mount, st->slots[n[0]], "", st->slots[n[1]], "",
+			    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+	case OP_SETATTR_ONE: {
+		struct mount_attr attr = { .attr_set = (uint64_t)n[1] };
+		return raw5(SYS_mount_setattr, st->slots[n[0]], "", AT_EMPTY_PATH, &attr, sizeof attr);
+	}
 	case OP_PIVOT_ROOT:
 		return pivot_into(str(st, s[0]));
 	case OP_SETHOSTNAME: {

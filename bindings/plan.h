@@ -14,7 +14,8 @@ struct plan_header {
 };
 
 /* One operation. Strings are offsets into the plan (0 = none); lists are offsets to
- * { u32 count; u32 offsets[count]; } with room for count+1 pointers at n[3]. */
+ * { u32 count; u32 offsets[count]; } with room for count+1 pointers at n[i].
+ * "dir" fields hold a slot number + 1 (0: the path is taken as it is, from the current directory). */
 struct plan_op {
 	uint32_t code;
 	uint32_t reserved;
@@ -40,10 +41,10 @@ enum op_code {
 	OP_OPEN_TREE = 5,       /* s0 path, n0 flags, n1 slot */
 	OP_MOUNT_SETATTR = 6,   /* n0 slot, n1 attr_set, n2 attr_clr, n3 propagation */
 	OP_MOVE_MOUNT = 7,      /* n0 slot, s0 target */
-	OP_MKDIR = 8,           /* s0 path, n0 mode; EEXIST is fine */
-	OP_MKNOD = 9,           /* s0 path, n0 mode, n1 dev */
-	OP_CREATE_FILE = 10,    /* s0 path, n0 mode */
-	OP_SYMLINK = 11,        /* s0 target, s1 link path */
+	OP_MKDIR = 8,           /* s0 path, n0 mode, n3 dir; EEXIST is fine */
+	OP_MKNOD = 9,           /* s0 path, n0 mode, n1 dev, n3 dir */
+	OP_CREATE_FILE = 10,    /* s0 path, n0 mode, n3 dir */
+	OP_SYMLINK = 11,        /* s0 target, s1 link path, n3 dir */
 	OP_PIVOT_ROOT = 12,     /* s0 new root */
 	OP_SETHOSTNAME = 13,    /* s0 name */
 	OP_LOOPBACK_UP = 14,
@@ -63,6 +64,11 @@ enum op_code {
 	OP_CAPBSET_LIMIT = 28,  /* n0 mask of capabilities to keep in the bounding set, n1 last cap */
 	OP_CAPSET = 29,         /* n0 mask of capabilities to keep effective and permitted; none inheritable or ambient */
 	OP_UNSHARE = 30,        /* n0 flags */
+	OP_OPEN_IN_ROOT = 31,   /* n0 root dir, s0 path, n1 slot, n2 create: 0 no, 1 directories, 2 a file
+	                         * (and its parent directories); resolved with RESOLVE_IN_ROOT */
+	OP_MOUNT_AT = 32,       /* s0 source, n1 target slot, s2 fstype, s3 data, n0 flags */
+	OP_MOVE_MOUNT_AT = 33,  /* n0 source slot, n1 target slot */
+	OP_SETATTR_ONE = 34,    /* n0 slot, n1 attr_set: one mount, not its submounts */
 };
 
 #endif

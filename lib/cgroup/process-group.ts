@@ -1,20 +1,9 @@
 import createDebug from 'debug';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { isStaleTag, processTag } from '../sys/process-tag.ts';
 import { join } from 'node:path';
 
 const debug = createDebug('corral:cgroup');
-const NAME = /^proc-(\d+)-(\d+)$/;
-
-/** The start time of a process (field 22 of /proc/PID/stat), or null when it is gone. */
-function startTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
 const made = new Map<string, string>();
 
 /** This process's own group under parent ('proc-PID-STARTTIME'): container groups go inside it, so
@@ -23,7 +12,7 @@ const made = new Map<string, string>();
 export function processGroup(parent: string): string {
   const known = made.get(parent);
   if (known) return known;
-  const dir = join(parent, `proc-${process.pid}-${startTime(process.pid)}`);
+  const dir = join(parent, processTag());
   mkdirSync(dir, { recursive: true });
   made.set(parent, dir);
   // Gone with us when empty; what a crash leaves is swept by the next process.
@@ -54,8 +43,7 @@ async function emptyAndRemove(group: string): Promise<void> {
 /** Removes the groups of processes that no longer exist, with whatever they still hold. */
 async function sweepStale(parent: string): Promise<void> {
   for (const name of readdirSync(parent)) {
-    const m = NAME.exec(name);
-    if (!m || startTime(Number(m[1])) === m[2]) continue;
+    if (!isStaleTag(name)) continue;
     const group = join(parent, name);
     try {
       if (existsSync(group)) await emptyAndRemove(group);

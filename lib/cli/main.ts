@@ -4,9 +4,12 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { constants } from 'node:os';
-import { create, CorralError, type ContainerSpec } from '../index.ts';
+import { CorralError, Runtime, type ContainerSpec } from '../index.ts';
+import { pairs, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, usageError } from './parse.ts';
+import { volumeCommand } from './volume-command.ts';
 
 const USAGE = `usage: corral run [options] [--rootfs DIR] -- COMMAND [ARG...]
+       corral volume create|ls|inspect|rm|prune ...
 
 Runs COMMAND in a new container (own PID, mount, UTS, IPC, network and cgroup namespaces; a user
 namespace when not root). Without --rootfs the container sees the host root read-only, with its own
@@ -24,6 +27,12 @@ options:
       --cap-add CAP       add a capability (repeatable; 'ALL' for all)
       --cap-drop CAP      drop a capability (repeatable)
       --timeout MS        kill the container after MS milliseconds (exit code 124)
+  -v, --volume SRC:DST[:ro]  bind a host path (absolute SRC) or mount a named volume
+      --mount SPEC        type=bind|tmpfs|volume,source=…,target=…[,readonly][,size=…]
+      --tmpfs DST[:OPTS]  a tmpfs at DST (OPTS: size=64m,mode=1777)
+      --read-only         the root filesystem read-only
+      --rootfs-writable M overlay (default: writes go to a discarded layer) or direct
+      --root DIR          where volumes and container layers live
   -h, --help              this text
   -v, --version           corral's version
 
@@ -32,19 +41,9 @@ exit codes: 125 corral failed, 126 command not executable, 127 command not found
 /** Exit codes for failures of corral itself, as docker uses them. */
 const EXIT = { failed: 125, notExecutable: 126, notFound: 127, timedOut: 124 } as const;
 
-function pairs(values: string[] | undefined, what: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const v of values ?? []) {
-    const at = v.indexOf('=');
-    if (at <= 0) throw new CorralError(`${what} must be KEY=VALUE, got '${v}'`, { code: 'ERR_INVALID_ARG_VALUE' });
-    out[v.slice(0, at)] = v.slice(at + 1);
-  }
-  return out;
-}
-
 function parseUser(value: string): { uid: number; gid: number } {
   const m = /^(\d+)(?::(\d+))?$/.exec(value);
-  if (!m) throw new CorralError(`--user must be UID[:GID], got '${value}'`, { code: 'ERR_INVALID_ARG_VALUE' });
+  if (!m) throw usageError(`--user must be UID[:GID], got '${value}'`);
   return { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
 }
 
@@ -70,6 +69,12 @@ async function runCommand(args: string[]): Promise<number> {
       'cap-add': { type: 'string', multiple: true },
       'cap-drop': { type: 'string', multiple: true },
       timeout: { type: 'string' },
+      volume: { type: 'string', short: 'v', multiple: true },
+      mount: { type: 'string', multiple: true },
+      tmpfs: { type: 'string', multiple: true },
+      'read-only': { type: 'boolean' },
+      'rootfs-writable': { type: 'string' },
+      root: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -77,7 +82,7 @@ async function runCommand(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (positionals.length === 0) throw new CorralError('corral run needs a command after --', { code: 'ERR_INVALID_ARG_VALUE' });
+  if (positionals.length === 0) throw usageError('corral run needs a command after --');
   const spec: ContainerSpec = { command: positionals, stdio: 'inherit' };
   if (values.rootfs !== undefined) spec.rootfs = values.rootfs;
   if (values.env) spec.env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...pairs(values.env, '--env') };
@@ -88,10 +93,19 @@ async function runCommand(args: string[]): Promise<number> {
   if (values.id !== undefined) spec.id = values.id;
   if (values.label) spec.labels = pairs(values.label, '--label');
   if (values['cap-add'] || values['cap-drop']) spec.capabilities = { add: values['cap-add'] ?? [], drop: values['cap-drop'] ?? [] };
+  const mounts = [
+    ...(values.volume ?? []).map(parseVolumeFlag),
+    ...(values.mount ?? []).map(parseMountFlag),
+    ...(values.tmpfs ?? []).map(parseTmpfsFlag),
+  ];
+  if (mounts.length) spec.mounts = mounts;
+  if (values['read-only']) spec.readonlyRootfs = true;
+  if (values['rootfs-writable'] !== undefined) spec.rootfsWritable = values['rootfs-writable'] as 'overlay' | 'direct';
   const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
-  if (timeout !== undefined && !(timeout >= 0)) throw new CorralError(`--timeout must be milliseconds, got '${values.timeout}'`, { code: 'ERR_INVALID_ARG_VALUE' });
+  if (timeout !== undefined && !(timeout >= 0)) throw usageError(`--timeout must be milliseconds, got '${values.timeout}'`);
 
-  await using container = await create(spec);
+  const runtime = new Runtime(values.root === undefined ? {} : { root: values.root });
+  await using container = await runtime.create(spec);
   let timedOut = false;
   const forward = (signal: NodeJS.Signals): void => {
     if (container.status === 'running') container.kill(signal);
@@ -113,6 +127,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'run':
       return runCommand(rest);
+    case 'volume':
+      return volumeCommand(rest);
     case '-v':
     case '--version':
       console.log(`corral ${version()}`);
@@ -124,7 +140,7 @@ async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return command === undefined ? 1 : 0;
     default:
-      throw new CorralError(`unknown command '${command}' (try corral --help)`, { code: 'ERR_INVALID_ARG_VALUE' });
+      throw usageError(`unknown command '${command}' (try corral --help)`);
   }
 }
 

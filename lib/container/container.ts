@@ -73,8 +73,11 @@ export class Container extends EventEmitter<ContainerEvents> {
   #oomKills = 0;
   #oomWatcher: FSWatcher | null = null;
 
-  /** @internal Made by Runtime.create and Runtime.run. */
-  constructor(spec: ResolvedSpec, owner: ContainerOwner, proc: LaunchedProcess | PendingProcess, stdio: StdioSet, started: boolean, cgroup: Cgroup | null) {
+  readonly #releaseHost: () => Promise<void>;
+
+  /** @internal Made by Runtime.create and Runtime.run; releaseHost undoes the host-side state
+   * (cgroup, writable layer, volume use) once the container is removed. */
+  constructor(spec: ResolvedSpec, owner: ContainerOwner, proc: LaunchedProcess | PendingProcess, stdio: StdioSet, started: boolean, cgroup: Cgroup | null, releaseHost: () => Promise<void>) {
     super();
     this.id = spec.id;
     this.pid = proc.pid;
@@ -88,6 +91,7 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.#pending = started ? null : (proc as PendingProcess);
     this.#status = started ? 'running' : 'created';
     this.#cgroup = cgroup;
+    this.#releaseHost = releaseHost;
     if (cgroup && spec.limits.controllers.has('memory')) this.#watchOom(cgroup);
     this.#exited = new Promise((resolve) => {
       exitWatcher.watch(proc.pidfd, (status) => {
@@ -270,7 +274,7 @@ export class Container extends EventEmitter<ContainerEvents> {
     }
     if (this.#status === 'running' || this.#status === 'paused' || this.#status === 'created') await this.#killNow();
     await this.#exited;
-    await this.#cgroup?.remove();
+    await this.#releaseHost();
     this.#status = 'removed';
     // Output nobody read is discarded with the container.
     this.stdin?.destroy();

@@ -10,6 +10,10 @@ import { abortError, checkRunOptions, collectRun, type RunOptions, type RunResul
 import { cloneFlags, containerSetupOps, envList, searchPath } from './setup.ts';
 import { resolveSpec, type ContainerSpec, type ResolvedSpec } from './spec.ts';
 import { openStdio, type StdioSet } from './stdio.ts';
+import { createLayer, removeLayer, type ContainerLayer } from '../fs/container-layers.ts';
+import { defaultRoot } from '../fs/runtime-root.ts';
+import { VolumeStore } from '../fs/volumes.ts';
+import type { PlannedMount } from '../fs/rootfs.ts';
 
 /** Settings of a Runtime. */
 export interface RuntimeConfig {
@@ -19,6 +23,17 @@ export interface RuntimeConfig {
    * group per host process, so groups of a process that died can be swept); default 'corral' under
    * the v2 root as root, under this process's own group otherwise. false: no cgroups (no limits). */
   cgroupParent?: string | false;
+  /** Where volumes and container layers live: default /var/lib/corral as root,
+   * $XDG_DATA_HOME/corral otherwise. */
+  root?: string;
+}
+
+/** What a container holds on the host besides its processes, released when it is removed. */
+interface HostState {
+  cgroup: Cgroup | null;
+  layer: ContainerLayer | null;
+  mounts: PlannedMount[];
+  release(): Promise<void>;
 }
 
 /** Controllers enabled for every container group when available, so stats() has numbers. */
@@ -36,6 +51,10 @@ export class Runtime {
   readonly #cgroupParent: string | false | undefined;
   #cgroupPlace: CgroupPlace | undefined;
   readonly #enabledControllers = new Set<string>();
+  /** The runtime's root directory (volumes, container layers). */
+  readonly root: string;
+  /** Named volumes: create, list, inspect, remove, prune. */
+  readonly volumes: VolumeStore;
 
   constructor(config: RuntimeConfig = {}) {
     const stopTimeout = config.stopTimeout ?? 10_000;
@@ -46,6 +65,11 @@ export class Runtime {
       throw new CorralError(`cgroupParent must be an absolute path or false, got ${String(config.cgroupParent)}`, { code: 'ERR_INVALID_ARG_VALUE' });
     }
     this.#cgroupParent = config.cgroupParent;
+    if (config.root !== undefined && (typeof config.root !== 'string' || !isAbsolute(config.root))) {
+      throw new CorralError(`root must be an absolute path, got ${String(config.root)}`, { code: 'ERR_INVALID_ARG_VALUE' });
+    }
+    this.root = config.root ?? defaultRoot();
+    this.volumes = new VolumeStore(this.root);
     this.#owner = {
       stopTimeout,
       forget: (id) => this.#containers.delete(id),
@@ -56,20 +80,21 @@ export class Runtime {
   /** Creates a container whose first process is set up and waits before exec until start(). */
   async create(spec: ContainerSpec): Promise<Container> {
     const resolved = this.#resolve(spec);
-    const cgroup = this.#makeCgroup(resolved);
-    let stdio: StdioSet | undefined;
     this.#containers.set(resolved.id, null);
+    let host: HostState | undefined;
+    let stdio: StdioSet | undefined;
     try {
+      host = this.#prepareHost(resolved);
       stdio = openStdio(resolved.stdio);
-      const pending = await launchPending(this.#launchSpec(resolved, stdio, cgroup));
+      const pending = await launchPending(this.#launchSpec(resolved, stdio, host));
       stdio.releaseChildEnds();
-      const container = new Container(resolved, this.#owner, pending, stdio, false, cgroup);
+      const container = new Container(resolved, this.#owner, pending, stdio, false, host.cgroup, host.release);
       this.#containers.set(resolved.id, container);
       return container;
     } catch (e) {
       this.#containers.delete(resolved.id);
       stdio?.destroy();
-      await cgroup?.remove();
+      await host?.release();
       throw e;
     }
   }
@@ -79,18 +104,21 @@ export class Runtime {
     const resolved = this.#resolve(spec);
     checkRunOptions(options, resolved.stdio === 'pipe');
     if (options.signal?.aborted) throw abortError(options.signal);
-    const cgroup = this.#makeCgroup(resolved);
+    this.#containers.set(resolved.id, null);
+    let host: HostState | undefined;
     let stdio: StdioSet | undefined;
     const startedAt = performance.now();
     let container: Container;
     try {
+      host = this.#prepareHost(resolved);
       stdio = openStdio(resolved.stdio);
-      const proc = await launchNow(this.#launchSpec(resolved, stdio, cgroup));
+      const proc = await launchNow(this.#launchSpec(resolved, stdio, host));
       stdio.releaseChildEnds();
-      container = new Container(resolved, this.#owner, proc, stdio, true, cgroup);
+      container = new Container(resolved, this.#owner, proc, stdio, true, host.cgroup, host.release);
     } catch (e) {
+      this.#containers.delete(resolved.id);
       stdio?.destroy();
-      await cgroup?.remove();
+      await host?.release();
       throw e;
     }
     this.#containers.set(resolved.id, container);
@@ -192,10 +220,38 @@ export class Runtime {
     return Cgroup.create(place.parent, spec.id, spec.limits);
   }
 
-  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, cgroup: Cgroup | null): LaunchSpec {
+  /** Makes what the container needs on the host: its cgroup, its writable layer, its volumes;
+   * on failure what was made so far is undone. */
+  #prepareHost(spec: ResolvedSpec): HostState {
+    let cgroup: Cgroup | null = null;
+    let layer: ContainerLayer | null = null;
+    const volumes: string[] = [];
+    const release = async (): Promise<void> => {
+      for (const name of volumes) this.volumes.release(name, spec.id);
+      if (layer) removeLayer(layer);
+      await cgroup?.remove();
+    };
+    try {
+      cgroup = this.#makeCgroup(spec);
+      if (spec.rootfs !== null && spec.rootfsWritable === 'overlay' && spec.namespaces.mount) layer = createLayer(this.root, spec.id);
+      const mounts = spec.mounts.map((m): PlannedMount => {
+        if (m.type !== 'volume') return m;
+        const source = this.volumes.acquire(m.name, spec.id);
+        volumes.push(m.name);
+        return { type: 'bind', source, target: m.target, readonly: m.readonly, recursive: false, propagation: 'rprivate', sourceIsDir: true };
+      });
+      return { cgroup, layer, mounts, release };
+    } catch (e) {
+      void release();
+      throw e;
+    }
+  }
+
+  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HostState): LaunchSpec {
+    const cgroup = host.cgroup;
     return {
       cloneFlags: cloneFlags(spec, cgroup !== null),
-      setup: containerSetupOps(spec, cgroup !== null),
+      setup: containerSetupOps(spec, { ownCgroup: cgroup !== null, layer: host.layer, mounts: host.mounts }),
       command: spec.command,
       env: envList(spec.env),
       searchPath: searchPath(spec.env),

@@ -1,6 +1,7 @@
 import { CLONE, PR } from '../sys/constants.ts';
 import { OP, type PlanOp } from '../spawn/plan.ts';
-import { rootfsOps } from '../fs/rootfs.ts';
+import { rootfsOps, type PlannedMount } from '../fs/rootfs.ts';
+import type { ContainerLayer } from '../fs/container-layers.ts';
 import { lastCapability } from './capabilities.ts';
 import { DEFAULT_PATH, type ResolvedSpec } from './spec.ts';
 
@@ -46,8 +47,17 @@ export function identityOps(spec: Pick<ResolvedSpec, 'user' | 'namespaces'>): Pl
   return ops;
 }
 
+/** Host-side things the setup refers to: the container's own cgroup, its writable layer, and
+ * its mounts with volumes resolved to their directories. */
+export interface SetupContext {
+  ownCgroup: boolean;
+  layer: ContainerLayer | null;
+  mounts: PlannedMount[];
+}
+
 /** Every step of the container's first process between clone and the command. */
-export function containerSetupOps(spec: ResolvedSpec, ownCgroup = false): PlanOp[] {
+export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): PlanOp[] {
+  const ownCgroup = context.ownCgroup;
   const ops: PlanOp[] = [];
   if (spec.namespaces.user) ops.push(...userNamespaceOps());
   if (spec.namespaces.cgroup && ownCgroup) {
@@ -58,9 +68,11 @@ export function containerSetupOps(spec: ResolvedSpec, ownCgroup = false): PlanOp
   if (spec.namespaces.mount) {
     ops.push(...rootfsOps({
       rootfs: spec.rootfs,
-      readonly: spec.rootfs === null,
+      overlay: context.layer,
+      readonlyRootfs: spec.readonlyRootfs,
       rootless: spec.namespaces.user,
       ownProc: spec.namespaces.pid,
+      mounts: context.mounts,
     }));
   }
   if (spec.namespaces.uts) ops.push({ code: OP.SETHOSTNAME, step: `set hostname ${spec.hostname}`, syscall: 'sethostname', s: [spec.hostname] });

@@ -4,6 +4,7 @@ import { isAbsolute } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
 import { capabilityMask, type CapabilitySpec } from './capabilities.ts';
 import { limitWrites, type CgroupWrites, type Limits } from '../cgroup/limits.ts';
+import { resolveMounts, type MountSpec, type ResolvedMount } from '../fs/mounts.ts';
 
 /** Namespaces a spec can turn off (all are on by default; `user` is on when not root). */
 export interface NamespaceToggles {
@@ -39,6 +40,13 @@ export interface ContainerSpec {
   capabilities?: CapabilitySpec;
   /** cgroup v2 limits: memory, memorySwap, cpus, cpuWeight, pids, cpuset, io. */
   limits?: Limits;
+  /** Bind mounts, tmpfs mounts and named volumes, mounted in this order. */
+  mounts?: MountSpec[];
+  /** The root mount read-only (mounts, /proc, /dev keep their own flags). */
+  readonlyRootfs?: boolean;
+  /** With a rootfs: 'overlay' (default) sends writes to a per-container layer discarded with the
+   * container; 'direct' writes into the rootfs directory itself. */
+  rootfsWritable?: 'overlay' | 'direct';
 }
 
 /** How the container's fds 0-2 are connected. */
@@ -61,12 +69,15 @@ export interface ResolvedSpec {
   capabilities: bigint;
   /** The limits as cgroup file writes. */
   limits: CgroupWrites;
+  mounts: ResolvedMount[];
+  readonlyRootfs: boolean;
+  rootfsWritable: 'overlay' | 'direct';
 }
 
 /** The PATH a container gets when the spec gives none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits']);
+const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'mounts', 'readonlyRootfs', 'rootfsWritable']);
 const NAMESPACE_KEYS = new Set(['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup', 'user']);
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
@@ -164,5 +175,11 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean): ResolvedSpe
   const env = spec.env === undefined ? { PATH: DEFAULT_PATH } : stringRecord(spec.env, 'env');
   for (const key of Object.keys(env)) if (key === '' || key.includes('=')) throw invalid(`env key '${key}' is not a variable name`);
 
-  return { id, command, rootfs, env, cwd, user, hostname, network, namespaces, stdio, labels: stringRecord(spec.labels, 'labels'), capabilities: capabilityMask(spec.capabilities), limits: limitWrites(spec.limits ?? {}) };
+  const rootfsWritable = spec.rootfsWritable ?? 'overlay';
+  if (rootfsWritable !== 'overlay' && rootfsWritable !== 'direct') throw invalid(`rootfsWritable must be 'overlay' or 'direct', got '${String(rootfsWritable)}'`);
+  if (spec.readonlyRootfs !== undefined && typeof spec.readonlyRootfs !== 'boolean') throw invalid('readonlyRootfs must be a boolean');
+  const mounts = resolveMounts(spec.mounts);
+  if (mounts.length > 0 && !namespaces.mount) throw invalid('mounts need the mount namespace');
+
+  return { id, command, rootfs, mounts, readonlyRootfs: spec.readonlyRootfs ?? false, rootfsWritable, env, cwd, user, hostname, network, namespaces, stdio, labels: stringRecord(spec.labels, 'labels'), capabilities: capabilityMask(spec.capabilities), limits: limitWrites(spec.limits ?? {}) };
 }

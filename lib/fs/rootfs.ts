@@ -4,16 +4,26 @@ import { CorralError } from '../sys/errors.ts';
 import {
   AT_RECURSIVE, makedev, MOUNT_ATTR_RDONLY, MS, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, S_IFCHR,
 } from '../sys/constants.ts';
+import type { Propagation } from './mounts.ts';
+
+/** A mount as the root filesystem plan takes it: volumes are binds of their directory by now. */
+export type PlannedMount =
+  | { type: 'bind'; source: string; target: string; readonly: boolean; recursive: boolean; propagation: Propagation; sourceIsDir: boolean }
+  | { type: 'tmpfs'; target: string; size: number | null; mode: number };
 
 /** How the container's root filesystem is put together. */
 export interface RootfsPlan {
   /** A directory to use as root; null means the host root, read-only, with an empty writable /tmp. */
   rootfs: string | null;
-  readonly: boolean;
-  /** True inside a user namespace: devices are bind-mounted from the host instead of made. */
+  /** With a rootfs: an overlay whose upper layer takes the writes (discarded with the container). */
+  overlay: { upper: string; work: string } | null;
+  /** The root mount read-only (its submounts such as /proc, /dev and volumes keep their own flags). */
+  readonlyRootfs: boolean;
+  /** True inside a user namespace: devices are bind-mounted from the host, overlay uses userxattr. */
   rootless: boolean;
   /** True with a new PID namespace: a fresh /proc is mounted; otherwise the host's is bound. */
   ownProc: boolean;
+  mounts: readonly PlannedMount[];
 }
 
 /** The standard devices every container gets: name, major, minor. */
@@ -28,6 +38,13 @@ const DEV_LINKS: readonly [string, string][] = [
 
 const STAGING_CANDIDATES = ['/tmp', '/mnt', '/run', '/var/tmp'];
 
+/** Slots (fds in the child, bindings/executor.c) the plan uses: fixed ones, then one per bind source. */
+const SLOT = { root: 0, dev: 1, scratch: 2, firstSource: 3 } as const;
+
+const PROPAGATION_FLAG: Record<Propagation, number> = {
+  private: MS.PRIVATE, rprivate: MS.PRIVATE, slave: MS.SLAVE, rslave: MS.SLAVE, shared: MS.SHARED, rshared: MS.SHARED,
+};
+
 let staging: string | undefined;
 
 /** The host directory the new root is stacked on inside the child's mount namespace (the host
@@ -40,53 +57,113 @@ function stagingDir(): string {
   return staging;
 }
 
-function mount(step: string, source: string | null, target: string, fstype: string | null, flags: number, data: string | null = null): PlanOp {
-  return { code: OP.MOUNT, step, syscall: 'mount', path: target, s: [source, target, fstype, data], n: [flags] };
+/** Characters overlayfs cannot take in a lowerdir/upperdir option. */
+const OVERLAY_UNSAFE = /[,:\\]/;
+
+/** Opens a path inside the new root (RESOLVE_IN_ROOT: symlinks cannot lead out of it) into a slot. */
+function openInRoot(path: string, slot: number, create: 0 | 1 | 2, what: string): PlanOp {
+  return { code: OP.OPEN_IN_ROOT, step: `open ${path} inside the root for ${what}`, syscall: 'openat2', path, s: [path], n: [SLOT.root + 1, slot, create] };
 }
 
-/** Ops that build the root filesystem and pivot into it: the tree is cloned (open_tree), made
- * read-only if asked, stacked on a staging directory, given /proc, /dev and /tmp, and entered with
- * pivot_root; the old root is detached. */
+/** mount(2) onto an fd opened inside the root. */
+function mountAt(step: string, path: string, slot: number, source: string | null, fstype: string | null, flags: number, data: string | null = null): PlanOp {
+  return { code: OP.MOUNT_AT, step, syscall: 'mount', path, s: [source, null, fstype, data], n: [flags, slot] };
+}
+
+/** Ops that build the root filesystem and pivot into it. Everything mounted lives only in the
+ * child's mount namespace; every target inside the root is opened with RESOLVE_IN_ROOT, so a
+ * symlink in the rootfs (/data -> /etc, -> ../../..) cannot send a mount or a new node outside. */
 export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   const root = stagingDir();
-  const at = (p: string): string => `${root}${p}`;
   const source = plan.rootfs ?? '/';
-  const ops: PlanOp[] = [
-    { code: OP.UMASK, step: 'set umask', syscall: 'umask', n: [0] },
-    mount('make the mount tree private', null, '/', null, MS.REC | MS.PRIVATE),
-    { code: OP.OPEN_TREE, step: `clone the mount tree of ${source}`, syscall: 'open_tree', path: source, s: [source], n: [OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE, 0] },
-  ];
-  if (plan.readonly) {
-    ops.push({ code: OP.MOUNT_SETATTR, step: `make ${source} read-only`, syscall: 'mount_setattr', path: source, n: [0, MOUNT_ATTR_RDONLY, 0, 0] });
+  const ops: PlanOp[] = [{ code: OP.UMASK, step: 'set umask', syscall: 'umask', n: [0] }];
+
+  // Bind sources are cloned first: before the tree is made private (so slave/shared propagation can
+  // be had) and before the staging mount covers any of them.
+  const binds = plan.mounts.filter((m) => m.type === 'bind');
+  binds.forEach((m, i) => {
+    const slot = SLOT.firstSource + i;
+    ops.push({ code: OP.OPEN_TREE, step: `clone the bind mount source ${m.source}`, syscall: 'open_tree', path: m.source, s: [m.source], n: [OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m.recursive ? AT_RECURSIVE : 0), slot] });
+    ops.push({ code: OP.MOUNT_SETATTR, step: `set ${m.readonly ? 'read-only, ' : ''}${m.propagation} on ${m.source}`, syscall: 'mount_setattr', path: m.source, n: [slot, m.readonly ? MOUNT_ATTR_RDONLY : 0, 0, PROPAGATION_FLAG[m.propagation]] });
+  });
+  const hostProc = 'bind the host /proc';
+  if (!plan.ownProc) ops.push({ code: OP.OPEN_TREE, step: hostProc, syscall: 'open_tree', path: '/proc', s: ['/proc'], n: [OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE, SLOT.dev] });
+
+  ops.push({ code: OP.MOUNT, step: 'make the mount tree private', syscall: 'mount', path: '/', s: [null, '/', null, null], n: [MS.REC | MS.PRIVATE] });
+  if (plan.overlay) {
+    for (const p of [source, plan.overlay.upper, plan.overlay.work]) {
+      if (OVERLAY_UNSAFE.test(p)) throw new CorralError(`overlay cannot take the path ${p} (it has a comma, colon or backslash); use rootfsWritable: 'direct'`, { code: 'ERR_INVALID_SPEC', path: p });
+    }
+    const data = `lowerdir=${source},upperdir=${plan.overlay.upper},workdir=${plan.overlay.work}${plan.rootless ? ',userxattr' : ''}`;
+    ops.push({ code: OP.MOUNT, step: `mount an overlay over ${source}`, syscall: 'mount', path: source, s: ['overlay', root, 'overlay', data], n: [0] });
+  } else {
+    ops.push({ code: OP.OPEN_TREE, step: `clone the mount tree of ${source}`, syscall: 'open_tree', path: source, s: [source], n: [OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE, SLOT.root] });
+    if (plan.rootfs === null) {
+      ops.push({ code: OP.MOUNT_SETATTR, step: `make ${source} read-only`, syscall: 'mount_setattr', path: source, n: [SLOT.root, MOUNT_ATTR_RDONLY, 0, 0] });
+    }
+    ops.push({ code: OP.MOVE_MOUNT, step: `attach the root at ${root}`, syscall: 'move_mount', path: root, s: [root], n: [SLOT.root] });
   }
-  ops.push({ code: OP.MOVE_MOUNT, step: `attach the root at ${root}`, syscall: 'move_mount', path: root, s: [root], n: [0] });
+  ops.push({ code: OP.OPEN_IN_ROOT, step: 'open the new root', syscall: 'openat', path: root, s: [root], n: [0, SLOT.root, 0] });
 
-  ops.push(plan.ownProc
-    ? mount('mount proc on /proc', 'proc', at('/proc'), 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC)
-    : mount('bind the host /proc on /proc', '/proc', at('/proc'), null, MS.BIND | MS.REC));
-
-  ops.push(mount('mount tmpfs on /dev', 'tmpfs', at('/dev'), 'tmpfs', MS.NOSUID | MS.STRICTATIME, 'mode=755,size=65536k'));
-  for (const [name, major, minor] of DEVICES) {
-    const path = at(`/dev/${name}`);
-    if (plan.rootless) {
-      ops.push({ code: OP.CREATE_FILE, step: `create /dev/${name}`, syscall: 'open', path, s: [path], n: [0o666] });
-      ops.push(mount(`bind /dev/${name}`, `/dev/${name}`, path, null, MS.BIND));
+  if (plan.ownProc) {
+    ops.push(openInRoot('/proc', SLOT.scratch, 1, 'proc'));
+    ops.push(mountAt('mount proc on /proc', '/proc', SLOT.scratch, 'proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC));
+  } else {
+    ops.push(openInRoot('/proc', SLOT.scratch, 1, 'proc'));
+    ops.push({ code: OP.MOVE_MOUNT_AT, step: hostProc, syscall: 'move_mount', path: '/proc', n: [SLOT.dev, SLOT.scratch] });
+  }
+  ops.push(...devOps(plan.rootless));
+  if (plan.rootfs === null) {
+    ops.push(openInRoot('/tmp', SLOT.scratch, 1, 'tmpfs'));
+    ops.push(mountAt('mount tmpfs on /tmp', '/tmp', SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | MS.NODEV, 'mode=1777'));
+  }
+  let bindIndex = 0;
+  for (const m of plan.mounts) {
+    if (m.type === 'bind') {
+      ops.push(openInRoot(m.target, SLOT.scratch, m.sourceIsDir ? 1 : 2, `the bind mount of ${m.source}`));
+      ops.push({ code: OP.MOVE_MOUNT_AT, step: `bind ${m.source} on ${m.target}`, syscall: 'move_mount', path: m.target, n: [SLOT.firstSource + bindIndex++, SLOT.scratch] });
     } else {
-      ops.push({ code: OP.MKNOD, step: `create /dev/${name}`, syscall: 'mknod', path, s: [path], n: [S_IFCHR | 0o666, makedev(major, minor)] });
+      ops.push(openInRoot(m.target, SLOT.scratch, 1, 'a tmpfs'));
+      const data = `mode=${m.mode.toString(8)}${m.size === null ? '' : `,size=${m.size}`}`;
+      ops.push(mountAt(`mount tmpfs on ${m.target}`, m.target, SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | MS.NODEV, data));
     }
   }
-  ops.push({ code: OP.MKDIR, step: 'create /dev/pts', syscall: 'mkdir', path: at('/dev/pts'), s: [at('/dev/pts')], n: [0o755] });
-  ops.push(mount('mount devpts on /dev/pts', 'devpts', at('/dev/pts'), 'devpts', MS.NOSUID | MS.NOEXEC,
-    `newinstance,ptmxmode=0666,mode=0620${plan.rootless ? '' : ',gid=5'}`));
-  ops.push({ code: OP.MKDIR, step: 'create /dev/shm', syscall: 'mkdir', path: at('/dev/shm'), s: [at('/dev/shm')], n: [0o1777] });
-  ops.push(mount('mount tmpfs on /dev/shm', 'shm', at('/dev/shm'), 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=1777,size=65536k'));
-  for (const [target, name] of DEV_LINKS) {
-    ops.push({ code: OP.SYMLINK, step: `link /dev/${name}`, syscall: 'symlink', path: at(`/dev/${name}`), s: [target, at(`/dev/${name}`)] });
-  }
-  if (plan.rootfs === null) {
-    ops.push(mount('mount tmpfs on /tmp', 'tmpfs', at('/tmp'), 'tmpfs', MS.NOSUID | MS.NODEV, 'mode=1777'));
+  if (plan.readonlyRootfs && plan.rootfs !== null) {
+    ops.push({ code: OP.SETATTR_ONE, step: 'make the root read-only', syscall: 'mount_setattr', path: '/', n: [SLOT.root, MOUNT_ATTR_RDONLY] });
   }
   ops.push({ code: OP.PIVOT_ROOT, step: 'pivot_root into the new root', syscall: 'pivot_root', path: root, s: [root] });
   ops.push({ code: OP.UMASK, step: 'set umask', syscall: 'umask', n: [0o022] });
+  return ops;
+}
+
+/** A fresh tmpfs on /dev with the standard devices, devpts, /dev/shm and the usual links; every
+ * node is made relative to the /dev fd, never through a path that could leave the root. */
+function devOps(rootless: boolean): PlanOp[] {
+  const inDev = SLOT.dev + 1;
+  const ops: PlanOp[] = [
+    openInRoot('/dev', SLOT.scratch, 1, 'tmpfs'),
+    mountAt('mount tmpfs on /dev', '/dev', SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | MS.STRICTATIME, 'mode=755,size=65536k'),
+    openInRoot('/dev', SLOT.dev, 0, 'devices'),
+  ];
+  for (const [name, major, minor] of DEVICES) {
+    const path = `/dev/${name}`;
+    if (rootless) {
+      ops.push({ code: OP.CREATE_FILE, step: `create ${path}`, syscall: 'openat', path, s: [name], n: [0o666, 0, 0, inDev] });
+      ops.push(openInRoot(path, SLOT.scratch, 0, 'a device'));
+      ops.push(mountAt(`bind ${path}`, path, SLOT.scratch, path, null, MS.BIND));
+    } else {
+      ops.push({ code: OP.MKNOD, step: `create ${path}`, syscall: 'mknodat', path, s: [name], n: [S_IFCHR | 0o666, makedev(major, minor), 0, inDev] });
+    }
+  }
+  ops.push({ code: OP.MKDIR, step: 'create /dev/pts', syscall: 'mkdirat', path: '/dev/pts', s: ['pts'], n: [0o755, 0, 0, inDev] });
+  ops.push(openInRoot('/dev/pts', SLOT.scratch, 0, 'devpts'));
+  ops.push(mountAt('mount devpts on /dev/pts', '/dev/pts', SLOT.scratch, 'devpts', 'devpts', MS.NOSUID | MS.NOEXEC,
+    `newinstance,ptmxmode=0666,mode=0620${rootless ? '' : ',gid=5'}`));
+  ops.push({ code: OP.MKDIR, step: 'create /dev/shm', syscall: 'mkdirat', path: '/dev/shm', s: ['shm'], n: [0o1777, 0, 0, inDev] });
+  ops.push(openInRoot('/dev/shm', SLOT.scratch, 0, 'tmpfs'));
+  ops.push(mountAt('mount tmpfs on /dev/shm', '/dev/shm', SLOT.scratch, 'shm', 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=1777,size=65536k'));
+  for (const [target, name] of DEV_LINKS) {
+    ops.push({ code: OP.SYMLINK, step: `link /dev/${name}`, syscall: 'symlinkat', path: `/dev/${name}`, s: [target, name], n: [0, 0, 0, inDev] });
+  }
   return ops;
 }

@@ -32,6 +32,10 @@ export const OP = {
   CAPBSET_LIMIT: 28,
   CAPSET: 29,
   UNSHARE: 30,
+  OPEN_IN_ROOT: 31,
+  MOUNT_AT: 32,
+  MOVE_MOUNT_AT: 33,
+  SETATTR_ONE: 34,
 } as const;
 
 /** One planned operation, with the words that name it in an error. */

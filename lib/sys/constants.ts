@@ -24,6 +24,7 @@ export const MS = {
   REC: 0x4000,
   PRIVATE: 0x40000,
   SLAVE: 0x80000,
+  SHARED: 0x100000,
   STRICTATIME: 0x1000000,
 } as const;
 

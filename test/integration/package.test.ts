@@ -47,6 +47,28 @@ describe(`the built package and the corral command (${rootless ? 'rootless' : 'r
     assert.equal(r.stdout, '1\nro\n');
   });
 
+  it('corral volume and corral run -v/--mount/--tmpfs/--read-only', () => {
+    const state = join(consumer, 'state');
+    const corral = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+    assert.equal(corral('volume', 'create', '--root', state, 'clivol', '-l', 'team=a').status, 0);
+    const write = corral('run', '--root', state, '--rootfs', root, '-v', 'clivol:/data', '--tmpfs', '/scratch:size=1m', '--read-only', '--', 'sh', '-c', 'echo v > /data/f; echo t > /scratch/t; touch /ro 2>&1; cat /scratch/t');
+    assert.equal(write.status, 0, write.stderr);
+    assert.match(write.stdout, /Read-only file system\nt\n$/);
+    const read = corral('run', '--root', state, '--rootfs', root, '--mount', 'type=volume,source=clivol,target=/in,readonly', '--', 'cat', '/in/f');
+    assert.equal(read.stdout, 'v
+');
+    const ls = corral('volume', 'ls', '--root', state);
+    assert.match(ls.stdout, /^NAME\tSIZE\tUSED BY\nclivol\t2\t-\n$/);
+    const inspect = JSON.parse(corral('volume', 'inspect', '--root', state, 'clivol').stdout);
+    assert.deepEqual([inspect.name, inspect.labels, inspect.sizeBytes], ['clivol', { team: 'a' }, 2]);
+    assert.equal(corral('volume', 'rm', '--root', state, 'clivol').status, 0);
+    const gone = corral('volume', 'inspect', '--root', state, 'clivol');
+    assert.equal(gone.status, 125);
+    assert.match(gone.stderr, /no volume named clivol/);
+    assert.equal(corral('run', '--root', state, '--', 'true', '-v', 'x').status, 0);
+    assert.equal(corral('run', '--root', state, '-v', 'bad', '--', 'true').status, 125);
+  });
+
   it('corral run reports failures with docker-like exit codes', () => {
     const missing = spawnSync(process.execPath, [cli, 'run', '--rootfs', root, '--', 'no-such-program'], { encoding: 'utf8' });
     assert.equal(missing.status, 127);

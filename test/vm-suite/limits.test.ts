@@ -1,8 +1,10 @@
 // cgroup v2 limits, run by test/run.mjs inside a pure cgroup v2 kernel under qemu (test/vm/): the
 // hosts here are hybrid, with memory, cpu, pids and io bound to cgroup v1.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { create, run, type Container } from '../../lib/index.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Runtime, type Container, type ContainerSpec, type RunOptions } from '../../lib/index.ts';
 import { availableControllers, findV2Mount } from '../../lib/cgroup/hierarchy.ts';
 import { makeBusyboxRoot, rmRoot } from '../helpers.ts';
 
@@ -13,8 +15,16 @@ function cgroupFile(c: Container, file: string): string {
   return readFileSync(`${c.cgroupPath}/${file}`, 'utf8').trim();
 }
 
+// The VM's root is an overlay itself, which overlayfs cannot take as an upper layer: the runtime
+// keeps its layers on the VM's /tmp (a tmpfs).
+const state = mkdtempSync(join(tmpdir(), 'corral-vm-state-'));
+const runtime = new Runtime({ root: state });
+const run = (spec: ContainerSpec, options?: RunOptions) => runtime.run(spec, options);
+const create = (spec: ContainerSpec) => runtime.create(spec);
+
 describe('cgroup v2 limits (pure cgroup v2 kernel)', () => {
   let root: string;
+  after(() => rmSync(state, { recursive: true, force: true }));
   before(() => {
     const mount = findV2Mount();
     assert.ok(mount, 'no cgroup v2 hierarchy');

@@ -1,0 +1,80 @@
+import { statSync } from 'node:fs';
+import { isAbsolute, posix } from 'node:path';
+import { CorralError } from '../sys/errors.ts';
+import { parseBytes } from '../cgroup/limits.ts';
+
+/** How mount events propagate between the source and the container's copy. */
+export type Propagation = 'private' | 'rprivate' | 'slave' | 'rslave' | 'shared' | 'rshared';
+
+/** spec.mounts entries. */
+export type MountSpec =
+  | { type: 'bind'; source: string; target: string; readonly?: boolean; recursive?: boolean; propagation?: Propagation }
+  | { type: 'tmpfs'; target: string; size?: number | string; mode?: number }
+  | { type: 'volume'; source: string; target: string; readonly?: boolean };
+
+/** A mount checked and normalized: binds know whether their source is a directory. */
+export type ResolvedMount =
+  | { type: 'bind'; source: string; target: string; readonly: boolean; recursive: boolean; propagation: Propagation; sourceIsDir: boolean }
+  | { type: 'tmpfs'; target: string; size: number | null; mode: number }
+  | { type: 'volume'; name: string; target: string; readonly: boolean };
+
+/** Most mounts a spec may have (each needs fds in the child's setup). */
+export const MAX_MOUNTS = 32;
+const PROPAGATIONS = new Set(['private', 'rprivate', 'slave', 'rslave', 'shared', 'rshared']);
+/** Volume names: what docker accepts. */
+export const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+function bad(message: string, path?: string): CorralError {
+  return new CorralError(`invalid container spec: ${message}`, { code: 'ERR_INVALID_SPEC', ...(path ? { path } : {}) });
+}
+
+function target(value: unknown, i: number): string {
+  if (typeof value !== 'string' || !isAbsolute(value) || value.includes('\0')) throw bad(`mounts[${i}].target must be an absolute path`);
+  const normal = posix.normalize(value).replace(/\/+$/, '');
+  if (normal === '') throw bad(`mounts[${i}].target cannot be /`);
+  return normal;
+}
+
+/** Checks spec.mounts before anything is created: bind sources must exist on the host. */
+export function resolveMounts(mounts: unknown): ResolvedMount[] {
+  if (mounts === undefined) return [];
+  if (!Array.isArray(mounts)) throw bad('mounts must be an array');
+  if (mounts.length > MAX_MOUNTS) throw bad(`at most ${MAX_MOUNTS} mounts, got ${mounts.length}`);
+  return mounts.map((m: MountSpec, i): ResolvedMount => {
+    if (typeof m !== 'object' || m === null) throw bad(`mounts[${i}] must be an object`);
+    switch (m.type) {
+      case 'bind': {
+        if (typeof m.source !== 'string' || !isAbsolute(m.source)) throw bad(`mounts[${i}].source must be an absolute path`);
+        let isDir: boolean;
+        try {
+          isDir = statSync(m.source).isDirectory();
+        } catch (e) {
+          const err = e as NodeJS.ErrnoException;
+          throw new CorralError(`bind mount source ${m.source}: ${err.code}`, { code: err.code ?? 'ENOENT', errno: -(err.errno ?? 0), syscall: 'stat', path: m.source, step: `check mounts[${i}]` });
+        }
+        const propagation = m.propagation ?? 'rprivate';
+        if (!PROPAGATIONS.has(propagation)) throw bad(`mounts[${i}].propagation '${String(propagation)}' is not one of ${[...PROPAGATIONS].join(', ')}`);
+        return { type: 'bind', source: m.source, target: target(m.target, i), readonly: m.readonly === true, recursive: m.recursive !== false, propagation, sourceIsDir: isDir };
+      }
+      case 'tmpfs': {
+        const mode = m.mode ?? 0o1777;
+        if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw bad(`mounts[${i}].mode must be a file mode such as 0o755`);
+        let size: number | null = null;
+        if (m.size !== undefined) {
+          try {
+            size = parseBytes(m.size, `mounts[${i}].size`);
+          } catch (e) {
+            throw bad((e as Error).message.replace(/^invalid limits: /, ''));
+          }
+        }
+        return { type: 'tmpfs', target: target(m.target, i), size, mode };
+      }
+      case 'volume': {
+        if (typeof m.source !== 'string' || !VOLUME_NAME.test(m.source)) throw bad(`mounts[${i}].source must be a volume name matching ${VOLUME_NAME}`);
+        return { type: 'volume', name: m.source, target: target(m.target, i), readonly: m.readonly === true };
+      }
+      default:
+        throw bad(`mounts[${i}].type must be 'bind', 'tmpfs' or 'volume'`);
+    }
+  });
+}

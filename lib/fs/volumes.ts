@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto';
+import { lstat, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CorralError } from '../sys/errors.ts';
+import { isStaleTag, processTag } from '../sys/process-tag.ts';
+import { VOLUME_NAME } from './mounts.ts';
+
+/** What inspect() and list() tell about a volume. */
+export interface VolumeInfo {
+  name: string;
+  /** The directory containers see. */
+  path: string;
+  createdAt: Date;
+  labels: Record<string, string>;
+  sizeBytes: number;
+  /** Ids of the containers (of any live process) that use it now. */
+  usedBy: string[];
+}
+
+interface VolumeMeta {
+  createdAt: string;
+  labels: Record<string, string>;
+}
+
+function checkName(name: unknown): string {
+  if (typeof name !== 'string' || !VOLUME_NAME.test(name)) {
+    throw new CorralError(`invalid volume name '${String(name)}': use letters, digits, '_', '.' and '-'`, { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  return name;
+}
+
+function notFound(name: string): CorralError {
+  return new CorralError(`no volume named ${name}`, { code: 'ERR_VOLUME_NOT_FOUND', path: name });
+}
+
+async function sizeOf(path: string): Promise<number> {
+  const st = await lstat(path);
+  if (!st.isDirectory()) return st.size;
+  let total = 0;
+  for (const entry of await readdir(path)) total += await sizeOf(join(path, entry));
+  return total;
+}
+
+/** Named volumes under <root>/volumes: data whose life is independent of any container and of the
+ * process that made it. Each is <name>/{data, volume.json, users/}: users holds one marker per
+ * container using it, named after its process, so markers of dead processes are ignored. */
+export class VolumeStore {
+  readonly #dir: string;
+
+  constructor(root: string) {
+    this.#dir = join(root, 'volumes');
+  }
+
+  /** Creates a volume; ERR_VOLUME_EXISTS when the name is taken. */
+  async create(name: string, options: { labels?: Record<string, string> } = {}): Promise<VolumeInfo> {
+    checkName(name);
+    if (!this.#make(name, options.labels ?? {})) throw new CorralError(`volume ${name} already exists`, { code: 'ERR_VOLUME_EXISTS', path: name });
+    return this.inspect(name);
+  }
+
+  /** All volumes, by name. */
+  async list(): Promise<VolumeInfo[]> {
+    let names: string[];
+    try {
+      names = (await readdir(this.#dir)).filter((n) => VOLUME_NAME.test(n)).sort();
+    } catch {
+      return [];
+    }
+    const infos: VolumeInfo[] = [];
+    for (const name of names) {
+      try {
+        infos.push(await this.inspect(name));
+      } catch (e) {
+        if ((e as CorralError).code !== 'ERR_VOLUME_NOT_FOUND') throw e;
+      }
+    }
+    return infos;
+  }
+
+  /** One volume's details; ERR_VOLUME_NOT_FOUND if there is none. */
+  async inspect(name: string): Promise<VolumeInfo> {
+    checkName(name);
+    const dir = join(this.#dir, name);
+    let meta: VolumeMeta;
+    try {
+      meta = JSON.parse(await readFile(join(dir, 'volume.json'), 'utf8')) as VolumeMeta;
+    } catch {
+      throw notFound(name);
+    }
+    return {
+      name,
+      path: join(dir, 'data'),
+      createdAt: new Date(meta.createdAt),
+      labels: meta.labels,
+      sizeBytes: await sizeOf(join(dir, 'data')),
+      usedBy: this.#users(name).map((u) => u.container),
+    };
+  }
+
+  /** Removes a volume and its data; ERR_VOLUME_IN_USE while a container uses it, unless forced. */
+  async remove(name: string, options: { force?: boolean } = {}): Promise<void> {
+    checkName(name);
+    const dir = join(this.#dir, name);
+    await this.inspect(name);
+    const users = this.#users(name);
+    if (users.length > 0 && !options.force) {
+      throw new CorralError(`volume ${name} is in use by ${users.map((u) => u.container).join(', ')}`, { code: 'ERR_VOLUME_IN_USE', path: name });
+    }
+    // Gone at once for everyone (a rename), then deleted.
+    const trash = join(this.#dir, `.trash-${randomBytes(6).toString('hex')}`);
+    await rename(dir, trash);
+    await rm(trash, { recursive: true, force: true });
+  }
+
+  /** Removes every volume no container uses; returns their names. */
+  async prune(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const v of await this.list()) {
+      if (v.usedBy.length > 0) continue;
+      try {
+        await this.remove(v.name);
+        removed.push(v.name);
+      } catch (e) {
+        if ((e as CorralError).code !== 'ERR_VOLUME_IN_USE' && (e as CorralError).code !== 'ERR_VOLUME_NOT_FOUND') throw e;
+      }
+    }
+    return removed;
+  }
+
+  /** For a container that mounts the volume: creates it if needed, marks it used by the container
+   * and returns its data directory. */
+  acquire(name: string, containerId: string): string {
+    checkName(name);
+    this.#make(name, {});
+    const users = join(this.#dir, name, 'users');
+    try {
+      writeFileSync(join(users, `${processTag()}.${containerId}`), '');
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new CorralError(`cannot mark volume ${name} as used: ${err.code}`, { code: err.code ?? 'EIO', errno: -(err.errno ?? 0), syscall: 'open', path: users, step: `use volume ${name}` });
+    }
+    return join(this.#dir, name, 'data');
+  }
+
+  /** The container no longer uses the volume. */
+  release(name: string, containerId: string): void {
+    try {
+      unlinkSync(join(this.#dir, name, 'users', `${processTag()}.${containerId}`));
+    } catch {
+      // the volume was removed with force meanwhile
+    }
+  }
+
+  /** Makes the volume atomically (built aside, then renamed into place); false if it exists. */
+  #make(name: string, labels: Record<string, string>): boolean {
+    const final = join(this.#dir, name);
+    const staging = join(this.#dir, `.new-${randomBytes(6).toString('hex')}`);
+    try {
+      mkdirSync(join(staging, 'data'), { recursive: true });
+      mkdirSync(join(staging, 'users'));
+      writeFileSync(join(staging, 'volume.json'), JSON.stringify({ createdAt: new Date().toISOString(), labels } satisfies VolumeMeta));
+      renameSync(staging, final);
+      return true;
+    } catch (e) {
+      rmSync(staging, { recursive: true, force: true });
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOTEMPTY') return false;
+      throw new CorralError(`cannot create volume ${name} in ${this.#dir}: ${code}`, { code: code ?? 'EIO', path: final, step: `create volume ${name}` });
+    }
+  }
+
+  /** Live users of a volume; markers of dead processes are deleted on the way. */
+  #users(name: string): { container: string }[] {
+    const dir = join(this.#dir, name, 'users');
+    const users: { container: string }[] = [];
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      return users;
+    }
+    for (const entry of entries) {
+      const dot = entry.indexOf('.');
+      const tag = entry.slice(0, dot);
+      if (isStaleTag(tag)) {
+        void unlink(join(dir, entry)).catch(() => {});
+        continue;
+      }
+      users.push({ container: entry.slice(dot + 1) });
+    }
+    return users;
+  }
+}
