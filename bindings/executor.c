@@ -9,7 +9,9 @@
 #include <net/if.h>
 #include <stddef.h>
 #include <linux/openat2.h>
+#include <linux/filter.h>
 #include <linux/prctl.h>
+#include <linux/seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -312,6 +314,47 @@ static const char *fd_path(char *buf, int fd)
 	return buf;
 }
 
+static long mask_path(int root, const char *path)
+{
+	long fd = open_beneath(root, path);
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	struct stat sb;
+	long r = raw4(SYS_newfstatat, fd, "", &sb, AT_EMPTY_PATH);
+	char target[32];
+	if (r == 0) {
+		if (S_ISDIR(sb.st_mode))
+			r = raw5(SYS_mount, "tmpfs", fd_path(target, (int)fd), "tmpfs",
+				 MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0");
+		else
+			r = raw5(SYS_mount, "/dev/null", fd_path(target, (int)fd), 0, MS_BIND, 0);
+	}
+	raw1(SYS_close, fd);
+	return r;
+}
+
+static long readonly_path(int root, const char *path)
+{
+	long fd = open_beneath(root, path);
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	long tree = raw3(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+	long r = tree;
+	if (tree >= 0) {
+		struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+		r = raw5(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr);
+		if (r == 0)
+			r = raw5(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+		raw1(SYS_close, tree);
+	}
+	raw1(SYS_close, fd);
+	return r;
+}
+
 static int fork_into_parent(struct exec_state *st, int step, int64_t cgroup_fd);
 
 static long run_op(struct exec_state *st, const struct plan_op *op, int step)
@@ -426,6 +469,21 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 		return raw1(SYS_unshare, n[0]);
 	case OP_CAPSET:
 		return set_capabilities((uint64_t)n[0]);
+	case OP_SECCOMP: {
+		struct sock_fprog prog = { .len = (unsigned short)(n[0] / sizeof(struct sock_filter)),
+					   .filter = (struct sock_filter *)(st->plan + s[0]) };
+		return raw3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+	}
+	case OP_SETRLIMIT: {
+		struct { uint64_t cur, max; } lim = { (uint64_t)n[1], (uint64_t)n[2] };
+		return raw4(SYS_prlimit64, 0, n[0], &lim, 0);
+	}
+	case OP_WRITE_FILE:
+		return write_file(str(st, s[0]), str(st, s[1]));
+	case OP_MASK_PATH:
+		return mask_path(dirfd_of(st, n[0]), str(st, s[0]));
+	case OP_READONLY_PATH:
+		return readonly_path(dirfd_of(st, n[0]), str(st, s[0]));
 	case OP_CLOEXEC_FROM:
 		return raw3(SYS_close_range, n[0], ~0u, CLOSE_RANGE_CLOEXEC);
 	}

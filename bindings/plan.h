@@ -69,6 +69,12 @@ enum op_code {
 	OP_MOUNT_AT = 32,       /* s0 source, n1 target slot, s2 fstype, s3 data, n0 flags */
 	OP_MOVE_MOUNT_AT = 33,  /* n0 source slot, n1 target slot */
 	OP_SETATTR_ONE = 34,    /* n0 slot, n1 attr_set: one mount, not its submounts */
+	OP_SECCOMP = 35,        /* s0 the BPF program (struct sock_filter[]), n0 its length in bytes */
+	OP_SETRLIMIT = 36,      /* n0 resource, n1 soft, n2 hard (-1: unlimited) */
+	OP_WRITE_FILE = 37,     /* s0 path, s1 text */
+	OP_MASK_PATH = 38,      /* n0 root dir, s0 path: /dev/null over a file, an empty read-only tmpfs
+	                         * over a directory; a missing path is fine */
+	OP_READONLY_PATH = 39,  /* n0 root dir, s0 path: a read-only bind of the path onto itself */
 };
 
 #endif

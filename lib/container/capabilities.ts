@@ -50,3 +50,8 @@ export function capabilityMask(spec: CapabilitySpec | undefined): bigint {
   for (const name of spec?.add ?? []) mask |= name === 'ALL' ? all : 1n << BigInt(capNumber(name));
   return mask & all;
 }
+
+/** The names of the capabilities in a mask ('SYS_ADMIN', …), as the seccomp profile asks. */
+export function capabilityNames(mask: bigint): Set<string> {
+  return new Set(Object.entries(CAPABILITIES).filter(([, n]) => (mask >> BigInt(n)) & 1n).map(([name]) => name));
+}

@@ -10,6 +10,7 @@ import { exitWatcher } from '../spawn/exit-watcher.ts';
 import { launchJoined, type LaunchedProcess, type PendingProcess } from '../spawn/launch.ts';
 import { checkRunOptions, collectRun, exitInfo, signalNumber, type ExitInfo, type RunOptions, type RunResult } from './run-result.ts';
 import { cloneFlags, envList, processOps, searchPath } from './setup.ts';
+import { lastStepOps } from './hardening.ts';
 import type { ResolvedSpec, StdioMode } from './spec.ts';
 import type { Cgroup, CgroupStats } from '../cgroup/cgroup.ts';
 import { limitWrites, type Limits } from '../cgroup/limits.ts';
@@ -222,6 +223,7 @@ export class Container extends EventEmitter<ContainerEvents> {
       user: options.user ? { ...options.user, groups: options.user.groups ?? [] } : this.#spec.user,
       namespaces: this.#spec.namespaces,
       capabilities: this.#spec.capabilities,
+      hardening: this.#spec.hardening,
     };
     const stdio = openStdio(stdioMode);
     const startedAt = performance.now();
@@ -237,8 +239,9 @@ export class Container extends EventEmitter<ContainerEvents> {
         setup: [
           { code: OP.PRCTL, step: 'die with the parent (PR_SET_PDEATHSIG)', syscall: 'prctl', n: [PR.SET_PDEATHSIG, SIGKILL] },
           { code: OP.SETSID, step: 'start a new session', syscall: 'setsid' },
-          ...processOps(spec),
+          ...processOps(spec, false),
         ],
+        beforeExec: lastStepOps(spec.hardening),
         command,
         env: envList(env),
         searchPath: searchPath(env),

@@ -8,6 +8,7 @@ import { processGroup } from '../cgroup/process-group.ts';
 import { Container, type ContainerOwner } from './container.ts';
 import { abortError, checkRunOptions, collectRun, type RunOptions, type RunResult } from './run-result.ts';
 import { cloneFlags, containerSetupOps, envList, searchPath } from './setup.ts';
+import { lastStepOps } from './hardening.ts';
 import { resolveSpec, type ContainerSpec, type ResolvedSpec } from './spec.ts';
 import { openStdio, type StdioSet } from './stdio.ts';
 import { createLayer, removeLayer, type ContainerLayer } from '../fs/container-layers.ts';
@@ -252,6 +253,7 @@ export class Runtime {
     return {
       cloneFlags: cloneFlags(spec, cgroup !== null),
       setup: containerSetupOps(spec, { ownCgroup: cgroup !== null, layer: host.layer, mounts: host.mounts }),
+      beforeExec: lastStepOps(spec.hardening),
       command: spec.command,
       env: envList(spec.env),
       searchPath: searchPath(spec.env),

@@ -3,6 +3,7 @@ import { OP, type PlanOp } from '../spawn/plan.ts';
 import { rootfsOps, type PlannedMount } from '../fs/rootfs.ts';
 import type { ContainerLayer } from '../fs/container-layers.ts';
 import { lastCapability } from './capabilities.ts';
+import { limitOps, seccompOp } from './hardening.ts';
 import { DEFAULT_PATH, type ResolvedSpec } from './spec.ts';
 
 const SIGKILL = 9;
@@ -64,6 +65,7 @@ export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): Pl
     ops.push({ code: OP.UNSHARE, step: 'enter a cgroup namespace rooted at the container cgroup', syscall: 'unshare', n: [CLONE.NEWCGROUP] });
   }
   ops.push({ code: OP.PRCTL, step: 'die with the parent (PR_SET_PDEATHSIG)', syscall: 'prctl', n: [PR.SET_PDEATHSIG, SIGKILL] });
+  ops.push({ code: OP.PRCTL, step: 'make the setup non-dumpable', syscall: 'prctl', n: [PR.SET_DUMPABLE, 0] });
   ops.push({ code: OP.SETSID, step: 'start a new session', syscall: 'setsid' });
   if (spec.namespaces.mount) {
     ops.push(...rootfsOps({
@@ -73,18 +75,24 @@ export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): Pl
       rootless: spec.namespaces.user,
       ownProc: spec.namespaces.pid,
       mounts: context.mounts,
+      ownSysfs: !spec.namespaces.user || spec.namespaces.net,
+      maskedPaths: spec.maskedPaths,
+      readonlyPaths: spec.readonlyPaths,
     }));
   }
   if (spec.namespaces.uts) ops.push({ code: OP.SETHOSTNAME, step: `set hostname ${spec.hostname}`, syscall: 'sethostname', s: [spec.hostname] });
   if (spec.namespaces.net) ops.push({ code: OP.LOOPBACK_UP, step: 'bring up lo', syscall: 'ioctl' });
-  ops.push(...processOps(spec));
+  ops.push(...processOps(spec, true));
   return ops;
 }
 
-/** Steps shared by the first process and exec'd ones: working directory, user, capabilities. */
-export function processOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'namespaces' | 'capabilities'>): PlanOp[] {
+/** Steps shared by the first process and exec'd ones: working directory, limits, user,
+ * capabilities (and the seccomp filter here when there is no no_new_privs; see hardening.ts). */
+export function processOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'namespaces' | 'capabilities' | 'hardening'>, firstProcess: boolean): PlanOp[] {
   return [
     { code: OP.CHDIR, step: `change directory to ${spec.cwd}`, syscall: 'chdir', path: spec.cwd, s: [spec.cwd] },
+    ...limitOps(spec.hardening, firstProcess),
+    ...(spec.hardening.noNewPrivileges ? [] : seccompOp(spec.hardening)),
     { code: OP.CAPBSET_LIMIT, step: 'limit the capability bounding set', syscall: 'prctl', n: [spec.capabilities, lastCapability()] },
     ...identityOps(spec),
     { code: OP.CAPSET, step: 'set capabilities', syscall: 'capset', n: [spec.capabilities] },

@@ -5,6 +5,7 @@ import { CorralError } from '../sys/errors.ts';
 import { capabilityMask, type CapabilitySpec } from './capabilities.ts';
 import { limitWrites, type CgroupWrites, type Limits } from '../cgroup/limits.ts';
 import { resolveMounts, type MountSpec, type ResolvedMount } from '../fs/mounts.ts';
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, resolveHardening, type Hardening, type RlimitSpec, type SeccompSpec } from './hardening.ts';
 
 /** Namespaces a spec can turn off (all are on by default; `user` is on when not root). */
 export interface NamespaceToggles {
@@ -47,6 +48,17 @@ export interface ContainerSpec {
   /** With a rootfs: 'overlay' (default) sends writes to a per-container layer discarded with the
    * container; 'direct' writes into the rootfs directory itself. */
   rootfsWritable?: 'overlay' | 'direct';
+  /** no_new_privs (default true): setuid binaries and file capabilities grant nothing. */
+  noNewPrivileges?: boolean;
+  /** 'default' (Docker's intent), 'unconfined', or a Docker/OCI JSON profile. */
+  seccomp?: SeccompSpec;
+  /** Resource limits by name: { nofile: [1024, 4096], core: 0, … }. */
+  rlimits?: RlimitSpec;
+  oomScoreAdj?: number;
+  /** Paths hidden from the container (default: Docker's list, e.g. /proc/kcore, /proc/keys). */
+  maskedPaths?: string[];
+  /** Paths made read-only (default: /proc/bus, /proc/fs, /proc/irq, /proc/sys). */
+  readonlyPaths?: string[];
 }
 
 /** How the container's fds 0-2 are connected. */
@@ -72,12 +84,15 @@ export interface ResolvedSpec {
   mounts: ResolvedMount[];
   readonlyRootfs: boolean;
   rootfsWritable: 'overlay' | 'direct';
+  hardening: Hardening;
+  maskedPaths: string[];
+  readonlyPaths: string[];
 }
 
 /** The PATH a container gets when the spec gives none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'mounts', 'readonlyRootfs', 'rootfsWritable']);
+const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths']);
 const NAMESPACE_KEYS = new Set(['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup', 'user']);
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
@@ -181,5 +196,14 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean): ResolvedSpe
   const mounts = resolveMounts(spec.mounts);
   if (mounts.length > 0 && !namespaces.mount) throw invalid('mounts need the mount namespace');
 
-  return { id, command, rootfs, mounts, readonlyRootfs: spec.readonlyRootfs ?? false, rootfsWritable, env, cwd, user, hostname, network, namespaces, stdio, labels: stringRecord(spec.labels, 'labels'), capabilities: capabilityMask(spec.capabilities), limits: limitWrites(spec.limits ?? {}) };
+  const capabilities = capabilityMask(spec.capabilities);
+  const pathList = (value: unknown, what: string, fallback: string[]): string[] => {
+    if (value === undefined) return fallback;
+    if (!Array.isArray(value) || value.some((p) => typeof p !== 'string' || !isAbsolute(p))) throw invalid(`${what} must be an array of absolute paths`);
+    return value as string[];
+  };
+
+  return { id, command, rootfs, mounts, hardening: resolveHardening(spec, capabilities),
+    maskedPaths: pathList(spec.maskedPaths, 'maskedPaths', DEFAULT_MASKED_PATHS),
+    readonlyPaths: pathList(spec.readonlyPaths, 'readonlyPaths', DEFAULT_READONLY_PATHS), readonlyRootfs: spec.readonlyRootfs ?? false, rootfsWritable, env, cwd, user, hostname, network, namespaces, stdio, labels: stringRecord(spec.labels, 'labels'), capabilities, limits: limitWrites(spec.limits ?? {}) };
 }

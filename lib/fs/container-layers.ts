@@ -1,5 +1,5 @@
 import createDebug from 'debug';
-import { mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isStaleTag, processTag } from '../sys/process-tag.ts';
 import { CorralError } from '../sys/errors.ts';
@@ -36,9 +36,25 @@ export function createLayer(root: string, id: string): ContainerLayer {
   return { dir, upper: join(dir, 'upper'), work: join(dir, 'work') };
 }
 
+/** rm -rf that also gets through directories without permissions for their owner (overlayfs
+ * leaves work/work as d---------, and a container may chmod its own directories to 000). */
+function removeTree(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
+    const open = (d: string): void => {
+      chmodSync(d, 0o700);
+      for (const entry of readdirSync(d, { withFileTypes: true })) if (entry.isDirectory()) open(join(d, entry.name));
+    };
+    open(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Deletes a container's layer with everything it wrote. */
 export function removeLayer(layer: ContainerLayer): void {
-  rmSync(layer.dir, { recursive: true, force: true });
+  removeTree(layer.dir);
   try {
     // the process directory, once its last container is gone
     rmdirSync(join(layer.dir, '..'));
@@ -51,7 +67,7 @@ export function removeLayer(layer: ContainerLayer): void {
 function sweepStaleLayers(base: string): void {
   for (const name of readdirSync(base)) {
     if (!isStaleTag(name)) continue;
-    rmSync(join(base, name), { recursive: true, force: true });
+    removeTree(join(base, name));
     debug('swept stale layers %s', join(base, name));
   }
 }

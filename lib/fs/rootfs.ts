@@ -23,7 +23,14 @@ export interface RootfsPlan {
   rootless: boolean;
   /** True with a new PID namespace: a fresh /proc is mounted; otherwise the host's is bound. */
   ownProc: boolean;
+  /** True when a fresh sysfs can be mounted (root, or a network namespace of our own); otherwise
+   * the host's /sys is bound. Either way /sys is read-only. */
+  ownSysfs: boolean;
   mounts: readonly PlannedMount[];
+  /** Hidden: /dev/null over files, an empty read-only tmpfs over directories. */
+  maskedPaths: readonly string[];
+  /** Bound read-only onto themselves. */
+  readonlyPaths: readonly string[];
 }
 
 /** The standard devices every container gets: name, major, minor. */
@@ -39,7 +46,7 @@ const DEV_LINKS: readonly [string, string][] = [
 const STAGING_CANDIDATES = ['/tmp', '/mnt', '/run', '/var/tmp'];
 
 /** Slots (fds in the child, bindings/executor.c) the plan uses: fixed ones, then one per bind source. */
-const SLOT = { root: 0, dev: 1, scratch: 2, firstSource: 3 } as const;
+const SLOT = { root: 0, dev: 1, scratch: 2, sys: 3, firstSource: 4 } as const;
 
 const PROPAGATION_FLAG: Record<Propagation, number> = {
   private: MS.PRIVATE, rprivate: MS.PRIVATE, slave: MS.SLAVE, rslave: MS.SLAVE, shared: MS.SHARED, rshared: MS.SHARED,
@@ -88,6 +95,11 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   });
   const hostProc = 'bind the host /proc';
   if (!plan.ownProc) ops.push({ code: OP.OPEN_TREE, step: hostProc, syscall: 'open_tree', path: '/proc', s: ['/proc'], n: [OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE, SLOT.dev] });
+  const hostSys = 'bind the host /sys read-only';
+  if (!plan.ownSysfs) {
+    ops.push({ code: OP.OPEN_TREE, step: hostSys, syscall: 'open_tree', path: '/sys', s: ['/sys'], n: [OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE, SLOT.sys] });
+    ops.push({ code: OP.MOUNT_SETATTR, step: hostSys, syscall: 'mount_setattr', path: '/sys', n: [SLOT.sys, MOUNT_ATTR_RDONLY, 0, MS.PRIVATE] });
+  }
 
   ops.push({ code: OP.MOUNT, step: 'make the mount tree private', syscall: 'mount', path: '/', s: [null, '/', null, null], n: [MS.REC | MS.PRIVATE] });
   if (plan.overlay) {
@@ -112,6 +124,10 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
     ops.push(openInRoot('/proc', SLOT.scratch, 1, 'proc'));
     ops.push({ code: OP.MOVE_MOUNT_AT, step: hostProc, syscall: 'move_mount', path: '/proc', n: [SLOT.dev, SLOT.scratch] });
   }
+  ops.push(openInRoot('/sys', SLOT.scratch, 1, 'sysfs'));
+  ops.push(plan.ownSysfs
+    ? mountAt('mount sysfs on /sys read-only', '/sys', SLOT.scratch, 'sysfs', 'sysfs', MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC)
+    : { code: OP.MOVE_MOUNT_AT, step: hostSys, syscall: 'move_mount', path: '/sys', n: [SLOT.sys, SLOT.scratch] });
   ops.push(...devOps(plan.rootless));
   if (plan.rootfs === null) {
     ops.push(openInRoot('/tmp', SLOT.scratch, 1, 'tmpfs'));
@@ -127,6 +143,12 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
       const data = `mode=${m.mode.toString(8)}${m.size === null ? '' : `,size=${m.size}`}`;
       ops.push(mountAt(`mount tmpfs on ${m.target}`, m.target, SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | MS.NODEV, data));
     }
+  }
+  for (const path of plan.maskedPaths) {
+    ops.push({ code: OP.MASK_PATH, step: `mask ${path}`, syscall: 'mount', path, s: [path], n: [SLOT.root + 1] });
+  }
+  for (const path of plan.readonlyPaths) {
+    ops.push({ code: OP.READONLY_PATH, step: `make ${path} read-only`, syscall: 'mount_setattr', path, s: [path], n: [SLOT.root + 1] });
   }
   if (plan.readonlyRootfs && plan.rootfs !== null) {
     ops.push({ code: OP.SETATTR_ONE, step: 'make the root read-only', syscall: 'mount_setattr', path: '/', n: [SLOT.root, MOUNT_ATTR_RDONLY] });

@@ -2,7 +2,7 @@ import { writeSync } from 'node:fs';
 import { cloneWithPlan } from '../sys/native.ts';
 import { close, pidfdOpen, pipe, readNow } from '../sys/libc.ts';
 import { CorralError, syscallError } from '../sys/errors.ts';
-import { CLONE } from '../sys/constants.ts';
+import { CLONE, PR } from '../sys/constants.ts';
 import { encodePlan, OP, type PlanOp } from './plan.ts';
 import { parseRecords, StatusChannel, type StatusRecord } from './status-channel.ts';
 import { exitWatcher } from './exit-watcher.ts';
@@ -68,13 +68,20 @@ function cloneOrThrow(plan: Buffer, flags: bigint, cgroupFd: number | undefined)
   return child;
 }
 
+/** PR_SET_DUMPABLE acts on the memory map, which a CLONE_VM child shares with Node: there it would
+ * change Node itself, so it is left out (the child runs no code of the container before its exec,
+ * and the parent is suspended until then). */
+function withoutDumpable(ops: PlanOp[]): PlanOp[] {
+  return ops.filter((op) => !(op.code === OP.PRCTL && op.n?.[0] === PR.SET_DUMPABLE));
+}
+
 /** Starts the command right away (CLONE_VM|CLONE_VFORK: this call returns once the child exec'd or
  * failed, so the outcome is known synchronously). */
 export async function launchNow(spec: LaunchSpec): Promise<LaunchedProcess> {
   const [statusRead, statusWrite] = pipe();
   const { resolve, exec } = commandOps(spec);
   const stdio = stdioOps(spec.stdio);
-  const ops = [...stdio, closeFdsOp([0, 1, 2, statusWrite]), ...spec.setup, ...resolve, ...exec];
+  const ops = withoutDumpable([...stdio, closeFdsOp([0, 1, 2, statusWrite]), ...spec.setup, ...resolve, ...exec]);
   let child: LaunchedProcess;
   try {
     child = cloneOrThrow(encodePlan(ops, statusWrite), spec.cloneFlags | CLONE.VM | CLONE.VFORK, spec.cgroupFd);

@@ -36,6 +36,11 @@ export const OP = {
   MOUNT_AT: 32,
   MOVE_MOUNT_AT: 33,
   SETATTR_ONE: 34,
+  SECCOMP: 35,
+  SETRLIMIT: 36,
+  WRITE_FILE: 37,
+  MASK_PATH: 38,
+  READONLY_PATH: 39,
 } as const;
 
 /** One planned operation, with the words that name it in an error. */
@@ -53,6 +58,8 @@ export interface PlanOp {
   lists?: readonly (readonly string[] | undefined)[];
   /** u32 lists (fds to keep, groups) by slot, in place of s[i]. */
   u32Lists?: readonly (readonly number[] | undefined)[];
+  /** Raw bytes (a BPF program), 8-byte aligned: its offset goes in s[0], its length in n[0]. */
+  blob?: Buffer;
 }
 
 const HEADER_SIZE = 16;
@@ -101,6 +108,10 @@ export function encodePlan(ops: readonly PlanOp[], statusFd: number): Buffer {
       s[slot] = putU32List(offsets);
       n[slot] = BigInt(put(Buffer.alloc(8 * (values.length + 1)), 8));
     });
+    if (op.blob) {
+      s[0] = put(op.blob, 8);
+      n[0] = BigInt(op.blob.length);
+    }
     for (let k = 0; k < 4; k++) table.writeBigInt64LE(n[k] ?? 0n, base + 8 + 8 * k);
     for (let k = 0; k < 4; k++) table.writeUInt32LE(s[k] ?? 0, base + 40 + 4 * k);
   });

@@ -73,9 +73,9 @@ describe(`isolation (${rootless ? 'rootless, uid ' + process.getuid!() : 'root'}
   });
 
   it('has its own network namespace with only lo, up, by default', async () => {
-    const r = await run({ command: sh('ls /sys/class/net 2>/dev/null; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "'), rootfs: root });
+    const r = await run({ command: sh('ls /sys/class/net; echo --; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "'), rootfs: root });
     assert.equal(r.exitCode, 0, r.stderr.toString());
-    assert.deepEqual(r.stdout.toString().trim().split('\n'), ['lo']);
+    assert.deepEqual(r.stdout.toString().trim().split('\n'), ['lo', '--', 'lo']);
     const ping = await run({ command: sh('nc -l -p 7777 -w 2 & sleep 0.1; echo hi | nc -w 1 127.0.0.1 7777 && echo sent'), rootfs: root });
     assert.match(ping.stdout.toString(), /sent/, ping.stderr.toString());
   });

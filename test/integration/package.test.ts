@@ -55,8 +55,7 @@ describe(`the built package and the corral command (${rootless ? 'rootless' : 'r
     assert.equal(write.status, 0, write.stderr);
     assert.match(write.stdout, /Read-only file system\nt\n$/);
     const read = corral('run', '--root', state, '--rootfs', root, '--mount', 'type=volume,source=clivol,target=/in,readonly', '--', 'cat', '/in/f');
-    assert.equal(read.stdout, 'v
-');
+    assert.equal(read.stdout, 'v\n');
     const ls = corral('volume', 'ls', '--root', state);
     assert.match(ls.stdout, /^NAME\tSIZE\tUSED BY\nclivol\t2\t-\n$/);
     const inspect = JSON.parse(corral('volume', 'inspect', '--root', state, 'clivol').stdout);
