@@ -1,11 +1,15 @@
 /** corral's public API. */
-import { Runtime } from './container/runtime.ts';
+import { Runtime } from './image/runtime.ts';
 import type { Container } from './container/container.ts';
 import type { ContainerSpec } from './container/spec.ts';
 import type { RunOptions, RunResult } from './container/run-result.ts';
 
-export { Runtime, type RuntimeConfig } from './container/runtime.ts';
-export { Container, type ContainerStatus, type ExecOptions, type StopOptions } from './container/container.ts';
+export { Runtime } from './image/runtime.ts';
+export type { RuntimeConfig } from './container/runtime.ts';
+export type { ImageInfo, ImageSummary, DiskUsage, ImportOptions, ImageProgress, LayerInfo } from './image/image-store.ts';
+export type { ImageFormat } from './image/formats/io.ts';
+export type { CommitChanges } from './container/image-provider.ts';
+export { Container, type ContainerStatus, type ExecOptions, type StopOptions, type CommitOptions } from './container/container.ts';
 export type { ContainerSpec, NamespaceToggles, StdioMode } from './container/spec.ts';
 export type { ExitInfo, RunOptions, RunResult } from './container/run-result.ts';
 export { CorralError } from './sys/errors.ts';

@@ -7,11 +7,14 @@ import { constants } from 'node:os';
 import { CorralError, Runtime, type ContainerSpec } from '../index.ts';
 import { pairs, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, usageError } from './parse.ts';
 import { volumeCommand } from './volume-command.ts';
+import { imageCommand } from './image-command.ts';
 
-const USAGE = `usage: corral run [options] [--rootfs DIR] -- COMMAND [ARG...]
+const USAGE = `usage: corral run [options] [--rootfs DIR | IMAGE] [-- COMMAND [ARG...]]
+       corral commit [options] IMAGE NEWREF [-- COMMAND...]   (run, then store the changes as NEWREF)
+       corral image import|export|ls|inspect|tag|rm|gc|du ...
        corral volume create|ls|inspect|rm|prune ...
 
-Runs COMMAND in a new container (own PID, mount, UTS, IPC, network and cgroup namespaces; a user
+Runs COMMAND (or the IMAGE's own command) in a new container (own PID, mount, UTS, IPC, network and cgroup namespaces; a user
 namespace when not root). Without --rootfs the container sees the host root read-only, with its own
 /proc, /dev and an empty writable /tmp. The exit code is the command's (128+N for signal N).
 
@@ -33,6 +36,7 @@ options:
       --read-only         the root filesystem read-only
       --rootfs-writable M overlay (default: writes go to a discarded layer) or direct
       --root DIR          where volumes and container layers live
+  -m, --message TEXT      (commit) recorded in the new image's history
   -h, --help              this text
   -v, --version           corral's version
 
@@ -52,12 +56,17 @@ function version(): string {
   return pkg.version;
 }
 
-/** `corral run`: builds the spec from the options, runs it with inherited stdio, forwards signals. */
-async function runCommand(args: string[]): Promise<number> {
+/** `corral run` and `corral commit`: options, then IMAGE (and for commit NEWREF) before '--',
+ * the command after it. Runs the container with inherited stdio and forwards signals; commit then
+ * stores the container's changes as NEWREF. */
+async function runCommand(args: string[], commit: boolean): Promise<number> {
+  const dash = args.indexOf('--');
+  const command = dash < 0 ? [] : args.slice(dash + 1);
   const { values, positionals } = parseArgs({
-    args,
+    args: dash < 0 ? args : args.slice(0, dash),
     allowPositionals: true,
     options: {
+      message: { type: 'string', short: 'm' },
       rootfs: { type: 'string' },
       env: { type: 'string', short: 'e', multiple: true },
       cwd: { type: 'string', short: 'w' },
@@ -82,8 +91,14 @@ async function runCommand(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (positionals.length === 0) throw usageError('corral run needs a command after --');
-  const spec: ContainerSpec = { command: positionals, stdio: 'inherit' };
+  const [image, newRef, extra] = positionals;
+  if (commit ? !newRef || extra !== undefined : newRef !== undefined) {
+    throw usageError(commit ? 'usage: corral commit [options] IMAGE NEWREF [-- COMMAND...]' : `corral run takes one IMAGE before '--', got ${positionals.join(' ')}`);
+  }
+  if (!image && command.length === 0) throw usageError('corral run needs an IMAGE or a command after --');
+  const spec: ContainerSpec = { stdio: 'inherit' };
+  if (command.length) spec.command = command;
+  if (image) spec.image = image;
   if (values.rootfs !== undefined) spec.rootfs = values.rootfs;
   if (values.env) spec.env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...pairs(values.env, '--env') };
   if (values.cwd !== undefined) spec.cwd = values.cwd;
@@ -119,14 +134,24 @@ async function runCommand(args: string[]): Promise<number> {
   const exit = await container.wait();
   if (timer) clearTimeout(timer);
   if (timedOut) return EXIT.timedOut;
-  return exit.exitCode ?? 128 + (constants.signals[exit.signal!] ?? 0);
+  const code = exit.exitCode ?? 128 + (constants.signals[exit.signal!] ?? 0);
+  if (commit) {
+    if (code !== 0) throw new CorralError(`not committed: the command exited with ${code}`, { code: 'ERR_COMMIT_ABORTED' });
+    const { manifestDigest } = await container.commit({ ref: newRef!, ...(values.message ? { message: values.message } : {}) });
+    console.log(manifestDigest);
+  }
+  return code;
 }
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'run':
-      return runCommand(rest);
+      return runCommand(rest, false);
+    case 'commit':
+      return runCommand(rest, true);
+    case 'image':
+      return imageCommand(rest);
     case 'volume':
       return volumeCommand(rest);
     case '-v':

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { Runtime } from '../container/runtime.ts';
+import { Runtime } from '../image/runtime.ts';
 import { pairs, usageError } from './parse.ts';
 
 /** Help for `corral volume`. */

@@ -13,6 +13,7 @@ import { cloneFlags, envList, processOps, searchPath } from './setup.ts';
 import { lastStepOps } from './hardening.ts';
 import type { ResolvedSpec, StdioMode } from './spec.ts';
 import type { Cgroup, CgroupStats } from '../cgroup/cgroup.ts';
+import type { CommitChanges, CommitRequest } from './image-provider.ts';
 import { limitWrites, type Limits } from '../cgroup/limits.ts';
 import { openStdio, type StdioSet } from './stdio.ts';
 
@@ -40,6 +41,27 @@ export interface ContainerOwner {
   forget(id: string): void;
   /** Makes controllers usable for container groups (cgroup.subtree_control down the chain). */
   enableControllers(controllers: Set<string>): void;
+  /** Stores a container's changes as a new image. */
+  commit(request: CommitRequest): Promise<{ manifestDigest: string }>;
+}
+
+/** What a container holds on the host, from the runtime: its cgroup, its writable layer, the image
+ * it runs, and how to release it all once the container is removed. */
+export interface ContainerHostState {
+  cgroup: Cgroup | null;
+  layer: { upper: string } | null;
+  image: { manifestDigest: string } | null;
+  release(): Promise<void>;
+}
+
+/** Options of commit(). */
+export interface CommitOptions {
+  /** The new image's name ('name:tag'). */
+  ref: string;
+  /** Recorded in the image history. */
+  message?: string;
+  /** Config fields to set: Cmd, Entrypoint, Env, WorkingDir, User, Labels. */
+  changes?: CommitChanges;
 }
 
 /** Events: 'start', 'exit' (ExitInfo), 'oom' (the OOM killer killed in the container). */
@@ -74,11 +96,10 @@ export class Container extends EventEmitter<ContainerEvents> {
   #oomKills = 0;
   #oomWatcher: FSWatcher | null = null;
 
-  readonly #releaseHost: () => Promise<void>;
+  readonly #host: ContainerHostState;
 
-  /** @internal Made by Runtime.create and Runtime.run; releaseHost undoes the host-side state
-   * (cgroup, writable layer, volume use) once the container is removed. */
-  constructor(spec: ResolvedSpec, owner: ContainerOwner, proc: LaunchedProcess | PendingProcess, stdio: StdioSet, started: boolean, cgroup: Cgroup | null, releaseHost: () => Promise<void>) {
+  /** @internal Made by Runtime.create and Runtime.run. */
+  constructor(spec: ResolvedSpec, owner: ContainerOwner, proc: LaunchedProcess | PendingProcess, stdio: StdioSet, started: boolean, host: ContainerHostState) {
     super();
     this.id = spec.id;
     this.pid = proc.pid;
@@ -91,9 +112,9 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.#pidfd = proc.pidfd;
     this.#pending = started ? null : (proc as PendingProcess);
     this.#status = started ? 'running' : 'created';
-    this.#cgroup = cgroup;
-    this.#releaseHost = releaseHost;
-    if (cgroup && spec.limits.controllers.has('memory')) this.#watchOom(cgroup);
+    this.#cgroup = host.cgroup;
+    this.#host = host;
+    if (host.cgroup && spec.limits.controllers.has('memory')) this.#watchOom(host.cgroup);
     this.#exited = new Promise((resolve) => {
       exitWatcher.watch(proc.pidfd, (status) => {
         close(this.#pidfd);
@@ -269,6 +290,29 @@ export class Container extends EventEmitter<ContainerEvents> {
     }, options, startedAt);
   }
 
+  /** Makes a new image of the container's image (or rootfs) plus one layer with its changes
+   * (deletions as whiteouts); the container may be running or stopped, not removed. */
+  async commit(options: CommitOptions): Promise<{ manifestDigest: string }> {
+    if (this.#status === 'removed') throw new CorralError(`container ${this.id} was removed`, { code: 'ERR_CONTAINER_REMOVED' });
+    if (!this.#host.layer) {
+      throw new CorralError(`container ${this.id} has no writable layer to commit (it runs on the host root or with rootfsWritable: 'direct')`, { code: 'ERR_COMMIT_UNSUPPORTED' });
+    }
+    // A running container is frozen meanwhile (when it has a cgroup), so the layer is consistent.
+    const freeze = this.#status === 'running' && this.#cgroup !== null;
+    if (freeze) await this.pause();
+    try {
+      return await this.#owner.commit({
+        upper: this.#host.layer.upper,
+        baseManifestDigest: this.#host.image?.manifestDigest ?? null,
+        ref: options.ref,
+        ...(options.message === undefined ? {} : { message: options.message }),
+        ...(options.changes === undefined ? {} : { changes: options.changes }),
+      });
+    } finally {
+      if (freeze && this.#status === 'paused') await this.resume();
+    }
+  }
+
   /** Forgets the container and closes its stdio; a running one needs force (it is killed first). */
   async remove(options: { force?: boolean } = {}): Promise<void> {
     if (this.#status === 'removed') return;
@@ -277,7 +321,7 @@ export class Container extends EventEmitter<ContainerEvents> {
     }
     if (this.#status === 'running' || this.#status === 'paused' || this.#status === 'created') await this.#killNow();
     await this.#exited;
-    await this.#releaseHost();
+    await this.#host.release();
     this.#status = 'removed';
     // Output nobody read is discarded with the container.
     this.stdin?.destroy();

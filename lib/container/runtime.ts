@@ -15,6 +15,7 @@ import { createLayer, removeLayer, type ContainerLayer } from '../fs/container-l
 import { defaultRoot } from '../fs/runtime-root.ts';
 import { VolumeStore } from '../fs/volumes.ts';
 import type { PlannedMount } from '../fs/rootfs.ts';
+import type { ImageProvider, ResolvedImage } from './image-provider.ts';
 
 /** Settings of a Runtime. */
 export interface RuntimeConfig {
@@ -33,6 +34,7 @@ export interface RuntimeConfig {
 interface HostState {
   cgroup: Cgroup | null;
   layer: ContainerLayer | null;
+  image: ResolvedImage | null;
   mounts: PlannedMount[];
   release(): Promise<void>;
 }
@@ -74,22 +76,32 @@ export class Runtime {
     this.#owner = {
       stopTimeout,
       forget: (id) => this.#containers.delete(id),
+      commit: (request) => {
+        const provider = this.imageProvider();
+        if (!provider) throw new CorralError('this runtime has no image store to commit to', { code: 'ERR_COMMIT_UNSUPPORTED' });
+        return provider.commit(request);
+      },
       enableControllers: (controllers) => this.#enableControllers(controllers),
     };
   }
 
+  /** Images for containers that name one; lib/image's Runtime provides its store here. */
+  protected imageProvider(): ImageProvider | null {
+    return null;
+  }
+
   /** Creates a container whose first process is set up and waits before exec until start(). */
   async create(spec: ContainerSpec): Promise<Container> {
-    const resolved = this.#resolve(spec);
+    const [resolved, image] = this.#resolve(spec);
     this.#containers.set(resolved.id, null);
     let host: HostState | undefined;
     let stdio: StdioSet | undefined;
     try {
-      host = this.#prepareHost(resolved);
+      host = this.#prepareHost(resolved, image);
       stdio = openStdio(resolved.stdio);
       const pending = await launchPending(this.#launchSpec(resolved, stdio, host));
       stdio.releaseChildEnds();
-      const container = new Container(resolved, this.#owner, pending, stdio, false, host.cgroup, host.release);
+      const container = new Container(resolved, this.#owner, pending, stdio, false, host);
       this.#containers.set(resolved.id, container);
       return container;
     } catch (e) {
@@ -102,7 +114,7 @@ export class Runtime {
 
   /** Runs a container to its end and returns its exit and output; it is removed afterwards. */
   async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
-    const resolved = this.#resolve(spec);
+    const [resolved, image] = this.#resolve(spec);
     checkRunOptions(options, resolved.stdio === 'pipe');
     if (options.signal?.aborted) throw abortError(options.signal);
     this.#containers.set(resolved.id, null);
@@ -111,11 +123,11 @@ export class Runtime {
     const startedAt = performance.now();
     let container: Container;
     try {
-      host = this.#prepareHost(resolved);
+      host = this.#prepareHost(resolved, image);
       stdio = openStdio(resolved.stdio);
       const proc = await launchNow(this.#launchSpec(resolved, stdio, host));
       stdio.releaseChildEnds();
-      container = new Container(resolved, this.#owner, proc, stdio, true, host.cgroup, host.release);
+      container = new Container(resolved, this.#owner, proc, stdio, true, host);
     } catch (e) {
       this.#containers.delete(resolved.id);
       stdio?.destroy();
@@ -149,12 +161,18 @@ export class Runtime {
     return this.#containers.get(id) ?? undefined;
   }
 
-  #resolve(spec: ContainerSpec): ResolvedSpec {
-    const resolved = resolveSpec(spec, this.#rootless);
+  #resolve(spec: ContainerSpec): [ResolvedSpec, ResolvedImage | null] {
+    let image: ResolvedImage | null = null;
+    if (spec?.image !== undefined) {
+      const provider = this.imageProvider();
+      if (!provider) throw new CorralError('this runtime has no image store', { code: 'ERR_INVALID_SPEC' });
+      image = provider.resolve(spec.image);
+    }
+    const resolved = resolveSpec(spec, this.#rootless, image?.defaults ?? null);
     if (this.#containers.has(resolved.id)) {
       throw new CorralError(`a container with id ${resolved.id} already exists`, { code: 'ERR_CONTAINER_EXISTS' });
     }
-    return resolved;
+    return [resolved, image];
   }
 
   /** Finds (once) where container groups go: the v2 mount and a parent we can write. */
@@ -223,25 +241,31 @@ export class Runtime {
 
   /** Makes what the container needs on the host: its cgroup, its writable layer, its volumes;
    * on failure what was made so far is undone. */
-  #prepareHost(spec: ResolvedSpec): HostState {
+  #prepareHost(spec: ResolvedSpec, image: ResolvedImage | null): HostState {
     let cgroup: Cgroup | null = null;
     let layer: ContainerLayer | null = null;
+    let imageMarked = false;
     const volumes: string[] = [];
     const release = async (): Promise<void> => {
+      if (imageMarked) this.imageProvider()!.release(image!.manifestDigest, spec.id);
       for (const name of volumes) this.volumes.release(name, spec.id);
       if (layer) removeLayer(layer);
       await cgroup?.remove();
     };
     try {
       cgroup = this.#makeCgroup(spec);
-      if (spec.rootfs !== null && spec.rootfsWritable === 'overlay' && spec.namespaces.mount) layer = createLayer(this.root, spec.id);
+      if (image) {
+        this.imageProvider()!.markUsed(image.manifestDigest, spec.id);
+        imageMarked = true;
+      }
+      if ((image || spec.rootfs !== null) && spec.rootfsWritable === 'overlay' && spec.namespaces.mount) layer = createLayer(this.root, spec.id);
       const mounts = spec.mounts.map((m): PlannedMount => {
         if (m.type !== 'volume') return m;
         const source = this.volumes.acquire(m.name, spec.id);
         volumes.push(m.name);
         return { type: 'bind', source, target: m.target, readonly: m.readonly, recursive: false, propagation: 'rprivate', sourceIsDir: true };
       });
-      return { cgroup, layer, mounts, release };
+      return { cgroup, layer, image, mounts, release };
     } catch (e) {
       void release();
       throw e;
@@ -252,7 +276,7 @@ export class Runtime {
     const cgroup = host.cgroup;
     return {
       cloneFlags: cloneFlags(spec, cgroup !== null),
-      setup: containerSetupOps(spec, { ownCgroup: cgroup !== null, layer: host.layer, mounts: host.mounts }),
+      setup: containerSetupOps(spec, { ownCgroup: cgroup !== null, layer: host.layer, image: host.image, mounts: host.mounts }),
       beforeExec: lastStepOps(spec.hardening),
       command: spec.command,
       env: envList(spec.env),

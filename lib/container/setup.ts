@@ -2,6 +2,7 @@ import { CLONE, PR } from '../sys/constants.ts';
 import { OP, type PlanOp } from '../spawn/plan.ts';
 import { rootfsOps, type PlannedMount } from '../fs/rootfs.ts';
 import type { ContainerLayer } from '../fs/container-layers.ts';
+import type { ResolvedImage } from './image-provider.ts';
 import { lastCapability } from './capabilities.ts';
 import { limitOps, seccompOp } from './hardening.ts';
 import { DEFAULT_PATH, type ResolvedSpec } from './spec.ts';
@@ -53,6 +54,8 @@ export function identityOps(spec: Pick<ResolvedSpec, 'user' | 'namespaces'>): Pl
 export interface SetupContext {
   ownCgroup: boolean;
   layer: ContainerLayer | null;
+  /** The image's layers, when the container runs one. */
+  image: ResolvedImage | null;
   mounts: PlannedMount[];
 }
 
@@ -70,7 +73,11 @@ export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): Pl
   if (spec.namespaces.mount) {
     ops.push(...rootfsOps({
       rootfs: spec.rootfs,
-      overlay: context.layer,
+      overlay: context.layer && {
+        upper: context.layer.upper,
+        work: context.layer.work,
+        lowers: context.image ? { base: context.image.layersDir, names: context.image.lowerNames } : null,
+      },
       readonlyRootfs: spec.readonlyRootfs,
       rootless: spec.namespaces.user,
       ownProc: spec.namespaces.pid,

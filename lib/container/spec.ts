@@ -5,6 +5,7 @@ import { CorralError } from '../sys/errors.ts';
 import { capabilityMask, type CapabilitySpec } from './capabilities.ts';
 import { limitWrites, type CgroupWrites, type Limits } from '../cgroup/limits.ts';
 import { resolveMounts, type MountSpec, type ResolvedMount } from '../fs/mounts.ts';
+import type { ImageDefaults } from './image-provider.ts';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, resolveHardening, type Hardening, type RlimitSpec, type SeccompSpec } from './hardening.ts';
 
 /** Namespaces a spec can turn off (all are on by default; `user` is on when not root). */
@@ -20,8 +21,12 @@ export interface NamespaceToggles {
 
 /** What to run and how to isolate it: the input of run() and create(). */
 export interface ContainerSpec {
-  /** argv; command[0] is looked up in the container's PATH. */
-  command: string[];
+  /** argv; command[0] is looked up in the container's PATH. With an image it replaces the image's
+   * Cmd (after its Entrypoint) and may be left out. */
+  command?: string[];
+  /** An image of the runtime's store ('name:tag' or a manifest digest) to run: its layers become
+   * the root (overlayfs), its config gives the command, environment, directory and user. */
+  image?: string;
   /** Root directory; without it the host root, read-only, with own /proc, /dev and a writable /tmp. */
   rootfs?: string;
   /** Environment; default a plain PATH. */
@@ -67,6 +72,7 @@ export type StdioMode = 'pipe' | 'inherit' | 'ignore';
 /** A spec with every default filled in and every value checked. */
 export interface ResolvedSpec {
   id: string;
+  image: string | null;
   command: string[];
   rootfs: string | null;
   env: Record<string, string>;
@@ -92,7 +98,7 @@ export interface ResolvedSpec {
 /** The PATH a container gets when the spec gives none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths']);
+const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths']);
 const NAMESPACE_KEYS = new Set(['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup', 'user']);
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
@@ -139,12 +145,16 @@ function stringRecord(value: unknown, what: string): Record<string, string> {
 
 /** Checks a spec and fills in the defaults; throws ERR_INVALID_SPEC (or the errno of a bad rootfs)
  * before anything is created. */
-export function resolveSpec(spec: ContainerSpec, rootless: boolean): ResolvedSpec {
+export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: ImageDefaults | null = null): ResolvedSpec {
   if (typeof spec !== 'object' || spec === null) throw invalid('spec must be an object');
   for (const key of Object.keys(spec)) if (!KNOWN_KEYS.has(key)) throw invalid(`unknown key '${key}'`);
-  if (!Array.isArray(spec.command) || spec.command.length === 0) throw invalid('command must be a non-empty array of strings');
-  const command = spec.command.map((a, i) => checkString(a, `command[${i}]`));
+  if (spec.command !== undefined && (!Array.isArray(spec.command) || spec.command.length === 0)) throw invalid('command must be a non-empty array of strings');
+  const argv = image ? [...image.entrypoint, ...(spec.command ?? image.cmd)] : spec.command;
+  if (!argv || argv.length === 0) throw invalid(image ? `command is needed: image ${spec.image} has no Entrypoint or Cmd` : 'command must be a non-empty array of strings');
+  const command = argv.map((a, i) => checkString(a, `command[${i}]`));
   if (command[0] === '') throw invalid('command[0] must not be empty');
+  if (image && spec.rootfs !== undefined) throw invalid('give either image or rootfs, not both');
+  if (image && spec.rootfsWritable === 'direct') throw invalid("an image's layers are shared: rootfsWritable 'direct' is not possible with an image");
 
   const id = spec.id === undefined ? randomBytes(6).toString('hex') : checkString(spec.id, 'id');
   if (!ID_PATTERN.test(id)) throw invalid(`id '${id}' must match ${ID_PATTERN}`);
@@ -167,10 +177,10 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean): ResolvedSpe
   const rootfs = spec.rootfs === undefined ? null : checkRootfs(checkString(spec.rootfs, 'rootfs'));
   if (!namespaces.mount && rootfs !== null) throw invalid('a rootfs needs the mount namespace');
 
-  const cwd = spec.cwd === undefined ? '/' : checkString(spec.cwd, 'cwd');
+  const cwd = spec.cwd === undefined ? (image?.cwd ?? '/') : checkString(spec.cwd, 'cwd');
   if (!isAbsolute(cwd)) throw invalid(`cwd must be absolute, got '${cwd}'`);
 
-  let user: ResolvedSpec['user'] = null;
+  let user: ResolvedSpec['user'] = image?.user ?? null;
   if (spec.user !== undefined) {
     if (typeof spec.user !== 'object' || spec.user === null) throw invalid('user must be { uid, gid, groups? }');
     user = {
@@ -187,7 +197,9 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean): ResolvedSpe
   const stdio = spec.stdio ?? 'pipe';
   if (!['pipe', 'inherit', 'ignore'].includes(stdio)) throw invalid(`stdio must be 'pipe', 'inherit' or 'ignore', got '${String(stdio)}'`);
 
-  const env = spec.env === undefined ? { PATH: DEFAULT_PATH } : stringRecord(spec.env, 'env');
+  const env = image
+    ? { PATH: DEFAULT_PATH, ...image.env, ...stringRecord(spec.env, 'env') }
+    : spec.env === undefined ? { PATH: DEFAULT_PATH } : stringRecord(spec.env, 'env');
   for (const key of Object.keys(env)) if (key === '' || key.includes('=')) throw invalid(`env key '${key}' is not a variable name`);
 
   const rootfsWritable = spec.rootfsWritable ?? 'overlay';
@@ -203,7 +215,7 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean): ResolvedSpe
     return value as string[];
   };
 
-  return { id, command, rootfs, mounts, hardening: resolveHardening(spec, capabilities),
+  return { id, image: image ? spec.image! : null, command, rootfs, mounts, hardening: resolveHardening(spec, capabilities),
     maskedPaths: pathList(spec.maskedPaths, 'maskedPaths', DEFAULT_MASKED_PATHS),
     readonlyPaths: pathList(spec.readonlyPaths, 'readonlyPaths', DEFAULT_READONLY_PATHS), readonlyRootfs: spec.readonlyRootfs ?? false, rootfsWritable, env, cwd, user, hostname, network, namespaces, stdio, labels: stringRecord(spec.labels, 'labels'), capabilities, limits: limitWrites(spec.limits ?? {}) };
 }

@@ -1,5 +1,6 @@
 import createDebug from 'debug';
-import { chmodSync, mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { removeTree } from './remove-tree.ts';
 import { join } from 'node:path';
 import { isStaleTag, processTag } from '../sys/process-tag.ts';
 import { CorralError } from '../sys/errors.ts';
@@ -34,22 +35,6 @@ export function createLayer(root: string, id: string): ContainerLayer {
     sweepStaleLayers(base);
   }
   return { dir, upper: join(dir, 'upper'), work: join(dir, 'work') };
-}
-
-/** rm -rf that also gets through directories without permissions for their owner (overlayfs
- * leaves work/work as d---------, and a container may chmod its own directories to 000). */
-function removeTree(dir: string): void {
-  try {
-    rmSync(dir, { recursive: true, force: true });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
-    const open = (d: string): void => {
-      chmodSync(d, 0o700);
-      for (const entry of readdirSync(d, { withFileTypes: true })) if (entry.isDirectory()) open(join(d, entry.name));
-    };
-    open(dir);
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /** Deletes a container's layer with everything it wrote. */

@@ -15,8 +15,9 @@ export type PlannedMount =
 export interface RootfsPlan {
   /** A directory to use as root; null means the host root, read-only, with an empty writable /tmp. */
   rootfs: string | null;
-  /** With a rootfs: an overlay whose upper layer takes the writes (discarded with the container). */
-  overlay: { upper: string; work: string } | null;
+  /** An overlay whose upper layer takes the writes (discarded with the container); its lower is
+   * the rootfs, or the layers of an image (names relative to base, top first). */
+  overlay: { upper: string; work: string; lowers: { base: string; names: string[] } | null } | null;
   /** The root mount read-only (its submounts such as /proc, /dev and volumes keep their own flags). */
   readonlyRootfs: boolean;
   /** True inside a user namespace: devices are bind-mounted from the host, overlay uses userxattr. */
@@ -103,11 +104,19 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
 
   ops.push({ code: OP.MOUNT, step: 'make the mount tree private', syscall: 'mount', path: '/', s: [null, '/', null, null], n: [MS.REC | MS.PRIVATE] });
   if (plan.overlay) {
-    for (const p of [source, plan.overlay.upper, plan.overlay.work]) {
+    const lowers = plan.overlay.lowers;
+    const paths = [plan.overlay.upper, plan.overlay.work, ...(lowers ? [lowers.base] : [source])];
+    for (const p of paths) {
       if (OVERLAY_UNSAFE.test(p)) throw new CorralError(`overlay cannot take the path ${p} (it has a comma, colon or backslash); use rootfsWritable: 'direct'`, { code: 'ERR_INVALID_SPEC', path: p });
     }
-    const data = `lowerdir=${source},upperdir=${plan.overlay.upper},workdir=${plan.overlay.work}${plan.rootless ? ',userxattr' : ''}`;
-    ops.push({ code: OP.MOUNT, step: `mount an overlay over ${source}`, syscall: 'mount', path: source, s: ['overlay', root, 'overlay', data], n: [0] });
+    // An image's layers are named relative to their directory, which the child enters first: the
+    // option string must fit in a page, and 200 absolute layer paths would not.
+    if (lowers) ops.push({ code: OP.CHDIR, step: `enter the layer store ${lowers.base}`, syscall: 'chdir', path: lowers.base, s: [lowers.base] });
+    const lowerdir = lowers ? (lowers.names.length ? lowers.names.join(':') : null) : source;
+    if (lowerdir === null) throw new CorralError('an image without layers cannot be run', { code: 'ERR_INVALID_IMAGE' });
+    const data = `lowerdir=${lowerdir},upperdir=${plan.overlay.upper},workdir=${plan.overlay.work}${plan.rootless ? ',userxattr' : ''}`;
+    if (data.length >= 4096) throw new CorralError(`the overlay options take ${data.length} bytes, more than the page the kernel accepts`, { code: 'E2BIG', path: lowers?.base ?? source });
+    ops.push({ code: OP.MOUNT, step: `mount an overlay over ${lowers ? `${lowers.names.length} image layers` : source}`, syscall: 'mount', path: lowers?.base ?? source, s: ['overlay', root, 'overlay', data], n: [0] });
   } else {
     ops.push({ code: OP.OPEN_TREE, step: `clone the mount tree of ${source}`, syscall: 'open_tree', path: source, s: [source], n: [OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE, SLOT.root] });
     if (plan.rootfs === null) {

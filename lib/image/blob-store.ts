@@ -1,7 +1,7 @@
 /** The content-addressed blob store: every manifest, config and layer, stored once under its digest. */
 
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, type ReadStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, readdirSync, readFileSync, statSync, type ReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -48,17 +48,14 @@ export class BlobStore {
     await mkdir(tmpDir, { recursive: true });
     const tmp = join(tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
     try {
-      const file = await open(tmp, 'wx', 0o644);
       const digester = new DigestStream(expected.size === undefined ? {} : { maxSize: expected.size });
+      const input = Buffer.isBuffer(source) ? Readable.from([source]) : source;
       try {
-        const input = Buffer.isBuffer(source) ? Readable.from([source]) : source;
-        await pipeline(input, digester, file.createWriteStream({ autoClose: false }));
-        await file.sync();
+        // flush: fsync before close, so the blob is on disk before its name is.
+        await pipeline(input, digester, createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }));
       } catch (error) {
         if ((error as CorralError).code === 'ERR_DIGEST_MISMATCH') throw mismatch(expected, `more than ${expected.size} bytes`);
         throw error;
-      } finally {
-        await file.close();
       }
       const actual = digester.result();
       if (
@@ -79,20 +76,11 @@ export class BlobStore {
 
   /** The whole blob in memory, verified against its digest: for manifests, configs and indexes. */
   async read(digest: string): Promise<Buffer> {
-    let data: Buffer;
     try {
-      data = await readFile(this.path(digest));
+      return this.#verified(digest, await readFile(this.path(digest)));
     } catch (error) {
       throw isMissing(error) ? notFound(digest, error) : error;
     }
-    const actual = sha256Digest(data);
-    if (actual !== digest) {
-      throw new CorralError(`stored blob ${digest} is corrupt: its content hashes to ${actual}`, {
-        code: 'ERR_DIGEST_MISMATCH',
-        path: this.path(digest),
-      });
-    }
-    return data;
   }
 
   /** A verified JSON blob, parsed. */
@@ -100,10 +88,28 @@ export class BlobStore {
     return JSON.parse((await this.read(digest)).toString('utf8')) as T;
   }
 
+  /** readJson() for synchronous callers (resolving an image to run it). */
+  readJsonSync<T>(digest: string): T {
+    try {
+      return JSON.parse(this.#verified(digest, readFileSync(this.path(digest))).toString('utf8')) as T;
+    } catch (error) {
+      throw isMissing(error) ? notFound(digest, error) : error;
+    }
+  }
+
   /** The blob's size in bytes, e.g. for a descriptor or a tar header. */
   async size(digest: string): Promise<number> {
     try {
       return (await stat(this.path(digest))).size;
+    } catch (error) {
+      throw isMissing(error) ? notFound(digest, error) : error;
+    }
+  }
+
+  /** size() for synchronous callers (disk usage reports). */
+  sizeSync(digest: string): number {
+    try {
+      return statSync(this.path(digest)).size;
     } catch (error) {
       throw isMissing(error) ? notFound(digest, error) : error;
     }
@@ -152,6 +158,17 @@ export class BlobStore {
       removed++;
     }
     return removed;
+  }
+
+  #verified(digest: string, data: Buffer): Buffer {
+    const actual = sha256Digest(data);
+    if (actual !== digest) {
+      throw new CorralError(`stored blob ${digest} is corrupt: its content hashes to ${actual}`, {
+        code: 'ERR_DIGEST_MISMATCH',
+        path: this.path(digest),
+      });
+    }
+    return data;
   }
 }
 

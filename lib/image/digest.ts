@@ -1,7 +1,7 @@
 /** Content digests: the sha256 names every blob, layer and image is known by. */
 
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import { CorralError } from '../sys/errors.ts';
 
 const DIGEST = /^sha256:([a-f0-9]{64})$/;
@@ -73,12 +73,12 @@ export class DigestStream extends Transform {
 }
 
 /** Reads a stream to its end and returns its digest and size, e.g. to name a blob before storing it. */
-export async function digestStream(source: Readable): Promise<DigestAndSize> {
+export async function digestStream(source: AsyncIterable<Buffer>): Promise<DigestAndSize> {
   const hash = createHash('sha256');
   let size = 0;
   for await (const chunk of source) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
+    hash.update(chunk);
+    size += chunk.length;
   }
   return { digest: `sha256:${hash.digest('hex')}`, size };
 }

@@ -1,0 +1,50 @@
+/** What the container layer needs from images (implemented by lib/image, which sits below it). */
+
+/** What an image contributes to a container spec. */
+export interface ImageDefaults {
+  /** Entrypoint + Cmd (the spec's command replaces Cmd). */
+  entrypoint: string[];
+  cmd: string[];
+  env: Record<string, string>;
+  cwd: string | undefined;
+  user: { uid: number; gid: number; groups: number[] } | undefined;
+}
+
+/** An image resolved for running: its defaults and its layer directories. */
+export interface ResolvedImage {
+  manifestDigest: string;
+  defaults: ImageDefaults;
+  /** The directory the layer names are relative to. */
+  layersDir: string;
+  /** Layer directories relative to layersDir, top layer first (overlayfs lowerdir order). */
+  lowerNames: string[];
+}
+
+/** A container's changes to commit as a new image. */
+export interface CommitRequest {
+  /** The overlay upper directory holding the changes. */
+  upper: string;
+  /** The image the container runs, or null for a container on a plain rootfs. */
+  baseManifestDigest: string | null;
+  ref: string;
+  message?: string;
+  changes?: CommitChanges;
+}
+
+/** Config fields a commit can set, as docker commit --change does. */
+export interface CommitChanges {
+  Cmd?: string[];
+  Entrypoint?: string[];
+  Env?: string[];
+  WorkingDir?: string;
+  User?: string;
+  Labels?: Record<string, string>;
+}
+
+/** Images as a runtime uses them. */
+export interface ImageProvider {
+  resolve(ref: string): ResolvedImage;
+  markUsed(manifestDigest: string, containerId: string): void;
+  release(manifestDigest: string, containerId: string): void;
+  commit(request: CommitRequest): Promise<{ manifestDigest: string }>;
+}
