@@ -39,7 +39,7 @@ async function measure(runs: number): Promise<void> {
     symlinkSync('busybox', join(root, 'bin/true'));
     const mount = findV2Mount();
     const limitsPossible = mount !== null && ['memory', 'pids'].every((c) => availableControllers(mount).has(c));
-    const base: ContainerSpec = { command: ['/bin/true'], rootfs: root, network: 'host', stdio: 'ignore' };
+    const base: ContainerSpec = { command: ['/bin/true'], rootfs: root, rootfsWritable: 'direct', network: 'host', stdio: 'ignore' };
     const variants: [string, Runtime, ContainerSpec][] = [
       ['no cgroup', new Runtime({ cgroupParent: false }), base],
       ['cgroup, no limits', new Runtime(), base],

@@ -15,8 +15,8 @@ import { tmpdir, release, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Runtime } from '../lib/index.ts';
 
-// bwrap makes no cgroup, so corral runs without one here too; benchmarks/cgroup.ts measures what a
-// group adds.
+// bwrap makes no cgroup and binds the root as it is, so corral runs without a cgroup and with
+// rootfsWritable 'direct' here; benchmarks/cgroup.ts and benchmarks/image.ts measure the rest.
 const runtime = new Runtime({ cgroupParent: false });
 
 const WARMUP = 20;
@@ -269,7 +269,7 @@ async function main(runs: number, dir: string): Promise<void> {
   const corral = (netns: boolean): Variant => ({
     name: `corral (${isolation(netns)})`,
     start: async () => {
-      const r = await runtime.run({ command: ['/bin/true'], rootfs: root, network: netns ? 'none' : 'host', stdio: 'ignore' });
+      const r = await runtime.run({ command: ['/bin/true'], rootfs: root, rootfsWritable: 'direct', network: netns ? 'none' : 'host', stdio: 'ignore' });
       if (r.exitCode !== 0) throw new Error(`corral: /bin/true exited with ${r.signal ?? r.exitCode}`);
     },
   });

@@ -1,7 +1,7 @@
 /** The content-addressed blob store: every manifest, config and layer, stored once under its digest. */
 
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, readdirSync, readFileSync, statSync, type ReadStream } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync, type ReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -50,9 +50,11 @@ export class BlobStore {
     try {
       const digester = new DigestStream(expected.size === undefined ? {} : { maxSize: expected.size });
       const input = Buffer.isBuffer(source) ? Readable.from([source]) : source;
+      // Opened before streaming, so a failure cannot race the stream's own open and leave a file behind.
+      const file = await open(tmp, 'wx', 0o644);
       try {
         // flush: fsync before close, so the blob is on disk before its name is.
-        await pipeline(input, digester, createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }));
+        await pipeline(input, digester, file.createWriteStream({ flush: true }));
       } catch (error) {
         if ((error as CorralError).code === 'ERR_DIGEST_MISMATCH') throw mismatch(expected, `more than ${expected.size} bytes`);
         throw error;

@@ -99,6 +99,8 @@ export class ImageStore {
   readonly layers: LayerStore;
   readonly #db: ImageDbFile;
   readonly #rootless: boolean;
+  /** Configs by digest: content-addressed, so never stale. */
+  readonly #configs = new Map<string, ImageConfig>();
 
   constructor(root: string, rootless: boolean) {
     this.#rootless = rootless;
@@ -341,7 +343,7 @@ export class ImageStore {
     const top = [...record.chainIds].reverse();
     return {
       manifestDigest: digest,
-      config: this.blobs.readJsonSync<ImageConfig>(record.configDigest),
+      config: this.#config(record.configDigest),
       layersDir: this.layers.dir,
       lowerNames: top.map((c) => `${this.layers.name(c)}/fs`),
       lowerDirs: top.map((c) => this.layers.contents(c)),
@@ -369,6 +371,12 @@ export class ImageStore {
     const dir = join(this.#dir, 'in-use', manifestDigest.replace(':', '-'));
     if (!existsSync(dir)) return [];
     return readdirSync(dir).filter((e) => !isStaleTag(e.slice(0, e.indexOf('.')))).map((e) => e.slice(e.indexOf('.') + 1));
+  }
+
+  #config(digest: string): ImageConfig {
+    let config = this.#configs.get(digest);
+    if (!config) this.#configs.set(digest, (config = this.blobs.readJsonSync<ImageConfig>(digest)));
+    return config;
   }
 
   #find(db: ImageDb, ref: string): [string, ImageRecord] {

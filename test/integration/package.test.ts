@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
+import { busyboxLayout } from '../image-fixtures.ts';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(repo, 'dist/cli/main.js');
@@ -66,6 +67,34 @@ describe(`the built package and the corral command (${rootless ? 'rootless' : 'r
     assert.match(gone.stderr, /no volume named clivol/);
     assert.equal(corral('run', '--root', state, '--', 'true', '-v', 'x').status, 0);
     assert.equal(corral('run', '--root', state, '-v', 'bad', '--', 'true').status, 125);
+  });
+
+  it('corral image import|ls|inspect|tag|export|rm|gc|du, corral run IMAGE and corral commit', () => {
+    const state = join(consumer, 'image-state');
+    const layout = busyboxLayout(mkdtempSync(join(consumer, 'img-')));
+    const corral = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+    const imported = corral('image', 'import', '--root', state, layout, '--format', 'oci-layout');
+    assert.equal(imported.status, 0, imported.stderr);
+    assert.match(imported.stdout, /^sha256:[0-9a-f]{64} base:latest\n$/);
+    assert.match(corral('image', 'ls', '--root', state).stdout, /^REF\tDIGEST\tLAYERS\tSIZE\nbase:latest\tsha256:[0-9a-f]{12}\t1\t\d+\n$/);
+    assert.equal(JSON.parse(corral('image', 'inspect', '--root', state, 'base').stdout).tags[0], 'base:latest');
+    const ran = corral('run', '--root', state, 'base');
+    assert.equal(ran.stdout, 'hi from image\n', ran.stderr);
+    const committed = corral('commit', '--root', state, '-m', 'from the cli', 'base', 'mine:1', '--', 'sh', '-c', 'echo made > /made');
+    assert.equal(committed.status, 0, committed.stderr);
+    assert.equal(corral('run', '--root', state, 'mine:1', '--', 'cat', '/made').stdout, 'made\n');
+    assert.equal(corral('image', 'tag', '--root', state, 'mine:1', 'mine:2').status, 0);
+    const out = join(consumer, 'exported-cli');
+    assert.equal(corral('image', 'export', '--root', state, 'mine:2', out).status, 0);
+    execFileSync('skopeo', ['inspect', `oci:${out}:mine:2`]);
+    const du = JSON.parse(corral('image', 'du', '--root', state).stdout);
+    assert.ok(du.sharedBytes > 0 && du.totalBytes > du.sharedBytes);
+    assert.equal(corral('image', 'rm', '--root', state, 'mine:1').status, 0);
+    assert.equal(corral('image', 'rm', '--root', state, 'mine:2').status, 0);
+    assert.deepEqual(JSON.parse(corral('image', 'gc', '--root', state).stdout).layers, 1);
+    const missing = corral('run', '--root', state, 'nope:1');
+    assert.equal(missing.status, 125);
+    assert.match(missing.stderr, /no image nope:1/);
   });
 
   it('corral run reports failures with docker-like exit codes', () => {

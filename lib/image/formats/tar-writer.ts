@@ -1,8 +1,7 @@
 /** Writing a tar archive entry by entry, atomically: it appears under its name only once complete. */
 
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar, { type Header } from 'tar-stream';
@@ -17,13 +16,18 @@ export class TarWriter {
   readonly #pack = tar.pack();
   readonly #written: Promise<void>;
 
-  /** Starts writing the archive that will become `path`. */
-  constructor(path: string) {
+  private constructor(path: string, tmp: string, file: FileHandle) {
     this.#path = path;
-    this.#tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    this.#tmp = tmp;
     // flush: fsync before close, so the archive is on disk before its name is.
-    this.#written = pipeline(this.#pack, createWriteStream(this.#tmp, { flags: 'wx', mode: 0o644, flush: true }));
+    this.#written = pipeline(this.#pack, file.createWriteStream({ flush: true }));
     this.#written.catch(() => {}); // surfaced by finish() or by the entry that failed
+  }
+
+  /** Starts writing the archive that will become `path` (the temporary file exists once this resolves). */
+  static async create(path: string): Promise<TarWriter> {
+    const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    return new TarWriter(path, tmp, await open(tmp, 'wx', 0o644));
   }
 
   /** Adds a directory entry. */

@@ -56,7 +56,7 @@ export async function writeDockerArchive(tarPath: string, images: ImageToWrite[]
     entries.set(configHex, entry);
   }
 
-  const tar = new TarWriter(tarPath);
+  const tar = await TarWriter.create(tarPath);
   try {
     await tar.addBuffer('manifest.json', Buffer.from(JSON.stringify([...entries.values()])));
     for (const digest of configs) await tar.addBuffer(`${parseDigest(digest).hex}.json`, await blobs.read(digest));

@@ -8,7 +8,7 @@ import { TarWriter } from './tar-writer.ts';
 /** Writes the archive `tarPath` (replacing it once complete), streaming blobs from the store. */
 export async function writeOciArchive(tarPath: string, images: ImageToWrite[], blobs: BlobStore): Promise<void> {
   const plan = await planLayout(images, blobs);
-  const tar = new TarWriter(tarPath);
+  const tar = await TarWriter.create(tarPath);
   try {
     await tar.addBuffer('oci-layout', OCI_LAYOUT_FILE);
     await tar.addBuffer('index.json', Buffer.from(JSON.stringify(plan.index)));
