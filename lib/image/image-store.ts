@@ -353,8 +353,13 @@ export class ImageStore {
   /** Marks the image as used by a container (remove() refuses it meanwhile) until release(). */
   markUsed(manifestDigest: string, containerId: string): void {
     const dir = join(this.#dir, 'in-use', manifestDigest.replace(':', '-'));
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `${processTag()}.${containerId}`), '');
+    const marker = join(dir, `${processTag()}.${containerId}`);
+    try {
+      writeFileSync(marker, '');
+    } catch {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(marker, '');
+    }
   }
 
   /** The container no longer uses the image. */

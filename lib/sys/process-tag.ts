@@ -11,12 +11,15 @@ function startTime(pid: number): string | null {
 }
 
 const TAG = /^proc-(\d+)-(\d+)$/;
+let tag: string | undefined;
 
 /** 'proc-PID-STARTTIME': names what this process owns on disk or in cgroupfs, so what a dead
  * process left behind (a SIGKILL leaves no time to clean up) can be told from what a live one uses. */
 export function processTag(): string {
-  return `proc-${process.pid}-${startTime(process.pid)}`;
+  tag ??= `proc-${process.pid}-${startTime(process.pid)}`;
+  return tag;
 }
+
 
 /** True for a name made by processTag whose process has died (a reused pid has another start time). */
 export function isStaleTag(name: string): boolean {

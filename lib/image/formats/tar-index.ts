@@ -46,12 +46,7 @@ export class TarIndex {
     }
   }
 
-  /** The names of the readable files, normalized ('./a/b' and '/a/b' are 'a/b'). */
-  names(): string[] {
-    return [...this.#files.keys()];
-  }
-
-  /** Whether a file (or a link resolving to one) of that name is in the archive. */
+  /** Whether a file (or a link resolving to one) of that name is in the archive; './a' and '/a' are 'a'. */
   has(name: string): boolean {
     return this.#files.has(normalize(name));
   }

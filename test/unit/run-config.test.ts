@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { imageDefaults } from '../../lib/image/run-config.ts';
+import type { ImageConfig } from '../../lib/image/oci.ts';
+
+describe('what an image config gives a container', () => {
+  let upper: string;
+  let lower: string;
+  before(() => {
+    const base = mkdtempSync(join(tmpdir(), 'corral-test-runcfg-'));
+    upper = join(base, 'upper');
+    lower = join(base, 'lower');
+    mkdirSync(join(upper, 'etc'), { recursive: true });
+    mkdirSync(join(lower, 'etc'), { recursive: true });
+    // The top layer's passwd wins over the lower one's.
+    writeFileSync(join(upper, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\nweb:x:33:44::/srv:/bin/sh\n');
+    writeFileSync(join(lower, 'etc/passwd'), 'web:x:1:1::/:/bin/sh\n');
+    writeFileSync(join(lower, 'etc/group'), 'root:x:0:\nstaff:x:50:\n');
+  });
+  after(() => rmSync(join(upper, '..'), { recursive: true, force: true }));
+
+  const config = (c: NonNullable<ImageConfig['config']>): ImageConfig => ({ architecture: 'amd64', os: 'linux', config: c, rootfs: { type: 'layers', diff_ids: [] } });
+
+  it('takes Entrypoint, Cmd, Env and WorkingDir', () => {
+    const d = imageDefaults(config({ Entrypoint: ['/init'], Cmd: ['serve'], Env: ['A=1', 'B=x=y'], WorkingDir: '/srv' }), [upper, lower]);
+    assert.deepEqual(d, { entrypoint: ['/init'], cmd: ['serve'], env: { A: '1', B: 'x=y' }, cwd: '/srv', user: undefined });
+  });
+
+  it('resolves user and group names through the layers, top first', () => {
+    const layers = [upper, lower];
+    assert.deepEqual(imageDefaults(config({ User: 'web' }), layers).user, { uid: 33, gid: 44, groups: [] });
+    assert.deepEqual(imageDefaults(config({ User: 'web:staff' }), layers).user, { uid: 33, gid: 50, groups: [] });
+    assert.deepEqual(imageDefaults(config({ User: '33' }), layers).user, { uid: 33, gid: 44, groups: [] });
+    assert.deepEqual(imageDefaults(config({ User: '7:8' }), layers).user, { uid: 7, gid: 8, groups: [] });
+    assert.throws(() => imageDefaults(config({ User: 'ghost' }), layers), { code: 'ERR_INVALID_SPEC', message: /ghost/ });
+    assert.throws(() => imageDefaults(config({ User: 'web:nogroup' }), layers), { code: 'ERR_INVALID_SPEC', message: /nogroup/ });
+  });
+});
