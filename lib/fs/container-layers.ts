@@ -1,5 +1,7 @@
 import createDebug from 'debug';
-import { mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { removeTree } from './remove-tree.ts';
 import { join } from 'node:path';
 import { isStaleTag, processTag } from '../sys/process-tag.ts';
@@ -20,9 +22,9 @@ const swept = new Set<string>();
  * tag lets the first runtime of a later process sweep what a killed one left. */
 export function createLayer(root: string, id: string): ContainerLayer {
   const base = join(root, 'containers');
-  const dir = join(base, processTag(), id);
+  const dir = join(processDir(base), id);
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { mode: 0o700 });
     mkdirSync(join(dir, 'upper'));
     mkdirSync(join(dir, 'work'));
   } catch (e) {
@@ -37,15 +39,39 @@ export function createLayer(root: string, id: string): ContainerLayer {
   return { dir, upper: join(dir, 'upper'), work: join(dir, 'work') };
 }
 
-/** Deletes a container's layer with everything it wrote. */
-export function removeLayer(layer: ContainerLayer): void {
-  removeTree(layer.dir);
-  try {
-    // the process directory, once its last container is gone
-    rmdirSync(join(layer.dir, '..'));
-  } catch {
-    // still holds other containers' layers
+const processDirs = new Map<string, string>();
+
+/** This process's directory of layers (made once; removed at exit when empty, swept later if not). */
+function processDir(base: string): string {
+  let dir = processDirs.get(base);
+  if (!dir) {
+    dir = join(base, processTag());
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    processDirs.set(base, dir);
+    const made = dir;
+    process.once('exit', () => {
+      try {
+        rmdirSync(made);
+      } catch {
+        // layers still being deleted: the next sweep takes them
+      }
+    });
   }
+  return dir;
+}
+
+/** Deletes a container's layer with everything it wrote: renamed away at once (so the container's
+ * directory is gone), deleted in the background, since deleting is slow on some disks (online
+ * discard) and need not hold up the caller. */
+export function removeLayer(layer: ContainerLayer): void {
+  const trash = join(layer.dir, '..', `.trash-${randomBytes(6).toString('hex')}`);
+  try {
+    renameSync(layer.dir, trash);
+  } catch {
+    removeTree(layer.dir);
+    return;
+  }
+  void rm(trash, { recursive: true, force: true }).catch(() => removeTree(trash)).catch((e: unknown) => debug('could not delete %s: %o', trash, e));
 }
 
 /** Removes the layers of processes that died without cleaning up. */

@@ -110,11 +110,13 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
       if (OVERLAY_UNSAFE.test(p)) throw new CorralError(`overlay cannot take the path ${p} (it has a comma, colon or backslash); use rootfsWritable: 'direct'`, { code: 'ERR_INVALID_SPEC', path: p });
     }
     // An image's layers are named relative to their directory, which the child enters first: the
-    // option string must fit in a page, and 200 absolute layer paths would not.
+    // option string must fit in a page, and 200 absolute layer paths would not. 'volatile': the
+    // upper layer is thrown away with the container, so overlayfs need not sync it at unmount;
+    // no redirect_dir or metacopy, so the upper directory alone holds every change (for commit).
     if (lowers) ops.push({ code: OP.CHDIR, step: `enter the layer store ${lowers.base}`, syscall: 'chdir', path: lowers.base, s: [lowers.base] });
     const lowerdir = lowers ? (lowers.names.length ? lowers.names.join(':') : null) : source;
     if (lowerdir === null) throw new CorralError('an image without layers cannot be run', { code: 'ERR_INVALID_IMAGE' });
-    const data = `lowerdir=${lowerdir},upperdir=${plan.overlay.upper},workdir=${plan.overlay.work}${plan.rootless ? ',userxattr' : ''}`;
+    const data = `lowerdir=${lowerdir},upperdir=${plan.overlay.upper},workdir=${plan.overlay.work},volatile,redirect_dir=off,metacopy=off${plan.rootless ? ',userxattr' : ''}`;
     if (data.length >= 4096) throw new CorralError(`the overlay options take ${data.length} bytes, more than the page the kernel accepts`, { code: 'E2BIG', path: lowers?.base ?? source });
     ops.push({ code: OP.MOUNT, step: `mount an overlay over ${lowers ? `${lowers.names.length} image layers` : source}`, syscall: 'mount', path: lowers?.base ?? source, s: ['overlay', root, 'overlay', data], n: [0] });
   } else {
