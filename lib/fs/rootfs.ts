@@ -112,11 +112,12 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
     // An image's layers are named relative to their directory, which the child enters first: the
     // option string must fit in a page, and 200 absolute layer paths would not. 'volatile': the
     // upper layer is thrown away with the container, so overlayfs need not sync it at unmount;
-    // no redirect_dir or metacopy, so the upper directory alone holds every change (for commit).
+    // no redirect_dir or metacopy (userxattr, rootless, has neither), so the upper directory alone
+    // holds every change (for commit).
     if (lowers) ops.push({ code: OP.CHDIR, step: `enter the layer store ${lowers.base}`, syscall: 'chdir', path: lowers.base, s: [lowers.base] });
     const lowerdir = lowers ? (lowers.names.length ? lowers.names.join(':') : null) : source;
     if (lowerdir === null) throw new CorralError('an image without layers cannot be run', { code: 'ERR_INVALID_IMAGE' });
-    const data = `lowerdir=${lowerdir},upperdir=${plan.overlay.upper},workdir=${plan.overlay.work},volatile,redirect_dir=off,metacopy=off${plan.rootless ? ',userxattr' : ''}`;
+    const data = `lowerdir=${lowerdir},upperdir=${plan.overlay.upper},workdir=${plan.overlay.work},volatile${plan.rootless ? ',userxattr' : ',redirect_dir=off,metacopy=off'}`;
     if (data.length >= 4096) throw new CorralError(`the overlay options take ${data.length} bytes, more than the page the kernel accepts`, { code: 'E2BIG', path: lowers?.base ?? source });
     ops.push({ code: OP.MOUNT, step: `mount an overlay over ${lowers ? `${lowers.names.length} image layers` : source}`, syscall: 'mount', path: lowers?.base ?? source, s: ['overlay', root, 'overlay', data], n: [0] });
   } else {
