@@ -29,10 +29,6 @@ class ExitWatcher {
     for (const [pidfd, onExit] of this.#watched) this.#check(pidfd, onExit);
   }
 
-  get size(): number {
-    return this.#watched.size;
-  }
-
   #check(pidfd: number, onExit: (status: ExitStatus) => void): void {
     const status = reapPidfd(pidfd);
     if (!status) return;

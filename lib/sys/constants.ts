@@ -19,7 +19,6 @@ export const MS = {
   NOSUID: 0x2,
   NODEV: 0x4,
   NOEXEC: 0x8,
-  REMOUNT: 0x20,
   BIND: 0x1000,
   REC: 0x4000,
   PRIVATE: 0x40000,
@@ -33,8 +32,6 @@ export const OPEN_TREE_CLONE = 1;
 export const OPEN_TREE_CLOEXEC = 0o2000000;
 export const AT_RECURSIVE = 0x8000;
 export const MOUNT_ATTR_RDONLY = 0x1;
-export const MOUNT_ATTR_NOSUID = 0x2;
-export const MOUNT_ATTR_NODEV = 0x4;
 
 /** prctl(2) options. */
 export const PR = {

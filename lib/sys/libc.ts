@@ -26,7 +26,6 @@ const c = {
 };
 
 const O_CLOEXEC = 0o2000000;
-const O_NONBLOCK = 0o4000;
 const P_PIDFD = 3;
 const WEXITED = 4;
 const WNOHANG = 1;
@@ -67,7 +66,7 @@ export function openRaw(path: string, flags: number): number {
 }
 
 /** Flags for openRaw. */
-export const OPEN_FLAGS = { O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_NONBLOCK } as const;
+export const OPEN_FLAGS = { O_RDWR: 2 } as const;
 
 /** How a reaped process ended, as child_process reports it. */
 export interface ExitStatus {
