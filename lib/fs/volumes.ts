@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { treeSize } from './tree-size.ts';
 import { mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
@@ -32,14 +33,6 @@ function checkName(name: unknown): string {
 
 function notFound(name: string): CorralError {
   return new CorralError(`no volume named ${name}`, { code: 'ERR_VOLUME_NOT_FOUND', path: name });
-}
-
-async function sizeOf(path: string): Promise<number> {
-  const st = await lstat(path);
-  if (!st.isDirectory()) return st.size;
-  let total = 0;
-  for (const entry of await readdir(path)) total += await sizeOf(join(path, entry));
-  return total;
 }
 
 /** Named volumes under <root>/volumes: data whose life is independent of any container and of the
@@ -93,7 +86,7 @@ export class VolumeStore {
       path: join(dir, 'data'),
       createdAt: new Date(meta.createdAt),
       labels: meta.labels,
-      sizeBytes: await sizeOf(join(dir, 'data')),
+      sizeBytes: await treeSize(join(dir, 'data')),
       usedBy: this.#users(name).map((u) => u.container),
     };
   }

@@ -1,23 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CorralError } from '../sys/errors.ts';
 import { removeTree } from '../fs/remove-tree.ts';
+import { treeSize } from '../fs/tree-size.ts';
 import { applyLayer } from './layer-apply.ts';
 
 /** Directory names are the first 12 hex digits of the ChainID, so 200 lowerdirs fit in the one
  * page overlayfs takes its options in (mounted from inside the layers directory). */
 const SHORT = 12;
-
-async function treeSize(path: string): Promise<number> {
-  const st = await lstat(path);
-  if (!st.isDirectory()) return st.size;
-  let total = 0;
-  for (const entry of await readdir(path)) total += await treeSize(join(path, entry));
-  return total;
-}
 
 /** Unpacked layers, one directory per ChainID, shared by every image and container above them:
  * <dir>/<short>/fs is the overlayfs lowerdir, <short>/chain the full ChainID, <short>/size its bytes.
