@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
+import { packTar } from '../tar-fixtures.ts';
 import { applyLayer, type ApplyLayerOptions } from '../../lib/image/layer-apply.ts';
 import { devMajor, devMinor, lgetxattr, lsetxattr } from '../../lib/sys/fs-ops.ts';
 
@@ -32,17 +32,8 @@ interface Item {
 }
 
 /** A tar built by tar-stream (an independent writer), every entry at MTIME unless it says otherwise. */
-async function tarOf(items: Item[]): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const { content, ...header } of items) {
-    const full = { mtime: MTIME, ...header };
-    if ((header.type ?? 'file') === 'file') pack.entry(full, content ?? '');
-    else pack.entry(full).end();
-  }
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+function tarOf(items: Item[]): Promise<Buffer> {
+  return packTar(items as Parameters<typeof packTar>[0], MTIME);
 }
 
 /** Rewrites a field of the first header block (and its checksum), for headers tar-stream will not write. */

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import tar from 'tar-stream';
+import { packTar } from '../tar-fixtures.ts';
 import { applyLayer } from '../../lib/image/layer-apply.ts';
 import { diffLayer } from '../../lib/image/layer-diff.ts';
 import { lgetxattr, lsetxattr, makedev, mknod, NODE_TYPE } from '../../lib/sys/fs-ops.ts';
@@ -48,17 +49,8 @@ async function list(data: Buffer): Promise<Listed[]> {
 }
 
 /** A tar built by tar-stream from headers (plus content for files), every entry at T. */
-async function tarOf(items: Array<Record<string, unknown> & { name: string; content?: string }>): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const { content, ...header } of items) {
-    const full = { mtime: new Date(T * 1000), ...header } as tar.Headers;
-    if ((header.type ?? 'file') === 'file') pack.entry(full, content ?? '');
-    else pack.entry(full).end();
-  }
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+function tarOf(items: Array<Record<string, unknown> & { name: string; content?: string }>): Promise<Buffer> {
+  return packTar(items as Parameters<typeof packTar>[0], new Date(T * 1000));
 }
 
 /** Diffs `upper` into memory. */
