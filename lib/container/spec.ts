@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { isAbsolute } from 'node:path';
-import { CorralError } from '../sys/errors.ts';
+import { CorralError, fromNodeError } from '../sys/errors.ts';
 import { capabilityMask, type CapabilitySpec } from './capabilities.ts';
 import { limitWrites, type CgroupWrites, type Limits } from '../cgroup/limits.ts';
 import { resolveMounts, type MountSpec, type ResolvedMount } from '../fs/mounts.ts';
@@ -126,8 +126,7 @@ function checkRootfs(rootfs: string): string {
   try {
     stat = statSync(rootfs);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new CorralError(`rootfs ${rootfs}: ${err.code}`, { code: err.code ?? 'ERR_INVALID_SPEC', errno: -(err.errno ?? 0), syscall: 'stat', path: rootfs, step: 'check rootfs' });
+    throw fromNodeError(e, 'check rootfs', rootfs);
   }
   if (!stat.isDirectory()) {
     throw new CorralError(`rootfs ${rootfs} is not a directory`, { code: 'ENOTDIR', errno: 20, syscall: 'stat', path: rootfs, step: 'check rootfs' });

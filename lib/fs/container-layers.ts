@@ -5,7 +5,7 @@ import { rm } from 'node:fs/promises';
 import { removeTree } from './remove-tree.ts';
 import { join } from 'node:path';
 import { isStaleTag, processTag } from '../sys/process-tag.ts';
-import { CorralError } from '../sys/errors.ts';
+import { fromNodeError } from '../sys/errors.ts';
 
 const debug = createDebug('corral:fs');
 
@@ -29,8 +29,7 @@ export function createLayer(root: string, id: string): ContainerLayer {
     mkdirSync(join(dir, 'work'));
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
-    const err = e as NodeJS.ErrnoException;
-    throw new CorralError(`cannot create the container layer in ${dir}: ${err.code}`, { code: err.code ?? 'EIO', errno: -(err.errno ?? 0), syscall: 'mkdir', path: dir, step: 'create the writable layer' });
+    throw fromNodeError(e, 'create the writable layer', dir);
   }
   if (!swept.has(base)) {
     swept.add(base);

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, posix } from 'node:path';
-import { CorralError } from '../sys/errors.ts';
+import { CorralError, fromNodeError } from '../sys/errors.ts';
 import { parseBytes } from '../cgroup/limits.ts';
 
 /** How mount events propagate between the source and the container's copy. */
@@ -49,8 +49,7 @@ export function resolveMounts(mounts: unknown): ResolvedMount[] {
         try {
           isDir = statSync(m.source).isDirectory();
         } catch (e) {
-          const err = e as NodeJS.ErrnoException;
-          throw new CorralError(`bind mount source ${m.source}: ${err.code}`, { code: err.code ?? 'ENOENT', errno: -(err.errno ?? 0), syscall: 'stat', path: m.source, step: `check mounts[${i}]` });
+          throw fromNodeError(e, `check mounts[${i}] bind mount source`, m.source);
         }
         const propagation = m.propagation ?? 'rprivate';
         if (!PROPAGATIONS.has(propagation)) throw bad(`mounts[${i}].propagation '${String(propagation)}' is not one of ${[...PROPAGATIONS].join(', ')}`);

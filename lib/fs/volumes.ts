@@ -3,7 +3,7 @@ import { readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { treeSize } from './tree-size.ts';
 import { mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CorralError } from '../sys/errors.ts';
+import { CorralError, fromNodeError } from '../sys/errors.ts';
 import { isStaleTag, processTag } from '../sys/process-tag.ts';
 import { VOLUME_NAME } from './mounts.ts';
 
@@ -130,8 +130,7 @@ export class VolumeStore {
     try {
       writeFileSync(join(users, `${processTag()}.${containerId}`), '');
     } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      throw new CorralError(`cannot mark volume ${name} as used: ${err.code}`, { code: err.code ?? 'EIO', errno: -(err.errno ?? 0), syscall: 'open', path: users, step: `use volume ${name}` });
+      throw fromNodeError(e, `use volume ${name}`, users);
     }
     return join(this.#dir, name, 'data');
   }
@@ -159,7 +158,7 @@ export class VolumeStore {
       rmSync(staging, { recursive: true, force: true });
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' || code === 'ENOTEMPTY') return false;
-      throw new CorralError(`cannot create volume ${name} in ${this.#dir}: ${code}`, { code: code ?? 'EIO', path: final, step: `create volume ${name}` });
+      throw fromNodeError(e, `create volume ${name}`, final);
     }
   }
 

@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { CorralError, syscallError } from '../sys/errors.ts';
+import { CorralError, syscallError, type ErrorCode } from '../sys/errors.ts';
 import { lgetxattr, llistxattr, lsetxattr, makedev, mknod, NODE_TYPE } from '../sys/fs-ops.ts';
 import { entryComponents, entryMarker, invalidLayer, isOverlayXattr, opaqueXattr } from './tar-paths.ts';
 
@@ -115,7 +115,7 @@ async function* read(source: Readable): AsyncGenerator<Buffer> {
   } catch (e) {
     const err = e as { code?: unknown; message?: unknown };
     throw new CorralError(`cannot read the layer: ${String(err.message)}`, {
-      code: typeof err.code === 'string' ? err.code : 'ERR_LAYER_READ',
+      code: typeof err.code === 'string' ? (err.code as ErrorCode) : 'ERR_LAYER_READ',
       step: 'read the layer',
       cause: e,
     });

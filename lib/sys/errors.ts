@@ -5,13 +5,58 @@ const errnoNames = new Map<number, string>(
 );
 
 /** The name of a positive errno value ('ENOENT'), so errors carry Node-style codes. */
-export function errnoName(errno: number): string {
-  return errnoNames.get(errno) ?? `E${errno}`;
+export function errnoName(errno: number): `E${string}` {
+  return (errnoNames.get(errno) ?? `E${errno}`) as `E${string}`;
 }
+
+/** Every code corral's own checks throw (errno names such as 'ENOENT' come from failed system
+ * calls besides these), so callers can switch on `error.code` exhaustively. */
+export type CorralErrorCode =
+  | 'ABORT_ERR'
+  | 'ERR_BLOB_NOT_FOUND'
+  | 'ERR_CGROUP_CONTROLLER'
+  | 'ERR_CGROUP_UNAVAILABLE'
+  | 'ERR_COMMIT_ABORTED'
+  | 'ERR_COMMIT_UNSUPPORTED'
+  | 'ERR_CONTAINER_EXISTS'
+  | 'ERR_CONTAINER_NOT_FOUND'
+  | 'ERR_CONTAINER_STATE'
+  | 'ERR_DIGEST_MISMATCH'
+  | 'ERR_IMAGE_IN_USE'
+  | 'ERR_IMAGE_NOT_FOUND'
+  | 'ERR_INVALID_ARCHIVE'
+  | 'ERR_INVALID_ARG_VALUE'
+  | 'ERR_INVALID_DIGEST'
+  | 'ERR_INVALID_IMAGE'
+  | 'ERR_INVALID_LAYER'
+  | 'ERR_INVALID_LIMITS'
+  | 'ERR_INVALID_REF'
+  | 'ERR_INVALID_SECCOMP'
+  | 'ERR_INVALID_SPEC'
+  | 'ERR_LAYER_CHANGED'
+  | 'ERR_LAYER_COLLISION'
+  | 'ERR_LAYER_READ'
+  | 'ERR_NATIVE_MISSING'
+  | 'ERR_NO_MATCHING_PLATFORM'
+  | 'ERR_SECCOMP_UNAVAILABLE'
+  | 'ERR_SETUP_FAILED'
+  | 'ERR_STREAM_DESTROYED'
+  | 'ERR_UNKNOWN_IMAGE_FORMAT'
+  | 'ERR_UNKNOWN_SIGNAL'
+  | 'ERR_UNSUPPORTED_COMPRESSION'
+  | 'ERR_UNSUPPORTED_FILE_NAME'
+  | 'ERR_UNSUPPORTED_MEDIA_TYPE'
+  | 'ERR_UNSUPPORTED_OVERLAY'
+  | 'ERR_VOLUME_EXISTS'
+  | 'ERR_VOLUME_IN_USE'
+  | 'ERR_VOLUME_NOT_FOUND';
+
+/** A CorralError's code: one of ours, or the errno name of a failed system call ('ENOENT'). */
+export type ErrorCode = CorralErrorCode | `E${string}`;
 
 /** Details a CorralError can carry besides its message. */
 export interface CorralErrorDetails {
-  code: string;
+  code: ErrorCode;
   errno?: number;
   syscall?: string;
   path?: string;
@@ -21,7 +66,7 @@ export interface CorralErrorDetails {
 
 /** The one error type of corral: `code` is an errno name or an ERR_… code of ours. */
 export class CorralError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly errno?: number;
   readonly syscall?: string;
   readonly path?: string;
@@ -47,4 +92,28 @@ export function syscallError(
   const code = errnoName(errno);
   const where = extra.step ?? (extra.path === undefined ? syscall : `${syscall} ${extra.path}`);
   return new CorralError(`${where}: ${code} (errno ${errno})`, { code, errno, syscall, ...extra });
+}
+
+/** The one conversion of a Node error (fs, child_process, streams) into a CorralError: keeps its
+ * errno code, syscall and path and names the step that failed; a CorralError passes through. */
+export function fromNodeError(error: unknown, step: string, path?: string): CorralError {
+  if (error instanceof CorralError) return error;
+  const e = error as NodeJS.ErrnoException;
+  const code: ErrorCode = typeof e?.code === 'string' && /^E[A-Z0-9]+$/.test(e.code) ? (e.code as ErrorCode) : 'ERR_SETUP_FAILED';
+  const where = path ?? e?.path;
+  const reason = typeof e?.code === 'string' ? e.code : String(e?.message ?? e);
+  return new CorralError(`${step}${where === undefined ? '' : ` ${where}`}: ${reason}`, {
+    code,
+    ...(typeof e?.errno === 'number' ? { errno: Math.abs(e.errno) } : {}),
+    ...(e?.syscall !== undefined ? { syscall: e.syscall } : {}),
+    ...(where !== undefined ? { path: where } : {}),
+    step,
+    cause: error,
+  });
+}
+
+/** The errno code of a Node or corral error ('ENOENT'), or undefined: for "is it missing?" checks. */
+export function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
 }
