@@ -184,8 +184,8 @@ async function tarOfBuffer(name: string, content: Buffer): Promise<Buffer> {
   const { pack } = await import('tar-stream');
   const p = pack();
   const chunks: Buffer[] = [];
-  p.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((r) => p.on('end', r));
+  p.on('data', (c) => chunks.push(c as Buffer));
+  const done = new Promise<void>((r) => p.on('end', () => r()));
   p.entry({ name: 'bin', type: 'directory', mode: 0o755 });
   p.entry({ name, mode: 0o755 }, content);
   p.finalize();
