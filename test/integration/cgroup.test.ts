@@ -3,7 +3,7 @@ import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { create, run, Runtime, type Container } from '../../lib/index.ts';
 import { findV2Mount, availableControllers, ownV2Path } from '../../lib/cgroup/hierarchy.ts';
-import { alive, eventually, makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
+import { alive, eventually, makeBusyboxRoot, requirePrerequisite, rmRoot, rootless } from '../helpers.ts';
 
 const sh = (script: string) => ['/bin/sh', '-c', script];
 
@@ -57,10 +57,7 @@ describe(`cgroups on this host (${rootless ? 'rootless' : 'root'})`, () => {
   describe('with a group per container', () => {
     before(function () {
       const why = noGroups();
-      if (why) {
-        console.log(`    skipped: ${why} (test/run.mjs delegates a group for its rootless pass)`);
-        this.skip();
-      }
+      requirePrerequisite(this, why && `${why} (test/run.mjs delegates a group for its rootless pass)`);
     });
 
     it('gives each container its own group, born in it, removed with it', async () => {
