@@ -105,3 +105,24 @@ export function requirePrerequisite(ctx: Mocha.Context, missing: string | null):
   console.log(`    skipped: ${missing}`);
   ctx.skip();
 }
+
+/** This process's live children, by pid (zombies are zombieChildren's). */
+export function liveChildren(): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] !== 'Z' && Number(fields[1]) === process.pid) children.push(Number(entry));
+    } catch {
+      // the process went away while we looked
+    }
+  }
+  return children.sort((a, b) => a - b);
+}
+
+/** Every path under dir, relative and sorted (a directory tree's shape, to spot leftovers). */
+export function treeEntries(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true }) as string[]).sort();
+}
