@@ -36,20 +36,30 @@ export function openFds(): string[] {
   return readdirSync('/proc/self/fd').sort();
 }
 
-/** This process's children that are zombies (exited, not reaped). */
-export function zombieChildren(): number[] {
-  const zombies: number[] = [];
+/** This process's children, by pid, with the state letter of /proc/PID/stat ('Z': a zombie). */
+function children(): { pid: number; state: string }[] {
+  const found: { pid: number; state: string }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z' && Number(fields[1]) === process.pid) zombies.push(Number(entry));
+      if (Number(fields[1]) === process.pid) found.push({ pid: Number(entry), state: fields[0]! });
     } catch {
       // the process went away while we looked
     }
   }
-  return zombies;
+  return found.sort((a, b) => a.pid - b.pid);
+}
+
+/** This process's children that are zombies (exited, not reaped). */
+export function zombieChildren(): number[] {
+  return children().filter((c) => c.state === 'Z').map((c) => c.pid);
+}
+
+/** This process's live children, by pid. */
+export function liveChildren(): number[] {
+  return children().filter((c) => c.state !== 'Z').map((c) => c.pid);
 }
 
 /** The host's mount table as this process sees it. */
@@ -104,22 +114,6 @@ export function requirePrerequisite(ctx: Mocha.Context, missing: string | null):
   if (process.env.CI === 'true') throw new Error(`${missing} (under CI=true nothing is skipped)`);
   console.log(`    skipped: ${missing}`);
   ctx.skip();
-}
-
-/** This process's live children, by pid (zombies are zombieChildren's). */
-export function liveChildren(): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] !== 'Z' && Number(fields[1]) === process.pid) children.push(Number(entry));
-    } catch {
-      // the process went away while we looked
-    }
-  }
-  return children.sort((a, b) => a - b);
 }
 
 /** Every path under dir, relative and sorted (a directory tree's shape, to spot leftovers). */
