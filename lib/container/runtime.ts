@@ -92,7 +92,7 @@ export class Runtime {
 
   /** Creates a container whose first process is set up and waits before exec until start(). */
   async create(spec: ContainerSpec): Promise<Container> {
-    const [resolved, image] = this.#resolve(spec);
+    const [resolved, image] = await this.#resolve(spec);
     this.#containers.set(resolved.id, null);
     let host: HostState | undefined;
     let stdio: StdioSet | undefined;
@@ -114,7 +114,7 @@ export class Runtime {
 
   /** Runs a container to its end and returns its exit and output; it is removed afterwards. */
   async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
-    const [resolved, image] = this.#resolve(spec);
+    const [resolved, image] = await this.#resolve(spec);
     checkRunOptions(options, resolved.stdio === 'pipe');
     if (options.signal?.aborted) throw abortError(options.signal);
     this.#containers.set(resolved.id, null);
@@ -161,12 +161,12 @@ export class Runtime {
     return this.#containers.get(id) ?? undefined;
   }
 
-  #resolve(spec: ContainerSpec): [ResolvedSpec, ResolvedImage | null] {
+  async #resolve(spec: ContainerSpec): Promise<[ResolvedSpec, ResolvedImage | null]> {
     let image: ResolvedImage | null = null;
     if (spec?.image !== undefined) {
       const provider = this.imageProvider();
       if (!provider) throw new CorralError('this runtime has no image store', { code: 'ERR_INVALID_SPEC' });
-      image = provider.resolve(spec.image);
+      image = await provider.resolve(spec.image);
     }
     const resolved = resolveSpec(spec, this.#rootless, image?.defaults ?? null);
     if (this.#containers.has(resolved.id)) {

@@ -1,7 +1,7 @@
 import { Runtime as ContainerRuntime, type RuntimeConfig } from '../container/runtime.ts';
 import type { ImageProvider } from '../container/image-provider.ts';
 import { ImageStore } from './image-store.ts';
-import { imageDefaults } from './run-config.ts';
+import { containerImages } from './container-images.ts';
 
 /** The runtime users get: containers (lib/container) plus the image store, so specs can name an
  * image and containers can be committed. */
@@ -12,22 +12,8 @@ export class Runtime extends ContainerRuntime {
 
   constructor(config: RuntimeConfig = {}) {
     super(config);
-    const images = new ImageStore(this.root, process.getuid!() !== 0);
-    this.images = images;
-    this.#provider = {
-      resolve(ref) {
-        const image = images.resolve(ref);
-        return {
-          manifestDigest: image.manifestDigest,
-          defaults: imageDefaults(image.config, image.lowerDirs),
-          layersDir: image.layersDir,
-          lowerNames: image.lowerNames,
-        };
-      },
-      markUsed: (digest, id) => images.markUsed(digest, id),
-      release: (digest, id) => images.release(digest, id),
-      commit: (request) => images.commit(request),
-    };
+    this.images = new ImageStore(this.root, process.getuid!() !== 0);
+    this.#provider = containerImages(this.images);
   }
 
   protected override imageProvider(): ImageProvider {
