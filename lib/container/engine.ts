@@ -124,9 +124,12 @@ export class ContainerEngine {
 
   #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources): LaunchSpec {
     const { cgroup, layer, image, mounts } = host.state;
+    // test/security/host-root-runtime-root.test.ts: a container on the host's root never sees the
+    // runtime's own root (other containers' layers, images, volumes).
+    const visible = spec.rootfs === null && !image ? { ...spec, maskedPaths: [...spec.maskedPaths, this.#parts.root] } : spec;
     return {
       cloneFlags: cloneFlags(spec, cgroup !== null),
-      setup: containerSetupOps(spec, { ownCgroup: cgroup !== null, layer, image, mounts }),
+      setup: containerSetupOps(visible, { ownCgroup: cgroup !== null, layer, image, mounts }),
       beforeExec: lastStepOps(spec.hardening),
       command: spec.command,
       env: envList(spec.env),

@@ -30,6 +30,19 @@ export interface ExecTarget {
 
 const SIGKILL = 9;
 
+/** Signals the exec'd process and everything in its process group (it is a session leader), so a
+ * timeout or abort also ends the children that hold its output (test/security/exec-timeout-escape.test.ts).
+ * Only while the leader is not reaped (its pidfd is open): until then its pid cannot name another group. */
+function killProcessGroup(proc: LaunchedProcess, signal: number): void {
+  if (proc.pidfd < 0) return;
+  pidfdSendSignal(proc.pidfd, signal);
+  try {
+    process.kill(-proc.pid, signal);
+  } catch {
+    // the group is gone already
+  }
+}
+
 /** Runs another process inside a running container (joined through setns on the init's pidfd, born
  * in its cgroup) and collects its exit and output. */
 export async function execIn(target: ExecTarget, command: string[], options: ExecOptions = {}): Promise<RunResult> {
@@ -84,9 +97,7 @@ export async function execIn(target: ExecTarget, command: string[], options: Exe
   return collectRun({
     ...stdio,
     wait: () => exited,
-    kill: (signal) => {
-      if (proc.pidfd >= 0) pidfdSendSignal(proc.pidfd, signalNumber(signal));
-    },
+    kill: (signal) => killProcessGroup(proc, signalNumber(signal)),
     oomKilled: () => (target.cgroup?.oomKills() ?? 0) > oomBefore,
   }, options, startedAt);
 }
