@@ -11,6 +11,7 @@ export type { ImageFormat } from './image/formats/io.ts';
 export type { CommitChanges } from './container/image-provider.ts';
 export { Container, type ContainerStatus, type ExecOptions, type StopOptions, type CommitOptions } from './container/container.ts';
 export type { ContainerSpec, NamespaceToggles, StdioMode } from './container/spec.ts';
+export type { DeviceSpec } from './container/devices.ts';
 export type { ExitInfo, RunOptions, RunResult } from './container/run-result.ts';
 export { CorralError } from './sys/errors.ts';
 

@@ -5,6 +5,7 @@ import { launchNow, launchPending, type LaunchSpec } from '../spawn/launch.ts';
 import { Cgroup, enableControllers } from '../cgroup/cgroup.ts';
 import { defaultParent, findV2Mount } from '../cgroup/hierarchy.ts';
 import { processGroup } from '../cgroup/process-group.ts';
+import { deviceFiltersSupported } from '../cgroup/device-program.ts';
 import { Container, type ContainerOwner } from './container.ts';
 import { abortError, checkRunOptions, collectRun, type RunOptions, type RunResult } from './run-result.ts';
 import { cloneFlags, containerSetupOps, envList, searchPath } from './setup.ts';
@@ -168,7 +169,7 @@ export class Runtime {
       if (!provider) throw new CorralError('this runtime has no image store', { code: 'ERR_INVALID_SPEC' });
       image = provider.resolve(spec.image);
     }
-    const resolved = resolveSpec(spec, this.#rootless, image?.defaults ?? null);
+    const resolved = resolveSpec(spec, this.#rootless, image?.defaults ?? null, this.#deviceFilter());
     if (this.#containers.has(resolved.id)) {
       throw new CorralError(`a container with id ${resolved.id} already exists`, { code: 'ERR_CONTAINER_EXISTS' });
     }
@@ -199,6 +200,11 @@ export class Runtime {
       }
     }
     return this.#cgroupPlace;
+  }
+
+  /** True when container groups get the device filter: as root, with groups and cgroup BPF. */
+  #deviceFilter(): boolean {
+    return !this.#rootless && !('unavailable' in this.#place()) && deviceFiltersSupported();
   }
 
   /** Turns on, where they can be had, the controllers stats() reads, so usage is accounted for
@@ -236,7 +242,7 @@ export class Runtime {
       throw new CorralError(`cgroup limits are unavailable: ${place.unavailable}`, { code: 'ERR_CGROUP_UNAVAILABLE' });
     }
     this.#enableControllers(spec.limits.controllers);
-    return Cgroup.create(place.parent, spec.id, spec.limits);
+    return Cgroup.create(place.parent, spec.id, spec.limits, this.#deviceFilter() ? spec.devices : null);
   }
 
   /** Makes what the container needs on the host: its cgroup, its writable layer, its volumes;
