@@ -59,8 +59,14 @@ function ruleBlock(rule: DeviceRule): BpfInsn[] {
   return out;
 }
 
+/** True for a rule that matches every request. */
+function matchesAll(rule: DeviceRule): boolean {
+  return rule.type === 'a' && rule.major === null && rule.minor === null && accessBits(rule.access) === ALL_ACCESS;
+}
+
 /** The program's instructions for an allow-list: a request matching any rule is allowed,
- * everything else denied. */
+ * everything else denied. Nothing follows a rule that matches everything (the verifier refuses
+ * unreachable instructions). */
 export function deviceFilterInsns(rules: readonly DeviceRule[]): BpfInsn[] {
   const prologue: BpfInsn[] = [
     [LDX_MEM_W, 2, 1, 0, 0], [ALU32_AND_K, 2, 0, 0, 0xffff], // r2 = type
@@ -69,6 +75,8 @@ export function deviceFilterInsns(rules: readonly DeviceRule[]): BpfInsn[] {
     [LDX_MEM_W, 5, 1, 8, 0], // r5 = minor
   ];
   const deny: BpfInsn[] = [[ALU64_MOV_K, 0, 0, 0, 0], [EXIT, 0, 0, 0, 0]];
+  const all = rules.findIndex(matchesAll);
+  if (all >= 0) return [...prologue, ...rules.slice(0, all + 1).flatMap(ruleBlock)];
   return [...prologue, ...rules.flatMap(ruleBlock), ...deny];
 }
 
