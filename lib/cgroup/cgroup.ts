@@ -85,7 +85,7 @@ export class Cgroup {
 
   /** Makes the group (and its parent if needed), writes its limits and attaches the device
    * filter for devices (null: none); undone on failure. */
-  static create(parent: string, name: string, writes: CgroupWrites, devices: readonly DeviceRule[] | null = null): Cgroup {
+  static create(parent: string, name: string, writes: CgroupWrites, devices: readonly DeviceRule[] | null): Cgroup {
     const path = join(parent, name);
     try {
       mkdirSync(parent, { recursive: true });
