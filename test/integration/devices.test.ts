@@ -39,10 +39,10 @@ describe(`device filter (${rootless ? 'rootless' : 'root'})`, () => {
 
   it('a filter that cannot be attached fails the create, naming the step, and leaves no group', async () => {
     // A program attached without BPF_F_ALLOW_MULTI on the parent forbids programs below it.
+    const prog = bpfProgLoad(BPF.PROG_TYPE_CGROUP_DEVICE, encodeInsns(deviceFilterInsns([{ type: 'a', major: null, minor: null, access: 'rwm' }])), 'load an allow-all filter');
     const parent = join(findV2Mount()!, `corral-test-devices-${process.pid}`);
     mkdirSync(parent);
     const dirFd = openSync(parent, 'r');
-    const prog = bpfProgLoad(BPF.PROG_TYPE_CGROUP_DEVICE, encodeInsns(deviceFilterInsns([{ type: 'a', major: null, minor: null, access: 'rwm' }])), 'load an allow-all filter');
     try {
       bpfProgAttach(dirFd, prog, BPF.CGROUP_DEVICE, 0, parent, 'attach an exclusive filter');
       const rt = new Runtime({ cgroupParent: parent });
