@@ -89,7 +89,7 @@ export class ContainerEngine {
    * held before exec (create); on a failure everything acquired is released. */
   async #launch(spec: ContainerSpec, now: boolean, options?: RunOptions): Promise<Container> {
     const image = spec?.image === undefined ? null : await this.#image(spec.image);
-    const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null);
+    const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
     if (options) {
       checkRunOptions(options, resolved.stdio === 'pipe');
       if (options.signal?.aborted) throw abortError(options.signal);
