@@ -80,6 +80,10 @@ function collect(stream: Readable | null): Promise<Buffer> {
   return new Promise((resolve) => stream.once('close', () => resolve(Buffer.concat(chunks))));
 }
 
+/** How long output may stay open after a killed process exited (a descendant that escaped the
+ * kill may hold it) before it is cut off, so timeout and abort always settle. */
+const KILLED_OUTPUT_GRACE_MS = 200;
+
 /** What collectRun needs of a started process. */
 export interface RunningProcess {
   stdin: Writable | null;
@@ -115,7 +119,16 @@ export async function collectRun(proc: RunningProcess, options: RunOptions, star
   if (options.signal?.aborted) onAbort();
   try {
     const exit = await proc.wait();
+    let grace: NodeJS.Timeout | undefined;
+    if (timedOut || aborted) {
+      // test/security/exec-timeout-escape.test.ts: a killed process's output is not waited for forever.
+      grace = setTimeout(() => {
+        proc.stdout?.destroy();
+        proc.stderr?.destroy();
+      }, KILLED_OUTPUT_GRACE_MS);
+    }
     const [out, err] = await Promise.all([stdout, stderr]);
+    clearTimeout(grace);
     if (aborted) throw abortError(options.signal!);
     return { ...exit, stdout: out, stderr: err, timedOut, oomKilled: proc.oomKilled(), durationMs: performance.now() - startedAt };
   } finally {
