@@ -157,6 +157,8 @@ async function limitSuite() {
     command: [process.execPath, join(repo, 'node_modules/mocha/bin/mocha.js'), ...MOCHA_FLAGS, 'test/vm-suite/**/*.test.ts'],
     cwd: repo,
     env: { CORRAL_TEST_SUMMARY: 'stdout' },
+    // node_modules may be a link into /tmp (a shared install), which the guest would not see
+    tmpPaths: [join(repo, 'node_modules')],
     timeoutMs: 900_000,
   });
   const summary = /^CORRAL_TEST_SUMMARY (.*)$/m.exec(output);
