@@ -1,12 +1,13 @@
 import { constants } from 'node:os';
+import type { ErrnoCode } from './errno-code.ts';
 
 const errnoNames = new Map<number, string>(
   Object.entries(constants.errno).map(([name, value]) => [value, name]),
 );
 
 /** The name of a positive errno value ('ENOENT'), so errors carry Node-style codes. */
-export function errnoName(errno: number): `E${string}` {
-  return (errnoNames.get(errno) ?? `E${errno}`) as `E${string}`;
+export function errnoName(errno: number): ErrnoCode {
+  return (errnoNames.get(errno) ?? `E${errno}`) as ErrnoCode;
 }
 
 /** Every code corral's own checks throw (errno names such as 'ENOENT' come from failed system
@@ -19,7 +20,6 @@ export type CorralErrorCode =
   | 'ERR_COMMIT_ABORTED'
   | 'ERR_COMMIT_UNSUPPORTED'
   | 'ERR_CONTAINER_EXISTS'
-  | 'ERR_CONTAINER_NOT_FOUND'
   | 'ERR_CONTAINER_STATE'
   | 'ERR_DIGEST_MISMATCH'
   | 'ERR_IMAGE_IN_USE'
@@ -54,7 +54,7 @@ export type CorralErrorCode =
   | 'ERR_VOLUME_NOT_FOUND';
 
 /** A CorralError's code: one of ours, or the errno name of a failed system call ('ENOENT'). */
-export type ErrorCode = CorralErrorCode | `E${string}`;
+export type ErrorCode = CorralErrorCode | ErrnoCode;
 
 /** Details a CorralError can carry besides its message. */
 export interface CorralErrorDetails {
