@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Runtime } from '../../lib/index.ts';
+import { ImageStore } from '../../lib/image/image-store.ts';
 import { BUSYBOX, makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
 import { layoutOf } from '../image-fixtures.ts';
 import { packTar } from '../tar-fixtures.ts';
@@ -54,7 +55,7 @@ describe('security: a host user reaches setuid files, devices and layers in the 
         { name: 'shared/', type: 'directory', mode: 0o777 },
       ], new Date(0));
       await rt.images.import(layoutOf(join(base, 'layout'), 'hostile', [tar]), { tag: 'hostile' });
-      layerFs = rt.images.layers.contents(`sha256:${createHash('sha256').update(tar).digest('hex')}`);
+      layerFs = new ImageStore(state, false).layers.contents(`sha256:${createHash('sha256').update(tar).digest('hex')}`);
     });
     after(() => {
       if (rootless) return;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeTree, removeTreeAsync } from '../../lib/fs/remove-tree.ts';
@@ -33,6 +34,14 @@ describe('removeTree and treeSize (fd-relative, iterative)', () => {
     removeTree(deep);
     assert.deepEqual(readdirSync(work), ['outside']);
     assert.equal(readFileSync(join(outside, 'precious'), 'utf8'), 'keep\n');
+  });
+
+  it("defeats Node's recursive rm, which removal used before (the defence lifted)", async () => {
+    const deep = deepTree();
+    assert.throws(() => rmSync(deep, { recursive: true, force: true }), RangeError);
+    await assert.rejects(rm(deep, { recursive: true, force: true }), { code: 'ENAMETOOLONG' });
+    removeTree(deep);
+    assert.deepEqual(readdirSync(work), ['outside']);
   });
 
   it('removes it in the background too (removeTreeAsync)', async () => {
