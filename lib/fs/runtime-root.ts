@@ -18,9 +18,8 @@ const PRIVATE_MODE = 0o700;
 /** Opens a runtime root for use, the one place that decides its mode: made 0700 when missing (with
  * any missing parents), tightened to 0700 when it is wider, refused (ERR_UNSAFE_RUNTIME_ROOT) when
  * another user owns it. Every store reaches its directory through runtimeDir, which calls this. */
-export function openRuntimeRoot(root: string): string {
+function openRuntimeRoot(root: string): void {
   privateDir(root, 'runtime root');
-  return root;
 }
 
 /** A store's directory in the runtime root ('volumes', 'containers', 'images'), after the root

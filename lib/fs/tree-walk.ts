@@ -1,7 +1,8 @@
 import { basename, dirname } from 'node:path';
 import { setImmediate } from 'node:timers/promises';
 import { CorralError } from '../sys/errors.ts';
-import { AT_FDCWD, DIRENT_TYPE, OPEN_AT, cName, closeFd, fchmod, openAt, readDirFd, statAt } from '../sys/fs-ops.ts';
+import { AT_FDCWD, DIRENT_TYPE, OPEN_AT, cName, fchmod, openAt, readDirFd, statAt } from '../sys/fs-ops.ts';
+import { close as closeFd } from '../sys/libc.ts';
 
 /** What a walk does with what it finds. */
 export interface TreeVisitor {

@@ -17,7 +17,6 @@ const c = {
   getdents64: libc.func('long getdents64(int fd, _Out_ uint8_t *buf, size_t size)'),
   lseek: libc.func('int64_t lseek(int fd, int64_t offset, int whence)'),
   chmod: libc.func('int chmod(const char *path, uint mode)'),
-  close: libc.func('int close(int fd)'),
 };
 
 const ENODATA = 61;
@@ -190,9 +189,4 @@ export function readDirFd(fd: number): DirEntry[] {
  * names the inode itself: what fchmod cannot do for O_PATH). */
 export function fchmod(fd: number, mode: number): void {
   if (c.chmod(`/proc/self/fd/${fd}`, mode) < 0) throw syscallError('fchmod', koffi.errno());
-}
-
-/** Closes a raw fd from openAt. */
-export function closeFd(fd: number): void {
-  c.close(fd);
 }
