@@ -4,6 +4,8 @@ import { CorralError } from '../sys/errors.ts';
 import { Cgroup, enableControllers } from './cgroup.ts';
 import { defaultParent, findV2Mount } from './hierarchy.ts';
 import type { CgroupWrites } from './limits.ts';
+import type { DeviceRule } from './device-filter.ts';
+import { deviceFiltersSupported } from './device-program.ts';
 import { processGroup } from './process-group.ts';
 
 /** Controllers enabled for every container group when available, so stats() has numbers. */
@@ -35,16 +37,21 @@ export class CgroupManager {
     return !('unavailable' in this.#place());
   }
 
-  /** The container's group, born with its limits; null when this runtime has no cgroups and the
-   * limits ask for nothing. */
-  create(id: string, writes: CgroupWrites): Cgroup | null {
+  /** True when container groups get the device filter: as root, with groups and cgroup BPF. */
+  get deviceFilter(): boolean {
+    return this.#asRoot && this.available && deviceFiltersSupported();
+  }
+
+  /** The container's group, born with its limits and (where it can be had) the device filter for
+   * devices; null when this runtime has no cgroups and the limits ask for nothing. */
+  create(id: string, writes: CgroupWrites, devices: readonly DeviceRule[]): Cgroup | null {
     const place = this.#place();
     if ('unavailable' in place) {
       if (writes.files.length === 0) return null;
       throw new CorralError(`cgroup limits are unavailable: ${place.unavailable}`, { code: 'ERR_CGROUP_UNAVAILABLE' });
     }
     this.enable(writes.controllers);
-    return Cgroup.create(place.parent, id, writes);
+    return Cgroup.create(place.parent, id, writes, this.deviceFilter ? devices : null);
   }
 
   /** Makes controllers usable for container groups (cgroup.subtree_control down the chain). */

@@ -56,7 +56,7 @@ export class ContainerEngine {
   }
 
   /** Runs a container to its end and returns its exit and output; it is removed afterwards. */
-  async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
+  async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult<Buffer | string>> {
     const startedAt = performance.now();
     const container = await this.#launch(spec, true, options);
     try {
@@ -89,7 +89,7 @@ export class ContainerEngine {
    * held before exec (create); on a failure everything acquired is released. */
   async #launch(spec: ContainerSpec, now: boolean, options?: RunOptions): Promise<Container> {
     const image = spec?.image === undefined ? null : await this.#image(spec.image);
-    const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null);
+    const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
     if (options) {
       checkRunOptions(options, resolved.stdio === 'pipe');
       if (options.signal?.aborted) throw abortError(options.signal);
@@ -124,9 +124,12 @@ export class ContainerEngine {
 
   #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources): LaunchSpec {
     const { cgroup, layer, image, mounts } = host.state;
+    // test/security/host-root-runtime-root.test.ts: a container on the host's root never sees the
+    // runtime's own root (other containers' layers, images, volumes).
+    const visible = spec.rootfs === null && !image ? { ...spec, maskedPaths: [...spec.maskedPaths, this.#parts.root] } : spec;
     return {
       cloneFlags: cloneFlags(spec, cgroup !== null),
-      setup: containerSetupOps(spec, { ownCgroup: cgroup !== null, layer, image, mounts }),
+      setup: containerSetupOps(visible, { ownCgroup: cgroup !== null, layer, image, mounts }),
       beforeExec: lastStepOps(spec.hardening),
       command: spec.command,
       env: envList(spec.env),

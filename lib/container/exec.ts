@@ -30,9 +30,22 @@ export interface ExecTarget {
 
 const SIGKILL = 9;
 
+/** Signals the exec'd process and everything in its process group (it is a session leader), so a
+ * timeout or abort also ends the children that hold its output (test/security/exec-timeout-escape.test.ts).
+ * Only while the leader is not reaped (its pidfd is open): until then its pid cannot name another group. */
+function killProcessGroup(proc: LaunchedProcess, signal: number): void {
+  if (proc.pidfd < 0) return;
+  pidfdSendSignal(proc.pidfd, signal);
+  try {
+    process.kill(-proc.pid, signal);
+  } catch {
+    // the group is gone already
+  }
+}
+
 /** Runs another process inside a running container (joined through setns on the init's pidfd, born
  * in its cgroup) and collects its exit and output. */
-export async function execIn(target: ExecTarget, command: string[], options: ExecOptions = {}): Promise<RunResult> {
+export async function execIn(target: ExecTarget, command: string[], options: ExecOptions = {}): Promise<RunResult<Buffer | string>> {
   if (!Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== 'string' || a.includes('\0'))) {
     throw new CorralError('exec command must be a non-empty array of strings', { code: 'ERR_INVALID_ARG_VALUE' });
   }
@@ -84,9 +97,7 @@ export async function execIn(target: ExecTarget, command: string[], options: Exe
   return collectRun({
     ...stdio,
     wait: () => exited,
-    kill: (signal) => {
-      if (proc.pidfd >= 0) pidfdSendSignal(proc.pidfd, signalNumber(signal));
-    },
+    kill: (signal) => killProcessGroup(proc, signalNumber(signal)),
     oomKilled: () => (target.cgroup?.oomKills() ?? 0) > oomBefore,
   }, options, startedAt);
 }

@@ -73,7 +73,7 @@ export function cgroupResource(cgroups: CgroupManager): HostResource {
   return {
     name: 'cgroup',
     acquire(spec, host) {
-      const cgroup = cgroups.create(spec.id, spec.limits);
+      const cgroup = cgroups.create(spec.id, spec.limits, spec.devices);
       host.cgroup = cgroup;
       return cgroup && (() => cgroup.remove());
     },
