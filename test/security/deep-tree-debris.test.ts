@@ -4,11 +4,12 @@
 // volumes.list()/remove() threw ENAMETOOLONG. (test/unit/remove-tree.test.ts shows Node's rm fail on it.)
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Runtime } from '../../lib/index.ts';
+import { removeTree } from '../../lib/fs/remove-tree.ts';
 import { makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
 import { deepTreeBytes, deepTreeScript } from '../deep-tree.ts';
 
@@ -35,7 +36,7 @@ describe(`security: a container leaves a 3,003-deep tree behind (issue 10 item 1
   });
   after(() => {
     rmRoot(busybox);
-    rmSync(state, { recursive: true, force: true });
+    removeTree(state);
   });
 
   it('in a volume: list() sizes it, remove() removes all of it', async () => {
