@@ -12,7 +12,7 @@ export class Runtime extends ContainerRuntime {
 
   constructor(config: RuntimeConfig = {}) {
     super(config);
-    this.images = new ImageStore(this.root, process.getuid!() !== 0);
+    this.images = new ImageStore(this.root, { rootless: process.getuid!() !== 0 });
     this.#provider = containerImages(this.images);
   }
 

@@ -23,18 +23,18 @@ describe('what an image config gives a container', () => {
 
   const config = (c: NonNullable<ImageConfig['config']>): ImageConfig => ({ architecture: 'amd64', os: 'linux', config: c, rootfs: { type: 'layers', diff_ids: [] } });
 
-  it('takes Entrypoint, Cmd, Env and WorkingDir', () => {
-    const d = imageDefaults(config({ Entrypoint: ['/init'], Cmd: ['serve'], Env: ['A=1', 'B=x=y'], WorkingDir: '/srv' }), [upper, lower]);
+  it('takes Entrypoint, Cmd, Env and WorkingDir', async () => {
+    const d = await imageDefaults(config({ Entrypoint: ['/init'], Cmd: ['serve'], Env: ['A=1', 'B=x=y'], WorkingDir: '/srv' }), [upper, lower]);
     assert.deepEqual(d, { entrypoint: ['/init'], cmd: ['serve'], env: { A: '1', B: 'x=y' }, cwd: '/srv', user: undefined });
   });
 
-  it('resolves user and group names through the layers, top first', () => {
+  it('resolves user and group names through the layers, top first', async () => {
     const layers = [upper, lower];
-    assert.deepEqual(imageDefaults(config({ User: 'web' }), layers).user, { uid: 33, gid: 44, groups: [] });
-    assert.deepEqual(imageDefaults(config({ User: 'web:staff' }), layers).user, { uid: 33, gid: 50, groups: [] });
-    assert.deepEqual(imageDefaults(config({ User: '33' }), layers).user, { uid: 33, gid: 44, groups: [] });
-    assert.deepEqual(imageDefaults(config({ User: '7:8' }), layers).user, { uid: 7, gid: 8, groups: [] });
-    assert.throws(() => imageDefaults(config({ User: 'ghost' }), layers), { code: 'ERR_INVALID_SPEC', message: /ghost/ });
-    assert.throws(() => imageDefaults(config({ User: 'web:nogroup' }), layers), { code: 'ERR_INVALID_SPEC', message: /nogroup/ });
+    assert.deepEqual((await imageDefaults(config({ User: 'web' }), layers)).user, { uid: 33, gid: 44, groups: [] });
+    assert.deepEqual((await imageDefaults(config({ User: 'web:staff' }), layers)).user, { uid: 33, gid: 50, groups: [] });
+    assert.deepEqual((await imageDefaults(config({ User: '33' }), layers)).user, { uid: 33, gid: 44, groups: [] });
+    assert.deepEqual((await imageDefaults(config({ User: '7:8' }), layers)).user, { uid: 7, gid: 8, groups: [] });
+    await assert.rejects(imageDefaults(config({ User: 'ghost' }), layers), { code: 'ERR_INVALID_SPEC', message: /ghost/ });
+    await assert.rejects(imageDefaults(config({ User: 'web:nogroup' }), layers), { code: 'ERR_INVALID_SPEC', message: /nogroup/ });
   });
 });
