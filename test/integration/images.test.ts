@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Runtime } from '../../lib/index.ts';
 import { busyboxLayout, deriveImage, layoutOf, tarOf, umoci } from '../image-fixtures.ts';
-import { rootless } from '../helpers.ts';
-import { storedBlobs, storedLayers } from '../image-store-contents.ts';
+import { openFds, rootless } from '../helpers.ts';
+import { blobStaging, storedBlobs, storedLayers } from '../image-store-contents.ts';
+import { CorralError } from '../../lib/sys/errors.ts';
 
 const sh = (script: string) => ['/bin/sh', '-c', script];
 
@@ -102,6 +103,25 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     const info = await rt.images.inspect('committed:1');
     assert.equal(info.layers.length, 3);
     assert.equal(info.config.history!.at(-1)!.comment, 'test commit');
+  });
+
+  it('a failed commit leaves no fd open and no staging file behind (issue 10 item 13)', async () => {
+    const root = join(work, 'state');
+    const blobsBefore = storedBlobs(root);
+    await using c = await rt.create({ image: 'docker.io/corral/derived:1', command: sh("touch \"$(printf '\\377')\"; touch /ready; sleep 100") });
+    await c.start();
+    for (let i = 0; i < 100 && !existsSync(`/proc/${c.pid}/root/ready`); i++) await new Promise((r) => setTimeout(r, 10));
+    const fds = openFds();
+    await assert.rejects(c.commit({ ref: 'never:1' }), { code: 'ERR_UNSUPPORTED_FILE_NAME' });
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(blobStaging(root), []);
+    assert.deepEqual(openFds(), fds);
+    assert.deepEqual(storedBlobs(root), blobsBefore);
+    await assert.rejects(rt.images.inspect('never:1'), { code: 'ERR_IMAGE_NOT_FOUND' });
+  });
+
+  it('reports a missing source as a CorralError naming it, not a raw Node error', async () => {
+    await assert.rejects(rt.images.import('/nope.tar'), (e: unknown) => e instanceof CorralError && e.code === 'ENOENT' && e.path === '/nope.tar' && /import an image/.test(e.message));
   });
 
   it('refuses hostile layers and leaves the store as it was', async () => {

@@ -10,19 +10,10 @@ import { decodePax, XATTR_PREFIX } from './pax.ts';
 
 const debug = createDebug('corral:image');
 
-/** One archive member, with the pax and GNU long-name extensions already applied. */
-export interface TarEntry {
-  name: string;
+/** One archive member, with the pax and GNU long-name extensions already applied (pax mtimes keep
+ * their fraction of a second). */
+export interface TarEntry extends Omit<HeaderFields, 'flag'> {
   type: 'file' | 'link' | 'symlink' | 'char' | 'block' | 'directory' | 'fifo';
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  /** Seconds since the epoch; pax mtimes keep their fraction. */
-  mtime: number;
-  linkname: string;
-  devmajor: number;
-  devminor: number;
   xattrs: Map<string, Buffer>;
 }
 
