@@ -90,7 +90,7 @@ function check(image: SourceImage, source: string): void {
   if (!Array.isArray(diffIds) || diffIds.length !== layers) {
     throw new CorralError(`image ${image.manifestDigest} has ${layers} layers but ${diffIds?.length ?? 'no'} diff_ids`, { code: 'ERR_INVALID_IMAGE', path: source });
   }
-  if (layers > MAX_LAYERS) {
+  if (layers > MAX_LAYERS) { // test/security/image-layer-count.test.ts
     throw new CorralError(`image ${image.manifestDigest} has ${layers} layers; overlayfs stacks at most ${MAX_LAYERS}`, { code: 'ERR_INVALID_IMAGE', path: source });
   }
 }

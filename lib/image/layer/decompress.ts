@@ -83,7 +83,7 @@ export class Tally {
   async *count(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     for await (const chunk of chunks) {
       this.size += chunk.length;
-      // Issue 10 item 11 (gzip bomb): stop before the tree grows past the bound, not after.
+      // test/security/layer-gzip-bomb.test.ts: stop before the tree grows past the bound, not after.
       if (this.size > this.#maxBytes) {
         throw new CorralError(`the layer unpacks to more than ${this.#maxBytes} bytes (maxLayerBytes)`, { code: 'ERR_LAYER_TOO_LARGE', step: 'apply layer' });
       }

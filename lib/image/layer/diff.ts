@@ -164,6 +164,7 @@ function openDirectory(at: string, rel: string, seen?: Stats): number {
 }
 
 function openChecked(at: string, rel: string, seen: Stats | undefined, flags: number): number {
+  // test/security/commit-symlink-swap.test.ts: O_NOFOLLOW, relative to the parent's fd, inode checked.
   let fd: number;
   try {
     fd = openSync(at, flags);

@@ -67,6 +67,7 @@ export class OverlayView {
   /** Where an absolute path of the image leads: symlinks are followed inside the image (an absolute
    * target starts again at the image's root, '..' stops there), never to the host; null when absent. */
   resolve(path: string): Found | null {
+    // test/security/image-passwd-host-link.test.ts: a link is resolved in the image, never on the host.
     let todo = components(path);
     let done: string[] = [];
     let found: Found | null = null;
@@ -99,7 +100,7 @@ export class OverlayView {
     const found = this.resolve(path);
     if (found === null) return null;
     const refuse = (why: string): CorralError => new CorralError(`the image's ${path} ${why}`, { code: 'ERR_INVALID_IMAGE', path, step: 'read an image file' });
-    if (!found.stat.isFile()) throw refuse('is not a regular file');
+    if (!found.stat.isFile()) throw refuse('is not a regular file'); // test/security/image-passwd-fifo.test.ts
     if (found.stat.size > maxBytes) throw refuse(`is larger than ${maxBytes} bytes`);
     try {
       // O_NONBLOCK: should the file have become a fifo since the lstat, the open cannot hang.
