@@ -19,3 +19,8 @@ export function blobStaging(root: string): string[] {
   const dir = join(root, 'images/blobs/.tmp');
   return existsSync(dir) ? readdirSync(dir).sort() : [];
 }
+
+/** The directory of an unpacked layer (its overlay lowerdir) in the store under root. */
+export function layerContents(root: string, chainId: string): string {
+  return join(root, 'images/layers', chainId.replace(/^sha256:/, '').slice(0, 12), 'fs');
+}

@@ -95,9 +95,9 @@ async function limitSuite() {
 }
 
 try {
-  mocha('unit and integration tests', repo, ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts']);
+  mocha('unit and integration tests', repo, ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts', 'test/security/**/*.test.ts']);
   if (process.getuid() === 0) {
-    mocha(`integration tests as uid ${NOBODY} (rootless)`, treeReadableBy(NOBODY), ['test/integration/**/*.test.ts'], NOBODY);
+    mocha(`integration tests as uid ${NOBODY} (rootless)`, treeReadableBy(NOBODY), ['test/integration/**/*.test.ts', 'test/security/**/*.test.ts'], NOBODY);
   } else {
     console.log(`\nnot root: the rootless pass runs the same tests as this user (uid ${process.getuid()}) above`);
   }

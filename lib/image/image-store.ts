@@ -5,6 +5,7 @@
 
 import { join } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
+import { runtimeDir } from '../fs/runtime-root.ts';
 import { BlobStore } from './blob-store.ts';
 import { exportImage } from './export.ts';
 import type { ImageFormat } from './formats/io.ts';
@@ -46,7 +47,7 @@ export class ImageStore {
   }
 
   constructor(root: string, options: ImageStoreOptions) {
-    const dir = join(root, 'images');
+    const dir = runtimeDir(root, 'images');
     this.#parts = {
       blobs: new BlobStore(join(dir, 'blobs')),
       layers: new LayerStore(join(dir, 'layers'), options.rootless, options.maxLayerBytes ?? DEFAULT_MAX_LAYER_BYTES),

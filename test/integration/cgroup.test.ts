@@ -87,7 +87,7 @@ describe(`cgroups on this host (${rootless ? 'rootless' : 'root'})`, () => {
     assert.equal(c.status, 'running');
     await new Promise((r) => setTimeout(r, 300));
     assert.ok((counter(c)) > a, 'the counter did not move after resume');
-    await assert.rejects(c.resume(), { code: 'ERR_CONTAINER_NOT_PAUSED' });
+    await assert.rejects(c.resume(), { code: 'ERR_CONTAINER_STATE' });
   });
 
   it('kill and remove reach a double-forked grandchild through cgroup.kill', async () => {

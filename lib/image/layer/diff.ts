@@ -5,10 +5,11 @@
  */
 
 import createDebug from 'debug';
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { constants, fstatSync, lstatSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { CorralError, errorCode } from '../../sys/errors.ts';
-import { devMajor, devMinor, lgetxattr, llistxattr } from '../../sys/fs-ops.ts';
+import { AT_FDCWD, cName, devMajor, devMinor, lgetxattr, llistxattr, OPEN_AT, openAt, readDirFd } from '../../sys/fs-ops.ts';
+import { close } from '../../sys/libc.ts';
 import { TarWriter, type EntryToWrite } from '../tar/writer.ts';
 import type { LayerDigest } from './apply.ts';
 import { isOverlayXattr, OPAQUE_MARKER, opaqueXattr, WHITEOUT_PREFIX } from './entry-names.ts';
@@ -32,11 +33,11 @@ export interface DiffLayerOptions {
  */
 export async function diffLayer(upper: string, out: Writable, options: DiffLayerOptions): Promise<LayerDigest> {
   const tar = new TarWriter(out, { digest: true });
-  const root = openDirectory(upper, upper);
+  const root = openAt(AT_FDCWD, cName(upper), OPEN_AT.O_RDONLY | OPEN_AT.O_DIRECTORY);
   try {
     await new UpperWalker(tar, options).walk(root, '');
   } finally {
-    closeSync(root);
+    close(root);
   }
   await tar.end();
   return tar.digest();
@@ -52,11 +53,12 @@ const INCOMPLETE_UPPER = /^(trusted|user)\.overlay\.(metacopy|redirect)$/;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const MARKER = { type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: 0 } as const; // whiteouts carry no metadata worth keeping
-const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = constants;
+const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = OPEN_AT;
 
-/** Emits the entries of an upper directory in sorted order, depth first. Every name is looked up
- * in the directory fd it belongs to (`/proc/self/fd/<fd>/<name>`: the kernel jumps to that very
- * directory, and the last component is never followed), never through a path from the upper. */
+/** Emits the entries of an upper directory in sorted order, depth first. Every name is opened in
+ * the directory fd it belongs to (openat), and its metadata read through `/proc/self/fd/<fd>/<name>`
+ * (the kernel jumps to that very directory, the last component is never followed): never through
+ * a path from the upper. */
 class UpperWalker {
   readonly #tar: TarWriter;
   readonly #opaque: string;
@@ -71,7 +73,7 @@ class UpperWalker {
   }
 
   async walk(dirFd: number, dir: string): Promise<void> {
-    const names = readdirSync(fdPath(dirFd), { encoding: 'buffer' }).sort(Buffer.compare);
+    const names = readDirFd(dirFd).map((e) => e.name.subarray(0, -1)).sort(Buffer.compare);
     for (const raw of names) {
       const name = utf8Name(raw, dir);
       const rel = join(dir, name);
@@ -81,23 +83,24 @@ class UpperWalker {
         await this.#tar.add({ name: join(dir, WHITEOUT_PREFIX + name), ...MARKER });
       } else if (stat.isDirectory()) {
         await this.#onDirectory?.(rel);
-        const fd = openDirectory(at, rel, stat);
+        const fd = openChecked(dirFd, raw, rel, stat, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
         try {
           await this.#tar.add({ name: `${rel}/`, type: 'directory', ...this.#common(at, rel, stat) });
           if (lgetxattr(at, this.#opaque)?.toString() === 'y') await this.#tar.add({ name: `${rel}/${OPAQUE_MARKER}`, ...MARKER });
           await this.walk(fd, rel);
         } finally {
-          closeSync(fd);
+          close(fd);
         }
       } else if (stat.isSocket()) {
         debug('skipping the socket %s', rel);
       } else {
-        await this.#nonDirectory(at, rel, stat);
+        await this.#nonDirectory(dirFd, raw, at, rel, stat);
       }
     }
   }
 
-  async #nonDirectory(at: string, rel: string, stat: Stats): Promise<void> {
+  /** A non-directory: `raw` its name in the directory open at dirFd, `at` its /proc path. */
+  async #nonDirectory(dirFd: number, raw: Buffer, at: string, rel: string, stat: Stats): Promise<void> {
     if (stat.nlink > 1) {
       const inode = `${stat.dev}:${stat.ino}`;
       const first = this.#links.get(inode);
@@ -109,11 +112,11 @@ class UpperWalker {
     }
     const common = this.#common(at, rel, stat);
     if (stat.isFile()) {
-      const fd = openChecked(at, rel, stat, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+      const fd = openChecked(dirFd, raw, rel, stat, O_RDONLY | O_NOFOLLOW | constants.O_NONBLOCK);
       try {
         await this.#tar.add({ name: rel, type: 'file', size: stat.size, ...common }, content(fd, rel, stat.size));
       } finally {
-        closeSync(fd);
+        close(fd);
       }
     } else if (stat.isSymbolicLink()) {
       await this.#tar.add({ name: rel, type: 'symlink', linkname: utf8Name(readlinkSync(at, { encoding: 'buffer' }), rel), ...common });
@@ -157,25 +160,21 @@ async function* content(fd: number, rel: string, size: number): AsyncGenerator<B
   }
 }
 
-/** Opens a directory of the upper without following a symlink; a directory that is no longer what
- * the walk saw (swapped for a symlink or another inode) is ERR_LAYER_CHANGED. */
-function openDirectory(at: string, rel: string, seen?: Stats): number {
-  return openChecked(at, rel, seen, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-}
-
-function openChecked(at: string, rel: string, seen: Stats | undefined, flags: number): number {
+/** Opens name in dirFd without following a symlink; what is no longer what the walk saw (swapped
+ * for a symlink or another inode) is ERR_LAYER_CHANGED. */
+function openChecked(dirFd: number, name: Buffer, rel: string, seen: Stats, flags: number): number {
   // test/security/commit-symlink-swap.test.ts: O_NOFOLLOW, relative to the parent's fd, inode checked.
   let fd: number;
   try {
-    fd = openSync(at, flags);
+    fd = openAt(dirFd, cName(name), flags);
   } catch (e) {
     const code = errorCode(e);
-    if (seen !== undefined && (code === 'ELOOP' || code === 'ENOTDIR' || code === 'ENOENT' || code === 'ENXIO')) throw changed(rel, `was replaced while it was being archived (${code})`);
+    if (code === 'ELOOP' || code === 'ENOTDIR' || code === 'ENOENT' || code === 'ENXIO') throw changed(rel, `was replaced while it was being archived (${code})`);
     throw e;
   }
   const now = fstatSync(fd);
-  if (seen !== undefined && (now.ino !== seen.ino || now.dev !== seen.dev)) {
-    closeSync(fd);
+  if (now.ino !== seen.ino || now.dev !== seen.dev) {
+    close(fd);
     throw changed(rel, 'was replaced while it was being archived');
   }
   return fd;
