@@ -14,7 +14,7 @@ import { opaqueXattr } from './entry-names.ts';
 /** What one layer holds at a path: the file itself, 'hidden' when the layer hides the path from the
  * layers below (a whiteout, a non-directory or an opaque directory on the way), or 'absent' when
  * the layers further down may still have it. */
-export type LayerLookup = { path: string; stat: Stats } | 'absent' | 'hidden';
+type LayerLookup = { path: string; stat: Stats } | 'absent' | 'hidden';
 
 /** What a stack shows at a path: the file and the index of the layer it comes from (top is 0). */
 export interface Found {
@@ -26,7 +26,7 @@ export interface Found {
 const MAX_SYMLINK_HOPS = 40;
 
 /** Looks a path (components) up in one layer directory, following no symlink. */
-export function lookupInLayer(layer: string, parts: string[]): LayerLookup {
+function lookupInLayer(layer: string, parts: string[]): LayerLookup {
   let path = layer;
   let opaque = false;
   for (let i = 0; i < parts.length; i++) {
