@@ -10,7 +10,7 @@ import {
   lutimesSync, mkdirSync, openSync, readlinkSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeSync, type Stats,
 } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { CorralError, syscallError } from '../../sys/errors.ts';
+import { CorralError, fromNodeError } from '../../sys/errors.ts';
 import { lgetxattr, llistxattr, lsetxattr, makedev, mknod, NODE_TYPE } from '../../sys/fs-ops.ts';
 import { TarReader, type TarEntry } from '../tar/reader.ts';
 import { ChunkSource } from '../tar/sources.ts';
@@ -373,11 +373,10 @@ function join(parent: string, name: string): string {
   return parent === '' ? name : `${parent}/${name}`;
 }
 
-/** A failed system call while writing an entry, as a CorralError naming the entry. */
+/** A failure while writing an entry: a Node error becomes a CorralError naming the entry (through
+ * the one conversion, fromNodeError); a CorralError passes as it is. */
 function entryFailure(entry: string, e: unknown): unknown {
   if (e instanceof CorralError && e.step !== undefined) return e;
-  const err = e as { code?: unknown; errno?: unknown; syscall?: unknown; path?: unknown };
-  if (typeof err.errno !== 'number' || typeof err.syscall !== 'string') return e;
-  const path = typeof err.path === 'string' ? err.path : undefined;
-  return syscallError(err.syscall, Math.abs(err.errno), { ...(path === undefined ? {} : { path }), step: `layer entry ${JSON.stringify(entry)} (${err.syscall})` });
+  const syscall = (e as { syscall?: unknown }).syscall;
+  return fromNodeError(e, `layer entry ${JSON.stringify(entry)}${typeof syscall === 'string' ? ` (${syscall})` : ''}`);
 }
