@@ -52,9 +52,8 @@ describe('what an image config gives a container', () => {
     /** Layer directories made by applying tars as an import does, top first. */
     async function layers(...tars: Parameters<typeof packTar>[0][]): Promise<string[]> {
       const dirs: string[] = [];
-      for (const [i, entries] of tars.entries()) {
-        const dir = join(stack, `${Date.now()}-${i}`);
-        mkdirSync(dir);
+      for (const entries of tars) {
+        const dir = mkdtempSync(join(stack, 'layer-'));
         await applyLayer(Readable.from([await packTar(entries, new Date())]), dir, { rootless, lowerDirs: [...dirs].reverse() });
         dirs.push(dir);
       }
