@@ -1,4 +1,5 @@
-/* The child side of a spawn: runs a setup plan op by op with raw system calls, then execs.
+/* The child side of a spawn: runs a setup plan (checked by plan-check.c) op by op with raw system
+ * calls, then execs.
  * It runs between clone and exec, possibly sharing the parent's memory (CLONE_VM|CLONE_VFORK):
  * no malloc, no libc state, no errno. On failure it writes (step, errno) to the status pipe and exits. */
 #define _GNU_SOURCE
@@ -29,7 +30,6 @@
 #include "plan.h"
 #include "rawsys.h"
 
-#define SLOT_COUNT 64
 #define PATH_BUF 4096
 #define EXIT_SETUP_FAILED 127
 
@@ -355,6 +355,43 @@ static long readonly_path(int root, const char *path)
 	return r;
 }
 
+/* The working directory, opened inside the process root with no magic link followed (a cwd that is
+ * a link to /proc/self/fd/N must not reach an fd's directory: CVE-2024-21626), then entered. */
+static long chdir_in_root(const char *path)
+{
+	long root = raw4(SYS_openat, AT_FDCWD, "/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+	if (root < 0)
+		return root;
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	long fd = raw4(SYS_openat2, root, path, &how, sizeof how);
+	raw1(SYS_close, root);
+	if (fd < 0)
+		return fd;
+	long r = raw1(SYS_fchdir, fd);
+	raw1(SYS_close, fd);
+	return r;
+}
+
+/* getcwd(2) names a directory outside the process root "(unreachable)/...": that is an escape. */
+static long check_cwd(void)
+{
+	char buf[PATH_BUF];
+	long r = raw2(SYS_getcwd, buf, sizeof buf);
+	if (r < 0)
+		return r;
+	return buf[0] == '/' ? 0 : -ENOENT;
+}
+
+static void close_slots(struct exec_state *st)
+{
+	for (int i = 0; i < SLOT_COUNT; i++) {
+		if (st->slots[i] >= 0)
+			raw1(SYS_close, st->slots[i]);
+		st->slots[i] = -1;
+	}
+}
+
 static int fork_into_parent(struct exec_state *st, int step, int64_t cgroup_fd);
 
 static long run_op(struct exec_state *st, const struct plan_op *op, int step)
@@ -486,6 +523,13 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 		return readonly_path(dirfd_of(st, n[0]), str(st, s[0]));
 	case OP_CLOEXEC_FROM:
 		return raw3(SYS_close_range, n[0], ~0u, CLOSE_RANGE_CLOEXEC);
+	case OP_CHDIR_IN_ROOT:
+		return chdir_in_root(str(st, s[0]));
+	case OP_CHECK_CWD:
+		return check_cwd();
+	case OP_CLOSE_SLOTS:
+		close_slots(st);
+		return 0;
 	}
 	return -EINVAL;
 }

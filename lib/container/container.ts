@@ -4,12 +4,10 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { close, pidfdSendSignal } from '../sys/libc.ts';
 import { CorralError } from '../sys/errors.ts';
-import { PR } from '../sys/constants.ts';
-import { OP } from '../spawn/plan.ts';
 import { exitWatcher } from '../spawn/exit-watcher.ts';
 import { launchJoined, type LaunchedProcess, type PendingProcess } from '../spawn/launch.ts';
 import { checkRunOptions, collectRun, exitInfo, signalNumber, type ExitInfo, type RunOptions, type RunResult } from './run-result.ts';
-import { cloneFlags, envList, processOps, searchPath } from './setup.ts';
+import { cloneFlags, envList, joinedProcessOps, joiningOps, searchPath } from './setup.ts';
 import { lastStepOps } from './hardening.ts';
 import type { ResolvedSpec, StdioMode } from './spec.ts';
 import type { Cgroup, CgroupStats } from '../cgroup/cgroup.ts';
@@ -256,12 +254,8 @@ export class Container extends EventEmitter<ContainerEvents> {
         targetPidfd: this.#pidfd,
         nsFlags: cloneFlags(this.#spec),
         joinCgroupFd: this.#cgroup?.fd ?? -1,
-        joinSetup: [{ code: OP.PRCTL, step: 'make the joining process non-dumpable', syscall: 'prctl', n: [PR.SET_DUMPABLE, 0] }],
-        setup: [
-          { code: OP.PRCTL, step: 'die with the parent (PR_SET_PDEATHSIG)', syscall: 'prctl', n: [PR.SET_PDEATHSIG, SIGKILL] },
-          { code: OP.SETSID, step: 'start a new session', syscall: 'setsid' },
-          ...processOps(spec, false),
-        ],
+        joinSetup: joiningOps(),
+        setup: joinedProcessOps(spec),
         beforeExec: lastStepOps(spec.hardening),
         command,
         env: envList(env),
