@@ -125,7 +125,7 @@ export function joinPlan(spec: JoinSpec, statusFd: number): PlanOp[] {
     ...spec.joinSetup,
     op.setns({ step: 'join the container namespaces', fd: spec.targetPidfd, nstype: spec.nsFlags }),
     op.forkIntoParent({ step: 'fork inside the container', cgroupFd: spec.joinCgroupFd }),
-    ...(liftedDefences.plainChdir ? [] : [closeFdsOp('close the fds of the host', [0, 1, 2, statusFd])]),
+    ...(liftedDefences.keepHostFds ? [] : [closeFdsOp('close the fds of the host', [0, 1, 2, statusFd])]),
     ...spec.setup,
     ...resolve,
     ...exec,

@@ -4,8 +4,10 @@ export const liftedDefences = {
   /** A host fd every container process keeps open until exec, as the exec helper kept the
    * container's cgroup directory fd (CVE-2024-21626's class); -1: none. */
   leakFd: -1,
-  /** The working directory entered with a plain chdir(2) that follows links, magic ones too, and
-   * host fds left open while it is resolved. */
+  /** The exec'd process keeps the fds of the host (the container's pidfd and cgroup directory)
+   * until exec instead of closing them once it is forked inside the container. */
+  keepHostFds: false,
+  /** The working directory entered with a plain chdir(2) that follows links, magic ones too. */
   plainChdir: false,
   /** No check that the working directory is reachable from the container's root. */
   noCwdCheck: false,
