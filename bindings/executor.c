@@ -392,6 +392,53 @@ static void close_slots(struct exec_state *st)
 	}
 }
 
+/* Writes n as decimal digits into buf (at least 12 bytes). */
+static char *decimal(char *buf, uint64_t n)
+{
+	char digits[21];
+	int k = 0;
+	do {
+		digits[k++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n > 0);
+	char *p = buf;
+	while (k > 0)
+		*p++ = digits[--k];
+	*p = 0;
+	return buf;
+}
+
+/* Execs the sealed executor image (fd exe) to run the rest of the plan, so that no process of the
+ * container is a copy of the host's node binary (/proc/self/exe: CVE-2019-5736,
+ * test/security/cve-2019-5736-proc-self-exe.test.ts). The plan goes along in a memfd; the fds the
+ * plan still uses (keep) lose close-on-exec until OP_CLOEXEC_FROM sets it again. */
+static long reexec(struct exec_state *st, int step, int64_t exe, const uint32_t *keep)
+{
+	const struct plan_header *h = (const struct plan_header *)st->plan;
+	long fd = raw2(SYS_memfd_create, "corral-plan", 0);
+	if (fd < 0)
+		return fd;
+	for (uint32_t done = 0; done < h->size;) {
+		long w = raw3(SYS_write, fd, st->plan + done, h->size - done);
+		if (w < 0) {
+			raw1(SYS_close, fd);
+			return w;
+		}
+		done += (uint32_t)w;
+	}
+	for (uint32_t i = 0; i < keep[0]; i++) {
+		long r = raw3(SYS_fcntl, keep[1 + i], F_SETFD, 0);
+		if (r < 0 && r != -EBADF)
+			return r;
+	}
+	char plan_fd[24], resume_at[24];
+	char *argv[] = { "corral-executor", decimal(plan_fd, (uint64_t)fd), decimal(resume_at, (uint64_t)step + 1), 0 };
+	char *envp[] = { 0 };
+	long r = raw5(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
+	raw1(SYS_close, fd);
+	return r;
+}
+
 static int fork_into_parent(struct exec_state *st, int step, int64_t cgroup_fd);
 
 static long run_op(struct exec_state *st, const struct plan_op *op, int step)
@@ -530,6 +577,8 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 	case OP_CLOSE_SLOTS:
 		close_slots(st);
 		return 0;
+	case OP_REEXEC:
+		return reexec(st, step, n[0], (const uint32_t *)(st->plan + s[0]));
 	}
 	return -EINVAL;
 }
@@ -567,7 +616,8 @@ static void reset_signals(void)
 	raw4(SYS_rt_sigprocmask, 2 /* SIG_SETMASK */, &none, 0, 8);
 }
 
-int corral_execute(void *arg)
+/* Runs the plan from op first on; returns only on failure (the exit status). */
+static int execute_from(void *arg, uint32_t first)
 {
 	struct exec_state st;
 	st.plan = arg;
@@ -577,9 +627,10 @@ int corral_execute(void *arg)
 		st.slots[i] = -1;
 	st.resolved[0] = 0;
 
-	reset_signals();
+	if (first == 0)
+		reset_signals();
 	const struct plan_op *ops = (const struct plan_op *)(st.plan + sizeof *h);
-	for (uint32_t i = 0; i < h->op_count; i++) {
+	for (uint32_t i = first; i < h->op_count; i++) {
 		long r = run_op(&st, &ops[i], (int)i);
 		if (r < 0) {
 			put_record(st.status_fd, STATUS_ERROR, (int32_t)i, (int32_t)-r, 0);
@@ -589,4 +640,14 @@ int corral_execute(void *arg)
 	/* A plan always ends in OP_EXEC; reaching here means it did not. */
 	put_record(st.status_fd, STATUS_ERROR, (int32_t)h->op_count, EINVAL, 0);
 	return EXIT_SETUP_FAILED;
+}
+
+int corral_execute(void *arg)
+{
+	return execute_from(arg, 0);
+}
+
+int corral_resume(void *plan, uint32_t first)
+{
+	return execute_from(plan, first);
 }

@@ -69,6 +69,7 @@ static const struct shape shapes[OP_COUNT] = {
 	[OP_CHDIR_IN_ROOT] = S({ 0 }, { W_STR_REQ }),
 	[OP_CHECK_CWD] = S({ 0 }, { 0 }),
 	[OP_CLOSE_SLOTS] = S({ 0 }, { 0 }),
+	[OP_REEXEC] = S({ 0 }, { W_U32LIST }),
 };
 
 /* A NUL-terminated string that starts at off and ends inside the plan. */

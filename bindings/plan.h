@@ -82,6 +82,8 @@ enum op_code {
 	                         * links), entered with fchdir */
 	OP_CHECK_CWD = 41,      /* fails (ENOENT) unless getcwd finds the cwd under the process root */
 	OP_CLOSE_SLOTS = 42,    /* closes every fd the slots hold */
+	OP_REEXEC = 43,         /* n0 fd of the sealed executor image, s0 u32 list of fds the rest of
+	                         * the plan uses: execs the image, which goes on with the next op */
 	OP_COUNT
 };
 

@@ -1,7 +1,8 @@
 // Renders a setup plan as text, one op a line with its named fields, for the golden plan tests:
-// flags by name, modes in octal, slots as @N, so that a change to a plan reads well in review.
+// flags by name, modes in octal, slots as @N, the executor image's fd as exe, so that a change to a plan reads well in review.
 import { AT_RECURSIVE, CLONE, MOUNT_ATTR, MS, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, PR } from '../lib/sys/constants.ts';
 import { lastCapability } from '../lib/container/capabilities.ts';
+import { executorImageFd } from '../lib/spawn/executor-image.ts';
 import type { PlanOp } from '../lib/spawn/ops.ts';
 
 type Names = Readonly<Record<string, number | bigint>>;
@@ -33,13 +34,14 @@ const SLOT_FIELDS = new Set([
 function fieldText(opName: string, field: string, value: unknown): string {
   if (value === null) return 'null';
   if (Buffer.isBuffer(value)) return '<bpf>';
-  if (Array.isArray(value)) return `[${value.map((v) => JSON.stringify(v)).join(' ')}]`;
+  if (Array.isArray(value)) return `[${value.map((v) => (v === executorImageFd() && opName === 'CLOSE_FDS' ? 'exe' : JSON.stringify(v))).join(' ')}]`;
   if (typeof value === 'string') {
     if (field === 'uidMap') return JSON.stringify(value.replace(` ${process.getuid!()} `, ' $UID '));
     if (field === 'gidMap') return JSON.stringify(value.replace(` ${process.getgid!()} `, ' $GID '));
     return JSON.stringify(value);
   }
   const v = value as number | bigint;
+  if (opName === 'REEXEC' && field === 'exe') return 'exe';
   if (SLOT_FIELDS.has(`${opName}.${field}`)) return `@${v}`;
   if (field === 'flags' && (opName === 'MOUNT' || opName === 'MOUNT_AT')) return flagNames(v, MS);
   if (field === 'flags' && opName === 'OPEN_TREE') return flagNames(v, OPEN_TREE);

@@ -6,6 +6,7 @@ import { CLONE, PR } from '../sys/constants.ts';
 import { encodePlan } from './plan.ts';
 import { op, type PlanOp } from './ops.ts';
 import { liftedDefences } from './lifted-defences.ts';
+import { executorImageFd } from './executor-image.ts';
 import { parseRecords, StatusChannel, type StatusRecord } from './status-channel.ts';
 import { exitWatcher } from './exit-watcher.ts';
 
@@ -33,9 +34,27 @@ function stdioOps(stdio: LaunchSpec['stdio']): PlanOp[] {
   return stdio.map((fd, target) => op.dup2({ step: `attach fd ${target}`, from: fd, to: target }));
 }
 
-/** Closes every inherited fd but those listed (and the one a security test leaks on purpose). */
-function closeFdsOp(step: string, keep: number[]): PlanOp {
-  return op.closeFds({ step, keep: liftedDefences.leakFd >= 0 ? [...keep, liftedDefences.leakFd] : keep });
+/** The fds a plan goes on using after it closed the others (and the one a security test leaks on
+ * purpose). */
+function keptFds(keep: number[]): number[] {
+  return liftedDefences.leakFd >= 0 ? [...keep, liftedDefences.leakFd] : keep;
+}
+
+/** Closes every inherited fd but those kept and the executor image (for OP_REEXEC). */
+function closeFdsOp(keep: number[]): PlanOp {
+  return op.closeFds({ step: 'close inherited fds', keep: liftedDefences.hostExe ? keep : [...keep, executorImageFd()] });
+}
+
+/** Puts the exec into the sealed executor image in a plan: right after the inherited fds are
+ * closed, or after the user namespace's maps when there are some (the image's owner must be mapped
+ * by then, else the exec would make the process non-dumpable and unable to write them).
+ * Everything after it runs in the executor's own small image, so no container process is a copy
+ * of node that /proc/self/exe hands out (CVE-2019-5736, test/security/cve-2019-5736-proc-self-exe.test.ts). */
+function withReexec(ops: PlanOp[], keep: number[]): PlanOp[] {
+  if (liftedDefences.hostExe) return ops;
+  const maps = ops.findIndex((o) => o.name === 'USERNS_MAPS');
+  const at = (maps >= 0 ? maps : ops.findIndex((o) => o.name === 'CLOSE_FDS')) + 1;
+  return [...ops.slice(0, at), op.reexec({ step: 'exec the executor image', exe: executorImageFd(), keep }), ...ops.slice(at)];
 }
 
 function commandOps(spec: LaunchSpec): { resolve: PlanOp[]; exec: PlanOp[] } {
@@ -77,30 +96,33 @@ export function clonePlan(plan: Buffer, flags: bigint, cgroupFd: number | undefi
   return child;
 }
 
-/** PR_SET_DUMPABLE acts on the memory map, which a CLONE_VM child shares with Node: there it would
- * change Node itself, so it is left out (the child runs no code of the container before its exec,
- * and the parent is suspended until then). */
+/** PR_SET_DUMPABLE acts on the memory map, which a CLONE_VM child shares with Node until it execs
+ * the executor image: there it would change Node itself, so it is left out before that exec (the
+ * child runs no code of the container meanwhile, and the parent is suspended until then). */
 function withoutDumpable(ops: PlanOp[]): PlanOp[] {
-  return ops.filter((o) => !(o.name === 'PRCTL' && o.fields.option === PR.SET_DUMPABLE));
+  const ownImage = ops.findIndex((o) => o.name === 'REEXEC');
+  return ops.filter((o, i) => (ownImage >= 0 && i > ownImage) || !(o.name === 'PRCTL' && o.fields.option === PR.SET_DUMPABLE));
 }
 
 /** The plan of a container's first process started right away (launchNow). */
 export function runPlan(spec: LaunchSpec, statusFd: number): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  return withoutDumpable([...stdioOps(spec.stdio), closeFdsOp('close inherited fds', [0, 1, 2, statusFd]), ...spec.setup, ...resolve, ...exec]);
+  const keep = keptFds([0, 1, 2, statusFd]);
+  return withoutDumpable(withReexec([...stdioOps(spec.stdio), closeFdsOp(keep), ...spec.setup, ...resolve, ...exec], keep));
 }
 
 /** The plan of a container's first process that waits for start() before exec (launchPending). */
 export function pendingPlan(spec: LaunchSpec, statusFd: number, startFd: number): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  return [
+  const keep = keptFds([0, 1, 2, statusFd, startFd]);
+  return withReexec([
     ...stdioOps(spec.stdio),
-    closeFdsOp('close inherited fds', [0, 1, 2, statusFd, startFd]),
+    closeFdsOp(keep),
     ...spec.setup,
     ...resolve,
     op.waitStart({ step: 'wait for start', fd: startFd }),
     ...exec,
-  ];
+  ], keep);
 }
 
 /** What exec needs besides a launch: the running container's pidfd, namespaces and cgroup. */
@@ -119,21 +141,23 @@ export interface JoinSpec extends LaunchSpec {
  * /proc/self/fd/N reached the host's cgroupfs; test/security/cve-2024-21626-exec-cwd.test.ts). */
 export function joinPlan(spec: JoinSpec, statusFd: number): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  return [
+  const keep = keptFds([0, 1, 2, statusFd, spec.targetPidfd, ...(spec.joinCgroupFd >= 0 ? [spec.joinCgroupFd] : [])]);
+  return withReexec([
     ...stdioOps(spec.stdio),
-    closeFdsOp('close inherited fds', [0, 1, 2, statusFd, spec.targetPidfd, ...(spec.joinCgroupFd >= 0 ? [spec.joinCgroupFd] : [])]),
+    closeFdsOp(keep),
     ...spec.joinSetup,
     op.setns({ step: 'join the container namespaces', fd: spec.targetPidfd, nstype: spec.nsFlags }),
     op.forkIntoParent({ step: 'fork inside the container', cgroupFd: spec.joinCgroupFd }),
-    ...(liftedDefences.keepHostFds ? [] : [closeFdsOp('close the fds of the host', [0, 1, 2, statusFd])]),
+    ...(liftedDefences.keepHostFds ? [] : [op.closeFds({ step: 'close the fds of the host', keep: keptFds([0, 1, 2, statusFd]) })]),
     ...spec.setup,
     ...resolve,
     ...exec,
-  ];
+  ], keep);
 }
 
-/** Starts the command right away (CLONE_VM|CLONE_VFORK: this call returns once the child exec'd or
- * failed, so the outcome is known synchronously). */
+/** Starts the command right away (CLONE_VM|CLONE_VFORK, then a blocking read of the status pipe:
+ * this call returns once the child exec'd the command or failed, so the outcome is known
+ * synchronously). */
 export async function launchNow(spec: LaunchSpec): Promise<LaunchedProcess> {
   const [statusRead, statusWrite] = pipe();
   let child: LaunchedProcess;
@@ -148,7 +172,13 @@ export async function launchNow(spec: LaunchSpec): Promise<LaunchedProcess> {
     close(statusWrite);
   }
   try {
-    const data = readNow(statusRead, 64) ?? Buffer.alloc(0);
+    // The child is past its first exec (the executor image, or the command itself): the rest of
+    // its setup is read here synchronously, as vfork would have waited for it.
+    let data = Buffer.alloc(0);
+    for (let chunk = readNow(statusRead, 64); chunk?.length; chunk = readNow(statusRead, 64)) {
+      data = Buffer.concat([data, chunk]);
+      if (parseRecords(data).some((r) => r.kind === 'error')) break;
+    }
     const failure = parseRecords(data).find((r) => r.kind === 'error');
     if (failure) {
       await reapFailed(child.pidfd);

@@ -11,6 +11,9 @@ export const liftedDefences = {
   plainChdir: false,
   /** No check that the working directory is reachable from the container's root. */
   noCwdCheck: false,
+  /** No exec into the sealed executor image: container processes stay copies of the host's node
+   * until the command's exec, so /proc/self/exe is node. */
+  hostExe: false,
   /** Mounts other than /dev without nodev, so device nodes on them open. */
   devNodes: false,
 };

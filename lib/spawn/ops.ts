@@ -45,6 +45,7 @@ export const OP = {
   CHDIR_IN_ROOT: 40,
   CHECK_CWD: 41,
   CLOSE_SLOTS: 42,
+  REEXEC: 43,
 } as const;
 
 /** The name of an op code. */
@@ -177,4 +178,7 @@ export const op = {
   checkCwd: define<object>('CHECK_CWD', 'getcwd', () => ({})),
   /** Closes every fd the slots hold. */
   closeSlots: define<object>('CLOSE_SLOTS', 'close', () => ({})),
+  /** Execs the sealed executor image (fd exe), which goes on with the next op; keep: the fds the
+   * rest of the plan uses, kept open across that exec. */
+  reexec: define<{ exe: number; keep: readonly number[] }>('REEXEC', 'execveat', (f) => ({ n: [f.exe], u32Lists: [[...new Set(f.keep)].sort((a, b) => a - b)] })),
 };
