@@ -293,6 +293,22 @@ static long open_in_root(int root, const char *path, int create)
 	return open_beneath(root, path);
 }
 
+/* Writes n as decimal digits into buf (room for 21 bytes). */
+static char *decimal(char *buf, uint64_t n)
+{
+	char digits[21];
+	int k = 0;
+	do {
+		digits[k++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n > 0);
+	char *p = buf;
+	while (k > 0)
+		*p++ = digits[--k];
+	*p = 0;
+	return buf;
+}
+
 /* The magic-link path of a slot, for mount(2), which takes a path: "/proc/self/fd/N". */
 static const char *fd_path(char *buf, int fd)
 {
@@ -302,15 +318,7 @@ static const char *fd_path(char *buf, int fd)
 		buf[k] = prefix[k];
 		k++;
 	}
-	char digits[12];
-	int n = 0;
-	do {
-		digits[n++] = (char)('0' + fd % 10);
-		fd /= 10;
-	} while (fd > 0);
-	while (n > 0)
-		buf[k++] = digits[--n];
-	buf[k] = 0;
+	decimal(buf + k, (uint64_t)fd);
 	return buf;
 }
 
@@ -390,22 +398,6 @@ static void close_slots(struct exec_state *st)
 			raw1(SYS_close, st->slots[i]);
 		st->slots[i] = -1;
 	}
-}
-
-/* Writes n as decimal digits into buf (at least 12 bytes). */
-static char *decimal(char *buf, uint64_t n)
-{
-	char digits[21];
-	int k = 0;
-	do {
-		digits[k++] = (char)('0' + n % 10);
-		n /= 10;
-	} while (n > 0);
-	char *p = buf;
-	while (k > 0)
-		*p++ = digits[--k];
-	*p = 0;
-	return buf;
 }
 
 /* Execs the sealed executor image (fd exe) to run the rest of the plan, so that no process of the
