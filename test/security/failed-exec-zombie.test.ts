@@ -23,6 +23,8 @@ describe(`failed execs leave no zombie and remove() resolves (${rootless ? 'root
     this.timeout(120_000);
     const c = await rt.create({ command: ['sh', '-c', 'rmdir /work && echo gone && exec sleep 1000'], rootfs: root, cwd: '/work' });
     await c.start();
+    // The container removes its cwd once it runs: wait for that before the failing execs.
+    for (let i = 0; i < 100 && (await c.exec(['test', '-e', '/work'], { cwd: '/' })).exitCode === 0; i++) await new Promise((r) => setTimeout(r, 20));
     let failures = 0;
     for (let i = 0; i < EXECS; i++) {
       await c.exec(['true']).then(
