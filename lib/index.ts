@@ -1,18 +1,29 @@
 /** corral's public API. */
-import { Runtime } from './image/runtime.ts';
+import { Runtime } from './runtime.ts';
 import type { Container } from './container/container.ts';
 import type { ContainerSpec } from './container/spec.ts';
-import type { RunOptions, RunResult } from './container/run-result.ts';
+import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-result.ts';
 
-export { Runtime } from './image/runtime.ts';
-export type { RuntimeConfig } from './container/runtime.ts';
+export { Runtime, type RuntimeConfig, type Images, type Volumes } from './runtime.ts';
 export type { ImageInfo, ImageSummary, DiskUsage, ImportOptions, ImageProgress, LayerInfo } from './image/image-store.ts';
 export type { ImageFormat } from './image/formats/io.ts';
 export type { CommitChanges } from './container/image-provider.ts';
-export { Container, type ContainerStatus, type ExecOptions, type StopOptions, type CommitOptions } from './container/container.ts';
+export { Container, type ContainerEvents } from './container/container.ts';
+export type { ContainerStatus } from './container/status.ts';
+export type { ExecOptions } from './container/exec.ts';
+export type { StopOptions } from './container/stop.ts';
+export type { CommitOptions } from './container/commit.ts';
 export type { ContainerSpec, NamespaceToggles, StdioMode } from './container/spec.ts';
-export type { ExitInfo, RunOptions, RunResult } from './container/run-result.ts';
-export { CorralError } from './sys/errors.ts';
+export type { DeviceSpec } from './container/devices.ts';
+export type { CapabilitySpec } from './container/capabilities.ts';
+export type { SeccompSpec, RlimitSpec } from './container/hardening.ts';
+export type { SeccompProfile, SeccompRule, SeccompArg, SeccompAction, SeccompOp } from './seccomp/profile.ts';
+export type { Limits, IoLimit } from './cgroup/limits.ts';
+export type { CgroupStats } from './cgroup/cgroup.ts';
+export type { MountSpec, Propagation } from './fs/mounts.ts';
+export type { VolumeInfo } from './fs/volumes.ts';
+export type { ExitInfo, RunOptions, EncodedRunOptions, RunResult } from './container/run-result.ts';
+export { CorralError, type ErrorCode, type CorralErrorCode } from './sys/errors.ts';
 
 let defaultRuntime: Runtime | undefined;
 
@@ -23,7 +34,9 @@ export function getDefaultRuntime(): Runtime {
 }
 
 /** Runs a command in a new container and resolves with its exit and output. */
-export function run(spec: ContainerSpec, options?: RunOptions): Promise<RunResult> {
+export function run(spec: ContainerSpec, options: EncodedRunOptions): Promise<RunResult<string>>;
+export function run(spec: ContainerSpec, options?: RunOptions): Promise<RunResult>;
+export function run(spec: ContainerSpec, options?: RunOptions): Promise<RunResult<Buffer | string>> {
   return getDefaultRuntime().run(spec, options);
 }
 

@@ -3,6 +3,8 @@ import { dirname, join, relative } from 'node:path';
 import { CorralError, syscallError } from '../sys/errors.ts';
 import { availableControllers } from './hierarchy.ts';
 import type { CgroupWrites } from './limits.ts';
+import { attachDeviceFilter } from './device-program.ts';
+import type { DeviceRule } from './device-filter.ts';
 
 /** Resource usage of a container; a part whose controller is missing is null. */
 export interface CgroupStats {
@@ -81,8 +83,9 @@ export class Cgroup {
     this.fd = fd;
   }
 
-  /** Makes the group (and its parent if needed) and writes its limits; undone on failure. */
-  static create(parent: string, name: string, writes: CgroupWrites): Cgroup {
+  /** Makes the group (and its parent if needed), writes its limits and attaches the device
+   * filter for devices (null: none); undone on failure. */
+  static create(parent: string, name: string, writes: CgroupWrites, devices: readonly DeviceRule[] | null): Cgroup {
     const path = join(parent, name);
     try {
       mkdirSync(parent, { recursive: true });
@@ -99,6 +102,8 @@ export class Cgroup {
       fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
       const group = new Cgroup(path, fd);
       for (const [file, value] of writes.files) group.write(file, value, `set ${file} to ${value}`);
+      // test/security/device-*.test.ts: only allowed devices can be opened in the group.
+      if (devices) attachDeviceFilter(fd, path, devices);
       return group;
     } catch (e) {
       if (fd >= 0) closeSync(fd);

@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { CorralError } from '../sys/errors.ts';
+import { parseBytes } from '../sys/units.ts';
 
 /** Per-device io limits (io.max); device is 'MAJOR:MINOR' or the path of a block device. */
 export interface IoLimit {
@@ -36,22 +37,10 @@ export interface CgroupWrites {
 /** The smallest memory limit accepted: below it a container cannot even start its program. */
 export const MIN_MEMORY = 6 * 1024 * 1024;
 const CPU_PERIOD = 100_000;
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 const KNOWN = new Set(['memory', 'memorySwap', 'cpus', 'cpuWeight', 'pids', 'cpuset', 'io']);
 
 function bad(message: string): CorralError {
   return new CorralError(`invalid limits: ${message}`, { code: 'ERR_INVALID_LIMITS' });
-}
-
-/** Bytes from a number or a string like '64m', '512k', '1.5g', '100mb', '2GiB'. */
-export function parseBytes(value: number | string, what: string): number {
-  if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value) || value < 0) throw bad(`${what} must be a non-negative whole number of bytes, got ${value}`);
-    return value;
-  }
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(String(value));
-  if (!m) throw bad(`${what} '${value}' is not a size (use bytes or a number with k, m, g or t)`);
-  return Math.floor(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
 }
 
 function positiveInt(value: unknown, what: string, max = Number.MAX_SAFE_INTEGER): number {
@@ -80,13 +69,13 @@ export function limitWrites(limits: Limits): CgroupWrites {
   const controllers = new Set<string>();
   const files: [string, string][] = [];
   if (limits.memory !== undefined) {
-    const bytes = parseBytes(limits.memory, 'memory');
+    const bytes = parseBytes(limits.memory, 'memory', bad);
     if (bytes < MIN_MEMORY) throw bad(`memory ${bytes} bytes is below the minimum of ${MIN_MEMORY} (6m)`);
     controllers.add('memory');
     files.push(['memory.max', String(bytes)]);
   }
   if (limits.memorySwap !== undefined) {
-    const swap = limits.memorySwap === 'max' || limits.memorySwap === -1 ? 'max' : String(parseBytes(limits.memorySwap, 'memorySwap'));
+    const swap = limits.memorySwap === 'max' || limits.memorySwap === -1 ? 'max' : String(parseBytes(limits.memorySwap, 'memorySwap', bad));
     controllers.add('memory');
     files.push(['memory.swap.max', swap]);
   }

@@ -23,7 +23,7 @@ export function processGroup(parent: string): string {
       // containers still in it: the next sweep takes them
     }
   });
-  void sweepStale(parent);
+  sweepStale(parent).catch((e: unknown) => debug('could not sweep %s: %o', parent, e));
   return dir;
 }
 

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { Runtime } from '../image/runtime.ts';
+import { Runtime } from '../runtime.ts';
 import type { ImageFormat } from '../image/formats/io.ts';
 import type { ImageProgress } from '../image/image-store.ts';
 import { usageError } from './parse.ts';

@@ -176,8 +176,10 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     const e = err as CorralError;
     process.stderr.write(`corral: ${e.message}\n`);
-    process.exitCode = e.code === 'ENOENT' && e.step?.startsWith('resolve command') ? EXIT.notFound
-      : e.code === 'EACCES' && e.step?.startsWith('resolve command') ? EXIT.notExecutable
+    // As docker: 127 when the command is not there, 126 when it cannot be executed, else 125.
+    const execFailed = e.syscall === 'execve';
+    process.exitCode = execFailed && e.code === 'ENOENT' ? EXIT.notFound
+      : execFailed && (e.code === 'EACCES' || e.code === 'ENOEXEC' || e.code === 'EPERM') ? EXIT.notExecutable
         : EXIT.failed;
   },
 );

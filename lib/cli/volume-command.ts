@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { Runtime } from '../image/runtime.ts';
+import { Runtime } from '../runtime.ts';
 import { pairs, usageError } from './parse.ts';
 
 /** Help for `corral volume`. */

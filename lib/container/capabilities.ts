@@ -36,15 +36,15 @@ function capNumber(name: unknown): number {
   return n;
 }
 
-/** The capability mask (bit n = capability n) a spec asks for. */
-export function capabilityMask(spec: CapabilitySpec | undefined): bigint {
+/** The capability mask (bit n = capability n) a spec asks for, changes applied to defaults. */
+export function capabilityMask(spec: CapabilitySpec | undefined, defaults: readonly string[] = DEFAULT_CAPABILITIES): bigint {
   const all = (1n << BigInt(lastCapability() + 1)) - 1n;
   if (spec === 'all') return all;
   if (spec !== undefined && (typeof spec !== 'object' || spec === null)) {
     throw new CorralError("invalid container spec: capabilities must be 'all' or { add?, drop? }", { code: 'ERR_INVALID_SPEC' });
   }
   let mask = 0n;
-  for (const name of DEFAULT_CAPABILITIES) mask |= 1n << BigInt(capNumber(name));
+  for (const name of defaults) mask |= 1n << BigInt(capNumber(name));
   // Drops first, then adds, as docker does: { drop: ['ALL'], add: ['KILL'] } keeps only KILL.
   for (const name of spec?.drop ?? []) mask &= name === 'ALL' ? 0n : ~(1n << BigInt(capNumber(name)));
   for (const name of spec?.add ?? []) mask |= name === 'ALL' ? all : 1n << BigInt(capNumber(name));

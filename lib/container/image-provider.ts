@@ -43,7 +43,7 @@ export interface CommitChanges {
 
 /** Images as a runtime uses them. */
 export interface ImageProvider {
-  resolve(ref: string): ResolvedImage;
+  resolve(ref: string): Promise<ResolvedImage>;
   markUsed(manifestDigest: string, containerId: string): void;
   release(manifestDigest: string, containerId: string): void;
   commit(request: CommitRequest): Promise<{ manifestDigest: string }>;

@@ -122,7 +122,8 @@ export function processOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'namespaces
   ];
 }
 
-/** The exec helper's steps before it joins the container's namespaces. */
+/** The exec helper's steps before it joins the container's namespaces (CVE-2019-5736: nothing
+ * inside may open the joining process's /proc/PID/exe before it execs). */
 export function joiningOps(): PlanOp[] {
   return [op.prctl({ step: 'make the joining process non-dumpable', option: PR.SET_DUMPABLE, arg: 0 })];
 }

@@ -2,7 +2,9 @@ import { statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { isAbsolute } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
-import { capabilityMask, type CapabilitySpec } from './capabilities.ts';
+import { capabilityMask, DEFAULT_CAPABILITIES, type CapabilitySpec } from './capabilities.ts';
+import { deviceRules, type DeviceSpec } from './devices.ts';
+import type { DeviceRule } from '../cgroup/device-filter.ts';
 import { limitWrites, type CgroupWrites, type Limits } from '../cgroup/limits.ts';
 import { resolveMounts, type MountSpec, type ResolvedMount } from '../fs/mounts.ts';
 import type { ImageDefaults } from './image-provider.ts';
@@ -64,6 +66,9 @@ export interface ContainerSpec {
   maskedPaths?: string[];
   /** Paths made read-only (default: /proc/bus, /proc/fs, /proc/irq, /proc/sys). */
   readonlyPaths?: string[];
+  /** Devices allowed besides Docker's defaults (null, zero, full, random, urandom, tty, ptmx,
+   * ptys, tun): host nodes by path or classes by type/major/minor, with access 'rwm' or less. */
+  devices?: DeviceSpec[];
 }
 
 /** How the container's fds 0-2 are connected. */
@@ -93,12 +98,14 @@ export interface ResolvedSpec {
   hardening: Hardening;
   maskedPaths: string[];
   readonlyPaths: string[];
+  /** The device filter's allow-list (defaults first). */
+  devices: DeviceRule[];
 }
 
 /** The PATH a container gets when the spec gives none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths']);
+const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths', 'devices']);
 const NAMESPACE_KEYS = new Set(['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup', 'user']);
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
@@ -143,8 +150,9 @@ function stringRecord(value: unknown, what: string): Record<string, string> {
 }
 
 /** Checks a spec and fills in the defaults; throws ERR_INVALID_SPEC (or the errno of a bad rootfs)
- * before anything is created. */
-export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: ImageDefaults | null = null): ResolvedSpec {
+ * before anything is created. deviceFilter: the container's group will have the device filter
+ * (without it, and as root, the default capabilities lose MKNOD). */
+export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: ImageDefaults | null = null, deviceFilter = false): ResolvedSpec {
   if (typeof spec !== 'object' || spec === null) throw invalid('spec must be an object');
   for (const key of Object.keys(spec)) if (!KNOWN_KEYS.has(key)) throw invalid(`unknown key '${key}'`);
   if (spec.command !== undefined && (!Array.isArray(spec.command) || spec.command.length === 0)) throw invalid('command must be a non-empty array of strings');
@@ -189,6 +197,11 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
     };
   }
 
+  if (namespaces.user && user && [user.uid, user.gid, ...user.groups].some((n) => n !== 0)) {
+    // The user namespace maps one id (the caller, to 0 inside): another fails at exec with EINVAL.
+    const ids = `${user.uid}:${user.gid}${user.groups.length ? ` (groups ${user.groups.join(',')})` : ''}`;
+    throw new CorralError(`user ${ids} cannot exist in this container: its user namespace maps only your own id, to 0 inside; run it as user 0, or as root`, { code: 'ERR_ROOTLESS_IDS', step: 'check user' });
+  }
   const hostname = spec.hostname === undefined ? id.slice(0, 63) : checkString(spec.hostname, 'hostname');
   if (!HOSTNAME_PATTERN.test(hostname)) throw invalid(`hostname '${hostname}' is not a valid host name`);
   if (spec.hostname !== undefined && !namespaces.uts) throw invalid('hostname needs the UTS namespace');
@@ -207,7 +220,8 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   const mounts = resolveMounts(spec.mounts);
   if (mounts.length > 0 && !namespaces.mount) throw invalid('mounts need the mount namespace');
 
-  const capabilities = capabilityMask(spec.capabilities);
+  // test/security/device-*.test.ts: no device filter, no mknod (a user namespace denies it anyway).
+  const capabilities = capabilityMask(spec.capabilities, deviceFilter || rootless ? DEFAULT_CAPABILITIES : DEFAULT_CAPABILITIES.filter((c) => c !== 'MKNOD'));
   const pathList = (value: unknown, what: string, fallback: string[]): string[] => {
     if (value === undefined) return fallback;
     if (!Array.isArray(value) || value.some((p) => typeof p !== 'string' || !isAbsolute(p))) throw invalid(`${what} must be an array of absolute paths`);
@@ -216,5 +230,5 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
 
   return { id, image: image ? spec.image! : null, command, rootfs, mounts, hardening: resolveHardening(spec, capabilities),
     maskedPaths: pathList(spec.maskedPaths, 'maskedPaths', DEFAULT_MASKED_PATHS),
-    readonlyPaths: pathList(spec.readonlyPaths, 'readonlyPaths', DEFAULT_READONLY_PATHS), readonlyRootfs: spec.readonlyRootfs ?? false, rootfsWritable, env, cwd, user, hostname, network, namespaces, stdio, labels: stringRecord(spec.labels, 'labels'), capabilities, limits: limitWrites(spec.limits ?? {}) };
+    readonlyPaths: pathList(spec.readonlyPaths, 'readonlyPaths', DEFAULT_READONLY_PATHS), readonlyRootfs: spec.readonlyRootfs ?? false, rootfsWritable, env, cwd, user, hostname, network, namespaces, stdio, labels: stringRecord(spec.labels, 'labels'), capabilities, limits: limitWrites(spec.limits ?? {}), devices: deviceRules(spec.devices) };
 }

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, posix } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
-import { parseBytes } from '../cgroup/limits.ts';
+import { parseBytes } from '../sys/units.ts';
 
 /** How mount events propagate between the source and the container's copy. */
 export type Propagation = 'private' | 'rprivate' | 'slave' | 'rslave' | 'shared' | 'rshared';
@@ -60,11 +60,7 @@ export function resolveMounts(mounts: unknown): ResolvedMount[] {
         if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw bad(`mounts[${i}].mode must be a file mode such as 0o755`);
         let size: number | null = null;
         if (m.size !== undefined) {
-          try {
-            size = parseBytes(m.size, `mounts[${i}].size`);
-          } catch (e) {
-            throw bad((e as Error).message.replace(/^invalid limits: /, ''));
-          }
+          size = parseBytes(m.size, `mounts[${i}].size`, bad);
         }
         return { type: 'tmpfs', target: target(m.target, i), size, mode };
       }

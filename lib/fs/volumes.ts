@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { readdir, readFile, rename } from 'node:fs/promises';
 import { treeSize } from './tree-size.ts';
-import { mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { removeTree, removeTreeAsync } from './remove-tree.ts';
+import { runtimeDir } from './runtime-root.ts';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
-import { isStaleTag, processTag } from '../sys/process-tag.ts';
+import { UseMarkers } from './use-markers.ts';
 import { VOLUME_NAME } from './mounts.ts';
 
 /** What inspect() and list() tell about a volume. */
@@ -41,8 +43,9 @@ function notFound(name: string): CorralError {
 export class VolumeStore {
   readonly #dir: string;
 
+  /** Opens (or makes) root/volumes, and root itself, private to this user (see runtime-root.ts). */
   constructor(root: string) {
-    this.#dir = join(root, 'volumes');
+    this.#dir = runtimeDir(root, 'volumes');
   }
 
   /** Creates a volume; ERR_VOLUME_EXISTS when the name is taken. */
@@ -87,7 +90,7 @@ export class VolumeStore {
       createdAt: new Date(meta.createdAt),
       labels: meta.labels,
       sizeBytes: await treeSize(join(dir, 'data')),
-      usedBy: this.#users(name).map((u) => u.container),
+      usedBy: this.#users(name).holders(),
     };
   }
 
@@ -96,14 +99,18 @@ export class VolumeStore {
     checkName(name);
     const dir = join(this.#dir, name);
     await this.inspect(name);
-    const users = this.#users(name);
+    const users = this.#users(name).holders();
     if (users.length > 0 && !options.force) {
-      throw new CorralError(`volume ${name} is in use by ${users.map((u) => u.container).join(', ')}`, { code: 'ERR_VOLUME_IN_USE', path: name });
+      throw new CorralError(`volume ${name} is in use by ${users.join(', ')}`, { code: 'ERR_VOLUME_IN_USE', path: name });
     }
     // Gone at once for everyone (a rename), then deleted.
     const trash = join(this.#dir, `.trash-${randomBytes(6).toString('hex')}`);
-    await rename(dir, trash);
-    await rm(trash, { recursive: true, force: true });
+    try {
+      await rename(dir, trash);
+    } catch (e) {
+      throw fromNodeError(e, `remove volume ${name}`, dir);
+    }
+    await removeTreeAsync(trash);
   }
 
   /** Removes every volume no container uses; returns their names. */
@@ -126,22 +133,13 @@ export class VolumeStore {
   acquire(name: string, containerId: string): string {
     checkName(name);
     this.#make(name, {});
-    const users = join(this.#dir, name, 'users');
-    try {
-      writeFileSync(join(users, `${processTag()}.${containerId}`), '');
-    } catch (e) {
-      throw fromNodeError(e, `use volume ${name}`, users);
-    }
+    this.#users(name).add(containerId);
     return join(this.#dir, name, 'data');
   }
 
   /** The container no longer uses the volume. */
   release(name: string, containerId: string): void {
-    try {
-      unlinkSync(join(this.#dir, name, 'users', `${processTag()}.${containerId}`));
-    } catch {
-      // the volume was removed with force meanwhile
-    }
+    this.#users(name).remove(containerId);
   }
 
   /** Makes the volume atomically (built aside, then renamed into place); false if it exists. */
@@ -155,32 +153,15 @@ export class VolumeStore {
       renameSync(staging, final);
       return true;
     } catch (e) {
-      rmSync(staging, { recursive: true, force: true });
+      removeTree(staging);
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' || code === 'ENOTEMPTY') return false;
       throw fromNodeError(e, `create volume ${name}`, final);
     }
   }
 
-  /** Live users of a volume; markers of dead processes are deleted on the way. */
-  #users(name: string): { container: string }[] {
-    const dir = join(this.#dir, name, 'users');
-    const users: { container: string }[] = [];
-    let entries: string[];
-    try {
-      entries = readdirSync(dir);
-    } catch {
-      return users;
-    }
-    for (const entry of entries) {
-      const dot = entry.indexOf('.');
-      const tag = entry.slice(0, dot);
-      if (isStaleTag(tag)) {
-        void unlink(join(dir, entry)).catch(() => {});
-        continue;
-      }
-      users.push({ container: entry.slice(dot + 1) });
-    }
-    return users;
+  /** The containers using a volume. */
+  #users(name: string): UseMarkers {
+    return new UseMarkers(join(this.#dir, name, 'users'), `volume ${name}`, { makeDir: false });
   }
 }

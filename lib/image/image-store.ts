@@ -1,9 +1,10 @@
 import createDebug from 'debug';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
-import { isStaleTag, processTag } from '../sys/process-tag.ts';
+import { UseMarkers } from '../fs/use-markers.ts';
+import { runtimeDir } from '../fs/runtime-root.ts';
 import { BlobStore } from './blob-store.ts';
 import { chainIds } from './digest.ts';
 import { ImageDbFile, type ImageDb, type ImageRecord } from './image-db.ts';
@@ -104,7 +105,7 @@ export class ImageStore {
 
   constructor(root: string, rootless: boolean) {
     this.#rootless = rootless;
-    this.#dir = join(root, 'images');
+    this.#dir = runtimeDir(root, 'images');
     this.blobs = new BlobStore(join(this.#dir, 'blobs'));
     this.layers = new LayerStore(join(this.#dir, 'layers'), rootless);
     this.#db = new ImageDbFile(this.#dir);
@@ -114,7 +115,7 @@ export class ImageStore {
    * every blob is verified and every layer unpacked. Returns the imported images. */
   async import(source: string, options: ImportOptions = {}): Promise<ImageInfo[]> {
     const src = await openImageSource(source, options.format);
-    const marker = this.#markImport();
+    const importId = this.#markImport();
     try {
       const images = await src.images();
       if (options.tag !== undefined && images.length !== 1) {
@@ -158,7 +159,7 @@ export class ImageStore {
       options.onProgress?.({ ...progress, phase: 'done' });
       return Promise.all(tagged.map(([, r]) => this.inspect(r.manifestDigest)));
     } finally {
-      rmSync(marker, { force: true });
+      this.#imports().remove(importId);
       await src.close();
     }
   }
@@ -235,9 +236,9 @@ export class ImageStore {
    * import runs only the debris goes (its blobs are not referenced yet). */
   async gc(): Promise<{ blobs: number; layers: number; debris: number }> {
     return this.#db.update((db) => {
-      const debris = this.layers.sweepTemp() + this.#sweepImports();
+      const debris = this.layers.sweepTemp();
       void this.blobs.sweepTemp(0);
-      if (this.#importsRunning()) return { blobs: 0, layers: 0, debris };
+      if (this.#imports().holders().length > 0) return { blobs: 0, layers: 0, debris };
       const blobs = new Set<string>();
       const chains = new Set<string>();
       for (const r of Object.values(db.images)) {
@@ -275,7 +276,7 @@ export class ImageStore {
     const [baseDigest, base] = this.#find(db, request.baseManifestDigest);
     const baseManifest = await this.blobs.readJson<ImageManifest>(baseDigest);
     const baseConfig = await this.blobs.readJson<ImageConfig>(base.configDigest);
-    const marker = this.#markImport();
+    const importId = this.#markImport();
     try {
       // upper → tar → gzip → the blob store, hashing the tar (DiffID) on the way.
       const tar = new PassThrough();
@@ -310,7 +311,7 @@ export class ImageStore {
       });
       return { manifestDigest: manifestBlob.digest };
     } finally {
-      rmSync(marker, { force: true });
+      this.#imports().remove(importId);
     }
   }
 
@@ -352,30 +353,21 @@ export class ImageStore {
 
   /** Marks the image as used by a container (remove() refuses it meanwhile) until release(). */
   markUsed(manifestDigest: string, containerId: string): void {
-    const dir = join(this.#dir, 'in-use', manifestDigest.replace(':', '-'));
-    const marker = join(dir, `${processTag()}.${containerId}`);
-    try {
-      writeFileSync(marker, '');
-    } catch {
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(marker, '');
-    }
+    this.#users(manifestDigest).add(containerId);
   }
 
   /** The container no longer uses the image. */
   release(manifestDigest: string, containerId: string): void {
-    try {
-      unlinkSync(join(this.#dir, 'in-use', manifestDigest.replace(':', '-'), `${processTag()}.${containerId}`));
-    } catch {
-      // removed with force meanwhile
-    }
+    this.#users(manifestDigest).remove(containerId);
   }
 
   /** Containers (of live processes) using an image. */
   usersOf(manifestDigest: string): string[] {
-    const dir = join(this.#dir, 'in-use', manifestDigest.replace(':', '-'));
-    if (!existsSync(dir)) return [];
-    return readdirSync(dir).filter((e) => !isStaleTag(e.slice(0, e.indexOf('.')))).map((e) => e.slice(e.indexOf('.') + 1));
+    return this.#users(manifestDigest).holders();
+  }
+
+  #users(manifestDigest: string): UseMarkers {
+    return new UseMarkers(join(this.#dir, 'in-use', manifestDigest.replace(':', '-')), `image ${manifestDigest}`, { makeDir: true });
   }
 
   #config(digest: string): ImageConfig {
@@ -411,25 +403,16 @@ export class ImageStore {
     }
   }
 
+  /** Imports and commits in progress: gc keeps unreferenced blobs while one runs. */
+  #imports(): UseMarkers {
+    return new UseMarkers(join(this.#dir, 'importing'), 'the image store', { makeDir: true });
+  }
+
+  /** Marks an import or commit as running; the returned id ends it with #imports().remove(). */
   #markImport(): string {
-    const dir = join(this.#dir, 'importing');
-    mkdirSync(dir, { recursive: true });
-    const marker = join(dir, `${processTag()}.${randomBytes(4).toString('hex')}`);
-    writeFileSync(marker, '');
-    return marker;
-  }
-
-  #importsRunning(): boolean {
-    const dir = join(this.#dir, 'importing');
-    return existsSync(dir) && readdirSync(dir).some((e) => !isStaleTag(e.slice(0, e.indexOf('.'))));
-  }
-
-  #sweepImports(): number {
-    const dir = join(this.#dir, 'importing');
-    if (!existsSync(dir)) return 0;
-    const stale = readdirSync(dir).filter((e) => isStaleTag(e.slice(0, e.indexOf('.'))));
-    for (const e of stale) rmSync(join(dir, e), { force: true });
-    return stale.length;
+    const id = randomBytes(4).toString('hex');
+    this.#imports().add(id);
+    return id;
   }
 }
 

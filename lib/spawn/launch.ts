@@ -236,7 +236,7 @@ export async function launchPending(spec: LaunchSpec): Promise<PendingProcess> {
   return {
     ...child,
     async start() {
-      if (settled) throw new CorralError('the container was already started', { code: 'ERR_CONTAINER_STARTED' });
+      if (settled) throw new CorralError('the container was already started', { code: 'ERR_CONTAINER_STATE' });
       settled = true;
       try {
         writeSync(startWrite, Buffer.from([1]));

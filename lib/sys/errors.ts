@@ -1,12 +1,13 @@
 import { constants } from 'node:os';
+import type { ErrnoCode } from './errno-code.ts';
 
 const errnoNames = new Map<number, string>(
   Object.entries(constants.errno).map(([name, value]) => [value, name]),
 );
 
 /** The name of a positive errno value ('ENOENT'), so errors carry Node-style codes. */
-export function errnoName(errno: number): `E${string}` {
-  return (errnoNames.get(errno) ?? `E${errno}`) as `E${string}`;
+export function errnoName(errno: number): ErrnoCode {
+  return (errnoNames.get(errno) ?? `E${errno}`) as ErrnoCode;
 }
 
 /** Every code corral's own checks throw (errno names such as 'ENOENT' come from failed system
@@ -19,7 +20,6 @@ export type CorralErrorCode =
   | 'ERR_COMMIT_ABORTED'
   | 'ERR_COMMIT_UNSUPPORTED'
   | 'ERR_CONTAINER_EXISTS'
-  | 'ERR_CONTAINER_NOT_FOUND'
   | 'ERR_CONTAINER_STATE'
   | 'ERR_DIGEST_MISMATCH'
   | 'ERR_IMAGE_IN_USE'
@@ -39,11 +39,14 @@ export type CorralErrorCode =
   | 'ERR_LAYER_READ'
   | 'ERR_NATIVE_MISSING'
   | 'ERR_NO_MATCHING_PLATFORM'
+  | 'ERR_ROOTLESS_IDS'
   | 'ERR_SECCOMP_UNAVAILABLE'
   | 'ERR_SETUP_FAILED'
   | 'ERR_STREAM_DESTROYED'
+  | 'ERR_TREE_CHANGED'
   | 'ERR_UNKNOWN_IMAGE_FORMAT'
   | 'ERR_UNKNOWN_SIGNAL'
+  | 'ERR_UNSAFE_RUNTIME_ROOT'
   | 'ERR_UNSUPPORTED_COMPRESSION'
   | 'ERR_UNSUPPORTED_FILE_NAME'
   | 'ERR_UNSUPPORTED_MEDIA_TYPE'
@@ -53,7 +56,7 @@ export type CorralErrorCode =
   | 'ERR_VOLUME_NOT_FOUND';
 
 /** A CorralError's code: one of ours, or the errno name of a failed system call ('ENOENT'). */
-export type ErrorCode = CorralErrorCode | `E${string}`;
+export type ErrorCode = CorralErrorCode | ErrnoCode;
 
 /** Details a CorralError can carry besides its message. */
 export interface CorralErrorDetails {

@@ -75,8 +75,8 @@ describe(`lifecycle (${rootless ? 'rootless' : 'root'})`, () => {
     assert.deepEqual(await exitEvent, { exitCode: 0, signal: null });
     assert.equal(Buffer.concat(early).toString(), 'started\nbye\n');
     assert.equal(c.status, 'stopped');
-    await assert.rejects(c.start(), { code: 'ERR_CONTAINER_NOT_CREATED' });
-    assert.throws(() => c.kill(), { code: 'ERR_CONTAINER_NOT_RUNNING' });
+    await assert.rejects(c.start(), { code: 'ERR_CONTAINER_STATE' });
+    assert.throws(() => c.kill(), { code: 'ERR_CONTAINER_STATE' });
   });
 
   it('stop() sends SIGTERM, then SIGKILL after the timeout', async () => {
@@ -98,7 +98,7 @@ describe(`lifecycle (${rootless ? 'rootless' : 'root'})`, () => {
     const rt = new Runtime();
     const c = await rt.create({ command: ['sleep', '100'], rootfs: root, id: 'keep-me' });
     await c.start();
-    await assert.rejects(c.remove(), { code: 'ERR_CONTAINER_RUNNING' });
+    await assert.rejects(c.remove(), { code: 'ERR_CONTAINER_STATE' });
     assert.equal(rt.get('keep-me'), c);
     await assert.rejects(rt.create({ command: ['true'], rootfs: root, id: 'keep-me' }), { code: 'ERR_CONTAINER_EXISTS' });
     await c.remove({ force: true });
@@ -153,11 +153,11 @@ describe(`lifecycle (${rootless ? 'rootless' : 'root'})`, () => {
     assert.equal(text.split('\n').filter((l) => l.startsWith('/proc')).length, 0, text);
   });
 
-  it('exec fails with ERR_CONTAINER_NOT_RUNNING on a stopped container', async () => {
+  it('exec fails with ERR_CONTAINER_STATE on a stopped container', async () => {
     await using c = await create({ command: ['true'], rootfs: root });
     await c.start();
     await c.wait();
-    await assert.rejects(c.exec(['true']), { code: 'ERR_CONTAINER_NOT_RUNNING' });
+    await assert.rejects(c.exec(['true']), { code: 'ERR_CONTAINER_STATE' });
   });
 
   it('children of the first process die with it', async () => {

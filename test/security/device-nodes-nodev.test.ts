@@ -86,7 +86,8 @@ describe(`device nodes outside /dev do not open: nodev mounts (${rootless ? 'roo
 
   const made = ['/tmp/n', '/dev/shm/n', '/scratch/n', '/vol/n'];
   const makeNodes = made.map((p) => `mknod -m 666 ${p} c 1 3`).join(' && ');
-  const writable: Partial<ContainerSpec> = { mounts: [{ type: 'tmpfs', target: '/scratch' }, { type: 'volume', source: 'corral-nodev-test', target: '/vol' }] };
+  // MKNOD given outright: without a device cgroup (cgroupParent: false) the default drops it.
+  const writable: Partial<ContainerSpec> = { capabilities: { add: ['MKNOD'] }, mounts: [{ type: 'tmpfs', target: '/scratch' }, { type: 'volume', source: 'corral-nodev-test', target: '/vol' }] };
   after(async () => { await rt.volumes.remove('corral-nodev-test').catch(() => {}); });
 
   it('a node in the image (rootfs), on the overlay and on a direct rootfs, and in the host root: they do not open', async () => {

@@ -1,0 +1,47 @@
+import { CorralError } from '../sys/errors.ts';
+import type { CommitChanges, CommitRequest } from './image-provider.ts';
+
+/** Options of commit(). */
+export interface CommitOptions {
+  /** The new image's name ('name:tag'). */
+  ref: string;
+  /** Recorded in the image history. */
+  message?: string;
+  /** Config fields to set: Cmd, Entrypoint, Env, WorkingDir, User, Labels. */
+  changes?: CommitChanges;
+}
+
+/** What commit needs of a container. */
+export interface CommitSource {
+  id: string;
+  layer: { upper: string } | null;
+  imageDigest: string | null;
+  /** Freezes the container for the duration of the commit when it runs and can be frozen;
+   * returns the thaw (or null when nothing was frozen). */
+  freeze(): Promise<(() => Promise<void>) | null>;
+}
+
+/** Stores a container's writable layer as one new layer on top of its image: the container is
+ * frozen meanwhile where it can be, so the layer is consistent. */
+export async function commitContainer(
+  source: CommitSource,
+  store: ((request: CommitRequest) => Promise<{ manifestDigest: string }>) | null,
+  options: CommitOptions,
+): Promise<{ manifestDigest: string }> {
+  if (!store) throw new CorralError('this runtime has no image store to commit to', { code: 'ERR_COMMIT_UNSUPPORTED' });
+  if (!source.layer) {
+    throw new CorralError(`container ${source.id} has no writable layer to commit (it runs on the host root or with rootfsWritable: 'direct')`, { code: 'ERR_COMMIT_UNSUPPORTED' });
+  }
+  const thaw = await source.freeze();
+  try {
+    return await store({
+      upper: source.layer.upper,
+      baseManifestDigest: source.imageDigest,
+      ref: options.ref,
+      ...(options.message === undefined ? {} : { message: options.message }),
+      ...(options.changes === undefined ? {} : { changes: options.changes }),
+    });
+  } finally {
+    await thaw?.();
+  }
+}
