@@ -11,6 +11,9 @@ import { openStdio, type StdioSet } from './stdio.ts';
 import { ChildInit } from './init-process.ts';
 import { cgroupResource, HeldResources, imageLeaseResource, volumeResource, writableLayerResource, type HostResource } from './host-resources.ts';
 import type { ImageProvider, ResolvedImage } from './image-provider.ts';
+import type { NetworkStore } from '../net/network-store.ts';
+import { CLONE } from '../sys/constants.ts';
+import { joinNetworkOp, networkResource } from './network-resource.ts';
 
 /** The parts a container engine is made of (assembled by the Runtime in lib/runtime.ts). */
 export interface EngineParts {
@@ -21,6 +24,7 @@ export interface EngineParts {
   rootless: boolean;
   cgroups: CgroupManager;
   volumes: VolumeStore;
+  networks: NetworkStore;
   /** Images for specs that name one, and commit; null: specs cannot name images. */
   images: ImageProvider | null;
 }
@@ -40,6 +44,7 @@ export class ContainerEngine {
       imageLeaseResource(parts.images),
       writableLayerResource(parts.root),
       volumeResource(parts.volumes),
+      networkResource(parts.networks),
     ];
     const images = parts.images;
     this.#owner = {
@@ -123,13 +128,14 @@ export class ContainerEngine {
   }
 
   #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources): LaunchSpec {
-    const { cgroup, layer, image, mounts } = host.state;
+    const { cgroup, layer, image, mounts, network } = host.state;
     // test/security/host-root-runtime-root.test.ts: a container on the host's root never sees the
     // runtime's own root (other containers' layers, images, volumes).
     const visible = spec.rootfs === null && !image ? { ...spec, maskedPaths: [...spec.maskedPaths, this.#parts.root] } : spec;
     return {
-      cloneFlags: cloneFlags(spec, cgroup !== null),
-      setup: containerSetupOps(visible, { ownCgroup: cgroup !== null, layer, image, mounts }),
+      cloneFlags: network ? cloneFlags(spec, cgroup !== null) & ~CLONE.NEWNET : cloneFlags(spec, cgroup !== null),
+      setup: [...(network ? [joinNetworkOp(network.nsfd)] : []), ...containerSetupOps(visible, { ownCgroup: cgroup !== null, layer, image, mounts })],
+      ...(network ? { keepFds: [network.nsfd] } : {}),
       beforeExec: lastStepOps(spec.hardening),
       command: spec.command,
       env: envList(spec.env),

@@ -76,13 +76,22 @@ export function addRules(rules: readonly NftRule[], step: string): NftRuleRef[] 
   return added;
 }
 
-/** Deletes rules by handle in one batch; rules already gone are skipped. */
+/** Deletes rules by handle in one batch; rules already gone (or a handle now holding another
+ * rule, its comment differs) are skipped. */
 export function deleteRules(rules: readonly NftRuleRef[]): void {
   if (rules.length === 0) return;
-  const present = new Set(listRules().map((r) => `${r.chain}/${r.handle}`));
-  const gone = rules.filter((r) => present.has(`${r.chain}/${r.handle}`));
+  const key = (r: NftRuleRef): string => `${r.chain}/${r.handle}/${r.comment}`;
+  const present = new Set(listRules().map(key));
+  const gone = rules.filter((r) => present.has(key(r)));
   if (gone.length === 0) return;
   nftRun({ nftables: gone.map((r) => ({ delete: { rule: { ...TABLE, chain: r.chain, handle: r.handle } } })) }, `delete ${gone.length} nftables rules`);
+}
+
+/** Deletes the table when no rule of corral's is left in it (only the jumps to 'ports'). */
+export function dropTableIfUnused(): void {
+  const rules = listRules();
+  if (rules.length === 0 || rules.some((r) => r.comment !== '')) return;
+  nftRun({ nftables: [{ delete: { table: { family: TABLE.family, name: TABLE.table } } }] }, 'delete the corral nftables table');
 }
 
 /** Lists the rules of the corral table (empty when there is no table). */

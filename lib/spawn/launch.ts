@@ -19,6 +19,8 @@ export interface LaunchSpec {
   searchPath: string;
   stdio: readonly [number, number, number];
   cgroupFd?: number;
+  /** More fds the setup uses (a network namespace to join): kept open until exec. */
+  keepFds?: readonly number[];
 }
 
 /** A child process started by a launch: pid and pidfd (ours to close). */
@@ -81,7 +83,7 @@ export async function launchNow(spec: LaunchSpec): Promise<LaunchedProcess> {
   const [statusRead, statusWrite] = pipe();
   const { resolve, exec } = commandOps(spec);
   const stdio = stdioOps(spec.stdio);
-  const ops = withoutDumpable([...stdio, closeFdsOp([0, 1, 2, statusWrite]), ...spec.setup, ...resolve, ...exec]);
+  const ops = withoutDumpable([...stdio, closeFdsOp([0, 1, 2, statusWrite, ...(spec.keepFds ?? [])]), ...spec.setup, ...resolve, ...exec]);
   let child: LaunchedProcess;
   try {
     child = cloneOrThrow(encodePlan(ops, statusWrite), spec.cloneFlags | CLONE.VM | CLONE.VFORK, spec.cgroupFd);
@@ -125,7 +127,7 @@ export async function launchPending(spec: LaunchSpec): Promise<PendingProcess> {
   const stdio = stdioOps(spec.stdio);
   const ops = [
     ...stdio,
-    closeFdsOp([0, 1, 2, statusWrite, startRead]),
+    closeFdsOp([0, 1, 2, statusWrite, startRead, ...(spec.keepFds ?? [])]),
     ...spec.setup,
     ...resolve,
     { code: OP.WAIT_START, step: 'wait for start', syscall: 'read', n: [startRead] },

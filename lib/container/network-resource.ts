@@ -1,0 +1,26 @@
+import type { NetworkStore } from '../net/network-store.ts';
+import { OP, type PlanOp } from '../spawn/plan.ts';
+import { CLONE } from '../sys/constants.ts';
+import type { HostResource } from './host-resources.ts';
+
+/** A bridge-network attachment: a network namespace prepared on the host with its veth, address,
+ * route and published ports (the container joins it with setns before exec), and the network's
+ * hosts file bind-mounted as /etc/hosts. */
+export function networkResource(networks: NetworkStore): HostResource {
+  return {
+    name: 'network',
+    async acquire(spec, host) {
+      if (!spec.attach) return null;
+      const attachment = await networks.attach(spec.attach.network, { container: spec.id, names: spec.attach.names, ip: spec.attach.ip, ports: spec.ports });
+      host.network = { nsfd: attachment.nsfd, ip: attachment.ip, ports: attachment.ports };
+      host.mounts = [...host.mounts, { type: 'bind', source: attachment.hostsFile, target: '/etc/hosts', readonly: true, recursive: false, propagation: 'rprivate', sourceIsDir: false }];
+      return () => attachment.release();
+    },
+  };
+}
+
+/** The first setup step of a container on a bridge network: join its prepared namespace (cloned
+ * without CLONE_NEWNET, so this works on the vfork fast path as well as for create()). */
+export function joinNetworkOp(nsfd: number): PlanOp {
+  return { code: OP.SETNS, step: 'join the prepared network namespace', syscall: 'setns', n: [nsfd, CLONE.NEWNET] };
+}
