@@ -115,13 +115,14 @@ export class RtNetlink {
     this.#request(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL, Buffer.concat([ifinfo(), attrs([[IFLA.IFNAME, cstr(name)], [IFLA.LINKINFO, info]])]), `create bridge ${name}`);
   }
 
-  /** Creates a veth pair in one request: hostName here, enslaved to the bridge masterIndex, and its
-   * peer named peerName straight inside the network namespace peerNsFd (netavark's way). */
-  addVeth(hostName: string, masterIndex: number, peerName: string, peerNsFd: number): void {
+  /** Creates a veth pair in one request: hostName here, enslaved to the bridge masterIndex (when
+   * not null), and its peer named peerName straight inside the network namespace peerNsFd
+   * (netavark's way). */
+  addVeth(hostName: string, masterIndex: number | null, peerName: string, peerNsFd: number): void {
     const peer = Buffer.concat([ifinfo(), attrs([[IFLA.IFNAME, cstr(peerName)], [IFLA.NET_NS_FD, u32(peerNsFd)]])]);
     const info = attrs([[IFLA_INFO.KIND, cstr('veth')], [IFLA_INFO.DATA, attrs([[VETH_INFO_PEER, peer]])]]);
     this.#request(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL,
-      Buffer.concat([ifinfo(), attrs([[IFLA.IFNAME, cstr(hostName)], [IFLA.MASTER, u32(masterIndex)], [IFLA.LINKINFO, info]])]),
+      Buffer.concat([ifinfo(), attrs([[IFLA.IFNAME, cstr(hostName)], ...(masterIndex === null ? [] : [[IFLA.MASTER, u32(masterIndex)] as Attr]), [IFLA.LINKINFO, info]])]),
       `create veth ${hostName} with peer ${peerName} in the container's network namespace`);
   }
 
