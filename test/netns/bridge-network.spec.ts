@@ -224,6 +224,38 @@ describe('bridge networks (in a network namespace of their own)', function () {
     assert.doesNotMatch(readFileSync(join(root, 'networks/bridge/hosts'), 'utf8'), /held/);
   });
 
+  it('corral network … and corral run --network --network-alias -p work', async () => {
+    const cli = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> => new Promise((resolve) => {
+      const child = spawn(process.execPath, [join(import.meta.dirname, '../../dist/cli/main.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.on('data', (d) => { stdout += d; });
+      child.stderr!.on('data', (d) => { stderr += d; });
+      child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+    assert.equal((await cli(['network', 'create', 'clinet', '--subnet', '10.91.0.0/24', '--root', root])).stdout, 'clinet\n');
+    assert.match((await cli(['network', 'ls', '--root', root])).stdout, /^clinet\t10\.91\.0\.0\/24\tcr[0-9a-f]{12}\t0$/m);
+    const hosts = await cli(['run', '--root', root, '--network', 'clinet', '--network-alias', 'cache', '--', 'cat', '/etc/hosts']);
+    assert.match(hosts.stdout, /^10\.91\.0\.\d+\t\S+ cache$/m, hosts.stderr);
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    const served = cli(['run', '--root', root, '--network', 'clinet', '-p', `127.0.0.1:${port}:80`, '--', 'busybox', 'sh', '-c', 'echo from-cli | busybox nc -l -p 80']);
+    let answer = '';
+    for (let i = 0; i < 100 && answer === ''; i++) {
+      answer = await tcpRequest('127.0.0.1', port).catch(() => '');
+      if (!answer) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(answer, 'from-cli\n');
+    assert.equal((await served).code, 0);
+    assert.equal(JSON.parse((await cli(['network', 'inspect', 'clinet', '--root', root])).stdout).containers.length, 0);
+    assert.equal((await cli(['network', 'rm', 'clinet', '--root', root])).code, 0);
+    const missing = await cli(['network', 'inspect', 'clinet', '--root', root]);
+    assert.equal(missing.code, 125);
+    assert.match(missing.stderr, /no network named clinet/);
+  });
+
   it('removing every network removes the bridges, the table and every veth', async () => {
     await rt.networks.prune();
     assert.doesNotMatch(ruleset(), /corral/);
