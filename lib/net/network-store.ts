@@ -32,13 +32,7 @@ export interface NetworkPaths {
 }
 
 /** What inspect() and list() tell about a network. */
-export interface NetworkInfo {
-  name: string;
-  bridge: string;
-  subnet: string;
-  gateway: string;
-  internal: boolean;
-  labels: Record<string, string>;
+export interface NetworkInfo extends Omit<StoredNetwork, 'createdAt'> {
   createdAt: Date;
   /** Containers attached now (of any live process). */
   containers: { id: string; ip: string; names: string[] }[];
@@ -218,8 +212,11 @@ export class NetworkStore {
     if (process.getuid!() !== 0) {
       throw new CorralError('bridge networks need root for now (rootless networking with pasta is not implemented)', { code: 'ERR_NETWORK_UNAVAILABLE', path: name });
     }
-    if (name === DEFAULT_NETWORK) this.#make(name, { subnet: DEFAULT_SUBNET }, true);
-    const stored = this.#read(checkName(name));
+    let stored = this.#read(checkName(name));
+    if (!stored && name === DEFAULT_NETWORK) {
+      this.#make(name, { subnet: DEFAULT_SUBNET }, true);
+      stored = this.#read(name);
+    }
     if (!stored) throw notFound(name);
     const ports = await holdPorts(request.ports);
     try {

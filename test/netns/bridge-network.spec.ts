@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, CorralError, type Container } from '../../lib/index.ts';
+import { openFds } from '../helpers.ts';
 import { INTERNET_GATEWAY, INTERNET_PORT, INTERNET_SERVER, startInternet, type FakeInternet } from './fake-internet.ts';
 
 /** The links of this namespace, by name. */
@@ -197,11 +198,13 @@ describe('bridge networks (in a network namespace of their own)', function () {
     const rules = ruleset();
     const before = links();
     const hosts = readFileSync(join(root, 'networks/bridge/hosts'), 'utf8');
+    const fds = openFds();
     for (let i = 0; i < 200; i++) {
       const r = await rt.run({ network: 'bridge', ports: [{ container: 80 }], command: ['true'] });
       assert.equal(r.exitCode, 0);
     }
     assert.equal(ruleset(), rules);
+    await eventually(() => openFds().join() === fds.join(), 'the held ports\' sockets to close');
     assert.equal(readFileSync(join(root, 'networks/bridge/hosts'), 'utf8'), hosts);
     assert.deepEqual(readdirSync(join(root, 'networks/bridge/endpoints')).filter((n) => n !== 'last'), []);
     await eventually(() => links().every((l) => before.includes(l)), 'the veth pairs to go', 15_000);
