@@ -7,7 +7,7 @@ import { ContainerEngine } from './container/engine.ts';
 import { NetworkStore } from './net/network-store.ts';
 import type { Container } from './container/container.ts';
 import type { ContainerSpec } from './container/spec.ts';
-import type { RunOptions, RunResult } from './container/run-result.ts';
+import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-result.ts';
 import { ImageStore } from './image/image-store.ts';
 import { containerImages } from './image/container-images.ts';
 
@@ -72,7 +72,9 @@ export class Runtime {
   }
 
   /** Runs a container to its end and returns its exit and output; it is removed afterwards. */
-  run(spec: ContainerSpec, options?: RunOptions): Promise<RunResult> {
+  run(spec: ContainerSpec, options: EncodedRunOptions): Promise<RunResult<string>>;
+  run(spec: ContainerSpec, options?: RunOptions): Promise<RunResult>;
+  run(spec: ContainerSpec, options?: RunOptions): Promise<RunResult<Buffer | string>> {
     return this.#engine.run(spec, options);
   }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
+import { runtimeDir } from '../fs/runtime-root.ts';
 import { removeBridge } from './bridge.ts';
 import { attach, liveEndpoints, sweepEndpoints, type Attachment } from './endpoints.ts';
 import { formatAddress, formatSubnet, isHostOf, overlaps, parseAddress, parseSubnet, type Subnet } from './ipv4.ts';
@@ -74,7 +75,7 @@ export class NetworkStore {
 
   constructor(root: string) {
     this.#root = root;
-    this.#dir = join(root, 'networks');
+    this.#dir = runtimeDir(root, 'networks');
   }
 
   #paths(name: string): NetworkPaths {

@@ -89,9 +89,11 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
   });
 
   it('commits a container: the change is there, a deleted file is gone', async () => {
-    await using c = await rt.create({ image: 'docker.io/corral/derived:1', command: sh('echo new > /etc/added; rm /etc/motd; sleep 100') });
+    await using c = await rt.create({ image: 'docker.io/corral/derived:1', command: sh('echo new > /etc/added; rm /etc/motd; touch /etc/ready; sleep 100') });
     await c.start();
-    for (let i = 0; i < 100 && !existsSync(`/proc/${c.pid}/root/etc/added`); i++) await new Promise((r) => setTimeout(r, 10));
+    // Both changes are made before the commit: wait for the marker written after them.
+    for (let i = 0; i < 500 && !existsSync(`/proc/${c.pid}/root/etc/ready`); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(existsSync(`/proc/${c.pid}/root/etc/ready`), 'the container made its changes');
     const { manifestDigest } = await c.commit({ ref: 'committed:1', message: 'test commit', changes: { Cmd: ['/bin/sh', '-c', 'cat /etc/added'] } });
     assert.match(manifestDigest, /^sha256:/);
     const r = await rt.run({ image: 'committed:1' });
