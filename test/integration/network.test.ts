@@ -22,4 +22,14 @@ describe(`bridge networks (${rootless ? 'rootless' : 'root'})`, () => {
     const r = spawnSync('unshare', ['--net', process.execPath, join(repo, 'node_modules/mocha/bin/mocha.js'), '--reporter', 'dot', 'test/netns/bridge-network.spec.ts'], { cwd: repo, env, encoding: 'utf8' });
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
   });
+
+  // A guard for the whole suite: no test (of this file or another) attached a container to a bridge
+  // in the host's own network namespace.
+  it("the host's network namespace has no corral bridge, veth or nftables table", () => {
+    const links = spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout;
+    assert.doesNotMatch(links, /^\d+: (cr[0-9a-f]{12}|vc[0-9a-f]{12})[:@]/m);
+    const tables = spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' });
+    assert.equal(tables.status, 0, tables.stderr);
+    assert.doesNotMatch(tables.stdout, /table ip corral\b/);
+  });
 });
