@@ -5,7 +5,7 @@ import type { HostResource } from './host-resources.ts';
 
 /** A bridge-network attachment: a network namespace prepared on the host with its veth, address,
  * route and published ports (the container joins it with setns before exec), and the network's
- * hosts file bind-mounted as /etc/hosts. */
+ * hosts file and resolv.conf bind-mounted as /etc/hosts and /etc/resolv.conf. */
 export function networkResource(networks: NetworkStore): HostResource {
   return {
     name: 'network',
@@ -13,7 +13,8 @@ export function networkResource(networks: NetworkStore): HostResource {
       if (!spec.attach) return null;
       const attachment = await networks.attach(spec.attach.network, { container: spec.id, names: spec.attach.names, ip: spec.attach.ip, ports: spec.ports });
       host.network = { nsfd: attachment.nsfd, ip: attachment.ip, ports: attachment.ports };
-      host.mounts = [...host.mounts, { type: 'bind', source: attachment.hostsFile, target: '/etc/hosts', readonly: true, recursive: false, propagation: 'rprivate', sourceIsDir: false }];
+      const bind = (source: string, target: string) => ({ type: 'bind', source, target, readonly: true, recursive: false, propagation: 'rprivate', sourceIsDir: false }) as const;
+      host.mounts = [...host.mounts, bind(attachment.hostsFile, '/etc/hosts'), bind(attachment.resolvConf, '/etc/resolv.conf')];
       return () => attachment.release();
     },
   };

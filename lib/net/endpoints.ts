@@ -3,7 +3,9 @@ import { close } from '../sys/libc.ts';
 import { netnsSocket } from '../sys/netns.ts';
 import { isStaleTag, processTag } from '../sys/process-tag.ts';
 import { ensureBridge } from './bridge.ts';
-import { renderHosts, writeHostsInPlace } from './hosts-file.ts';
+import { renderHosts } from './hosts-file.ts';
+import { rewriteInPlace } from './in-place-file.ts';
+import { containerResolvConf } from './resolv-conf.ts';
 import { Ipam, type Endpoint } from './ipam.ts';
 import { formatAddress, parseSubnet } from './ipv4.ts';
 import { withLock } from './lock.ts';
@@ -36,6 +38,8 @@ export interface Attachment {
   nsfd: number;
   ip: string;
   hostsFile: string;
+  /** The host's resolv.conf without loopback nameservers, for /etc/resolv.conf. */
+  resolvConf: string;
   ports: PublishedPort[];
   release(): void;
 }
@@ -64,7 +68,7 @@ function portRules(container: string, ip: string, ports: readonly HeldPort[]): N
 
 function rewriteHosts(net: NetworkHandle, ipam: Ipam): void {
   const live = ipam.endpoints().filter((e) => !isStaleTag(e.owner)).sort((a, b) => a.ip.localeCompare(b.ip, 'en', { numeric: true }));
-  writeHostsInPlace(net.paths.hosts, renderHosts(live));
+  rewriteInPlace(net.paths.hosts, renderHosts(live), 'the network hosts file');
 }
 
 /** Undoes what an endpoint holds on the host: its rules, its veth (gone already when its
@@ -118,8 +122,9 @@ export function attach(net: NetworkHandle, request: AttachRequest): Attachment {
         inner.addDefaultRoute(c.gateway);
         rules = addRules(portRules(request.container, e.ip, request.ports), `publish the ports of container ${request.container}`);
         e.rules = rules;
-        ipam.update(e);
+        if (rules.length > 0) ipam.update(e);
         rewriteHosts(net, ipam);
+        rewriteInPlace(net.paths.resolvConf, containerResolvConf(), 'the network resolv.conf');
       } catch (err) {
         undoEndpoint(ipam, e);
         throw err;
@@ -138,6 +143,7 @@ export function attach(net: NetworkHandle, request: AttachRequest): Attachment {
     nsfd,
     ip: done.ip,
     hostsFile: net.paths.hosts,
+    resolvConf: net.paths.resolvConf,
     ports: request.ports.map(({ hostIp, host: hostPort, container, protocol }) => ({ hostIp, host: hostPort, container, protocol })),
     release() {
       if (released) return;

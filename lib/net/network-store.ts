@@ -29,6 +29,8 @@ export interface NetworkPaths {
   endpoints: string;
   /** The hosts file containers bind-mount as /etc/hosts. */
   hosts: string;
+  /** The resolv.conf they bind-mount as /etc/resolv.conf. */
+  resolvConf: string;
   lock: string;
 }
 
@@ -80,7 +82,7 @@ export class NetworkStore {
 
   #paths(name: string): NetworkPaths {
     const dir = join(this.#dir, name);
-    return { dir, endpoints: join(dir, 'endpoints'), hosts: join(dir, 'hosts'), lock: join(dir, 'lock') };
+    return { dir, endpoints: join(dir, 'endpoints'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf'), lock: join(dir, 'lock') };
   }
 
   #read(name: string): StoredNetwork | null {

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, CorralError, type Container } from '../../lib/index.ts';
 import { openFds } from '../helpers.ts';
+import { containerResolvConf } from '../../lib/net/resolv-conf.ts';
 import { INTERNET_GATEWAY, INTERNET_PORT, INTERNET_SERVER, startInternet, type FakeInternet } from './fake-internet.ts';
 
 /** The links of this namespace, by name. */
@@ -108,13 +109,15 @@ describe('bridge networks (in a network namespace of their own)', function () {
     assert.deepEqual(await rt.networks.list(), []);
   });
 
-  it('containers on one network reach each other by name and alias (run and create paths)', async () => {
+  it('containers on one network reach each other by name and alias (run and create paths); resolv.conf is the host\'s without loopback', async () => {
     await rt.networks.create('talk');
     const server = await started({ id: 'db', network: { name: 'talk', aliases: ['database'] }, command: tcpServer('db') });
     for (const name of ['db', 'database', server.ip!]) {
       const r = await rt.run({ network: 'talk', command: ['busybox', 'sh', '-c', `for i in 1 2 3 4 5; do busybox nc ${name} 80 && exit 0; sleep 0.1; done; exit 1`] });
       assert.equal(r.stdout.toString(), 'hello from db\n', `${name}: ${r.stderr}`);
     }
+    const resolv = await rt.run({ network: 'talk', command: ['cat', '/etc/resolv.conf'] });
+    assert.equal(resolv.stdout.toString(), containerResolvConf());
     const hosts = await rt.run({ network: 'talk', id: 'peer', hostname: 'peerhost', command: ['cat', '/etc/hosts'] });
     assert.match(hosts.stdout.toString(), /\tdb database\n/);
     assert.match(hosts.stdout.toString(), /\tpeer peerhost\n/);

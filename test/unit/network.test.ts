@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ipam } from '../../lib/net/ipam.ts';
 import { formatAddress, overlaps, parseSubnet } from '../../lib/net/ipv4.ts';
-import { renderHosts, writeHostsInPlace } from '../../lib/net/hosts-file.ts';
+import { renderHosts } from '../../lib/net/hosts-file.ts';
+import { rewriteInPlace } from '../../lib/net/in-place-file.ts';
+import { containerResolvConf } from '../../lib/net/resolv-conf.ts';
 import { resolveSpec } from '../../lib/container/spec.ts';
 import { parsePublishFlag } from '../../lib/cli/parse.ts';
 import { processTag } from '../../lib/sys/process-tag.ts';
@@ -42,14 +44,21 @@ describe('networks: addresses, IPAM, hosts files, specs', () => {
 
   it('rewrites the hosts file in place: the inode stays, so a bind mount of it sees the change', () => {
     const path = join(dir, 'hosts');
-    writeHostsInPlace(path, renderHosts([{ ip: '10.0.0.2', names: ['db', 'database', 'db'] }, { ip: '10.0.0.3', names: ['web'] }]));
+    rewriteInPlace(path, renderHosts([{ ip: '10.0.0.2', names: ['db', 'database', 'db'] }, { ip: '10.0.0.3', names: ['web'] }]), 'hosts');
     const inode = statSync(path).ino;
     const held = openSync(path, 'r');
     assert.match(readFileSync(path, 'utf8'), /^127\.0\.0\.1\tlocalhost\n.*\n10\.0\.0\.2\tdb database\n10\.0\.0\.3\tweb\n$/s);
-    writeHostsInPlace(path, renderHosts([]));
+    rewriteInPlace(path, renderHosts([]), 'hosts');
     assert.equal(statSync(path).ino, inode);
     assert.doesNotMatch(readFileSync(held, 'utf8'), /db/);
     closeSync(held);
+  });
+
+  it("drops loopback nameservers from the host's resolv.conf, keeping the rest", () => {
+    const path = join(dir, 'resolv.conf');
+    writeFileSync(path, 'search example.test\nnameserver 127.0.0.53\nnameserver 10.1.2.3\nnameserver ::1\noptions ndots:2\n');
+    assert.equal(containerResolvConf(path), 'search example.test\nnameserver 10.1.2.3\noptions ndots:2\n');
+    assert.equal(containerResolvConf(join(dir, 'missing')), '');
   });
 
   it('resolves spec.network and spec.ports', () => {
