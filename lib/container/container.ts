@@ -107,9 +107,9 @@ export class Container extends EventEmitter<ContainerEvents> {
     return this.#cgroup?.path ?? null;
   }
 
-  /** The container's published ports with the host ports actually taken (none off a bridge network). */
+  /** The container's published ports with the host ports actually taken (none without spec.ports). */
   ports(): PublishedPort[] {
-    return (this.#host.state.network?.ports ?? []).map((p) => ({ ...p }));
+    return this.#host.state.ports.map((p) => ({ ...p }));
   }
 
   /** The container's address on its bridge network, or null. */

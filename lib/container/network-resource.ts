@@ -12,7 +12,8 @@ export function networkResource(networks: NetworkStore): HostResource {
     async acquire(spec, host) {
       if (!spec.attach) return null;
       const attachment = await networks.attach(spec.attach.network, { container: spec.id, names: spec.attach.names, ip: spec.attach.ip, ports: spec.ports });
-      host.network = { nsfd: attachment.nsfd, ip: attachment.ip, ports: attachment.ports };
+      host.network = { nsfd: attachment.nsfd, ip: attachment.ip };
+      host.ports = attachment.ports;
       const bind = (source: string, target: string) => ({ type: 'bind', source, target, readonly: true, recursive: false, propagation: 'rprivate', sourceIsDir: false }) as const;
       host.mounts = [...host.mounts, bind(attachment.hostsFile, '/etc/hosts'), bind(attachment.resolvConf, '/etc/resolv.conf')];
       return () => attachment.release();

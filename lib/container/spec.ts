@@ -109,8 +109,9 @@ export interface ResolvedSpec {
   cwd: string;
   user: { uid: number; gid: number; groups: number[] } | null;
   hostname: string;
-  /** 'bridge': attached to the network in attach. */
-  network: 'none' | 'host' | 'bridge';
+  /** 'bridge': attached to the network in attach; 'pasta': in a user namespace, the default
+   * network through pasta (outbound and published ports, no other containers). */
+  network: 'none' | 'host' | 'bridge' | 'pasta';
   attach: { network: string; names: string[]; ip: string | null } | null;
   ports: PortRequest[];
   namespaces: Required<NamespaceToggles>;
@@ -250,7 +251,7 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   if (rootless && !namespaces.user) throw invalid('namespaces.user cannot be turned off when not running as root');
 
   const requested = resolveNetwork(spec.network, spec.ports);
-  const network = requested === 'none' || requested === 'host' ? requested : 'bridge';
+  let network: ResolvedSpec['network'] = requested === 'none' || requested === 'host' ? requested : 'bridge';
   if (spec.namespaces?.net !== undefined && spec.network !== undefined && spec.namespaces.net !== (network !== 'host')) {
     throw invalid(`network '${network}' contradicts namespaces.net = ${spec.namespaces.net}`);
   }
@@ -258,7 +259,12 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   const ports = resolvePorts(spec.ports);
   if (ports.length > 0 && network !== 'bridge') throw invalid(`ports need a bridge network, not network '${network}'`);
   if (network === 'bridge' && !namespaces.net) throw invalid('a bridge network needs the network namespace');
-  if (network === 'bridge' && namespaces.user) throw invalid('a bridge network with a user namespace is not supported yet');
+  if (network === 'bridge' && namespaces.user) {
+    // In a user namespace the default network is pasta's, for the container's namespace alone.
+    const custom = typeof requested === 'object' && (requested.name !== DEFAULT_NETWORK || requested.ip !== null || requested.aliases.length > 0);
+    if (custom) throw invalid("in a user namespace (rootless) only the default network 'bridge' (through pasta) is implemented: no user networks, aliases or fixed addresses");
+    network = 'pasta';
+  }
 
   const rootfs = spec.rootfs === undefined ? null : checkRootfs(checkString(spec.rootfs, 'rootfs'));
   if (!namespaces.mount && rootfs !== null) throw invalid('a rootfs needs the mount namespace');
@@ -285,7 +291,7 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   if (!HOSTNAME_PATTERN.test(hostname)) throw invalid(`hostname '${hostname}' is not a valid host name`);
   if (spec.hostname !== undefined && !namespaces.uts) throw invalid('hostname needs the UTS namespace');
 
-  const attach = typeof requested === 'object'
+  const attach = network === 'bridge' && typeof requested === 'object'
     ? { network: requested.name, names: [...new Set([id, hostname, ...requested.aliases])], ip: requested.ip }
     : null;
 

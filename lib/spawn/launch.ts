@@ -73,7 +73,7 @@ function cloneOrThrow(plan: Buffer, flags: bigint, cgroupFd: number | undefined)
 /** PR_SET_DUMPABLE acts on the memory map, which a CLONE_VM child shares with Node: there it would
  * change Node itself, so it is left out (the child runs no code of the container before its exec,
  * and the parent is suspended until then). */
-function withoutDumpable(ops: PlanOp[]): PlanOp[] {
+export function withoutDumpable(ops: PlanOp[]): PlanOp[] {
   return ops.filter((op) => !(op.code === OP.PRCTL && op.n?.[0] === PR.SET_DUMPABLE));
 }
 

@@ -72,7 +72,9 @@ describe('networks: addresses, IPAM, hosts files, specs', () => {
     assert.throws(() => resolveSpec({ command: ['true'], network: 'none', ports: [{ container: 80 }] }, false), /ports need a bridge network/);
     assert.throws(() => resolveSpec({ command: ['true'], ports: [{ container: 0 }] }, false), /ports\[0\]\.container/);
     assert.throws(() => resolveSpec({ command: ['true'], ports: [{ container: 80, hostIp: 'localhost' }] }, false), /not an IPv4 address/);
-    assert.throws(() => resolveSpec({ command: ['true'], network: 'bridge' }, true), /user namespace/);
+    assert.equal(resolveSpec({ command: ['true'], ports: [{ container: 80 }] }, true).network, 'pasta');
+    assert.equal(resolveSpec({ command: ['true'], network: 'bridge' }, true).attach, null);
+    assert.throws(() => resolveSpec({ command: ['true'], network: 'apps' }, true), /rootless/);
     assert.throws(() => resolveSpec({ command: ['true'], network: 'bad name' }, false), { code: 'ERR_INVALID_SPEC' });
   });
 
