@@ -5,7 +5,7 @@
  *   node --import tsx benchmarks/network.ts [--runs N]
  *
  * Must run as root; it re-runs itself under `unshare --net` so the host's interfaces and nftables
- * are never touched. Interleaved rounds, median and p90 in ms. Prints numbers, asserts nothing.
+ * are never touched. Shuffled interleaved rounds, medians in ms. Prints numbers, asserts nothing.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,14 +16,14 @@ import { Runtime } from '../lib/index.ts';
 import { close } from '../lib/sys/libc.ts';
 import { netnsSocket } from '../lib/sys/netns.ts';
 import { RtNetlink } from '../lib/net/rtnetlink.ts';
+import { interleaved, median, runsArg, timedRun } from './common.ts';
 
 if (process.env.CORRAL_BENCH_NETNS !== '1') {
   const r = spawnSync('unshare', ['--net', process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, CORRAL_BENCH_NETNS: '1' } });
   process.exit(r.status ?? 1);
 }
 
-const runsArg = process.argv.indexOf('--runs');
-const RUNS = runsArg < 0 ? 100 : Number(process.argv[runsArg + 1]);
+const RUNS = runsArg(process.argv.slice(2), 'network.ts');
 const root = mkdtempSync(join(tmpdir(), 'corral-bench-net-'));
 const runtime = new Runtime({ root, cgroupParent: false });
 execFileSync('ip', ['link', 'set', 'lo', 'up']);
@@ -69,27 +69,23 @@ async function attachWithIpCli(): Promise<void> {
   holder.kill('SIGKILL');
 }
 
-const variants: [string, () => Promise<void> | void][] = [
-  ["run /bin/true, network 'none'", async () => void await runtime.run({ command: ['/bin/true'], network: 'none' })],
-  ["run /bin/true, network 'bridge'", async () => void await runtime.run({ command: ['/bin/true'], network: 'bridge' })],
-  ["run /bin/true, 'bridge' + 1 published port", async () => void await runtime.run({ command: ['/bin/true'], ports: [{ container: 80 }] })],
-  ['attach in-process (netns+veth+addr+route)', attachInProcess],
-  ['attach with the ip CLI (same steps)', attachWithIpCli],
+const timed = (fn: () => Promise<void> | void) => async (): Promise<number> => {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+};
+const variants: [string, () => Promise<number>][] = [
+  ["run /bin/true, network 'none'", () => timedRun(runtime, { command: ['/bin/true'], network: 'none' }, 'none')],
+  ["run /bin/true, network 'bridge'", () => timedRun(runtime, { command: ['/bin/true'], network: 'bridge' }, 'bridge')],
+  ["run /bin/true, 'bridge' + 1 published port", () => timedRun(runtime, { command: ['/bin/true'], ports: [{ container: 80 }] }, 'bridge + port')],
+  ['attach in-process (netns+veth+addr+route)', timed(attachInProcess)],
+  ['attach with the ip CLI (same steps)', timed(attachWithIpCli)],
 ];
 
-const times = new Map<string, number[]>(variants.map(([name]) => [name, []]));
-for (const [, fn] of variants) for (let i = 0; i < 5; i++) await fn();
-for (let round = 0; round < RUNS; round++) {
-  for (const [name, fn] of variants) {
-    if (name.includes('ip CLI') && round % 5 !== 0) continue;
-    const t0 = performance.now();
-    await fn();
-    times.get(name)!.push(performance.now() - t0);
-  }
-}
-const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
-console.log(`bridge networks, ${RUNS} interleaved rounds (the ip CLI way every 5th), ms`);
-for (const [name, xs] of times) console.log(`  ${name.padEnd(46)} median ${pct(xs, 0.5).toFixed(2)}  p90 ${pct(xs, 0.9).toFixed(2)}  (n=${xs.length})`);
+for (const [, once] of variants) for (let i = 0; i < 5; i++) await once();
+const samples = await interleaved(variants, RUNS, 10, ([, once]) => once());
+console.log(`bridge networks, ${RUNS} runs each in shuffled interleaved rounds of 10, median ms`);
+for (const [[name], xs] of samples) console.log(`  ${name.padEnd(46)} ${median(xs).toFixed(2)}`);
 await runtime.networks.prune();
 host.deleteLink('benchbr0');
 rmSync(root, { recursive: true, force: true });
