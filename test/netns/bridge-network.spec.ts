@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, CorralError, type Container } from '../../lib/index.ts';
-import { openFds } from '../helpers.ts';
+import { makeBusyboxRoot, openFds, rmRoot } from '../helpers.ts';
 import { containerResolvConf } from '../../lib/net/resolv-conf.ts';
 import { INTERNET_GATEWAY, INTERNET_PORT, INTERNET_SERVER, startInternet, type FakeInternet } from './fake-internet.ts';
 
@@ -124,6 +124,19 @@ describe('bridge networks (in a network namespace of their own)', function () {
     await server.remove({ force: true });
     const after = await rt.run({ network: 'talk', command: ['cat', '/etc/hosts'] });
     assert.doesNotMatch(after.stdout.toString(), /\tdb /);
+  });
+
+  it('a container on its own root filesystem (no /etc/hosts in it) gets the network\'s hosts file and reaches a peer by name', async () => {
+    const busybox = makeBusyboxRoot();
+    try {
+      const server = await started({ id: 'peer-on-root', network: 'bridge', rootfs: busybox, command: tcpServer('root') });
+      const r = await rt.run({ network: 'bridge', rootfs: busybox, readonlyRootfs: true, command: ['sh', '-c', 'for i in 1 2 3 4 5; do nc peer-on-root 80 && exit 0; sleep 0.1; done; exit 1'] });
+      assert.equal(r.stdout.toString(), 'hello from root\n', r.stderr.toString());
+      await server.remove({ force: true });
+      assert.ok(!existsSync(join(busybox, 'etc/hosts')), 'the bind target was made in the overlay, not in the rootfs');
+    } finally {
+      rmRoot(busybox);
+    }
   });
 
   it('publishes tcp and udp ports on 127.0.0.1 (host port 0: a free one, reported)', async () => {
