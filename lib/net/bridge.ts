@@ -14,6 +14,9 @@ export interface BridgeConfig {
   internal: boolean;
 }
 
+/** Every corral bridge's name starts so (lib/net/network-store.ts names them). */
+export const BRIDGE_PREFIX = 'cr';
+
 /** The lock of the host's corral table, shared by every runtime root on the host. */
 const HOST_LOCK = '/run/lock/corral-network.lock';
 
@@ -32,7 +35,8 @@ function bridgeComment(bridge: string): string {
 
 /** The network-wide rules: localhost publishing (route_localnet) and hairpin connections to a
  * published port from a container of the same network are masqueraded as the gateway; outbound
- * traffic is masqueraded and forwarded unless the network is internal. */
+ * traffic is masqueraded and forwarded unless the network is internal; traffic to another corral
+ * network is dropped (published ports and replies pass by the table's first forward rules). */
 function bridgeRules(c: BridgeConfig): NftRule[] {
   const comment = bridgeComment(c.bridge);
   const rules: NftRule[] = [
@@ -47,9 +51,8 @@ function bridgeRules(c: BridgeConfig): NftRule[] {
   } else {
     rules.push(
       { chain: 'postrouting', comment, expr: [nft.saddr(c.subnet, c.prefix), nft.oifname(c.bridge, '!='), nft.masquerade()] },
+      { chain: 'forward', comment, expr: [nft.iifname(c.bridge), nft.oifname(`${BRIDGE_PREFIX}*`), nft.oifname(c.bridge, '!='), nft.drop()] },
       { chain: 'forward', comment, expr: [nft.iifname(c.bridge), nft.accept()] },
-      { chain: 'forward', comment, expr: [nft.oifname(c.bridge), nft.ctEstablished(), nft.accept()] },
-      { chain: 'forward', comment, expr: [nft.oifname(c.bridge), nft.ctDnat(), nft.accept()] },
     );
   }
   return rules;

@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
 import { runtimeDir } from '../fs/runtime-root.ts';
-import { removeBridge } from './bridge.ts';
+import { BRIDGE_PREFIX, removeBridge } from './bridge.ts';
 import { attach, liveEndpoints, sweepEndpoints, type Attachment } from './endpoints.ts';
 import { formatAddress, formatSubnet, isHostOf, overlaps, parseAddress, parseSubnet, type Subnet } from './ipv4.ts';
 import { withLock } from './lock.ts';
@@ -137,7 +137,7 @@ export class NetworkStore {
       }
       const stored: StoredNetwork = {
         name,
-        bridge: `cr${createHash('sha256').update(`${this.#root}\0${name}`).digest('hex').slice(0, 12)}`,
+        bridge: `${BRIDGE_PREFIX}${createHash('sha256').update(`${this.#root}\0${name}`).digest('hex').slice(0, 12)}`,
         subnet: formatSubnet(subnet),
         gateway: formatAddress(gateway),
         internal: options.internal === true,

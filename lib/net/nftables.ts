@@ -62,6 +62,9 @@ export function ensureTable(): void {
     chain('forward', { type: 'filter', hook: 'forward', prio: 0 }),
     { add: { rule: { ...TABLE, chain: 'prerouting', expr: jumpToPorts } } },
     { add: { rule: { ...TABLE, chain: 'output', expr: jumpToPorts } } },
+    // Before any network's rules: replies, and connections to published ports, pass.
+    { add: { rule: { ...TABLE, chain: 'forward', expr: [nft.ctEstablished(), nft.accept()] } } },
+    { add: { rule: { ...TABLE, chain: 'forward', expr: [nft.ctDnat(), nft.accept()] } } },
   ] }, 'create the corral nftables table');
 }
 

@@ -184,6 +184,23 @@ describe('bridge networks (in a network namespace of their own)', function () {
     await rt.networks.remove('sealed');
   });
 
+  it('isolates networks from each other, but a published port is reachable from another network', async () => {
+    await rt.networks.create('left');
+    await rt.networks.create('right');
+    const server = await started({ network: 'left', ports: [{ container: 80, hostIp: '0.0.0.0' }], command: tcpServer('left') });
+    const port = server.ports()[0]!.host;
+    const direct = await rt.run({ network: 'right', command: ['busybox', 'nc', '-w', '1', server.ip!, '80'] });
+    assert.equal(direct.stdout.toString(), '', 'a container of another network reached the server directly');
+    const same = await rt.run({ network: 'left', command: ['busybox', 'sh', '-c', `for i in 1 2 3 4 5; do busybox nc -w 1 ${server.ip} 80 && exit 0; sleep 0.1; done; exit 1`] });
+    assert.equal(same.stdout.toString(), 'hello from left\n');
+    const gateway = (await rt.networks.inspect('right')).gateway;
+    const published = await rt.run({ network: 'right', command: ['busybox', 'nc', '-w', '2', gateway, String(port)] });
+    assert.equal(published.stdout.toString(), 'hello from left\n', published.stderr.toString());
+    await server.remove({ force: true });
+    await rt.networks.remove('left');
+    await rt.networks.remove('right');
+  });
+
   it('a host port in use fails with ERR_PORT_IN_USE naming it, before the container starts, leaving nothing', async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
