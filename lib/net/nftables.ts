@@ -70,6 +70,7 @@ export function ensureTable(): void {
 
 /** Adds rules in one atomic batch and returns them with their handles, in order. */
 export function addRules(rules: readonly NftRule[], step: string): NftRuleRef[] {
+  if (rules.length === 0) return [];
   const out = nftRun({ nftables: rules.map((r) => ({ add: { rule: { ...TABLE, chain: r.chain, expr: r.expr, comment: r.comment } } })) }, step);
   const added = (out?.nftables ?? []).flatMap((item) => {
     const rule = (item.add as { rule?: { chain: string; handle: number; comment?: string } } | undefined)?.rule;
