@@ -1,4 +1,5 @@
 import { CorralError } from '../sys/errors.ts';
+import type { WritableLayer } from '../fs/container-layers.ts';
 import type { CommitChanges, CommitRequest } from './image-provider.ts';
 
 /** Options of commit(). */
@@ -14,7 +15,7 @@ export interface CommitOptions {
 /** What commit needs of a container. */
 export interface CommitSource {
   id: string;
-  layer: { upper: string } | null;
+  layer: WritableLayer | null;
   imageDigest: string | null;
   /** Freezes the container for the duration of the commit when it runs and can be frozen;
    * returns the thaw (or null when nothing was frozen). */
@@ -31,6 +32,9 @@ export async function commitContainer(
   if (!store) throw new CorralError('this runtime has no image store to commit to', { code: 'ERR_COMMIT_UNSUPPORTED' });
   if (!source.layer) {
     throw new CorralError(`container ${source.id} has no writable layer to commit (it runs on the host root or with rootfsWritable: 'direct')`, { code: 'ERR_COMMIT_UNSUPPORTED' });
+  }
+  if (source.layer.kind === 'memory') {
+    throw new CorralError(`container ${source.id} cannot be committed: its writable layer is in memory inside its own mount namespace, where commit cannot read it (${source.layer.why})`, { code: 'ERR_COMMIT_UNSUPPORTED' });
   }
   const thaw = await source.freeze();
   try {

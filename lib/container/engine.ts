@@ -109,7 +109,7 @@ export class ContainerEngine {
     let stdio: StdioSet | undefined;
     let init: ChildInit | undefined;
     try {
-      host = await HeldResources.acquire(this.#resources, resolved, image);
+      host = await HeldResources.acquire(this.#resources, resolved, image, now);
       stdio = openStdio(resolved.stdio);
       const launch = this.#launchSpec(resolved, stdio, host);
       // pasta needs the container's pid before exec: such a run() takes the create() path.

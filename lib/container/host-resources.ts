@@ -1,6 +1,6 @@
 import type { Cgroup } from '../cgroup/cgroup.ts';
 import type { CgroupManager } from '../cgroup/manager.ts';
-import { createLayer, removeLayer, type ContainerLayer } from '../fs/container-layers.ts';
+import { createLayer, removeLayer, upperUnsupported, type WritableLayer } from '../fs/container-layers.ts';
 import type { PlannedMount } from '../fs/rootfs.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
 import type { PublishedPort } from '../net/ports.ts';
@@ -12,7 +12,9 @@ import type { ResolvedSpec } from './spec.ts';
 export interface HostState {
   cgroup: Cgroup | null;
   /** The writable overlay layer, when the root filesystem gets one. */
-  layer: ContainerLayer | null;
+  layer: WritableLayer | null;
+  /** True for run(): the container is removed when its command ends, so nothing reads its layer. */
+  runOnce: boolean;
   image: ResolvedImage | null;
   /** spec.mounts with volumes turned into binds of their data directories. */
   mounts: PlannedMount[];
@@ -44,8 +46,8 @@ export class HeldResources {
 
   /** Acquires the resources in order for a container; on a failure what was acquired is released
    * (in reverse) before the error is thrown, so a failed create leaves nothing behind. */
-  static async acquire(resources: readonly HostResource[], spec: ResolvedSpec, image: ResolvedImage | null): Promise<HeldResources> {
-    const held = new HeldResources({ cgroup: null, layer: null, image, mounts: [], network: null, ports: [] });
+  static async acquire(resources: readonly HostResource[], spec: ResolvedSpec, image: ResolvedImage | null, runOnce = false): Promise<HeldResources> {
+    const held = new HeldResources({ cgroup: null, layer: null, runOnce, image, mounts: [], network: null, ports: [] });
     try {
       for (const resource of resources) {
         const release = await resource.acquire(spec, held.state);
@@ -103,14 +105,26 @@ export function imageLeaseResource(images: ImageProvider | null): HostResource {
   };
 }
 
-/** The per-container writable overlay layer over an image or a rootfs directory. */
+/** The per-container writable overlay layer over an image or a rootfs directory: in memory for
+ * run() (nothing on disk to make or delete) and where the runtime root's filesystem cannot hold
+ * an upper (checked once); on disk under the runtime root otherwise, where commit reads it. */
 export function writableLayerResource(root: string): HostResource {
+  let unsupported: string | null | undefined;
   return {
     name: 'writable layer',
     acquire(spec, host) {
       if (!(host.image || spec.rootfs !== null) || spec.rootfsWritable !== 'overlay' || !spec.namespaces.mount) return null;
+      if (host.runOnce) {
+        host.layer = { kind: 'memory', why: 'a run() container is removed when its command ends' };
+        return null;
+      }
+      unsupported ??= upperUnsupported(root);
+      if (unsupported !== null) {
+        host.layer = { kind: 'memory', why: unsupported };
+        return null;
+      }
       const layer = createLayer(root, spec.id);
-      host.layer = layer;
+      host.layer = { kind: 'disk', ...layer };
       return () => removeLayer(layer);
     },
   };

@@ -2,7 +2,7 @@ import { CLONE, PR } from '../sys/constants.ts';
 import { op, type PlanOp } from '../spawn/ops.ts';
 import { liftedDefences } from '../spawn/lifted-defences.ts';
 import { rootfsOps, type PlannedMount } from '../fs/rootfs.ts';
-import type { ContainerLayer } from '../fs/container-layers.ts';
+import type { WritableLayer } from '../fs/container-layers.ts';
 import type { ResolvedImage } from './image-provider.ts';
 import { lastCapability } from './capabilities.ts';
 import { limitOps, seccompOp } from './hardening.ts';
@@ -54,7 +54,7 @@ export function identityOps(spec: Pick<ResolvedSpec, 'user' | 'namespaces'>): Pl
  * its mounts with volumes resolved to their directories. */
 export interface SetupContext {
   ownCgroup: boolean;
-  layer: ContainerLayer | null;
+  layer: WritableLayer | null;
   /** The image's layers, when the container runs one. */
   image: ResolvedImage | null;
   mounts: PlannedMount[];
@@ -75,15 +75,16 @@ export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): Pl
     ops.push(...rootfsOps({
       rootfs: spec.rootfs,
       overlay: context.layer && {
-        upper: context.layer.upper,
-        work: context.layer.work,
+        layer: context.layer.kind === 'memory' ? 'memory' : { upper: context.layer.upper, work: context.layer.work },
         lowers: context.image ? { base: context.image.layersDir, names: context.image.lowerNames } : null,
       },
       readonlyRootfs: spec.readonlyRootfs,
       rootless: spec.namespaces.user,
       ownProc: spec.namespaces.pid,
       mounts: context.mounts,
-      ownSysfs: !spec.namespaces.user || spec.namespaces.net,
+      // Only a network namespace of our own gets a fresh sysfs: the host's sysfs superblock is
+      // mounted read-write, so a read-only one for the same namespace is refused with EBUSY.
+      ownSysfs: spec.namespaces.net,
       maskedPaths: spec.maskedPaths,
       readonlyPaths: spec.readonlyPaths,
     }));

@@ -1,6 +1,6 @@
 import createDebug from 'debug';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, renameSync, rmdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeTree, removeTreeAsync } from './remove-tree.ts';
 import { runtimeDir } from './runtime-root.ts';
@@ -14,6 +14,35 @@ export interface ContainerLayer {
   dir: string;
   upper: string;
   work: string;
+}
+
+/** Where a container's overlay upper lives: a layer directory under the runtime root, or a tmpfs
+ * mounted inside the container's own mount namespace (nothing on the host; `why` says why it is
+ * there, for commit's error). */
+export type WritableLayer = ({ kind: 'disk' } & ContainerLayer) | { kind: 'memory'; why: string };
+
+/** statfs f_type of the filesystems known to hold an overlay upper directory. */
+const UPPER_FILESYSTEMS = new Map<number, string>([
+  [0xef53, 'ext4'], [0x58465342, 'xfs'], [0x9123683e, 'btrfs'], [0x01021994, 'tmpfs'], [0xf2f52010, 'f2fs'], [0x2fc12fc1, 'zfs'],
+]);
+
+/** Names of some filesystems that cannot, for the message. */
+const OTHER_FILESYSTEMS = new Map<number, string>([[0x794c7630, 'overlayfs'], [0x01021997, '9p'], [0x6969, 'nfs'], [0x65735546, 'fuse']]);
+
+/** Why the filesystem of root's container layers cannot hold an overlay upper directory (overlayfs
+ * refuses an upper on overlayfs: Node in a container), or null when it can; unknown filesystems
+ * count as unable, so the default still works on them. */
+export function upperUnsupported(root: string): string | null {
+  const dir = runtimeDir(root, 'containers');
+  let type: number;
+  try {
+    type = statfsSync(dir).type;
+  } catch (e) {
+    throw fromNodeError(e, 'find the filesystem of the container layers', dir);
+  }
+  if (UPPER_FILESYSTEMS.has(type)) return null;
+  const name = OTHER_FILESYSTEMS.get(type) ?? `filesystem type 0x${type.toString(16)}`;
+  return `the runtime root ${root} is on ${name}, which cannot hold an overlay upper directory, so the writable layer is in memory inside the container`;
 }
 
 /** Makes the writable layer of a container under root/containers/<process tag>/<id>; the process

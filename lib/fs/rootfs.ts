@@ -16,17 +16,19 @@ export type PlannedMount =
 export interface RootfsPlan {
   /** A directory to use as root; null means the host root, read-only, with an empty writable /tmp. */
   rootfs: string | null;
-  /** An overlay whose upper layer takes the writes (discarded with the container); its lower is
-   * the rootfs, or the layers of an image (names relative to base, top first). */
-  overlay: { upper: string; work: string; lowers: { base: string; names: string[] } | null } | null;
+  /** An overlay whose upper layer takes the writes (discarded with the container): in layer's
+   * directories, or 'memory', a tmpfs mounted on the staging directory in the child's own mount
+   * namespace (gone with it); its lower is the rootfs, or the layers of an image (names relative
+   * to base, top first). */
+  overlay: { layer: { upper: string; work: string } | 'memory'; lowers: { base: string; names: string[] } | null } | null;
   /** The root mount read-only (its submounts such as /proc, /dev and volumes keep their own flags). */
   readonlyRootfs: boolean;
   /** True inside a user namespace: devices are bind-mounted from the host, overlay uses userxattr. */
   rootless: boolean;
   /** True with a new PID namespace: a fresh /proc is mounted; otherwise the host's is bound. */
   ownProc: boolean;
-  /** True when a fresh sysfs can be mounted (root, or a network namespace of our own); otherwise
-   * the host's /sys is bound. Either way /sys is read-only. */
+  /** True when a fresh sysfs can be mounted (a network namespace of our own); otherwise the
+   * host's /sys is bound. Either way /sys is read-only. */
   ownSysfs: boolean;
   mounts: readonly PlannedMount[];
   /** Hidden: /dev/null over files, an empty read-only tmpfs over directories. */
@@ -117,7 +119,8 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   ops.push(op.mount({ step: 'make the mount tree private', path: '/', source: null, target: '/', fstype: null, data: null, flags: MS.REC | MS.PRIVATE }));
   if (plan.overlay) {
     const lowers = plan.overlay.lowers;
-    const paths = [plan.overlay.upper, plan.overlay.work, ...(lowers ? [lowers.base] : [source])];
+    const layer = plan.overlay.layer === 'memory' ? { upper: `${root}/upper`, work: `${root}/work` } : plan.overlay.layer;
+    const paths = [layer.upper, layer.work, ...(lowers ? [lowers.base] : [source])];
     for (const p of paths) {
       if (OVERLAY_UNSAFE.test(p)) throw new CorralError(`overlay cannot take the path ${p} (it has a comma, colon or backslash); use rootfsWritable: 'direct'`, { code: 'ERR_INVALID_SPEC', path: p });
     }
@@ -126,10 +129,14 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
     // upper layer is thrown away with the container, so overlayfs need not sync it at unmount;
     // no redirect_dir or metacopy (userxattr, rootless, has neither), so the upper directory alone
     // holds every change (for commit).
-    if (lowers) ops.push(op.chdir({ step: `enter the layer store ${lowers.base}`, path: lowers.base, dir: lowers.base }));
-    const lowerdir = lowers ? (lowers.names.length ? lowers.names.join(':') : null) : source;
+    // The lower is entered before the in-memory upper's tmpfs covers the staging directory, which
+    // may hold it (a rootfs under /tmp): named relative to the working directory, it stays reachable.
+    const base = lowers?.base ?? source;
+    ops.push(op.chdir({ step: `enter ${lowers ? 'the layer store' : 'the lower directory'} ${base}`, path: base, dir: base }));
+    if (plan.overlay.layer === 'memory') ops.push(...memoryUpperOps(root, nodev));
+    const lowerdir = lowers ? (lowers.names.length ? lowers.names.join(':') : null) : '.';
     if (lowerdir === null) throw new CorralError('an image without layers cannot be run', { code: 'ERR_INVALID_IMAGE' });
-    const data = `lowerdir=${lowerdir},upperdir=${plan.overlay.upper},workdir=${plan.overlay.work},volatile${plan.rootless ? ',userxattr' : ',redirect_dir=off,metacopy=off'}`;
+    const data = `lowerdir=${lowerdir},upperdir=${layer.upper},workdir=${layer.work},volatile${plan.rootless ? ',userxattr' : ',redirect_dir=off,metacopy=off'}`;
     if (data.length >= 4096) throw new CorralError(`the overlay options take ${data.length} bytes, more than the page the kernel accepts`, { code: 'E2BIG', path: lowers?.base ?? source });
     ops.push(op.mount({ step: `mount an overlay over ${lowers ? `${lowers.names.length} image layers` : source}`, path: lowers?.base ?? source, source: 'overlay', target: root, fstype: 'overlay', data, flags: nodev }));
   } else {
@@ -174,6 +181,19 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   ops.push(op.closeSlots({ step: 'close the setup fds' }));
   ops.push(op.umask({ step: 'set umask', mask: 0o022 }));
   return ops;
+}
+
+/** A tmpfs on the staging directory holding the overlay's upper and work directories: the overlay
+ * is then mounted over it (it keeps its references to them), and the tmpfs goes with the mount
+ * namespace (bubblewrap's --tmp-overlay). */
+function memoryUpperOps(root: string, nodev: number): PlanOp[] {
+  const step = `mount tmpfs on ${root} for the writable layer`;
+  return [
+    op.mount({ step, path: root, source: 'tmpfs', target: root, fstype: 'tmpfs', data: 'mode=755', flags: MS.NOSUID | nodev }),
+    op.openInRoot({ step: `open ${root} for the writable layer`, path: root, root: null, inRoot: root, into: SLOT.scratch, create: 'none' }),
+    op.mkdir({ step: `create ${root}/upper`, path: `${root}/upper`, name: 'upper', mode: 0o755, dir: SLOT.scratch }),
+    op.mkdir({ step: `create ${root}/work`, path: `${root}/work`, name: 'work', mode: 0o700, dir: SLOT.scratch }),
+  ];
 }
 
 /** A fresh tmpfs on /dev with the standard devices, devpts, /dev/shm and the usual links; every

@@ -15,7 +15,9 @@ import { planText } from '../plan-text.ts';
 const STATUS_FD = 21;
 const START_FD = 22;
 const STDIO = [30, 31, 32] as const;
-const LAYER = { dir: '/var/lib/corral/containers/golden', upper: '/var/lib/corral/containers/golden/upper', work: '/var/lib/corral/containers/golden/work' };
+const LAYER = { kind: 'disk' as const, dir: '/var/lib/corral/containers/golden', upper: '/var/lib/corral/containers/golden/upper', work: '/var/lib/corral/containers/golden/work' };
+/** What run() gets: the writable layer on a tmpfs inside the container's mount namespace. */
+const MEMORY = { kind: 'memory' as const, why: 'run()' };
 const IMAGE = { manifestDigest: 'sha256:0', defaults: { entrypoint: [], cmd: ['sh'], env: {}, cwd: '/', user: undefined }, layersDir: '/var/lib/corral/layers', lowerNames: ['b2', 'a1'] };
 
 /** A rootfs directory must exist for the spec to resolve; the plans read it as /srv/rootfs. */
@@ -38,10 +40,10 @@ function launchOf(spec: ContainerSpec, rootless: boolean, context: Partial<Setup
 }
 
 const plans: Record<string, () => PlanOp[]> = {
-  'run-default-root': () => runPlan(launchOf({ command: ['sh', '-c', 'echo hi'], rootfs: ROOTFS }, false, { layer: LAYER }), STATUS_FD),
-  'run-rootless': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS }, true, { layer: LAYER }), STATUS_FD),
-  'run-rootless-host-pid-net': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, network: 'host', namespaces: { pid: false, net: false } }, true, { layer: LAYER }), STATUS_FD),
-  'run-image-overlay': () => runPlan(launchOf({ command: ['sh'], cwd: '/srv' }, false, { layer: LAYER, image: IMAGE }), STATUS_FD),
+  'run-default-root': () => runPlan(launchOf({ command: ['sh', '-c', 'echo hi'], rootfs: ROOTFS }, false, { layer: MEMORY }), STATUS_FD),
+  'run-rootless': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS }, true, { layer: MEMORY }), STATUS_FD),
+  'run-rootless-host-pid-net': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, network: 'host', namespaces: { pid: false, net: false } }, true, { layer: MEMORY }), STATUS_FD),
+  'run-image-overlay': () => runPlan(launchOf({ command: ['sh'], cwd: '/srv' }, false, { layer: MEMORY, image: IMAGE }), STATUS_FD),
   'run-host-root': () => runPlan(launchOf({ command: ['true'] }, false), STATUS_FD),
   'run-readonly-direct': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, rootfsWritable: 'direct', readonlyRootfs: true }, false), STATUS_FD),
   'run-mounts': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS }, false, {
@@ -53,8 +55,8 @@ const plans: Record<string, () => PlanOp[]> = {
       { type: 'tmpfs', target: '/scratch', size: 1 << 20, mode: 0o700 },
     ],
   }), STATUS_FD),
-  'run-user-limits': () => runPlan(launchOf({ command: ['id'], rootfs: ROOTFS, user: { uid: 1000, gid: 1000, groups: [10, 20] }, rlimits: { nofile: [64, 128] }, oomScoreAdj: 300, hostname: 'box', namespaces: { net: false }, network: 'host' }, false, { layer: LAYER }), STATUS_FD),
-  'run-hardening-off': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, capabilities: 'all', seccomp: 'unconfined', noNewPrivileges: false, maskedPaths: [], readonlyPaths: [] }, false, { layer: LAYER }), STATUS_FD),
+  'run-user-limits': () => runPlan(launchOf({ command: ['id'], rootfs: ROOTFS, user: { uid: 1000, gid: 1000, groups: [10, 20] }, rlimits: { nofile: [64, 128] }, oomScoreAdj: 300, hostname: 'box', namespaces: { net: false }, network: 'host' }, false, { layer: MEMORY }), STATUS_FD),
+  'run-hardening-off': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, capabilities: 'all', seccomp: 'unconfined', noNewPrivileges: false, maskedPaths: [], readonlyPaths: [] }, false, { layer: MEMORY }), STATUS_FD),
   'create-default-root': () => pendingPlan(launchOf({ command: ['sleep', '1'], rootfs: ROOTFS }, false, { layer: LAYER }), STATUS_FD, START_FD),
   'exec-root': () => {
     const resolved = resolveSpec({ id: 'golden', command: ['sleep', '1'], rootfs, cwd: '/work' }, false);
