@@ -391,6 +391,14 @@ static long check_cwd(void)
 	return buf[0] == '/' ? 0 : -ENOENT;
 }
 
+/* Puts fd in a slot, closing the fd the slot held (a slot is reused for op after op). */
+static void put_slot(struct exec_state *st, int64_t i, int fd)
+{
+	if (st->slots[i] >= 0)
+		raw1(SYS_close, st->slots[i]);
+	st->slots[i] = fd;
+}
+
 static void close_slots(struct exec_state *st)
 {
 	for (int i = 0; i < SLOT_COUNT; i++) {
@@ -454,7 +462,7 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 	case OP_OPEN_TREE: {
 		long fd = raw3(SYS_open_tree, AT_FDCWD, str(st, s[0]), n[0]);
 		if (fd >= 0)
-			st->slots[n[1]] = (int)fd;
+			put_slot(st, n[1], (int)fd);
 		return fd;
 	}
 	case OP_MOUNT_SETATTR: {
@@ -481,7 +489,7 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 	case OP_OPEN_IN_ROOT: {
 		long fd = open_in_root(dirfd_of(st, n[0]), str(st, s[0]), (int)n[2]);
 		if (fd >= 0)
-			st->slots[n[1]] = (int)fd;
+			put_slot(st, n[1], (int)fd);
 		return fd;
 	}
 	case OP_MOUNT_AT: {

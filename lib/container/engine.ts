@@ -16,6 +16,7 @@ import { CLONE } from '../sys/constants.ts';
 import { joinNetworkOp, networkResource } from './network-resource.ts';
 import { startPasta } from '../net/pasta.ts';
 import { join } from 'node:path';
+import { hostRootEntries } from '../fs/rootfs.ts';
 
 /** The parts a container engine is made of (assembled by the Runtime in lib/runtime.ts). */
 export interface EngineParts {
@@ -147,14 +148,16 @@ export class ContainerEngine {
     const { cgroup, layer, image, mounts, network } = host.state;
     // test/security/host-root-runtime-root.test.ts: a container on the host's root never sees the
     // runtime's own root (other containers' layers, images, volumes).
-    const visible = spec.rootfs === null && !image ? { ...spec, maskedPaths: [...spec.maskedPaths, this.#parts.root] } : spec;
+    const onHostRoot = spec.rootfs === null && !image && spec.namespaces.mount;
+    const visible = onHostRoot ? { ...spec, maskedPaths: [...spec.maskedPaths, this.#parts.root] } : spec;
+    const context = { ownCgroup: cgroup !== null, layer, image, mounts, hostEntries: onHostRoot ? hostRootEntries() : [] };
     return {
       cloneFlags: network ? cloneFlags(spec, cgroup !== null) & ~CLONE.NEWNET : cloneFlags(spec, cgroup !== null),
       setup: spec.network === 'pasta'
         // pasta opens /proc/PID/ns/* of the held child: it stays dumpable (as on the vfork path; no
         // process of the container exists before its exec, and exec resets it).
-        ? withoutDumpable(containerSetupOps(visible, { ownCgroup: cgroup !== null, layer, image, mounts }))
-        : [...(network ? [joinNetworkOp(network.nsfd)] : []), ...containerSetupOps(visible, { ownCgroup: cgroup !== null, layer, image, mounts })],
+        ? withoutDumpable(containerSetupOps(visible, context))
+        : [...(network ? [joinNetworkOp(network.nsfd)] : []), ...containerSetupOps(visible, context)],
       ...(network ? { keepFds: [network.nsfd] } : {}),
       beforeExec: lastStepOps(spec.hardening),
       command: spec.command,

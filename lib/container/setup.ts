@@ -1,7 +1,7 @@
 import { CLONE, PR } from '../sys/constants.ts';
 import { op, type PlanOp } from '../spawn/ops.ts';
 import { liftedDefences } from '../spawn/lifted-defences.ts';
-import { rootfsOps, type PlannedMount } from '../fs/rootfs.ts';
+import { rootfsOps, type HostEntry, type PlannedMount } from '../fs/rootfs.ts';
 import type { WritableLayer } from '../fs/container-layers.ts';
 import type { ResolvedImage } from './image-provider.ts';
 import { lastCapability } from './capabilities.ts';
@@ -58,6 +58,8 @@ export interface SetupContext {
   /** The image's layers, when the container runs one. */
   image: ResolvedImage | null;
   mounts: PlannedMount[];
+  /** The host root's top-level entries, for a container on it (else empty). */
+  hostEntries: readonly HostEntry[];
 }
 
 /** Every step of the container's first process between clone and the command. */
@@ -74,6 +76,8 @@ export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): Pl
   if (spec.namespaces.mount) {
     ops.push(...rootfsOps({
       rootfs: spec.rootfs,
+      hostRoot: spec.hostRoot,
+      hostEntries: context.hostEntries,
       overlay: context.layer && {
         layer: context.layer.kind === 'memory' ? 'memory' : { upper: context.layer.upper, work: context.layer.work },
         lowers: context.image ? { base: context.image.layersDir, names: context.image.lowerNames } : null,

@@ -34,6 +34,10 @@ export interface ContainerSpec {
   image?: string;
   /** Root directory; without it the host root, read-only, with own /proc, /dev and a writable /tmp. */
   rootfs?: string;
+  /** Without rootfs or image: 'full' (default), every directory of the host root, read-only;
+   * 'system', for untrusted code, only the OS directories (/usr, /bin, /sbin, /lib*, /etc without
+   * shadow, gshadow, ssh, sudoers), with an empty /home and /root. */
+  hostRoot?: 'full' | 'system';
   /** Environment; default a plain PATH. */
   env?: Record<string, string>;
   /** Working directory inside the container (absolute); default '/'. */
@@ -105,6 +109,7 @@ export interface ResolvedSpec {
   image: string | null;
   command: string[];
   rootfs: string | null;
+  hostRoot: 'full' | 'system';
   env: Record<string, string>;
   cwd: string;
   user: { uid: number; gid: number; groups: number[] } | null;
@@ -134,7 +139,7 @@ export interface ResolvedSpec {
 /** The PATH a container gets when the spec gives none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths', 'devices', 'ports']);
+const KNOWN_KEYS = new Set(['command', 'rootfs', 'hostRoot', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths', 'devices', 'ports']);
 const NAMESPACE_KEYS = new Set(['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup', 'user']);
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
@@ -268,6 +273,10 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
 
   const rootfs = spec.rootfs === undefined ? null : checkRootfs(checkString(spec.rootfs, 'rootfs'));
   if (!namespaces.mount && rootfs !== null) throw invalid('a rootfs needs the mount namespace');
+  const hostRoot = spec.hostRoot ?? 'full';
+  if (hostRoot !== 'full' && hostRoot !== 'system') throw invalid(`hostRoot must be 'full' or 'system', got '${String(hostRoot)}'`);
+  if (spec.hostRoot !== undefined && (rootfs !== null || image)) throw invalid('hostRoot is for containers on the host root: not with rootfs or image');
+  if (hostRoot === 'system' && !namespaces.mount) throw invalid("hostRoot 'system' needs the mount namespace");
 
   const cwd = spec.cwd === undefined ? (image?.cwd ?? '/') : checkString(spec.cwd, 'cwd');
   if (!isAbsolute(cwd)) throw invalid(`cwd must be absolute, got '${cwd}'`);
@@ -317,7 +326,7 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
     return value as string[];
   };
 
-  return { id, image: image ? spec.image! : null, command, rootfs, mounts, hardening: resolveHardening(spec, capabilities),
+  return { id, image: image ? spec.image! : null, command, rootfs, hostRoot, mounts, hardening: resolveHardening(spec, capabilities),
     maskedPaths: pathList(spec.maskedPaths, 'maskedPaths', DEFAULT_MASKED_PATHS),
     readonlyPaths: pathList(spec.readonlyPaths, 'readonlyPaths', DEFAULT_READONLY_PATHS), readonlyRootfs: spec.readonlyRootfs ?? false, rootfsWritable, env, cwd, user, hostname, network, attach, ports, namespaces, stdio, labels: stringRecord(spec.labels, 'labels'), capabilities, limits: limitWrites(spec.limits ?? {}), devices: deviceRules(spec.devices) };
 }

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { op, slot, type PlanOp, type Slot } from '../spawn/ops.ts';
 import { liftedDefences } from '../spawn/lifted-defences.ts';
 import { CorralError } from '../sys/errors.ts';
@@ -12,10 +12,28 @@ export type PlannedMount =
   | { type: 'bind'; source: string; target: string; readonly: boolean; recursive: boolean; propagation: Propagation; sourceIsDir: boolean }
   | { type: 'tmpfs'; target: string; size: number | null; mode: number };
 
+/** A top-level entry of the host's /: a directory, a file, or a symlink and its target. */
+export type HostEntry = { name: string; kind: 'dir' | 'file' } | { name: string; kind: 'link'; target: string };
+
+/** The top-level entries of the host's / (other kinds, such as sockets, are left out). */
+export function hostRootEntries(): HostEntry[] {
+  const entries: HostEntry[] = [];
+  for (const e of readdirSync('/', { withFileTypes: true })) {
+    if (e.isSymbolicLink()) entries.push({ name: e.name, kind: 'link', target: readlinkSync(`/${e.name}`) });
+    else if (e.isDirectory() || e.isFile()) entries.push({ name: e.name, kind: e.isDirectory() ? 'dir' : 'file' });
+  }
+  return entries;
+}
+
 /** How the container's root filesystem is put together. */
 export interface RootfsPlan {
   /** A directory to use as root; null means the host root, read-only, with an empty writable /tmp. */
   rootfs: string | null;
+  /** With the host root: 'full', every top-level directory of the host; 'system', only the OS
+   * directories (SYSTEM_DIRS) with /etc's secrets masked, and an empty /home and /root. */
+  hostRoot: 'full' | 'system';
+  /** The host root's top-level entries (hostRootEntries()), when the container is on it. */
+  hostEntries: readonly HostEntry[];
   /** An overlay whose upper layer takes the writes (discarded with the container): in layer's
    * directories, or 'memory', a tmpfs mounted on the staging directory in the child's own mount
    * namespace (gone with it); its lower is the rootfs, or the layers of an image (names relative
@@ -50,8 +68,17 @@ const DEV_LINKS: readonly [string, string][] = [
 const STAGING_CANDIDATES = ['/tmp', '/mnt', '/run', '/var/tmp'];
 
 /** Slots (fds in the child, bindings/executor.c) the plan uses: fixed ones, then one per bind source. */
-const SLOT = { root: slot(0), dev: slot(1), scratch: slot(2), sys: slot(3) } as const;
-const FIRST_SOURCE_SLOT = 4;
+const SLOT = { root: slot(0), dev: slot(1), scratch: slot(2), sys: slot(3), host: slot(4) } as const;
+const FIRST_SOURCE_SLOT = 5;
+
+/** Top-level host entries a container on the host root never gets from the host: made fresh. */
+const FRESH_DIRS = new Set(['proc', 'sys', 'dev', 'tmp']);
+
+/** The host's OS directories, all that hostRoot 'system' shows. */
+const SYSTEM_DIRS = /^(usr|bin|sbin|lib|lib32|lib64|libx32|etc)$/;
+
+/** Under /etc, hidden from hostRoot 'system' (password hashes, host keys, sudo rules). */
+const ETC_SECRETS = ['/etc/shadow', '/etc/shadow-', '/etc/gshadow', '/etc/gshadow-', '/etc/ssh', '/etc/sudoers', '/etc/sudoers.d', '/etc/ssl/private'];
 
 const PROPAGATION_FLAG: Record<Propagation, number> = {
   private: MS.PRIVATE, rprivate: MS.PRIVATE, slave: MS.SLAVE, rslave: MS.SLAVE, shared: MS.SHARED, rshared: MS.SHARED,
@@ -96,6 +123,7 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   const nodev = liftedDefences.devNodes ? 0 : MS.NODEV;
   const attrNodev = liftedDefences.devNodes ? 0 : MOUNT_ATTR.NODEV;
   const ops: PlanOp[] = [op.umask({ step: 'set umask', mask: 0 })];
+  const onHostRoot = plan.rootfs === null && !plan.overlay;
 
   // Bind sources are cloned first: before the tree is made private (so slave/shared propagation can
   // be had) and before the staging mount covers any of them.
@@ -139,13 +167,15 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
     const data = `lowerdir=${lowerdir},upperdir=${layer.upper},workdir=${layer.work},volatile${plan.rootless ? ',userxattr' : ',redirect_dir=off,metacopy=off'}`;
     if (data.length >= 4096) throw new CorralError(`the overlay options take ${data.length} bytes, more than the page the kernel accepts`, { code: 'E2BIG', path: lowers?.base ?? source });
     ops.push(op.mount({ step: `mount an overlay over ${lowers ? `${lowers.names.length} image layers` : source}`, path: lowers?.base ?? source, source: 'overlay', target: root, fstype: 'overlay', data, flags: nodev }));
+  } else if (plan.rootfs === null) {
+    ops.push(op.mount({ step: `mount tmpfs on ${root} for the host root`, path: root, source: 'tmpfs', target: root, fstype: 'tmpfs', data: 'mode=755', flags: MS.NOSUID | nodev }));
   } else {
     ops.push(op.openTree({ step: `clone the mount tree of ${source}`, path: source, source, flags: CLONE_TREE, into: SLOT.root }));
-    const set = (plan.rootfs === null ? MOUNT_ATTR.RDONLY : 0) | attrNodev;
-    if (set) ops.push(op.mountSetattr({ step: `make ${source} ${plan.rootfs === null ? 'read-only, ' : ''}nodev`, path: source, slot: SLOT.root, set, clear: 0, propagation: 0 }));
+    if (attrNodev) ops.push(op.mountSetattr({ step: `make ${source} nodev`, path: source, slot: SLOT.root, set: attrNodev, clear: 0, propagation: 0 }));
     ops.push(op.moveMount({ step: `attach the root at ${root}`, path: root, slot: SLOT.root, target: root }));
   }
   ops.push(op.openInRoot({ step: 'open the new root', path: root, root: null, inRoot: root, into: SLOT.root, create: 'none' }));
+  if (onHostRoot) ops.push(...hostRootOps(plan, root, attrNodev, nodev));
 
   ops.push(openInRoot('/proc', SLOT.scratch, 'dirs', 'proc'));
   ops.push(plan.ownProc
@@ -171,15 +201,48 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
       ops.push(mountAt(`mount tmpfs on ${m.target}`, m.target, SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | nodev, data));
     }
   }
-  for (const path of plan.maskedPaths) ops.push(op.maskPath({ step: `mask ${path}`, path, root: SLOT.root, target: path }));
+  const masked = onHostRoot && plan.hostRoot === 'system' ? [...plan.maskedPaths, ...ETC_SECRETS] : plan.maskedPaths;
+  for (const path of masked) ops.push(op.maskPath({ step: `mask ${path}`, path, root: SLOT.root, target: path }));
   for (const path of plan.readonlyPaths) ops.push(op.readonlyPath({ step: `make ${path} read-only`, path, root: SLOT.root, target: path }));
-  if (plan.readonlyRootfs && plan.rootfs !== null) {
+  // The host root's tmpfs, once every mount target on it is made: read-only like the host's.
+  if (plan.readonlyRootfs || onHostRoot) {
     ops.push(op.setattrOne({ step: 'make the root read-only', path: '/', slot: SLOT.root, set: MOUNT_ATTR.RDONLY }));
   }
   ops.push(op.pivotRoot({ step: 'pivot_root into the new root', path: root, newRoot: root }));
   // Nothing the setup held stays open while the container's own paths are resolved (CVE-2024-21626).
   ops.push(op.closeSlots({ step: 'close the setup fds' }));
   ops.push(op.umask({ step: 'set umask', mask: 0o022 }));
+  return ops;
+}
+
+/** The host root on a tmpfs (so a mount target missing on the host can be made, in memory): each
+ * top-level entry of the host's / is a read-only recursive bind of it, a symlink a symlink; /proc,
+ * /sys, /dev and /tmp are made fresh, the staging directory is left out (the new root covers it).
+ * 'system': only the OS directories, and empty /home and /root. */
+function hostRootOps(plan: RootfsPlan, staging: string, attrNodev: number, nodev: number): PlanOp[] {
+  const ops: PlanOp[] = [];
+  const mode = plan.hostRoot;
+  const skip = staging.split('/')[1];
+  for (const entry of plan.hostEntries) {
+    const name = entry.name;
+    const path = `/${name}`;
+    if (FRESH_DIRS.has(name) || name === skip || (mode === 'system' && !SYSTEM_DIRS.test(name))) continue;
+    if (entry.kind === 'link') {
+      ops.push(op.symlink({ step: `link ${path} as on the host`, path, target: entry.target, name, dir: SLOT.root }));
+      continue;
+    }
+    const step = `bind the host ${path} read-only`;
+    ops.push(op.openTree({ step, path, source: path, flags: CLONE_TREE, into: SLOT.host }));
+    ops.push(op.mountSetattr({ step, path, slot: SLOT.host, set: MOUNT_ATTR.RDONLY | attrNodev, clear: 0, propagation: MS.PRIVATE }));
+    ops.push(openInRoot(path, SLOT.scratch, entry.kind === 'dir' ? 'dirs' : 'file', 'the host root'));
+    ops.push(op.moveMountAt({ step, path, from: SLOT.host, to: SLOT.scratch }));
+  }
+  if (mode === 'system') {
+    for (const [path, mode] of [['/home', '755'], ['/root', '700']] as const) {
+      ops.push(openInRoot(path, SLOT.scratch, 'dirs', 'an empty home'));
+      ops.push(mountAt(`mount tmpfs on ${path}`, path, SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | nodev, `mode=${mode}`));
+    }
+  }
   return ops;
 }
 

@@ -31,15 +31,15 @@ const FILESYSTEMS: { name: string; memoryLayer: boolean; mount: ((dir: string, s
   },
 ];
 
-for (const fs of FILESYSTEMS) {
+// A filesystem the test mounts itself needs root: rootless, only the default disk.
+for (const fs of FILESYSTEMS.filter((f) => !f.mount || !rootless)) {
   describe(`the runtime root on ${fs.name} (${rootless ? 'rootless' : 'root'})`, function () {
     this.timeout(60_000);
     let work: string;
     let state: string;
     let rootfs: string;
     let rt: Runtime;
-    before(function () {
-      if (fs.mount && rootless) return this.skip(); // the test mounts it on the host: root only
+    before(() => {
       work = mkdtempSync(join(tmpdir(), 'corral-test-rootfs-'));
       state = join(work, 'state');
       mkdirSync(state);
@@ -49,7 +49,6 @@ for (const fs of FILESYSTEMS) {
       rt = new Runtime({ root: state, cgroupParent: false });
     });
     after(() => {
-      if (!work) return;
       if (fs.mount) execFileSync('umount', [state]);
       rmSync(work, { recursive: true, force: true });
       rmRoot(rootfs);

@@ -10,6 +10,7 @@ import { cloneFlags, containerSetupOps, envList, joinedProcessOps, joiningOps, s
 import { lastStepOps } from '../../lib/container/hardening.ts';
 import { joinPlan, pendingPlan, runPlan, type LaunchSpec } from '../../lib/spawn/launch.ts';
 import type { PlanOp } from '../../lib/spawn/ops.ts';
+import type { HostEntry } from '../../lib/fs/rootfs.ts';
 import { planText } from '../plan-text.ts';
 
 const STATUS_FD = 21;
@@ -19,6 +20,12 @@ const LAYER = { kind: 'disk' as const, dir: '/var/lib/corral/containers/golden',
 /** What run() gets: the writable layer on a tmpfs inside the container's mount namespace. */
 const MEMORY = { kind: 'memory' as const, why: 'run()' };
 const IMAGE = { manifestDigest: 'sha256:0', defaults: { entrypoint: [], cmd: ['sh'], env: {}, cwd: '/', user: undefined }, layersDir: '/var/lib/corral/layers', lowerNames: ['b2', 'a1'] };
+
+/** A host root's top-level entries, as hostRootEntries() reads them. */
+const HOST_ENTRIES: HostEntry[] = [
+  { name: 'usr', kind: 'dir' }, { name: 'bin', kind: 'link', target: 'usr/bin' }, { name: 'etc', kind: 'dir' }, { name: 'home', kind: 'dir' },
+  { name: 'proc', kind: 'dir' }, { name: 'tmp', kind: 'dir' }, { name: '.dockerenv', kind: 'file' },
+];
 
 /** A rootfs directory must exist for the spec to resolve; the plans read it as /srv/rootfs. */
 let rootfs = '';
@@ -30,7 +37,7 @@ function launchOf(spec: ContainerSpec, rootless: boolean, context: Partial<Setup
   const ownCgroup = context.ownCgroup ?? !rootless;
   return {
     cloneFlags: cloneFlags(resolved, ownCgroup),
-    setup: containerSetupOps(resolved, { ownCgroup, layer: null, image: null, mounts: [], ...context }),
+    setup: containerSetupOps(resolved, { ownCgroup, layer: null, image: null, mounts: [], hostEntries: [], ...context }),
     beforeExec: lastStepOps(resolved.hardening),
     command: resolved.command,
     env: envList(resolved.env),
@@ -44,10 +51,14 @@ const plans: Record<string, () => PlanOp[]> = {
   'run-rootless': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS }, true, { layer: MEMORY }), STATUS_FD),
   'run-rootless-host-pid-net': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, network: 'host', namespaces: { pid: false, net: false } }, true, { layer: MEMORY }), STATUS_FD),
   'run-image-overlay': () => runPlan(launchOf({ command: ['sh'], cwd: '/srv' }, false, { layer: MEMORY, image: IMAGE }), STATUS_FD),
-  'run-host-root': () => runPlan(launchOf({ command: ['true'] }, false), STATUS_FD),
+  'run-host-root': () => runPlan(launchOf({ command: ['true'] }, false, { hostEntries: HOST_ENTRIES }), STATUS_FD),
+  'run-host-root-system': () => runPlan(launchOf({ command: ['true'], hostRoot: 'system' }, true, {
+    hostEntries: HOST_ENTRIES,
+    mounts: [{ type: 'bind', source: '/srv/project', target: '/project', readonly: false, recursive: true, propagation: 'rprivate', sourceIsDir: true }],
+  }), STATUS_FD),
   'run-readonly-direct': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, rootfsWritable: 'direct', readonlyRootfs: true }, false), STATUS_FD),
   'run-mounts': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS }, false, {
-    layer: LAYER,
+    layer: MEMORY,
     mounts: [
       { type: 'bind', source: '/srv/data', target: '/data', readonly: true, recursive: true, propagation: 'rslave', sourceIsDir: true },
       { type: 'bind', source: '/etc/resolv.conf', target: '/etc/resolv.conf', readonly: true, recursive: false, propagation: 'rprivate', sourceIsDir: false },
