@@ -1,6 +1,6 @@
 import type { Cgroup } from '../cgroup/cgroup.ts';
 import type { CgroupManager } from '../cgroup/manager.ts';
-import { createLayer, removeLayer, upperUnsupported, type WritableLayer } from '../fs/container-layers.ts';
+import { createLayer, removeLayer, prepareLayers, type WritableLayer } from '../fs/container-layers.ts';
 import type { PlannedMount } from '../fs/rootfs.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
 import type { PublishedPort } from '../net/ports.ts';
@@ -114,11 +114,11 @@ export function writableLayerResource(root: string): HostResource {
     name: 'writable layer',
     acquire(spec, host) {
       if (!(host.image || spec.rootfs !== null) || spec.rootfsWritable !== 'overlay' || !spec.namespaces.mount) return null;
+      if (unsupported === undefined) unsupported = prepareLayers(root);
       if (host.runOnce) {
         host.layer = { kind: 'memory', why: 'a run() container is removed when its command ends' };
         return null;
       }
-      unsupported ??= upperUnsupported(root);
       if (unsupported !== null) {
         host.layer = { kind: 'memory', why: unsupported };
         return null;

@@ -29,11 +29,13 @@ const UPPER_FILESYSTEMS = new Map<number, string>([
 /** Names of some filesystems that cannot, for the message. */
 const OTHER_FILESYSTEMS = new Map<number, string>([[0x794c7630, 'overlayfs'], [0x01021997, '9p'], [0x6969, 'nfs'], [0x65735546, 'fuse']]);
 
-/** Why the filesystem of root's container layers cannot hold an overlay upper directory (overlayfs
- * refuses an upper on overlayfs: Node in a container), or null when it can; unknown filesystems
- * count as unable, so the default still works on them. */
-export function upperUnsupported(root: string): string | null {
+/** Makes root's directory of container layers, sweeps what dead processes left there, and says why
+ * its filesystem cannot hold an overlay upper directory (overlayfs refuses an upper on overlayfs:
+ * Node in a container), or null when it can; unknown filesystems count as unable, so the default
+ * still works on them. Once per runtime, before its first container with a writable layer. */
+export function prepareLayers(root: string): string | null {
   const dir = runtimeDir(root, 'containers');
+  sweepStaleLayers(dir);
   let type: number;
   try {
     type = statfsSync(dir).type;
