@@ -10,6 +10,7 @@ import type { ContainerSpec } from './container/spec.ts';
 import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-result.ts';
 import { ImageStore } from './image/image-store.ts';
 import { containerImages } from './image/container-images.ts';
+import { passwdHome } from './image/run-config.ts';
 
 /** Settings of a Runtime. */
 export interface RuntimeConfig {
@@ -63,7 +64,7 @@ export class Runtime {
     this.volumes = volumes;
     this.images = images;
     this.networks = networks;
-    this.#engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, cgroups, volumes, networks, images: containerImages(images) });
+    this.#engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, cgroups, volumes, networks, images: containerImages(images), homeOf: passwdHome });
   }
 
   /** Creates a container whose first process is set up and waits before exec until start(). */

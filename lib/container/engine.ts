@@ -30,6 +30,8 @@ export interface EngineParts {
   networks: NetworkStore;
   /** Images for specs that name one, and commit; null: specs cannot name images. */
   images: ImageProvider | null;
+  /** A uid's home directory in the /etc/passwd of a root directory or image layers (top first). */
+  homeOf: (lowerDirs: string[], uid: number) => Promise<string | null>;
 }
 
 /** Creates, runs and tracks the containers of one runtime: resolves specs, acquires their host
@@ -101,6 +103,12 @@ export class ContainerEngine {
     if (options) {
       checkRunOptions(options, resolved.stdio === 'pipe');
       if (options.signal?.aborted) throw abortError(options.signal);
+    }
+    // HOME, when neither the spec nor the image sets it: the user's passwd entry, else Docker's.
+    if (resolved.env.HOME === undefined) {
+      const uid = resolved.user?.uid ?? 0;
+      const dirs = image ? image.lowerNames.map((n) => join(image.layersDir, n)) : [resolved.rootfs ?? '/'];
+      resolved.env.HOME = (await this.#parts.homeOf(dirs, uid)) ?? (uid === 0 ? '/root' : '/');
     }
     if (this.#containers.has(resolved.id)) {
       throw new CorralError(`a container with id ${resolved.id} already exists`, { code: 'ERR_CONTAINER_EXISTS' });
