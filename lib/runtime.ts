@@ -5,6 +5,7 @@ import { defaultRoot } from './fs/runtime-root.ts';
 import { VolumeStore } from './fs/volumes.ts';
 import { ContainerEngine } from './container/engine.ts';
 import { NetworkStore } from './net/network-store.ts';
+import { NetnsPool } from './net/netns-pool.ts';
 import type { Container } from './container/container.ts';
 import type { ContainerSpec } from './container/spec.ts';
 import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-result.ts';
@@ -63,7 +64,7 @@ export class Runtime {
     this.volumes = volumes;
     this.images = images;
     this.networks = networks;
-    this.#engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, cgroups, volumes, networks, images: containerImages(images) });
+    this.#engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, cgroups, volumes, networks, netnsPool: rootless ? null : new NetnsPool(), images: containerImages(images) });
   }
 
   /** Creates a container whose first process is set up and waits before exec until start(). */
