@@ -5,16 +5,17 @@ import { join } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
 import { UseMarkers } from '../fs/use-markers.ts';
 import { BlobStore } from './blob-store.ts';
-import { chainIds } from './digest.ts';
+import { chainIds, type DigestAndSize } from './digest.ts';
 import { ImageDbFile, type ImageDb, type ImageRecord } from './image-db.ts';
 import { LayerStore } from './layer-store.ts';
 import { normalizeRef } from './refs.ts';
 import { MEDIA_TYPE, type ImageConfig, type ImageManifest } from './oci.ts';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { diffLayer } from './layer-diff.ts';
 import type { CommitRequest } from '../container/image-provider.ts';
 import { openImageSource, writeImage, type ImageFormat } from './formats/io.ts';
+import type { ImageSource } from './formats/source.ts';
 
 const debug = createDebug('corral:image');
 
@@ -114,6 +115,16 @@ export class ImageStore {
    * every blob is verified and every layer unpacked. Returns the imported images. */
   async import(source: string, options: ImportOptions = {}): Promise<ImageInfo[]> {
     const src = await openImageSource(source, options.format);
+    try {
+      return await this.importFrom(src, options, source);
+    } finally {
+      await src.close();
+    }
+  }
+
+  /** import() from an opened source (a registry pull); blobs already stored are not read again.
+   * The import guard covers src.images(), so blobs it stores are safe from gc. */
+  async importFrom(src: ImageSource, options: Omit<ImportOptions, 'format'> = {}, source = 'the image source'): Promise<ImageInfo[]> {
     const importId = this.#markImport();
     try {
       const images = await src.images();
@@ -128,13 +139,12 @@ export class ImageStore {
         if (diffIds.length !== image.manifest.layers.length) {
           throw new CorralError(`image ${image.manifestDigest} has ${image.manifest.layers.length} layers but ${diffIds.length} diff_ids`, { code: 'ERR_INVALID_IMAGE', path: source });
         }
-        await this.blobs.put(await src.openBlob(image.manifestDigest), { digest: image.manifestDigest, size: image.manifestSize });
-        await this.blobs.put(await src.openBlob(image.configDigest), { digest: image.configDigest, size: image.manifest.config.size });
+        await this.#putFrom(src, { digest: image.manifestDigest, size: image.manifestSize });
+        await this.#putFrom(src, { digest: image.configDigest, size: image.manifest.config.size });
         const chains = chainIds(diffIds);
         for (const [i, layer] of image.manifest.layers.entries()) {
           progress.phase = 'blobs';
-          const stored = await this.blobs.put(await src.openBlob(layer.digest), { digest: layer.digest, size: layer.size });
-          progress.bytes += stored.size;
+          progress.bytes += (await this.#putFrom(src, layer)).size;
           options.onProgress?.({ ...progress });
           progress.phase = 'layers';
           await this.layers.ensure(chains[i]!, diffIds[i]!, async () => this.blobs.createReadStream(layer.digest), chains.slice(0, i).reverse());
@@ -159,8 +169,23 @@ export class ImageStore {
       return Promise.all(tagged.map(([, r]) => this.inspect(r.manifestDigest)));
     } finally {
       this.#imports().remove(importId);
-      await src.close();
     }
+  }
+
+  /** Whether a blob is stored. */
+  hasBlob(digest: string): boolean {
+    return this.blobs.has(digest);
+  }
+
+  /** Stores a blob (a registry download), verified against `expected` while it is written. */
+  putBlob(source: Readable | Buffer, expected: { digest: string; size: number }): Promise<DigestAndSize> {
+    return this.blobs.put(source, expected);
+  }
+
+  /** A blob of the source into the store, unless it is there already. */
+  async #putFrom(src: ImageSource, blob: { digest: string; size: number }): Promise<DigestAndSize> {
+    if (this.blobs.has(blob.digest)) return { digest: blob.digest, size: blob.size };
+    return this.blobs.put(await src.openBlob(blob.digest), blob);
   }
 
   /** Writes an image as an OCI layout, OCI archive or docker archive. */
