@@ -9,6 +9,7 @@ import type { ContainerSpec } from './container/spec.ts';
 import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-result.ts';
 import { ImageStore } from './image/image-store.ts';
 import { containerImages } from './image/container-images.ts';
+import { registryImages, type RegistryImages } from './registry/registry-images.ts';
 
 /** Settings of a Runtime. */
 export interface RuntimeConfig {
@@ -24,7 +25,7 @@ export interface RuntimeConfig {
 }
 
 /** The image operations a runtime offers (the store's internals stay inside). */
-export type Images = Pick<ImageStore, 'import' | 'export' | 'list' | 'inspect' | 'tag' | 'remove' | 'gc' | 'diskUsage'>;
+export type Images = Pick<ImageStore, 'import' | 'export' | 'list' | 'inspect' | 'tag' | 'remove' | 'gc' | 'diskUsage'> & RegistryImages;
 
 /** The named-volume operations a runtime offers. */
 export type Volumes = Pick<VolumeStore, 'create' | 'list' | 'inspect' | 'remove' | 'prune'>;
@@ -36,7 +37,7 @@ export class Runtime {
   readonly root: string;
   /** Named volumes: create, list, inspect, remove, prune. */
   readonly volumes: Volumes;
-  /** Images: import, export, list, inspect, tag, remove, gc, diskUsage. */
+  /** Images: import, export, list, inspect, tag, remove, gc, diskUsage; pull, push, login, logout. */
   readonly images: Images;
   readonly #engine: ContainerEngine;
 
@@ -54,7 +55,7 @@ export class Runtime {
     const volumes = new VolumeStore(this.root);
     const images = new ImageStore(this.root, rootless);
     this.volumes = volumes;
-    this.images = images;
+    this.images = Object.assign(images, registryImages(images));
     this.#engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, cgroups, volumes, images: containerImages(images) });
   }
 

@@ -182,6 +182,16 @@ export class ImageStore {
     return this.blobs.put(source, expected);
   }
 
+  /** A stored blob in memory, verified (a manifest to push). */
+  readBlob(digest: string): Promise<Buffer> {
+    return this.blobs.read(digest);
+  }
+
+  /** A stored blob as a stream (a layer to push). */
+  openBlob(digest: string): Readable {
+    return this.blobs.createReadStream(digest);
+  }
+
   /** A blob of the source into the store, unless it is there already. */
   async #putFrom(src: ImageSource, blob: { digest: string; size: number }): Promise<DigestAndSize> {
     if (this.blobs.has(blob.digest)) return { digest: blob.digest, size: blob.size };

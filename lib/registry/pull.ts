@@ -13,6 +13,7 @@ import { downloadBlob } from './blob-download.ts';
 import type { RegistryClient } from './client.ts';
 import { connect, type RegistryOptions } from './connect.ts';
 import { resolveImage } from './manifests.ts';
+import { inParallel } from './parallel.ts';
 import { parsePlatform } from './platform-spec.ts';
 import { formatReference, parseReference } from './reference.ts';
 import { RegistryError } from './registry-error.ts';
@@ -124,26 +125,4 @@ function layerError(client: RegistryClient, digest: string, error: unknown): unk
   if (!(error instanceof CorralError) || error instanceof RegistryError || error.code !== 'ERR_DIGEST_MISMATCH') return error;
   const operation = `pull blob ${digest}`;
   return new RegistryError(`${operation} ${client.registry}/${client.repository}: refused, the data is not what the manifest says (${error.message})`, 'ERR_DIGEST_MISMATCH', client.context(operation), { cause: error });
-}
-
-/** Runs `work` on every item, at most `limit` at once; the first failure stops new work, calls
- * `onFailure` (to abort the running ones) and is thrown once they end. */
-async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>, onFailure: () => void): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await work(item);
-      } catch (error) {
-        if (failure === undefined) {
-          failure = { error };
-          onFailure();
-        }
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
 }
