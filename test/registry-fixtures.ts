@@ -123,12 +123,12 @@ export async function startTokenServer(dir: string, user: string, password: stri
 }
 
 /** What the proxy does to one request: pass it, answer with a status (and headers), or mangle the body. */
-export type Fault = { status: number; headers?: Record<string, string> } | 'corrupt' | 'truncate' | undefined;
+export type Fault = { status: number; headers?: Record<string, string>; body?: string } | 'corrupt' | 'truncate' | undefined;
 
 /** A proxy in front of a registry: `fault(req)` decides, per request, what goes wrong. */
 export interface FaultProxy {
   host: string;
-  /** Every request seen: "METHOD path". */
+  /** Every request seen: "METHOD path" (and " range=…" when it asked for a range). */
   seen: string[];
   fault: (req: IncomingMessage) => Fault;
   stop(): Promise<void>;
@@ -139,11 +139,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const [targetHost, targetPort] = target.split(':');
   const proxy: FaultProxy = { host: '', seen: [], fault: () => undefined, stop: async () => undefined };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    proxy.seen.push(`${req.method} ${req.url}`);
+    proxy.seen.push(`${req.method} ${req.url}${req.headers.range ? ` range=${req.headers.range}` : ''}`);
     const fault = proxy.fault(req);
     if (fault !== undefined && typeof fault === 'object') {
       req.resume();
-      res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers }).end('{"errors":[{"code":"TOOMANYREQUESTS","message":"injected by the test proxy"}]}');
+      res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers }).end(fault.body ?? '{"errors":[{"code":"TOOMANYREQUESTS","message":"injected by the test proxy"}]}');
       return;
     }
     const upstream = request({ host: targetHost, port: Number(targetPort), method: req.method, path: req.url, headers: req.headers }, (up) => {

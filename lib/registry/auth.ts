@@ -19,6 +19,8 @@ const MARGIN_MS = 5_000;
 export class Authenticator {
   readonly #credentials: Credentials | undefined;
   readonly #tokens = new Map<string, CachedToken>();
+  /** Token requests in flight, so concurrent 401s share one. */
+  readonly #pending = new Map<string, Promise<CachedToken>>();
   #basic: string | undefined;
 
   constructor(credentials?: Credentials) {
@@ -33,21 +35,29 @@ export class Authenticator {
     return undefined;
   }
 
-  /** Answers a 401: fetches a token for `scopes` (or takes basic credentials) so the request can be
-   * sent again; throws ERR_REGISTRY_UNAUTHORIZED when there is nothing more to try. */
-  async challenge(response: Response, scopes: string[], context: RegistryContext, signal?: AbortSignal): Promise<void> {
+  /** Answers a 401 to a request sent with `sent` (its Authorization, if any): fetches a token for
+   * `scopes` (or takes basic credentials) so the request can be sent again; a concurrent request
+   * that already did so is reused. Throws ERR_REGISTRY_UNAUTHORIZED when there is nothing more to try. */
+  async challenge(response: Response, scopes: string[], sent: string | undefined, context: RegistryContext, signal?: AbortSignal): Promise<void> {
     const challenges = parseChallenges(response.headers.get('www-authenticate'));
     await response.body?.cancel();
     const key = scopeKey(scopes);
-    this.#tokens.delete(key);
+    const current = this.header(scopes);
+    if (current !== undefined && current !== sent) return;
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     if (bearer?.params.realm) {
-      const scope = new Set(scopes);
-      if (bearer.params.scope) for (const s of bearer.params.scope.split(' ')) scope.add(s);
-      this.#tokens.set(key, await this.#fetchToken(bearer.params.realm, bearer.params.service, [...scope], context, signal));
+      let pending = this.#pending.get(key);
+      if (pending === undefined) {
+        const scope = new Set(scopes);
+        if (bearer.params.scope) for (const s of bearer.params.scope.split(' ')) scope.add(s);
+        pending = this.#fetchToken(bearer.params.realm, bearer.params.service, [...scope], context, signal);
+        this.#pending.set(key, pending);
+        void pending.finally(() => this.#pending.delete(key)).catch(() => undefined);
+      }
+      this.#tokens.set(key, await pending);
       return;
     }
-    if (challenges.some((c) => c.scheme === 'basic') && this.#credentials && this.#basic === undefined) {
+    if (challenges.some((c) => c.scheme === 'basic') && this.#credentials && sent === undefined) {
       this.#basic = `Basic ${Buffer.from(`${this.#credentials.username}:${this.#credentials.password}`).toString('base64')}`;
       return;
     }

@@ -106,7 +106,7 @@ export class RegistryClient {
       if (ok.includes(response.status)) return response;
       if (response.status === 401 && !challenged) {
         challenged = true;
-        await this.#auth.challenge(response, scopes, context, this.signal);
+        await this.#auth.challenge(response, scopes, authorization, context, this.signal);
         attempt--;
         continue;
       }
