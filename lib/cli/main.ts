@@ -8,10 +8,12 @@ import { CorralError, Runtime, type ContainerSpec } from '../index.ts';
 import { pairs, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, usageError } from './parse.ts';
 import { volumeCommand } from './volume-command.ts';
 import { imageCommand } from './image-command.ts';
+import { registryCommand } from './registry-command.ts';
 
 const USAGE = `usage: corral run [options] [--rootfs DIR | IMAGE] [-- COMMAND [ARG...]]
        corral commit [options] IMAGE NEWREF [-- COMMAND...]   (run, then store the changes as NEWREF)
        corral image import|export|ls|inspect|tag|rm|gc|du ...
+       corral pull|push|login|logout ...                       (registries: corral pull --help)
        corral volume create|ls|inspect|rm|prune ...
 
 Runs COMMAND (or the IMAGE's own command) in a new container (own PID, mount, UTS, IPC, network and cgroup namespaces; a user
@@ -154,6 +156,11 @@ async function main(argv: string[]): Promise<number> {
       return imageCommand(rest);
     case 'volume':
       return volumeCommand(rest);
+    case 'pull':
+    case 'push':
+    case 'login':
+    case 'logout':
+      return registryCommand(command, rest);
     case '-v':
     case '--version':
       console.log(`corral ${version()}`);

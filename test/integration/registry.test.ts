@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Runtime } from '../../lib/index.ts';
 import { busyboxLayout, deriveImage, umoci } from '../image-fixtures.ts';
 import { rootless } from '../helpers.ts';
@@ -14,6 +15,7 @@ const skopeoDigest = (ref: string, ...flags: string[]): string => skopeo('inspec
 /** skopeo without blocking the event loop: for the token server, which runs in this process. */
 const skopeoAsync = async (...args: string[]): Promise<string> => (await promisify(execFile)('skopeo', args, { encoding: 'utf8' })).stdout;
 const sh = (script: string): string[] => ['/bin/sh', '-c', script];
+const cli = join(dirname(dirname(dirname(fileURLToPath(import.meta.url)))), 'dist/cli/main.js');
 const FAST = { attempts: 3, baseDelayMs: 10, maxDelayMs: 3000 };
 
 describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function () {
@@ -269,6 +271,26 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
       assert.equal(skopeoDigest(`${secured.host}/team/copy:1`, '--creds', `alice:${password}`), image.manifestDigest);
       assert.equal(await r.images.logout(secured.host), true);
       await assert.rejects(r.images.pull(ref), { code: 'ERR_REGISTRY_UNAUTHORIZED' });
+    });
+
+    it('corral login, pull, push and logout on the command line', () => {
+      const root = join(work, 'state-cli');
+      const corral = (args: string[], input?: string) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', ...(input === undefined ? {} : { input }) });
+      const ref = `${secured.host}/team/base:1`;
+      const denied = corral(['pull', ref, '--root', root]);
+      assert.equal(denied.status, 125);
+      assert.match(denied.stderr, /HTTP 401 UNAUTHORIZED/);
+      const login = corral(['login', secured.host, '-u', 'alice', '--password-stdin'], `${password}\n`);
+      assert.equal(login.status, 0, login.stderr);
+      const pulled = corral(['pull', ref, '--root', root]);
+      assert.equal(pulled.status, 0, pulled.stderr);
+      assert.match(pulled.stdout, new RegExp(`^sha256:[a-f0-9]{64} ${ref}\n$`));
+      assert.match(pulled.stderr, /pull .* MB \(.* MB\/s\)/);
+      const pushed = corral(['push', ref, `${secured.host}/team/cli:1`, '--root', root]);
+      assert.equal(pushed.status, 0, pushed.stderr);
+      assert.equal(pushed.stdout.split(' ')[0], pulled.stdout.split(' ')[0]);
+      assert.equal(corral(['logout', secured.host]).status, 0);
+      assert.equal(corral(['pull', ref, '--root', root]).status, 125);
     });
 
     it('takes credentials from a docker-credential helper', async () => {
