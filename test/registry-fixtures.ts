@@ -158,7 +158,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         const half = Math.floor(length / 2);
         if (fault === 'corrupt') {
           const copy = Buffer.from(chunk);
-          if (sent <= half && half < sent + copy.length) copy[half - sent] ^= 0xff;
+          if (sent <= half && half < sent + copy.length) copy[half - sent] = copy[half - sent]! ^ 0xff;
           res.write(copy);
         } else if (sent + chunk.length <= half) {
           res.write(chunk);

@@ -12,7 +12,7 @@ import { rootless } from '../helpers.ts';
 const sh = (script: string) => ['/bin/sh', '-c', script];
 
 /** The store behind a runtime's images, with the layer and blob stores its public type hides. */
-const storeOf = (runtime: Runtime): ImageStore => runtime.images as ImageStore;
+const storeOf = (runtime: Runtime): ImageStore => runtime.images as unknown as ImageStore;
 
 describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
   this.timeout(120_000);
