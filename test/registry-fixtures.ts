@@ -122,8 +122,10 @@ export async function startTokenServer(dir: string, user: string, password: stri
   };
 }
 
-/** What the proxy does to one request: pass it, answer with a status (and headers), or mangle the body. */
-export type Fault = { status: number; headers?: Record<string, string>; body?: string } | 'corrupt' | 'truncate' | undefined;
+/** What the proxy does to one request: pass it, answer with a status (and headers) instead, mangle
+ * the response body ('corrupt' flips a byte, 'truncate' cuts the connection halfway), or 'swallow':
+ * the registry gets the request, the client a 500. */
+export type Fault = { status: number; headers?: Record<string, string>; body?: string } | 'corrupt' | 'truncate' | 'swallow' | undefined;
 
 /** A proxy in front of a registry: `fault(req)` decides, per request, what goes wrong. */
 export interface FaultProxy {
@@ -147,6 +149,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       return;
     }
     const upstream = request({ host: targetHost, port: Number(targetPort), method: req.method, path: req.url, headers: req.headers }, (up) => {
+      if (fault === 'swallow') {
+        up.resume();
+        up.on('end', () => res.writeHead(500, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNKNOWN","message":"swallowed by the test proxy"}]}'));
+        return;
+      }
       res.writeHead(up.statusCode!, up.headers);
       if (fault === undefined) {
         up.pipe(res);

@@ -32,6 +32,8 @@ export interface RequestInit {
   /** 'push' asks for push and pull rights; `extraScopes` for a mount's source repository. */
   access?: 'pull' | 'push';
   extraScopes?: string[];
+  /** Sent once: the caller recovers itself (a PATCH whose chunk may have arrived). */
+  once?: boolean;
 }
 
 const LOOPBACK = /^(localhost|127(?:\.\d+){3}|\[::1\])(?::\d+)?$/;
@@ -80,6 +82,7 @@ export class RegistryClient {
     const scopes = [`repository:${this.repository}:${init.access === 'push' ? 'pull,push' : 'pull'}`, ...(init.extraScopes ?? [])];
     const ok = init.ok ?? [200];
     let challenged = false;
+    const attempts = init.once ? 1 : this.retry.attempts;
     for (let attempt = 1; ; attempt++) {
       this.#checkAborted(context);
       const headers: Record<string, string> = { ...init.headers };
@@ -96,7 +99,7 @@ export class RegistryClient {
         });
       } catch (error) {
         this.#checkAborted(context);
-        if (retryableError(error) && attempt < this.retry.attempts) {
+        if (retryableError(error) && attempt < attempts) {
           await sleep(retryDelay(attempt, this.retry), this.signal);
           continue;
         }
@@ -110,7 +113,7 @@ export class RegistryClient {
         attempt--;
         continue;
       }
-      if (retryableStatus(response.status) && attempt < this.retry.attempts) {
+      if (retryableStatus(response.status) && attempt < attempts) {
         await response.body?.cancel();
         await sleep(retryDelay(attempt, this.retry, response.headers.get('retry-after')), this.signal);
         continue;

@@ -76,7 +76,7 @@ export async function push(store: PushStore, ref: string, destRef: string = ref,
       options.onProgress?.({ ...progress, digest: blob.digest });
       return;
     }
-    await uploadBlob(client, location, blob, store.openBlob(blob.digest), {
+    await uploadBlob(client, location, blob, () => store.openBlob(blob.digest), {
       ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
       onBytes: (n) => {
         progress.bytes += n;

@@ -163,6 +163,7 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
     let fresh: () => Runtime;
     before(async () => {
       proxy = await startFaultProxy(registry.host);
+      skopeo('copy', '--dest-tls-verify=false', '--format', 'v2s2', `oci:${layout}:derived`, `docker://${registry.host}/corral/v2s2:1`);
       ref = `${proxy.host}/corral/v2s2:1`;
       const manifest = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/corral/v2s2:1`], { encoding: 'utf8' })) as { layers: { digest: string; size: number }[] };
       layer = manifest.layers.reduce((a, b) => (a.size > b.size ? a : b)).digest;
@@ -235,6 +236,23 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
       const image = await r.images.pull(ref);
       const fetched = proxy.seen.filter((s) => s.startsWith('GET /v2/corral/v2s2/blobs/'));
       assert.ok(fetched.length < image.layers.length + 1, `fetched again: ${fetched.join(', ')}`);
+    });
+
+    it('a chunked push survives a PATCH that failed on the way and one whose answer was lost', async () => {
+      await rt.images.import(layout);
+      const derived = await rt.images.inspect('derived:latest');
+      let patches = 0;
+      proxy.fault = (req) => {
+        if (req.method !== 'PATCH') return undefined;
+        patches += 1;
+        return patches === 2 ? 'swallow' : patches === 4 ? { status: 500 } : undefined;
+      };
+      proxy.seen.length = 0;
+      await rt.images.push('derived:latest', `${proxy.host}/proxied/app:1`, { chunkSize: 64 << 10, retry: FAST });
+      assert.ok(patches > 4);
+      assert.ok(proxy.seen.some((s) => s.startsWith('GET /v2/proxied/app/blobs/uploads/')), 'asked the registry how much it has');
+      assert.equal(skopeoDigest(`${registry.host}/proxied/app:1`), derived.manifestDigest);
+      skopeo('copy', '--src-tls-verify=false', `docker://${registry.host}/proxied/app:1`, `dir:${join(work, 'proxied-dir')}`);
     });
 
     it('refuses a schema 1 manifest', async () => {
