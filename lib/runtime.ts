@@ -53,7 +53,7 @@ export class Runtime {
     const cgroups = new CgroupManager(config.cgroupParent, !rootless);
     this.root = config.root ?? defaultRoot();
     const volumes = new VolumeStore(this.root);
-    const images = new ImageStore(this.root, rootless);
+    const images = new ImageStore(this.root, { rootless });
     this.volumes = volumes;
     this.images = Object.assign(images, registryImages(images));
     this.#engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, cgroups, volumes, images: containerImages(images) });

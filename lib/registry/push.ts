@@ -2,23 +2,13 @@
  * it, mounted from the source repository when pushing within one registry, else uploaded; then the
  * manifest, byte for byte as stored, so its digest stays the same. */
 
-import type { Readable } from 'node:stream';
-import type { ImageInfo } from '../image/image-store.ts';
+import { storeParts, type ImageStore } from '../image/image-store.ts';
 import { MEDIA_TYPE, type Descriptor } from '../image/oci.ts';
 import { blobExists, startUpload, uploadBlob } from './blob-upload.ts';
 import { connect, type RegistryOptions } from './connect.ts';
 import { putManifest } from './manifests.ts';
 import { inParallel } from './parallel.ts';
 import { parseReference, type Reference } from './reference.ts';
-
-/** What a push needs of the image store. */
-export interface PushStore {
-  inspect(ref: string): Promise<ImageInfo>;
-  /** A stored blob in memory, verified (manifests). */
-  readBlob(digest: string): Promise<Buffer>;
-  /** A stored blob as a stream (layers). */
-  openBlob(digest: string): Readable;
-}
 
 /** Progress of a push, in bytes of the blobs that had to go up. */
 export interface PushProgress {
@@ -50,12 +40,13 @@ export interface PushResult {
 }
 
 /** Pushes the stored image `ref` to `destRef` (default `ref` itself). */
-export async function push(store: PushStore, ref: string, destRef: string = ref, options: PushOptions = {}): Promise<PushResult> {
+export async function push(store: ImageStore, ref: string, destRef: string = ref, options: PushOptions = {}): Promise<PushResult> {
   const image = await store.inspect(ref);
   const dest = parseReference(destRef);
   const source = mountSource(ref, dest);
   const client = await connect(dest, options);
-  const manifestBytes = await store.readBlob(image.manifestDigest);
+  const blobStore = storeParts(store).blobs;
+  const manifestBytes = await blobStore.read(image.manifestDigest);
   const blobs: Descriptor[] = [...new Map([...image.manifest.layers, image.manifest.config].map((d) => [d.digest, d])).values()];
   const result: PushResult = { ref: destRef, manifestDigest: image.manifestDigest, uploaded: [], mounted: [], existing: [] };
   const progress: PushProgress = { phase: 'upload', bytes: 0, totalBytes: 0, skipped: 0 };
@@ -76,7 +67,7 @@ export async function push(store: PushStore, ref: string, destRef: string = ref,
       options.onProgress?.({ ...progress, digest: blob.digest });
       return;
     }
-    await uploadBlob(client, location, blob, () => store.openBlob(blob.digest), {
+    await uploadBlob(client, location, blob, () => blobStore.createReadStream(blob.digest), {
       ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
       onBytes: (n) => {
         progress.bytes += n;

@@ -1,9 +1,9 @@
 /** The registry operations a runtime's `images` offers: pull, push, login, logout. */
 
-import type { ImageInfo } from '../image/image-store.ts';
+import type { ImageInfo, ImageStore } from '../image/image-store.ts';
 import { eraseCredentials, storeCredentials, type Credentials } from './credentials.ts';
-import { pull, type PullOptions, type PullStore } from './pull.ts';
-import { push, type PushOptions, type PushResult, type PushStore } from './push.ts';
+import { pull, type PullOptions } from './pull.ts';
+import { push, type PushOptions, type PushResult } from './push.ts';
 import { DOCKER_HUB, parseReference } from './reference.ts';
 
 /** Pull, push, login and logout over one image store. */
@@ -19,7 +19,7 @@ export interface RegistryImages {
 }
 
 /** The registry operations over `store`. */
-export function registryImages(store: PullStore & PushStore): RegistryImages {
+export function registryImages(store: ImageStore): RegistryImages {
   return {
     pull: (ref, options) => pull(store, ref, options),
     push: (ref, destRef, options) => push(store, ref, destRef, options),
