@@ -4,6 +4,7 @@ import { CgroupManager } from './cgroup/manager.ts';
 import { defaultRoot } from './fs/runtime-root.ts';
 import { VolumeStore } from './fs/volumes.ts';
 import { ContainerEngine } from './container/engine.ts';
+import { NetworkStore } from './net/network-store.ts';
 import type { Container } from './container/container.ts';
 import type { ContainerSpec } from './container/spec.ts';
 import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-result.ts';
@@ -24,6 +25,9 @@ export interface RuntimeConfig {
   root?: string;
 }
 
+/** The network operations a runtime offers. */
+export type Networks = Pick<NetworkStore, 'create' | 'list' | 'inspect' | 'remove' | 'prune'>;
+
 /** The image operations a runtime offers (the store's internals stay inside). */
 export type Images = Pick<ImageStore, 'import' | 'export' | 'list' | 'inspect' | 'tag' | 'remove' | 'gc' | 'diskUsage'> & RegistryImages;
 
@@ -39,6 +43,8 @@ export class Runtime {
   readonly volumes: Volumes;
   /** Images: import, export, list, inspect, tag, remove, gc, diskUsage; pull, push, login, logout. */
   readonly images: Images;
+  /** Bridge networks: create, list, inspect, remove, prune. */
+  readonly networks: Networks;
   readonly #engine: ContainerEngine;
 
   constructor(config: RuntimeConfig = {}) {
@@ -54,9 +60,11 @@ export class Runtime {
     this.root = config.root ?? defaultRoot();
     const volumes = new VolumeStore(this.root);
     const images = new ImageStore(this.root, { rootless });
+    const networks = new NetworkStore(this.root);
     this.volumes = volumes;
     this.images = Object.assign(images, registryImages(images));
-    this.#engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, cgroups, volumes, images: containerImages(images) });
+    this.networks = networks;
+    this.#engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, cgroups, volumes, networks, images: containerImages(images) });
   }
 
   /** Creates a container whose first process is set up and waits before exec until start(). */

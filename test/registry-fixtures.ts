@@ -40,11 +40,12 @@ export async function startRegistry(dir: string, auth: string[] = []): Promise<T
   ].join('\n'));
   const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
+  child.on('error', (e) => (log += `cannot run docker-registry (Debian's docker-registry package): ${e.message}\n`));
   child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   const host = `127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`docker-registry exited: ${log}`);
+    if (child.exitCode !== null || log.includes('cannot run docker-registry')) throw new Error(`docker-registry exited: ${log}`);
     if (log.includes('listening on')) break;
     if (i > 200) throw new Error(`docker-registry did not start: ${log}`);
     await new Promise((r) => setTimeout(r, 25));

@@ -3,6 +3,7 @@ import type { CgroupManager } from '../cgroup/manager.ts';
 import { createLayer, removeLayer, type ContainerLayer } from '../fs/container-layers.ts';
 import type { PlannedMount } from '../fs/rootfs.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
+import type { PublishedPort } from '../net/ports.ts';
 import type { ImageProvider, ResolvedImage } from './image-provider.ts';
 import type { ResolvedSpec } from './spec.ts';
 
@@ -15,6 +16,10 @@ export interface HostState {
   image: ResolvedImage | null;
   /** spec.mounts with volumes turned into binds of their data directories. */
   mounts: PlannedMount[];
+  /** The prepared network namespace the container joins, when it is on a bridge network. */
+  network: { nsfd: number; ip: string } | null;
+  /** Its published ports (bridge or pasta), with the host ports actually taken. */
+  ports: PublishedPort[];
 }
 
 /** Undoes one acquisition. */
@@ -40,7 +45,7 @@ export class HeldResources {
   /** Acquires the resources in order for a container; on a failure what was acquired is released
    * (in reverse) before the error is thrown, so a failed create leaves nothing behind. */
   static async acquire(resources: readonly HostResource[], spec: ResolvedSpec, image: ResolvedImage | null): Promise<HeldResources> {
-    const held = new HeldResources({ cgroup: null, layer: null, image, mounts: [] });
+    const held = new HeldResources({ cgroup: null, layer: null, image, mounts: [], network: null, ports: [] });
     try {
       for (const resource of resources) {
         const release = await resource.acquire(spec, held.state);
@@ -51,6 +56,11 @@ export class HeldResources {
       throw e;
     }
     return held;
+  }
+
+  /** Adds what was acquired after the launch (pasta, which needs the container's pid): released first. */
+  adopt(release: Release): void {
+    this.#releases.push(release);
   }
 
   /** Releases everything, last acquired first; every release runs, the first failure is thrown
