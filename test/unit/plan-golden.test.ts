@@ -13,8 +13,9 @@ import type { PlanOp } from '../../lib/spawn/ops.ts';
 import type { HostEntry } from '../../lib/fs/rootfs.ts';
 import { planText } from '../plan-text.ts';
 
-const STATUS_FD = 21;
-const START_FD = 22;
+// Far above any fd this process has open, so it can never be the executor image's fd (shown as exe).
+const STATUS_FD = 1021;
+const START_FD = 1022;
 const STDIO = [30, 31, 32] as const;
 const LAYER = { kind: 'disk' as const, dir: '/var/lib/corral/containers/golden', upper: '/var/lib/corral/containers/golden/upper', work: '/var/lib/corral/containers/golden/work' };
 /** What run() gets: the writable layer on a tmpfs inside the container's mount namespace. */
