@@ -162,7 +162,7 @@ export class ContainerEngine {
     // runtime's own root (other containers' layers, images, volumes).
     const onHostRoot = spec.rootfs === null && !image && spec.namespaces.mount;
     const visible = onHostRoot ? { ...spec, maskedPaths: [...spec.maskedPaths, this.#parts.root] } : spec;
-    const context = { ownCgroup: cgroup !== null, layer, image, mounts, hostEntries: onHostRoot ? hostRootEntries() : [] };
+    const context = { ownCgroup: cgroup !== null, layer, image, mounts, hostEntries: onHostRoot ? hostRootEntries(spec.hostRoot, mounts) : null };
     return {
       cloneFlags: network ? cloneFlags(spec, cgroup !== null) & ~CLONE.NEWNET : cloneFlags(spec, cgroup !== null),
       setup: spec.network === 'pasta'

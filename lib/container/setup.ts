@@ -58,8 +58,8 @@ export interface SetupContext {
   /** The image's layers, when the container runs one. */
   image: ResolvedImage | null;
   mounts: PlannedMount[];
-  /** The host root's top-level entries, for a container on it (else empty). */
-  hostEntries: readonly HostEntry[];
+  /** The host root's top-level entries to bind, for a container on it that needs them (else null). */
+  hostEntries: readonly HostEntry[] | null;
 }
 
 /** Every step of the container's first process between clone and the command. */

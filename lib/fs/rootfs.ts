@@ -15,8 +15,11 @@ export type PlannedMount =
 /** A top-level entry of the host's /: a directory, a file, or a symlink and its target. */
 export type HostEntry = { name: string; kind: 'dir' | 'file' } | { name: string; kind: 'link'; target: string };
 
-/** The top-level entries of the host's / (other kinds, such as sockets, are left out). */
-export function hostRootEntries(): HostEntry[] {
+/** The top-level entries of the host's / (other kinds, such as sockets, are left out) for a
+ * container on the host root that needs them: 'system', or a mount target missing on the host;
+ * null when a read-only clone of the host's whole tree will do (one clone instead of a bind each). */
+export function hostRootEntries(mode: 'full' | 'system', mounts: readonly PlannedMount[]): HostEntry[] | null {
+  if (mode === 'full' && mounts.every((m) => existsSync(m.target))) return null;
   const entries: HostEntry[] = [];
   for (const e of readdirSync('/', { withFileTypes: true })) {
     if (e.isSymbolicLink()) entries.push({ name: e.name, kind: 'link', target: readlinkSync(`/${e.name}`) });
@@ -32,8 +35,9 @@ export interface RootfsPlan {
   /** With the host root: 'full', every top-level directory of the host; 'system', only the OS
    * directories (SYSTEM_DIRS) with /etc's secrets masked, and an empty /home and /root. */
   hostRoot: 'full' | 'system';
-  /** The host root's top-level entries (hostRootEntries()), when the container is on it. */
-  hostEntries: readonly HostEntry[];
+  /** The host root's top-level entries (hostRootEntries()) to bind on a tmpfs; null: the host's
+   * tree is cloned whole, read-only. */
+  hostEntries: readonly HostEntry[] | null;
   /** An overlay whose upper layer takes the writes (discarded with the container): in layer's
    * directories, or 'memory', a tmpfs mounted on the staging directory in the child's own mount
    * namespace (gone with it); its lower is the rootfs, or the layers of an image (names relative
@@ -124,6 +128,7 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   const attrNodev = liftedDefences.devNodes ? 0 : MOUNT_ATTR.NODEV;
   const ops: PlanOp[] = [op.umask({ step: 'set umask', mask: 0 })];
   const onHostRoot = plan.rootfs === null && !plan.overlay;
+  const skeleton = onHostRoot ? plan.hostEntries : null;
 
   // Bind sources are cloned first: before the tree is made private (so slave/shared propagation can
   // be had) and before the staging mount covers any of them.
@@ -167,15 +172,16 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
     const data = `lowerdir=${lowerdir},upperdir=${layer.upper},workdir=${layer.work},volatile${plan.rootless ? ',userxattr' : ',redirect_dir=off,metacopy=off'}`;
     if (data.length >= 4096) throw new CorralError(`the overlay options take ${data.length} bytes, more than the page the kernel accepts`, { code: 'E2BIG', path: lowers?.base ?? source });
     ops.push(op.mount({ step: `mount an overlay over ${lowers ? `${lowers.names.length} image layers` : source}`, path: lowers?.base ?? source, source: 'overlay', target: root, fstype: 'overlay', data, flags: nodev }));
-  } else if (plan.rootfs === null) {
+  } else if (skeleton) {
     ops.push(op.mount({ step: `mount tmpfs on ${root} for the host root`, path: root, source: 'tmpfs', target: root, fstype: 'tmpfs', data: 'mode=755', flags: MS.NOSUID | nodev }));
   } else {
     ops.push(op.openTree({ step: `clone the mount tree of ${source}`, path: source, source, flags: CLONE_TREE, into: SLOT.root }));
-    if (attrNodev) ops.push(op.mountSetattr({ step: `make ${source} nodev`, path: source, slot: SLOT.root, set: attrNodev, clear: 0, propagation: 0 }));
+    const set = (onHostRoot ? MOUNT_ATTR.RDONLY : 0) | attrNodev;
+    if (set) ops.push(op.mountSetattr({ step: `make ${source} ${onHostRoot ? 'read-only, ' : ''}nodev`, path: source, slot: SLOT.root, set, clear: 0, propagation: 0 }));
     ops.push(op.moveMount({ step: `attach the root at ${root}`, path: root, slot: SLOT.root, target: root }));
   }
   ops.push(op.openInRoot({ step: 'open the new root', path: root, root: null, inRoot: root, into: SLOT.root, create: 'none' }));
-  if (onHostRoot) ops.push(...hostRootOps(plan, root, attrNodev, nodev));
+  if (skeleton) ops.push(...hostRootOps(plan.hostRoot, skeleton, root, attrNodev, nodev));
 
   ops.push(openInRoot('/proc', SLOT.scratch, 'dirs', 'proc'));
   ops.push(plan.ownProc
@@ -205,7 +211,7 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   for (const path of masked) ops.push(op.maskPath({ step: `mask ${path}`, path, root: SLOT.root, target: path }));
   for (const path of plan.readonlyPaths) ops.push(op.readonlyPath({ step: `make ${path} read-only`, path, root: SLOT.root, target: path }));
   // The host root's tmpfs, once every mount target on it is made: read-only like the host's.
-  if (plan.readonlyRootfs || onHostRoot) {
+  if (plan.readonlyRootfs || skeleton) {
     ops.push(op.setattrOne({ step: 'make the root read-only', path: '/', slot: SLOT.root, set: MOUNT_ATTR.RDONLY }));
   }
   ops.push(op.pivotRoot({ step: 'pivot_root into the new root', path: root, newRoot: root }));
@@ -219,11 +225,10 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
  * top-level entry of the host's / is a read-only recursive bind of it, a symlink a symlink; /proc,
  * /sys, /dev and /tmp are made fresh, the staging directory is left out (the new root covers it).
  * 'system': only the OS directories, and empty /home and /root. */
-function hostRootOps(plan: RootfsPlan, staging: string, attrNodev: number, nodev: number): PlanOp[] {
+function hostRootOps(mode: 'full' | 'system', entries: readonly HostEntry[], staging: string, attrNodev: number, nodev: number): PlanOp[] {
   const ops: PlanOp[] = [];
-  const mode = plan.hostRoot;
   const skip = staging.split('/')[1];
-  for (const entry of plan.hostEntries) {
+  for (const entry of entries) {
     const name = entry.name;
     const path = `/${name}`;
     if (FRESH_DIRS.has(name) || name === skip || (mode === 'system' && !SYSTEM_DIRS.test(name))) continue;

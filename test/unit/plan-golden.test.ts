@@ -38,7 +38,7 @@ function launchOf(spec: ContainerSpec, rootless: boolean, context: Partial<Setup
   const ownCgroup = context.ownCgroup ?? !rootless;
   return {
     cloneFlags: cloneFlags(resolved, ownCgroup),
-    setup: containerSetupOps(resolved, { ownCgroup, layer: null, image: null, mounts: [], hostEntries: [], ...context }),
+    setup: containerSetupOps(resolved, { ownCgroup, layer: null, image: null, mounts: [], hostEntries: null, ...context }),
     beforeExec: lastStepOps(resolved.hardening),
     command: resolved.command,
     env: envList(resolved.env),
@@ -52,7 +52,7 @@ const plans: Record<string, () => PlanOp[]> = {
   'run-rootless': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS }, true, { layer: MEMORY }), STATUS_FD),
   'run-rootless-host-pid-net': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, network: 'host', namespaces: { pid: false, net: false } }, true, { layer: MEMORY }), STATUS_FD),
   'run-image-overlay': () => runPlan(launchOf({ command: ['sh'], cwd: '/srv' }, false, { layer: MEMORY, image: IMAGE }), STATUS_FD),
-  'run-host-root': () => runPlan(launchOf({ command: ['true'] }, false, { hostEntries: HOST_ENTRIES }), STATUS_FD),
+  'run-host-root': () => runPlan(launchOf({ command: ['true'] }, false), STATUS_FD),
   'run-host-root-system': () => runPlan(launchOf({ command: ['true'], hostRoot: 'system' }, true, {
     hostEntries: HOST_ENTRIES,
     mounts: [{ type: 'bind', source: '/srv/project', target: '/project', readonly: false, recursive: true, propagation: 'rprivate', sourceIsDir: true }],
