@@ -14,6 +14,7 @@ export type { ExecOptions } from './container/exec.ts';
 export type { StopOptions } from './container/stop.ts';
 export type { CommitOptions } from './container/commit.ts';
 export type { ContainerSpec, NamespaceToggles, StdioMode } from './container/spec.ts';
+export type { CreateSpec, DetachedSpec } from './container/detached-spec.ts';
 export type { DeviceSpec } from './container/devices.ts';
 export type { CapabilitySpec } from './container/capabilities.ts';
 export type { SeccompSpec, RlimitSpec } from './container/hardening.ts';

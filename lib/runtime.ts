@@ -6,6 +6,7 @@ import { VolumeStore } from './fs/volumes.ts';
 import { ContainerEngine } from './container/engine.ts';
 import type { Container } from './container/container.ts';
 import type { ContainerSpec } from './container/spec.ts';
+import type { CreateSpec } from './container/detached-spec.ts';
 import type { RunOptions, RunResult } from './container/run-result.ts';
 import { ImageStore } from './image/image-store.ts';
 import { containerImages } from './image/container-images.ts';
@@ -58,23 +59,31 @@ export class Runtime {
     this.#engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, cgroups, volumes, images: containerImages(images) });
   }
 
-  /** Creates a container whose first process is set up and waits before exec until start(). */
-  create(spec: ContainerSpec): Promise<Container> {
+  /** Creates a container whose first process is set up and waits before exec until start();
+   * with detached: true it runs under a supervisor of its own and outlives this process. */
+  create(spec: CreateSpec): Promise<Container> {
     return this.#engine.create(spec);
   }
 
-  /** Runs a container to its end and returns its exit and output; it is removed afterwards. */
-  run(spec: ContainerSpec, options?: RunOptions): Promise<RunResult> {
+  /** Runs a container to its end and returns its exit and output; it is removed afterwards. With
+   * detached: true it is started under its supervisor and its handle returned once it runs. */
+  run(spec: CreateSpec & { detached: true }): Promise<Container>;
+  run(spec: ContainerSpec, options?: RunOptions): Promise<RunResult>;
+  run(spec: CreateSpec, options?: RunOptions): Promise<RunResult | Container> {
+    if (spec?.detached === true) return this.#engine.runDetached(spec);
     return this.#engine.run(spec, options);
   }
 
-  /** The containers this runtime has and has not removed. */
-  list(): Container[] {
-    return this.#engine.list();
+  /** The running and paused containers, all: of every status: this runtime's own and the detached
+   * ones of its root from any process. An unreadable state file goes to onError (default: a
+   * process warning) and does not stop the listing. */
+  list(options?: { all?: boolean; onError?: (error: CorralError) => void }): Container[] {
+    return this.#engine.list(options);
   }
 
-  /** A container by id, or undefined. */
-  get(id: string): Container | undefined {
-    return this.#engine.get(id);
+  /** A container by id, name or unique id prefix (detached ones made by any process too); throws
+   * ERR_CONTAINER_NOT_FOUND, ERR_CONTAINER_AMBIGUOUS, or ERR_STATE_CORRUPT naming the file. */
+  get(idOrName: string): Container {
+    return this.#engine.get(idOrName);
   }
 }

@@ -112,6 +112,15 @@ export class Cgroup {
     }
   }
 
+  /** The group an earlier process made (a detached container's), or null when it is gone. */
+  static open(path: string): Cgroup | null {
+    try {
+      return new Cgroup(path, openSync(path, constants.O_RDONLY | constants.O_DIRECTORY));
+    } catch {
+      return null;
+    }
+  }
+
   /** Writes one control file; errors name the file and the value. */
   write(file: string, value: string, step = `write ${file}`): void {
     try {

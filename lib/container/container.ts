@@ -41,6 +41,8 @@ export class Container extends EventEmitter<ContainerEvents> {
   readonly id: string;
   /** Host pid of the first process. */
   readonly pid: number;
+  /** The name of a detached container (unique in its runtime root), else null. */
+  readonly name: string | null;
   readonly labels: Readonly<Record<string, string>>;
   /** Piped stdio, or null. */
   readonly stdin: Writable | null;
@@ -59,11 +61,14 @@ export class Container extends EventEmitter<ContainerEvents> {
   #startCalled = false;
   #removal: Promise<void> | null = null;
 
-  /** @internal Made by the container engine (Runtime.create and Runtime.run). */
-  constructor(spec: ResolvedSpec, owner: ContainerOwner, init: InitProcess, stdio: StdioSet, started: boolean, host: HeldResources) {
+  /** @internal Made by the container engine (Runtime.create, Runtime.run, and Runtime.get for a
+   * detached container of another process, which may already be stopped: exit is then given). */
+  constructor(spec: ResolvedSpec, owner: ContainerOwner, init: InitProcess, stdio: StdioSet, initial: ContainerStatus, host: HeldResources, exit: ExitInfo | null = null, name: string | null = null) {
     super();
     this.id = spec.id;
     this.pid = init.pid;
+    this.name = name;
+    this.#exit = exit;
     this.labels = Object.freeze({ ...spec.labels });
     this.stdin = stdio.stdin;
     this.stdout = stdio.stdout;
@@ -71,7 +76,7 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.#spec = spec;
     this.#owner = owner;
     this.#init = init;
-    this.#state = new ContainerState(spec.id, started ? 'running' : 'created');
+    this.#state = new ContainerState(spec.id, initial);
     this.#host = host;
     this.#cgroup = host.state.cgroup;
     this.#oom = this.#cgroup ? new OomWatch(this.#cgroup, () => this.emit('oom')) : null;
@@ -150,7 +155,7 @@ export class Container extends EventEmitter<ContainerEvents> {
 
   /** Resolves with the exit of the first process. */
   wait(): Promise<ExitInfo> {
-    return this.#exited;
+    return this.#held(this.#exited);
   }
 
   /** Sends a signal to the first process (SIGKILL ends the whole container). */
@@ -162,13 +167,15 @@ export class Container extends EventEmitter<ContainerEvents> {
 
   /** SIGTERM, then SIGKILL after the timeout; resolves with the exit. */
   async stop(options: StopOptions = {}): Promise<ExitInfo> {
+    if (this.status === 'stopped') return this.#exited;
+    this.#init.intendStop();
     if (this.status === 'created') {
       await this.#killNow();
       return this.#exited;
     }
     if (this.status === 'paused') await this.resume();
     if (this.status !== 'running') return this.#exited;
-    return stopGracefully(this.#init, () => this.#killNow(), options.timeout ?? this.#owner.stopTimeout);
+    return this.#held(stopGracefully(this.#init, () => this.#killNow(), options.timeout ?? this.#owner.stopTimeout));
   }
 
   /** Runs another process inside the running container and collects its output. */
@@ -208,15 +215,32 @@ export class Container extends EventEmitter<ContainerEvents> {
   }
 
   async #remove(): Promise<void> {
-    if (this.status !== 'stopped') await this.#killNow();
-    await this.#exited;
+    if (this.status !== 'stopped') {
+      this.#init.intendStop();
+      await this.#killNow();
+    }
+    await this.#held(this.#exited);
     this.#state.moveTo('removed');
     // Output nobody read is discarded with the container.
     this.stdin?.destroy();
     this.stdout?.destroy();
     this.stderr?.destroy();
-    this.#owner.forget(this.id);
-    await this.#host.release();
+    try {
+      await this.#init.dispose();
+      await this.#host.release();
+    } finally {
+      this.#owner.forget(this.id);
+    }
+  }
+
+  /** p, with the init held meanwhile (a detached one is then watched closely and keeps us alive). */
+  async #held<T>(p: Promise<T>): Promise<T> {
+    const release = this.#init.hold();
+    try {
+      return await p;
+    } finally {
+      release();
+    }
   }
 
   /** `await using c = await create(…)`: the container is killed and removed at the end of the scope. */
@@ -230,7 +254,7 @@ export class Container extends EventEmitter<ContainerEvents> {
     await this.#init.abandon();
     if (this.#cgroup) this.#cgroup.killAll();
     else this.#init.signal(SIGKILL);
-    await this.#exited;
+    await this.#held(this.#exited);
   }
 
   #requireCgroup(what: string): Cgroup {

@@ -19,12 +19,13 @@ export interface ContainerLayer {
 const swept = new Set<string>();
 
 /** Makes the writable layer of a container under root/containers/<process tag>/<id>; the process
- * tag lets the first runtime of a later process sweep what a killed one left. */
-export function createLayer(root: string, id: string): ContainerLayer {
+ * tag lets the first runtime of a later process sweep what a killed one left. owner: the tag of
+ * another process that owns it (a detached container's supervisor), default ours. */
+export function createLayer(root: string, id: string, owner?: string): ContainerLayer {
   const base = join(root, 'containers');
-  const dir = join(processDir(base), id);
+  const dir = join(owner === undefined ? processDir(base) : join(base, owner), id);
   try {
-    mkdirSync(dir, { mode: 0o700 });
+    mkdirSync(dir, { mode: 0o700, recursive: owner !== undefined });
     mkdirSync(join(dir, 'upper'));
     mkdirSync(join(dir, 'work'));
   } catch (e) {

@@ -15,8 +15,8 @@ export function containerImages(images: ImageStore): ImageProvider {
         lowerNames: image.lowerNames,
       };
     },
-    markUsed: (digest, id) => images.markUsed(digest, id),
-    release: (digest, id) => images.release(digest, id),
+    markUsed: (digest, id, owner) => images.markUsed(digest, id, owner),
+    release: (digest, id, owner) => images.release(digest, id, owner),
     commit: (request) => images.commit(request),
   };
 }

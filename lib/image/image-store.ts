@@ -351,13 +351,13 @@ export class ImageStore {
   }
 
   /** Marks the image as used by a container (remove() refuses it meanwhile) until release(). */
-  markUsed(manifestDigest: string, containerId: string): void {
-    this.#users(manifestDigest).add(containerId);
+  markUsed(manifestDigest: string, containerId: string, owner?: string): void {
+    this.#users(manifestDigest).add(containerId, owner);
   }
 
   /** The container no longer uses the image. */
-  release(manifestDigest: string, containerId: string): void {
-    this.#users(manifestDigest).remove(containerId);
+  release(manifestDigest: string, containerId: string, owner?: string): void {
+    this.#users(manifestDigest).remove(containerId, owner);
   }
 
   /** Containers (of live processes) using an image. */

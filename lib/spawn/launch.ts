@@ -27,15 +27,18 @@ export interface LaunchedProcess {
   pidfd: number;
 }
 
-function stdioOps(stdio: LaunchSpec['stdio']): PlanOp[] {
+/** Ops that put the child's stdio on fds 0-2. */
+export function stdioOps(stdio: LaunchSpec['stdio']): PlanOp[] {
   return stdio.map((fd, target) => ({ code: OP.DUP2, step: `attach fd ${target}`, syscall: 'dup3', n: [fd, target] }));
 }
 
-function closeFdsOp(keep: number[]): PlanOp {
+/** The op closing every inherited fd but keep. */
+export function closeFdsOp(keep: number[]): PlanOp {
   return { code: OP.CLOSE_FDS, step: 'close inherited fds', syscall: 'close_range', u32Lists: [[...new Set(keep)].sort((a, b) => a - b)] };
 }
 
-function commandOps(spec: LaunchSpec): { resolve: PlanOp[]; exec: PlanOp[] } {
+/** The ops that resolve the command and, after the last hardening, exec it. */
+export function commandOps(spec: LaunchSpec): { resolve: PlanOp[]; exec: PlanOp[] } {
   const name = spec.command[0]!;
   return {
     resolve: [{ code: OP.RESOLVE_COMMAND, step: `resolve command '${name}' in PATH`, syscall: 'execve', path: name, s: [name, spec.searchPath] }],
