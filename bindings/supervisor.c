@@ -3,7 +3,8 @@
  *
  *   corral-supervisor DIR LOG_MAX_BYTES LOG_MAX_FILES RESTART MAX_RETRIES
  *
- * stdin: a header line "CLONE_FLAGS CGROUP_PATH_OR_-\n", then the encoded plan until EOF.
+ * stdin: three lines, the clone flags, the cgroup directory and the overlay work directory (each
+ *        "-" for none), then the encoded plan until EOF.
  * fd 1: reports to the creator, status records (plan.h): PID, then READY (set up, waiting for
  *       start), then READY again once exec'd, or ERROR (step, errno). Closed after that.
  * DIR/control: a FIFO of one-byte commands: 's' start (or start again once exited), 'x' the
@@ -52,6 +53,7 @@ struct stream {
 static struct {
 	int dir;
 	int devnull;
+	char *work;
 	int cgroup;
 	uint64_t flags;
 	char *plan;
@@ -326,7 +328,7 @@ static void park(int fd)
 
 /* Clones the container's init with the plan; it sets up and waits for start. Returns 0 once it
  * is ready, else the failed step's errno (reported and recorded). */
-static int launch(void)
+static int launch(int first)
 {
 	int st[2], sp[2], out[2], err[2];
 	if (pipe2(st, O_CLOEXEC) || pipe2(sp, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
@@ -368,12 +370,21 @@ static int launch(void)
 	s.pid = (pid_t)pid;
 	read_start_time(s.pid, s.start_time, sizeof s.start_time);
 	report(STATUS_PID, 0, 0, s.pid);
-	struct status_record r;
+	struct status_record r = { 0 };
 	if (!read_record(&r) || r.kind != STATUS_READY) {
 		int e = r.kind == STATUS_ERROR ? r.err : EPIPE;
-		report(STATUS_ERROR, r.kind == STATUS_ERROR ? r.step : -1, e, 0);
+		s.start_step = r.kind == STATUS_ERROR ? r.step : -1;
+		s.start_errno = e;
+		report(STATUS_ERROR, s.start_step, e, 0);
+		close(s.status_rd);
+		s.status_rd = -1;
+		close(s.start_wr);
+		s.start_wr = -1;
 		return e;
 	}
+	/* Recorded before it is reported, so the creator finds the record once it hears. */
+	if (first)
+		write_state("created");
 	report(STATUS_READY, r.step, 0, 0);
 	return 0;
 }
@@ -400,8 +411,8 @@ static int start(void)
 	s.has_exit = 0;
 	s.running = 1;
 	clock_gettime(CLOCK_MONOTONIC, &s.run_since);
-	report(STATUS_READY, 0, 0, s.pid);
 	write_state("running");
+	report(STATUS_READY, 0, 0, s.pid);
 	return 0;
 }
 
@@ -436,15 +447,22 @@ static int wants_restart(void)
 }
 
 static long backoff_ms;
+static long restart_at; /* CLOCK_MONOTONIC ms of the next restart, 0: none */
 
-static void on_exit_status(int status)
+static long now_ms(void)
 {
-	drain(&s.out);
-	drain(&s.err);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Records an end (of the command, or of a launch that failed: 127) and applies the policy. */
+static void finish(int code, int sig)
+{
 	s.running = 0;
 	s.has_exit = 1;
-	s.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
-	s.exit_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	s.exit_code = code;
+	s.exit_signal = sig;
 	now_iso(s.finished_at, sizeof s.finished_at);
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -452,28 +470,46 @@ static void on_exit_status(int status)
 	if (now.tv_sec - s.run_since.tv_sec >= 10)
 		backoff_ms = 0;
 	if (wants_restart()) {
-		backoff_ms = backoff_ms ? (backoff_ms * 2 > 60000 ? 60000 : backoff_ms * 2) : 100;
+		backoff_ms = backoff_ms > 0 ? (backoff_ms * 2 > 60000 ? 60000 : backoff_ms * 2) : 100;
+		restart_at = now_ms() + backoff_ms;
 		write_state("restarting");
 	} else {
-		backoff_ms = -1;
+		restart_at = 0;
 		write_state("exited");
 	}
+}
+
+static void on_exit_status(int status)
+{
+	drain(&s.out);
+	drain(&s.err);
+	/* An init that failed its setup was recorded by relaunch already. */
+	if (s.running)
+		finish(WIFEXITED(status) ? WEXITSTATUS(status) : 0, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+/* A volatile overlay refuses its work directory again until the mark of its last use is gone;
+ * that use ended cleanly (its mount namespace died with the container), so the mark goes. */
+static void reset_overlay(void)
+{
+	char path[4096];
+	if (!s.work)
+		return;
+	snprintf(path, sizeof path, "%s/work/incompat/volatile/dirty", s.work);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/work/incompat/volatile", s.work);
+	rmdir(path);
 }
 
 /* Launches and starts again (a restart, or 's' after the end); a failure counts as an exit. */
 static void relaunch(int counted)
 {
+	reset_overlay();
 	s.restarts += counted;
 	s.start_step = -1;
-	if (launch() == 0 && start() == 0)
+	if (launch(0) == 0 && start() == 0)
 		return;
-	s.has_exit = 1;
-	s.running = 0;
-	s.exit_code = 127;
-	s.exit_signal = 0;
-	now_iso(s.finished_at, sizeof s.finished_at);
-	backoff_ms = -1;
-	write_state("exited");
+	finish(127, 0);
 }
 
 static void control(void)
@@ -494,7 +530,7 @@ static void control(void)
 		case 's':
 			s.stop_requested = 0;
 			if (!s.running) {
-				backoff_ms = -1;
+				restart_at = 0;
 				relaunch(0);
 			}
 			break;
@@ -535,21 +571,24 @@ static void read_input(void)
 			break;
 		len += (size_t)n;
 	}
-	char *nl = memchr(buf, '\n', len);
-	if (!nl)
-		exit(1); /* the creator went away before sending the plan */
-	*nl = 0;
-	char *path = strchr(buf, ' ');
-	if (!path)
-		exit(1);
-	*path++ = 0;
-	s.flags = strtoull(buf, 0, 10);
-	if (strcmp(path, "-") != 0) {
-		s.cgroup = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (s.cgroup < 0)
-			die(path);
+	char *line[3], *at = buf;
+	for (int i = 0; i < 3; i++) {
+		char *nl = memchr(at, '\n', len - (size_t)(at - buf));
+		if (!nl)
+			exit(1); /* the creator went away before sending the plan */
+		*nl = 0;
+		line[i] = at;
+		at = nl + 1;
 	}
-	s.plan = nl + 1;
+	s.flags = strtoull(line[0], 0, 10);
+	if (strcmp(line[1], "-") != 0) {
+		s.cgroup = open(line[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (s.cgroup < 0)
+			die(line[1]);
+	}
+	if (strcmp(line[2], "-") != 0)
+		s.work = strdup(line[2]);
+	s.plan = at;
 	if ((size_t)(s.plan - buf) + sizeof(struct plan_header) > len || ((struct plan_header *)s.plan)->magic != PLAN_MAGIC)
 		exit(1);
 	/* The plan must stay aligned as the executor reads it. */
@@ -599,11 +638,10 @@ int main(int argc, char **argv)
 	if (sigfd < 0)
 		die("signalfd");
 
-	if (launch() != 0) {
+	if (launch(1) != 0) {
 		end_reports();
 		return 1;
 	}
-	write_state("created");
 	/* Created: wait for 's' (start) or 'q' (abandon); an init that dies meanwhile ends us. */
 	while (s.start_wr >= 0) {
 		struct pollfd p[2] = { { s.control, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
@@ -634,14 +672,14 @@ int main(int argc, char **argv)
 
 	for (;;) {
 		struct pollfd p[4] = { { sigfd, POLLIN, 0 }, { s.control, POLLIN, 0 }, { s.out.fd, POLLIN, 0 }, { s.err.fd, POLLIN, 0 } };
-		int timeout = backoff_ms > 0 && !s.running ? (int)backoff_ms : -1;
-		int n = poll(p, 4, timeout);
-		if (n < 0)
-			continue;
-		if (n == 0 && backoff_ms > 0 && !s.running) {
+		long wait = restart_at && !s.running ? restart_at - now_ms() : -1;
+		if (restart_at && !s.running && wait <= 0) {
+			restart_at = 0;
 			relaunch(1);
 			continue;
 		}
+		if (poll(p, 4, (int)wait) < 0)
+			continue;
 		if (p[2].revents)
 			pump(&s.out);
 		if (p[3].revents)

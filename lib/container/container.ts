@@ -15,6 +15,7 @@ import { OomWatch } from './oom-watch.ts';
 import { execIn, type ExecOptions } from './exec.ts';
 import { stopGracefully, type StopOptions } from './stop.ts';
 import { commitContainer, type CommitOptions } from './commit.ts';
+import type { LogEntry, LogOptions } from './logs.ts';
 
 /** What a Container needs from the engine that made it. */
 export interface ContainerOwner {
@@ -23,6 +24,8 @@ export interface ContainerOwner {
   forget(id: string): void;
   /** Stores a container's changes as a new image; null without an image store. */
   commit: ((request: CommitRequest) => Promise<{ manifestDigest: string }>) | null;
+  /** A detached container's log (lib/container/logs.ts); absent for attached ones. */
+  logs?: (options: LogOptions, ended: () => boolean) => AsyncGenerator<LogEntry>;
 }
 
 /** Events: 'start', 'exit' (ExitInfo), 'oom' (the OOM killer killed in the container). */
@@ -183,6 +186,19 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.#state.require('exec');
     if (this.#init.pidfd < 0) throw new CorralError(`container ${this.id} has exited; exec needs it running`, { code: 'ERR_CONTAINER_STATE' });
     return execIn({ spec: this.#spec, initPidfd: this.#init.pidfd, cgroup: this.#cgroup }, command, options);
+  }
+
+  /** A detached container's output as its supervisor logged it (json-file lines); with follow
+   * the iteration ends once the container has exited. */
+  async *logs(options: LogOptions = {}): AsyncGenerator<LogEntry> {
+    const read = this.#owner.logs;
+    if (!read) throw new CorralError(`container ${this.id} is attached: its output is on its stdout and stderr, it has no log`, { code: 'ERR_CONTAINER_STATE' });
+    const release = options.follow ? this.#init.hold() : null;
+    try {
+      yield* read(options, () => this.status === 'stopped' || this.status === 'removed');
+    } finally {
+      release?.();
+    }
   }
 
   /** Makes a new image of the container's image plus one layer with its changes (deletions as

@@ -14,6 +14,7 @@ import { splitDetached, type CreateSpec, type DetachedOptions } from './detached
 import { StateStore, type PersistedState } from './state-store.ts';
 import { SupervisedInit, supervisedStatus, tellSupervisor } from './supervisor-client.ts';
 import type { ContainerStatus } from './status.ts';
+import { readLogs } from './logs.ts';
 import { cgroupResource, HeldResources, imageLeaseResource, volumeResource, writableLayerResource, type HostResource } from './host-resources.ts';
 import type { ImageProvider, ResolvedImage } from './image-provider.ts';
 
@@ -151,6 +152,7 @@ export class ContainerEngine {
   #detachedOwner(state: PersistedState): ContainerOwner {
     return {
       ...this.#owner,
+      logs: (options, ended) => readLogs(this.#store.dir(state.id), options, ended),
       forget: (id) => {
         this.#containers.delete(id);
         this.#detached.delete(id);
@@ -179,7 +181,7 @@ export class ContainerEngine {
         maxRetries: options.restart.maxRetries,
       });
       host = await HeldResources.acquire(this.#resources, resolved, image, supervisor.tag);
-      const proc = await supervisor.launch(this.#launchSpec(resolved, noStdio(), host), host.state.cgroup?.path ?? null);
+      const proc = await supervisor.launch(this.#launchSpec(resolved, noStdio(), host), host.state.cgroup?.path ?? null, host.state.layer?.work ?? null);
       const state: PersistedState = {
         version: 1,
         id: resolved.id,

@@ -30,8 +30,9 @@ export interface StartedSupervisor {
   startTime: string;
   /** 'proc-PID-STARTTIME' of the supervisor. */
   tag: string;
-  /** Sends the plan; resolves once the init is set up and waits for start. */
-  launch(spec: LaunchSpec, cgroupPath: string | null): Promise<SupervisedProcess>;
+  /** Sends the plan; resolves once the init is set up and waits for start. overlayWork: the work
+   * directory of the container's volatile overlay, reset by the supervisor before a restart. */
+  launch(spec: LaunchSpec, cgroupPath: string | null, overlayWork: string | null): Promise<SupervisedProcess>;
   /** Gives up before launch: the supervisor exits. */
   cancel(): void;
 }
@@ -76,9 +77,10 @@ export function startSupervisor(config: SupervisorConfig): StartedSupervisor {
       input.destroy();
       channel.close();
     },
-    async launch(spec, cgroupPath) {
+    async launch(spec, cgroupPath, overlayWork) {
       const ops = supervisedOps(spec);
-      input.end(Buffer.concat([Buffer.from(`${spec.cloneFlags} ${cgroupPath ?? '-'}\n`), encodePlan(ops, SUPERVISOR_FDS.status)]));
+      const header = `${spec.cloneFlags}\n${cgroupPath ?? '-'}\n${overlayWork ?? '-'}\n`;
+      input.end(Buffer.concat([Buffer.from(header), encodePlan(ops, SUPERVISOR_FDS.status)]));
       const first = await channel.next();
       const ready = first?.kind === 'pid' ? await channel.next() : first;
       if (first?.kind !== 'pid' || ready?.kind !== 'ready') {
