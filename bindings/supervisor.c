@@ -495,6 +495,12 @@ static void reset_overlay(void)
 	char path[4096];
 	if (!s.work)
 		return;
+	/* overlayfs leaves these at mode 0: we own them (rootless too), so we may open them up. */
+	static const char *const dirs[] = { "work", "work/incompat", "work/incompat/volatile" };
+	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+		snprintf(path, sizeof path, "%s/%s", s.work, dirs[i]);
+		chmod(path, 0700);
+	}
 	snprintf(path, sizeof path, "%s/work/incompat/volatile/dirty", s.work);
 	unlink(path);
 	snprintf(path, sizeof path, "%s/work/incompat/volatile", s.work);
@@ -659,6 +665,8 @@ int main(int argc, char **argv)
 					kill(s.pid, SIGKILL);
 					return 0;
 				}
+				if (c == 'x')
+					s.stop_requested = 1;
 				if (c == 's' && s.start_wr >= 0 && start() != 0) {
 					s.has_exit = 1;
 					s.exit_code = 127;
@@ -684,9 +692,10 @@ int main(int argc, char **argv)
 			pump(&s.out);
 		if (p[3].revents)
 			pump(&s.err);
-		if (p[0].revents)
-			reap(sigfd);
+		/* Commands first: a 'x' written before the signal that ended the command must count. */
 		if (p[1].revents)
 			control();
+		if (p[0].revents)
+			reap(sigfd);
 	}
 }

@@ -37,12 +37,6 @@ async function collect(entries: AsyncIterable<LogEntry>): Promise<LogEntry[]> {
   return out;
 }
 
-/** Everything under dir, relative, sorted: to compare before and after. */
-function tree(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return (readdirSync(dir, { recursive: true }) as string[]).sort();
-}
-
 describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () {
   this.timeout(30_000);
   let rootfs: string;
@@ -77,7 +71,7 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     const r = await c.exec(['/bin/sh', '-c', 'echo in $(hostname)']);
     assert.equal(r.exitCode, 0);
     assert.match(r.stdout.toString(), /^in /);
-    assert.ok(c.stats().cpu.usageUsec >= 0);
+    if (c.cgroupPath) assert.ok(c.stats().cpu.usageUsec >= 0);
     assert.deepEqual(await c.stop({ timeout: 5000 }), { exitCode: 7, signal: null });
     assert.equal(c.status, 'stopped');
     assert.equal(runtime.get(id).status, 'stopped');
@@ -238,8 +232,6 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
   it('detached containers leave no processes when removed, even from another process', async () => {
     const c: Container = await runtime.run({ detached: true, command: ['sleep', '1000'], rootfs });
     const state = JSON.parse(readFileSync(join(store, 'containers', c.id, 'state.json'), 'utf8'));
-    const before = tree(join(store, 'containers'));
-    assert.ok(before.length > 0);
     await new Runtime({ root: store }).get(c.id).remove({ force: true });
     assert.ok(!alive(c.pid) && !alive(state.supervisor.pid));
     assert.deepEqual(readdirSync(join(store, 'containers')).filter((n) => !n.startsWith('.')), []);
