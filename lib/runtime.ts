@@ -81,6 +81,12 @@ export class Runtime {
     return this.#engine.list(options);
   }
 
+  /** Gives a detached container a new name, unique in the root; the lock of its state keeps
+   * concurrent changes from several processes apart. */
+  rename(idOrName: string, name: string): void {
+    this.#engine.rename(idOrName, name);
+  }
+
   /** A container by id, name or unique id prefix (detached ones made by any process too); throws
    * ERR_CONTAINER_NOT_FOUND, ERR_CONTAINER_AMBIGUOUS, or ERR_STATE_CORRUPT naming the file. */
   get(idOrName: string): Container {

@@ -133,6 +133,12 @@ export class ContainerEngine {
     return this.#containers.get(id) ?? this.#restore(id);
   }
 
+  /** Renames a detached container (names are unique per root). */
+  rename(idOrName: string, name: string): void {
+    const [, options] = splitDetached({ detached: true, name });
+    this.#store.rename(this.#store.resolve(idOrName), options!.name!);
+  }
+
   /** A handle for a detached container from its saved state (made by this or another process). */
   #restore(id: string): Container {
     const state = this.#store.read(id);

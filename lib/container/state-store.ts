@@ -177,16 +177,39 @@ export class StateStore {
     }
   }
 
+  /** Gives a container another name: under its lock, so concurrent renames (and any other
+   * read-modify-write of state.json) from several processes never lose one another's change. */
+  rename(id: string, name: string): void {
+    this.withLock(id, () => {
+      const state = this.read(id);
+      if (state.name === name) return;
+      this.#takeName(id, name);
+      const old = state.name;
+      this.write({ ...state, name });
+      if (old !== null) this.#freeName(id, old);
+    });
+  }
+
   /** Deletes a container's state directory and frees its name. */
   remove(id: string, name: string | null): void {
-    if (name !== null && this.#nameOwner(name) === id) {
-      try {
-        unlinkSync(join(this.#base, '.names', name));
-      } catch {
-        // freed already
-      }
+    // The name as it is now: another process may have renamed it since this handle was made.
+    let current = name;
+    try {
+      current = this.read(id).name;
+    } catch {
+      // unreadable: the name the handle knows
     }
+    if (current !== null) this.#freeName(id, current);
     rmSync(this.dir(id), { recursive: true, force: true });
+  }
+
+  #freeName(id: string, name: string): void {
+    if (this.#nameOwner(name) !== id) return;
+    try {
+      unlinkSync(join(this.#base, '.names', name));
+    } catch {
+      // freed already
+    }
   }
 
   #takeName(id: string, name: string): void {

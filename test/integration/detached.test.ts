@@ -9,6 +9,11 @@ import { startTime } from '../../lib/sys/process-tag.ts';
 import { alive, eventually, makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
 
 const creator = fileURLToPath(new URL('../fixtures/detached-creator.ts', import.meta.url));
+const renamer = fileURLToPath(new URL('../fixtures/detached-renamer.ts', import.meta.url));
+
+function exitOf(proc: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => proc.once('exit', resolve));
+}
 
 /** Starts a Node process that runs a detached container and waits; resolves with it and the id. */
 async function createIn(store: string, rootfs: string, name: string, script: string, restart?: string): Promise<{ proc: ChildProcess; id: string; pid: number }> {
@@ -170,6 +175,22 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     assert.throws(() => runtime.get('nosuch'), (e: CorralError) => e.code === 'ERR_CONTAINER_NOT_FOUND');
     assert.equal(new Runtime({ root: store }).get('same').id, a.id);
     await assert.rejects(runtime.create({ name: 'x', command: ['true'], rootfs }), (e: CorralError) => e.code === 'ERR_INVALID_SPEC');
+  });
+
+  it('concurrent renames from two processes while a third execs and stops never corrupt the state', async () => {
+    const c = await runtime.run({ detached: true, name: 'start', command: ['sleep', '1000'], rootfs });
+    const procs = ['a', 'b'].map((prefix) => spawn(process.execPath, ['--import', 'tsx', renamer, store, c.id, prefix, '40'], { stdio: 'inherit' }));
+    const done = procs.map(exitOf);
+    for (let i = 0; i < 5; i++) assert.equal((await c.exec(['true'])).exitCode, 0);
+    assert.deepEqual(await Promise.all(done), [0, 0]);
+    await c.stop({ timeout: 100 });
+    const state = JSON.parse(readFileSync(join(store, 'containers', c.id, 'state.json'), 'utf8'));
+    assert.ok(['a39', 'b39'].includes(state.name), `final name ${state.name}`);
+    const names = readdirSync(join(store, 'containers', '.names')).filter((n) => readFileSync(join(store, 'containers', '.names', n), 'utf8') === c.id);
+    assert.deepEqual(names, [state.name], 'exactly the final name maps to the container');
+    assert.equal(runtime.get(state.name).id, c.id);
+    await c.remove();
+    assert.deepEqual(readdirSync(join(store, 'containers', '.names')), []);
   });
 
   it('pause and resume from another process; the state shows paused', async () => {
