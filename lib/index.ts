@@ -8,7 +8,7 @@ export { Runtime, type RuntimeConfig, type Images, type Volumes } from './runtim
 export type { ImageInfo, ImageSummary, DiskUsage, ImportOptions, ImageProgress, LayerInfo } from './image/image-store.ts';
 export type { ImageFormat } from './image/formats/io.ts';
 export type { CommitChanges } from './container/image-provider.ts';
-export { Container, type ContainerEvents } from './container/container.ts';
+export { Container, type ContainerEvents, type ContainerInfo, type Supervision } from './container/container.ts';
 export type { ContainerStatus } from './container/status.ts';
 export type { ExecOptions } from './container/exec.ts';
 export type { LogEntry, LogOptions } from './container/logs.ts';

@@ -26,6 +26,41 @@ export interface ContainerOwner {
   commit: ((request: CommitRequest) => Promise<{ manifestDigest: string }>) | null;
   /** A detached container's log (lib/container/logs.ts); absent for attached ones. */
   logs?: (options: LogOptions, ended: () => boolean) => AsyncGenerator<LogEntry>;
+  /** What a detached container's supervisor recorded (inspect()); absent for attached ones. */
+  supervision?: () => Supervision;
+}
+
+/** A detached container's supervision as its supervisor recorded it. */
+export interface Supervision {
+  supervisorPid: number;
+  restartCount: number;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+/** What inspect() tells about a container. */
+export interface ContainerInfo {
+  id: string;
+  name: string | null;
+  status: ContainerStatus;
+  pid: number;
+  command: string[];
+  env: Record<string, string>;
+  image: string | null;
+  labels: Record<string, string>;
+  createdAt: string;
+  exit: ExitInfo | null;
+  cgroupPath: string | null;
+  /** Only for a detached container. */
+  supervision: Supervision | null;
+}
+
+/** What a handle restored from saved state knows (Runtime.get of a detached container). */
+export interface RestoredFacts {
+  name: string | null;
+  createdAt: string;
+  /** The exit, when it is stopped already. */
+  exit: ExitInfo | null;
 }
 
 /** Events: 'start', 'exit' (ExitInfo), 'oom' (the OOM killer killed in the container). */
@@ -62,16 +97,18 @@ export class Container extends EventEmitter<ContainerEvents> {
   readonly #oom: OomWatch | null;
   readonly #host: HeldResources;
   #startCalled = false;
+  readonly #createdAt: string;
   #removal: Promise<void> | null = null;
 
   /** @internal Made by the container engine (Runtime.create, Runtime.run, and Runtime.get for a
    * detached container of another process, which may already be stopped: exit is then given). */
-  constructor(spec: ResolvedSpec, owner: ContainerOwner, init: InitProcess, stdio: StdioSet, initial: ContainerStatus, host: HeldResources, exit: ExitInfo | null = null, name: string | null = null) {
+  constructor(spec: ResolvedSpec, owner: ContainerOwner, init: InitProcess, stdio: StdioSet, initial: ContainerStatus, host: HeldResources, restored: RestoredFacts | null = null) {
     super();
     this.id = spec.id;
     this.pid = init.pid;
-    this.name = name;
-    this.#exit = exit;
+    this.name = restored?.name ?? null;
+    this.#exit = restored?.exit ?? null;
+    this.#createdAt = restored?.createdAt ?? new Date().toISOString();
     this.labels = Object.freeze({ ...spec.labels });
     this.stdin = stdio.stdin;
     this.stdout = stdio.stdout;
@@ -112,6 +149,24 @@ export class Container extends EventEmitter<ContainerEvents> {
   /** The container's cgroup directory, or null when it has none (no writable cgroup v2 hierarchy). */
   get cgroupPath(): string | null {
     return this.#cgroup?.path ?? null;
+  }
+
+  /** What the container is and how it stands (docker inspect's essentials). */
+  inspect(): ContainerInfo {
+    return {
+      id: this.id,
+      name: this.name,
+      status: this.status,
+      pid: this.pid,
+      command: [...this.#spec.command],
+      env: { ...this.#spec.env },
+      image: this.#spec.image,
+      labels: { ...this.labels },
+      createdAt: this.#createdAt,
+      exit: this.#exit,
+      cgroupPath: this.cgroupPath,
+      supervision: this.#owner.supervision?.() ?? null,
+    };
   }
 
   /** Memory, CPU, pids and io usage from the container's cgroup. */

@@ -151,7 +151,7 @@ export class ContainerEngine {
       const frozen = host.state.cgroup !== null && host.state.cgroup.event('frozen') === 1;
       initial = status.record?.status === 'created' || status.record === null ? 'created' : frozen ? 'paused' : 'running';
     }
-    return new Container(resolved, this.#detachedOwner(state), init, noStdio(), initial, host, status.exit, state.name);
+    return new Container(resolved, this.#detachedOwner(state), init, noStdio(), initial, host, { name: state.name, createdAt: state.createdAt, exit: status.exit });
   }
 
   /** A detached container's owner: forgetting it deletes its state directory and frees its name. */
@@ -159,6 +159,10 @@ export class ContainerEngine {
     return {
       ...this.#owner,
       logs: (options, ended) => readLogs(this.#store.dir(state.id), options, ended),
+      supervision: () => {
+        const record = this.#store.readProcess(state.id);
+        return { supervisorPid: state.supervisor.pid, restartCount: record?.restartCount ?? 0, startedAt: record?.startedAt ?? null, finishedAt: record?.finishedAt ?? null };
+      },
       forget: (id) => {
         this.#containers.delete(id);
         this.#detached.delete(id);
@@ -202,7 +206,7 @@ export class ContainerEngine {
       this.#store.write(state);
       const status = { record: this.#store.readProcess(resolved.id), supervisorAlive: true, exit: null };
       const init = new SupervisedInit(this.#store, resolved.id, state.supervisor, status, proc);
-      const container = new Container(resolved, this.#detachedOwner(state), init, noStdio(), 'created', host, null, options.name);
+      const container = new Container(resolved, this.#detachedOwner(state), init, noStdio(), 'created', host, { name: options.name, createdAt: state.createdAt, exit: null });
       this.#containers.set(resolved.id, container);
       this.#detached.add(resolved.id);
       return container;

@@ -49,7 +49,7 @@ export function supervisedStatus(store: StateStore, id: string, supervisor: { pi
 }
 
 const SLOW_MS = 1000;
-const FAST_MS = 50;
+const FAST_MS = 10;
 
 /** Polls the supervisors' records for the handles of this process: fast while someone waits for
  * an exit (the timer then keeps the event loop alive), slowly and unref'd otherwise. */

@@ -10,6 +10,13 @@ import { alive, eventually, makeBusyboxRoot, rmRoot, rootless } from '../helpers
 
 const creator = fileURLToPath(new URL('../fixtures/detached-creator.ts', import.meta.url));
 const renamer = fileURLToPath(new URL('../fixtures/detached-renamer.ts', import.meta.url));
+const cli = fileURLToPath(new URL('../../lib/cli/main.ts', import.meta.url));
+
+/** Runs the corral command (from the sources) and returns its exit status and output. */
+function corral(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
 
 function exitOf(proc: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => proc.once('exit', resolve));
@@ -248,6 +255,31 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     const pid = Number(await new Promise<string>((r) => proc.stdout!.once('data', (d: Buffer) => r(d.toString()))));
     await sigkill(proc);
     assert.ok(await eventually(() => !alive(pid)), 'an attached container died with its creator');
+  });
+
+  it('the CLI: run -d, ps, logs, exec, stop, wait, inspect, rm; usage errors exit 125', async () => {
+    const run = corral('run', '-d', '--root', store, '--name', 'cli', '--rootfs', rootfs, '--', '/bin/sh', '-c', "trap 'exit 3' TERM; echo from-cli; while true; do sleep 0.1; done");
+    assert.equal(run.status, 0, run.stderr);
+    const id = run.stdout.trim();
+    assert.match(corral('ps', '--root', store).stdout, new RegExp(`^${id}\tcli\trunning\t`, 'm'));
+    assert.equal(corral('ps', '-q', '--root', store).stdout, `${id}\n`);
+    assert.equal(JSON.parse(corral('ps', '--format', 'json', '--root', store).stdout).name, 'cli');
+    assert.equal(corral('logs', '--root', store, 'cli').stdout, 'from-cli\n');
+    const exec = corral('exec', '--root', store, 'cli', '/bin/sh', '-c', 'echo -n $X; exit 4');
+    assert.equal(exec.status, 4);
+    assert.equal(corral('exec', '--root', store, '-e', 'X=y', 'cli', '/bin/sh', '-c', 'echo -n $X').stdout, 'y');
+    assert.equal(corral('stop', '--root', store, '-t', '5', 'cli').status, 0);
+    assert.equal(corral('wait', '--root', store, 'cli').stdout, '3\n');
+    assert.deepEqual(JSON.parse(corral('inspect', '--root', store, id).stdout)[0].exit, { exitCode: 3, signal: null });
+    assert.equal(corral('ps', '-q', '--root', store).stdout, '');
+    assert.equal(corral('rm', '--root', store, 'cli').status, 0);
+    assert.equal(corral('ps', '-aq', '--root', store).stdout, '');
+    for (const bad of [['bogus'], ['ps', '--nope'], ['logs'], ['run', '--name', 'x', '--rootfs', rootfs, '--', 'true']]) {
+      const r = corral(...bad);
+      assert.equal(r.status, 125, `${bad.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^corral: .+/);
+    }
+    assert.equal(corral('rm', '--root', store, 'nosuch').status, 1);
   });
 
   it('detached containers leave no processes when removed, even from another process', async () => {
