@@ -282,6 +282,24 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     assert.equal(corral('rm', '--root', store, 'nosuch').status, 1);
   });
 
+  it('200 detached containers: each supervisor under 1 MB RSS, list() of all under 100 ms', async function () {
+    this.timeout(180_000);
+    const made: Container[] = [];
+    for (let i = 0; i < 200; i++) made.push(await runtime.run({ detached: true, command: ['sleep', '1000'], rootfs }));
+    const supervisors = made.map((c) => JSON.parse(readFileSync(join(store, 'containers', c.id, 'state.json'), 'utf8')).supervisor.pid as number);
+    const rss = supervisors.map((pid) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]));
+    assert.ok(Math.max(...rss) < 1024, `supervisor RSS up to ${Math.max(...rss)} kB`);
+    const fresh = new Runtime({ root: store });
+    const started = performance.now();
+    const listed = fresh.list({ all: true });
+    const ms = performance.now() - started;
+    assert.equal(listed.length, 200);
+    assert.ok(listed.every((c) => c.status === 'running'));
+    assert.ok(ms < 100, `list() took ${ms.toFixed(1)} ms`);
+    for (const c of made) await c.remove({ force: true });
+    assert.ok(supervisors.every((pid) => !alive(pid)));
+  });
+
   it('detached containers leave no processes when removed, even from another process', async () => {
     const c: Container = await runtime.run({ detached: true, command: ['sleep', '1000'], rootfs });
     const state = JSON.parse(readFileSync(join(store, 'containers', c.id, 'state.json'), 'utf8'));
