@@ -1,7 +1,10 @@
 /* corral-supervisor: the parent of one detached container (conmon's job), no Node in it.
  * Started by lib/spawn/supervised-launch.ts; keep the fd numbers and the protocol in step with it.
  *
- *   corral-supervisor DIR LOG_MAX_BYTES LOG_MAX_FILES RESTART MAX_RETRIES
+ *   corral-supervisor DIR LOG_MAX_BYTES LOG_MAX_FILES RESTART MAX_RETRIES [-- EXIT_COMMAND...]
+ *
+ * EXIT_COMMAND (autoRemove) replaces the supervisor once the container has ended for good (podman's
+ * conmon --exit-command): same pid and start time, so what it owns stays its own until removed.
  *
  * stdin: three lines, the clone flags, the cgroup directory and the overlay work directory (each
  *        "-" for none), then the encoded plan until EOF.
@@ -54,6 +57,7 @@ static struct {
 	int dir;
 	int devnull;
 	char *work;
+	char **exit_cmd;
 	int cgroup;
 	uint64_t flags;
 	char *plan;
@@ -476,6 +480,12 @@ static void finish(int code, int sig)
 	} else {
 		restart_at = 0;
 		write_state("exited");
+		if (s.exit_cmd && !s.quitting) {
+			drain(&s.out);
+			drain(&s.err);
+			execv(s.exit_cmd[0], s.exit_cmd);
+			die("exec the exit command");
+		}
 	}
 }
 
@@ -625,6 +635,8 @@ int main(int argc, char **argv)
 	s.policy = !strcmp(argv[4], "on-failure") ? POLICY_ON_FAILURE : !strcmp(argv[4], "always") ? POLICY_ALWAYS
 		 : !strcmp(argv[4], "unless-stopped") ? POLICY_UNLESS_STOPPED : POLICY_NO;
 	s.max_retries = atoi(argv[5]);
+	if (argc > 7 && strcmp(argv[6], "--") == 0)
+		s.exit_cmd = argv + 7;
 	s.out = (struct stream){ .fd = -1, .name = "stdout" };
 	s.err = (struct stream){ .fd = -1, .name = "stderr" };
 	signal(SIGPIPE, SIG_IGN);

@@ -1,4 +1,5 @@
-import { isAbsolute } from 'node:path';
+import { extname, isAbsolute } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CorralError } from './sys/errors.ts';
 import { CgroupManager } from './cgroup/manager.ts';
 import { defaultRoot } from './fs/runtime-root.ts';
@@ -10,6 +11,10 @@ import type { CreateSpec } from './container/detached-spec.ts';
 import type { RunOptions, RunResult } from './container/run-result.ts';
 import { ImageStore } from './image/image-store.ts';
 import { containerImages } from './image/container-images.ts';
+
+/** The corral command (lib/cli/main.ts, or dist/cli/main.js when built): what a detached
+ * container's supervisor runs to remove it (autoRemove). */
+const cliMain = fileURLToPath(new URL(`./cli/main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 /** Settings of a Runtime. */
 export interface RuntimeConfig {
@@ -56,7 +61,8 @@ export class Runtime {
     const images = new ImageStore(this.root, rootless);
     this.volumes = volumes;
     this.images = images;
-    this.#engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, cgroups, volumes, images: containerImages(images) });
+    const root = this.root;
+    this.#engine = new ContainerEngine({ stopTimeout, root, rootless, cgroups, volumes, images: containerImages(images), removeCommand: (id) => [process.execPath, ...process.execArgv, cliMain, 'rm', '-f', '--root', root, id] });
   }
 
   /** Creates a container whose first process is set up and waits before exec until start();

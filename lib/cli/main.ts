@@ -48,6 +48,7 @@ options:
   -d, --detach            run under a supervisor of its own, outliving this command; print the id
       --name NAME         (detached) a name unique in the root
       --restart POLICY    (detached) no, on-failure[:N], always or unless-stopped
+      --rm                (detached) removed once it ends, by its supervisor (attached ones always are)
   -m, --message TEXT      (commit) recorded in the new image's history
   -h, --help              this text
   -v, --version           corral's version
@@ -99,6 +100,7 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
       detach: { type: 'boolean', short: 'd' },
       name: { type: 'string' },
       restart: { type: 'string' },
+      rm: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -138,7 +140,7 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   if (values.detach) {
     if (commit || timeout !== undefined) throw usageError(`--detach does not go with ${commit ? 'commit' : '--timeout'} (see corral --help)`);
     delete spec.stdio;
-    const detached = await runtime.run({ ...spec, detached: true, ...(values.name === undefined ? {} : { name: values.name }), ...(values.restart === undefined ? {} : { restart: values.restart }) });
+    const detached = await runtime.run({ ...spec, detached: true, ...(values.name === undefined ? {} : { name: values.name }), ...(values.restart === undefined ? {} : { restart: values.restart }), ...(values.rm ? { autoRemove: true } : {}) });
     console.log(detached.id);
     return 0;
   }

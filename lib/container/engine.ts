@@ -29,6 +29,8 @@ export interface EngineParts {
   volumes: VolumeStore;
   /** Images for specs that name one, and commit; null: specs cannot name images. */
   images: ImageProvider | null;
+  /** The command that removes a detached container by id (autoRemove: its supervisor becomes it). */
+  removeCommand: (id: string) => string[];
 }
 
 /** Creates, runs and tracks the containers of one runtime: resolves specs, acquires their host
@@ -189,6 +191,7 @@ export class ContainerEngine {
         logMaxFiles: options.logs.maxFiles,
         restart: options.restart.policy,
         maxRetries: options.restart.maxRetries,
+        exitCommand: options.autoRemove ? this.#parts.removeCommand(resolved.id) : null,
       });
       host = await HeldResources.acquire(this.#resources, resolved, image, supervisor.tag);
       const proc = await supervisor.launch(this.#launchSpec(resolved, noStdio(), host), host.state.cgroup?.path ?? null, host.state.layer?.work ?? null);

@@ -197,6 +197,8 @@ export class SupervisedInit implements InitProcess {
   async dispose(): Promise<void> {
     this.#closePidfd();
     poller.delete(this);
+    // autoRemove: the supervisor became this process (its exit command); nothing to wait for.
+    if (this.#supervisor.pid === process.pid) return;
     tellSupervisor(this.#store.dir(this.#id), 'q');
     const release = poller.hold();
     try {

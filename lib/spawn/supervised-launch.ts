@@ -21,6 +21,8 @@ export interface SupervisorConfig {
   logMaxFiles: number;
   restart: 'no' | 'on-failure' | 'always' | 'unless-stopped';
   maxRetries: number;
+  /** What replaces the supervisor once the container has ended for good (autoRemove), or null. */
+  exitCommand: string[] | null;
 }
 
 /** A supervisor started and waiting for the plan; its tag owns what the container acquires. */
@@ -49,7 +51,8 @@ export function startSupervisor(config: SupervisorConfig): StartedSupervisor {
   const [reportRead, reportWrite] = pipe();
   let child: ChildProcess;
   try {
-    child = spawn(supervisorPath, [config.dir, String(config.logMaxBytes), String(config.logMaxFiles), config.restart, String(config.maxRetries)], {
+    const args = [config.dir, String(config.logMaxBytes), String(config.logMaxFiles), config.restart, String(config.maxRetries)];
+    child = spawn(supervisorPath, config.exitCommand ? [...args, '--', ...config.exitCommand] : args, {
       stdio: ['pipe', reportWrite, 'ignore'],
       detached: true,
     });

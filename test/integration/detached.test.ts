@@ -282,6 +282,17 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     assert.equal(corral('rm', '--root', store, 'nosuch').status, 1);
   });
 
+  it('autoRemove: the supervisor removes the container once it ends, though nobody watches', async () => {
+    const c = await runtime.run({ detached: true, autoRemove: true, name: 'gone', command: ['/bin/sh', '-c', 'sleep 0.3; exit 2'], rootfs });
+    const supervisor = c.inspect().supervision!.supervisorPid;
+    assert.ok(await eventually(() => !existsSync(join(store, 'containers', c.id)), 15_000), 'its state went');
+    assert.ok(await eventually(() => !alive(supervisor), 5000), 'its supervisor ended');
+    assert.deepEqual(readdirSync(join(store, 'containers')).filter((n) => !n.startsWith('.')), [], 'its layer went');
+    assert.deepEqual(readdirSync(join(store, 'containers', '.names')), [], 'its name is free');
+    if (c.cgroupPath) assert.ok(!existsSync(c.cgroupPath));
+    assert.throws(() => runtime.get('gone'), (e: CorralError) => e.code === 'ERR_CONTAINER_NOT_FOUND');
+  });
+
   it('200 detached containers: each supervisor under 1 MB RSS, list() of all under 100 ms', async function () {
     this.timeout(180_000);
     const made: Container[] = [];
