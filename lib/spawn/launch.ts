@@ -27,18 +27,15 @@ export interface LaunchedProcess {
   pidfd: number;
 }
 
-/** Ops that put the child's stdio on fds 0-2. */
-export function stdioOps(stdio: LaunchSpec['stdio']): PlanOp[] {
+function stdioOps(stdio: LaunchSpec['stdio']): PlanOp[] {
   return stdio.map((fd, target) => ({ code: OP.DUP2, step: `attach fd ${target}`, syscall: 'dup3', n: [fd, target] }));
 }
 
-/** The op closing every inherited fd but keep. */
-export function closeFdsOp(keep: number[]): PlanOp {
+function closeFdsOp(keep: number[]): PlanOp {
   return { code: OP.CLOSE_FDS, step: 'close inherited fds', syscall: 'close_range', u32Lists: [[...new Set(keep)].sort((a, b) => a - b)] };
 }
 
-/** The ops that resolve the command and, after the last hardening, exec it. */
-export function commandOps(spec: LaunchSpec): { resolve: PlanOp[]; exec: PlanOp[] } {
+function commandOps(spec: LaunchSpec): { resolve: PlanOp[]; exec: PlanOp[] } {
   const name = spec.command[0]!;
   return {
     resolve: [{ code: OP.RESOLVE_COMMAND, step: `resolve command '${name}' in PATH`, syscall: 'execve', path: name, s: [name, spec.searchPath] }],
@@ -112,6 +109,20 @@ export interface PendingProcess extends LaunchedProcess {
   abandon(): Promise<void>;
 }
 
+/** The ops of a child that sets up, then waits on startFd before exec: its stdio taken from stdio,
+ * its status written to statusFd (fd numbers as the cloning process holds them). */
+export function pendingOps(spec: LaunchSpec, stdio: LaunchSpec['stdio'], statusFd: number, startFd: number): PlanOp[] {
+  const { resolve, exec } = commandOps(spec);
+  return [
+    ...stdioOps(stdio),
+    closeFdsOp([0, 1, 2, statusFd, startFd]),
+    ...spec.setup,
+    ...resolve,
+    { code: OP.WAIT_START, step: 'wait for start', syscall: 'read', n: [startFd] },
+    ...exec,
+  ];
+}
+
 /** Starts a child that performs its whole setup, then blocks before exec (create, then start). */
 export async function launchPending(spec: LaunchSpec): Promise<PendingProcess> {
   const [statusRead, statusWrite] = pipe();
@@ -124,16 +135,7 @@ export async function launchPending(spec: LaunchSpec): Promise<PendingProcess> {
     close(statusWrite);
     throw e;
   }
-  const { resolve, exec } = commandOps(spec);
-  const stdio = stdioOps(spec.stdio);
-  const ops = [
-    ...stdio,
-    closeFdsOp([0, 1, 2, statusWrite, startRead]),
-    ...spec.setup,
-    ...resolve,
-    { code: OP.WAIT_START, step: 'wait for start', syscall: 'read', n: [startRead] },
-    ...exec,
-  ];
+  const ops = pendingOps(spec, spec.stdio, statusWrite, startRead);
   let child: LaunchedProcess;
   try {
     child = cloneOrThrow(encodePlan(ops, statusWrite), spec.cloneFlags, spec.cgroupFd);

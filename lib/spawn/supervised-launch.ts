@@ -3,9 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { close, pipe } from '../sys/libc.ts';
 import { CorralError } from '../sys/errors.ts';
 import { startTime } from '../sys/process-tag.ts';
-import { encodePlan, OP, type PlanOp } from './plan.ts';
+import { encodePlan } from './plan.ts';
 import { StatusChannel } from './status-channel.ts';
-import { closeFdsOp, commandOps, stdioOps, stepError, type LaunchSpec } from './launch.ts';
+import { pendingOps, stepError, type LaunchSpec } from './launch.ts';
 
 // lib/spawn (or dist/spawn) → bindings/build/corral-supervisor
 const supervisorPath = fileURLToPath(new URL('../../bindings/build/corral-supervisor', import.meta.url));
@@ -81,7 +81,7 @@ export function startSupervisor(config: SupervisorConfig): StartedSupervisor {
       channel.close();
     },
     async launch(spec, cgroupPath, overlayWork) {
-      const ops = supervisedOps(spec);
+      const ops = pendingOps(spec, SUPERVISOR_FDS.stdio, SUPERVISOR_FDS.status, SUPERVISOR_FDS.start);
       const header = `${spec.cloneFlags}\n${cgroupPath ?? '-'}\n${overlayWork ?? '-'}\n`;
       input.end(Buffer.concat([Buffer.from(header), encodePlan(ops, SUPERVISOR_FDS.status)]));
       const first = await channel.next();
@@ -102,17 +102,4 @@ export function startSupervisor(config: SupervisorConfig): StartedSupervisor {
       };
     },
   };
-}
-
-/** launchPending's ops with the fds as the supervisor lays them out for each launch. */
-function supervisedOps(spec: LaunchSpec): PlanOp[] {
-  const { resolve, exec } = commandOps(spec);
-  return [
-    ...stdioOps(SUPERVISOR_FDS.stdio),
-    closeFdsOp([0, 1, 2, SUPERVISOR_FDS.status, SUPERVISOR_FDS.start]),
-    ...spec.setup,
-    ...resolve,
-    { code: OP.WAIT_START, step: 'wait for start', syscall: 'read', n: [SUPERVISOR_FDS.start] },
-    ...exec,
-  ];
 }
