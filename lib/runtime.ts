@@ -93,9 +93,14 @@ export class Runtime {
     this.#engine.rename(idOrName, name);
   }
 
-  /** A container by id, name or unique id prefix (detached ones made by any process too); throws
-   * ERR_CONTAINER_NOT_FOUND, ERR_CONTAINER_AMBIGUOUS, or ERR_STATE_CORRUPT naming the file. */
-  get(idOrName: string): Container {
+  /** A container by id, name or unique id prefix (detached ones made by any process too), or
+   * undefined; throws ERR_CONTAINER_AMBIGUOUS, or ERR_STATE_CORRUPT naming the file. */
+  get(idOrName: string): Container | undefined {
     return this.#engine.get(idOrName);
+  }
+
+  /** get(), but a container that is not there is ERR_CONTAINER_NOT_FOUND (as docker's commands). */
+  find(idOrName: string): Container {
+    return this.#engine.find(idOrName);
   }
 }

@@ -42,7 +42,7 @@ export async function execCommand(args: string[]): Promise<number> {
     if (!m) throw usageError(`--user must be UID[:GID], got '${values.user}'`);
     options.user = { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
   }
-  const container = cliRuntime(values.root).get(id);
+  const container = cliRuntime(values.root).find(id);
   if (values.env) options.env = { ...container.inspect().env, ...pairs(values.env, '--env') };
   const result = await container.exec(command, options);
   return result.exitCode ?? 128 + (constants.signals[result.signal!] ?? 0);

@@ -15,6 +15,6 @@ export async function inspectCommand(args: string[]): Promise<number> {
   }
   if (positionals.length === 0) throw usageError('corral inspect needs a CONTAINER (see corral inspect --help)');
   const runtime = cliRuntime(values.root);
-  console.log(JSON.stringify(positionals.map((id) => runtime.get(id).inspect()), null, 2));
+  console.log(JSON.stringify(positionals.map((id) => runtime.find(id).inspect()), null, 2));
   return 0;
 }

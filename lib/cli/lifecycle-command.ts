@@ -78,7 +78,7 @@ export async function lifecycleCommand(command: string, args: string[]): Promise
   let failed = false;
   for (const name of positionals) {
     try {
-      console.log(await spec.act(runtime.get(name), values, name));
+      console.log(await spec.act(runtime.find(name), values, name));
     } catch (e) {
       // As docker: report each one that failed, go on with the rest, exit 1 at the end.
       process.stderr.write(`corral: ${(e as Error).message}\n`);

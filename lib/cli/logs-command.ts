@@ -39,7 +39,7 @@ export async function logsCommand(args: string[]): Promise<number> {
   if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0)) throw usageError(`--tail must be a number of lines, got '${values.tail}'`);
   const since = instant(values.since);
   const until = instant(values.until);
-  const container = cliRuntime(values.root).get(positionals[0]!);
+  const container = cliRuntime(values.root).find(positionals[0]!);
   for await (const entry of container.logs({
     follow: values.follow ?? false,
     timestamps: values.timestamps ?? false,

@@ -126,13 +126,25 @@ export class ContainerEngine {
     return options.all ? found : found.filter((c) => c.status === 'running' || c.status === 'paused');
   }
 
-  /** A container by id, name or unique id prefix (detached ones of any process too); throws
-   * ERR_CONTAINER_NOT_FOUND, ERR_CONTAINER_AMBIGUOUS or ERR_STATE_CORRUPT (naming the file). */
-  get(idOrName: string): Container {
+  /** A container by id, name or unique id prefix (detached ones of any process too), or undefined;
+   * throws ERR_CONTAINER_AMBIGUOUS, or ERR_STATE_CORRUPT naming the file. */
+  get(idOrName: string): Container | undefined {
     const own = this.#containers.get(idOrName);
     if (own) return own;
-    const id = this.#store.resolve(idOrName);
-    return this.#containers.get(id) ?? this.#restore(id);
+    try {
+      const id = this.#store.resolve(idOrName);
+      return this.#containers.get(id) ?? this.#restore(id);
+    } catch (e) {
+      if (e instanceof CorralError && e.code === 'ERR_CONTAINER_NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+
+  /** get(), or ERR_CONTAINER_NOT_FOUND naming what was asked for. */
+  find(idOrName: string): Container {
+    const found = this.get(idOrName);
+    if (!found) throw new CorralError(`no such container: ${idOrName}`, { code: 'ERR_CONTAINER_NOT_FOUND' });
+    return found;
   }
 
   /** Renames a detached container (names are unique per root). */

@@ -74,9 +74,9 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     assert.ok(alive(pid), 'the container outlived its creator');
     const listed = runtime.list();
     assert.deepEqual(listed.map((c) => [c.id, c.name, c.status]), [[id, 'survivor', 'running']]);
-    const c = runtime.get('survivor');
+    const c = runtime.find('survivor');
     assert.equal(c.id, id);
-    assert.equal(runtime.get(id.slice(0, 4)).id, id, 'an id prefix resolves');
+    assert.equal(runtime.find(id.slice(0, 4)).id, id, 'an id prefix resolves');
     const logs = await collect(c.logs());
     assert.deepEqual(logs.map((e) => [e.stream, e.log]), [['stdout', 'hello\n'], ['stderr', 'oops\n']]);
     assert.ok(logs.every((e) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/.test(e.time)));
@@ -86,21 +86,22 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     if (c.cgroupPath) assert.ok(c.stats().cpu.usageUsec >= 0);
     assert.deepEqual(await c.stop({ timeout: 5000 }), { exitCode: 7, signal: null });
     assert.equal(c.status, 'stopped');
-    assert.equal(runtime.get(id).status, 'stopped');
-    assert.deepEqual(runtime.get(id).exitInfo, { exitCode: 7, signal: null });
+    assert.equal(runtime.find(id).status, 'stopped');
+    assert.deepEqual(runtime.find(id).exitInfo, { exitCode: 7, signal: null });
     assert.deepEqual((await collect(c.logs({ tail: 1 }))).map((e) => e.log), ['bye\n']);
     await c.remove();
-    assert.throws(() => runtime.get(id), (e: CorralError) => e.code === 'ERR_CONTAINER_NOT_FOUND');
+    assert.equal(runtime.get(id), undefined);
+    assert.throws(() => runtime.find(id), (e: CorralError) => e.code === 'ERR_CONTAINER_NOT_FOUND');
     assert.deepEqual(readdirSync(join(store, 'containers')).filter((n) => !n.startsWith('.')), [], 'nothing of it is left');
   });
 
   it('reports the real exit code of a container that exited while nobody watched', async () => {
     const { proc, id } = await createIn(store, rootfs, 'quick', 'sleep 0.3; exit 42');
     await sigkill(proc);
-    const c = runtime.get(id);
+    const c = runtime.find(id);
     assert.deepEqual(await c.wait(), { exitCode: 42, signal: null });
     // A process that comes later still sees it, stopped with its code.
-    const later = new Runtime({ root: store }).get('quick');
+    const later = new Runtime({ root: store }).find('quick');
     assert.equal(later.status, 'stopped');
     assert.deepEqual(later.exitInfo, { exitCode: 42, signal: null });
     assert.deepEqual(runtime.list().map((x) => x.id), [], 'ps without all lists running ones only');
@@ -115,7 +116,7 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     process.kill(supervisor, 'SIGKILL');
     assert.ok(await eventually(() => !alive(c.pid)), 'the container died with its supervisor');
     assert.deepEqual(await c.wait(), { exitCode: null, signal: 'SIGKILL' });
-    const seen = new Runtime({ root: store }).get(c.id);
+    const seen = new Runtime({ root: store }).find(c.id);
     assert.equal(seen.status, 'stopped');
     assert.deepEqual(seen.exitInfo, { exitCode: null, signal: 'SIGKILL' });
     await seen.remove();
@@ -136,7 +137,7 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
       // The supervisor is our stranger with another start time: it is not alive as that supervisor.
       writeFileSync(join(dir, 'state.json'), JSON.stringify({ version: 1, id, name: null, createdAt: new Date().toISOString(), spec, image: null, supervisor: { pid: stranger.pid, startTime: '1' }, host: { cgroup: null, layer: null, mounts: [], owner: `proc-${stranger.pid}-1` }, options: {} }));
       writeFileSync(join(dir, 'process.json'), JSON.stringify({ status: 'running', pid: stranger.pid, startTime: '1', startedAt: null, finishedAt: null, exitCode: null, signal: null, restartCount: 0, startError: null }));
-      const c = runtime.get(id);
+      const c = runtime.find(id);
       assert.equal(c.status, 'stopped');
       assert.throws(() => c.kill('SIGKILL'), (e: CorralError) => e.code === 'ERR_CONTAINER_STATE');
       // The supervisor really is the stranger now, but the container's pid names a process that
@@ -145,7 +146,7 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
       const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
       state.supervisor.startTime = real;
       writeFileSync(join(dir, 'state.json'), JSON.stringify(state));
-      const d = runtime.get(id);
+      const d = runtime.find(id);
       assert.equal(d.status, 'running');
       d.kill('SIGKILL');
       await new Promise((r) => setTimeout(r, 100));
@@ -170,7 +171,7 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
       ['ERR_STATE_CORRUPT', join(store, 'containers', 'garbage1', 'state.json')],
       ['ERR_STATE_CORRUPT', join(store, 'containers', 'truncated1', 'state.json')],
     ]);
-    assert.throws(() => runtime.get('garbage1'), (e: CorralError) => e.code === 'ERR_STATE_CORRUPT' && e.message.includes('garbage1/state.json'));
+    assert.throws(() => runtime.find('garbage1'), (e: CorralError) => e.code === 'ERR_STATE_CORRUPT' && e.message.includes('garbage1/state.json'));
     for (const id of ['truncated1', 'garbage1']) rmRoot(join(store, 'containers', id));
   });
 
@@ -178,9 +179,9 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     const a = await runtime.run({ detached: true, name: 'same', id: 'abc1', command: ['sleep', '1000'], rootfs });
     await assert.rejects(new Runtime({ root: store }).run({ detached: true, name: 'same', command: ['true'], rootfs }), (e: CorralError) => e.code === 'ERR_CONTAINER_EXISTS');
     await runtime.run({ detached: true, id: 'abc2', command: ['sleep', '1000'], rootfs });
-    assert.throws(() => runtime.get('abc'), (e: CorralError) => e.code === 'ERR_CONTAINER_AMBIGUOUS');
-    assert.throws(() => runtime.get('nosuch'), (e: CorralError) => e.code === 'ERR_CONTAINER_NOT_FOUND');
-    assert.equal(new Runtime({ root: store }).get('same').id, a.id);
+    assert.throws(() => runtime.find('abc'), (e: CorralError) => e.code === 'ERR_CONTAINER_AMBIGUOUS');
+    assert.throws(() => runtime.find('nosuch'), (e: CorralError) => e.code === 'ERR_CONTAINER_NOT_FOUND');
+    assert.equal(new Runtime({ root: store }).find('same').id, a.id);
     await assert.rejects(runtime.create({ name: 'x', command: ['true'], rootfs }), (e: CorralError) => e.code === 'ERR_INVALID_SPEC');
   });
 
@@ -195,7 +196,7 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     assert.ok(['a39', 'b39'].includes(state.name), `final name ${state.name}`);
     const names = readdirSync(join(store, 'containers', '.names')).filter((n) => readFileSync(join(store, 'containers', '.names', n), 'utf8') === c.id);
     assert.deepEqual(names, [state.name], 'exactly the final name maps to the container');
-    assert.equal(runtime.get(state.name).id, c.id);
+    assert.equal(runtime.find(state.name).id, c.id);
     await c.remove();
     assert.deepEqual(readdirSync(join(store, 'containers', '.names')), []);
   });
@@ -203,16 +204,16 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
   it('pause and resume from another process; the state shows paused', async () => {
     const c = await runtime.run({ detached: true, command: ['sleep', '1000'], rootfs });
     if (!c.cgroupPath) return;
-    const other = new Runtime({ root: store }).get(c.id);
+    const other = new Runtime({ root: store }).find(c.id);
     await other.pause();
-    assert.equal(new Runtime({ root: store }).get(c.id).status, 'paused');
+    assert.equal(new Runtime({ root: store }).find(c.id).status, 'paused');
     await other.resume();
-    assert.equal(new Runtime({ root: store }).get(c.id).status, 'running');
+    assert.equal(new Runtime({ root: store }).find(c.id).status, 'running');
   });
 
   it('a created detached container is started by another process', async () => {
     const c = await runtime.create({ detached: true, command: ['/bin/sh', '-c', 'echo started; exit 5'], rootfs });
-    const other = new Runtime({ root: store }).get(c.id);
+    const other = new Runtime({ root: store }).find(c.id);
     assert.equal(other.status, 'created');
     await other.start();
     assert.deepEqual(await other.wait(), { exitCode: 5, signal: null });
@@ -246,7 +247,7 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     const first = c.pid;
     await c.stop({ timeout: 200 });
     await new Promise((r) => setTimeout(r, 400));
-    const again = new Runtime({ root: store }).get(c.id);
+    const again = new Runtime({ root: store }).find(c.id);
     assert.equal(again.status, 'stopped');
     assert.ok(!alive(first));
     // The attached kind: the hold-container fixture's container dies with it.
@@ -290,7 +291,7 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     assert.deepEqual(readdirSync(join(store, 'containers')).filter((n) => !n.startsWith('.')), [], 'its layer went');
     assert.deepEqual(readdirSync(join(store, 'containers', '.names')), [], 'its name is free');
     if (c.cgroupPath) assert.ok(!existsSync(c.cgroupPath));
-    assert.throws(() => runtime.get('gone'), (e: CorralError) => e.code === 'ERR_CONTAINER_NOT_FOUND');
+    assert.throws(() => runtime.find('gone'), (e: CorralError) => e.code === 'ERR_CONTAINER_NOT_FOUND');
   });
 
   it('200 detached containers: each supervisor under 1 MB RSS, list() of all under 100 ms', async function () {
@@ -314,7 +315,7 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
   it('detached containers leave no processes when removed, even from another process', async () => {
     const c: Container = await runtime.run({ detached: true, command: ['sleep', '1000'], rootfs });
     const state = JSON.parse(readFileSync(join(store, 'containers', c.id, 'state.json'), 'utf8'));
-    await new Runtime({ root: store }).get(c.id).remove({ force: true });
+    await new Runtime({ root: store }).find(c.id).remove({ force: true });
     assert.ok(!alive(c.pid) && !alive(state.supervisor.pid));
     assert.deepEqual(readdirSync(join(store, 'containers')).filter((n) => !n.startsWith('.')), []);
     assert.equal(spawnSync('true').status, 0);
