@@ -23,8 +23,8 @@ function exitOf(proc: ChildProcess): Promise<number | null> {
 }
 
 /** Starts a Node process that runs a detached container and waits; resolves with it and the id. */
-async function createIn(store: string, rootfs: string, name: string, script: string, restart?: string): Promise<{ proc: ChildProcess; id: string; pid: number }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', creator, store, rootfs, name, script, ...(restart ? [restart] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function createIn(store: string, rootfs: string, name: string, script: string, volume?: string): Promise<{ proc: ChildProcess; id: string; pid: number }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', creator, store, rootfs, name, script, '', volume ?? ''], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
@@ -93,6 +93,25 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     assert.equal(runtime.get(id), undefined);
     assert.throws(() => runtime.find(id), (e: CorralError) => e.code === 'ERR_CONTAINER_NOT_FOUND');
     assert.deepEqual(readdirSync(join(store, 'containers')).filter((n) => !n.startsWith('.')), [], 'nothing of it is left');
+  });
+
+  it("the sweepers of a later process leave a detached container's layer, cgroup and volume marker alone", async () => {
+    const { proc, id } = await createIn(store, rootfs, 'kept', 'echo x > /data/f; while true; do sleep 0.1; done', 'data');
+    await sigkill(proc);
+    const c = runtime.find(id);
+    // The layer lives under the supervisor's tag, not the dead creator's.
+    const supervisor = c.inspect().supervision!.supervisorPid;
+    const layerDir = join(store, 'containers', readdirSync(join(store, 'containers')).find((n) => n.startsWith(`proc-${supervisor}-`))!);
+    // A new runtime's first container sweeps what dead processes left: the creator is dead now.
+    const later = new Runtime({ root: store });
+    assert.equal((await later.run({ command: ['true'], rootfs })).exitCode, 0);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(existsSync(join(layerDir, id, 'upper')), 'the layer is kept');
+    if (c.cgroupPath) assert.ok(existsSync(c.cgroupPath), 'the cgroup is kept');
+    await assert.rejects(later.volumes.remove('data'), (e: CorralError) => e.code === 'ERR_VOLUME_IN_USE');
+    assert.equal((await c.exec(['cat', '/data/f'])).stdout.toString(), 'x\n');
+    await c.remove({ force: true });
+    await later.volumes.remove('data');
   });
 
   it('reports the real exit code of a container that exited while nobody watched', async () => {
