@@ -15,22 +15,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Runtime, type ContainerSpec } from '../lib/index.ts';
 import { availableControllers, findV2Mount } from '../lib/cgroup/hierarchy.ts';
+import { interleaved, median, runsArg, timedRun } from './common.ts';
 
-/** --runs N, default 300. */
-function runsArg(argv: string[]): number {
-  const i = argv.indexOf('--runs');
-  const runs = i >= 0 ? Number(argv[i + 1]) : 300;
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs needs a positive integer, got '${argv[i + 1]}'`);
-  return runs;
-}
-
-/** The median of a list of milliseconds. */
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-/** Times the variants in interleaved rounds of 50 and prints medians and the added cost. */
+/** Times the variants in interleaved rounds of 50 (shuffled per round) and prints medians and the added cost. */
 async function measure(runs: number): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'corral-bench-cgroup-'));
   try {
@@ -45,18 +32,10 @@ async function measure(runs: number): Promise<void> {
       ['cgroup, no limits', new Runtime(), base],
       ...(limitsPossible ? [['cgroup, memory+pids limits', new Runtime(), { ...base, limits: { memory: '64m', pids: 64 } }] as [string, Runtime, ContainerSpec]] : []),
     ];
-    const times = new Map<string, number[]>(variants.map(([name]) => [name, []]));
-    for (const [, rt, spec] of variants) for (let i = 0; i < 20; i++) await rt.run(spec);
-    for (let done = 0; done < runs; done += 50) {
-      for (const [name, rt, spec] of variants) {
-        for (let i = 0; i < Math.min(50, runs - done); i++) {
-          const t0 = performance.now();
-          const r = await rt.run(spec);
-          times.get(name)!.push(performance.now() - t0);
-          if (r.exitCode !== 0) throw new Error(`${name}: exit ${r.exitCode ?? r.signal}`);
-        }
-      }
-    }
+    const once = ([name, rt, spec]: [string, Runtime, ContainerSpec]) => timedRun(rt, spec, name);
+    await interleaved(variants, 20, 20, once);
+    const samples = await interleaved(variants, runs, 50, once);
+    const times = new Map([...samples].map(([[name], ms]) => [name, ms]));
     console.log(`cgroup cost benchmark: kernel ${release()}, v2 at ${mount}, ${runs} runs per variant`);
     const none = median(times.get('no cgroup')!);
     for (const [name] of variants) {
@@ -69,7 +48,7 @@ async function measure(runs: number): Promise<void> {
   }
 }
 
-const runs = runsArg(process.argv.slice(2));
+const runs = runsArg(process.argv.slice(2), 'cgroup.ts');
 await measure(runs);
 const mount = findV2Mount();
 if (process.env.CORRAL_IN_VM !== '1' && !(mount && availableControllers(mount).has('memory'))) {

@@ -12,16 +12,9 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, type ContainerSpec } from '../lib/index.ts';
+import { interleaved, median, runsArg, timedRun } from './common.ts';
 
-/** The median of a list of milliseconds. */
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-const i = process.argv.indexOf('--runs');
-const runs = i >= 0 ? Number(process.argv[i + 1]) : 300;
-if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs needs a positive integer, got '${process.argv[i + 1]}'`);
+const runs = runsArg(process.argv.slice(2), 'hardening.ts');
 
 const root = mkdtempSync(join(tmpdir(), 'corral-bench-hardening-'));
 try {
@@ -34,18 +27,10 @@ try {
     ['hardening off', { ...base, capabilities: 'all', noNewPrivileges: false, seccomp: 'unconfined', maskedPaths: [], readonlyPaths: [] }],
     ['default hardening', base],
   ];
-  const times = new Map<string, number[]>(variants.map(([name]) => [name, []]));
-  for (const [, spec] of variants) for (let k = 0; k < 20; k++) await rt.run(spec);
-  for (let done = 0; done < runs; done += 50) {
-    for (const [name, spec] of variants) {
-      for (let k = 0; k < Math.min(50, runs - done); k++) {
-        const t0 = performance.now();
-        const r = await rt.run(spec);
-        times.get(name)!.push(performance.now() - t0);
-        if (r.exitCode !== 0) throw new Error(`${name}: exit ${r.exitCode ?? r.signal}`);
-      }
-    }
-  }
+  const once = ([name, spec]: [string, ContainerSpec]) => timedRun(rt, spec, name);
+  await interleaved(variants, 20, 20, once);
+  const samples = await interleaved(variants, runs, 50, once);
+  const times = new Map([...samples].map(([[name], ms]) => [name, ms]));
   const off = median(times.get('hardening off')!);
   const on = median(times.get('default hardening')!);
   console.log(`hardening benchmark, ${runs} runs per variant`);

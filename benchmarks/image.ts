@@ -6,21 +6,16 @@
  *   node --import tsx benchmarks/image.ts [--runs N]      (or: npm run bench:image)
  *
  * The image: busybox plus a layer of 4,000 files of 4 KiB, built with umoci. Prints medians and
- * ratios; it asserts nothing.
+ * ratios; it asserts nothing, but every timed run must succeed (a container must exit 0).
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, type ContainerSpec } from '../lib/index.ts';
+import { interleaved, median, runsArg, timedRun } from './common.ts';
 
-/** The median of a list of milliseconds. */
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-/** Times fn once. */
+/** Times fn once (it throws on failure: execFileSync on a non-zero exit, import on a bad image). */
 async function time(fn: () => unknown): Promise<number> {
   const t0 = performance.now();
   await fn();
@@ -48,22 +43,21 @@ function buildImage(work: string): string {
   return layout;
 }
 
-const i = process.argv.indexOf('--runs');
-const runs = i >= 0 ? Number(process.argv[i + 1]) : 300;
-if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs needs a positive integer, got '${process.argv[i + 1]}'`);
+const runs = runsArg(process.argv.slice(2), 'image.ts');
 if (process.getuid!() !== 0) throw new Error('run as root (umoci unpack without --rootless)');
 
 const work = mkdtempSync(join(tmpdir(), 'corral-bench-image-'));
 try {
   const layout = buildImage(work);
-  const imports: number[] = [];
-  const umocis: number[] = [];
-  for (let k = 0; k < 5; k++) {
-    const root = join(work, `state-${k}`);
-    imports.push(await time(() => new Runtime({ root, cgroupParent: false }).images.import(layout)));
-    const bundle = join(work, `umoci-${k}`);
-    umocis.push(await time(() => execFileSync('umoci', ['unpack', '--image', `${layout}:bench`, bundle])));
-  }
+  // Each call unpacks into a fresh directory (state-N, umoci-N), the two tools in a shuffled order.
+  const next = { corral: 0, umoci: 0 };
+  const unpackers = [
+    () => time(() => new Runtime({ root: join(work, `state-${next.corral++}`), cgroupParent: false }).images.import(layout)),
+    () => time(() => execFileSync('umoci', ['unpack', '--image', `${layout}:bench`, join(work, `umoci-${next.umoci++}`)])),
+  ];
+  const unpacks = await interleaved(unpackers, 5, 1, (unpack) => unpack());
+  const imports = unpacks.get(unpackers[0]!)!;
+  const umocis = unpacks.get(unpackers[1]!)!;
   const imp = median(imports);
   const umo = median(umocis);
   console.log('image benchmark: busybox + 4,000 files of 4 KiB (2 layers)');
@@ -79,13 +73,10 @@ try {
     ['plain directory (direct)', { ...base, rootfs: plain, rootfsWritable: 'direct' }],
     ['image', { ...base, image: 'bench:latest' }],
   ];
-  const times = new Map<string, number[]>(variants.map(([n]) => [n, []]));
-  for (const [, spec] of variants) for (let k = 0; k < 20; k++) await rt.run(spec);
-  for (let done = 0; done < runs; done += 50) {
-    for (const [name, spec] of variants) {
-      for (let k = 0; k < Math.min(50, runs - done); k++) times.get(name)!.push(await time(() => rt.run(spec)));
-    }
-  }
+  const once = ([name, spec]: [string, ContainerSpec]) => timedRun(rt, spec, name);
+  await interleaved(variants, 20, 20, once);
+  const samples = await interleaved(variants, runs, 50, once);
+  const times = new Map([...samples].map(([[name], ms]) => [name, ms]));
   const overlay = median(times.get('plain directory (overlay)')!);
   for (const [name] of variants) {
     const m = median(times.get(name)!);

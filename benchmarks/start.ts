@@ -14,6 +14,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir, release, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Runtime } from '../lib/index.ts';
+import { interleaved, runsArg } from './common.ts';
 
 // bwrap makes no cgroup and binds the root as it is, so corral runs without a cgroup and with
 // rootfsWritable 'direct' here; benchmarks/cgroup.ts and benchmarks/image.ts measure the rest.
@@ -29,19 +30,6 @@ interface Variant {
   name: string;
   /** Starts one container and resolves once it has exited with status 0. */
   start: () => Promise<void>;
-}
-
-/** Parses --runs N (default 300), the only option. */
-function parseArgs(argv: string[]): { runs: number } {
-  let runs = 300;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = arg === '--runs' ? argv[++i] : arg.startsWith('--runs=') ? arg.slice(7) : undefined;
-    if (value === undefined) throw new Error(`unknown argument '${arg}'; usage: start.ts [--runs N]`);
-    runs = Number(value);
-    if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs needs a positive integer, got '${value}'`);
-  }
-  return { runs };
 }
 
 /** Builds the smallest root the variants share: static busybox as /bin/true and /bin/sh, and the
@@ -186,41 +174,14 @@ function stats(samples: number[]): { median: number; p90: number; mean: number }
   };
 }
 
-/** A small seeded PRNG (mulberry32), so the round orders are shuffled but the same on every run. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Runs every variant `total` times in rounds of ROUND sequential starts and returns each variant's
- * per-container latencies (ms). The order is shuffled each round, not rotated: with a rotation each
- * variant keeps the same predecessor, and the background work a slow variant leaves behind (runc's
- * cgroup and netns teardown) would always land on the same neighbour. */
-async function measureInterleaved(variants: Variant[], total: number, record: boolean): Promise<Map<Variant, number[]>> {
-  const samples = new Map(variants.map((v) => [v, [] as number[]]));
-  const rounds = Math.ceil(total / ROUND);
-  const random = prng(0xc0ffee);
-  for (let r = 0; r < rounds; r++) {
-    const size = Math.min(ROUND, total - r * ROUND);
-    const order = [...variants];
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [order[i], order[j]] = [order[j]!, order[i]!];
-    }
-    for (const v of order) {
-      const out = samples.get(v)!;
-      for (let i = 0; i < size; i++) {
-        const t0 = performance.now();
-        await v.start();
-        if (record) out.push(performance.now() - t0);
-      }
-    }
-  }
-  return samples;
+/** Runs every variant `total` times in interleaved rounds of ROUND sequential starts (shuffled
+ * per round, see interleaved) and returns each variant's per-container latencies (ms). */
+function measureInterleaved(variants: Variant[], total: number): Promise<Map<Variant, number[]>> {
+  return interleaved(variants, total, ROUND, async (v) => {
+    const t0 = performance.now();
+    await v.start();
+    return performance.now() - t0;
+  });
 }
 
 /** Keeps `inFlight` containers running until THROUGHPUT_MS have passed or `max` have been started,
@@ -325,8 +286,8 @@ async function main(runs: number, dir: string): Promise<void> {
   }
 
   // Latency.
-  await measureInterleaved(variants, WARMUP, false);
-  const samples = await measureInterleaved(variants, runs, true);
+  await measureInterleaved(variants, WARMUP);
+  const samples = await measureInterleaved(variants, runs);
   const results = new Map(variants.map((v) => [v.name, stats(samples.get(v)!)]));
   const width = Math.max(...variants.map((v) => v.name.length)) + 2;
   console.log(`\nlatency, ms per container (start to exit awaited)`);
@@ -380,7 +341,7 @@ async function main(runs: number, dir: string): Promise<void> {
 
 let runs: number;
 try {
-  ({ runs } = parseArgs(process.argv.slice(2)));
+  runs = runsArg(process.argv.slice(2), 'start.ts');
 } catch (e) {
   console.error((e as Error).message);
   process.exit(2);

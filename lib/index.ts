@@ -2,7 +2,7 @@
 import { Runtime } from './runtime.ts';
 import type { Container } from './container/container.ts';
 import type { ContainerSpec } from './container/spec.ts';
-import type { RunOptions, RunResult } from './container/run-result.ts';
+import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-result.ts';
 
 export { Runtime, type RuntimeConfig, type Images, type Volumes } from './runtime.ts';
 export type { ImageInfo, ImageSummary, DiskUsage, ImportOptions, ImageProgress, LayerInfo } from './image/image-store.ts';
@@ -24,7 +24,7 @@ export type { Limits, IoLimit } from './cgroup/limits.ts';
 export type { CgroupStats } from './cgroup/cgroup.ts';
 export type { MountSpec, Propagation } from './fs/mounts.ts';
 export type { VolumeInfo } from './fs/volumes.ts';
-export type { ExitInfo, RunOptions, RunResult } from './container/run-result.ts';
+export type { ExitInfo, RunOptions, EncodedRunOptions, RunResult } from './container/run-result.ts';
 export { CorralError, type ErrorCode, type CorralErrorCode } from './sys/errors.ts';
 
 let defaultRuntime: Runtime | undefined;
@@ -36,7 +36,9 @@ export function getDefaultRuntime(): Runtime {
 }
 
 /** Runs a command in a new container and resolves with its exit and output. */
-export function run(spec: ContainerSpec, options?: RunOptions): Promise<RunResult> {
+export function run(spec: ContainerSpec, options: EncodedRunOptions): Promise<RunResult<string>>;
+export function run(spec: ContainerSpec, options?: RunOptions): Promise<RunResult>;
+export function run(spec: ContainerSpec, options?: RunOptions): Promise<RunResult<Buffer | string>> {
   return getDefaultRuntime().run(spec, options);
 }
 

@@ -8,7 +8,7 @@ import { ContainerEngine } from './container/engine.ts';
 import type { Container } from './container/container.ts';
 import type { ContainerSpec } from './container/spec.ts';
 import type { CreateSpec } from './container/detached-spec.ts';
-import type { RunOptions, RunResult } from './container/run-result.ts';
+import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-result.ts';
 import { ImageStore } from './image/image-store.ts';
 import { containerImages } from './image/container-images.ts';
 
@@ -74,8 +74,9 @@ export class Runtime {
   /** Runs a container to its end and returns its exit and output; it is removed afterwards. With
    * detached: true it is started under its supervisor and its handle returned once it runs. */
   run(spec: CreateSpec & { detached: true }): Promise<Container>;
+  run(spec: ContainerSpec, options: EncodedRunOptions): Promise<RunResult<string>>;
   run(spec: ContainerSpec, options?: RunOptions): Promise<RunResult>;
-  run(spec: CreateSpec, options?: RunOptions): Promise<RunResult | Container> {
+  run(spec: CreateSpec, options?: RunOptions): Promise<RunResult<Buffer | string> | Container> {
     if (spec?.detached === true) return this.#engine.runDetached(spec);
     return this.#engine.run(spec, options);
   }

@@ -36,20 +36,30 @@ export function openFds(): string[] {
   return readdirSync('/proc/self/fd').sort();
 }
 
-/** This process's children that are zombies (exited, not reaped). */
-export function zombieChildren(): number[] {
-  const zombies: number[] = [];
+/** This process's children, by pid, with the state letter of /proc/PID/stat ('Z': a zombie). */
+function children(): { pid: number; state: string }[] {
+  const found: { pid: number; state: string }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z' && Number(fields[1]) === process.pid) zombies.push(Number(entry));
+      if (Number(fields[1]) === process.pid) found.push({ pid: Number(entry), state: fields[0]! });
     } catch {
       // the process went away while we looked
     }
   }
-  return zombies;
+  return found.sort((a, b) => a.pid - b.pid);
+}
+
+/** This process's children that are zombies (exited, not reaped). */
+export function zombieChildren(): number[] {
+  return children().filter((c) => c.state === 'Z').map((c) => c.pid);
+}
+
+/** This process's live children, by pid. */
+export function liveChildren(): number[] {
+  return children().filter((c) => c.state !== 'Z').map((c) => c.pid);
 }
 
 /** The host's mount table as this process sees it. */
@@ -95,4 +105,18 @@ export async function eventually(check: () => boolean, ms = 5000): Promise<boole
     await new Promise((r) => setTimeout(r, 20));
   }
   return check();
+}
+
+/** Skips the calling test or hook, printing why, when missing names a missing prerequisite; under
+ * CI=true (where .ci/run installs everything) it fails instead: CI never skips. */
+export function requirePrerequisite(ctx: Mocha.Context, missing: string | null): void {
+  if (missing === null) return;
+  if (process.env.CI === 'true') throw new Error(`${missing} (under CI=true nothing is skipped)`);
+  console.log(`    skipped: ${missing}`);
+  ctx.skip();
+}
+
+/** Every path under dir, relative and sorted (a directory tree's shape, to spot leftovers). */
+export function treeEntries(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true }) as string[]).sort();
 }

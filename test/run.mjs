@@ -1,9 +1,11 @@
-// Runs the whole suite: unit and integration tests as the current user (root in CI), the
-// integration tests again as uid 65534 (rootless, through a user namespace), the cgroup v2 limit
-// tests (test/vm-suite) on a host with the controllers or else inside a pure cgroup v2 kernel under
-// qemu (test/vm), and prints the closing line "N passed, N failed" that CI reads.
+// Runs the whole suite: the type check of test/ and benchmarks/, unit, integration and security
+// tests as the current user (root in CI), the integration and security tests again as uid 65534
+// (rootless, through a user namespace), the cgroup v2 limit tests (test/vm-suite) on a host with the
+// controllers or else inside a pure cgroup v2 kernel under qemu (test/vm), and prints the closing
+// line "N passed, N failed" (", N skipped" may follow) that CI reads. A run that exits non-zero is a
+// failure whatever it reported; under CI=true a skipped or pending test is one too.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,35 +14,109 @@ import { runInVm, vmAvailable } from './vm/vm.mjs';
 
 const repo = dirname(dirname(fileURLToPath(import.meta.url)));
 const NOBODY = 65534;
+const CI = process.env.CI === 'true';
 const totals = { passes: 0, failures: 0, pending: 0 };
 const scratch = mkdtempSync(join(tmpdir(), 'corral-test-run-'));
 chmodSync(scratch, 0o755);
+let runs = 0;
+
+/** mocha's own flags: no .only ever, and under CI no pending test either. */
+const MOCHA_FLAGS = ['--forbid-only', ...(CI ? ['--forbid-pending'] : [])];
+
+/** Adds up one run's counts: a non-zero exit without a reported failure counts as one failure,
+ * and under CI a skipped test is a failure. */
+function count(label, counts, exit) {
+  for (const k of Object.keys(totals)) totals[k] += counts[k];
+  if (exit !== 0 && counts.failures === 0) {
+    console.log(`${label}: exited with ${exit} although it reported no failure; counted as one failure`);
+    totals.failures += 1;
+  }
+  if (CI && counts.pending > 0) {
+    console.log(`${label}: ${counts.pending} skipped or pending under CI=true; counted as one failure (CI never skips)`);
+    totals.failures += 1;
+  }
+}
 
 /** Runs mocha on the given spec globs in dir, as uid (or the current user), and adds up its counts.
- * Each pass gets a home and temp directory of its own, so leftovers are its own to find. */
-function mocha(label, dir, specs, uid) {
+ * Each pass gets a home and temp directory of its own, so leftovers are its own to find, and each
+ * run a summary file of its own, so a crash cannot re-read another run's counts. With a cgroup
+ * (delegated to uid), mocha starts in it. */
+function mocha(label, dir, specs, uid, cgroup) {
   const home = join(scratch, `pass-${uid ?? 'self'}`);
   mkdirSync(join(home, 'tmp'), { recursive: true });
   if (uid !== undefined) {
     chownSync(home, uid, uid);
     chownSync(join(home, 'tmp'), uid, uid);
   }
-  const summary = join(home, 'summary.json');
+  const summary = join(home, `summary-${++runs}.json`);
   console.log(`\n=== ${label} ===`);
-  const result = spawnSync(process.execPath, [join(dir, 'node_modules/mocha/bin/mocha.js'), ...specs], {
+  const argv = [process.execPath, join(dir, 'node_modules/mocha/bin/mocha.js'), ...MOCHA_FLAGS, ...specs];
+  // Into the cgroup as root, then setpriv (util-linux) drops to uid for mocha.
+  const [command, args, ids] = cgroup
+    ? ['/bin/sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, SETPRIV, `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', ...argv], {}]
+    : [argv[0], argv.slice(1), uid === undefined ? {} : { uid, gid: uid }];
+  const result = spawnSync(command, args, {
     cwd: dir,
     stdio: 'inherit',
     env: { ...process.env, CORRAL_TEST_SUMMARY: summary, TMPDIR: join(home, 'tmp'), ...(uid === undefined ? {} : { HOME: home }) },
-    ...(uid === undefined ? {} : { uid, gid: uid }),
+    ...ids,
   });
+  const exit = result.status ?? result.signal;
   let counts;
   try {
     counts = JSON.parse(readFileSync(summary, 'utf8'));
   } catch {
-    console.log(`${label}: mocha exited with ${result.status ?? result.signal} before reporting; counted as one failure`);
+    console.log(`${label}: mocha exited with ${exit} before reporting; counted as one failure`);
     counts = { passes: 0, failures: 1, pending: 0 };
   }
-  for (const k of Object.keys(totals)) totals[k] += counts[k];
+  count(label, counts, exit);
+}
+
+const SETPRIV = '/usr/bin/setpriv';
+
+/** A cgroup v2 group delegated to uid (the directory and its cgroup.procs, cgroup.threads and
+ * cgroup.subtree_control are the uid's, as systemd delegates), so the rootless pass runs the cgroup
+ * tests; null, with the reason printed, where there is none to make. */
+function delegatedCgroup(uid) {
+  const mount = findV2Mount();
+  if (!mount || !existsSync(SETPRIV)) {
+    console.log(`(no cgroup delegated to uid ${uid}: ${mount ? `${SETPRIV} is missing` : 'no cgroup v2 hierarchy'})`);
+    return null;
+  }
+  const dir = join(mount, `corral-test-rootless-${process.pid}`);
+  mkdirSync(dir);
+  for (const entry of ['', 'cgroup.procs', 'cgroup.threads', 'cgroup.subtree_control']) chownSync(join(dir, entry), uid, uid);
+  return dir;
+}
+
+/** Kills what is left in a test cgroup and removes it with its subgroups; returns the leftover
+ * groups below the runtimes' parents (a leak, counted as one failure; the parent 'corral' stays by
+ * design). */
+function removeCgroup(dir) {
+  const left = [];
+  const remove = (d, depth) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      if (depth >= 1) left.push(join(d, e.name));
+      remove(join(d, e.name), depth + 1);
+    }
+    rmdirSync(d);
+  };
+  writeFileSync(join(dir, 'cgroup.kill'), '1');
+  for (let i = 0; i < 50 && readFileSync(join(dir, 'cgroup.events'), 'utf8').includes('populated 1'); i++) spawnSync('sleep', ['0.1']);
+  remove(dir, 0);
+  return left;
+}
+
+/** The type check of test/ and benchmarks/ (tsconfig.test.json): one failure when it finds errors. */
+function typeCheck() {
+  console.log('\n=== type check of test/ and benchmarks/ ===');
+  const result = spawnSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.test.json'], { cwd: repo, stdio: 'inherit' });
+  if (result.status === 0) console.log('no type errors');
+  else {
+    console.log(`tsc exited with ${result.status ?? result.signal}; counted as one failure`);
+    totals.failures += 1;
+  }
 }
 
 /** The integration tests run as uid 65534 from a tree that user can read: the repo itself when it
@@ -67,7 +143,7 @@ async function limitSuite() {
   const vm = vmAvailable();
   if (!vm.ok) {
     const why = `this host has no cgroup v2 ${needed.join('/')} controllers and the VM cannot run: ${vm.reason}`;
-    if (process.env.CI === 'true') {
+    if (CI) {
       console.log(`\n=== ${label} ===\nFAILED: ${why} (CI never skips)`);
       totals.failures += 1;
     } else {
@@ -78,9 +154,11 @@ async function limitSuite() {
   }
   console.log(`\n=== ${label} (in a pure cgroup v2 kernel under qemu: the host cgroups are hybrid) ===`);
   const { exitCode, output } = await runInVm({
-    command: [process.execPath, join(repo, 'node_modules/mocha/bin/mocha.js'), 'test/vm-suite/**/*.test.ts'],
+    command: [process.execPath, join(repo, 'node_modules/mocha/bin/mocha.js'), ...MOCHA_FLAGS, 'test/vm-suite/**/*.test.ts'],
     cwd: repo,
     env: { CORRAL_TEST_SUMMARY: 'stdout' },
+    // node_modules may be a link into /tmp (a shared install), which the guest would not see
+    tmpPaths: [join(repo, 'node_modules')],
     timeoutMs: 900_000,
   });
   const summary = /^CORRAL_TEST_SUMMARY (.*)$/m.exec(output);
@@ -90,14 +168,24 @@ async function limitSuite() {
     totals.failures += 1;
     return;
   }
-  const counts = JSON.parse(summary[1]);
-  for (const k of Object.keys(totals)) totals[k] += counts[k];
+  count(label, JSON.parse(summary[1]), exitCode);
 }
 
+console.log(`Node ${process.version} (${process.execPath})`);
 try {
-  mocha('unit and integration tests', repo, ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts', 'test/security/**/*.test.ts']);
+  typeCheck();
+  mocha('unit, integration and security tests', repo, ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts', 'test/security/**/*.test.ts']);
   if (process.getuid() === 0) {
-    mocha(`integration tests as uid ${NOBODY} (rootless)`, treeReadableBy(NOBODY), ['test/integration/**/*.test.ts', 'test/security/**/*.test.ts'], NOBODY);
+    const cgroup = delegatedCgroup(NOBODY);
+    try {
+      mocha(`integration and security tests as uid ${NOBODY} (rootless${cgroup ? `, in the delegated cgroup ${cgroup}` : ''})`, treeReadableBy(NOBODY), ['test/integration/**/*.test.ts', 'test/security/**/*.test.ts'], NOBODY, cgroup);
+    } finally {
+      const left = cgroup ? removeCgroup(cgroup) : [];
+      if (left.length) {
+        console.log(`the rootless pass left cgroups behind: ${left.join(' ')}; counted as one failure`);
+        totals.failures += 1;
+      }
+    }
   } else {
     console.log(`\nnot root: the rootless pass runs the same tests as this user (uid ${process.getuid()}) above`);
   }

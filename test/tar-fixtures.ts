@@ -5,9 +5,9 @@ import tar from 'tar-stream';
 export async function packTar(items: Array<Record<string, unknown> & { name: string; content?: string | Buffer }>, mtime: Date): Promise<Buffer> {
   const pack = tar.pack();
   for (const { content, ...header } of items) {
-    const full = { mtime, ...header } as tar.Headers;
+    const full = { mtime, ...header } as tar.Header;
     if ((header.type ?? 'file') === 'file') pack.entry(full, content ?? '');
-    else pack.entry(full).end();
+    else pack.entry(full); // entries without content end themselves
   }
   pack.finalize();
   const chunks: Buffer[] = [];

@@ -237,7 +237,9 @@ export class Container extends EventEmitter<ContainerEvents> {
   }
 
   /** Runs another process inside the running container and collects its output. */
-  async exec(command: string[], options: ExecOptions = {}): Promise<RunResult> {
+  exec(command: string[], options: ExecOptions & { encoding: BufferEncoding }): Promise<RunResult<string>>;
+  exec(command: string[], options?: ExecOptions): Promise<RunResult>;
+  async exec(command: string[], options: ExecOptions = {}): Promise<RunResult<Buffer | string>> {
     this.#state.require('exec');
     if (this.#init.pidfd < 0) throw new CorralError(`container ${this.id} has exited; exec needs it running`, { code: 'ERR_CONTAINER_STATE' });
     return execIn({ spec: this.#spec, initPidfd: this.#init.pidfd, cgroup: this.#cgroup }, command, options);

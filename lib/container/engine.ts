@@ -83,7 +83,7 @@ export class ContainerEngine {
   }
 
   /** Runs a container to its end and returns its exit and output; it is removed afterwards. */
-  async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
+  async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult<Buffer | string>> {
     const startedAt = performance.now();
     const container = await this.#launch(spec, true, options);
     try {

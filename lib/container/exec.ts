@@ -45,7 +45,7 @@ function killProcessGroup(proc: LaunchedProcess, signal: number): void {
 
 /** Runs another process inside a running container (joined through setns on the init's pidfd, born
  * in its cgroup) and collects its exit and output. */
-export async function execIn(target: ExecTarget, command: string[], options: ExecOptions = {}): Promise<RunResult> {
+export async function execIn(target: ExecTarget, command: string[], options: ExecOptions = {}): Promise<RunResult<Buffer | string>> {
   if (!Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== 'string' || a.includes('\0'))) {
     throw new CorralError('exec command must be a non-empty array of strings', { code: 'ERR_INVALID_ARG_VALUE' });
   }

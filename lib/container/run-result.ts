@@ -9,12 +9,14 @@ export interface ExitInfo {
   signal: NodeJS.Signals | null;
 }
 
-/** The outcome of run() and exec(). */
-export interface RunResult extends ExitInfo {
-  stdout: Buffer;
-  stderr: Buffer;
+/** The outcome of run() and exec(); stdout and stderr are strings when an encoding was asked for. */
+export interface RunResult<Output extends Buffer | string = Buffer> extends ExitInfo {
+  stdout: Output;
+  stderr: Output;
   /** True when the timeout killed the process. */
   timedOut: boolean;
+  /** True when stdout or stderr passed maxBuffer, so the process was killed and the output cut there. */
+  maxBufferExceeded: boolean;
   /** True when the kernel's OOM killer killed in the container's cgroup (memory limit reached). */
   oomKilled: boolean;
   durationMs: number;
@@ -28,9 +30,20 @@ export interface RunOptions {
   timeout?: number;
   /** Aborting kills the process and rejects with an AbortError. */
   signal?: AbortSignal;
-  /** Signal used by timeout and abort; default SIGKILL (a PID 1 ignores signals it has no handler for). */
+  /** Signal used by timeout, abort and maxBuffer; default SIGKILL (a PID 1 ignores signals it has no handler for). */
   killSignal?: NodeJS.Signals;
+  /** Bytes of stdout or of stderr kept at most; past it the process is killed and
+   * maxBufferExceeded reported (default 100 MB, as execa; Infinity for no bound). */
+  maxBuffer?: number;
+  /** 'buffer' (default) gives Buffers; an encoding such as 'utf8' gives strings. */
+  encoding?: BufferEncoding | 'buffer';
 }
+
+/** Run options that ask for string output. */
+export type EncodedRunOptions = RunOptions & { encoding: BufferEncoding };
+
+/** Default maxBuffer: execa's, so a chatty container cannot make the caller hold gigabytes. */
+const DEFAULT_MAX_BUFFER = 100_000_000;
 
 const signalNames = new Map<number, NodeJS.Signals>(
   Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
@@ -71,12 +84,33 @@ export function checkRunOptions(options: RunOptions, hasStdin: boolean): void {
     throw new CorralError("input needs stdio 'pipe'", { code: 'ERR_INVALID_ARG_VALUE' });
   }
   if (options.killSignal !== undefined) signalNumber(options.killSignal);
+  if (options.maxBuffer !== undefined && !(options.maxBuffer >= 0)) {
+    throw new CorralError(`maxBuffer must be a non-negative number of bytes, got ${options.maxBuffer}`, { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  if (options.encoding !== undefined && options.encoding !== 'buffer' && !Buffer.isEncoding(options.encoding)) {
+    throw new CorralError(`encoding '${String(options.encoding)}' is not one Buffer knows`, { code: 'ERR_INVALID_ARG_VALUE' });
+  }
 }
 
-function collect(stream: Readable | null): Promise<Buffer> {
+/** Gathers a stream's bytes up to limit; past it, keeps the first limit bytes, drops the rest and
+ * calls onOverflow once. */
+function collect(stream: Readable | null, limit: number, onOverflow: () => void): Promise<Buffer> {
   if (!stream) return Promise.resolve(Buffer.alloc(0));
   const chunks: Buffer[] = [];
-  stream.on('data', (c: Buffer) => chunks.push(c));
+  let size = 0;
+  let overflowed = false;
+  stream.on('data', (c: Buffer) => {
+    if (overflowed) return;
+    if (size + c.length > limit) {
+      chunks.push(c.subarray(0, limit - size));
+      size = limit;
+      overflowed = true;
+      onOverflow();
+      return;
+    }
+    chunks.push(c);
+    size += c.length;
+  });
   return new Promise((resolve) => stream.once('close', () => resolve(Buffer.concat(chunks))));
 }
 
@@ -97,16 +131,23 @@ export interface RunningProcess {
 
 /** Feeds input, gathers output, and applies timeout and abort until the process has exited and its
  * output is closed. */
-export async function collectRun(proc: RunningProcess, options: RunOptions, startedAt: number): Promise<RunResult> {
-  const stdout = collect(proc.stdout);
-  const stderr = collect(proc.stderr);
+export async function collectRun(proc: RunningProcess, options: RunOptions, startedAt: number): Promise<RunResult<Buffer | string>> {
+  const killSignal = options.killSignal ?? 'SIGKILL';
+  let timedOut = false;
+  let aborted = false;
+  let maxBufferExceeded = false;
+  const overflow = (): void => {
+    if (maxBufferExceeded) return;
+    maxBufferExceeded = true;
+    proc.kill(killSignal);
+  };
+  const limit = options.maxBuffer ?? DEFAULT_MAX_BUFFER;
+  const stdout = collect(proc.stdout, limit, overflow);
+  const stderr = collect(proc.stderr, limit, overflow);
   if (proc.stdin) {
     if (options.input !== undefined) proc.stdin.end(options.input);
     else proc.stdin.end();
   }
-  const killSignal = options.killSignal ?? 'SIGKILL';
-  let timedOut = false;
-  let aborted = false;
   const timer = options.timeout === undefined ? null : setTimeout(() => {
     timedOut = true;
     proc.kill(killSignal);
@@ -120,7 +161,7 @@ export async function collectRun(proc: RunningProcess, options: RunOptions, star
   try {
     const exit = await proc.wait();
     let grace: NodeJS.Timeout | undefined;
-    if (timedOut || aborted) {
+    if (timedOut || aborted || maxBufferExceeded) {
       // test/security/exec-timeout-escape.test.ts: a killed process's output is not waited for forever.
       grace = setTimeout(() => {
         proc.stdout?.destroy();
@@ -130,7 +171,16 @@ export async function collectRun(proc: RunningProcess, options: RunOptions, star
     const [out, err] = await Promise.all([stdout, stderr]);
     clearTimeout(grace);
     if (aborted) throw abortError(options.signal!);
-    return { ...exit, stdout: out, stderr: err, timedOut, oomKilled: proc.oomKilled(), durationMs: performance.now() - startedAt };
+    const encoding = options.encoding === 'buffer' ? undefined : options.encoding;
+    return {
+      ...exit,
+      stdout: encoding ? out.toString(encoding) : out,
+      stderr: encoding ? err.toString(encoding) : err,
+      timedOut,
+      maxBufferExceeded,
+      oomKilled: proc.oomKilled(),
+      durationMs: performance.now() - startedAt,
+    };
   } finally {
     if (timer) clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);

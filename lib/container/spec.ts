@@ -197,6 +197,11 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
     };
   }
 
+  if (namespaces.user && user && [user.uid, user.gid, ...user.groups].some((n) => n !== 0)) {
+    // The user namespace maps one id (the caller, to 0 inside): another fails at exec with EINVAL.
+    const ids = `${user.uid}:${user.gid}${user.groups.length ? ` (groups ${user.groups.join(',')})` : ''}`;
+    throw new CorralError(`user ${ids} cannot exist in this container: its user namespace maps only your own id, to 0 inside; run it as user 0, or as root`, { code: 'ERR_ROOTLESS_IDS', step: 'check user' });
+  }
   const hostname = spec.hostname === undefined ? id.slice(0, 63) : checkString(spec.hostname, 'hostname');
   if (!HOSTNAME_PATTERN.test(hostname)) throw invalid(`hostname '${hostname}' is not a valid host name`);
   if (spec.hostname !== undefined && !namespaces.uts) throw invalid('hostname needs the UTS namespace');

@@ -2,6 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from 'node:path';
 import { CorralError, errorCode, fromNodeError } from '../sys/errors.ts';
 import { lockExclusive, mkfifo } from '../sys/libc.ts';
+import { runtimeDir } from '../fs/runtime-root.ts';
 import type { SavedHostState } from './host-resources.ts';
 import type { ResolvedImage } from './image-provider.ts';
 import type { ContainerSpec } from './spec.ts';
@@ -47,9 +48,11 @@ function corrupt(file: string, reason: string): CorralError {
  * (state.json, the supervisor's process.json, control FIFO, logs), and the names index
  * `<root>/containers/.names/<name>` (made with O_EXCL, so a name is taken once per root). */
 export class StateStore {
+  readonly #root: string;
   readonly #base: string;
 
   constructor(root: string) {
+    this.#root = root;
     this.#base = join(root, 'containers');
   }
 
@@ -62,8 +65,8 @@ export class StateStore {
    * id or the name is taken. Undone by remove(). */
   reserve(id: string, name: string | null): void {
     const dir = this.dir(id);
+    runtimeDir(this.#root, 'containers');
     try {
-      mkdirSync(this.#base, { recursive: true, mode: 0o700 });
       mkdirSync(dir, { mode: 0o700 });
     } catch (e) {
       if (errorCode(e) === 'EEXIST') throw new CorralError(`a container with id ${id} already exists`, { code: 'ERR_CONTAINER_EXISTS', path: dir });

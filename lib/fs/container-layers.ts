@@ -1,9 +1,9 @@
 import createDebug from 'debug';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { removeTree } from './remove-tree.ts';
+import { mkdirSync, readdirSync, renameSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { removeTree, removeTreeAsync } from './remove-tree.ts';
+import { runtimeDir } from './runtime-root.ts';
 import { isStaleTag, processTag } from '../sys/process-tag.ts';
 import { fromNodeError } from '../sys/errors.ts';
 
@@ -16,47 +16,61 @@ export interface ContainerLayer {
   work: string;
 }
 
-const swept = new Set<string>();
-
 /** Makes the writable layer of a container under root/containers/<process tag>/<id>; the process
  * tag lets the first runtime of a later process sweep what a killed one left. owner: the tag of
  * another process that owns it (a detached container's supervisor), default ours. */
 export function createLayer(root: string, id: string, owner?: string): ContainerLayer {
-  const base = join(root, 'containers');
-  const dir = join(owner === undefined ? processDir(base) : join(base, owner), id);
+  const dir = join(owner === undefined ? processDir(root) : ownerDir(root, owner), id);
   try {
-    mkdirSync(dir, { mode: 0o700, recursive: owner !== undefined });
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    throw fromNodeError(e, 'create the writable layer', dir);
+  }
+  try {
     mkdirSync(join(dir, 'upper'));
     mkdirSync(join(dir, 'work'));
   } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
+    removeTree(dir);
     throw fromNodeError(e, 'create the writable layer', dir);
-  }
-  if (!swept.has(base)) {
-    swept.add(base);
-    sweepStaleLayers(base);
   }
   return { dir, upper: join(dir, 'upper'), work: join(dir, 'work') };
 }
 
+/** The directory of layers another process owns (made if needed; its owner's sweep takes it). */
+function ownerDir(root: string, owner: string): string {
+  const dir = join(runtimeDir(root, 'containers'), owner);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw fromNodeError(e, 'create the directory of container layers', dir);
+  }
+  return dir;
+}
+
 const processDirs = new Map<string, string>();
 
-/** This process's directory of layers (made once; removed at exit when empty, swept later if not). */
-function processDir(base: string): string {
-  let dir = processDirs.get(base);
-  if (!dir) {
-    dir = join(base, processTag());
+/** This process's directory of layers in root (made once, sweeping what dead processes left;
+ * removed at exit when empty, swept later if not). */
+function processDir(root: string): string {
+  let dir = processDirs.get(root);
+  if (dir) return dir;
+  const base = runtimeDir(root, 'containers');
+  dir = join(base, processTag());
+  try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    processDirs.set(base, dir);
-    const made = dir;
-    process.once('exit', () => {
-      try {
-        rmdirSync(made);
-      } catch {
-        // layers still being deleted: the next sweep takes them
-      }
-    });
+  } catch (e) {
+    throw fromNodeError(e, "create this process's directory of container layers", dir);
   }
+  processDirs.set(root, dir);
+  const made = dir;
+  process.once('exit', () => {
+    try {
+      rmdirSync(made);
+    } catch {
+      // layers still being deleted: the next sweep takes them
+    }
+  });
+  sweepStaleLayers(base);
   return dir;
 }
 
@@ -71,14 +85,26 @@ export function removeLayer(layer: ContainerLayer): void {
     removeTree(layer.dir);
     return;
   }
-  void rm(trash, { recursive: true, force: true }).catch(() => removeTree(trash)).catch((e: unknown) => debug('could not delete %s: %o', trash, e));
+  void removeTreeAsync(trash).catch((e: unknown) => debug('could not delete %s: %o', trash, e));
 }
 
-/** Removes the layers of processes that died without cleaning up. */
+/** Removes the layers of processes that died without cleaning up; one that cannot be removed is
+ * left for a later sweep rather than failing the container that started the sweep. */
 function sweepStaleLayers(base: string): void {
-  for (const name of readdirSync(base)) {
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch (e) {
+    debug('could not sweep %s: %o', base, e);
+    return;
+  }
+  for (const name of names) {
     if (!isStaleTag(name)) continue;
-    removeTree(join(base, name));
-    debug('swept stale layers %s', join(base, name));
+    try {
+      removeTree(join(base, name));
+      debug('swept stale layers %s', join(base, name));
+    } catch (e) {
+      debug('could not sweep %s: %o', join(base, name), e);
+    }
   }
 }

@@ -1,11 +1,10 @@
-import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { statAt } from '../sys/fs-ops.ts';
+import { walkTreeAsync } from './tree-walk.ts';
 
-/** Bytes of a file or of everything under a directory (as du -b counts them, without following links). */
+/** Bytes of a file or of everything under a directory (as du -b counts files, without following
+ * links; 0 when path is missing), however deep the tree. */
 export async function treeSize(path: string): Promise<number> {
-  const st = await lstat(path);
-  if (!st.isDirectory()) return st.size;
   let total = 0;
-  for (const entry of await readdir(path)) total += await treeSize(join(path, entry));
+  await walkTreeAsync(path, { step: 'measure', openUp: false, entry: (dirFd, name) => (total += statAt(dirFd, name).size) });
   return total;
 }

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rename, rm } from 'node:fs/promises';
+import { readdir, readFile, rename } from 'node:fs/promises';
 import { treeSize } from './tree-size.ts';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { removeTree, removeTreeAsync } from './remove-tree.ts';
+import { runtimeDir } from './runtime-root.ts';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
 import { UseMarkers } from './use-markers.ts';
@@ -41,8 +43,9 @@ function notFound(name: string): CorralError {
 export class VolumeStore {
   readonly #dir: string;
 
+  /** Opens (or makes) root/volumes, and root itself, private to this user (see runtime-root.ts). */
   constructor(root: string) {
-    this.#dir = join(root, 'volumes');
+    this.#dir = runtimeDir(root, 'volumes');
   }
 
   /** Creates a volume; ERR_VOLUME_EXISTS when the name is taken. */
@@ -102,8 +105,12 @@ export class VolumeStore {
     }
     // Gone at once for everyone (a rename), then deleted.
     const trash = join(this.#dir, `.trash-${randomBytes(6).toString('hex')}`);
-    await rename(dir, trash);
-    await rm(trash, { recursive: true, force: true });
+    try {
+      await rename(dir, trash);
+    } catch (e) {
+      throw fromNodeError(e, `remove volume ${name}`, dir);
+    }
+    await removeTreeAsync(trash);
   }
 
   /** Removes every volume no container uses; returns their names. */
@@ -146,7 +153,7 @@ export class VolumeStore {
       renameSync(staging, final);
       return true;
     } catch (e) {
-      rmSync(staging, { recursive: true, force: true });
+      removeTree(staging);
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' || code === 'ENOTEMPTY') return false;
       throw fromNodeError(e, `create volume ${name}`, final);

@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
 import { UseMarkers } from '../fs/use-markers.ts';
+import { runtimeDir } from '../fs/runtime-root.ts';
 import { BlobStore } from './blob-store.ts';
 import { chainIds } from './digest.ts';
 import { ImageDbFile, type ImageDb, type ImageRecord } from './image-db.ts';
@@ -104,7 +105,7 @@ export class ImageStore {
 
   constructor(root: string, rootless: boolean) {
     this.#rootless = rootless;
-    this.#dir = join(root, 'images');
+    this.#dir = runtimeDir(root, 'images');
     this.blobs = new BlobStore(join(this.#dir, 'blobs'));
     this.layers = new LayerStore(join(this.#dir, 'layers'), rootless);
     this.#db = new ImageDbFile(this.#dir);

@@ -38,6 +38,8 @@ export const BPF = {
 /** Size of one struct bpf_insn. */
 export const BPF_INSN_SIZE = 8;
 const LOG_SIZE = 64 * 1024;
+const EAGAIN = 11;
+const MAX_EAGAIN_RETRIES = 5;
 
 function load(type: number, insns: Buffer, log: Buffer | null): number {
   const attr = {
@@ -50,7 +52,10 @@ function load(type: number, insns: Buffer, log: Buffer | null): number {
 /** Loads a program (instructions as struct bpf_insn) and returns its fd (close-on-exec). When the
  * verifier refuses it, the error carries the verifier's log. */
 export function bpfProgLoad(type: number, insns: Buffer, step: string): number {
-  const fd = load(type, insns, null);
+  let fd = load(type, insns, null);
+  // The verifier gives up with EAGAIN when a signal arrives meanwhile (a profiler's SIGPROF, a
+  // SIGCHLD): retry, as libbpf does.
+  for (let attempt = 0; fd < 0 && koffi.errno() === EAGAIN && attempt < MAX_EAGAIN_RETRIES; attempt++) fd = load(type, insns, null);
   if (fd >= 0) return fd;
   const errno = koffi.errno();
   if (errno !== 22 && errno !== 13) throw syscallError('bpf', errno, { step });

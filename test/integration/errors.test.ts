@@ -71,8 +71,8 @@ describe(`errors (${rootless ? 'rootless' : 'root'})`, () => {
     await run({ command: ['true'], rootfs: root });
     const before = openFds();
     for (let i = 0; i < 20; i++) {
-      await run({ command: ['no-such-program'], rootfs: root }).catch(() => {});
-      await create({ command: ['no-such-program'], rootfs: root }).catch(() => {});
+      await assert.rejects(run({ command: ['no-such-program'], rootfs: root }), { code: 'ENOENT', step: /resolve command 'no-such-program'/ });
+      await assert.rejects(create({ command: ['no-such-program'], rootfs: root }), { code: 'ENOENT', step: /resolve command 'no-such-program'/ });
     }
     assert.deepEqual(openFds(), before);
     assert.deepEqual(zombieChildren(), []);

@@ -5,10 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Runtime } from '../../lib/index.ts';
+import type { ImageStore } from '../../lib/image/image-store.ts';
 import { busyboxLayout, deriveImage, layoutOf, tarOf, umoci } from '../image-fixtures.ts';
 import { rootless } from '../helpers.ts';
 
 const sh = (script: string) => ['/bin/sh', '-c', script];
+
+/** The store behind a runtime's images, with the layer and blob stores its public type hides. */
+const storeOf = (runtime: Runtime): ImageStore => runtime.images as ImageStore;
 
 describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
   this.timeout(120_000);
@@ -49,7 +53,7 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     const ociArchive = join(work, 'oci.tar');
     execFileSync('skopeo', ['copy', `oci:${layout}:derived`, `docker-archive:${docker}:corral/derived:1`], { stdio: 'ignore' });
     execFileSync('skopeo', ['copy', `oci:${layout}:derived`, `oci-archive:${ociArchive}:derived-oci`], { stdio: 'ignore' });
-    const layersBefore = rt.images.layers.list().length;
+    const layersBefore = storeOf(rt).layers.list().length;
     const [fromDocker] = await rt.images.import(docker);
     const [fromOci] = await rt.images.import(ociArchive, { tag: 'derived:oci' });
     assert.deepEqual(fromDocker!.tags, ['docker.io/corral/derived:1']);
@@ -57,7 +61,7 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     assert.deepEqual(fromOci!.tags, ['derived:latest', 'derived:oci']);
     assert.deepEqual(fromDocker!.layers.map((l) => l.diffId), fromOci!.layers.map((l) => l.diffId));
     // the layout's import stored both layers already: the archives add none
-    assert.equal(rt.images.layers.list().length, layersBefore);
+    assert.equal(storeOf(rt).layers.list().length, layersBefore);
     const r = await rt.run({ image: 'docker.io/corral/derived:1', command: sh('cat /etc/motd; test -e /etc/doomed || echo doomed-gone; wc -c < /data/big') });
     assert.equal(r.stdout.toString(), 'derived\ndoomed-gone\n3145728\n');
   });
@@ -89,9 +93,11 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
   });
 
   it('commits a container: the change is there, a deleted file is gone', async () => {
-    await using c = await rt.create({ image: 'docker.io/corral/derived:1', command: sh('echo new > /etc/added; rm /etc/motd; sleep 100') });
+    await using c = await rt.create({ image: 'docker.io/corral/derived:1', command: sh('echo new > /etc/added; rm /etc/motd; touch /etc/ready; sleep 100') });
     await c.start();
-    for (let i = 0; i < 100 && !existsSync(`/proc/${c.pid}/root/etc/added`); i++) await new Promise((r) => setTimeout(r, 10));
+    // Both changes are made before the commit: wait for the marker written after them.
+    for (let i = 0; i < 500 && !existsSync(`/proc/${c.pid}/root/etc/ready`); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(existsSync(`/proc/${c.pid}/root/etc/ready`), 'the container made its changes');
     const { manifestDigest } = await c.commit({ ref: 'committed:1', message: 'test commit', changes: { Cmd: ['/bin/sh', '-c', 'cat /etc/added'] } });
     assert.match(manifestDigest, /^sha256:/);
     const r = await rt.run({ image: 'committed:1' });
@@ -104,7 +110,7 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
   });
 
   it('refuses hostile layers and leaves the store as it was', async () => {
-    const before = { images: rt.images.list().length, layers: rt.images.layers.list().sort(), blobs: rt.images.blobs.list().length };
+    const before = { images: rt.images.list().length, layers: storeOf(rt).layers.list().sort(), blobs: storeOf(rt).blobs.list().length };
     const cases: [string, Buffer[], object][] = [
       ['dotdot', [await tarOf([{ name: '../escape', content: 'x' }])], {}],
       ['absolute', [await tarOf([{ name: '/etc/evil', content: 'x' }])], {}],
@@ -118,7 +124,7 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     const corrupt = layoutOf(join(work, 'hostile-digest'), 'corrupt', [await tarOf([{ name: 'f', content: 'x'.repeat(1000) }])], { corruptLayer: 0 });
     await assert.rejects(rt.images.import(corrupt), (e: { code: string }) => ['ERR_DIGEST_MISMATCH', 'Z_BUF_ERROR', 'ERR_INVALID_LAYER'].includes(e.code));
     assert.equal(rt.images.list().length, before.images);
-    assert.deepEqual(rt.images.layers.list().sort(), before.layers);
+    assert.deepEqual(storeOf(rt).layers.list().sort(), before.layers);
     await rt.images.gc();
     assert.equal(existsSync(join(work, '..', 'escape')), false);
     assert.ok(!readdirSync(join(work, 'state/images/layers')).some((n) => n.startsWith('.tmp-')));
@@ -133,7 +139,7 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     const other = new Runtime({ root: join(work, 'state-concurrent'), cgroupParent: false });
     await Promise.all([fresh.images.import(a), other.images.import(b)]);
     assert.deepEqual(fresh.images.list().flatMap((i) => i.tags).filter((t) => t === 'a:latest' || t === 'b:latest').sort(), ['a:latest', 'b:latest']);
-    assert.equal(fresh.images.layers.list().length, 2);
+    assert.equal(storeOf(fresh).layers.list().length, 2);
   });
 
   it('runs an image of 200 layers (overlay options fit in a page)', async () => {
@@ -161,8 +167,8 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     assert.deepEqual(after.images.list(), []);
     const result = await after.images.gc();
     assert.ok(result.blobs + result.layers + result.debris > 0, JSON.stringify(result));
-    assert.deepEqual(after.images.layers.list(), []);
-    assert.deepEqual(after.images.blobs.list(), []);
+    assert.deepEqual(storeOf(after).layers.list(), []);
+    assert.deepEqual(storeOf(after).blobs.list(), []);
   });
 
   it('tags, refuses to remove an image in use, and removes it after', async () => {
@@ -184,8 +190,8 @@ async function tarOfBuffer(name: string, content: Buffer): Promise<Buffer> {
   const { pack } = await import('tar-stream');
   const p = pack();
   const chunks: Buffer[] = [];
-  p.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((r) => p.on('end', r));
+  p.on('data', (c) => chunks.push(c as Buffer));
+  const done = new Promise<void>((r) => p.on('end', () => r()));
   p.entry({ name: 'bin', type: 'directory', mode: 0o755 });
   p.entry({ name, mode: 0o755 }, content);
   p.finalize();

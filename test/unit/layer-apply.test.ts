@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { packTar } from '../tar-fixtures.ts';
 import { applyLayer, type ApplyLayerOptions } from '../../lib/image/layer-apply.ts';
 import { devMajor, devMinor, lgetxattr, lsetxattr } from '../../lib/sys/fs-ops.ts';
+import { requirePrerequisite } from '../helpers.ts';
 
 const isRoot = process.getuid!() === 0;
 const MTIME = new Date(1_600_000_000_000);
@@ -288,9 +289,10 @@ describe('applyLayer', () => {
     });
 
     it('reports a file system without user.* xattrs clearly (root, ramfs)', async function () {
-      if (!isRoot) this.skip();
+      requirePrerequisite(this, isRoot ? null : 'mounting a ramfs needs root');
       const mnt = fresh();
-      if (spawnSync('mount', ['-t', 'ramfs', 'ramfs', mnt]).status !== 0) this.skip();
+      const mounted = spawnSync('mount', ['-t', 'ramfs', 'ramfs', mnt], { encoding: 'utf8' });
+      requirePrerequisite(this, mounted.status === 0 ? null : `ramfs cannot be mounted here: ${mounted.stderr.trim() || mounted.error}`);
       try {
         await assert.rejects(
           apply(await tarOf([{ name: 'f', pax: { 'SCHILY.xattr.user.x': '1' } }]), { rootless: true }, mnt),

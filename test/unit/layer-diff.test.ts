@@ -42,7 +42,7 @@ async function list(data: Buffer): Promise<Listed[]> {
     stream.on('end', () => next());
     stream.resume();
   });
-  const done = new Promise((resolve, reject) => extract.on('finish', resolve).on('error', reject));
+  const done = new Promise<void>((resolve, reject) => extract.on('finish', () => resolve()).on('error', reject));
   extract.end(data);
   await done;
   return entries;

@@ -46,7 +46,7 @@ describe('container spec', () => {
   });
 
   it('plans setup steps in a safe order: user namespace, die-with-parent, filesystem, then identity', () => {
-    const ops = containerSetupOps(resolveSpec({ command: ['true'], user: { uid: 5, gid: 6 } }, true), { ownCgroup: false, layer: null, image: null, mounts: [] });
+    const ops = containerSetupOps(resolveSpec({ command: ['true'], user: { uid: 0, gid: 0 } }, true), { ownCgroup: false, layer: null, image: null, mounts: [] });
     const order = ops.map((o) => o.code);
     const at = (code: number) => order.indexOf(code);
     assert.equal(order[0], OP.USERNS_MAPS);

@@ -1,0 +1,63 @@
+// What the benchmarks share: the --runs option, medians, checked container runs, and timing of
+// variants in interleaved rounds whose order is shuffled every round.
+import type { ContainerSpec, Runtime } from '../lib/index.ts';
+
+/** --runs N or --runs=N (default 300), the only option a benchmark takes. */
+export function runsArg(argv: string[], usage: string): number {
+  let runs = 300;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = arg === '--runs' ? argv[++i] : arg.startsWith('--runs=') ? arg.slice(7) : undefined;
+    if (value === undefined) throw new Error(`unknown argument '${arg}'; usage: ${usage} [--runs N]`);
+    runs = Number(value);
+    if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs needs a positive integer, got '${value}'`);
+  }
+  return runs;
+}
+
+/** The median of a list of milliseconds. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** A small seeded PRNG (mulberry32), so the round orders are shuffled but the same on every run. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Times every variant `total` times in rounds of `round` sequential calls of once(variant) (which
+ * returns the milliseconds it measured) and returns each variant's samples. The order is shuffled
+ * each round, not rotated: with a rotation each variant keeps the same predecessor, and the
+ * background work a slow variant leaves behind (runc's cgroup and netns teardown, a layer being
+ * deleted) would always land on the same neighbour. */
+export async function interleaved<V>(variants: readonly V[], total: number, round: number, once: (v: V) => Promise<number>): Promise<Map<V, number[]>> {
+  const samples = new Map(variants.map((v) => [v, [] as number[]]));
+  const random = prng(0xc0ffee);
+  for (let done = 0; done < total; done += round) {
+    const order = [...variants];
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    for (const v of order) {
+      for (let i = 0; i < Math.min(round, total - done); i++) samples.get(v)!.push(await once(v));
+    }
+  }
+  return samples;
+}
+
+/** Runs spec and returns its wall time in ms; throws unless the container exited with 0, so a
+ * broken variant cannot pass for a fast one. */
+export async function timedRun(rt: Runtime, spec: ContainerSpec, name: string): Promise<number> {
+  const t0 = performance.now();
+  const r = await rt.run(spec);
+  const ms = performance.now() - t0;
+  if (r.exitCode !== 0) throw new Error(`${name}: exited with ${r.exitCode ?? r.signal}: ${r.stderr.toString().trim()}`);
+  return ms;
+}
