@@ -12,13 +12,14 @@ import { psCommand } from './ps-command.ts';
 import { logsCommand } from './logs-command.ts';
 import { execCommand } from './exec-command.ts';
 import { inspectCommand } from './inspect-command.ts';
+import { statsCommand } from './stats-command.ts';
 import { LIFECYCLE_COMMANDS, lifecycleCommand } from './lifecycle-command.ts';
 
 const USAGE = `usage: corral run [options] [--rootfs DIR | IMAGE] [-- COMMAND [ARG...]]
        corral commit [options] IMAGE NEWREF [-- COMMAND...]   (run, then store the changes as NEWREF)
        corral run -d [--name NAME] [--restart POLICY] [options] ...   (detached: prints the id)
        corral ps [-a] [-q] [--format json] | logs [-f] [--tail N] [--since T] [-t] CONTAINER
-       corral exec [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER...
+       corral exec [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
        corral start|stop [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
        corral image import|export|ls|inspect|tag|rm|gc|du ...
        corral volume create|ls|inspect|rm|prune ...
@@ -187,6 +188,8 @@ async function main(argv: string[]): Promise<number> {
       return execCommand(rest);
     case 'inspect':
       return inspectCommand(rest);
+    case 'stats':
+      return statsCommand(rest);
     case '-v':
     case '--version':
       console.log(`corral ${version()}`);

@@ -288,6 +288,7 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     const exec = corral('exec', '--root', store, 'cli', '/bin/sh', '-c', 'echo -n $X; exit 4');
     assert.equal(exec.status, 4);
     assert.equal(corral('exec', '--root', store, '-e', 'X=y', 'cli', '/bin/sh', '-c', 'echo -n $X').stdout, 'y');
+    if (!rootless) assert.match(corral('stats', '--no-stream', '--root', store, 'cli').stdout, new RegExp(`^${id}\\tcli\\t[\\d.]+s\\t`, 'm'));
     assert.equal(corral('stop', '--root', store, '-t', '5', 'cli').status, 0);
     assert.equal(corral('wait', '--root', store, 'cli').stdout, '3\n');
     assert.deepEqual(JSON.parse(corral('inspect', '--root', store, id).stdout)[0].exit, { exitCode: 3, signal: null });
