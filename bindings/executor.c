@@ -1,4 +1,5 @@
-/* The child side of a spawn: runs a setup plan op by op with raw system calls, then execs.
+/* The child side of a spawn: runs a setup plan (checked by plan-check.c) op by op with raw system
+ * calls, then execs.
  * It runs between clone and exec, possibly sharing the parent's memory (CLONE_VM|CLONE_VFORK):
  * no malloc, no libc state, no errno. On failure it writes (step, errno) to the status pipe and exits. */
 #define _GNU_SOURCE
@@ -29,7 +30,6 @@
 #include "plan.h"
 #include "rawsys.h"
 
-#define SLOT_COUNT 64
 #define PATH_BUF 4096
 #define EXIT_SETUP_FAILED 127
 
@@ -293,6 +293,22 @@ static long open_in_root(int root, const char *path, int create)
 	return open_beneath(root, path);
 }
 
+/* Writes n as decimal digits into buf (room for 21 bytes). */
+static char *decimal(char *buf, uint64_t n)
+{
+	char digits[21];
+	int k = 0;
+	do {
+		digits[k++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n > 0);
+	char *p = buf;
+	while (k > 0)
+		*p++ = digits[--k];
+	*p = 0;
+	return buf;
+}
+
 /* The magic-link path of a slot, for mount(2), which takes a path: "/proc/self/fd/N". */
 static const char *fd_path(char *buf, int fd)
 {
@@ -302,15 +318,7 @@ static const char *fd_path(char *buf, int fd)
 		buf[k] = prefix[k];
 		k++;
 	}
-	char digits[12];
-	int n = 0;
-	do {
-		digits[n++] = (char)('0' + fd % 10);
-		fd /= 10;
-	} while (fd > 0);
-	while (n > 0)
-		buf[k++] = digits[--n];
-	buf[k] = 0;
+	decimal(buf + k, (uint64_t)fd);
 	return buf;
 }
 
@@ -351,6 +359,74 @@ static long readonly_path(int root, const char *path)
 			r = raw5(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 		raw1(SYS_close, tree);
 	}
+	raw1(SYS_close, fd);
+	return r;
+}
+
+/* The working directory, opened inside the process root with no magic link followed (a cwd that is
+ * a link to /proc/self/fd/N must not reach an fd's directory: CVE-2024-21626), then entered. */
+static long chdir_in_root(const char *path)
+{
+	long root = raw4(SYS_openat, AT_FDCWD, "/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+	if (root < 0)
+		return root;
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	long fd = raw4(SYS_openat2, root, path, &how, sizeof how);
+	raw1(SYS_close, root);
+	if (fd < 0)
+		return fd;
+	long r = raw1(SYS_fchdir, fd);
+	raw1(SYS_close, fd);
+	return r;
+}
+
+/* getcwd(2) names a directory outside the process root "(unreachable)/...": that is an escape. */
+static long check_cwd(void)
+{
+	char buf[PATH_BUF];
+	long r = raw2(SYS_getcwd, buf, sizeof buf);
+	if (r < 0)
+		return r;
+	return buf[0] == '/' ? 0 : -ENOENT;
+}
+
+static void close_slots(struct exec_state *st)
+{
+	for (int i = 0; i < SLOT_COUNT; i++) {
+		if (st->slots[i] >= 0)
+			raw1(SYS_close, st->slots[i]);
+		st->slots[i] = -1;
+	}
+}
+
+/* Execs the sealed executor image (fd exe) to run the rest of the plan, so that no process of the
+ * container is a copy of the host's node binary (/proc/self/exe: CVE-2019-5736,
+ * test/security/cve-2019-5736-proc-self-exe.test.ts). The plan goes along in a memfd; the fds the
+ * plan still uses (keep) lose close-on-exec until OP_CLOEXEC_FROM sets it again. */
+static long reexec(struct exec_state *st, int step, int64_t exe, const uint32_t *keep)
+{
+	const struct plan_header *h = (const struct plan_header *)st->plan;
+	long fd = raw2(SYS_memfd_create, "corral-plan", 0);
+	if (fd < 0)
+		return fd;
+	for (uint32_t done = 0; done < h->size;) {
+		long w = raw3(SYS_write, fd, st->plan + done, h->size - done);
+		if (w < 0) {
+			raw1(SYS_close, fd);
+			return w;
+		}
+		done += (uint32_t)w;
+	}
+	for (uint32_t i = 0; i < keep[0]; i++) {
+		long r = raw3(SYS_fcntl, keep[1 + i], F_SETFD, 0);
+		if (r < 0 && r != -EBADF)
+			return r;
+	}
+	char plan_fd[24], resume_at[24];
+	char *argv[] = { "corral-executor", decimal(plan_fd, (uint64_t)fd), decimal(resume_at, (uint64_t)step + 1), 0 };
+	char *envp[] = { 0 };
+	long r = raw5(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
 	raw1(SYS_close, fd);
 	return r;
 }
@@ -486,6 +562,15 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 		return readonly_path(dirfd_of(st, n[0]), str(st, s[0]));
 	case OP_CLOEXEC_FROM:
 		return raw3(SYS_close_range, n[0], ~0u, CLOSE_RANGE_CLOEXEC);
+	case OP_CHDIR_IN_ROOT:
+		return chdir_in_root(str(st, s[0]));
+	case OP_CHECK_CWD:
+		return check_cwd();
+	case OP_CLOSE_SLOTS:
+		close_slots(st);
+		return 0;
+	case OP_REEXEC:
+		return reexec(st, step, n[0], (const uint32_t *)(st->plan + s[0]));
 	}
 	return -EINVAL;
 }
@@ -523,7 +608,8 @@ static void reset_signals(void)
 	raw4(SYS_rt_sigprocmask, 2 /* SIG_SETMASK */, &none, 0, 8);
 }
 
-int corral_execute(void *arg)
+/* Runs the plan from op first on; returns only on failure (the exit status). */
+static int execute_from(void *arg, uint32_t first)
 {
 	struct exec_state st;
 	st.plan = arg;
@@ -533,9 +619,10 @@ int corral_execute(void *arg)
 		st.slots[i] = -1;
 	st.resolved[0] = 0;
 
-	reset_signals();
+	if (first == 0)
+		reset_signals();
 	const struct plan_op *ops = (const struct plan_op *)(st.plan + sizeof *h);
-	for (uint32_t i = 0; i < h->op_count; i++) {
+	for (uint32_t i = first; i < h->op_count; i++) {
 		long r = run_op(&st, &ops[i], (int)i);
 		if (r < 0) {
 			put_record(st.status_fd, STATUS_ERROR, (int32_t)i, (int32_t)-r, 0);
@@ -545,4 +632,14 @@ int corral_execute(void *arg)
 	/* A plan always ends in OP_EXEC; reaching here means it did not. */
 	put_record(st.status_fd, STATUS_ERROR, (int32_t)h->op_count, EINVAL, 0);
 	return EXIT_SETUP_FAILED;
+}
+
+int corral_execute(void *arg)
+{
+	return execute_from(arg, 0);
+}
+
+int corral_resume(void *plan, uint32_t first)
+{
+	return execute_from(plan, first);
 }

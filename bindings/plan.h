@@ -1,5 +1,6 @@
 /* The setup plan: the binary format TypeScript (lib/spawn/plan.ts) writes and executor.c runs.
- * Keep the op codes in step with lib/spawn/plan.ts. */
+ * Keep the op codes and their fields in step with lib/spawn/ops.ts; plan-check.c knows the
+ * shape of every op and refuses a plan that does not fit it. */
 #ifndef CORRAL_PLAN_H
 #define CORRAL_PLAN_H
 #include <stdint.h>
@@ -10,12 +11,14 @@ struct plan_header {
 	uint32_t magic;
 	uint32_t op_count;
 	int32_t status_fd; /* write end of the status pipe (close-on-exec) */
-	uint32_t reserved;
+	uint32_t size;     /* bytes in the whole plan: every offset points below it */
 };
 
 /* One operation. Strings are offsets into the plan (0 = none); lists are offsets to
  * { u32 count; u32 offsets[count]; } with room for count+1 pointers at n[i].
- * "dir" fields hold a slot number + 1 (0: the path is taken as it is, from the current directory). */
+ * "dir" fields hold a slot number + 1 (0: the path is taken as it is, from the current directory);
+ * "slot" fields a slot number below SLOT_COUNT. */
+#define SLOT_COUNT 64
 struct plan_op {
 	uint32_t code;
 	uint32_t reserved;
@@ -48,7 +51,7 @@ enum op_code {
 	OP_PIVOT_ROOT = 12,     /* s0 new root */
 	OP_SETHOSTNAME = 13,    /* s0 name */
 	OP_LOOPBACK_UP = 14,
-	OP_CHDIR = 15,          /* s0 path */
+	OP_CHDIR = 15,          /* s0 path (a host path, before the root is entered) */
 	OP_SETGROUPS = 16,      /* s0 u32 list of gids */
 	OP_SETRESGID = 17,      /* n0 gid */
 	OP_SETRESUID = 18,      /* n0 uid */
@@ -75,6 +78,18 @@ enum op_code {
 	OP_MASK_PATH = 38,      /* n0 root dir, s0 path: /dev/null over a file, an empty read-only tmpfs
 	                         * over a directory; a missing path is fine */
 	OP_READONLY_PATH = 39,  /* n0 root dir, s0 path: a read-only bind of the path onto itself */
+	OP_CHDIR_IN_ROOT = 40,  /* s0 path, opened inside the process root (RESOLVE_IN_ROOT, no magic
+	                         * links), entered with fchdir */
+	OP_CHECK_CWD = 41,      /* fails (ENOENT) unless getcwd finds the cwd under the process root */
+	OP_CLOSE_SLOTS = 42,    /* closes every fd the slots hold */
+	OP_REEXEC = 43,         /* n0 fd of the sealed executor image, s0 u32 list of fds the rest of
+	                         * the plan uses: execs the image, which goes on with the next op */
+	OP_COUNT
 };
+
+/* Index of the first op of the plan (size bytes) that does not fit its shape, -1 if every op does,
+ * PLAN_BAD_HEADER when the header does not fit (magic, size, op count). */
+#define PLAN_BAD_HEADER (-2)
+long plan_check(const void *plan, uint64_t size);
 
 #endif

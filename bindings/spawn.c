@@ -1,6 +1,7 @@
 /* The parent side of a spawn, called from Node through koffi: clone3 with the plan's namespaces
  * (and CLONE_PIDFD, optionally CLONE_INTO_CGROUP), the child running executor.c. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -8,16 +9,23 @@
 #include <sys/syscall.h>
 
 #include "executor.h"
+#include "plan.h"
 #include "rawsys.h"
 
 #define VFORK_STACK_SIZE (256 * 1024)
 
 static void *vfork_stack;
 
-/* Clones a child that runs the plan. With CLONE_VM|CLONE_VFORK in flags the call returns once the
- * child has exec'd or failed. Returns the child's pid (its pidfd in *pidfd) or -errno. */
-int64_t corral_spawn(void *plan, uint64_t flags, int32_t cgroup_fd, int32_t *pidfd)
+/* Clones a child that runs the plan (size bytes). With CLONE_VM|CLONE_VFORK in flags the call
+ * returns once the child has exec'd or failed. Returns the child's pid (its pidfd in *pidfd) or
+ * -errno; -EBADMSG without a clone when the plan fails its check (the op's index in *bad_op). */
+int64_t corral_spawn(void *plan, uint64_t size, uint64_t flags, int32_t cgroup_fd, int32_t *pidfd, int32_t *bad_op)
 {
+	long bad = plan_check(plan, size);
+	if (bad != -1) {
+		*bad_op = (int32_t)bad;
+		return -EBADMSG;
+	}
 	struct clone_args args = { 0 };
 	args.flags = flags | CLONE_PIDFD;
 	args.pidfd = (uint64_t)(uintptr_t)pidfd;

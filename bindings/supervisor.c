@@ -37,10 +37,10 @@
 
 #include "plan.h"
 
-int64_t corral_spawn(void *plan, uint64_t flags, int32_t cgroup_fd, int32_t *pidfd);
+int64_t corral_spawn(void *plan, uint64_t size, uint64_t flags, int32_t cgroup_fd, int32_t *pidfd, int32_t *bad_op);
 
 /* Where the plan expects its fds (lib/spawn/supervised-launch.ts SUPERVISOR_FDS). */
-enum { REPORT_FD = 1, STATUS_FD = 5, START_FD = 6, CHILD_STDIN = 7, CHILD_STDOUT = 8, CHILD_STDERR = 9 };
+enum { REPORT_FD = 1, EXE_FD = 4, STATUS_FD = 5, START_FD = 6, CHILD_STDIN = 7, CHILD_STDOUT = 8, CHILD_STDERR = 9 };
 
 enum policy { POLICY_NO, POLICY_ON_FAILURE, POLICY_ALWAYS, POLICY_UNLESS_STOPPED };
 
@@ -61,6 +61,7 @@ static struct {
 	int cgroup;
 	uint64_t flags;
 	char *plan;
+	uint64_t plan_size;
 	long log_max;
 	int log_files;
 	int log_fd;
@@ -349,8 +350,8 @@ static int launch(int first)
 	close(sp[0]);
 	close(out[1]);
 	close(err[1]);
-	int32_t pidfd = -1;
-	int64_t pid = corral_spawn(s.plan, s.flags, s.cgroup, &pidfd);
+	int32_t pidfd = -1, bad_op = -1;
+	int64_t pid = corral_spawn(s.plan, s.plan_size, s.flags, s.cgroup, &pidfd, &bad_op);
 	for (int fd = STATUS_FD; fd <= CHILD_STDERR; fd++)
 		park(fd);
 	if (pidfd >= 0)
@@ -608,8 +609,9 @@ static void read_input(void)
 	if ((size_t)(s.plan - buf) + sizeof(struct plan_header) > len || ((struct plan_header *)s.plan)->magic != PLAN_MAGIC)
 		exit(1);
 	/* The plan must stay aligned as the executor reads it. */
-	char *aligned = aligned_alloc(16, (len - (size_t)(s.plan - buf) + 15) & ~(size_t)15);
-	memcpy(aligned, s.plan, len - (size_t)(s.plan - buf));
+	s.plan_size = len - (size_t)(s.plan - buf);
+	char *aligned = aligned_alloc(16, (s.plan_size + 15) & ~(size_t)15);
+	memcpy(aligned, s.plan, s.plan_size);
 	s.plan = aligned;
 	free(buf);
 }
@@ -620,10 +622,18 @@ int main(int argc, char **argv)
 		dprintf(2, "usage: corral-supervisor DIR LOG_MAX_BYTES LOG_MAX_FILES RESTART MAX_RETRIES\n");
 		return 2;
 	}
-	s.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	/* Keep 3..9 taken, so nothing we open lands on the numbers the plan uses. */
+	/* Above the fds the plan uses (3..9), so launches never overwrite it. */
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	s.devnull = fcntl(null, F_DUPFD_CLOEXEC, CHILD_STDERR + 1);
+	if (null < 0 || s.devnull < 0)
+		die("open /dev/null");
+	close(null);
+	/* Keep 3..9 taken, so nothing we open lands on the numbers the plan uses; 4 is the sealed
+	 * executor image from our creator, which the container's processes exec (OP_REEXEC). */
+	if (fcntl(EXE_FD, F_SETFD, FD_CLOEXEC) < 0)
+		die("the executor image (fd 4)");
 	for (int fd = 3; fd <= CHILD_STDERR; fd++)
-		if (fd != s.devnull)
+		if (fd != s.devnull && fd != EXE_FD)
 			dup3(s.devnull, fd, O_CLOEXEC);
 	s.dir = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s.dir < 0)

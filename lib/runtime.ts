@@ -58,7 +58,7 @@ export class Runtime {
     const cgroups = new CgroupManager(config.cgroupParent, !rootless);
     this.root = config.root ?? defaultRoot();
     const volumes = new VolumeStore(this.root);
-    const images = new ImageStore(this.root, rootless);
+    const images = new ImageStore(this.root, { rootless });
     this.volumes = volumes;
     this.images = images;
     const root = this.root;

@@ -1,12 +1,10 @@
 import { close, pidfdSendSignal } from '../sys/libc.ts';
 import { CorralError } from '../sys/errors.ts';
-import { PR } from '../sys/constants.ts';
-import { OP } from '../spawn/plan.ts';
 import { exitWatcher } from '../spawn/exit-watcher.ts';
 import { launchJoined, type LaunchedProcess } from '../spawn/launch.ts';
 import type { Cgroup } from '../cgroup/cgroup.ts';
 import { checkRunOptions, collectRun, exitInfo, signalNumber, type ExitInfo, type RunOptions, type RunResult } from './run-result.ts';
-import { cloneFlags, envList, processOps, searchPath } from './setup.ts';
+import { cloneFlags, envList, joinedProcessOps, joiningOps, searchPath } from './setup.ts';
 import { lastStepOps } from './hardening.ts';
 import type { ResolvedSpec, StdioMode } from './spec.ts';
 import { openStdio } from './stdio.ts';
@@ -27,8 +25,6 @@ export interface ExecTarget {
   initPidfd: number;
   cgroup: Cgroup | null;
 }
-
-const SIGKILL = 9;
 
 /** Signals the exec'd process and everything in its process group (it is a session leader), so a
  * timeout or abort also ends the children that hold its output (test/security/exec-timeout-escape.test.ts).
@@ -69,13 +65,8 @@ export async function execIn(target: ExecTarget, command: string[], options: Exe
       targetPidfd: target.initPidfd,
       nsFlags: cloneFlags(target.spec),
       joinCgroupFd: target.cgroup?.fd ?? -1,
-      // CVE-2019-5736: nothing inside may open the joining process's /proc/PID/exe before it execs.
-      joinSetup: [{ code: OP.PRCTL, step: 'make the joining process non-dumpable', syscall: 'prctl', n: [PR.SET_DUMPABLE, 0] }],
-      setup: [
-        { code: OP.PRCTL, step: 'die with the parent (PR_SET_PDEATHSIG)', syscall: 'prctl', n: [PR.SET_PDEATHSIG, SIGKILL] },
-        { code: OP.SETSID, step: 'start a new session', syscall: 'setsid' },
-        ...processOps(spec, false),
-      ],
+      joinSetup: joiningOps(),
+      setup: joinedProcessOps(spec),
       beforeExec: lastStepOps(spec.hardening),
       command,
       env: envList(env),

@@ -1,6 +1,6 @@
 import { CorralError } from '../sys/errors.ts';
 import { PR } from '../sys/constants.ts';
-import { OP, type PlanOp } from '../spawn/plan.ts';
+import { op, type PlanOp } from '../spawn/ops.ts';
 import { seccompProgramFor } from '../seccomp/compile.ts';
 import type { SeccompProfile } from '../seccomp/profile.ts';
 import { capabilityNames } from './capabilities.ts';
@@ -96,12 +96,12 @@ export function resolveHardening(spec: { noNewPrivileges?: boolean; seccomp?: Se
 export function limitOps(h: Hardening, firstProcess: boolean): PlanOp[] {
   const ops: PlanOp[] = [];
   if (h.oomScoreAdj !== null && firstProcess) {
-    ops.push({ code: OP.PRCTL, step: 'make the setup dumpable for oom_score_adj', syscall: 'prctl', n: [PR.SET_DUMPABLE, 1] });
-    ops.push({ code: OP.WRITE_FILE, step: `set oom_score_adj to ${h.oomScoreAdj}`, syscall: 'write', path: '/proc/self/oom_score_adj', s: ['/proc/self/oom_score_adj', String(h.oomScoreAdj)] });
-    ops.push({ code: OP.PRCTL, step: 'make the setup non-dumpable', syscall: 'prctl', n: [PR.SET_DUMPABLE, 0] });
+    ops.push(op.prctl({ step: 'make the setup dumpable for oom_score_adj', option: PR.SET_DUMPABLE, arg: 1 }));
+    ops.push(op.writeFile({ step: `set oom_score_adj to ${h.oomScoreAdj}`, path: '/proc/self/oom_score_adj', file: '/proc/self/oom_score_adj', text: String(h.oomScoreAdj) }));
+    ops.push(op.prctl({ step: 'make the setup non-dumpable', option: PR.SET_DUMPABLE, arg: 0 }));
   }
   for (const [resource, soft, hard, name] of h.rlimits) {
-    ops.push({ code: OP.SETRLIMIT, step: `set rlimit ${name}`, syscall: 'prlimit64', n: [resource, soft, hard] });
+    ops.push(op.setrlimit({ step: `set rlimit ${name}`, resource, soft, hard }));
   }
   return ops;
 }
@@ -109,11 +109,11 @@ export function limitOps(h: Hardening, firstProcess: boolean): PlanOp[] {
 /** The seccomp load: the last step before exec with no_new_privs; without it, it has to come
  * while CAP_SYS_ADMIN is still held, so before the capabilities are dropped. */
 export function seccompOp(h: Hardening): PlanOp[] {
-  return h.seccomp ? [{ code: OP.SECCOMP, step: 'load the seccomp filter', syscall: 'seccomp', blob: h.seccomp }] : [];
+  return h.seccomp ? [op.seccomp({ step: 'load the seccomp filter', program: h.seccomp })] : [];
 }
 
 /** The very last steps before exec: no_new_privs, then the seccomp filter. */
 export function lastStepOps(h: Hardening): PlanOp[] {
   if (!h.noNewPrivileges) return [];
-  return [{ code: OP.PRCTL, step: 'set no_new_privs', syscall: 'prctl', n: [PR.SET_NO_NEW_PRIVS, 1] }, ...seccompOp(h)];
+  return [op.prctl({ step: 'set no_new_privs', option: PR.SET_NO_NEW_PRIVS, arg: 1 }), ...seccompOp(h)];
 }

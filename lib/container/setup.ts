@@ -1,5 +1,6 @@
 import { CLONE, PR } from '../sys/constants.ts';
-import { OP, type PlanOp } from '../spawn/plan.ts';
+import { op, type PlanOp } from '../spawn/ops.ts';
+import { liftedDefences } from '../spawn/lifted-defences.ts';
 import { rootfsOps, type PlannedMount } from '../fs/rootfs.ts';
 import type { ContainerLayer } from '../fs/container-layers.ts';
 import type { ResolvedImage } from './image-provider.ts';
@@ -29,10 +30,10 @@ export function cloneFlags(spec: ResolvedSpec, ownCgroup = false): bigint {
 function userNamespaceOps(): PlanOp[] {
   const uid = process.getuid!();
   const gid = process.getgid!();
-  return [{
-    code: OP.USERNS_MAPS, step: `map uid ${uid} and gid ${gid} to root in the user namespace`,
-    syscall: 'write', path: '/proc/self/uid_map', s: [`0 ${uid} 1\n`, `0 ${gid} 1\n`],
-  }];
+  return [op.usernsMaps({
+    step: `map uid ${uid} and gid ${gid} to root in the user namespace`, path: '/proc/self/uid_map',
+    uidMap: `0 ${uid} 1\n`, gidMap: `0 ${gid} 1\n`,
+  })];
 }
 
 /** Switching to the spec's user, after the filesystem is set up. */
@@ -42,10 +43,10 @@ export function identityOps(spec: Pick<ResolvedSpec, 'user' | 'namespaces'>): Pl
   const ops: PlanOp[] = [];
   // In a user namespace without a gid mapping for them, setgroups is denied; an empty list is skipped.
   if (!spec.namespaces.user || groups.length > 0) {
-    ops.push({ code: OP.SETGROUPS, step: `set supplementary groups [${groups.join(',')}]`, syscall: 'setgroups', u32Lists: [groups] });
+    ops.push(op.setgroups({ step: `set supplementary groups [${groups.join(',')}]`, gids: groups }));
   }
-  ops.push({ code: OP.SETRESGID, step: `switch to gid ${gid}`, syscall: 'setresgid', n: [gid] });
-  ops.push({ code: OP.SETRESUID, step: `switch to uid ${uid}`, syscall: 'setresuid', n: [uid] });
+  ops.push(op.setresgid({ step: `switch to gid ${gid}`, gid }));
+  ops.push(op.setresuid({ step: `switch to uid ${uid}`, uid }));
   return ops;
 }
 
@@ -65,11 +66,11 @@ export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): Pl
   const ops: PlanOp[] = [];
   if (spec.namespaces.user) ops.push(...userNamespaceOps());
   if (spec.namespaces.cgroup && ownCgroup) {
-    ops.push({ code: OP.UNSHARE, step: 'enter a cgroup namespace rooted at the container cgroup', syscall: 'unshare', n: [CLONE.NEWCGROUP] });
+    ops.push(op.unshare({ step: 'enter a cgroup namespace rooted at the container cgroup', flags: CLONE.NEWCGROUP }));
   }
-  ops.push({ code: OP.PRCTL, step: 'die with the parent (PR_SET_PDEATHSIG)', syscall: 'prctl', n: [PR.SET_PDEATHSIG, SIGKILL] });
-  ops.push({ code: OP.PRCTL, step: 'make the setup non-dumpable', syscall: 'prctl', n: [PR.SET_DUMPABLE, 0] });
-  ops.push({ code: OP.SETSID, step: 'start a new session', syscall: 'setsid' });
+  ops.push(dieWithParentOp());
+  ops.push(op.prctl({ step: 'make the setup non-dumpable', option: PR.SET_DUMPABLE, arg: 0 }));
+  ops.push(op.setsid({ step: 'start a new session' }));
   if (spec.namespaces.mount) {
     ops.push(...rootfsOps({
       rootfs: spec.rootfs,
@@ -87,23 +88,49 @@ export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): Pl
       readonlyPaths: spec.readonlyPaths,
     }));
   }
-  if (spec.namespaces.uts) ops.push({ code: OP.SETHOSTNAME, step: `set hostname ${spec.hostname}`, syscall: 'sethostname', s: [spec.hostname] });
-  if (spec.namespaces.net) ops.push({ code: OP.LOOPBACK_UP, step: 'bring up lo', syscall: 'ioctl' });
+  if (spec.namespaces.uts) ops.push(op.sethostname({ step: `set hostname ${spec.hostname}`, name: spec.hostname }));
+  if (spec.namespaces.net) ops.push(op.loopbackUp({ step: 'bring up lo' }));
   ops.push(...processOps(spec, true));
   return ops;
+}
+
+/** PR_SET_PDEATHSIG: a container process dies with the host process that made it. */
+function dieWithParentOp(): PlanOp {
+  return op.prctl({ step: 'die with the parent (PR_SET_PDEATHSIG)', option: PR.SET_PDEATHSIG, arg: SIGKILL });
+}
+
+/** Entering the working directory: resolved inside the container's root without following magic
+ * links (a cwd that is a link to /proc/self/fd/N must not reach a host directory), then checked
+ * to be reachable from that root (CVE-2024-21626, test/security/cve-2024-21626-exec-cwd.test.ts). */
+function cwdOps(cwd: string): PlanOp[] {
+  const step = `change directory to ${cwd}`;
+  const enter = liftedDefences.plainChdir ? op.chdir({ step, path: cwd, dir: cwd }) : op.chdirInRoot({ step, path: cwd, dir: cwd });
+  if (liftedDefences.noCwdCheck) return [enter];
+  return [enter, op.checkCwd({ step: `check that the working directory ${cwd} is inside the root`, path: cwd })];
 }
 
 /** Steps shared by the first process and exec'd ones: working directory, limits, user,
  * capabilities (and the seccomp filter here when there is no no_new_privs; see hardening.ts). */
 export function processOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'namespaces' | 'capabilities' | 'hardening'>, firstProcess: boolean): PlanOp[] {
   return [
-    { code: OP.CHDIR, step: `change directory to ${spec.cwd}`, syscall: 'chdir', path: spec.cwd, s: [spec.cwd] },
+    ...cwdOps(spec.cwd),
     ...limitOps(spec.hardening, firstProcess),
     ...(spec.hardening.noNewPrivileges ? [] : seccompOp(spec.hardening)),
-    { code: OP.CAPBSET_LIMIT, step: 'limit the capability bounding set', syscall: 'prctl', n: [spec.capabilities, lastCapability()] },
+    op.capbsetLimit({ step: 'limit the capability bounding set', keep: spec.capabilities, lastCap: lastCapability() }),
     ...identityOps(spec),
-    { code: OP.CAPSET, step: 'set capabilities', syscall: 'capset', n: [spec.capabilities] },
+    op.capset({ step: 'set capabilities', keep: spec.capabilities }),
   ];
+}
+
+/** The exec helper's steps before it joins the container's namespaces (CVE-2019-5736: nothing
+ * inside may open the joining process's /proc/PID/exe before it execs). */
+export function joiningOps(): PlanOp[] {
+  return [op.prctl({ step: 'make the joining process non-dumpable', option: PR.SET_DUMPABLE, arg: 0 })];
+}
+
+/** Every step of a process exec'd into a running container, once it is forked inside. */
+export function joinedProcessOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'namespaces' | 'capabilities' | 'hardening'>): PlanOp[] {
+  return [dieWithParentOp(), op.setsid({ step: 'start a new session' }), ...processOps(spec, false)];
 }
 
 /** envp for execve. */

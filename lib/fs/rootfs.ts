@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
-import { OP, type PlanOp } from '../spawn/plan.ts';
+import { op, slot, type PlanOp, type Slot } from '../spawn/ops.ts';
+import { liftedDefences } from '../spawn/lifted-defences.ts';
 import { CorralError } from '../sys/errors.ts';
 import {
-  AT_RECURSIVE, makedev, MOUNT_ATTR_RDONLY, MS, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, S_IFCHR,
+  AT_RECURSIVE, makedev, MOUNT_ATTR, MS, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, S_IFCHR,
 } from '../sys/constants.ts';
 import type { Propagation } from './mounts.ts';
 
@@ -47,11 +48,15 @@ const DEV_LINKS: readonly [string, string][] = [
 const STAGING_CANDIDATES = ['/tmp', '/mnt', '/run', '/var/tmp'];
 
 /** Slots (fds in the child, bindings/executor.c) the plan uses: fixed ones, then one per bind source. */
-const SLOT = { root: 0, dev: 1, scratch: 2, sys: 3, firstSource: 4 } as const;
+const SLOT = { root: slot(0), dev: slot(1), scratch: slot(2), sys: slot(3) } as const;
+const FIRST_SOURCE_SLOT = 4;
 
 const PROPAGATION_FLAG: Record<Propagation, number> = {
   private: MS.PRIVATE, rprivate: MS.PRIVATE, slave: MS.SLAVE, rslave: MS.SLAVE, shared: MS.SHARED, rshared: MS.SHARED,
 };
+
+/** open_tree flags for a detached copy of a mount tree. */
+const CLONE_TREE = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE;
 
 let staging: string | undefined;
 
@@ -69,40 +74,47 @@ function stagingDir(): string {
 const OVERLAY_UNSAFE = /[,:\\]/;
 
 /** Opens a path inside the new root (RESOLVE_IN_ROOT: symlinks cannot lead out of it) into a slot. */
-function openInRoot(path: string, slot: number, create: 0 | 1 | 2, what: string): PlanOp {
-  return { code: OP.OPEN_IN_ROOT, step: `open ${path} inside the root for ${what}`, syscall: 'openat2', path, s: [path], n: [SLOT.root + 1, slot, create] };
+function openInRoot(path: string, into: Slot, create: 'none' | 'dirs' | 'file', what: string): PlanOp {
+  return op.openInRoot({ step: `open ${path} inside the root for ${what}`, path, root: SLOT.root, inRoot: path, into, create });
 }
 
 /** mount(2) onto an fd opened inside the root. */
-function mountAt(step: string, path: string, slot: number, source: string | null, fstype: string | null, flags: number, data: string | null = null): PlanOp {
-  return { code: OP.MOUNT_AT, step, syscall: 'mount', path, s: [source, null, fstype, data], n: [flags, slot] };
+function mountAt(step: string, path: string, at: Slot, source: string | null, fstype: string | null, flags: number, data: string | null = null): PlanOp {
+  return op.mountAt({ step, path, slot: at, source, fstype, flags, data });
 }
 
 /** Ops that build the root filesystem and pivot into it. Everything mounted lives only in the
  * child's mount namespace; every target inside the root is opened with RESOLVE_IN_ROOT, so a
- * symlink in the rootfs (/data -> /etc, -> ../../..) cannot send a mount or a new node outside. */
+ * symlink in the rootfs (/data -> /etc, -> ../../..) cannot send a mount or a new node outside.
+ * Every mount but /dev (and its devpts) is nodev, so a device node that comes with an image, a bind
+ * or a volume, or is made in a writable place, cannot be opened (test/security/device-nodes-nodev.test.ts). */
 export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   const root = stagingDir();
   const source = plan.rootfs ?? '/';
-  const ops: PlanOp[] = [{ code: OP.UMASK, step: 'set umask', syscall: 'umask', n: [0] }];
+  const nodev = liftedDefences.devNodes ? 0 : MS.NODEV;
+  const attrNodev = liftedDefences.devNodes ? 0 : MOUNT_ATTR.NODEV;
+  const ops: PlanOp[] = [op.umask({ step: 'set umask', mask: 0 })];
 
   // Bind sources are cloned first: before the tree is made private (so slave/shared propagation can
   // be had) and before the staging mount covers any of them.
   const binds = plan.mounts.filter((m) => m.type === 'bind');
   binds.forEach((m, i) => {
-    const slot = SLOT.firstSource + i;
-    ops.push({ code: OP.OPEN_TREE, step: `clone the bind mount source ${m.source}`, syscall: 'open_tree', path: m.source, s: [m.source], n: [OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m.recursive ? AT_RECURSIVE : 0), slot] });
-    ops.push({ code: OP.MOUNT_SETATTR, step: `set ${m.readonly ? 'read-only, ' : ''}${m.propagation} on ${m.source}`, syscall: 'mount_setattr', path: m.source, n: [slot, m.readonly ? MOUNT_ATTR_RDONLY : 0, 0, PROPAGATION_FLAG[m.propagation]] });
+    const into = slot(FIRST_SOURCE_SLOT + i);
+    ops.push(op.openTree({ step: `clone the bind mount source ${m.source}`, path: m.source, source: m.source, flags: m.recursive ? CLONE_TREE : CLONE_TREE & ~AT_RECURSIVE, into }));
+    ops.push(op.mountSetattr({ step: `set ${m.readonly ? 'read-only, ' : ''}${m.propagation} on ${m.source}`, path: m.source, slot: into, set: (m.readonly ? MOUNT_ATTR.RDONLY : 0) | attrNodev, clear: 0, propagation: PROPAGATION_FLAG[m.propagation] }));
   });
   const hostProc = 'bind the host /proc';
-  if (!plan.ownProc) ops.push({ code: OP.OPEN_TREE, step: hostProc, syscall: 'open_tree', path: '/proc', s: ['/proc'], n: [OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE, SLOT.dev] });
+  if (!plan.ownProc) {
+    ops.push(op.openTree({ step: hostProc, path: '/proc', source: '/proc', flags: CLONE_TREE, into: SLOT.dev }));
+    ops.push(op.mountSetattr({ step: hostProc, path: '/proc', slot: SLOT.dev, set: MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV | MOUNT_ATTR.NOEXEC, clear: 0, propagation: 0 }));
+  }
   const hostSys = 'bind the host /sys read-only';
   if (!plan.ownSysfs) {
-    ops.push({ code: OP.OPEN_TREE, step: hostSys, syscall: 'open_tree', path: '/sys', s: ['/sys'], n: [OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE, SLOT.sys] });
-    ops.push({ code: OP.MOUNT_SETATTR, step: hostSys, syscall: 'mount_setattr', path: '/sys', n: [SLOT.sys, MOUNT_ATTR_RDONLY, 0, MS.PRIVATE] });
+    ops.push(op.openTree({ step: hostSys, path: '/sys', source: '/sys', flags: CLONE_TREE, into: SLOT.sys }));
+    ops.push(op.mountSetattr({ step: hostSys, path: '/sys', slot: SLOT.sys, set: MOUNT_ATTR.RDONLY | MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV | MOUNT_ATTR.NOEXEC, clear: 0, propagation: MS.PRIVATE }));
   }
 
-  ops.push({ code: OP.MOUNT, step: 'make the mount tree private', syscall: 'mount', path: '/', s: [null, '/', null, null], n: [MS.REC | MS.PRIVATE] });
+  ops.push(op.mount({ step: 'make the mount tree private', path: '/', source: null, target: '/', fstype: null, data: null, flags: MS.REC | MS.PRIVATE }));
   if (plan.overlay) {
     const lowers = plan.overlay.lowers;
     const paths = [plan.overlay.upper, plan.overlay.work, ...(lowers ? [lowers.base] : [source])];
@@ -114,90 +126,84 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
     // upper layer is thrown away with the container, so overlayfs need not sync it at unmount;
     // no redirect_dir or metacopy (userxattr, rootless, has neither), so the upper directory alone
     // holds every change (for commit).
-    if (lowers) ops.push({ code: OP.CHDIR, step: `enter the layer store ${lowers.base}`, syscall: 'chdir', path: lowers.base, s: [lowers.base] });
+    if (lowers) ops.push(op.chdir({ step: `enter the layer store ${lowers.base}`, path: lowers.base, dir: lowers.base }));
     const lowerdir = lowers ? (lowers.names.length ? lowers.names.join(':') : null) : source;
     if (lowerdir === null) throw new CorralError('an image without layers cannot be run', { code: 'ERR_INVALID_IMAGE' });
     const data = `lowerdir=${lowerdir},upperdir=${plan.overlay.upper},workdir=${plan.overlay.work},volatile${plan.rootless ? ',userxattr' : ',redirect_dir=off,metacopy=off'}`;
     if (data.length >= 4096) throw new CorralError(`the overlay options take ${data.length} bytes, more than the page the kernel accepts`, { code: 'E2BIG', path: lowers?.base ?? source });
-    ops.push({ code: OP.MOUNT, step: `mount an overlay over ${lowers ? `${lowers.names.length} image layers` : source}`, syscall: 'mount', path: lowers?.base ?? source, s: ['overlay', root, 'overlay', data], n: [0] });
+    ops.push(op.mount({ step: `mount an overlay over ${lowers ? `${lowers.names.length} image layers` : source}`, path: lowers?.base ?? source, source: 'overlay', target: root, fstype: 'overlay', data, flags: nodev }));
   } else {
-    ops.push({ code: OP.OPEN_TREE, step: `clone the mount tree of ${source}`, syscall: 'open_tree', path: source, s: [source], n: [OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE, SLOT.root] });
-    if (plan.rootfs === null) {
-      ops.push({ code: OP.MOUNT_SETATTR, step: `make ${source} read-only`, syscall: 'mount_setattr', path: source, n: [SLOT.root, MOUNT_ATTR_RDONLY, 0, 0] });
-    }
-    ops.push({ code: OP.MOVE_MOUNT, step: `attach the root at ${root}`, syscall: 'move_mount', path: root, s: [root], n: [SLOT.root] });
+    ops.push(op.openTree({ step: `clone the mount tree of ${source}`, path: source, source, flags: CLONE_TREE, into: SLOT.root }));
+    const set = (plan.rootfs === null ? MOUNT_ATTR.RDONLY : 0) | attrNodev;
+    if (set) ops.push(op.mountSetattr({ step: `make ${source} ${plan.rootfs === null ? 'read-only, ' : ''}nodev`, path: source, slot: SLOT.root, set, clear: 0, propagation: 0 }));
+    ops.push(op.moveMount({ step: `attach the root at ${root}`, path: root, slot: SLOT.root, target: root }));
   }
-  ops.push({ code: OP.OPEN_IN_ROOT, step: 'open the new root', syscall: 'openat', path: root, s: [root], n: [0, SLOT.root, 0] });
+  ops.push(op.openInRoot({ step: 'open the new root', path: root, root: null, inRoot: root, into: SLOT.root, create: 'none' }));
 
-  if (plan.ownProc) {
-    ops.push(openInRoot('/proc', SLOT.scratch, 1, 'proc'));
-    ops.push(mountAt('mount proc on /proc', '/proc', SLOT.scratch, 'proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC));
-  } else {
-    ops.push(openInRoot('/proc', SLOT.scratch, 1, 'proc'));
-    ops.push({ code: OP.MOVE_MOUNT_AT, step: hostProc, syscall: 'move_mount', path: '/proc', n: [SLOT.dev, SLOT.scratch] });
-  }
-  ops.push(openInRoot('/sys', SLOT.scratch, 1, 'sysfs'));
+  ops.push(openInRoot('/proc', SLOT.scratch, 'dirs', 'proc'));
+  ops.push(plan.ownProc
+    ? mountAt('mount proc on /proc', '/proc', SLOT.scratch, 'proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC)
+    : op.moveMountAt({ step: hostProc, path: '/proc', from: SLOT.dev, to: SLOT.scratch }));
+  ops.push(openInRoot('/sys', SLOT.scratch, 'dirs', 'sysfs'));
   ops.push(plan.ownSysfs
     ? mountAt('mount sysfs on /sys read-only', '/sys', SLOT.scratch, 'sysfs', 'sysfs', MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC)
-    : { code: OP.MOVE_MOUNT_AT, step: hostSys, syscall: 'move_mount', path: '/sys', n: [SLOT.sys, SLOT.scratch] });
-  ops.push(...devOps(plan.rootless));
+    : op.moveMountAt({ step: hostSys, path: '/sys', from: SLOT.sys, to: SLOT.scratch }));
+  ops.push(...devOps(plan.rootless, nodev));
   if (plan.rootfs === null) {
-    ops.push(openInRoot('/tmp', SLOT.scratch, 1, 'tmpfs'));
-    ops.push(mountAt('mount tmpfs on /tmp', '/tmp', SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | MS.NODEV, 'mode=1777'));
+    ops.push(openInRoot('/tmp', SLOT.scratch, 'dirs', 'tmpfs'));
+    ops.push(mountAt('mount tmpfs on /tmp', '/tmp', SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | nodev, 'mode=1777'));
   }
   let bindIndex = 0;
   for (const m of plan.mounts) {
     if (m.type === 'bind') {
-      ops.push(openInRoot(m.target, SLOT.scratch, m.sourceIsDir ? 1 : 2, `the bind mount of ${m.source}`));
-      ops.push({ code: OP.MOVE_MOUNT_AT, step: `bind ${m.source} on ${m.target}`, syscall: 'move_mount', path: m.target, n: [SLOT.firstSource + bindIndex++, SLOT.scratch] });
+      ops.push(openInRoot(m.target, SLOT.scratch, m.sourceIsDir ? 'dirs' : 'file', `the bind mount of ${m.source}`));
+      ops.push(op.moveMountAt({ step: `bind ${m.source} on ${m.target}`, path: m.target, from: slot(FIRST_SOURCE_SLOT + bindIndex++), to: SLOT.scratch }));
     } else {
-      ops.push(openInRoot(m.target, SLOT.scratch, 1, 'a tmpfs'));
+      ops.push(openInRoot(m.target, SLOT.scratch, 'dirs', 'a tmpfs'));
       const data = `mode=${m.mode.toString(8)}${m.size === null ? '' : `,size=${m.size}`}`;
-      ops.push(mountAt(`mount tmpfs on ${m.target}`, m.target, SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | MS.NODEV, data));
+      ops.push(mountAt(`mount tmpfs on ${m.target}`, m.target, SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | nodev, data));
     }
   }
-  for (const path of plan.maskedPaths) {
-    ops.push({ code: OP.MASK_PATH, step: `mask ${path}`, syscall: 'mount', path, s: [path], n: [SLOT.root + 1] });
-  }
-  for (const path of plan.readonlyPaths) {
-    ops.push({ code: OP.READONLY_PATH, step: `make ${path} read-only`, syscall: 'mount_setattr', path, s: [path], n: [SLOT.root + 1] });
-  }
+  for (const path of plan.maskedPaths) ops.push(op.maskPath({ step: `mask ${path}`, path, root: SLOT.root, target: path }));
+  for (const path of plan.readonlyPaths) ops.push(op.readonlyPath({ step: `make ${path} read-only`, path, root: SLOT.root, target: path }));
   if (plan.readonlyRootfs && plan.rootfs !== null) {
-    ops.push({ code: OP.SETATTR_ONE, step: 'make the root read-only', syscall: 'mount_setattr', path: '/', n: [SLOT.root, MOUNT_ATTR_RDONLY] });
+    ops.push(op.setattrOne({ step: 'make the root read-only', path: '/', slot: SLOT.root, set: MOUNT_ATTR.RDONLY }));
   }
-  ops.push({ code: OP.PIVOT_ROOT, step: 'pivot_root into the new root', syscall: 'pivot_root', path: root, s: [root] });
-  ops.push({ code: OP.UMASK, step: 'set umask', syscall: 'umask', n: [0o022] });
+  ops.push(op.pivotRoot({ step: 'pivot_root into the new root', path: root, newRoot: root }));
+  // Nothing the setup held stays open while the container's own paths are resolved (CVE-2024-21626).
+  ops.push(op.closeSlots({ step: 'close the setup fds' }));
+  ops.push(op.umask({ step: 'set umask', mask: 0o022 }));
   return ops;
 }
 
 /** A fresh tmpfs on /dev with the standard devices, devpts, /dev/shm and the usual links; every
  * node is made relative to the /dev fd, never through a path that could leave the root. */
-function devOps(rootless: boolean): PlanOp[] {
-  const inDev = SLOT.dev + 1;
+function devOps(rootless: boolean, nodev: number): PlanOp[] {
+  const inDev = SLOT.dev;
   const ops: PlanOp[] = [
-    openInRoot('/dev', SLOT.scratch, 1, 'tmpfs'),
+    openInRoot('/dev', SLOT.scratch, 'dirs', 'tmpfs'),
     mountAt('mount tmpfs on /dev', '/dev', SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | MS.STRICTATIME, 'mode=755,size=65536k'),
-    openInRoot('/dev', SLOT.dev, 0, 'devices'),
+    openInRoot('/dev', SLOT.dev, 'none', 'devices'),
   ];
   for (const [name, major, minor] of DEVICES) {
     const path = `/dev/${name}`;
     if (rootless) {
-      ops.push({ code: OP.CREATE_FILE, step: `create ${path}`, syscall: 'openat', path, s: [name], n: [0o666, 0, 0, inDev] });
-      ops.push(openInRoot(path, SLOT.scratch, 0, 'a device'));
+      ops.push(op.createFile({ step: `create ${path}`, path, name, mode: 0o666, dir: inDev }));
+      ops.push(openInRoot(path, SLOT.scratch, 'none', 'a device'));
       ops.push(mountAt(`bind ${path}`, path, SLOT.scratch, path, null, MS.BIND));
     } else {
-      ops.push({ code: OP.MKNOD, step: `create ${path}`, syscall: 'mknodat', path, s: [name], n: [S_IFCHR | 0o666, makedev(major, minor), 0, inDev] });
+      ops.push(op.mknod({ step: `create ${path}`, path, name, mode: S_IFCHR | 0o666, dev: makedev(major, minor), dir: inDev }));
     }
   }
-  ops.push({ code: OP.MKDIR, step: 'create /dev/pts', syscall: 'mkdirat', path: '/dev/pts', s: ['pts'], n: [0o755, 0, 0, inDev] });
-  ops.push(openInRoot('/dev/pts', SLOT.scratch, 0, 'devpts'));
+  ops.push(op.mkdir({ step: 'create /dev/pts', path: '/dev/pts', name: 'pts', mode: 0o755, dir: inDev }));
+  ops.push(openInRoot('/dev/pts', SLOT.scratch, 'none', 'devpts'));
   ops.push(mountAt('mount devpts on /dev/pts', '/dev/pts', SLOT.scratch, 'devpts', 'devpts', MS.NOSUID | MS.NOEXEC,
     `newinstance,ptmxmode=0666,mode=0620${rootless ? '' : ',gid=5'}`));
-  ops.push({ code: OP.MKDIR, step: 'create /dev/shm', syscall: 'mkdirat', path: '/dev/shm', s: ['shm'], n: [0o1777, 0, 0, inDev] });
-  ops.push(openInRoot('/dev/shm', SLOT.scratch, 0, 'tmpfs'));
-  ops.push(mountAt('mount tmpfs on /dev/shm', '/dev/shm', SLOT.scratch, 'shm', 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=1777,size=65536k'));
+  ops.push(op.mkdir({ step: 'create /dev/shm', path: '/dev/shm', name: 'shm', mode: 0o1777, dir: inDev }));
+  ops.push(openInRoot('/dev/shm', SLOT.scratch, 'none', 'tmpfs'));
+  ops.push(mountAt('mount tmpfs on /dev/shm', '/dev/shm', SLOT.scratch, 'shm', 'tmpfs', MS.NOSUID | nodev | MS.NOEXEC, 'mode=1777,size=65536k'));
   for (const [target, name] of DEV_LINKS) {
-    ops.push({ code: OP.SYMLINK, step: `link /dev/${name}`, syscall: 'symlinkat', path: `/dev/${name}`, s: [target, name], n: [0, 0, 0, inDev] });
+    ops.push(op.symlink({ step: `link /dev/${name}`, path: `/dev/${name}`, target, name, dir: inDev }));
   }
   return ops;
 }

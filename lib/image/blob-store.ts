@@ -50,7 +50,8 @@ export class BlobStore {
     try {
       const digester = new DigestStream(expected.size === undefined ? {} : { maxSize: expected.size });
       const input = Buffer.isBuffer(source) ? Readable.from([source]) : source;
-      // Opened before streaming, so a failure cannot race the stream's own open and leave a file behind.
+      // Opened before streaming, so a failure cannot race the stream's own open and leave a file
+      // behind; closed here, whatever happens, so a failed write leaks no fd (issue 10 item 13).
       const file = await open(tmp, 'wx', 0o644);
       try {
         // flush: fsync before close, so the blob is on disk before its name is.
@@ -58,6 +59,8 @@ export class BlobStore {
       } catch (error) {
         if ((error as CorralError).code === 'ERR_DIGEST_MISMATCH') throw mismatch(expected, `more than ${expected.size} bytes`);
         throw error;
+      } finally {
+        await file.close(); // the stream's own close, if it is under way, or ours
       }
       const actual = digester.result();
       if (

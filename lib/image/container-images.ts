@@ -1,22 +1,16 @@
 import type { ImageProvider } from '../container/image-provider.ts';
-import type { ImageStore } from './image-store.ts';
-import { imageDefaults } from './run-config.ts';
+import { commitUpper } from './commit.ts';
+import { guard, storeParts, writing, type ImageStore } from './image-store.ts';
+import { runnableImage } from './runnable.ts';
 
 /** The image store as the container engine sees it: how a spec's `image` becomes layers and
- * defaults, and how a container's changes become a new image. */
+ * defaults, which containers hold which image, and how a container's changes become a new image. */
 export function containerImages(images: ImageStore): ImageProvider {
+  const parts = storeParts(images);
   return {
-    async resolve(ref) {
-      const image = images.resolve(ref);
-      return {
-        manifestDigest: image.manifestDigest,
-        defaults: imageDefaults(image.config, image.lowerDirs),
-        layersDir: image.layersDir,
-        lowerNames: image.lowerNames,
-      };
-    },
-    markUsed: (digest, id, owner) => images.markUsed(digest, id, owner),
-    release: (digest, id, owner) => images.release(digest, id, owner),
-    commit: (request) => images.commit(request),
+    resolve: (ref) => guard('resolve an image', ref, () => runnableImage(parts, ref)),
+    markUsed: (digest, id, owner) => parts.leases.holdImage(digest, id, owner),
+    release: (digest, id, owner) => parts.leases.releaseImage(digest, id, owner),
+    commit: (request) => guard('commit a container', request.upper, () => writing(parts, (write) => commitUpper(parts, write, request))),
   };
 }

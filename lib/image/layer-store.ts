@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { CorralError } from '../sys/errors.ts';
 import { removeTree } from '../fs/remove-tree.ts';
 import { treeSize } from '../fs/tree-size.ts';
-import { applyLayer } from './layer-apply.ts';
+import { applyLayer } from './layer/apply.ts';
 
 /** Directory names are the first 12 hex digits of the ChainID, so 200 lowerdirs fit in the one
  * page overlayfs takes its options in (mounted from inside the layers directory). */
@@ -17,10 +17,13 @@ const SHORT = 12;
 export class LayerStore {
   readonly dir: string;
   readonly #rootless: boolean;
+  readonly #maxLayerBytes: number;
 
-  constructor(dir: string, rootless: boolean) {
+  /** maxLayerBytes bounds each layer's uncompressed tar (ERR_LAYER_TOO_LARGE past it). */
+  constructor(dir: string, rootless: boolean, maxLayerBytes: number) {
     this.dir = dir;
     this.#rootless = rootless;
+    this.#maxLayerBytes = maxLayerBytes;
   }
 
   /** The name of a layer's directory inside dir. */
@@ -48,9 +51,10 @@ export class LayerStore {
   }
 
   /** Unpacks a layer unless it is there: verifies its DiffID, then renames it into place (a
-   * concurrent import of the same layer wins or loses the rename; either way one copy stays). */
-  async ensure(chainId: string, diffId: string, open: () => Promise<Readable>, lowerChainIds: string[]): Promise<void> {
-    if (this.has(chainId)) return;
+   * concurrent import of the same layer wins or loses the rename; either way one copy stays).
+   * True when this call put it there. */
+  async ensure(chainId: string, diffId: string, open: () => Promise<Readable>, lowerChainIds: string[]): Promise<boolean> {
+    if (this.has(chainId)) return false;
     const final = join(this.dir, this.name(chainId));
     if (existsSync(final)) {
       throw new CorralError(`layer directory ${final} belongs to another ChainID than ${chainId}`, { code: 'ERR_LAYER_COLLISION', path: final });
@@ -62,6 +66,7 @@ export class LayerStore {
       const result = await applyLayer(await open(), join(tmp, 'fs'), {
         rootless: this.#rootless,
         lowerDirs: lowerChainIds.map((c) => this.contents(c)),
+        maxBytes: this.#maxLayerBytes,
       });
       if (result.diffId !== diffId) {
         throw new CorralError(`layer ${chainId} unpacks to DiffID ${result.diffId}, but the image config says ${diffId}`, { code: 'ERR_DIGEST_MISMATCH', step: 'unpack a layer' });
@@ -70,10 +75,12 @@ export class LayerStore {
       writeFileSync(join(tmp, 'chain'), chainId);
       try {
         renameSync(tmp, final);
+        return true;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if ((code !== 'EEXIST' && code !== 'ENOTEMPTY') || !this.has(chainId)) throw e;
         rmSync(tmp, { recursive: true, force: true });
+        return false;
       }
     } catch (e) {
       removeTree(tmp);

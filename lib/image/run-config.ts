@@ -1,24 +1,13 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+/** The container defaults an image config gives (command, environment, working directory, user),
+ * the user resolved through the image's own /etc/passwd and /etc/group. */
+
 import { CorralError } from '../sys/errors.ts';
-import type { ImageConfig } from './oci.ts';
 import type { ImageDefaults } from '../container/image-provider.ts';
+import { OverlayView } from './layer/overlay-view.ts';
+import type { ImageConfig } from './oci.ts';
 
-
-/** The first regular file at path in the layers, top layer first (a whiteout is a char device,
- * which hides the file below). */
-function readInLayers(lowerDirs: string[], path: string): string | null {
-  for (const dir of lowerDirs) {
-    try {
-      return readFileSync(join(dir, path), 'utf8');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
-      return null;
-    }
-  }
-  return null;
-}
+/** The most of /etc/passwd or /etc/group that resolution reads: a bigger one is refused. */
+const MAX_ACCOUNT_FILE_BYTES = 4 * 1024 * 1024;
 
 function lookup(file: string | null, name: string, field: number): number | undefined {
   for (const line of (file ?? '').split('\n')) {
@@ -28,17 +17,23 @@ function lookup(file: string | null, name: string, field: number): number | unde
   return undefined;
 }
 
+/** A file of the image as the container will see it: through the one overlay view, so a whiteout
+ * or an opaque directory above hides it and no symlink leads out of the image (issue 10 item 4). */
+async function readInImage(view: OverlayView, path: string): Promise<string | null> {
+  return (await view.readFile(path, MAX_ACCOUNT_FILE_BYTES))?.toString('utf8') ?? null;
+}
+
 /** Resolves an image's User ('uid', 'uid:gid', 'name', 'name:group') through its /etc/passwd and
  * /etc/group, as docker does: a name that is not there is an error. */
-function resolveUser(user: string, lowerDirs: string[]): ImageDefaults['user'] {
+async function resolveUser(user: string, view: OverlayView): Promise<ImageDefaults['user']> {
   if (!user) return undefined;
   const [u, g] = user.split(':') as [string, string | undefined];
-  const passwd = readInLayers(lowerDirs, 'etc/passwd');
+  const passwd = await readInImage(view, '/etc/passwd');
   const uid = /^\d+$/.test(u) ? Number(u) : lookup(passwd, u, 2);
   if (uid === undefined) throw new CorralError(`the image's user '${u}' is not in its /etc/passwd`, { code: 'ERR_INVALID_SPEC', path: '/etc/passwd' });
   let gid: number | undefined;
   if (g === undefined) gid = /^\d+$/.test(u) ? (lookup(passwd, passwdName(passwd, uid), 3) ?? 0) : lookup(passwd, u, 3);
-  else gid = /^\d+$/.test(g) ? Number(g) : lookup(readInLayers(lowerDirs, 'etc/group'), g, 2);
+  else gid = /^\d+$/.test(g) ? Number(g) : lookup(await readInImage(view, '/etc/group'), g, 2);
   if (gid === undefined) throw new CorralError(`the image's group '${g ?? u}' is not in its /etc/group`, { code: 'ERR_INVALID_SPEC', path: '/etc/group' });
   return { uid, gid, groups: [] };
 }
@@ -47,8 +42,8 @@ function passwdName(passwd: string | null, uid: number): string {
   return (passwd ?? '').split('\n').find((l) => l.split(':')[2] === String(uid))?.split(':')[0] ?? '';
 }
 
-/** The container defaults an image config gives: command, environment, working directory, user. */
-export function imageDefaults(config: ImageConfig, lowerDirs: string[]): ImageDefaults {
+/** The container defaults an image config gives; lowerDirs are its layer directories, top first. */
+export async function imageDefaults(config: ImageConfig, lowerDirs: string[]): Promise<ImageDefaults> {
   const c = config.config ?? {};
   const env: Record<string, string> = {};
   for (const kv of c.Env ?? []) {
@@ -60,6 +55,6 @@ export function imageDefaults(config: ImageConfig, lowerDirs: string[]): ImageDe
     cmd: c.Cmd ?? [],
     env,
     cwd: c.WorkingDir || undefined,
-    user: resolveUser(c.User ?? '', lowerDirs),
+    user: await resolveUser(c.User ?? '', new OverlayView(lowerDirs)),
   };
 }

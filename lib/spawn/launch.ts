@@ -1,9 +1,12 @@
 import { writeSync } from 'node:fs';
-import { cloneWithPlan } from '../sys/native.ts';
+import { cloneWithPlan, EBADMSG } from '../sys/native.ts';
 import { close, pidfdOpen, pipe, readNow } from '../sys/libc.ts';
 import { CorralError, syscallError } from '../sys/errors.ts';
 import { CLONE, PR } from '../sys/constants.ts';
-import { encodePlan, OP, type PlanOp } from './plan.ts';
+import { encodePlan } from './plan.ts';
+import { op, type PlanOp } from './ops.ts';
+import { liftedDefences } from './lifted-defences.ts';
+import { executorImageFd } from './executor-image.ts';
 import { parseRecords, StatusChannel, type StatusRecord } from './status-channel.ts';
 import { exitWatcher } from './exit-watcher.ts';
 
@@ -28,32 +31,52 @@ export interface LaunchedProcess {
 }
 
 function stdioOps(stdio: LaunchSpec['stdio']): PlanOp[] {
-  return stdio.map((fd, target) => ({ code: OP.DUP2, step: `attach fd ${target}`, syscall: 'dup3', n: [fd, target] }));
+  return stdio.map((fd, target) => op.dup2({ step: `attach fd ${target}`, from: fd, to: target }));
 }
 
-function closeFdsOp(keep: number[]): PlanOp {
-  return { code: OP.CLOSE_FDS, step: 'close inherited fds', syscall: 'close_range', u32Lists: [[...new Set(keep)].sort((a, b) => a - b)] };
+/** The fds a plan goes on using after it closed the others (and the one a security test leaks on
+ * purpose). */
+function keptFds(keep: number[]): number[] {
+  return liftedDefences.leakFd >= 0 ? [...keep, liftedDefences.leakFd] : keep;
+}
+
+/** Closes every inherited fd but those kept and the executor image (for OP_REEXEC; exe: its fd as
+ * the cloning process holds it). */
+function closeFdsOp(keep: number[], exe = executorImageFd()): PlanOp {
+  return op.closeFds({ step: 'close inherited fds', keep: liftedDefences.hostExe ? keep : [...keep, exe] });
+}
+
+/** Puts the exec into the sealed executor image in a plan: right after the inherited fds are
+ * closed, or after the user namespace's maps when there are some (the image's owner must be mapped
+ * by then, else the exec would make the process non-dumpable and unable to write them).
+ * Everything after it runs in the executor's own small image, so no container process is a copy
+ * of node that /proc/self/exe hands out (CVE-2019-5736, test/security/cve-2019-5736-proc-self-exe.test.ts). */
+function withReexec(ops: PlanOp[], keep: number[], exe = executorImageFd()): PlanOp[] {
+  if (liftedDefences.hostExe) return ops;
+  const maps = ops.findIndex((o) => o.name === 'USERNS_MAPS');
+  const at = (maps >= 0 ? maps : ops.findIndex((o) => o.name === 'CLOSE_FDS')) + 1;
+  return [...ops.slice(0, at), op.reexec({ step: 'exec the executor image', exe, keep }), ...ops.slice(at)];
 }
 
 function commandOps(spec: LaunchSpec): { resolve: PlanOp[]; exec: PlanOp[] } {
   const name = spec.command[0]!;
   return {
-    resolve: [{ code: OP.RESOLVE_COMMAND, step: `resolve command '${name}' in PATH`, syscall: 'execve', path: name, s: [name, spec.searchPath] }],
+    resolve: [op.resolveCommand({ step: `resolve command '${name}' in PATH`, path: name, name, searchPath: spec.searchPath })],
     exec: [
       ...(spec.beforeExec ?? []),
-      { code: OP.CLOEXEC_FROM, step: 'mark inherited fds close-on-exec', syscall: 'close_range', n: [3] },
-      { code: OP.EXEC, step: `execute '${name}'`, syscall: 'execve', path: name, lists: [spec.command, spec.env] },
+      op.cloexecFrom({ step: 'mark inherited fds close-on-exec', fd: 3 }),
+      op.exec({ step: `execute '${name}'`, path: name, argv: spec.command, envp: spec.env }),
     ],
   };
 }
 
 /** The error a failed step reports. */
 export function stepError(ops: readonly PlanOp[], record: StatusRecord): CorralError {
-  const op = ops[record.step];
-  if (!op) return syscallError('setup', record.errno, { step: `setup step ${record.step}` });
-  return syscallError(op.syscall, record.errno, {
-    step: op.step,
-    ...(op.path === undefined ? {} : { path: op.path }),
+  const failed = ops[record.step];
+  if (!failed) return syscallError('setup', record.errno, { step: `setup step ${record.step}` });
+  return syscallError(failed.syscall, record.errno, {
+    step: failed.step,
+    ...(failed.path === undefined ? {} : { path: failed.path }),
   });
 }
 
@@ -62,34 +85,102 @@ function reapFailed(pidfd: number): Promise<void> {
   return new Promise((resolve) => exitWatcher.watch(pidfd, () => { close(pidfd); resolve(); }));
 }
 
-function cloneOrThrow(plan: Buffer, flags: bigint, cgroupFd: number | undefined): LaunchedProcess {
+/** Clones a child that runs an encoded plan; a plan the executor refuses (bad magic, an op or a
+ * slot or offset out of bounds) is an error before any child exists. */
+export function clonePlan(plan: Buffer, flags: bigint, cgroupFd: number | undefined): LaunchedProcess {
   const child = cloneWithPlan(plan, flags, cgroupFd);
+  if (child.pid === -EBADMSG) {
+    const where = child.badOp < 0 ? 'in its header (magic, size or op count)' : `at op ${child.badOp}`;
+    throw new CorralError(`the setup plan is malformed ${where}; the executor refused it and started nothing`, { code: 'ERR_INVALID_PLAN', step: 'check the setup plan' });
+  }
   if (child.pid < 0) throw syscallError('clone3', -child.pid, { step: 'create the container process' });
   return child;
 }
 
-/** PR_SET_DUMPABLE acts on the memory map, which a CLONE_VM child shares with Node: there it would
- * change Node itself, so it is left out (the child runs no code of the container before its exec,
- * and the parent is suspended until then). */
+/** PR_SET_DUMPABLE acts on the memory map, which a CLONE_VM child shares with Node until it execs
+ * the executor image: there it would change Node itself, so it is left out before that exec (the
+ * child runs no code of the container meanwhile, and the parent is suspended until then). */
 function withoutDumpable(ops: PlanOp[]): PlanOp[] {
-  return ops.filter((op) => !(op.code === OP.PRCTL && op.n?.[0] === PR.SET_DUMPABLE));
+  const ownImage = ops.findIndex((o) => o.name === 'REEXEC');
+  return ops.filter((o, i) => (ownImage >= 0 && i > ownImage) || !(o.name === 'PRCTL' && o.fields.option === PR.SET_DUMPABLE));
 }
 
-/** Starts the command right away (CLONE_VM|CLONE_VFORK: this call returns once the child exec'd or
- * failed, so the outcome is known synchronously). */
+/** The plan of a container's first process started right away (launchNow). */
+export function runPlan(spec: LaunchSpec, statusFd: number): PlanOp[] {
+  const { resolve, exec } = commandOps(spec);
+  const keep = keptFds([0, 1, 2, statusFd]);
+  return withoutDumpable(withReexec([...stdioOps(spec.stdio), closeFdsOp(keep), ...spec.setup, ...resolve, ...exec], keep));
+}
+
+/** The plan of a container's first process that waits for start() before exec (launchPending,
+ * and a detached container's supervisor, whose fds differ: stdio and exe as it holds them). */
+export function pendingPlan(spec: LaunchSpec, statusFd: number, startFd: number, fds: { stdio: LaunchSpec['stdio']; exe: number } = { stdio: spec.stdio, exe: executorImageFd() }): PlanOp[] {
+  const { resolve, exec } = commandOps(spec);
+  const keep = keptFds([0, 1, 2, statusFd, startFd]);
+  return withReexec([
+    ...stdioOps(fds.stdio),
+    closeFdsOp(keep, fds.exe),
+    ...spec.setup,
+    ...resolve,
+    op.waitStart({ step: 'wait for start', fd: startFd }),
+    ...exec,
+  ], keep, fds.exe);
+}
+
+/** What exec needs besides a launch: the running container's pidfd, namespaces and cgroup. */
+export interface JoinSpec extends LaunchSpec {
+  targetPidfd: number;
+  nsFlags: bigint;
+  /** Steps before the namespaces are joined. */
+  joinSetup: PlanOp[];
+  /** The container's cgroup directory fd, or -1. */
+  joinCgroupFd: number;
+}
+
+/** The plan of a process exec'd into a running container (launchJoined). The fds that reach the
+ * host (the container's pidfd, its cgroup directory) are closed as soon as the process is forked
+ * inside, before it resolves any path of the container (CVE-2024-21626: a cwd linked to
+ * /proc/self/fd/N reached the host's cgroupfs; test/security/cve-2024-21626-exec-cwd.test.ts). */
+export function joinPlan(spec: JoinSpec, statusFd: number): PlanOp[] {
+  const { resolve, exec } = commandOps(spec);
+  const keep = keptFds([0, 1, 2, statusFd, spec.targetPidfd, ...(spec.joinCgroupFd >= 0 ? [spec.joinCgroupFd] : [])]);
+  return withReexec([
+    ...stdioOps(spec.stdio),
+    closeFdsOp(keep),
+    ...spec.joinSetup,
+    op.setns({ step: 'join the container namespaces', fd: spec.targetPidfd, nstype: spec.nsFlags }),
+    op.forkIntoParent({ step: 'fork inside the container', cgroupFd: spec.joinCgroupFd }),
+    ...(liftedDefences.keepHostFds ? [] : [op.closeFds({ step: 'close the fds of the host', keep: keptFds([0, 1, 2, statusFd]) })]),
+    ...spec.setup,
+    ...resolve,
+    ...exec,
+  ], keep);
+}
+
+/** Starts the command right away (CLONE_VM|CLONE_VFORK, then a blocking read of the status pipe:
+ * this call returns once the child exec'd the command or failed, so the outcome is known
+ * synchronously). */
 export async function launchNow(spec: LaunchSpec): Promise<LaunchedProcess> {
   const [statusRead, statusWrite] = pipe();
-  const { resolve, exec } = commandOps(spec);
-  const stdio = stdioOps(spec.stdio);
-  const ops = withoutDumpable([...stdio, closeFdsOp([0, 1, 2, statusWrite]), ...spec.setup, ...resolve, ...exec]);
   let child: LaunchedProcess;
+  let ops: PlanOp[];
   try {
-    child = cloneOrThrow(encodePlan(ops, statusWrite), spec.cloneFlags | CLONE.VM | CLONE.VFORK, spec.cgroupFd);
+    ops = runPlan(spec, statusWrite);
+    child = clonePlan(encodePlan(ops, statusWrite), spec.cloneFlags | CLONE.VM | CLONE.VFORK, spec.cgroupFd);
+  } catch (e) {
+    close(statusRead);
+    throw e;
   } finally {
     close(statusWrite);
   }
   try {
-    const data = readNow(statusRead, 64) ?? Buffer.alloc(0);
+    // The child is past its first exec (the executor image, or the command itself): the rest of
+    // its setup is read here synchronously, as vfork would have waited for it.
+    let data = Buffer.alloc(0);
+    for (let chunk = readNow(statusRead, 64); chunk?.length; chunk = readNow(statusRead, 64)) {
+      data = Buffer.concat([data, chunk]);
+      if (parseRecords(data).some((r) => r.kind === 'error')) break;
+    }
     const failure = parseRecords(data).find((r) => r.kind === 'error');
     if (failure) {
       await reapFailed(child.pidfd);
@@ -109,20 +200,6 @@ export interface PendingProcess extends LaunchedProcess {
   abandon(): Promise<void>;
 }
 
-/** The ops of a child that sets up, then waits on startFd before exec: its stdio taken from stdio,
- * its status written to statusFd (fd numbers as the cloning process holds them). */
-export function pendingOps(spec: LaunchSpec, stdio: LaunchSpec['stdio'], statusFd: number, startFd: number): PlanOp[] {
-  const { resolve, exec } = commandOps(spec);
-  return [
-    ...stdioOps(stdio),
-    closeFdsOp([0, 1, 2, statusFd, startFd]),
-    ...spec.setup,
-    ...resolve,
-    { code: OP.WAIT_START, step: 'wait for start', syscall: 'read', n: [startFd] },
-    ...exec,
-  ];
-}
-
 /** Starts a child that performs its whole setup, then blocks before exec (create, then start). */
 export async function launchPending(spec: LaunchSpec): Promise<PendingProcess> {
   const [statusRead, statusWrite] = pipe();
@@ -135,10 +212,11 @@ export async function launchPending(spec: LaunchSpec): Promise<PendingProcess> {
     close(statusWrite);
     throw e;
   }
-  const ops = pendingOps(spec, spec.stdio, statusWrite, startRead);
   let child: LaunchedProcess;
+  let ops: PlanOp[];
   try {
-    child = cloneOrThrow(encodePlan(ops, statusWrite), spec.cloneFlags, spec.cgroupFd);
+    ops = pendingPlan(spec, statusWrite, startRead);
+    child = clonePlan(encodePlan(ops, statusWrite), spec.cloneFlags, spec.cgroupFd);
   } catch (e) {
     close(statusRead);
     close(startWrite);
@@ -182,22 +260,13 @@ export async function launchPending(spec: LaunchSpec): Promise<PendingProcess> {
 
 /** Starts a process inside the namespaces of a running one (exec): a short-lived helper joins them
  * with setns and forks the command as our own child (CLONE_PARENT), so we can wait for it. */
-export async function launchJoined(spec: LaunchSpec & { targetPidfd: number; nsFlags: bigint; joinSetup: PlanOp[]; joinCgroupFd: number }): Promise<LaunchedProcess> {
+export async function launchJoined(spec: JoinSpec): Promise<LaunchedProcess> {
   const [statusRead, statusWrite] = pipe();
-  const { resolve, exec } = commandOps(spec);
-  const ops: PlanOp[] = [
-    ...stdioOps(spec.stdio),
-    closeFdsOp([0, 1, 2, statusWrite, spec.targetPidfd, ...(spec.joinCgroupFd >= 0 ? [spec.joinCgroupFd] : [])]),
-    ...spec.joinSetup,
-    { code: OP.SETNS, step: 'join the container namespaces', syscall: 'setns', n: [spec.targetPidfd, spec.nsFlags] },
-    { code: OP.FORK_INTO_PARENT, step: 'fork inside the container', syscall: 'clone3', n: [spec.joinCgroupFd] },
-    ...spec.setup,
-    ...resolve,
-    ...exec,
-  ];
   let helper: LaunchedProcess;
+  let ops: PlanOp[];
   try {
-    helper = cloneOrThrow(encodePlan(ops, statusWrite), spec.cloneFlags, spec.cgroupFd);
+    ops = joinPlan(spec, statusWrite);
+    helper = clonePlan(encodePlan(ops, statusWrite), spec.cloneFlags, spec.cgroupFd);
   } catch (e) {
     close(statusRead);
     throw e;
@@ -207,16 +276,22 @@ export async function launchJoined(spec: LaunchSpec & { targetPidfd: number; nsF
   const helperDone = reapFailed(helper.pidfd);
   const channel = new StatusChannel(statusRead);
   try {
+    // Read to EOF: the forked process can report its failure before the helper reports its pid,
+    // and a failed process must still be reaped (else the container's init never exits).
     let pid = -1;
     let pidfd = -1;
+    let failure: StatusRecord | null = null;
     for (let record = await channel.next(); record; record = await channel.next()) {
       if (record.kind === 'pid') {
         pid = record.value;
         pidfd = pidfdOpen(pid);
       } else if (record.kind === 'error') {
-        if (pidfd >= 0) await reapFailed(pidfd);
-        throw stepError(ops, record);
+        failure ??= record;
       }
+    }
+    if (failure) {
+      if (pidfd >= 0) await reapFailed(pidfd);
+      throw stepError(ops, failure);
     }
     if (pidfd < 0) throw new CorralError('the exec helper exited before forking', { code: 'ERR_SETUP_FAILED', step: 'exec' });
     return { pid, pidfd };

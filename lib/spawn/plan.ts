@@ -1,70 +1,11 @@
-/** The setup plan: an ordered list of operations the child performs between clone and exec,
- * encoded into one buffer for bindings/executor.c. Op codes mirror bindings/plan.h. */
-
-export const OP = {
-  USERNS_MAPS: 1,
-  PRCTL: 2,
-  SETSID: 3,
-  MOUNT: 4,
-  OPEN_TREE: 5,
-  MOUNT_SETATTR: 6,
-  MOVE_MOUNT: 7,
-  MKDIR: 8,
-  MKNOD: 9,
-  CREATE_FILE: 10,
-  SYMLINK: 11,
-  PIVOT_ROOT: 12,
-  SETHOSTNAME: 13,
-  LOOPBACK_UP: 14,
-  CHDIR: 15,
-  SETGROUPS: 16,
-  SETRESGID: 17,
-  SETRESUID: 18,
-  DUP2: 19,
-  CLOSE_FDS: 20,
-  RESOLVE_COMMAND: 21,
-  WAIT_START: 22,
-  SETNS: 23,
-  FORK_INTO_PARENT: 24,
-  EXEC: 25,
-  UMASK: 26,
-  CLOEXEC_FROM: 27,
-  CAPBSET_LIMIT: 28,
-  CAPSET: 29,
-  UNSHARE: 30,
-  OPEN_IN_ROOT: 31,
-  MOUNT_AT: 32,
-  MOVE_MOUNT_AT: 33,
-  SETATTR_ONE: 34,
-  SECCOMP: 35,
-  SETRLIMIT: 36,
-  WRITE_FILE: 37,
-  MASK_PATH: 38,
-  READONLY_PATH: 39,
-} as const;
-
-/** One planned operation, with the words that name it in an error. */
-export interface PlanOp {
-  code: number;
-  /** What this step does, e.g. "mount proc on /proc". */
-  step: string;
-  /** The path the step works on, reported in errors. */
-  path?: string;
-  /** The system call that can fail, reported in errors. */
-  syscall: string;
-  n?: readonly (number | bigint)[];
-  s?: readonly (string | null)[];
-  /** String lists (argv, envp) by slot; they take the place of s[i] and need pointer scratch at n[i]. */
-  lists?: readonly (readonly string[] | undefined)[];
-  /** u32 lists (fds to keep, groups) by slot, in place of s[i]. */
-  u32Lists?: readonly (readonly number[] | undefined)[];
-  /** Raw bytes (a BPF program), 8-byte aligned: its offset goes in s[0], its length in n[0]. */
-  blob?: Buffer;
-}
+/** The setup plan's binary form: the ordered ops (lib/spawn/ops.ts) encoded into one buffer for
+ * bindings/executor.c, laid out as bindings/plan.h says. */
+import type { PlanOp } from './ops.ts';
 
 const HEADER_SIZE = 16;
 const OP_SIZE = 56;
-const MAGIC = 0x314c5243;
+/** PLAN_MAGIC in bindings/plan.h: "CRL1". */
+export const PLAN_MAGIC = 0x314c5243;
 
 /** Encodes ops into the binary plan; statusFd is the write end of the status pipe. */
 export function encodePlan(ops: readonly PlanOp[], statusFd: number): Buffer {
@@ -90,30 +31,32 @@ export function encodePlan(ops: readonly PlanOp[], statusFd: number): Buffer {
     return put(b, 4);
   };
 
-  const table = Buffer.alloc(HEADER_SIZE + OP_SIZE * ops.length);
-  table.writeUInt32LE(MAGIC, 0);
+  const table = Buffer.alloc(dataStart);
+  table.writeUInt32LE(PLAN_MAGIC, 0);
   table.writeUInt32LE(ops.length, 4);
   table.writeInt32LE(statusFd, 8);
-  ops.forEach((op, i) => {
+  ops.forEach(({ code, words }, i) => {
     const base = HEADER_SIZE + OP_SIZE * i;
-    table.writeUInt32LE(op.code, base);
-    const n = [...(op.n ?? [])].map((v) => BigInt(v));
-    const s: number[] = (op.s ?? []).map((v) => (v == null ? 0 : putString(v)));
-    op.u32Lists?.forEach((values, slot) => {
-      if (values) s[slot] = putU32List(values);
+    table.writeUInt32LE(code, base);
+    const n = [...(words.n ?? [])].map((v) => BigInt(v));
+    const s: number[] = (words.s ?? []).map((v) => (v == null ? 0 : putString(v)));
+    words.u32Lists?.forEach((values, at) => {
+      if (values) s[at] = putU32List(values);
     });
-    op.lists?.forEach((values, slot) => {
+    words.lists?.forEach((values, at) => {
       if (!values) return;
       const offsets = values.map(putString);
-      s[slot] = putU32List(offsets);
-      n[slot] = BigInt(put(Buffer.alloc(8 * (values.length + 1)), 8));
+      s[at] = putU32List(offsets);
+      n[at] = BigInt(put(Buffer.alloc(8 * (values.length + 1)), 8));
     });
-    if (op.blob) {
-      s[0] = put(op.blob, 8);
-      n[0] = BigInt(op.blob.length);
+    if (words.blob) {
+      s[0] = put(words.blob, 8);
+      n[0] = BigInt(words.blob.length);
     }
     for (let k = 0; k < 4; k++) table.writeBigInt64LE(n[k] ?? 0n, base + 8 + 8 * k);
     for (let k = 0; k < 4; k++) table.writeUInt32LE(s[k] ?? 0, base + 40 + 4 * k);
   });
-  return Buffer.concat([table, ...chunks]);
+  const plan = Buffer.concat([table, ...chunks]);
+  plan.writeUInt32LE(plan.length, 12);
+  return plan;
 }

@@ -5,13 +5,14 @@ import { CorralError } from '../sys/errors.ts';
 import { startTime } from '../sys/process-tag.ts';
 import { encodePlan } from './plan.ts';
 import { StatusChannel } from './status-channel.ts';
-import { pendingOps, stepError, type LaunchSpec } from './launch.ts';
+import { pendingPlan, stepError, type LaunchSpec } from './launch.ts';
+import { executorImageFd } from './executor-image.ts';
 
 // lib/spawn (or dist/spawn) → bindings/build/corral-supervisor
 const supervisorPath = fileURLToPath(new URL('../../bindings/build/corral-supervisor', import.meta.url));
 
 /** The fds the supervisor gives the container's init for each launch (bindings/supervisor.c). */
-const SUPERVISOR_FDS = { status: 5, start: 6, stdio: [7, 8, 9] as const };
+const SUPERVISOR_FDS = { exe: 4, status: 5, start: 6, stdio: [7, 8, 9] as const };
 
 /** How the supervisor keeps logs and restarts its container. */
 export interface SupervisorConfig {
@@ -53,7 +54,8 @@ export function startSupervisor(config: SupervisorConfig): StartedSupervisor {
   try {
     const args = [config.dir, String(config.logMaxBytes), String(config.logMaxFiles), config.restart, String(config.maxRetries)];
     child = spawn(supervisorPath, config.exitCommand ? [...args, '--', ...config.exitCommand] : args, {
-      stdio: ['pipe', reportWrite, 'ignore'],
+      // fd 4: the sealed executor image the container's processes exec into (OP_REEXEC).
+      stdio: ['pipe', reportWrite, 'ignore', 'ignore', executorImageFd()],
       detached: true,
     });
   } finally {
@@ -81,7 +83,7 @@ export function startSupervisor(config: SupervisorConfig): StartedSupervisor {
       channel.close();
     },
     async launch(spec, cgroupPath, overlayWork) {
-      const ops = pendingOps(spec, SUPERVISOR_FDS.stdio, SUPERVISOR_FDS.status, SUPERVISOR_FDS.start);
+      const ops = pendingPlan(spec, SUPERVISOR_FDS.status, SUPERVISOR_FDS.start, { stdio: SUPERVISOR_FDS.stdio, exe: SUPERVISOR_FDS.exe });
       const header = `${spec.cloneFlags}\n${cgroupPath ?? '-'}\n${overlayWork ?? '-'}\n`;
       input.end(Buffer.concat([Buffer.from(header), encodePlan(ops, SUPERVISOR_FDS.status)]));
       const first = await channel.next();

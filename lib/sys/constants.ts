@@ -31,7 +31,8 @@ export const MS = {
 export const OPEN_TREE_CLONE = 1;
 export const OPEN_TREE_CLOEXEC = 0o2000000;
 export const AT_RECURSIVE = 0x8000;
-export const MOUNT_ATTR_RDONLY = 0x1;
+/** mount_setattr(2) attributes. */
+export const MOUNT_ATTR = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8 } as const;
 
 /** prctl(2) options. */
 export const PR = {

@@ -25,6 +25,9 @@ const c = {
   pidfdSendSignal: libc.func('int pidfd_send_signal(int pidfd, int sig, void *info, uint flags)'),
   flock: libc.func('int flock(int fd, int operation)'),
   mkfifo: libc.func('int mkfifo(const char *path, uint mode)'),
+  memfdCreate: libc.func('int memfd_create(const char *name, uint flags)'),
+  write: libc.func('long write(int fd, const uint8_t *buf, unsigned long count)'),
+  fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
 };
 
 const O_CLOEXEC = 0o2000000;
@@ -60,6 +63,30 @@ export function readNow(fd: number, size: number): Buffer | null {
     throw syscallError('read', errno);
   }
   return buf.subarray(0, n);
+}
+
+const MFD_CLOEXEC = 1;
+const MFD_ALLOW_SEALING = 2;
+const MFD_EXEC = 0x10;
+const EINVAL = 22;
+const F_ADD_SEALS = 1033;
+/** F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_EXEC (the last one ignored before Linux 6.3). */
+const ALL_SEALS = 0x1 | 0x2 | 0x4 | 0x8 | 0x20;
+
+/** A close-on-exec memfd holding content, sealed so that nobody can change it any more (not even
+ * through /proc/PID/exe): an executable image no container can overwrite. */
+export function sealedMemfd(name: string, content: Buffer): number {
+  let fd = c.memfdCreate(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+  if (fd < 0 && koffi.errno() === EINVAL) fd = c.memfdCreate(name, MFD_CLOEXEC | MFD_ALLOW_SEALING); // before Linux 6.3
+  check(fd, 'memfd_create', name);
+  try {
+    for (let done = 0; done < content.length;) done += check(Number(c.write(fd, content.subarray(done), content.length - done)), 'write', name);
+    if (c.fcntl(fd, F_ADD_SEALS, ALL_SEALS) < 0 && koffi.errno() === EINVAL) check(c.fcntl(fd, F_ADD_SEALS, ALL_SEALS & ~0x20), 'fcntl', name);
+  } catch (e) {
+    c.close(fd);
+    throw e;
+  }
+  return fd;
 }
 
 /** Opens a file as a raw close-on-exec fd (for /dev/null as a child's stdio). */

@@ -17,17 +17,24 @@ function load(): ReturnType<typeof koffi.load> {
 }
 
 const lib = load();
-const spawnFn = lib.func('int64_t corral_spawn(void *plan, uint64_t flags, int32_t cgroupFd, _Out_ int32_t *pidfd)');
+const spawnFn = lib.func('int64_t corral_spawn(void *plan, uint64_t size, uint64_t flags, int32_t cgroupFd, _Out_ int32_t *pidfd, _Out_ int32_t *badOp)');
 
-/** The raw result of a clone: the child's pid and pidfd, or a negative errno in pid. */
+/** The pid corral_spawn returns (negated) for a plan its check refuses. */
+export const EBADMSG = 74;
+
+/** The raw result of a clone: the child's pid and pidfd, or a negative errno in pid; with
+ * -EBADMSG, badOp is the index of the op the plan check refused (op_count: the header). */
 export interface CloneResult {
   pid: number;
   pidfd: number;
+  badOp: number;
 }
 
-/** Clones a child that runs the encoded setup plan (see bindings/plan.h). */
+/** Clones a child that runs the encoded setup plan (see bindings/plan.h), once the native side has
+ * checked the plan against its own bounds. */
 export function cloneWithPlan(plan: Buffer, flags: bigint, cgroupFd = -1): CloneResult {
   const pidfd = [-1];
-  const pid = Number(spawnFn(plan, flags, cgroupFd, pidfd));
-  return { pid, pidfd: pidfd[0]! };
+  const badOp = [-1];
+  const pid = Number(spawnFn(plan, plan.length, flags, cgroupFd, pidfd, badOp));
+  return { pid, pidfd: pidfd[0]!, badOp: badOp[0]! };
 }

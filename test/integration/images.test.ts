@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Runtime } from '../../lib/index.ts';
-import type { ImageStore } from '../../lib/image/image-store.ts';
 import { busyboxLayout, deriveImage, layoutOf, tarOf, umoci } from '../image-fixtures.ts';
-import { rootless } from '../helpers.ts';
+import { openFds, rootless } from '../helpers.ts';
+import { blobStaging, storedBlobs, storedLayers } from '../image-store-contents.ts';
+import { CorralError } from '../../lib/sys/errors.ts';
 
 const sh = (script: string) => ['/bin/sh', '-c', script];
 
 /** The store behind a runtime's images, with the layer and blob stores its public type hides. */
-const storeOf = (runtime: Runtime): ImageStore => runtime.images as ImageStore;
 
 describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
   this.timeout(120_000);
@@ -53,7 +53,7 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     const ociArchive = join(work, 'oci.tar');
     execFileSync('skopeo', ['copy', `oci:${layout}:derived`, `docker-archive:${docker}:corral/derived:1`], { stdio: 'ignore' });
     execFileSync('skopeo', ['copy', `oci:${layout}:derived`, `oci-archive:${ociArchive}:derived-oci`], { stdio: 'ignore' });
-    const layersBefore = storeOf(rt).layers.list().length;
+    const layersBefore = storedLayers(join(work, 'state')).length;
     const [fromDocker] = await rt.images.import(docker);
     const [fromOci] = await rt.images.import(ociArchive, { tag: 'derived:oci' });
     assert.deepEqual(fromDocker!.tags, ['docker.io/corral/derived:1']);
@@ -61,7 +61,7 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     assert.deepEqual(fromOci!.tags, ['derived:latest', 'derived:oci']);
     assert.deepEqual(fromDocker!.layers.map((l) => l.diffId), fromOci!.layers.map((l) => l.diffId));
     // the layout's import stored both layers already: the archives add none
-    assert.equal(storeOf(rt).layers.list().length, layersBefore);
+    assert.equal(storedLayers(join(work, 'state')).length, layersBefore);
     const r = await rt.run({ image: 'docker.io/corral/derived:1', command: sh('cat /etc/motd; test -e /etc/doomed || echo doomed-gone; wc -c < /data/big') });
     assert.equal(r.stdout.toString(), 'derived\ndoomed-gone\n3145728\n');
   });
@@ -109,8 +109,27 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     assert.equal(info.config.history!.at(-1)!.comment, 'test commit');
   });
 
+  it('a failed commit leaves no fd open and no staging file behind (issue 10 item 13)', async () => {
+    const root = join(work, 'state');
+    const blobsBefore = storedBlobs(root);
+    await using c = await rt.create({ image: 'docker.io/corral/derived:1', command: sh("touch \"$(printf '\\377')\"; touch /ready; sleep 100") });
+    await c.start();
+    for (let i = 0; i < 100 && !existsSync(`/proc/${c.pid}/root/ready`); i++) await new Promise((r) => setTimeout(r, 10));
+    await assert.rejects(c.commit({ ref: 'never:1' }), { code: 'ERR_UNSUPPORTED_FILE_NAME' });
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(blobStaging(root), []);
+    const intoStore = openFds().map((fd) => fdTarget(fd)).filter((target) => target.startsWith(join(root, 'images')));
+    assert.deepEqual(intoStore, [], 'no fd left open on the store');
+    assert.deepEqual(storedBlobs(root), blobsBefore);
+    await assert.rejects(rt.images.inspect('never:1'), { code: 'ERR_IMAGE_NOT_FOUND' });
+  });
+
+  it('reports a missing source as a CorralError naming it, not a raw Node error', async () => {
+    await assert.rejects(rt.images.import('/nope.tar'), (e: unknown) => e instanceof CorralError && e.code === 'ENOENT' && e.path === '/nope.tar' && /import an image/.test(e.message));
+  });
+
   it('refuses hostile layers and leaves the store as it was', async () => {
-    const before = { images: rt.images.list().length, layers: storeOf(rt).layers.list().sort(), blobs: storeOf(rt).blobs.list().length };
+    const before = { images: rt.images.list().length, layers: storedLayers(join(work, 'state')), blobs: storedBlobs(join(work, 'state')) };
     const cases: [string, Buffer[], object][] = [
       ['dotdot', [await tarOf([{ name: '../escape', content: 'x' }])], {}],
       ['absolute', [await tarOf([{ name: '/etc/evil', content: 'x' }])], {}],
@@ -124,7 +143,8 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     const corrupt = layoutOf(join(work, 'hostile-digest'), 'corrupt', [await tarOf([{ name: 'f', content: 'x'.repeat(1000) }])], { corruptLayer: 0 });
     await assert.rejects(rt.images.import(corrupt), (e: { code: string }) => ['ERR_DIGEST_MISMATCH', 'Z_BUF_ERROR', 'ERR_INVALID_LAYER'].includes(e.code));
     assert.equal(rt.images.list().length, before.images);
-    assert.deepEqual(storeOf(rt).layers.list().sort(), before.layers);
+    assert.deepEqual(storedLayers(join(work, 'state')), before.layers);
+    assert.deepEqual(storedBlobs(join(work, 'state')), before.blobs, 'a failed import takes its blobs back out');
     await rt.images.gc();
     assert.equal(existsSync(join(work, '..', 'escape')), false);
     assert.ok(!readdirSync(join(work, 'state/images/layers')).some((n) => n.startsWith('.tmp-')));
@@ -139,7 +159,7 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     const other = new Runtime({ root: join(work, 'state-concurrent'), cgroupParent: false });
     await Promise.all([fresh.images.import(a), other.images.import(b)]);
     assert.deepEqual(fresh.images.list().flatMap((i) => i.tags).filter((t) => t === 'a:latest' || t === 'b:latest').sort(), ['a:latest', 'b:latest']);
-    assert.equal(storeOf(fresh).layers.list().length, 2);
+    assert.equal(storedLayers(join(work, 'state-concurrent')).length, 2);
   });
 
   it('runs an image of 200 layers (overlay options fit in a page)', async () => {
@@ -167,8 +187,8 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     assert.deepEqual(after.images.list(), []);
     const result = await after.images.gc();
     assert.ok(result.blobs + result.layers + result.debris > 0, JSON.stringify(result));
-    assert.deepEqual(storeOf(after).layers.list(), []);
-    assert.deepEqual(storeOf(after).blobs.list(), []);
+    assert.deepEqual(storedLayers(root), []);
+    assert.deepEqual(storedBlobs(root), []);
   });
 
   it('tags, refuses to remove an image in use, and removes it after', async () => {
@@ -184,6 +204,15 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     await assert.rejects(rt.run({ image: 'nope:1' }), { code: 'ERR_IMAGE_NOT_FOUND' });
   });
 });
+
+/** Where an fd of this process points ('' when it closed meanwhile). */
+function fdTarget(fd: string): string {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return '';
+  }
+}
 
 /** A one-file layer whose content is binary. */
 async function tarOfBuffer(name: string, content: Buffer): Promise<Buffer> {

@@ -5,15 +5,14 @@
 // Runtime on that store tightens it again (checked and repaired at start). Rootless roots: 0700 too.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Runtime } from '../../lib/index.ts';
-import { ImageStore } from '../../lib/image/image-store.ts';
 import { BUSYBOX, makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
 import { layoutOf } from '../image-fixtures.ts';
+import { layerContents } from '../image-store-contents.ts';
 import { packTar } from '../tar-fixtures.ts';
 
 const NOBODY = 65534;
@@ -55,7 +54,7 @@ describe('security: a host user reaches setuid files, devices and layers in the 
         { name: 'shared/', type: 'directory', mode: 0o777 },
       ], new Date(0));
       await rt.images.import(layoutOf(join(base, 'layout'), 'hostile', [tar]), { tag: 'hostile' });
-      layerFs = new ImageStore(state, false).layers.contents(`sha256:${createHash('sha256').update(tar).digest('hex')}`);
+      layerFs = layerContents(state, (await rt.images.inspect('hostile')).layers[0]!.chainId);
     });
     after(() => {
       if (rootless) return;

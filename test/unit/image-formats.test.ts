@@ -27,7 +27,7 @@ import { openOciArchive } from '../../lib/image/formats/oci-archive.ts';
 import { openOciLayout } from '../../lib/image/formats/oci-layout.ts';
 import { hostPlatform } from '../../lib/image/formats/platform.ts';
 import type { ImageSource, SourceImage } from '../../lib/image/formats/source.ts';
-import { TarIndex } from '../../lib/image/formats/tar-index.ts';
+import { TarIndex } from '../../lib/image/tar/tar-index.ts';
 import { writeDockerArchive } from '../../lib/image/formats/write-docker-archive.ts';
 import { writeOciArchive } from '../../lib/image/formats/write-oci-archive.ts';
 import { writeOciLayout } from '../../lib/image/formats/write-oci-layout.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { packTar } from '../tar-fixtures.ts';
-import { applyLayer, type ApplyLayerOptions } from '../../lib/image/layer-apply.ts';
+import { applyLayer, type ApplyLayerOptions } from '../../lib/image/layer/apply.ts';
 import { devMajor, devMinor, lgetxattr, lsetxattr } from '../../lib/sys/fs-ops.ts';
 import { requirePrerequisite } from '../helpers.ts';
 

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import tar from 'tar-stream';
 import { packTar } from '../tar-fixtures.ts';
-import { applyLayer } from '../../lib/image/layer-apply.ts';
-import { diffLayer } from '../../lib/image/layer-diff.ts';
+import { applyLayer } from '../../lib/image/layer/apply.ts';
+import { diffLayer } from '../../lib/image/layer/diff.ts';
 import { lgetxattr, lsetxattr, makedev, mknod, NODE_TYPE } from '../../lib/sys/fs-ops.ts';
 
 const isRoot = process.getuid!() === 0;

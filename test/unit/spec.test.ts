@@ -3,7 +3,6 @@ import { resolveSpec, DEFAULT_PATH } from '../../lib/container/spec.ts';
 import { capabilityMask, DEFAULT_CAPABILITIES } from '../../lib/container/capabilities.ts';
 import { cloneFlags, containerSetupOps } from '../../lib/container/setup.ts';
 import { CLONE } from '../../lib/sys/constants.ts';
-import { OP } from '../../lib/spawn/plan.ts';
 
 describe('container spec', () => {
   it('fills in the defaults', () => {
@@ -47,16 +46,24 @@ describe('container spec', () => {
 
   it('plans setup steps in a safe order: user namespace, die-with-parent, filesystem, then identity', () => {
     const ops = containerSetupOps(resolveSpec({ command: ['true'], user: { uid: 0, gid: 0 } }, true), { ownCgroup: false, layer: null, image: null, mounts: [] });
-    const order = ops.map((o) => o.code);
-    const at = (code: number) => order.indexOf(code);
-    assert.equal(order[0], OP.USERNS_MAPS);
-    assert.ok(at(OP.PRCTL) < at(OP.MOUNT));
-    assert.ok(at(OP.MOUNT) < at(OP.PIVOT_ROOT));
+    const order = ops.map((o) => o.name);
+    /** Where the first op of that name is; a missing op fails the test instead of counting as -1. */
+    const at = (name: string): number => {
+      const i = order.indexOf(name as (typeof order)[number]);
+      assert.ok(i >= 0, `the plan has no ${name} op: ${order.join(' ')}`);
+      return i;
+    };
+    assert.equal(order[0], 'USERNS_MAPS');
+    assert.ok(at('PRCTL') < at('MOUNT'));
+    assert.ok(at('MOUNT') < at('PIVOT_ROOT'));
     const proc = ops.findIndex((o) => o.step === 'mount proc on /proc');
-    assert.ok(proc >= 0 && proc < at(OP.PIVOT_ROOT), 'proc is mounted before pivot_root (needed without privileges)');
-    assert.ok(at(OP.PIVOT_ROOT) < at(OP.CAPBSET_LIMIT));
-    assert.ok(at(OP.CAPBSET_LIMIT) < at(OP.SETRESUID));
-    assert.ok(at(OP.SETRESUID) < at(OP.CAPSET));
+    assert.ok(proc >= 0 && proc < at('PIVOT_ROOT'), 'proc is mounted before pivot_root (needed without privileges)');
+    assert.ok(at('PIVOT_ROOT') < at('CLOSE_SLOTS'), 'the setup fds are closed once the root is entered');
+    assert.ok(at('CLOSE_SLOTS') < at('CHDIR_IN_ROOT'), 'and before the working directory is resolved');
+    assert.ok(at('CHDIR_IN_ROOT') < at('CHECK_CWD'));
+    assert.ok(at('PIVOT_ROOT') < at('CAPBSET_LIMIT'));
+    assert.ok(at('CAPBSET_LIMIT') < at('SETRESUID'));
+    assert.ok(at('SETRESUID') < at('CAPSET'));
     for (const op of ops) assert.ok(op.step.length > 0 && op.syscall.length > 0);
   });
 });

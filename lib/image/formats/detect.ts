@@ -3,7 +3,7 @@
 import { access, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorralError } from '../../sys/errors.ts';
-import { TarIndex } from './tar-index.ts';
+import { TarIndex } from '../tar/tar-index.ts';
 
 /** The image formats corral reads. */
 export type ImageFormat = 'oci-layout' | 'oci-archive' | 'docker-archive';

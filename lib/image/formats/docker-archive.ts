@@ -8,7 +8,7 @@ import { CorralError } from '../../sys/errors.ts';
 import { digestStream, parseDigest, sha256Digest } from '../digest.ts';
 import { MEDIA_TYPE, type Descriptor, type DockerArchiveEntry, type ImageConfig, type ImageManifest } from '../oci.ts';
 import type { ImageSource, SourceImage } from './source.ts';
-import { TarIndex } from './tar-index.ts';
+import { TarIndex } from '../tar/tar-index.ts';
 
 type BlobLocation = { member: string } | { data: Buffer };
 

@@ -2,7 +2,7 @@
 
 import { layoutSource } from './layout-reader.ts';
 import type { ImageSource } from './source.ts';
-import { TarIndex } from './tar-index.ts';
+import { TarIndex } from '../tar/tar-index.ts';
 
 /** Opens the archive and indexes its members; `close()` releases the file. */
 export async function openOciArchive(tarPath: string): Promise<ImageSource> {

@@ -8,7 +8,7 @@ import { digestStream, parseDigest } from '../digest.ts';
 import { MEDIA_TYPE, type Descriptor, type DockerArchiveEntry, type ImageConfig } from '../oci.ts';
 import { storedManifestSize, type ImageToWrite } from './layout-plan.ts';
 import { resolveManifest } from './resolve.ts';
-import { TarWriter } from './tar-writer.ts';
+import { ArchiveFile } from './archive-file.ts';
 
 const PLAIN_LAYERS: ReadonlySet<string> = new Set([MEDIA_TYPE.layer, MEDIA_TYPE.dockerLayer]);
 const GZIP_LAYERS: ReadonlySet<string> = new Set([MEDIA_TYPE.layerGzip, MEDIA_TYPE.dockerLayerGzip]);
@@ -56,7 +56,7 @@ export async function writeDockerArchive(tarPath: string, images: ImageToWrite[]
     entries.set(configHex, entry);
   }
 
-  const tar = await TarWriter.create(tarPath);
+  const tar = await ArchiveFile.create(tarPath);
   try {
     await tar.addBuffer('manifest.json', Buffer.from(JSON.stringify([...entries.values()])));
     for (const digest of configs) await tar.addBuffer(`${parseDigest(digest).hex}.json`, await blobs.read(digest));
@@ -73,7 +73,7 @@ function dockerTag(ref: string): string {
   return /:[^/]*$/.test(ref) ? ref : `${ref}:latest`;
 }
 
-async function writeLayer(tar: TarWriter, { descriptor, diffId }: LayerToWrite, blobs: BlobStore): Promise<void> {
+async function writeLayer(tar: ArchiveFile, { descriptor, diffId }: LayerToWrite, blobs: BlobStore): Promise<void> {
   const dir = parseDigest(diffId).hex;
   const mismatch = (actual: string): CorralError =>
     new CorralError(`layer ${descriptor.digest} unpacks to ${actual}, but the config says ${diffId}`, {

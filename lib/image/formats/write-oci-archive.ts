@@ -3,12 +3,12 @@
 import type { BlobStore } from '../blob-store.ts';
 import { parseDigest } from '../digest.ts';
 import { OCI_LAYOUT_FILE, planLayout, type ImageToWrite } from './layout-plan.ts';
-import { TarWriter } from './tar-writer.ts';
+import { ArchiveFile } from './archive-file.ts';
 
 /** Writes the archive `tarPath` (replacing it once complete), streaming blobs from the store. */
 export async function writeOciArchive(tarPath: string, images: ImageToWrite[], blobs: BlobStore): Promise<void> {
   const plan = await planLayout(images, blobs);
-  const tar = await TarWriter.create(tarPath);
+  const tar = await ArchiveFile.create(tarPath);
   try {
     await tar.addBuffer('oci-layout', OCI_LAYOUT_FILE);
     await tar.addBuffer('index.json', Buffer.from(JSON.stringify(plan.index)));

@@ -1,6 +1,6 @@
 /** Layer tarball entry names: checked before anything touches the disk, and what whiteouts mean. */
 
-import { CorralError } from '../sys/errors.ts';
+import { CorralError } from '../../sys/errors.ts';
 
 /** `.wh.NAME` deletes NAME of the layers below (OCI image-spec, "Whiteouts"). */
 export const WHITEOUT_PREFIX = '.wh.';

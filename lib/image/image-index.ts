@@ -1,7 +1,11 @@
+/** The image index: images by manifest digest and the names (tags) that point at them, in
+ * images.json under a lock file so several processes can import, tag and remove at once. */
+
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CorralError } from '../sys/errors.ts';
+import { CorralError, errorCode } from '../sys/errors.ts';
 import { isStaleTag, processTag } from '../sys/process-tag.ts';
+import { normalizeRef } from './refs.ts';
 
 /** What the store knows of one image: its manifest and config, and its layers by ChainID. */
 export interface ImageRecord {
@@ -20,9 +24,9 @@ export interface ImageDb {
 
 const LOCK_WAIT_MS = 30_000;
 
-/** images.json under a lock file, so several processes can import, tag and remove at once: every
- * change is read-modify-write while holding the lock, and written atomically (temp + rename). */
-export class ImageDbFile {
+/** images.json: every change is read-modify-write while holding the lock, and written atomically
+ * (temp + rename). */
+export class ImageIndex {
   readonly #dir: string;
 
   constructor(dir: string) {
@@ -34,17 +38,18 @@ export class ImageDbFile {
     try {
       return JSON.parse(readFileSync(join(this.#dir, 'images.json'), 'utf8')) as ImageDb;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { images: {}, tags: {} };
+      if (errorCode(e) === 'ENOENT') return { images: {}, tags: {} };
       throw e;
     }
   }
 
-  /** Applies change to the index under the lock; what change returns is returned. */
-  async update<T>(change: (db: ImageDb) => T): Promise<T> {
+  /** Applies change to the index under the lock (held until a promise it returns settles); what
+   * change returns is returned. */
+  async update<T>(change: (db: ImageDb) => T | Promise<T>): Promise<T> {
     await this.#lock();
     try {
       const db = this.read();
-      const result = change(db);
+      const result = await change(db);
       const tmp = join(this.#dir, `.images.json.${process.pid}`);
       writeFileSync(tmp, JSON.stringify(db, null, 1));
       renameSync(tmp, join(this.#dir, 'images.json'));
@@ -65,7 +70,7 @@ export class ImageDbFile {
         closeSync(fd);
         return;
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        if (errorCode(e) !== 'EEXIST') throw e;
       }
       let owner = '';
       try {
@@ -81,4 +86,17 @@ export class ImageDbFile {
       await new Promise((r) => setTimeout(r, 5));
     }
   }
+}
+
+/** The image a tag or digest names, or ERR_IMAGE_NOT_FOUND. */
+export function findImage(db: ImageDb, ref: string): [string, ImageRecord] {
+  const digest = ref.startsWith('sha256:') ? ref : db.tags[normalizeRef(ref)];
+  const record = digest === undefined ? undefined : db.images[digest];
+  if (!digest || !record) throw new CorralError(`no image ${ref}`, { code: 'ERR_IMAGE_NOT_FOUND', path: ref });
+  return [digest, record];
+}
+
+/** The tags naming an image, sorted. */
+export function tagsOf(db: ImageDb, digest: string): string[] {
+  return Object.entries(db.tags).filter(([, d]) => d === digest).map(([t]) => t).sort();
 }

@@ -1,0 +1,19 @@
+/** Defences a security test lifts to show its attack working without them (test/security/), so
+ * that the test can fail. Never set outside tests; not part of the public API. */
+export const liftedDefences = {
+  /** A host fd every container process keeps open until exec, as the exec helper kept the
+   * container's cgroup directory fd (CVE-2024-21626's class); -1: none. */
+  leakFd: -1,
+  /** The exec'd process keeps the fds of the host (the container's pidfd and cgroup directory)
+   * until exec instead of closing them once it is forked inside the container. */
+  keepHostFds: false,
+  /** The working directory entered with a plain chdir(2) that follows links, magic ones too. */
+  plainChdir: false,
+  /** No check that the working directory is reachable from the container's root. */
+  noCwdCheck: false,
+  /** No exec into the sealed executor image: container processes stay copies of the host's node
+   * until the command's exec, so /proc/self/exe is node. */
+  hostExe: false,
+  /** Mounts other than /dev without nodev, so device nodes on them open. */
+  devNodes: false,
+};

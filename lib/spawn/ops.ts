@@ -1,0 +1,184 @@
+/** The setup plan's operations, one builder per op of bindings/plan.h: named fields in, the op's
+ * code and its n/s words out (the layout plan.h documents), plus the words that name it in an error. */
+
+/** Op codes, as in bindings/plan.h (test/unit/plan.test.ts checks that they agree). */
+export const OP = {
+  USERNS_MAPS: 1,
+  PRCTL: 2,
+  SETSID: 3,
+  MOUNT: 4,
+  OPEN_TREE: 5,
+  MOUNT_SETATTR: 6,
+  MOVE_MOUNT: 7,
+  MKDIR: 8,
+  MKNOD: 9,
+  CREATE_FILE: 10,
+  SYMLINK: 11,
+  PIVOT_ROOT: 12,
+  SETHOSTNAME: 13,
+  LOOPBACK_UP: 14,
+  CHDIR: 15,
+  SETGROUPS: 16,
+  SETRESGID: 17,
+  SETRESUID: 18,
+  DUP2: 19,
+  CLOSE_FDS: 20,
+  RESOLVE_COMMAND: 21,
+  WAIT_START: 22,
+  SETNS: 23,
+  FORK_INTO_PARENT: 24,
+  EXEC: 25,
+  UMASK: 26,
+  CLOEXEC_FROM: 27,
+  CAPBSET_LIMIT: 28,
+  CAPSET: 29,
+  UNSHARE: 30,
+  OPEN_IN_ROOT: 31,
+  MOUNT_AT: 32,
+  MOVE_MOUNT_AT: 33,
+  SETATTR_ONE: 34,
+  SECCOMP: 35,
+  SETRLIMIT: 36,
+  WRITE_FILE: 37,
+  MASK_PATH: 38,
+  READONLY_PATH: 39,
+  CHDIR_IN_ROOT: 40,
+  CHECK_CWD: 41,
+  CLOSE_SLOTS: 42,
+  REEXEC: 43,
+} as const;
+
+/** The name of an op code. */
+export type OpName = keyof typeof OP;
+
+/** How many fds the executor can hold across steps (SLOT_COUNT in bindings/executor.c). */
+export const SLOT_COUNT = 64;
+
+declare const slotBrand: unique symbol;
+/** An index into the executor's table of held fds: not an fd, so the two cannot be mixed up. */
+export type Slot = number & { readonly [slotBrand]: true };
+
+/** A slot number, checked against the executor's table. */
+export function slot(index: number): Slot {
+  if (!Number.isInteger(index) || index < 0 || index >= SLOT_COUNT) throw new RangeError(`slot ${index} is outside the executor's ${SLOT_COUNT} slots`);
+  return index as Slot;
+}
+
+/** The words of one op as plan.h lays them out, before strings and lists get their offsets. */
+export interface OpWords {
+  n?: readonly (number | bigint)[];
+  s?: readonly (string | null)[];
+  /** String lists (argv, envp) in place of s[i]; the executor needs pointer scratch at n[i]. */
+  lists?: readonly (readonly string[] | undefined)[];
+  /** u32 lists (fds to keep, groups) in place of s[i]. */
+  u32Lists?: readonly (readonly number[] | undefined)[];
+  /** Raw bytes (a BPF program), 8-byte aligned: offset in s[0], length in n[0]. */
+  blob?: Buffer;
+}
+
+/** One planned operation: what it is (name and named fields, for reading plans), how it is encoded,
+ * and the words that name it in an error. */
+export interface PlanOp {
+  name: OpName;
+  code: number;
+  fields: Readonly<Record<string, unknown>>;
+  words: OpWords;
+  /** What this step does, e.g. "mount proc on /proc". */
+  step: string;
+  /** The system call that can fail, reported in errors. */
+  syscall: string;
+  /** The path the step works on, reported in errors. */
+  path?: string;
+}
+
+/** What every builder takes besides the op's own fields. */
+interface Describe {
+  step: string;
+  path?: string;
+}
+
+/** A "dir" field: a slot, or null for the current directory (encoded as slot + 1, 0 for none). */
+const dirWord = (dir: Slot | null): number => (dir === null ? 0 : dir + 1);
+
+function define<F extends object>(name: OpName, syscall: string | ((f: F) => string), words: (f: F) => OpWords) {
+  return (f: F & Describe): PlanOp => {
+    const { step, path, ...fields } = f;
+    return {
+      name, code: OP[name], fields, words: words(f), step,
+      syscall: typeof syscall === 'string' ? syscall : syscall(f),
+      ...(path === undefined ? {} : { path }),
+    };
+  };
+}
+
+/** How OPEN_IN_ROOT creates what is missing. */
+const CREATE = { none: 0, dirs: 1, file: 2 } as const;
+
+/** One builder per op of bindings/plan.h. */
+export const op = {
+  /** Writes the single-line uid and gid maps of a fresh user namespace (setgroups denied). */
+  usernsMaps: define<{ uidMap: string; gidMap: string }>('USERNS_MAPS', 'write', (f) => ({ s: [f.uidMap, f.gidMap] })),
+  prctl: define<{ option: number; arg: number }>('PRCTL', 'prctl', (f) => ({ n: [f.option, f.arg] })),
+  setsid: define<object>('SETSID', 'setsid', () => ({})),
+  mount: define<{ source: string | null; target: string; fstype: string | null; data: string | null; flags: number }>(
+    'MOUNT', 'mount', (f) => ({ s: [f.source, f.target, f.fstype, f.data], n: [f.flags] })),
+  /** open_tree(2) of a host path into a slot. */
+  openTree: define<{ source: string; flags: number; into: Slot }>('OPEN_TREE', 'open_tree', (f) => ({ s: [f.source], n: [f.flags, f.into] })),
+  /** mount_setattr(2) on a slot's mount and its submounts. */
+  mountSetattr: define<{ slot: Slot; set: number; clear: number; propagation: number }>(
+    'MOUNT_SETATTR', 'mount_setattr', (f) => ({ n: [f.slot, f.set, f.clear, f.propagation] })),
+  moveMount: define<{ slot: Slot; target: string }>('MOVE_MOUNT', 'move_mount', (f) => ({ s: [f.target], n: [f.slot] })),
+  /** mkdirat(2) in a slot's directory; EEXIST is fine. */
+  mkdir: define<{ name: string; mode: number; dir: Slot | null }>('MKDIR', 'mkdirat', (f) => ({ s: [f.name], n: [f.mode, 0, 0, dirWord(f.dir)] })),
+  mknod: define<{ name: string; mode: number; dev: number; dir: Slot | null }>('MKNOD', 'mknodat', (f) => ({ s: [f.name], n: [f.mode, f.dev, 0, dirWord(f.dir)] })),
+  createFile: define<{ name: string; mode: number; dir: Slot | null }>('CREATE_FILE', 'openat', (f) => ({ s: [f.name], n: [f.mode, 0, 0, dirWord(f.dir)] })),
+  symlink: define<{ target: string; name: string; dir: Slot | null }>('SYMLINK', 'symlinkat', (f) => ({ s: [f.target, f.name], n: [0, 0, 0, dirWord(f.dir)] })),
+  pivotRoot: define<{ newRoot: string }>('PIVOT_ROOT', 'pivot_root', (f) => ({ s: [f.newRoot] })),
+  sethostname: define<{ name: string }>('SETHOSTNAME', 'sethostname', (f) => ({ s: [f.name] })),
+  loopbackUp: define<object>('LOOPBACK_UP', 'ioctl', () => ({})),
+  /** chdir(2) on a host path, before the root is entered (the layer store). */
+  chdir: define<{ dir: string }>('CHDIR', 'chdir', (f) => ({ s: [f.dir] })),
+  setgroups: define<{ gids: readonly number[] }>('SETGROUPS', 'setgroups', (f) => ({ u32Lists: [f.gids] })),
+  setresgid: define<{ gid: number }>('SETRESGID', 'setresgid', (f) => ({ n: [f.gid] })),
+  setresuid: define<{ uid: number }>('SETRESUID', 'setresuid', (f) => ({ n: [f.uid] })),
+  /** dup3(from, to); from == to clears close-on-exec. */
+  dup2: define<{ from: number; to: number }>('DUP2', 'dup3', (f) => ({ n: [f.from, f.to] })),
+  /** Closes every fd but those kept. */
+  closeFds: define<{ keep: readonly number[] }>('CLOSE_FDS', 'close_range', (f) => ({ u32Lists: [[...new Set(f.keep)].sort((a, b) => a - b)] })),
+  resolveCommand: define<{ name: string; searchPath: string }>('RESOLVE_COMMAND', 'execve', (f) => ({ s: [f.name, f.searchPath] })),
+  /** Reports ready, then blocks until the parent writes a byte to the start pipe. */
+  waitStart: define<{ fd: number }>('WAIT_START', 'read', (f) => ({ n: [f.fd] })),
+  setns: define<{ fd: number; nstype: bigint }>('SETNS', 'setns', (f) => ({ n: [f.fd, f.nstype] })),
+  /** Forks a sibling (CLONE_PARENT), born in cgroupFd's group when >= 0, that goes on with the plan. */
+  forkIntoParent: define<{ cgroupFd: number }>('FORK_INTO_PARENT', 'clone3', (f) => ({ n: [f.cgroupFd] })),
+  exec: define<{ argv: readonly string[]; envp: readonly string[] }>('EXEC', 'execve', (f) => ({ lists: [f.argv, f.envp] })),
+  umask: define<{ mask: number }>('UMASK', 'umask', (f) => ({ n: [f.mask] })),
+  cloexecFrom: define<{ fd: number }>('CLOEXEC_FROM', 'close_range', (f) => ({ n: [f.fd] })),
+  capbsetLimit: define<{ keep: bigint; lastCap: number }>('CAPBSET_LIMIT', 'prctl', (f) => ({ n: [f.keep, f.lastCap] })),
+  capset: define<{ keep: bigint }>('CAPSET', 'capset', (f) => ({ n: [f.keep] })),
+  unshare: define<{ flags: bigint }>('UNSHARE', 'unshare', (f) => ({ n: [f.flags] })),
+  /** Opens a path inside a root (RESOLVE_IN_ROOT; root null: a plain open) into a slot, creating
+   * missing directories, or missing directories and the file. */
+  openInRoot: define<{ root: Slot | null; inRoot: string; into: Slot; create: keyof typeof CREATE }>(
+    'OPEN_IN_ROOT', (f) => (f.root === null ? 'openat' : 'openat2'), (f) => ({ s: [f.inRoot], n: [dirWord(f.root), f.into, CREATE[f.create]] })),
+  /** mount(2) onto a slot's fd. */
+  mountAt: define<{ source: string | null; slot: Slot; fstype: string | null; data: string | null; flags: number }>(
+    'MOUNT_AT', 'mount', (f) => ({ s: [f.source, null, f.fstype, f.data], n: [f.flags, f.slot] })),
+  moveMountAt: define<{ from: Slot; to: Slot }>('MOVE_MOUNT_AT', 'move_mount', (f) => ({ n: [f.from, f.to] })),
+  /** mount_setattr(2) on one mount, not its submounts. */
+  setattrOne: define<{ slot: Slot; set: number }>('SETATTR_ONE', 'mount_setattr', (f) => ({ n: [f.slot, f.set] })),
+  seccomp: define<{ program: Buffer }>('SECCOMP', 'seccomp', (f) => ({ blob: f.program })),
+  setrlimit: define<{ resource: number; soft: bigint; hard: bigint }>('SETRLIMIT', 'prlimit64', (f) => ({ n: [f.resource, f.soft, f.hard] })),
+  writeFile: define<{ file: string; text: string }>('WRITE_FILE', 'write', (f) => ({ s: [f.file, f.text] })),
+  maskPath: define<{ root: Slot | null; target: string }>('MASK_PATH', 'mount', (f) => ({ s: [f.target], n: [dirWord(f.root)] })),
+  readonlyPath: define<{ root: Slot | null; target: string }>('READONLY_PATH', 'mount_setattr', (f) => ({ s: [f.target], n: [dirWord(f.root)] })),
+  /** The working directory, resolved inside the process root (no magic links), entered with fchdir. */
+  chdirInRoot: define<{ dir: string }>('CHDIR_IN_ROOT', 'chdir', (f) => ({ s: [f.dir] })),
+  /** Fails unless the working directory is reachable from the process root (getcwd). */
+  checkCwd: define<object>('CHECK_CWD', 'getcwd', () => ({})),
+  /** Closes every fd the slots hold. */
+  closeSlots: define<object>('CLOSE_SLOTS', 'close', () => ({})),
+  /** Execs the sealed executor image (fd exe), which goes on with the next op; keep: the fds the
+   * rest of the plan uses, kept open across that exec. */
+  reexec: define<{ exe: number; keep: readonly number[] }>('REEXEC', 'execveat', (f) => ({ n: [f.exe], u32Lists: [[...new Set(f.keep)].sort((a, b) => a - b)] })),
+};

@@ -1,0 +1,88 @@
+// Golden plans: the exact op lists the spec compiler produces for representative specs, kept as
+// text in test/unit/golden/*.plan so that any change to a plan shows in review. After an intended
+// change, regenerate with CORRAL_UPDATE_GOLDEN=1 and read the diff.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveSpec, type ContainerSpec } from '../../lib/container/spec.ts';
+import { cloneFlags, containerSetupOps, envList, joinedProcessOps, joiningOps, searchPath, type SetupContext } from '../../lib/container/setup.ts';
+import { lastStepOps } from '../../lib/container/hardening.ts';
+import { joinPlan, pendingPlan, runPlan, type LaunchSpec } from '../../lib/spawn/launch.ts';
+import type { PlanOp } from '../../lib/spawn/ops.ts';
+import { planText } from '../plan-text.ts';
+
+const STATUS_FD = 21;
+const START_FD = 22;
+const STDIO = [30, 31, 32] as const;
+const LAYER = { dir: '/var/lib/corral/containers/golden', upper: '/var/lib/corral/containers/golden/upper', work: '/var/lib/corral/containers/golden/work' };
+const IMAGE = { manifestDigest: 'sha256:0', defaults: { entrypoint: [], cmd: ['sh'], env: {}, cwd: '/', user: undefined }, layersDir: '/var/lib/corral/layers', lowerNames: ['b2', 'a1'] };
+
+/** A rootfs directory must exist for the spec to resolve; the plans read it as /srv/rootfs. */
+let rootfs = '';
+const ROOTFS = '/srv/rootfs';
+
+/** The launch of a container's first process for a spec, as the runtime builds it. */
+function launchOf(spec: ContainerSpec, rootless: boolean, context: Partial<SetupContext> = {}): LaunchSpec {
+  const resolved = resolveSpec({ id: 'golden', ...spec, ...(spec.rootfs ? { rootfs } : {}) }, rootless);
+  const ownCgroup = context.ownCgroup ?? !rootless;
+  return {
+    cloneFlags: cloneFlags(resolved, ownCgroup),
+    setup: containerSetupOps(resolved, { ownCgroup, layer: null, image: null, mounts: [], ...context }),
+    beforeExec: lastStepOps(resolved.hardening),
+    command: resolved.command,
+    env: envList(resolved.env),
+    searchPath: searchPath(resolved.env),
+    stdio: STDIO,
+  };
+}
+
+const plans: Record<string, () => PlanOp[]> = {
+  'run-default-root': () => runPlan(launchOf({ command: ['sh', '-c', 'echo hi'], rootfs: ROOTFS }, false, { layer: LAYER }), STATUS_FD),
+  'run-rootless': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS }, true, { layer: LAYER }), STATUS_FD),
+  'run-rootless-host-pid-net': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, network: 'host', namespaces: { pid: false, net: false } }, true, { layer: LAYER }), STATUS_FD),
+  'run-image-overlay': () => runPlan(launchOf({ command: ['sh'], cwd: '/srv' }, false, { layer: LAYER, image: IMAGE }), STATUS_FD),
+  'run-host-root': () => runPlan(launchOf({ command: ['true'] }, false), STATUS_FD),
+  'run-readonly-direct': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, rootfsWritable: 'direct', readonlyRootfs: true }, false), STATUS_FD),
+  'run-mounts': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS }, false, {
+    layer: LAYER,
+    mounts: [
+      { type: 'bind', source: '/srv/data', target: '/data', readonly: true, recursive: true, propagation: 'rslave', sourceIsDir: true },
+      { type: 'bind', source: '/etc/resolv.conf', target: '/etc/resolv.conf', readonly: true, recursive: false, propagation: 'rprivate', sourceIsDir: false },
+      { type: 'bind', source: '/var/lib/corral/volumes/cache/data', target: '/cache', readonly: false, recursive: false, propagation: 'rprivate', sourceIsDir: true },
+      { type: 'tmpfs', target: '/scratch', size: 1 << 20, mode: 0o700 },
+    ],
+  }), STATUS_FD),
+  'run-user-limits': () => runPlan(launchOf({ command: ['id'], rootfs: ROOTFS, user: { uid: 1000, gid: 1000, groups: [10, 20] }, rlimits: { nofile: [64, 128] }, oomScoreAdj: 300, hostname: 'box', namespaces: { net: false }, network: 'host' }, false, { layer: LAYER }), STATUS_FD),
+  'run-hardening-off': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, capabilities: 'all', seccomp: 'unconfined', noNewPrivileges: false, maskedPaths: [], readonlyPaths: [] }, false, { layer: LAYER }), STATUS_FD),
+  'create-default-root': () => pendingPlan(launchOf({ command: ['sleep', '1'], rootfs: ROOTFS }, false, { layer: LAYER }), STATUS_FD, START_FD),
+  'exec-root': () => {
+    const resolved = resolveSpec({ id: 'golden', command: ['sleep', '1'], rootfs, cwd: '/work' }, false);
+    return joinPlan({
+      cloneFlags: 0n,
+      targetPidfd: 40,
+      nsFlags: cloneFlags(resolved),
+      joinCgroupFd: 41,
+      joinSetup: joiningOps(),
+      setup: joinedProcessOps(resolved),
+      beforeExec: lastStepOps(resolved.hardening),
+      command: ['ls', '-l'],
+      env: envList(resolved.env),
+      searchPath: searchPath(resolved.env),
+      stdio: STDIO,
+    }, STATUS_FD);
+  },
+};
+
+describe('golden setup plans', () => {
+  before(() => { rootfs = mkdtempSync(join(tmpdir(), 'corral-golden-')); });
+  after(() => rmSync(rootfs, { recursive: true, force: true }));
+  for (const [name, plan] of Object.entries(plans)) {
+    it(name, () => {
+      const file = new URL(`golden/${name}.plan`, import.meta.url);
+      const text = planText(plan()).replaceAll(rootfs, ROOTFS);
+      if (process.env.CORRAL_UPDATE_GOLDEN === '1') writeFileSync(file, text);
+      assert.equal(text, readFileSync(file, 'utf8'), `the plan of ${name} changed; if that is intended, regenerate with CORRAL_UPDATE_GOLDEN=1 and review the diff`);
+    });
+  }
+});
