@@ -52,19 +52,24 @@ const SLOW_MS = 1000;
 const FAST_MS = 10;
 
 /** Polls the supervisors' records for the handles of this process: fast while someone waits for
- * an exit (the timer then keeps the event loop alive), slowly and unref'd otherwise. */
+ * an exit (the timer then keeps the event loop alive), slowly and unref'd otherwise. Handles are
+ * held weakly, so those a program drops (a list() it looked at) stop being polled. */
 class RecordPoller {
-  readonly #watched = new Set<SupervisedInit>();
+  readonly #watched = new Set<WeakRef<SupervisedInit>>();
+  readonly #refs = new WeakMap<SupervisedInit, WeakRef<SupervisedInit>>();
   #timer: NodeJS.Timeout | null = null;
   #holds = 0;
 
   add(init: SupervisedInit): void {
-    this.#watched.add(init);
+    const ref = new WeakRef(init);
+    this.#refs.set(init, ref);
+    this.#watched.add(ref);
     this.#schedule();
   }
 
   delete(init: SupervisedInit): void {
-    this.#watched.delete(init);
+    const ref = this.#refs.get(init);
+    if (ref) this.#watched.delete(ref);
     if (this.#watched.size === 0) this.#schedule();
   }
 
@@ -85,7 +90,12 @@ class RecordPoller {
     this.#timer = null;
     if (this.#watched.size === 0) return;
     this.#timer = setInterval(() => {
-      for (const init of this.#watched) init.check();
+      for (const ref of this.#watched) {
+        const init = ref.deref();
+        if (init) init.check();
+        else this.#watched.delete(ref);
+      }
+      if (this.#watched.size === 0) this.#schedule();
     }, this.#holds > 0 ? FAST_MS : SLOW_MS);
     if (this.#holds === 0) this.#timer.unref();
   }
@@ -176,8 +186,15 @@ export class SupervisedInit implements InitProcess {
   }
 
   signal(signal: number): void {
+    const cached = this.#pidfd >= 0;
     const fd = this.pidfd;
-    if (fd >= 0) pidfdSendSignal(fd, signal);
+    if (fd < 0) return;
+    try {
+      pidfdSendSignal(fd, signal);
+    } finally {
+      // Only exec keeps one open (until the exit); a handle that only signals holds none.
+      if (!cached) this.#closePidfd();
+    }
   }
 
   async abandon(): Promise<void> {

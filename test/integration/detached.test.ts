@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CorralError, Runtime, type Container, type LogEntry } from '../../lib/index.ts';
 import { startTime } from '../../lib/sys/process-tag.ts';
-import { alive, eventually, makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
+import { alive, eventually, makeBusyboxRoot, openFds, rmRoot, rootless } from '../helpers.ts';
 
 const creator = fileURLToPath(new URL('../fixtures/detached-creator.ts', import.meta.url));
 const renamer = fileURLToPath(new URL('../fixtures/detached-renamer.ts', import.meta.url));
@@ -322,12 +322,15 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     const rss = supervisors.map((pid) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]));
     assert.ok(Math.max(...rss) < 1024, `supervisor RSS up to ${Math.max(...rss)} kB`);
     const fresh = new Runtime({ root: store });
+    const fds = openFds().length;
     const started = performance.now();
     const listed = fresh.list({ all: true });
     const ms = performance.now() - started;
     assert.equal(listed.length, 200);
     assert.ok(listed.every((c) => c.status === 'running'));
     assert.ok(ms < 100, `list() took ${ms.toFixed(1)} ms`);
+    listed[0]!.kill('SIGCONT');
+    assert.equal(openFds().length, fds, 'handles that look and signal hold no fds');
     for (const c of made) await c.remove({ force: true });
     assert.ok(supervisors.every((pid) => !alive(pid)));
   });
