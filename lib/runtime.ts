@@ -5,6 +5,7 @@ import { CgroupManager } from './cgroup/manager.ts';
 import { defaultRoot } from './fs/runtime-root.ts';
 import { VolumeStore } from './fs/volumes.ts';
 import { ContainerEngine } from './container/engine.ts';
+import { NetworkStore } from './net/network-store.ts';
 import type { Container } from './container/container.ts';
 import type { ContainerSpec } from './container/spec.ts';
 import type { CreateSpec } from './container/detached-spec.ts';
@@ -29,6 +30,9 @@ export interface RuntimeConfig {
   root?: string;
 }
 
+/** The network operations a runtime offers. */
+export type Networks = Pick<NetworkStore, 'create' | 'list' | 'inspect' | 'remove' | 'prune'>;
+
 /** The image operations a runtime offers (the store's internals stay inside). */
 export type Images = Pick<ImageStore, 'import' | 'export' | 'list' | 'inspect' | 'tag' | 'remove' | 'gc' | 'diskUsage'>;
 
@@ -44,6 +48,8 @@ export class Runtime {
   readonly volumes: Volumes;
   /** Images: import, export, list, inspect, tag, remove, gc, diskUsage. */
   readonly images: Images;
+  /** Bridge networks: create, list, inspect, remove, prune. */
+  readonly networks: Networks;
   readonly #engine: ContainerEngine;
 
   constructor(config: RuntimeConfig = {}) {
@@ -59,10 +65,15 @@ export class Runtime {
     this.root = config.root ?? defaultRoot();
     const volumes = new VolumeStore(this.root);
     const images = new ImageStore(this.root, { rootless });
+    const networks = new NetworkStore(this.root);
     this.volumes = volumes;
     this.images = images;
+    this.networks = networks;
     const root = this.root;
-    this.#engine = new ContainerEngine({ stopTimeout, root, rootless, cgroups, volumes, images: containerImages(images), removeCommand: (id) => [process.execPath, ...process.execArgv, cliMain, 'rm', '-f', '--root', root, id] });
+    this.#engine = new ContainerEngine({
+      stopTimeout, root, rootless, cgroups, volumes, networks, images: containerImages(images),
+      removeCommand: (id) => [process.execPath, ...process.execArgv, cliMain, 'rm', '-f', '--root', root, id],
+    });
   }
 
   /** Creates a container whose first process is set up and waits before exec until start();

@@ -11,6 +11,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableControllers, findV2Mount } from '../dist/cgroup/hierarchy.js';
 import { runInVm, vmAvailable } from './vm/vm.mjs';
+import { missingPrerequisites } from './prerequisites.mjs';
 
 const repo = dirname(dirname(fileURLToPath(import.meta.url)));
 const NOBODY = 65534;
@@ -172,6 +173,14 @@ async function limitSuite() {
 }
 
 console.log(`Node ${process.version} (${process.execPath})`);
+const missing = missingPrerequisites();
+if (missing.length > 0) {
+  console.log(`\nThe test suite needs what this machine lacks:\n${missing.map((m) => `  ${m.what}: apt-get install ${m.pkg}`).join('\n')}`);
+  console.log(`Install them all with: sudo npm run setup   (apt-get install ${[...new Set(missing.map((m) => m.pkg))].join(' ')})`);
+  console.log('\n0 passed, 1 failed');
+  rmSync(scratch, { recursive: true, force: true });
+  process.exit(1);
+}
 try {
   typeCheck();
   mocha('unit, integration and security tests', repo, ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts', 'test/security/**/*.test.ts']);

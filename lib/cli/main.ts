@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { constants } from 'node:os';
 import { CorralError, Runtime, type ContainerSpec } from '../index.ts';
-import { pairs, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, usageError } from './parse.ts';
+import { pairs, parseMountFlag, parsePublishFlag, parseTmpfsFlag, parseVolumeFlag, usageError } from './parse.ts';
+import { networkCommand } from './network-command.ts';
 import { volumeCommand } from './volume-command.ts';
 import { imageCommand } from './image-command.ts';
 import { psCommand } from './ps-command.ts';
@@ -23,6 +24,7 @@ const USAGE = `usage: corral run [options] [--rootfs DIR | IMAGE] [-- COMMAND [A
        corral start|stop [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
        corral image import|export|ls|inspect|tag|rm|gc|du ...
        corral volume create|ls|inspect|rm|prune ...
+       corral network create|ls|inspect|rm|prune ...
 
 Runs COMMAND (or the IMAGE's own command) in a new container (own PID, mount, UTS, IPC, network and cgroup namespaces; a user
 namespace when not root). Without --rootfs the container sees the host root read-only, with its own
@@ -34,7 +36,9 @@ options:
   -w, --cwd DIR           working directory inside the container
   -u, --user UID[:GID]    run as this user
       --hostname NAME     host name inside the container
-      --network MODE      none (default: own namespace with lo) or host
+      --network MODE      none (default: own namespace with lo), host, bridge or a network's name
+      --network-alias N   another name the container resolves by on its network (repeatable)
+  -p, --publish [IP:][HOST:]CONTAINER[/udp]  publish a port (default IP 127.0.0.1; no --network: bridge)
       --id ID             container id
   -l, --label KEY=VALUE   label (repeatable)
       --cap-add CAP       add a capability (repeatable; 'ALL' for all)
@@ -87,6 +91,8 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
       user: { type: 'string', short: 'u' },
       hostname: { type: 'string' },
       network: { type: 'string' },
+      'network-alias': { type: 'string', multiple: true },
+      publish: { type: 'string', short: 'p', multiple: true },
       id: { type: 'string' },
       label: { type: 'string', short: 'l', multiple: true },
       'cap-add': { type: 'string', multiple: true },
@@ -122,7 +128,9 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   if (values.cwd !== undefined) spec.cwd = values.cwd;
   if (values.user !== undefined) spec.user = parseUser(values.user);
   if (values.hostname !== undefined) spec.hostname = values.hostname;
-  if (values.network !== undefined) spec.network = values.network as 'none' | 'host';
+  if (values.network !== undefined) spec.network = values.network;
+  if (values['network-alias']) spec.network = { name: values.network ?? 'bridge', aliases: values['network-alias'] };
+  if (values.publish) spec.ports = values.publish.map(parsePublishFlag);
   if (values.id !== undefined) spec.id = values.id;
   if (values.label) spec.labels = pairs(values.label, '--label');
   if (values['cap-add'] || values['cap-drop']) spec.capabilities = { add: values['cap-add'] ?? [], drop: values['cap-drop'] ?? [] };
@@ -190,6 +198,8 @@ async function main(argv: string[]): Promise<number> {
       return inspectCommand(rest);
     case 'stats':
       return statsCommand(rest);
+    case 'network':
+      return networkCommand(rest);
     case '-v':
     case '--version':
       console.log(`corral ${version()}`);

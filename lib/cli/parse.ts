@@ -1,6 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
 import type { MountSpec } from '../fs/mounts.ts';
+import type { PortSpec } from '../container/spec.ts';
 
 /** A usage error of the corral command. */
 export function usageError(message: string): CorralError {
@@ -69,4 +70,15 @@ export function parseMountFlag(value: string): MountSpec {
   }
   if (type === 'volume') return { type, source, target, readonly };
   throw usageError(`--mount type must be bind, tmpfs or volume, got '${type}'`);
+}
+
+/** -p [IP:][HOST:]CONTAINER[/tcp|/udp] as docker takes it (no HOST or an empty one: a free port). */
+export function parsePublishFlag(value: string): PortSpec {
+  const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3}):)?(?:(\d*):)?(\d+)(?:\/(tcp|udp))?$/.exec(value);
+  if (!m) throw usageError(`-p must be [IP:][HOST:]CONTAINER[/udp], got '${value}'`);
+  const port: PortSpec = { container: Number(m[3]) };
+  if (m[1] !== undefined) port.hostIp = m[1];
+  if (m[2]) port.host = Number(m[2]);
+  if (m[4] !== undefined) port.protocol = m[4] as 'tcp' | 'udp';
+  return port;
 }

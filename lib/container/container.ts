@@ -9,6 +9,7 @@ import type { ResolvedSpec } from './spec.ts';
 import type { StdioSet } from './stdio.ts';
 import type { CommitRequest } from './image-provider.ts';
 import type { HeldResources } from './host-resources.ts';
+import type { PublishedPort } from '../net/ports.ts';
 import type { InitProcess } from './init-process.ts';
 import { ContainerState, type ContainerStatus } from './status.ts';
 import { OomWatch } from './oom-watch.ts';
@@ -167,6 +168,16 @@ export class Container extends EventEmitter<ContainerEvents> {
       cgroupPath: this.cgroupPath,
       supervision: this.#owner.supervision?.() ?? null,
     };
+  }
+
+  /** The container's published ports with the host ports actually taken (none without spec.ports). */
+  ports(): PublishedPort[] {
+    return this.#host.state.ports.map((p) => ({ ...p }));
+  }
+
+  /** The container's address on its bridge network, or null. */
+  get ip(): string | null {
+    return this.#host.state.network?.ip ?? null;
   }
 
   /** Memory, CPU, pids and io usage from the container's cgroup. */

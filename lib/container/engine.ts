@@ -1,5 +1,5 @@
 import { CorralError } from '../sys/errors.ts';
-import { launchNow, launchPending, type LaunchSpec } from '../spawn/launch.ts';
+import { launchNow, launchPending, withoutDumpable, type LaunchSpec } from '../spawn/launch.ts';
 import { startSupervisor, type StartedSupervisor } from '../spawn/supervised-launch.ts';
 import type { CgroupManager } from '../cgroup/manager.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
@@ -17,6 +17,11 @@ import type { ContainerStatus } from './status.ts';
 import { readLogs } from './logs.ts';
 import { cgroupResource, HeldResources, imageLeaseResource, volumeResource, writableLayerResource, type HostResource } from './host-resources.ts';
 import type { ImageProvider, ResolvedImage } from './image-provider.ts';
+import type { NetworkStore } from '../net/network-store.ts';
+import { CLONE } from '../sys/constants.ts';
+import { joinNetworkOp, networkResource } from './network-resource.ts';
+import { startPasta } from '../net/pasta.ts';
+import { join } from 'node:path';
 
 /** The parts a container engine is made of (assembled by the Runtime in lib/runtime.ts). */
 export interface EngineParts {
@@ -27,6 +32,7 @@ export interface EngineParts {
   rootless: boolean;
   cgroups: CgroupManager;
   volumes: VolumeStore;
+  networks: NetworkStore;
   /** Images for specs that name one, and commit; null: specs cannot name images. */
   images: ImageProvider | null;
   /** The command that removes a detached container by id (autoRemove: its supervisor becomes it). */
@@ -52,6 +58,7 @@ export class ContainerEngine {
       imageLeaseResource(parts.images),
       writableLayerResource(parts.root),
       volumeResource(parts.volumes),
+      networkResource(parts.networks),
     ];
     const images = parts.images;
     this.#owner = {
@@ -190,6 +197,10 @@ export class ContainerEngine {
   async #launchDetached(spec: ContainerSpec, options: DetachedOptions): Promise<Container> {
     const image = spec?.image === undefined ? null : await this.#image(spec.image);
     const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
+    if (resolved.network === 'bridge' || resolved.network === 'pasta') {
+      // Their attachments (addresses, veths, rules, pasta) are not yet released from another process.
+      throw new CorralError(`invalid container spec: a detached container's network must be 'none' or 'host' for now, got ${resolved.network}`, { code: 'ERR_INVALID_SPEC' });
+    }
     if (this.#containers.has(resolved.id)) {
       throw new CorralError(`a container with id ${resolved.id} already exists`, { code: 'ERR_CONTAINER_EXISTS' });
     }
@@ -249,21 +260,35 @@ export class ContainerEngine {
     this.#containers.set(resolved.id, null);
     let host: HeldResources | undefined;
     let stdio: StdioSet | undefined;
+    let init: ChildInit | undefined;
     try {
       host = await HeldResources.acquire(this.#resources, resolved, image);
       stdio = openStdio(resolved.stdio);
       const launch = this.#launchSpec(resolved, stdio, host);
-      const proc = now ? await launchNow(launch) : await launchPending(launch);
+      // pasta needs the container's pid before exec: such a run() takes the create() path.
+      const pasta = resolved.network === 'pasta';
+      const proc = now && !pasta ? await launchNow(launch) : await launchPending(launch);
       stdio.releaseChildEnds();
-      const container = new Container(resolved, this.#owner, new ChildInit(proc, !now), stdio, now ? 'running' : 'created', host);
+      init = new ChildInit(proc, !now || pasta);
+      if (pasta) await this.#startPasta(resolved, proc.pid, host, now ? init : null);
+      const container = new Container(resolved, this.#owner, init, stdio, now ? 'running' : 'created', host);
       this.#containers.set(resolved.id, container);
       return container;
     } catch (e) {
       this.#containers.delete(resolved.id);
+      await init?.abandon();
       stdio?.destroy();
       await host?.release().catch(() => {});
       throw e;
     }
+  }
+
+  /** Starts pasta for a container held before exec, then lets it exec when it is a run(). */
+  async #startPasta(spec: ResolvedSpec, pid: number, host: HeldResources, runNow: ChildInit | null): Promise<void> {
+    const pasta = await startPasta(pid, spec.ports, join(this.#parts.root, 'networks'), spec.id);
+    host.adopt(() => pasta.stop());
+    host.state.ports = pasta.ports;
+    await runNow?.start();
   }
 
   async #image(ref: string): Promise<ResolvedImage> {
@@ -272,13 +297,18 @@ export class ContainerEngine {
   }
 
   #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources): LaunchSpec {
-    const { cgroup, layer, image, mounts } = host.state;
+    const { cgroup, layer, image, mounts, network } = host.state;
     // test/security/host-root-runtime-root.test.ts: a container on the host's root never sees the
     // runtime's own root (other containers' layers, images, volumes).
     const visible = spec.rootfs === null && !image ? { ...spec, maskedPaths: [...spec.maskedPaths, this.#parts.root] } : spec;
     return {
-      cloneFlags: cloneFlags(spec, cgroup !== null),
-      setup: containerSetupOps(visible, { ownCgroup: cgroup !== null, layer, image, mounts }),
+      cloneFlags: network ? cloneFlags(spec, cgroup !== null) & ~CLONE.NEWNET : cloneFlags(spec, cgroup !== null),
+      setup: spec.network === 'pasta'
+        // pasta opens /proc/PID/ns/* of the held child: it stays dumpable (as on the vfork path; no
+        // process of the container exists before its exec, and exec resets it).
+        ? withoutDumpable(containerSetupOps(visible, { ownCgroup: cgroup !== null, layer, image, mounts }))
+        : [...(network ? [joinNetworkOp(network.nsfd)] : []), ...containerSetupOps(visible, { ownCgroup: cgroup !== null, layer, image, mounts })],
+      ...(network ? { keepFds: [network.nsfd] } : {}),
       beforeExec: lastStepOps(spec.hardening),
       command: spec.command,
       env: envList(spec.env),

@@ -6,6 +6,7 @@ import { createLayer, removeLayer, type ContainerLayer } from '../fs/container-l
 import { removeTree } from '../fs/remove-tree.ts';
 import type { PlannedMount } from '../fs/rootfs.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
+import type { PublishedPort } from '../net/ports.ts';
 import type { ImageProvider, ResolvedImage } from './image-provider.ts';
 import type { ResolvedSpec } from './spec.ts';
 
@@ -18,6 +19,10 @@ export interface HostState {
   image: ResolvedImage | null;
   /** spec.mounts with volumes turned into binds of their data directories. */
   mounts: PlannedMount[];
+  /** The prepared network namespace the container joins, when it is on a bridge network. */
+  network: { nsfd: number; ip: string } | null;
+  /** Its published ports (bridge or pasta), with the host ports actually taken. */
+  ports: PublishedPort[];
   /** The process tag that owns what is acquired: null for this process, a supervisor's for a
    * detached container (so sweepers leave it alone while the supervisor lives). */
   owner: string | null;
@@ -40,8 +45,9 @@ type Release = () => void | Promise<void>;
 export interface HostResource {
   readonly name: string;
   acquire(spec: ResolvedSpec, host: HostState): Release | null | Promise<Release | null>;
-  /** How to release what an earlier process acquired, from its saved state (null: nothing). */
-  restore(spec: ResolvedSpec, host: HostState): Release | null;
+  /** How to release what an earlier process acquired, from its saved state (null: nothing);
+   * absent for a resource a detached container cannot hold (refused when it is created). */
+  restore?(spec: ResolvedSpec, host: HostState): Release | null;
 }
 
 /** A container's acquired host resources, released in reverse order. */
@@ -56,7 +62,7 @@ export class HeldResources {
   /** Acquires the resources in order for a container; on a failure what was acquired is released
    * (in reverse) before the error is thrown, so a failed create leaves nothing behind. */
   static async acquire(resources: readonly HostResource[], spec: ResolvedSpec, image: ResolvedImage | null, owner: string | null = null): Promise<HeldResources> {
-    const held = new HeldResources({ cgroup: null, layer: null, image, mounts: [], owner });
+    const held = new HeldResources({ cgroup: null, layer: null, image, mounts: [], network: null, ports: [], owner });
     try {
       for (const resource of resources) {
         const release = await resource.acquire(spec, held.state);
@@ -73,9 +79,9 @@ export class HeldResources {
    * another process releases it. */
   static restore(resources: readonly HostResource[], spec: ResolvedSpec, image: ResolvedImage | null, saved: SavedHostState): HeldResources {
     const cgroup = saved.cgroup === null ? null : Cgroup.open(saved.cgroup);
-    const held = new HeldResources({ cgroup, layer: saved.layer, image, mounts: saved.mounts, owner: saved.owner });
+    const held = new HeldResources({ cgroup, layer: saved.layer, image, mounts: saved.mounts, network: null, ports: [], owner: saved.owner });
     for (const resource of resources) {
-      const release = resource.restore(spec, held.state);
+      const release = resource.restore?.(spec, held.state);
       if (release) held.#releases.push(release);
     }
     return held;
@@ -85,6 +91,11 @@ export class HeldResources {
   save(): SavedHostState {
     const { cgroup, layer, mounts, owner } = this.state;
     return { cgroup: cgroup?.path ?? null, layer, mounts, owner: owner! };
+  }
+
+  /** Adds what was acquired after the launch (pasta, which needs the container's pid): released first. */
+  adopt(release: Release): void {
+    this.#releases.push(release);
   }
 
   /** Releases everything, last acquired first; every release runs, the first failure is thrown
@@ -104,21 +115,22 @@ export class HeldResources {
 
 /** The container's cgroup, born with its limits (none when the runtime has no cgroups). */
 export function cgroupResource(cgroups: CgroupManager): HostResource {
+  const restore = (_spec: ResolvedSpec, host: HostState): Release | null => {
+    const cgroup = host.cgroup;
+    if (!cgroup) return null;
+    return async () => {
+      await cgroup.remove();
+      if (host.owner) removeIfEmpty(dirname(cgroup.path));
+    };
+  };
   return {
     name: 'cgroup',
     acquire(spec, host) {
       const cgroup = cgroups.create(spec.id, spec.limits, spec.devices, host.owner ?? undefined);
       host.cgroup = cgroup;
-      return this.restore(spec, host);
+      return restore(spec, host);
     },
-    restore(_spec, host) {
-      const cgroup = host.cgroup;
-      if (!cgroup) return null;
-      return async () => {
-        await cgroup.remove();
-        if (host.owner) removeIfEmpty(dirname(cgroup.path));
-      };
-    },
+    restore,
   };
 }
 
@@ -133,42 +145,44 @@ function removeIfEmpty(dir: string): void {
 
 /** A lease on the image the container runs, so the image is not removed under it. */
 export function imageLeaseResource(images: ImageProvider | null): HostResource {
+  const restore = (spec: ResolvedSpec, host: HostState): Release | null => {
+    const image = host.image;
+    if (!image || !images) return null;
+    return () => images.release(image.manifestDigest, spec.id, host.owner ?? undefined);
+  };
   return {
     name: 'image lease',
     acquire(spec, host) {
       const image = host.image;
       if (!image || !images) return null;
       images.markUsed(image.manifestDigest, spec.id, host.owner ?? undefined);
-      return this.restore(spec, host);
+      return restore(spec, host);
     },
-    restore(spec, host) {
-      const image = host.image;
-      if (!image || !images) return null;
-      return () => images.release(image.manifestDigest, spec.id, host.owner ?? undefined);
-    },
+    restore,
   };
 }
 
 /** The per-container writable overlay layer over an image or a rootfs directory. */
 export function writableLayerResource(root: string): HostResource {
+  const restore = (_spec: ResolvedSpec, host: HostState): Release | null => {
+    const layer = host.layer;
+    if (!layer) return null;
+    if (!host.owner) return () => removeLayer(layer);
+    // A supervisor's layer goes at once, with its directory when empty: its process may be short-lived.
+    return () => {
+      removeTree(layer.dir);
+      removeIfEmpty(dirname(layer.dir));
+    };
+  };
   return {
     name: 'writable layer',
     acquire(spec, host) {
       if (!(host.image || spec.rootfs !== null) || spec.rootfsWritable !== 'overlay' || !spec.namespaces.mount) return null;
       const layer = createLayer(root, spec.id, host.owner ?? undefined);
       host.layer = layer;
-      return this.restore(spec, host);
+      return restore(spec, host);
     },
-    restore(_spec, host) {
-      const layer = host.layer;
-      if (!layer) return null;
-      if (!host.owner) return () => removeLayer(layer);
-      // A supervisor's layer goes at once, with its directory when empty: its process may be short-lived.
-      return () => {
-        removeTree(layer.dir);
-        removeIfEmpty(dirname(layer.dir));
-      };
-    },
+    restore,
   };
 }
 

@@ -8,6 +8,9 @@ import type { DeviceRule } from '../cgroup/device-filter.ts';
 import { limitWrites, type CgroupWrites, type Limits } from '../cgroup/limits.ts';
 import { resolveMounts, type MountSpec, type ResolvedMount } from '../fs/mounts.ts';
 import type { ImageDefaults } from './image-provider.ts';
+import { parseAddress } from '../net/ipv4.ts';
+import type { PortRequest } from '../net/ports.ts';
+import { DEFAULT_NETWORK } from '../net/network-store.ts';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, resolveHardening, type Hardening, type RlimitSpec, type SeccompSpec } from './hardening.ts';
 
 /** Namespaces a spec can turn off (all are on by default; `user` is on when not root). */
@@ -37,8 +40,12 @@ export interface ContainerSpec {
   cwd?: string;
   user?: { uid: number; gid: number; groups?: number[] };
   hostname?: string;
-  /** 'none' (default): own network namespace with lo up; 'host': the host's network. */
-  network?: 'none' | 'host';
+  /** 'none' (default): own network namespace with lo up; 'host': the host's network; 'bridge' (the
+   * default network) or a network's name, or { name, aliases, ip }: a namespace of its own
+   * attached to that network (root), resolving the network's containers by name. */
+  network?: 'none' | 'host' | string | NetworkSpec;
+  /** Host ports forwarded to the container; without network they join the default 'bridge'. */
+  ports?: PortSpec[];
   namespaces?: NamespaceToggles;
   /** stdin, stdout and stderr: 'pipe' (default), 'inherit' or 'ignore'. */
   stdio?: StdioMode;
@@ -71,6 +78,24 @@ export interface ContainerSpec {
   devices?: DeviceSpec[];
 }
 
+/** spec.network as an object: the network and how the container is known on it. */
+export interface NetworkSpec {
+  name: string;
+  /** More names it resolves by (besides its id and hostname). */
+  aliases?: string[];
+  /** A fixed address in the network's subnet; default the next free one. */
+  ip?: string;
+}
+
+/** A published port: host (0 or absent: a free one, see container.ports()) on hostIp (default
+ * 127.0.0.1, '0.0.0.0' for every address) forwarded to the container's port. */
+export interface PortSpec {
+  host?: number;
+  hostIp?: string;
+  container: number;
+  protocol?: 'tcp' | 'udp';
+}
+
 /** How the container's fds 0-2 are connected. */
 export type StdioMode = 'pipe' | 'inherit' | 'ignore';
 
@@ -84,7 +109,11 @@ export interface ResolvedSpec {
   cwd: string;
   user: { uid: number; gid: number; groups: number[] } | null;
   hostname: string;
-  network: 'none' | 'host';
+  /** 'bridge': attached to the network in attach; 'pasta': in a user namespace, the default
+   * network through pasta (outbound and published ports, no other containers). */
+  network: 'none' | 'host' | 'bridge' | 'pasta';
+  attach: { network: string; names: string[]; ip: string | null } | null;
+  ports: PortRequest[];
   namespaces: Required<NamespaceToggles>;
   stdio: StdioMode;
   labels: Record<string, string>;
@@ -105,7 +134,7 @@ export interface ResolvedSpec {
 /** The PATH a container gets when the spec gives none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths', 'devices']);
+const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths', 'devices', 'ports']);
 const NAMESPACE_KEYS = new Set(['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup', 'user']);
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
@@ -149,6 +178,53 @@ function stringRecord(value: unknown, what: string): Record<string, string> {
   return out;
 }
 
+/** spec.network checked: 'none', 'host', or the network to attach to (spec.ports alone: 'bridge'). */
+function resolveNetwork(value: unknown, ports: unknown): 'none' | 'host' | { name: string; aliases: string[]; ip: string | null } {
+  if (value === undefined) value = ports === undefined ? 'none' : DEFAULT_NETWORK;
+  if (value === 'none' || value === 'host') return value;
+  if (typeof value === 'string') return { name: checkNetworkName(value), aliases: [], ip: null };
+  if (typeof value !== 'object' || value === null) throw invalid(`network must be 'none', 'host', a network name or { name, aliases, ip }`);
+  const v = value as NetworkSpec;
+  const aliases = v.aliases ?? [];
+  if (!Array.isArray(aliases) || aliases.some((a) => typeof a !== 'string' || !HOSTNAME_PATTERN.test(a))) throw invalid('network.aliases must be host names');
+  if (v.ip !== undefined) {
+    try {
+      parseAddress(v.ip, 'network.ip');
+    } catch {
+      throw invalid(`network.ip '${String(v.ip)}' is not an IPv4 address`);
+    }
+  }
+  return { name: checkNetworkName(v.name), aliases, ip: v.ip ?? null };
+}
+
+function checkNetworkName(name: unknown): string {
+  if (typeof name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(name)) throw invalid(`network name '${String(name)}' is not valid`);
+  return name;
+}
+
+function checkPort(value: unknown, what: string, min: number): number {
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > 65535) throw invalid(`${what} must be an integer from ${min} to 65535`);
+  return value as number;
+}
+
+/** spec.ports checked, defaults filled in (hostIp 127.0.0.1, host 0: a free port, tcp). */
+function resolvePorts(value: unknown): PortRequest[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw invalid('ports must be an array of { host?, hostIp?, container, protocol? }');
+  return value.map((p: PortSpec, i) => {
+    if (typeof p !== 'object' || p === null) throw invalid(`ports[${i}] must be an object`);
+    const protocol = p.protocol ?? 'tcp';
+    if (protocol !== 'tcp' && protocol !== 'udp') throw invalid(`ports[${i}].protocol must be 'tcp' or 'udp'`);
+    const hostIp = p.hostIp ?? '127.0.0.1';
+    try {
+      parseAddress(hostIp, `ports[${i}].hostIp`);
+    } catch {
+      throw invalid(`ports[${i}].hostIp '${String(hostIp)}' is not an IPv4 address`);
+    }
+    return { hostIp, host: checkPort(p.host ?? 0, `ports[${i}].host`, 0), container: checkPort(p.container, `ports[${i}].container`, 1), protocol };
+  });
+}
+
 /** Checks a spec and fills in the defaults; throws ERR_INVALID_SPEC (or the errno of a bad rootfs)
  * before anything is created. deviceFilter: the container's group will have the device filter
  * (without it, and as root, the default capabilities lose MKNOD). */
@@ -174,12 +250,21 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   }
   if (rootless && !namespaces.user) throw invalid('namespaces.user cannot be turned off when not running as root');
 
-  const network = spec.network ?? 'none';
-  if (network !== 'none' && network !== 'host') throw invalid(`network must be 'none' or 'host', got '${String(network)}'`);
-  if (spec.namespaces?.net !== undefined && spec.network !== undefined && spec.namespaces.net !== (network === 'none')) {
+  const requested = resolveNetwork(spec.network, spec.ports);
+  let network: ResolvedSpec['network'] = requested === 'none' || requested === 'host' ? requested : 'bridge';
+  if (spec.namespaces?.net !== undefined && spec.network !== undefined && spec.namespaces.net !== (network !== 'host')) {
     throw invalid(`network '${network}' contradicts namespaces.net = ${spec.namespaces.net}`);
   }
-  namespaces.net = spec.namespaces?.net ?? network === 'none';
+  namespaces.net = spec.namespaces?.net ?? network !== 'host';
+  const ports = resolvePorts(spec.ports);
+  if (ports.length > 0 && network !== 'bridge') throw invalid(`ports need a bridge network, not network '${network}'`);
+  if (network === 'bridge' && !namespaces.net) throw invalid('a bridge network needs the network namespace');
+  if (network === 'bridge' && namespaces.user) {
+    // In a user namespace the default network is pasta's, for the container's namespace alone.
+    const custom = typeof requested === 'object' && (requested.name !== DEFAULT_NETWORK || requested.ip !== null || requested.aliases.length > 0);
+    if (custom) throw invalid("in a user namespace (rootless) only the default network 'bridge' (through pasta) is implemented: no user networks, aliases or fixed addresses");
+    network = 'pasta';
+  }
 
   const rootfs = spec.rootfs === undefined ? null : checkRootfs(checkString(spec.rootfs, 'rootfs'));
   if (!namespaces.mount && rootfs !== null) throw invalid('a rootfs needs the mount namespace');
@@ -206,6 +291,10 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   if (!HOSTNAME_PATTERN.test(hostname)) throw invalid(`hostname '${hostname}' is not a valid host name`);
   if (spec.hostname !== undefined && !namespaces.uts) throw invalid('hostname needs the UTS namespace');
 
+  const attach = network === 'bridge' && typeof requested === 'object'
+    ? { network: requested.name, names: [...new Set([id, hostname, ...requested.aliases])], ip: requested.ip }
+    : null;
+
   const stdio = spec.stdio ?? 'pipe';
   if (!['pipe', 'inherit', 'ignore'].includes(stdio)) throw invalid(`stdio must be 'pipe', 'inherit' or 'ignore', got '${String(stdio)}'`);
 
@@ -230,5 +319,5 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
 
   return { id, image: image ? spec.image! : null, command, rootfs, mounts, hardening: resolveHardening(spec, capabilities),
     maskedPaths: pathList(spec.maskedPaths, 'maskedPaths', DEFAULT_MASKED_PATHS),
-    readonlyPaths: pathList(spec.readonlyPaths, 'readonlyPaths', DEFAULT_READONLY_PATHS), readonlyRootfs: spec.readonlyRootfs ?? false, rootfsWritable, env, cwd, user, hostname, network, namespaces, stdio, labels: stringRecord(spec.labels, 'labels'), capabilities, limits: limitWrites(spec.limits ?? {}), devices: deviceRules(spec.devices) };
+    readonlyPaths: pathList(spec.readonlyPaths, 'readonlyPaths', DEFAULT_READONLY_PATHS), readonlyRootfs: spec.readonlyRootfs ?? false, rootfsWritable, env, cwd, user, hostname, network, attach, ports, namespaces, stdio, labels: stringRecord(spec.labels, 'labels'), capabilities, limits: limitWrites(spec.limits ?? {}), devices: deviceRules(spec.devices) };
 }

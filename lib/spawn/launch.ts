@@ -22,6 +22,8 @@ export interface LaunchSpec {
   searchPath: string;
   stdio: readonly [number, number, number];
   cgroupFd?: number;
+  /** More fds the setup uses (a network namespace to join): kept open until exec. */
+  keepFds?: readonly number[];
 }
 
 /** A child process started by a launch: pid and pidfd (ours to close). */
@@ -100,7 +102,7 @@ export function clonePlan(plan: Buffer, flags: bigint, cgroupFd: number | undefi
 /** PR_SET_DUMPABLE acts on the memory map, which a CLONE_VM child shares with Node until it execs
  * the executor image: there it would change Node itself, so it is left out before that exec (the
  * child runs no code of the container meanwhile, and the parent is suspended until then). */
-function withoutDumpable(ops: PlanOp[]): PlanOp[] {
+export function withoutDumpable(ops: PlanOp[]): PlanOp[] {
   const ownImage = ops.findIndex((o) => o.name === 'REEXEC');
   return ops.filter((o, i) => (ownImage >= 0 && i > ownImage) || !(o.name === 'PRCTL' && o.fields.option === PR.SET_DUMPABLE));
 }
@@ -108,7 +110,7 @@ function withoutDumpable(ops: PlanOp[]): PlanOp[] {
 /** The plan of a container's first process started right away (launchNow). */
 export function runPlan(spec: LaunchSpec, statusFd: number): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  const keep = keptFds([0, 1, 2, statusFd]);
+  const keep = keptFds([0, 1, 2, statusFd, ...(spec.keepFds ?? [])]);
   return withoutDumpable(withReexec([...stdioOps(spec.stdio), closeFdsOp(keep), ...spec.setup, ...resolve, ...exec], keep));
 }
 
@@ -116,7 +118,7 @@ export function runPlan(spec: LaunchSpec, statusFd: number): PlanOp[] {
  * and a detached container's supervisor, whose fds differ: stdio and exe as it holds them). */
 export function pendingPlan(spec: LaunchSpec, statusFd: number, startFd: number, fds: { stdio: LaunchSpec['stdio']; exe: number } = { stdio: spec.stdio, exe: executorImageFd() }): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  const keep = keptFds([0, 1, 2, statusFd, startFd]);
+  const keep = keptFds([0, 1, 2, statusFd, startFd, ...(spec.keepFds ?? [])]);
   return withReexec([
     ...stdioOps(fds.stdio),
     closeFdsOp(keep, fds.exe),

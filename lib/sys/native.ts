@@ -17,6 +17,9 @@ function load(): ReturnType<typeof koffi.load> {
 }
 
 const lib = load();
+
+/** The loaded libcorral.so, for the bindings of its other parts (lib/sys/netns.ts). */
+export const nativeLibrary = lib;
 const spawnFn = lib.func('int64_t corral_spawn(void *plan, uint64_t size, uint64_t flags, int32_t cgroupFd, _Out_ int32_t *pidfd, _Out_ int32_t *badOp)');
 
 /** The pid corral_spawn returns (negated) for a plan its check refuses. */

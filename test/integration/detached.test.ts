@@ -202,6 +202,7 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     assert.throws(() => runtime.find('nosuch'), (e: CorralError) => e.code === 'ERR_CONTAINER_NOT_FOUND');
     assert.equal(new Runtime({ root: store }).find('same').id, a.id);
     await assert.rejects(runtime.create({ name: 'x', command: ['true'], rootfs }), (e: CorralError) => e.code === 'ERR_INVALID_SPEC');
+    await assert.rejects(runtime.create({ detached: true, network: 'bridge', command: ['true'], rootfs }), (e: CorralError) => e.code === 'ERR_INVALID_SPEC' && /network/.test(e.message));
   });
 
   it('concurrent renames from two processes while a third execs and stops never corrupt the state', async () => {

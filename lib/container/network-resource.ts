@@ -1,0 +1,28 @@
+import type { NetworkStore } from '../net/network-store.ts';
+import { op, type PlanOp } from '../spawn/ops.ts';
+import { CLONE } from '../sys/constants.ts';
+import type { HostResource } from './host-resources.ts';
+
+/** A bridge-network attachment: a network namespace prepared on the host with its veth, address,
+ * route and published ports (the container joins it with setns before exec), and the network's
+ * hosts file and resolv.conf bind-mounted as /etc/hosts and /etc/resolv.conf. */
+export function networkResource(networks: NetworkStore): HostResource {
+  return {
+    name: 'network',
+    async acquire(spec, host) {
+      if (!spec.attach) return null;
+      const attachment = await networks.attach(spec.attach.network, { container: spec.id, names: spec.attach.names, ip: spec.attach.ip, ports: spec.ports });
+      host.network = { nsfd: attachment.nsfd, ip: attachment.ip };
+      host.ports = attachment.ports;
+      const bind = (source: string, target: string) => ({ type: 'bind', source, target, readonly: true, recursive: false, propagation: 'rprivate', sourceIsDir: false }) as const;
+      host.mounts = [...host.mounts, bind(attachment.hostsFile, '/etc/hosts'), bind(attachment.resolvConf, '/etc/resolv.conf')];
+      return () => attachment.release();
+    },
+  };
+}
+
+/** The first setup step of a container on a bridge network: join its prepared namespace (cloned
+ * without CLONE_NEWNET, so this works on the vfork fast path as well as for create()). */
+export function joinNetworkOp(nsfd: number): PlanOp {
+  return op.setns({ step: 'join the prepared network namespace', fd: nsfd, nstype: CLONE.NEWNET });
+}

@@ -1,0 +1,164 @@
+import { randomBytes } from 'node:crypto';
+import { close } from '../sys/libc.ts';
+import { netnsSocket } from '../sys/netns.ts';
+import { isStaleTag, processTag } from '../sys/process-tag.ts';
+import { ensureBridge } from './bridge.ts';
+import { renderHosts } from './hosts-file.ts';
+import { rewriteInPlace } from './in-place-file.ts';
+import { containerResolvConf } from './resolv-conf.ts';
+import { Ipam, type Endpoint } from './ipam.ts';
+import { formatAddress, parseSubnet } from './ipv4.ts';
+import { withLock } from './lock.ts';
+import { addRules, deleteRules, nft, type NftRule, type NftRuleRef } from './nftables.ts';
+import type { HeldPort, PublishedPort } from './ports.ts';
+import { RtNetlink } from './rtnetlink.ts';
+import type { NetworkPaths, StoredNetwork } from './network-store.ts';
+
+/** A network with where its state lives: what attaching works on. */
+export interface NetworkHandle {
+  config: StoredNetwork;
+  paths: NetworkPaths;
+}
+
+/** What a container asks of a network. */
+export interface AttachRequest {
+  container: string;
+  /** Names other containers of the network resolve it by. */
+  names: string[];
+  /** A fixed address, or null for the next free one. */
+  ip: string | null;
+  /** Host ports already held for it (lib/net/ports.ts). */
+  ports: readonly HeldPort[];
+}
+
+/** A container's attachment: its network namespace (the container joins it), address, hosts
+ * file and published ports; release() undoes it all. */
+export interface Attachment {
+  /** fd of the prepared network namespace (ours until release). */
+  nsfd: number;
+  ip: string;
+  hostsFile: string;
+  /** The host's resolv.conf without loopback nameservers, for /etc/resolv.conf. */
+  resolvConf: string;
+  ports: PublishedPort[];
+  release(): void;
+}
+
+let hostNetlink: RtNetlink | undefined;
+
+/** The rtnetlink socket of this process's own network namespace, opened on first use. */
+function host(): RtNetlink {
+  hostNetlink ??= new RtNetlink();
+  return hostNetlink;
+}
+
+function ipamOf(net: NetworkHandle): Ipam {
+  const c = net.config;
+  return new Ipam(net.paths.endpoints, parseSubnet(c.subnet), [c.gateway]);
+}
+
+function portRules(container: string, ip: string, ports: readonly HeldPort[]): NftRule[] {
+  const comment = `corral:${processTag()}:${container}`;
+  return ports.map((p) => ({
+    chain: 'ports' as const,
+    comment,
+    expr: [...(p.hostIp === '0.0.0.0' ? [] : [nft.daddr(p.hostIp)]), nft.dport(p.protocol, p.host), nft.dnat(ip, p.container)],
+  }));
+}
+
+function rewriteHosts(net: NetworkHandle, ipam: Ipam): void {
+  const live = ipam.endpoints().filter((e) => !isStaleTag(e.owner)).sort((a, b) => a.ip.localeCompare(b.ip, 'en', { numeric: true }));
+  rewriteInPlace(net.paths.hosts, renderHosts(live), 'the network hosts file');
+}
+
+/** Undoes what an endpoint holds on the host: its rules, its veth (gone already when its
+ * namespace went away) and its address. */
+function undoEndpoint(ipam: Ipam, e: Endpoint): void {
+  deleteRules(e.rules);
+  host().deleteLink(e.veth);
+  ipam.release(e.ip);
+}
+
+/** Frees what endpoints of dead processes left (a SIGKILL leaves no time to clean up) and returns
+ * the endpoints of live processes; callers hold the network lock (net.paths.lock). */
+export function sweepEndpoints(net: NetworkHandle, ipam = ipamOf(net)): Endpoint[] {
+  const all = ipam.endpoints();
+  const stale = all.filter((e) => isStaleTag(e.owner));
+  for (const e of stale) undoEndpoint(ipam, e);
+  if (stale.length > 0) rewriteHosts(net, ipam);
+  return all.filter((e) => !stale.includes(e));
+}
+
+/** The endpoints of live processes on a network, after sweeping those of dead ones. */
+export function liveEndpoints(net: NetworkHandle): Endpoint[] {
+  return withLock(net.paths.lock, () => sweepEndpoints(net));
+}
+
+/** Attaches a new network namespace to the network (root): bridge made when missing, a veth pair
+ * with its peer created as eth0 straight inside the namespace, address, default route, hosts
+ * entry, DNAT rules for the held ports. On a failure nothing is left behind. */
+export function attach(net: NetworkHandle, request: AttachRequest): Attachment {
+  const c = net.config;
+  const subnet = parseSubnet(c.subnet);
+  const prefix = subnet.prefix;
+  const { nsfd, sock } = netnsSocket(null, RtNetlink.SOCKET.family, RtNetlink.SOCKET.type, RtNetlink.SOCKET.protocol);
+  const inner = new RtNetlink(sock);
+  const ipam = ipamOf(net);
+  let endpoint: Endpoint | undefined;
+  let rules: NftRuleRef[] = [];
+  try {
+    inner.setUp(1, 'lo');
+    endpoint = withLock(net.paths.lock, () => {
+      sweepEndpoints(net, ipam);
+      const bridge = ensureBridge(host(), { bridge: c.bridge, subnet: formatAddress(subnet.base), prefix, gateway: c.gateway, internal: c.internal });
+      const veth = `vc${randomBytes(6).toString('hex')}`;
+      const e = ipam.allocate({ container: request.container, owner: processTag(), veth, names: request.names, rules: [] }, request.ip);
+      try {
+        host().addVeth(veth, bridge, 'eth0', nsfd);
+        host().setUp(host().linkIndex(veth)!, veth);
+        const eth0 = inner.linkIndex('eth0')!;
+        inner.addAddress(eth0, 'eth0', e.ip, prefix);
+        inner.setUp(eth0, 'eth0');
+        inner.addDefaultRoute(c.gateway);
+        rules = addRules(portRules(request.container, e.ip, request.ports), `publish the ports of container ${request.container}`);
+        e.rules = rules;
+        if (rules.length > 0) ipam.update(e);
+        rewriteHosts(net, ipam);
+        rewriteInPlace(net.paths.resolvConf, containerResolvConf(), 'the network resolv.conf');
+      } catch (err) {
+        undoEndpoint(ipam, e);
+        throw err;
+      }
+      return e;
+    });
+  } catch (e) {
+    inner.close();
+    close(nsfd);
+    throw e;
+  }
+  inner.close();
+  const done = endpoint;
+  let released = false;
+  return {
+    nsfd,
+    ip: done.ip,
+    hostsFile: net.paths.hosts,
+    resolvConf: net.paths.resolvConf,
+    ports: request.ports.map(({ hostIp, host: hostPort, container, protocol }) => ({ hostIp, host: hostPort, container, protocol })),
+    release() {
+      if (released) return;
+      released = true;
+      try {
+        withLock(net.paths.lock, () => {
+          deleteRules(done.rules);
+          ipam.release(done.ip);
+          rewriteHosts(net, ipam);
+        });
+      } finally {
+        // The last reference to the namespace: the kernel tears it down with the veth pair
+        // (asynchronously; deleting the veth here would cost ~25 ms of RCU waits).
+        close(nsfd);
+      }
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { CorralError } from '../sys/errors.ts';
+import { close, pidfdOpen, pidfdSendSignal } from '../sys/libc.ts';
+
+const SIGTERM = 15;
+import { holdPorts, type PortRequest, type PublishedPort } from './ports.ts';
+
+/** pasta (Debian's passt) serving one container's network namespace. */
+export interface PastaProcess {
+  ports: PublishedPort[];
+  /** Ends pasta (it also ends by itself once the namespace is gone). */
+  stop(): void;
+}
+
+/** Starts pasta for the network namespace of pid (joining its user namespace): addresses and
+ * routes copied from the host (--config-net), outbound through pasta's sockets, the ports published
+ * on the host keeping their source address. Host port 0 becomes a free port; a port in use fails
+ * with ERR_PORT_IN_USE before pasta starts. pidDir holds pasta's pid file. */
+export async function startPasta(pid: number, requested: readonly PortRequest[], pidDir: string, id: string): Promise<PastaProcess> {
+  // Held to check and choose them, let go just before pasta binds them itself.
+  const held = await holdPorts(requested);
+  for (const p of held) p.close();
+  const ports = held.map(({ hostIp, host, container, protocol }) => ({ hostIp, host, container, protocol }));
+  const spec = (protocol: 'tcp' | 'udp'): string[] => {
+    const list = ports.filter((p) => p.protocol === protocol).map((p) => `${p.hostIp === '0.0.0.0' ? '' : `${p.hostIp}/`}${p.host}:${p.container}`);
+    return list.length ? [protocol === 'tcp' ? '-t' : '-u', list.join(',')] : [protocol === 'tcp' ? '-t' : '-u', 'none'];
+  };
+  const pidFile = join(pidDir, `pasta-${id}.pid`);
+  const args = ['--config-net', '-4', '--quiet', '-T', 'none', '-U', 'none', ...spec('tcp'), ...spec('udp'), '-P', pidFile, String(pid)];
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('pasta', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let text = '';
+    child.stderr!.on('data', (d) => { text += d; });
+    child.once('error', (e) => reject((e as NodeJS.ErrnoException).code === 'ENOENT'
+      ? new CorralError('rootless networking needs pasta: install the passt package', { code: 'ERR_NETWORK_UNAVAILABLE', path: 'pasta', cause: e })
+      : e));
+    // Without --foreground, pasta returns once the namespace is configured and it runs in the background.
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new CorralError(`pasta exited with ${code}: ${text.trim()}`, { code: 'ERR_NETWORK_SETUP', step: 'start pasta for the container network', path: 'pasta' }))));
+  });
+  // A pidfd, taken while pasta is known to run (its command line names our pid file), so stop() can never signal a
+  // process that reused its pid.
+  let pidfd: number;
+  try {
+    const pastaPid = Number(readFileSync(pidFile, 'utf8').trim());
+    pidfd = pidfdOpen(pastaPid);
+    if (!readFileSync(`/proc/${pastaPid}/cmdline`, 'utf8').split('\0').includes(pidFile)) {
+      close(pidfd);
+      throw new Error(`pid ${pastaPid} is not pasta`);
+    }
+  } catch (e) {
+    throw new CorralError(`pasta started but cannot be followed: ${(e as Error).message}`, { code: 'ERR_NETWORK_SETUP', path: pidFile, cause: e });
+  } finally {
+    rmSync(pidFile, { force: true });
+  }
+  return {
+    ports,
+    stop() {
+      pidfdSendSignal(pidfd, SIGTERM);
+      close(pidfd);
+    },
+  };
+}
