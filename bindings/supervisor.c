@@ -206,21 +206,25 @@ static void open_log(void)
 	s.log_size = fstat(s.log_fd, &st) == 0 ? st.st_size : 0;
 }
 
-/* container.log → .1 → .2 …, keeping at most log_files files (1: the one file is truncated). */
+/* container.log → .1 → .2 …, keeping at most log_files files (1: the one file starts over).
+ * container.log is never missing: the full one is linked as .1, a new one renamed over it. */
 static void rotate(void)
 {
 	close(s.log_fd);
 	char from[64], to[64];
-	for (int i = s.log_files - 1; i >= 1; i--) {
-		if (i == 1)
-			snprintf(from, sizeof from, "container.log");
-		else
-			snprintf(from, sizeof from, "container.log.%d", i - 1);
+	for (int i = s.log_files - 1; i >= 2; i--) {
+		snprintf(from, sizeof from, "container.log.%d", i - 1);
 		snprintf(to, sizeof to, "container.log.%d", i);
 		renameat(s.dir, from, s.dir, to);
 	}
-	if (s.log_files <= 1)
-		unlinkat(s.dir, "container.log", 0);
+	if (s.log_files > 1) {
+		unlinkat(s.dir, "container.log.1", 0);
+		linkat(s.dir, "container.log", s.dir, "container.log.1", 0);
+	}
+	int fd = openat(s.dir, "container.log.new", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || renameat(s.dir, "container.log.new", s.dir, "container.log") < 0)
+		die("rotate container.log");
+	close(fd);
 	open_log();
 }
 

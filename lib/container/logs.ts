@@ -120,6 +120,12 @@ export async function* readLogs(dir: string, options: LogOptions, ended: () => b
         if (errorCode(e) !== 'ENOENT') throw fromNodeError(e, 'follow the container log', current);
       }
       if (replaced) {
+        // What was written to the old file after the last read and before the rotation.
+        ({ lines } = readLines(fd, offset));
+        for (const line of lines) {
+          const entry = pass(line);
+          if (entry) yield entry;
+        }
         closeSync(fd);
         fd = openSync(current, 'r');
         offset = 0;
