@@ -278,7 +278,9 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     assert.ok(await eventually(() => !alive(pid)), 'an attached container died with its creator');
   });
 
-  it('the CLI: run -d, ps, logs, exec, stop, wait, inspect, rm; usage errors exit 125', async () => {
+  it('the CLI: run -d, ps, logs, exec, stop, wait, inspect, rm; usage errors exit 125', async function () {
+    // About twenty node processes, each loading the sources through tsx: slow on a loaded machine.
+    this.timeout(180_000);
     const run = corral('run', '-d', '--root', store, '--name', 'cli', '--rootfs', rootfs, '--', '/bin/sh', '-c', "trap 'exit 3' TERM; echo from-cli; while true; do sleep 0.1; done");
     assert.equal(run.status, 0, run.stderr);
     const id = run.stdout.trim();
