@@ -15,6 +15,7 @@ import { execCommand } from './exec-command.ts';
 import { inspectCommand } from './inspect-command.ts';
 import { statsCommand } from './stats-command.ts';
 import { LIFECYCLE_COMMANDS, lifecycleCommand } from './lifecycle-command.ts';
+import { registryCommand } from './registry-command.ts';
 
 const USAGE = `usage: corral run [options] [--rootfs DIR | IMAGE] [-- COMMAND [ARG...]]
        corral commit [options] IMAGE NEWREF [-- COMMAND...]   (run, then store the changes as NEWREF)
@@ -23,6 +24,7 @@ const USAGE = `usage: corral run [options] [--rootfs DIR | IMAGE] [-- COMMAND [A
        corral exec [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
        corral start|stop [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
        corral image import|export|ls|inspect|tag|rm|gc|du ...
+       corral pull|push|login|logout ...                       (registries: corral pull --help)
        corral volume create|ls|inspect|rm|prune ...
        corral network create|ls|inspect|rm|prune ...
 
@@ -200,6 +202,11 @@ async function main(argv: string[]): Promise<number> {
       return statsCommand(rest);
     case 'network':
       return networkCommand(rest);
+    case 'pull':
+    case 'push':
+    case 'login':
+    case 'logout':
+      return registryCommand(command, rest);
     case '-v':
     case '--version':
       console.log(`corral ${version()}`);
