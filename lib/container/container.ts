@@ -11,6 +11,7 @@ import type { CommitRequest } from './image-provider.ts';
 import type { HeldResources } from './host-resources.ts';
 import type { PublishedPort } from '../net/ports.ts';
 import type { InitProcess } from './init-process.ts';
+import type { Terminal } from './terminal.ts';
 import { ContainerState, type ContainerStatus } from './status.ts';
 import { OomWatch } from './oom-watch.ts';
 import { execIn, type ExecOptions } from './exec.ts';
@@ -47,6 +48,8 @@ export class Container extends EventEmitter<ContainerEvents> {
   readonly stdin: Writable | null;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
+  /** The container's terminal with spec.tty, else null. */
+  readonly terminal: Terminal | null;
 
   readonly #spec: ResolvedSpec;
   readonly #owner: ContainerOwner;
@@ -61,7 +64,7 @@ export class Container extends EventEmitter<ContainerEvents> {
   #removal: Promise<void> | null = null;
 
   /** @internal Made by the container engine (Runtime.create and Runtime.run). */
-  constructor(spec: ResolvedSpec, owner: ContainerOwner, init: InitProcess, stdio: StdioSet, started: boolean, host: HeldResources) {
+  constructor(spec: ResolvedSpec, owner: ContainerOwner, init: InitProcess, stdio: StdioSet, started: boolean, host: HeldResources, terminal: Terminal | null = null) {
     super();
     this.id = spec.id;
     this.pid = init.pid;
@@ -69,6 +72,7 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.stdin = stdio.stdin;
     this.stdout = stdio.stdout;
     this.stderr = stdio.stderr;
+    this.terminal = terminal;
     this.#spec = spec;
     this.#owner = owner;
     this.#init = init;
@@ -228,6 +232,7 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.stdin?.destroy();
     this.stdout?.destroy();
     this.stderr?.destroy();
+    this.terminal?.destroy();
     this.#owner.forget(this.id);
     await this.#host.release();
   }

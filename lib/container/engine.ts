@@ -9,6 +9,8 @@ import { lastStepOps } from './hardening.ts';
 import { resolveSpec, type ContainerSpec, type ResolvedSpec } from './spec.ts';
 import { openStdio, type StdioSet } from './stdio.ts';
 import { ChildInit } from './init-process.ts';
+import { ConsoleSocket, type Terminal } from './terminal.ts';
+import { op } from '../spawn/ops.ts';
 import { cgroupResource, HeldResources, imageLeaseResource, volumeResource, writableLayerResource, type HostResource } from './host-resources.ts';
 import type { ImageProvider, ResolvedImage } from './image-provider.ts';
 import type { NetworkStore } from '../net/network-store.ts';
@@ -16,6 +18,8 @@ import { CLONE } from '../sys/constants.ts';
 import { joinNetworkOp, networkResource } from './network-resource.ts';
 import { startPasta } from '../net/pasta.ts';
 import { join } from 'node:path';
+
+const SIGKILL = 9;
 
 /** The parts a container engine is made of (assembled by the Runtime in lib/runtime.ts). */
 export interface EngineParts {
@@ -68,8 +72,8 @@ export class ContainerEngine {
     const container = await this.#launch(spec, true, options);
     try {
       return await collectRun({
-        stdin: container.stdin,
-        stdout: container.stdout,
+        stdin: container.terminal ?? container.stdin,
+        stdout: container.terminal ?? container.stdout,
         stderr: container.stderr,
         wait: () => container.wait(),
         kill: (signal) => {
@@ -98,7 +102,7 @@ export class ContainerEngine {
     const image = spec?.image === undefined ? null : await this.#image(spec.image);
     const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
     if (options) {
-      checkRunOptions(options, resolved.stdio === 'pipe');
+      checkRunOptions(options, resolved.stdio === 'pipe' || resolved.tty !== null);
       if (options.signal?.aborted) throw abortError(options.signal);
     }
     if (this.#containers.has(resolved.id)) {
@@ -108,22 +112,30 @@ export class ContainerEngine {
     let host: HeldResources | undefined;
     let stdio: StdioSet | undefined;
     let init: ChildInit | undefined;
+    let consoleSocket: ConsoleSocket | null = null;
     try {
       host = await HeldResources.acquire(this.#resources, resolved, image);
-      stdio = openStdio(resolved.stdio);
-      const launch = this.#launchSpec(resolved, stdio, host);
+      // With a terminal, fds 0-2 are /dev/null until the terminal replaces them.
+      stdio = openStdio(resolved.tty ? 'ignore' : resolved.stdio);
+      consoleSocket = resolved.tty && new ConsoleSocket();
+      const launch = this.#launchSpec(resolved, stdio, host, consoleSocket);
       // pasta needs the container's pid before exec: such a run() takes the create() path.
       const pasta = resolved.network === 'pasta';
       const proc = now && !pasta ? await launchNow(launch) : await launchPending(launch);
       stdio.releaseChildEnds();
+      consoleSocket?.releaseChildEnd();
       init = new ChildInit(proc, !now || pasta);
+      const terminal: Terminal | null = consoleSocket?.receive() ?? null;
       if (pasta) await this.#startPasta(resolved, proc.pid, host, now ? init : null);
-      const container = new Container(resolved, this.#owner, init, stdio, now, host);
+      const container = new Container(resolved, this.#owner, init, stdio, now, host, terminal);
       this.#containers.set(resolved.id, container);
       return container;
     } catch (e) {
       this.#containers.delete(resolved.id);
       await init?.abandon();
+      init?.signal(SIGKILL);
+      await init?.exited;
+      consoleSocket?.close();
       stdio?.destroy();
       await host?.release().catch(() => {});
       throw e;
@@ -143,7 +155,7 @@ export class ContainerEngine {
     return this.#parts.images.resolve(ref);
   }
 
-  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources): LaunchSpec {
+  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources, consoleSocket: ConsoleSocket | null): LaunchSpec {
     const { cgroup, layer, image, mounts, network } = host.state;
     // test/security/host-root-runtime-root.test.ts: a container on the host's root never sees the
     // runtime's own root (other containers' layers, images, volumes).
@@ -155,7 +167,11 @@ export class ContainerEngine {
         // process of the container exists before its exec, and exec resets it).
         ? withoutDumpable(containerSetupOps(visible, { ownCgroup: cgroup !== null, layer, image, mounts }))
         : [...(network ? [joinNetworkOp(network.nsfd)] : []), ...containerSetupOps(visible, { ownCgroup: cgroup !== null, layer, image, mounts })],
-      ...(network ? { keepFds: [network.nsfd] } : {}),
+      keepFds: [...(network ? [network.nsfd] : []), ...(consoleSocket ? [consoleSocket.childFd] : [])],
+      afterResolve: [
+        ...(spec.init ? [op.init({ step: 'stay behind as the init' })] : []),
+        ...(consoleSocket ? [consoleSocket.op(spec.tty!.size)] : []),
+      ],
       beforeExec: lastStepOps(spec.hardening),
       command: spec.command,
       env: envList(spec.env),
