@@ -9,7 +9,7 @@ import { lastStepOps } from './hardening.ts';
 import { resolveSpec, type ContainerSpec, type ResolvedSpec } from './spec.ts';
 import { openStdio, type StdioSet } from './stdio.ts';
 import { ChildInit } from './init-process.ts';
-import { ConsoleSocket, type Terminal } from './terminal.ts';
+import { ConsoleSocket, terminalIo, type Terminal } from './terminal.ts';
 import { op } from '../spawn/ops.ts';
 import { cgroupResource, HeldResources, imageLeaseResource, volumeResource, writableLayerResource, type HostResource } from './host-resources.ts';
 import type { ImageProvider, ResolvedImage } from './image-provider.ts';
@@ -72,9 +72,7 @@ export class ContainerEngine {
     const container = await this.#launch(spec, true, options);
     try {
       return await collectRun({
-        stdin: container.terminal ?? container.stdin,
-        stdout: container.terminal ?? container.stdout,
-        stderr: container.stderr,
+        ...(container.terminal ? terminalIo(container.terminal, options.input) : { stdin: container.stdin, stdout: container.stdout, stderr: container.stderr }),
         wait: () => container.wait(),
         kill: (signal) => {
           if (container.status === 'running' || container.status === 'paused') container.kill(signal);

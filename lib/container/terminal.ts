@@ -70,6 +70,14 @@ export class Terminal extends Duplex {
   }
 }
 
+/** The streams run() and exec() collect from a process on a terminal: its output is stdout (stderr
+ * goes there too, as on any terminal); input is typed into it (the terminal is not ended: that
+ * would mean nothing to the process, which reads EOF only from a ^D). */
+export function terminalIo(terminal: Terminal, input: string | Buffer | undefined): { stdin: null; stdout: Terminal; stderr: null } {
+  if (input !== undefined) terminal.write(input);
+  return { stdin: null, stdout: terminal, stderr: null };
+}
+
 /** The console socket of a process that is to get a terminal: its end goes into the plan, the pty
  * master comes back on ours. */
 export class ConsoleSocket {
