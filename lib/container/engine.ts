@@ -4,13 +4,12 @@ import type { CgroupManager } from '../cgroup/manager.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
 import { Container, type ContainerOwner } from './container.ts';
 import { abortError, checkRunOptions, collectRun, type RunOptions, type RunResult } from './run-result.ts';
-import { cloneFlags, containerSetupOps, envList, searchPath } from './setup.ts';
+import { cloneFlags, commandStartOps, containerSetupOps, envList, searchPath } from './setup.ts';
 import { lastStepOps } from './hardening.ts';
 import { resolveSpec, type ContainerSpec, type ResolvedSpec } from './spec.ts';
 import { openStdio, type StdioSet } from './stdio.ts';
 import { ChildInit } from './init-process.ts';
 import { ConsoleSocket, terminalIo, type Terminal } from './terminal.ts';
-import { op } from '../spawn/ops.ts';
 import { cgroupResource, HeldResources, imageLeaseResource, volumeResource, writableLayerResource, type HostResource } from './host-resources.ts';
 import type { ImageProvider, ResolvedImage } from './image-provider.ts';
 import type { NetworkStore } from '../net/network-store.ts';
@@ -166,10 +165,7 @@ export class ContainerEngine {
         ? withoutDumpable(containerSetupOps(visible, { ownCgroup: cgroup !== null, layer, image, mounts }))
         : [...(network ? [joinNetworkOp(network.nsfd)] : []), ...containerSetupOps(visible, { ownCgroup: cgroup !== null, layer, image, mounts })],
       keepFds: [...(network ? [network.nsfd] : []), ...(consoleSocket ? [consoleSocket.childFd] : [])],
-      afterResolve: [
-        ...(spec.init ? [op.init({ step: 'stay behind as the init' })] : []),
-        ...(consoleSocket ? [consoleSocket.op(spec.tty!.size)] : []),
-      ],
+      afterResolve: commandStartOps(spec, consoleSocket?.childFd ?? null),
       beforeExec: lastStepOps(spec.hardening),
       command: spec.command,
       env: envList(spec.env),

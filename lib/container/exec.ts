@@ -4,7 +4,7 @@ import { exitWatcher } from '../spawn/exit-watcher.ts';
 import { launchJoined, type LaunchedProcess } from '../spawn/launch.ts';
 import type { Cgroup } from '../cgroup/cgroup.ts';
 import { checkRunOptions, collectRun, exitInfo, signalNumber, type ExitInfo, type RunOptions, type RunResult } from './run-result.ts';
-import { cloneFlags, envList, joinedProcessOps, joiningOps, searchPath } from './setup.ts';
+import { cloneFlags, commandStartOps, envList, joinedProcessOps, joiningOps, searchPath } from './setup.ts';
 import { lastStepOps } from './hardening.ts';
 import type { ResolvedSpec, StdioMode } from './spec.ts';
 import { openStdio } from './stdio.ts';
@@ -84,7 +84,7 @@ export async function execIn(target: ExecTarget, command: string[], options: Exe
       joinSetup: joiningOps(),
       setup: joinedProcessOps(spec),
       beforeExec: lastStepOps(spec.hardening),
-      afterResolve: consoleSocket ? [consoleSocket.op(size)] : [],
+      afterResolve: commandStartOps({ init: false, tty: consoleSocket && { size } }, consoleSocket?.childFd ?? null),
       keepFds: consoleSocket ? [consoleSocket.childFd] : [],
       command,
       env: envList(env),

@@ -133,6 +133,19 @@ export function joinedProcessOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'name
   return [dieWithParentOp(), op.setsid({ step: 'start a new session' }), ...processOps(spec, false)];
 }
 
+/** The steps right after the command is resolved (before a created container waits for start): the
+ * executor's fork that leaves it behind as init (spec.init), then the terminal, which the command
+ * gets and the init does not (its master sent on consoleFd, spec.tty). */
+export function commandStartOps(spec: Pick<ResolvedSpec, 'init' | 'tty'>, consoleFd: number | null): PlanOp[] {
+  const ops: PlanOp[] = [];
+  if (spec.init) ops.push(op.init({ step: 'stay behind as the init' }));
+  if (spec.tty && consoleFd !== null) {
+    const size = spec.tty.size;
+    ops.push(op.console({ step: 'open a terminal on /dev/pts/ptmx', path: '/dev/pts/ptmx', socket: consoleFd, rows: size?.rows ?? 0, cols: size?.cols ?? 0 }));
+  }
+  return ops;
+}
+
 /** envp for execve. */
 export function envList(env: Record<string, string>): string[] {
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);

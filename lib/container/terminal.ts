@@ -3,7 +3,6 @@ import { ReadStream, WriteStream } from 'node:tty';
 import { CorralError } from '../sys/errors.ts';
 import { close, dupCloexec } from '../sys/libc.ts';
 import { consoleSocketPair, receiveTerminal, setWindowSize } from '../sys/pty.ts';
-import { op, type PlanOp } from '../spawn/ops.ts';
 
 /** A terminal's size in character cells. */
 export interface TerminalSize {
@@ -88,14 +87,9 @@ export class ConsoleSocket {
     [this.#ours, this.#theirs] = consoleSocketPair();
   }
 
-  /** The fd the child keeps until OP_CONSOLE. */
+  /** The fd the child keeps until OP_CONSOLE (commandStartOps in setup.ts). */
   get childFd(): number {
     return this.#theirs;
-  }
-
-  /** The plan step that opens the terminal inside and sends its master here. */
-  op(size: TerminalSize | null): PlanOp {
-    return op.console({ step: 'open a terminal on /dev/pts/ptmx', path: '/dev/pts/ptmx', socket: this.#theirs, rows: size?.rows ?? 0, cols: size?.cols ?? 0 });
   }
 
   /** Closes the child's end here once the child has it. */
