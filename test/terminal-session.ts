@@ -35,13 +35,18 @@ export class TerminalSession {
     }
   }
 
-  /** Types a line and resolves with the output between the marker lines it makes the shell print. */
+  /** Types a line and resolves with what it printed: the output between the last echo of the line
+   * (a terminal echoes typed input once more when the shell is not yet reading) and the marker it
+   * makes the shell print. */
   async command(line: string): Promise<string> {
     const [a, b] = [`m${Math.random().toString(36).slice(2, 6)}`, Math.random().toString(36).slice(2, 6)];
     const from = this.#output.length;
     // The marker is built from two halves so the echoed command line itself does not match it.
+    const echoed = `${a}""${b}-$?\r\n`;
     this.type(`${line}; echo ${a}""${b}-$?\n`);
-    const m = await this.waitFor(new RegExp(`${a}""${b}-\\$\\?\\r\\n([\\s\\S]*?)${a}${b}-(\\d+)`), from);
-    return m[1]!;
+    const done = await this.waitFor(new RegExp(`${a}${b}-\\d+`), from);
+    const upTo = from + done.index!;
+    const start = this.#output.lastIndexOf(echoed, upTo);
+    return this.#output.slice(start + echoed.length, upTo);
   }
 }

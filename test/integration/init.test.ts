@@ -72,7 +72,7 @@ describe(`spec.init: an init as PID 1 (${rootless ? 'rootless' : 'root'})`, () =
     t.type('sleep 100\n');
     await new Promise((r) => setTimeout(r, 300));
     t.type('\x03');
-    assert.match(await t.command('echo status-$?'), /\nstatus-130\r\n$/);
+    assert.match(await t.command('echo status-$?'), /^status-130\r\n$/);
     t.type('exit 9\n');
     assert.deepEqual(await c.wait(), { exitCode: 9, signal: null });
   });

@@ -56,7 +56,7 @@ describe(`terminals: spec.tty and exec with tty (${rootless ? 'rootless' : 'root
     await new Promise((r) => setTimeout(r, 300));
     t.type('\x03');
     // The shell survives: the signal reached sleep (killed by SIGINT: status 130), not PID 1.
-    assert.match(await t.command('echo status-$?'), /\nstatus-130\r\n$/);
+    assert.match(await t.command('echo status-$?'), /^status-130\r\n$/);
     t.type('exit 3\n');
     assert.deepEqual(await c.wait(), { exitCode: 3, signal: null });
   });
