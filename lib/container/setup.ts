@@ -70,7 +70,7 @@ export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): Pl
   }
   ops.push(dieWithParentOp());
   ops.push(op.prctl({ step: 'make the setup non-dumpable', option: PR.SET_DUMPABLE, arg: 0 }));
-  ops.push(op.setsid({ step: 'start a new session' }));
+  if (!liftedDefences.hostSession) ops.push(op.setsid({ step: 'start a new session' }));
   if (spec.namespaces.mount) {
     ops.push(...rootfsOps({
       rootfs: spec.rootfs,
