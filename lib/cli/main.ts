@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The corral command: `corral run [options] -- COMMAND...` runs a container with the terminal's stdio
-// and exits with the container's exit code.
+// (or a terminal of its own with -t) and exits with the container's exit code.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { constants } from 'node:os';
@@ -9,6 +9,7 @@ import { pairs, parseMountFlag, parsePublishFlag, parseTmpfsFlag, parseVolumeFla
 import { networkCommand } from './network-command.ts';
 import { volumeCommand } from './volume-command.ts';
 import { imageCommand } from './image-command.ts';
+import { attachTerminal, stdioSpec, terminalDrained, type TerminalFlags } from './terminal.ts';
 
 const USAGE = `usage: corral run [options] [--rootfs DIR | IMAGE] [-- COMMAND [ARG...]]
        corral commit [options] IMAGE NEWREF [-- COMMAND...]   (run, then store the changes as NEWREF)
@@ -40,6 +41,11 @@ options:
       --read-only         the root filesystem read-only
       --rootfs-writable M overlay (default: writes go to a discarded layer) or direct
       --root DIR          where volumes and container layers live
+  -i, --interactive       keep stdin connected (with -t: our terminal in raw mode, typed keys go in)
+  -t, --tty               a terminal for the container (its own /dev/pts), sized like ours
+      --init              an init as PID 1: forwards signals, reaps zombies
+      --sig-proxy BOOL    forward SIGINT, SIGTERM, SIGHUP to the container (default true)
+      --stop-timeout S    seconds between SIGTERM and SIGKILL when corral stops it (default 10)
   -m, --message TEXT      (commit) recorded in the new image's history
   -h, --help              this text
   -v, --version           corral's version
@@ -90,6 +96,11 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
       'read-only': { type: 'boolean' },
       'rootfs-writable': { type: 'string' },
       root: { type: 'string' },
+      interactive: { type: 'boolean', short: 'i' },
+      tty: { type: 'boolean', short: 't' },
+      init: { type: 'boolean' },
+      'sig-proxy': { type: 'string' },
+      'stop-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -102,7 +113,13 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
     throw usageError(commit ? 'usage: corral commit [options] IMAGE NEWREF [-- COMMAND...]' : `corral run takes one IMAGE before '--', got ${positionals.join(' ')}`);
   }
   if (!image && command.length === 0) throw usageError('corral run needs an IMAGE or a command after --');
-  const spec: ContainerSpec = { stdio: 'inherit' };
+  const stopTimeout = values['stop-timeout'] === undefined ? 10 : Number(values['stop-timeout']);
+  if (!(stopTimeout >= 0)) throw usageError(`--stop-timeout must be seconds, got '${values['stop-timeout']}'`);
+  const sigProxy = values['sig-proxy'] ?? 'true';
+  if (sigProxy !== 'true' && sigProxy !== 'false') throw usageError(`--sig-proxy must be true or false, got '${sigProxy}'`);
+  const flags: TerminalFlags = { interactive: values.interactive ?? false, tty: values.tty ?? false, sigProxy: sigProxy === 'true', stopTimeout: stopTimeout * 1000 };
+  const spec: ContainerSpec = stdioSpec(flags);
+  if (values.init) spec.init = true;
   if (command.length) spec.command = command;
   if (image) spec.image = image;
   if (values.rootfs !== undefined) spec.rootfs = values.rootfs;
@@ -130,17 +147,20 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   const runtime = new Runtime(values.root === undefined ? {} : { root: values.root });
   await using container = await runtime.create(spec);
   let timedOut = false;
-  const forward = (signal: NodeJS.Signals): void => {
-    if (container.status === 'running') container.kill(signal);
-  };
-  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, forward);
   const timer = timeout === undefined ? null : setTimeout(() => {
     timedOut = true;
-    forward('SIGKILL');
+    if (container.status === 'running') container.kill('SIGKILL');
   }, timeout);
-  await container.start();
-  const exit = await container.wait();
-  if (timer) clearTimeout(timer);
+  const detach = attachTerminal(container, flags);
+  let exit;
+  try {
+    await container.start();
+    exit = await container.wait();
+    await terminalDrained(container);
+  } finally {
+    detach();
+    if (timer) clearTimeout(timer);
+  }
   if (timedOut) return EXIT.timedOut;
   const code = exit.exitCode ?? 128 + (constants.signals[exit.signal!] ?? 0);
   if (commit) {

@@ -6,6 +6,8 @@ const libc = koffi.load('libc.so.6');
 const c = {
   socketpair: libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *fds)'),
   ioctl: libc.func('int ioctl(int fd, unsigned long request, const uint8_t *arg)'),
+  tcgetattr: libc.func('int tcgetattr(int fd, _Out_ uint8_t *termios)'),
+  tcsetattr: libc.func('int tcsetattr(int fd, int when, const uint8_t *termios)'),
 };
 const receiveFn = nativeLibrary.func('int32_t corral_receive_terminal(int32_t sock)');
 
@@ -34,4 +36,13 @@ export function setWindowSize(fd: number, rows: number, cols: number): void {
   ws.writeUInt16LE(rows, 0);
   ws.writeUInt16LE(cols, 2);
   if (c.ioctl(fd, TIOCSWINSZ, ws) < 0) throw syscallError('ioctl', koffi.errno(), { step: 'resize the container terminal' });
+}
+
+/** Turns off output processing on a terminal (OPOST: no \n to \r\n), what cfmakeraw does and libuv's
+ * raw mode does not; a terminal that relays another's output must pass it as it is. */
+export function rawOutput(fd: number): void {
+  const termios = Buffer.alloc(60);
+  if (c.tcgetattr(fd, termios) < 0) throw syscallError('tcgetattr', koffi.errno(), { step: 'read the terminal mode' });
+  termios.writeUInt32LE(termios.readUInt32LE(4) & ~1 /* OPOST */, 4);
+  if (c.tcsetattr(fd, 0 /* TCSANOW */, termios) < 0) throw syscallError('tcsetattr', koffi.errno(), { step: 'set the terminal mode' });
 }
