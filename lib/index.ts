@@ -13,6 +13,7 @@ export type { CommitChanges } from './container/image-provider.ts';
 export { Container, type ContainerEvents } from './container/container.ts';
 export type { ContainerStatus } from './container/status.ts';
 export type { ExecOptions } from './container/exec.ts';
+export type { Terminal, TerminalSize } from './container/terminal.ts';
 export type { StopOptions } from './container/stop.ts';
 export type { CommitOptions } from './container/commit.ts';
 export type { ContainerSpec, NamespaceToggles, StdioMode, NetworkSpec, PortSpec } from './container/spec.ts';

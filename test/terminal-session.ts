@@ -49,4 +49,13 @@ export class TerminalSession {
     const start = this.#output.lastIndexOf(echoed, upTo);
     return this.#output.slice(start + echoed.length, upTo);
   }
+
+  /** Runs `sleep 100` in the shell at the terminal, types Ctrl-C, and resolves with the status the
+   * shell then reports for it (130 when SIGINT reached it: the shell's foreground job). */
+  async interruptSleep(): Promise<string> {
+    this.type('sleep 100\r');
+    await new Promise((r) => setTimeout(r, 300));
+    this.type('\x03');
+    return this.command('echo status-$?');
+  }
 }

@@ -27,10 +27,7 @@ describe(`corral run at a terminal: -it, --init, signals (${rootless ? 'rootless
     p.terminal.resize({ cols: 111, rows: 33 });
     await pause(200);
     assert.match(await t.command('stty size'), /^33 111\r\n$/);
-    t.type('sleep 100\r');
-    await pause(300);
-    t.type('\x03');
-    assert.match(await t.command('echo status-$?'), /^status-130\r\n$/);
+    assert.match(await t.interruptSleep(), /^status-130\r\n$/);
     t.type('sleep 100\r');
     await pause(300);
     t.type('\x1a');
