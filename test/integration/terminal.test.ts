@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { run, create } from '../../lib/index.ts';
-import { makeBusyboxRoot, openFds, rmRoot, rootless } from '../helpers.ts';
+import { makeBusyboxRoot, openFds, rmRoot, rootless, zombieChildren } from '../helpers.ts';
 import { TerminalSession } from '../terminal-session.ts';
 
 const sh = (script: string) => ['/bin/sh', '-c', script];
@@ -67,6 +67,18 @@ describe(`terminals: spec.tty and exec with tty (${rootless ? 'rootless' : 'root
     await ended;
     await c.remove();
     assert.deepEqual(openFds(), fds);
+  });
+
+  it('leaves no fd or process behind when a launch with a terminal fails', async () => {
+    const fds = openFds();
+    await assert.rejects(run({ command: ['/no/such/command'], rootfs: root, tty: true, init: true }), { code: 'ENOENT', syscall: 'execve' });
+    await assert.rejects(create({ command: ['/no/such/command'], rootfs: root, tty: true }), { code: 'ENOENT' });
+    const c = await create({ command: ['sleep', '100'], rootfs: root });
+    await c.start();
+    await assert.rejects(c.exec(['/no/such/command'], { tty: true }), { code: 'ENOENT' });
+    await c.remove({ force: true });
+    assert.deepEqual(openFds(), fds);
+    assert.deepEqual(zombieChildren(), []);
   });
 
   it('gives exec(cmd, { tty: true }) a terminal of its own, with consoleSize and onTerminal', async () => {
