@@ -56,7 +56,11 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     const layersBefore = storedLayers(join(work, 'state')).length;
     const [fromDocker] = await rt.images.import(docker);
     const [fromOci] = await rt.images.import(ociArchive, { tag: 'derived:oci' });
-    assert.deepEqual(fromDocker!.tags, ['docker.io/corral/derived:1']);
+    // Tags are stored in Docker's short form: every spelling of a reference names the same image.
+    assert.deepEqual(fromDocker!.tags, ['corral/derived:1']);
+    for (const spelling of ['docker.io/corral/derived:1', 'index.docker.io/corral/derived:1', `corral/derived:1@${fromDocker!.manifestDigest}`, fromDocker!.manifestDigest.slice(7, 19)]) {
+      assert.equal((await rt.images.inspect(spelling)).manifestDigest, fromDocker!.manifestDigest, spelling);
+    }
     // the OCI archive holds the very manifest the layout's 'derived' has: one image, two tags
     assert.deepEqual(fromOci!.tags, ['derived:latest', 'derived:oci']);
     assert.deepEqual(fromDocker!.layers.map((l) => l.diffId), fromOci!.layers.map((l) => l.diffId));
@@ -64,6 +68,18 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     assert.equal(storedLayers(join(work, 'state')).length, layersBefore);
     const r = await rt.run({ image: 'docker.io/corral/derived:1', command: sh('cat /etc/motd; test -e /etc/doomed || echo doomed-gone; wc -c < /data/big') });
     assert.equal(r.stdout.toString(), 'derived\ndoomed-gone\n3145728\n');
+  });
+
+  it('imports and runs an image whose layers skopeo compressed with zstd', async () => {
+    const zstdLayout = join(work, 'zstd-layout');
+    execFileSync('skopeo', ['copy', '--dest-compress-format', 'zstd', `oci:${layout}:derived`, `oci:${zstdLayout}:zstd`], { stdio: 'ignore' });
+    const manifest = JSON.parse(readFileSync(join(zstdLayout, 'index.json'), 'utf8')).manifests[0].digest.slice(7);
+    const layers = JSON.parse(readFileSync(join(zstdLayout, 'blobs/sha256', manifest), 'utf8')).layers as { mediaType: string }[];
+    assert.ok(layers.every((l) => l.mediaType.endsWith('+zstd')), JSON.stringify(layers));
+    const [image] = await rt.images.import(zstdLayout, { tag: 'derived:zstd' });
+    assert.deepEqual(image!.layers.map((l) => l.diffId), (await rt.images.inspect('derived:latest')).layers.map((l) => l.diffId));
+    const r = await rt.run({ image: 'derived:zstd', command: sh('cat /etc/motd') });
+    assert.equal(r.stdout.toString(), 'derived\n');
   });
 
   it('counts shared base layers once in diskUsage', async () => {
