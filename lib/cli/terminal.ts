@@ -48,13 +48,9 @@ export function attachTerminal(container: Container, flags: TerminalFlags): () =
         process.stdin.setRawMode(true);
         // The container's terminal did the output processing already (setRawMode(false) restores it).
         rawOutput(0);
+        // Node itself also puts its stdio's terminal mode back when it exits, by a signal or an
+        // uncaught error too; this undoes it as soon as the container is done (commit goes on).
         undo.push(() => process.stdin.setRawMode(false));
-        // Also on an exit this code does not see coming (an uncaught error).
-        const restore = (): void => {
-          process.stdin.setRawMode(false);
-        };
-        process.once('exit', restore);
-        undo.push(() => process.off('exit', restore));
       }
       process.stdin.pipe(terminal, { end: false });
       undo.push(() => {
