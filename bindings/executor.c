@@ -579,6 +579,10 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 		return 0;
 	case OP_REEXEC:
 		return reexec(st, step, n[0], (const uint32_t *)(st->plan + s[0]));
+	case OP_CONSOLE:
+		return console_setup(n[0], n[1], n[2]);
+	case OP_INIT:
+		return init_fork();
 	}
 	return -EINVAL;
 }

@@ -13,6 +13,7 @@ export type { CommitChanges } from './container/image-provider.ts';
 export { Container, type ContainerEvents, type ContainerInfo, type Supervision } from './container/container.ts';
 export type { ContainerStatus } from './container/status.ts';
 export type { ExecOptions } from './container/exec.ts';
+export type { Terminal, TerminalSize } from './container/terminal.ts';
 export type { LogEntry, LogOptions } from './container/logs.ts';
 export type { StopOptions } from './container/stop.ts';
 export type { CommitOptions } from './container/commit.ts';

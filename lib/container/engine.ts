@@ -5,11 +5,12 @@ import type { CgroupManager } from '../cgroup/manager.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
 import { Container, type ContainerOwner } from './container.ts';
 import { abortError, checkRunOptions, collectRun, type RunOptions, type RunResult } from './run-result.ts';
-import { cloneFlags, containerSetupOps, envList, searchPath } from './setup.ts';
+import { cloneFlags, commandStartOps, containerSetupOps, envList, searchPath } from './setup.ts';
 import { lastStepOps } from './hardening.ts';
 import { resolveSpec, type ContainerSpec, type ResolvedSpec } from './spec.ts';
 import { noStdio, openStdio, type StdioSet } from './stdio.ts';
 import { ChildInit } from './init-process.ts';
+import { ConsoleSocket, terminalIo, type Terminal } from './terminal.ts';
 import { splitDetached, type CreateSpec, type DetachedOptions } from './detached-spec.ts';
 import { StateStore, type PersistedState } from './state-store.ts';
 import { SupervisedInit, supervisedStatus, tellSupervisor } from './supervisor-client.ts';
@@ -24,6 +25,8 @@ import type { NetnsPool } from '../net/netns-pool.ts';
 import { startPasta } from '../net/pasta.ts';
 import { join } from 'node:path';
 import { hostRootEntries } from '../fs/rootfs.ts';
+
+const SIGKILL = 9;
 
 /** The parts a container engine is made of (assembled by the Runtime in lib/runtime.ts). */
 export interface EngineParts {
@@ -102,9 +105,7 @@ export class ContainerEngine {
     const container = await this.#launch(spec, true, options);
     try {
       return await collectRun({
-        stdin: container.stdin,
-        stdout: container.stdout,
-        stderr: container.stderr,
+        ...(container.terminal ? terminalIo(container.terminal, options.input) : { stdin: container.stdin, stdout: container.stdout, stderr: container.stderr }),
         wait: () => container.wait(),
         kill: (signal) => {
           if (container.status === 'running' || container.status === 'paused') container.kill(signal);
@@ -217,6 +218,8 @@ export class ContainerEngine {
       // Their attachments (addresses, veths, rules, pasta) are not yet released from another process.
       throw new CorralError(`invalid container spec: a detached container's network must be 'none' or 'host' for now, got ${resolved.network}`, { code: 'ERR_INVALID_SPEC' });
     }
+    // Its terminal's master would have to live in the supervisor, which does not hold one yet.
+    if (resolved.tty) throw new CorralError('invalid container spec: a detached container cannot have a terminal (tty) yet', { code: 'ERR_INVALID_SPEC' });
     if (this.#containers.has(resolved.id)) {
       throw new CorralError(`a container with id ${resolved.id} already exists`, { code: 'ERR_CONTAINER_EXISTS' });
     }
@@ -233,7 +236,7 @@ export class ContainerEngine {
         exitCommand: options.autoRemove ? this.#parts.removeCommand(resolved.id) : null,
       });
       host = await HeldResources.acquire(this.#resources, resolved, image, supervisor.tag);
-      const proc = await supervisor.launch(this.#launchSpec(resolved, noStdio(), host), host.state.cgroup?.path ?? null, host.state.layer?.kind === 'disk' ? host.state.layer.work : null);
+      const proc = await supervisor.launch(this.#launchSpec(resolved, noStdio(), host, null), host.state.cgroup?.path ?? null, host.state.layer?.kind === 'disk' ? host.state.layer.work : null);
       const state: PersistedState = {
         version: 1,
         id: resolved.id,
@@ -267,7 +270,7 @@ export class ContainerEngine {
     const image = spec?.image === undefined ? null : await this.#image(spec.image);
     const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
     if (options) {
-      checkRunOptions(options, resolved.stdio === 'pipe');
+      checkRunOptions(options, resolved.stdio === 'pipe' || resolved.tty !== null);
       if (options.signal?.aborted) throw abortError(options.signal);
     }
     await this.#setHome(resolved, image);
@@ -278,22 +281,30 @@ export class ContainerEngine {
     let host: HeldResources | undefined;
     let stdio: StdioSet | undefined;
     let init: ChildInit | undefined;
+    let consoleSocket: ConsoleSocket | null = null;
     try {
       host = await HeldResources.acquire(this.#resources, resolved, image, null, now);
-      stdio = openStdio(resolved.stdio);
-      const launch = this.#launchSpec(resolved, stdio, host);
+      // With a terminal, fds 0-2 are /dev/null until the terminal replaces them.
+      stdio = openStdio(resolved.tty ? 'ignore' : resolved.stdio);
+      consoleSocket = resolved.tty && new ConsoleSocket();
+      const launch = this.#launchSpec(resolved, stdio, host, consoleSocket);
       // pasta needs the container's pid before exec: such a run() takes the create() path.
       const pasta = resolved.network === 'pasta';
       const proc = now && !pasta ? await launchNow(launch) : await launchPending(launch);
       stdio.releaseChildEnds();
+      consoleSocket?.releaseChildEnd();
       init = new ChildInit(proc, !now || pasta);
+      const terminal: Terminal | null = consoleSocket?.receive() ?? null;
       if (pasta) await this.#startPasta(resolved, proc.pid, host, now ? init : null);
-      const container = new Container(resolved, this.#owner, init, stdio, now ? 'running' : 'created', host);
+      const container = new Container(resolved, this.#owner, init, stdio, now ? 'running' : 'created', host, null, terminal);
       this.#containers.set(resolved.id, container);
       return container;
     } catch (e) {
       this.#containers.delete(resolved.id);
       await init?.abandon();
+      init?.signal(SIGKILL);
+      await init?.exited;
+      consoleSocket?.close();
       stdio?.destroy();
       await host?.release().catch(() => {});
       throw e;
@@ -313,7 +324,7 @@ export class ContainerEngine {
     return this.#parts.images.resolve(ref);
   }
 
-  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources): LaunchSpec {
+  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources, consoleSocket: ConsoleSocket | null): LaunchSpec {
     const { cgroup, layer, image, mounts, network } = host.state;
     // test/security/host-root-runtime-root.test.ts: a container on the host's root never sees the
     // runtime's own root (other containers' layers, images, volumes).
@@ -327,7 +338,8 @@ export class ContainerEngine {
         // process of the container exists before its exec, and exec resets it).
         ? withoutDumpable(containerSetupOps(visible, context))
         : [...(network ? [joinNetworkOp(network.nsfd)] : []), ...containerSetupOps(visible, context)],
-      ...(network ? { keepFds: [network.nsfd] } : {}),
+      keepFds: [...(network ? [network.nsfd] : []), ...(consoleSocket ? [consoleSocket.childFd] : [])],
+      afterResolve: commandStartOps(spec, consoleSocket?.childFd ?? null),
       beforeExec: lastStepOps(spec.hardening),
       command: spec.command,
       env: envList(spec.env),

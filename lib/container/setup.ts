@@ -72,7 +72,7 @@ export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): Pl
   }
   ops.push(dieWithParentOp());
   ops.push(op.prctl({ step: 'make the setup non-dumpable', option: PR.SET_DUMPABLE, arg: 0 }));
-  ops.push(op.setsid({ step: 'start a new session' }));
+  if (!liftedDefences.hostSession) ops.push(op.setsid({ step: 'start a new session' }));
   if (spec.namespaces.mount) {
     ops.push(...rootfsOps({
       rootfs: spec.rootfs,
@@ -136,6 +136,19 @@ export function joiningOps(): PlanOp[] {
 /** Every step of a process exec'd into a running container, once it is forked inside. */
 export function joinedProcessOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'namespaces' | 'capabilities' | 'hardening'>): PlanOp[] {
   return [dieWithParentOp(), op.setsid({ step: 'start a new session' }), ...processOps(spec, false)];
+}
+
+/** The steps right after the command is resolved (before a created container waits for start): the
+ * executor's fork that leaves it behind as init (spec.init), then the terminal, which the command
+ * gets and the init does not (its master sent on consoleFd, spec.tty). */
+export function commandStartOps(spec: Pick<ResolvedSpec, 'init' | 'tty'>, consoleFd: number | null): PlanOp[] {
+  const ops: PlanOp[] = [];
+  if (spec.init) ops.push(op.init({ step: 'stay behind as the init' }));
+  if (spec.tty && consoleFd !== null) {
+    const size = spec.tty.size;
+    ops.push(op.console({ step: 'open a terminal on /dev/pts/ptmx', path: '/dev/pts/ptmx', socket: consoleFd, rows: size?.rows ?? 0, cols: size?.cols ?? 0 }));
+  }
+  return ops;
 }
 
 /** envp for execve. */

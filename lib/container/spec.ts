@@ -8,6 +8,7 @@ import type { DeviceRule } from '../cgroup/device-filter.ts';
 import { limitWrites, type CgroupWrites, type Limits } from '../cgroup/limits.ts';
 import { resolveMounts, type MountSpec, type ResolvedMount } from '../fs/mounts.ts';
 import type { ImageDefaults } from './image-provider.ts';
+import { checkTerminalSize, type TerminalSize } from './terminal.ts';
 import { parseAddress } from '../net/ipv4.ts';
 import type { PortRequest } from '../net/ports.ts';
 import { DEFAULT_NETWORK } from '../net/network-store.ts';
@@ -53,6 +54,14 @@ export interface ContainerSpec {
   namespaces?: NamespaceToggles;
   /** stdin, stdout and stderr: 'pipe' (default), 'inherit' or 'ignore'. */
   stdio?: StdioMode;
+  /** A pseudo-terminal from the container's own devpts as stdio and controlling terminal, its
+   * master as container.terminal (stdio is then unused). */
+  tty?: boolean;
+  /** The terminal's size at start (with tty). */
+  consoleSize?: { cols: number; rows: number };
+  /** An init as PID 1 (the executor stays behind, as tini does): it forwards signals to the
+   * command and reaps zombies; the exit code is the command's. */
+  init?: boolean;
   id?: string;
   labels?: Record<string, string>;
   /** Default: Docker's set. 'all', or { add, drop } with names like 'SYS_ADMIN'. */
@@ -121,6 +130,9 @@ export interface ResolvedSpec {
   ports: PortRequest[];
   namespaces: Required<NamespaceToggles>;
   stdio: StdioMode;
+  /** The terminal's size at start when the spec asks for one; null: no terminal. */
+  tty: { size: TerminalSize | null } | null;
+  init: boolean;
   labels: Record<string, string>;
   /** Capabilities kept, as a bit mask. */
   capabilities: bigint;
@@ -139,7 +151,7 @@ export interface ResolvedSpec {
 /** The PATH a container gets when the spec gives none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const KNOWN_KEYS = new Set(['command', 'rootfs', 'hostRoot', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths', 'devices', 'ports']);
+const KNOWN_KEYS = new Set(['command', 'rootfs', 'hostRoot', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths', 'devices', 'ports', 'tty', 'consoleSize', 'init']);
 const NAMESPACE_KEYS = new Set(['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup', 'user']);
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
@@ -307,6 +319,13 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   const stdio = spec.stdio ?? 'pipe';
   if (!['pipe', 'inherit', 'ignore'].includes(stdio)) throw invalid(`stdio must be 'pipe', 'inherit' or 'ignore', got '${String(stdio)}'`);
 
+  if (spec.tty !== undefined && typeof spec.tty !== 'boolean') throw invalid('tty must be a boolean');
+  if (spec.init !== undefined && typeof spec.init !== 'boolean') throw invalid('init must be a boolean');
+  if (spec.consoleSize !== undefined && !spec.tty) throw invalid('consoleSize needs tty');
+  // The terminal comes from the container's own devpts, which only a mount namespace has.
+  if (spec.tty && !namespaces.mount) throw invalid('tty needs the mount namespace (the terminal comes from its /dev/pts)');
+  const tty = spec.tty ? { size: spec.consoleSize === undefined ? null : checkTerminalSize(spec.consoleSize, 'consoleSize') } : null;
+
   const env = image
     ? { PATH: DEFAULT_PATH, ...image.env, ...stringRecord(spec.env, 'env') }
     : spec.env === undefined ? { PATH: DEFAULT_PATH } : stringRecord(spec.env, 'env');
@@ -328,5 +347,5 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
 
   return { id, image: image ? spec.image! : null, command, rootfs, hostRoot, mounts, hardening: resolveHardening(spec, capabilities),
     maskedPaths: pathList(spec.maskedPaths, 'maskedPaths', DEFAULT_MASKED_PATHS),
-    readonlyPaths: pathList(spec.readonlyPaths, 'readonlyPaths', DEFAULT_READONLY_PATHS), readonlyRootfs: spec.readonlyRootfs ?? false, rootfsWritable, env, cwd, user, hostname, network, attach, ports, namespaces, stdio, labels: stringRecord(spec.labels, 'labels'), capabilities, limits: limitWrites(spec.limits ?? {}), devices: deviceRules(spec.devices) };
+    readonlyPaths: pathList(spec.readonlyPaths, 'readonlyPaths', DEFAULT_READONLY_PATHS), readonlyRootfs: spec.readonlyRootfs ?? false, rootfsWritable, env, cwd, user, hostname, network, attach, ports, namespaces, stdio, tty, init: spec.init ?? false, labels: stringRecord(spec.labels, 'labels'), capabilities, limits: limitWrites(spec.limits ?? {}), devices: deviceRules(spec.devices) };
 }

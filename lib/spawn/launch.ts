@@ -14,6 +14,9 @@ import { exitWatcher } from './exit-watcher.ts';
 export interface LaunchSpec {
   cloneFlags: bigint;
   setup: PlanOp[];
+  /** Ops right after the command is resolved, before the wait for start (the init's fork, the
+   * terminal). */
+  afterResolve?: PlanOp[];
   /** Ops after the command is resolved and before exec (the last hardening steps). */
   beforeExec?: PlanOp[];
   command: readonly string[];
@@ -63,7 +66,7 @@ function withReexec(ops: PlanOp[], keep: number[], exe = executorImageFd()): Pla
 function commandOps(spec: LaunchSpec): { resolve: PlanOp[]; exec: PlanOp[] } {
   const name = spec.command[0]!;
   return {
-    resolve: [op.resolveCommand({ step: `resolve command '${name}' in PATH`, path: name, name, searchPath: spec.searchPath })],
+    resolve: [op.resolveCommand({ step: `resolve command '${name}' in PATH`, path: name, name, searchPath: spec.searchPath }), ...(spec.afterResolve ?? [])],
     exec: [
       ...(spec.beforeExec ?? []),
       op.cloexecFrom({ step: 'mark inherited fds close-on-exec', fd: 3 }),
@@ -145,14 +148,14 @@ export interface JoinSpec extends LaunchSpec {
  * /proc/self/fd/N reached the host's cgroupfs; test/security/cve-2024-21626-exec-cwd.test.ts). */
 export function joinPlan(spec: JoinSpec, statusFd: number): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  const keep = keptFds([0, 1, 2, statusFd, spec.targetPidfd, ...(spec.joinCgroupFd >= 0 ? [spec.joinCgroupFd] : [])]);
+  const keep = keptFds([0, 1, 2, statusFd, spec.targetPidfd, ...(spec.joinCgroupFd >= 0 ? [spec.joinCgroupFd] : []), ...(spec.keepFds ?? [])]);
   return withReexec([
     ...stdioOps(spec.stdio),
     closeFdsOp(keep),
     ...spec.joinSetup,
     op.setns({ step: 'join the container namespaces', fd: spec.targetPidfd, nstype: spec.nsFlags }),
     op.forkIntoParent({ step: 'fork inside the container', cgroupFd: spec.joinCgroupFd }),
-    ...(liftedDefences.keepHostFds ? [] : [op.closeFds({ step: 'close the fds of the host', keep: keptFds([0, 1, 2, statusFd]) })]),
+    ...(liftedDefences.keepHostFds ? [] : [op.closeFds({ step: 'close the fds of the host', keep: keptFds([0, 1, 2, statusFd, ...(spec.keepFds ?? [])]) })]),
     ...spec.setup,
     ...resolve,
     ...exec,

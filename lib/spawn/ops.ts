@@ -46,6 +46,8 @@ export const OP = {
   CHECK_CWD: 41,
   CLOSE_SLOTS: 42,
   REEXEC: 43,
+  CONSOLE: 44,
+  INIT: 45,
 } as const;
 
 /** The name of an op code. */
@@ -181,4 +183,9 @@ export const op = {
   /** Execs the sealed executor image (fd exe), which goes on with the next op; keep: the fds the
    * rest of the plan uses, kept open across that exec. */
   reexec: define<{ exe: number; keep: readonly number[] }>('REEXEC', 'execveat', (f) => ({ n: [f.exe], u32Lists: [[...new Set(f.keep)].sort((a, b) => a - b)] })),
+  /** A pty from the process root's /dev/pts/ptmx: master sent on socket (SCM_RIGHTS), slave the
+   * controlling terminal and fds 0-2; rows and cols 0 leave the size as it is. */
+  console: define<{ socket: number; rows: number; cols: number }>('CONSOLE', 'ioctl', (f) => ({ n: [f.socket, f.rows, f.cols] })),
+  /** Forks: the executor stays as an init that forwards signals and reaps; the child goes on. */
+  init: define<object>('INIT', 'clone3', () => ({})),
 };

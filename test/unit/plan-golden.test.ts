@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveSpec, type ContainerSpec } from '../../lib/container/spec.ts';
-import { cloneFlags, containerSetupOps, envList, joinedProcessOps, joiningOps, searchPath, type SetupContext } from '../../lib/container/setup.ts';
+import { cloneFlags, commandStartOps, containerSetupOps, envList, joinedProcessOps, joiningOps, searchPath, type SetupContext } from '../../lib/container/setup.ts';
 import { lastStepOps } from '../../lib/container/hardening.ts';
 import { joinPlan, pendingPlan, runPlan, type LaunchSpec } from '../../lib/spawn/launch.ts';
 import type { PlanOp } from '../../lib/spawn/ops.ts';
@@ -16,6 +16,7 @@ import { planText } from '../plan-text.ts';
 // Far above any fd this process has open, so it can never be the executor image's fd (shown as exe).
 const STATUS_FD = 1021;
 const START_FD = 1022;
+const CONSOLE_FD = 1023;
 const STDIO = [30, 31, 32] as const;
 const LAYER = { kind: 'disk' as const, dir: '/var/lib/corral/containers/golden', upper: '/var/lib/corral/containers/golden/upper', work: '/var/lib/corral/containers/golden/work' };
 /** What run() gets: the writable layer on a tmpfs inside the container's mount namespace. */
@@ -40,11 +41,33 @@ function launchOf(spec: ContainerSpec, rootless: boolean, context: Partial<Setup
     cloneFlags: cloneFlags(resolved, ownCgroup),
     setup: containerSetupOps(resolved, { ownCgroup, layer: null, image: null, mounts: [], hostEntries: null, ...context }),
     beforeExec: lastStepOps(resolved.hardening),
+    afterResolve: commandStartOps(resolved, CONSOLE_FD),
+    keepFds: resolved.tty ? [CONSOLE_FD] : [],
     command: resolved.command,
     env: envList(resolved.env),
     searchPath: searchPath(resolved.env),
     stdio: STDIO,
   };
+}
+
+/** The plan of an exec into a running container, with a terminal or not. */
+function execPlan(tty: boolean): PlanOp[] {
+  const resolved = resolveSpec({ id: 'golden', command: ['sleep', '1'], rootfs, cwd: '/work' }, false);
+  return joinPlan({
+    cloneFlags: 0n,
+    targetPidfd: 40,
+    nsFlags: cloneFlags(resolved),
+    joinCgroupFd: 41,
+    joinSetup: joiningOps(),
+    setup: joinedProcessOps(resolved),
+    beforeExec: lastStepOps(resolved.hardening),
+    afterResolve: commandStartOps({ init: false, tty: tty ? { size: null } : null }, CONSOLE_FD),
+    keepFds: tty ? [CONSOLE_FD] : [],
+    command: ['ls', '-l'],
+    env: envList(resolved.env),
+    searchPath: searchPath(resolved.env),
+    stdio: STDIO,
+  }, STATUS_FD);
 }
 
 const plans: Record<string, () => PlanOp[]> = {
@@ -69,23 +92,11 @@ const plans: Record<string, () => PlanOp[]> = {
   }), STATUS_FD),
   'run-user-limits': () => runPlan(launchOf({ command: ['id'], rootfs: ROOTFS, user: { uid: 1000, gid: 1000, groups: [10, 20] }, rlimits: { nofile: [64, 128] }, oomScoreAdj: 300, hostname: 'box', namespaces: { net: false }, network: 'host' }, false, { layer: MEMORY }), STATUS_FD),
   'run-hardening-off': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, capabilities: 'all', seccomp: 'unconfined', noNewPrivileges: false, maskedPaths: [], readonlyPaths: [] }, false, { layer: MEMORY }), STATUS_FD),
+  'create-tty-init': () => pendingPlan(launchOf({ command: ['sh'], rootfs: ROOTFS, tty: true, consoleSize: { cols: 80, rows: 24 }, init: true }, false, { layer: LAYER }), STATUS_FD, START_FD),
+  'run-rootless-tty': () => runPlan(launchOf({ command: ['sh'], rootfs: ROOTFS, tty: true }, true, { layer: MEMORY }), STATUS_FD),
   'create-default-root': () => pendingPlan(launchOf({ command: ['sleep', '1'], rootfs: ROOTFS }, false, { layer: LAYER }), STATUS_FD, START_FD),
-  'exec-root': () => {
-    const resolved = resolveSpec({ id: 'golden', command: ['sleep', '1'], rootfs, cwd: '/work' }, false);
-    return joinPlan({
-      cloneFlags: 0n,
-      targetPidfd: 40,
-      nsFlags: cloneFlags(resolved),
-      joinCgroupFd: 41,
-      joinSetup: joiningOps(),
-      setup: joinedProcessOps(resolved),
-      beforeExec: lastStepOps(resolved.hardening),
-      command: ['ls', '-l'],
-      env: envList(resolved.env),
-      searchPath: searchPath(resolved.env),
-      stdio: STDIO,
-    }, STATUS_FD);
-  },
+  'exec-root': () => execPlan(false),
+  'exec-tty': () => execPlan(true),
 };
 
 describe('golden setup plans', () => {
