@@ -530,6 +530,16 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 			raw1(SYS_exit_group, EXIT_SETUP_FAILED);
 		return raw1(SYS_close, n[0]);
 	}
+	case OP_AWAIT_MAPS: {
+		char mapped;
+		long r;
+		do
+			r = raw3(SYS_read, n[0], &mapped, 1);
+		while (r == -EINTR);
+		if (r != 1) /* the parent could not write the maps and gave up */
+			raw1(SYS_exit_group, EXIT_SETUP_FAILED);
+		return raw1(SYS_close, n[0]);
+	}
 	case OP_SETNS:
 		return raw2(SYS_setns, n[0], n[1]);
 	case OP_FORK_INTO_PARENT:

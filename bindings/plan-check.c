@@ -70,6 +70,7 @@ static const struct shape shapes[OP_COUNT] = {
 	[OP_CHECK_CWD] = S({ 0 }, { 0 }),
 	[OP_CLOSE_SLOTS] = S({ 0 }, { 0 }),
 	[OP_REEXEC] = S({ 0 }, { W_U32LIST }),
+	[OP_AWAIT_MAPS] = S({ 0 }, { 0 }),
 };
 
 /* A NUL-terminated string that starts at off and ends inside the plan. */

@@ -84,6 +84,8 @@ enum op_code {
 	OP_CLOSE_SLOTS = 42,    /* closes every fd the slots hold */
 	OP_REEXEC = 43,         /* n0 fd of the sealed executor image, s0 u32 list of fds the rest of
 	                         * the plan uses: execs the image, which goes on with the next op */
+	OP_AWAIT_MAPS = 44,     /* n0 read end of the maps pipe: blocks until the parent wrote the user
+	                         * namespace's maps (newuidmap, newgidmap) and a byte, then closes it */
 	OP_COUNT
 };
 

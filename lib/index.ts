@@ -15,6 +15,7 @@ export type { ContainerStatus } from './container/status.ts';
 export type { ExecOptions } from './container/exec.ts';
 export type { StopOptions } from './container/stop.ts';
 export type { CommitOptions } from './container/commit.ts';
+export type { IdMap, IdRange } from './sys/id-map.ts';
 export type { ContainerSpec, NamespaceToggles, StdioMode, NetworkSpec, PortSpec } from './container/spec.ts';
 export type { DeviceSpec } from './container/devices.ts';
 export type { CapabilitySpec } from './container/capabilities.ts';

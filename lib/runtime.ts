@@ -1,5 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { CorralError } from './sys/errors.ts';
+import { callerIdMap, checkIdMap, singleIdMap, type IdMap } from './sys/id-map.ts';
 import { CgroupManager } from './cgroup/manager.ts';
 import { defaultRoot } from './fs/runtime-root.ts';
 import { VolumeStore } from './fs/volumes.ts';
@@ -22,6 +23,11 @@ export interface RuntimeConfig {
   /** Where images, volumes and container layers live: default /var/lib/corral as root,
    * $XDG_DATA_HOME/corral otherwise. */
   root?: string;
+  /** The map of rootless containers' user namespaces: 'auto' (the default) maps 0 to you and
+   * 1..N to your subordinate range in /etc/subuid and /etc/subgid when you have one and
+   * newuidmap/newgidmap exist, else only you to 0 ('single'); or explicit ranges, which must be
+   * yours in /etc/subuid and /etc/subgid. As root, user namespaces keep the single mapping. */
+  idMap?: 'auto' | 'single' | IdMap;
 }
 
 /** The network operations a runtime offers. */
@@ -55,6 +61,7 @@ export class Runtime {
       throw new CorralError(`root must be an absolute path, got ${String(config.root)}`, { code: 'ERR_INVALID_ARG_VALUE' });
     }
     const rootless = process.getuid!() !== 0;
+    const idMap = rootless ? runtimeIdMap(config.idMap) : singleIdMap();
     const cgroups = new CgroupManager(config.cgroupParent, !rootless);
     this.root = config.root ?? defaultRoot();
     const volumes = new VolumeStore(this.root);
@@ -63,7 +70,7 @@ export class Runtime {
     this.volumes = volumes;
     this.images = images;
     this.networks = networks;
-    this.#engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, cgroups, volumes, networks, images: containerImages(images) });
+    this.#engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, idMap, cgroups, volumes, networks, images: containerImages(images) });
   }
 
   /** Creates a container whose first process is set up and waits before exec until start(). */
@@ -87,4 +94,13 @@ export class Runtime {
   get(id: string): Container | undefined {
     return this.#engine.get(id);
   }
+}
+
+/** The rootless user namespace map a RuntimeConfig asks for. */
+function runtimeIdMap(requested: RuntimeConfig['idMap']): IdMap {
+  if (requested === undefined || requested === 'auto') return callerIdMap();
+  if (requested === 'single') return singleIdMap();
+  const map = checkIdMap(requested);
+  if (!map) throw new CorralError("idMap must be 'auto', 'single' or { uids, gids }: non-empty lists of { inside, outside, count } that map 0", { code: 'ERR_INVALID_ARG_VALUE' });
+  return map;
 }

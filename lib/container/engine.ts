@@ -16,6 +16,7 @@ import { CLONE } from '../sys/constants.ts';
 import { joinNetworkOp, networkResource } from './network-resource.ts';
 import { startPasta } from '../net/pasta.ts';
 import { join } from 'node:path';
+import { isSingleIdMap, type IdMap } from '../sys/id-map.ts';
 
 /** The parts a container engine is made of (assembled by the Runtime in lib/runtime.ts). */
 export interface EngineParts {
@@ -24,6 +25,8 @@ export interface EngineParts {
   /** The runtime's root directory (container layers live below it). */
   root: string;
   rootless: boolean;
+  /** The map of the containers' user namespaces. */
+  idMap: IdMap;
   cgroups: CgroupManager;
   volumes: VolumeStore;
   networks: NetworkStore;
@@ -96,7 +99,7 @@ export class ContainerEngine {
    * held before exec (create); on a failure everything acquired is released. */
   async #launch(spec: ContainerSpec, now: boolean, options?: RunOptions): Promise<Container> {
     const image = spec?.image === undefined ? null : await this.#image(spec.image);
-    const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
+    const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter, this.#parts.idMap);
     if (options) {
       checkRunOptions(options, resolved.stdio === 'pipe');
       if (options.signal?.aborted) throw abortError(options.signal);
@@ -162,6 +165,7 @@ export class ContainerEngine {
       searchPath: searchPath(spec.env),
       stdio: stdio.childFds,
       ...(cgroup ? { cgroupFd: cgroup.fd } : {}),
+      ...(spec.idMap && !isSingleIdMap(spec.idMap) ? { idMap: spec.idMap } : {}),
     };
   }
 }

@@ -46,6 +46,7 @@ export const OP = {
   CHECK_CWD: 41,
   CLOSE_SLOTS: 42,
   REEXEC: 43,
+  AWAIT_MAPS: 44,
 } as const;
 
 /** The name of an op code. */
@@ -181,4 +182,6 @@ export const op = {
   /** Execs the sealed executor image (fd exe), which goes on with the next op; keep: the fds the
    * rest of the plan uses, kept open across that exec. */
   reexec: define<{ exe: number; keep: readonly number[] }>('REEXEC', 'execveat', (f) => ({ n: [f.exe], u32Lists: [[...new Set(f.keep)].sort((a, b) => a - b)] })),
+  /** Blocks until the parent wrote the user namespace's maps (newuidmap) and a byte to the pipe. */
+  awaitMaps: define<{ fd: number }>('AWAIT_MAPS', 'read', (f) => ({ n: [f.fd] })),
 };
