@@ -86,6 +86,8 @@ enum op_code {
 	                         * the plan uses: execs the image, which goes on with the next op */
 	OP_AWAIT_MAPS = 44,     /* n0 read end of the maps pipe: blocks until the parent wrote the user
 	                         * namespace's maps (newuidmap, newgidmap) and a byte, then closes it */
+	OP_CHOWN_IN_ROOT = 45,  /* n3 root dir, s0 path (inside it, no symlink followed), n1 uid, n2 gid,
+	                         * n0 mode + 1 to set again afterwards (chown clears set-id bits), or 0 */
 	OP_COUNT
 };
 

@@ -111,7 +111,7 @@ export function writableLayerResource(root: string): HostResource {
       if (!(host.image || spec.rootfs !== null) || spec.rootfsWritable !== 'overlay' || !spec.namespaces.mount) return null;
       const layer = createLayer(root, spec.id);
       host.layer = layer;
-      return () => removeLayer(layer);
+      return () => removeLayer(layer, spec.idMap);
     },
   };
 }

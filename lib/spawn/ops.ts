@@ -47,6 +47,7 @@ export const OP = {
   CLOSE_SLOTS: 42,
   REEXEC: 43,
   AWAIT_MAPS: 44,
+  CHOWN_IN_ROOT: 45,
 } as const;
 
 /** The name of an op code. */
@@ -184,4 +185,8 @@ export const op = {
   reexec: define<{ exe: number; keep: readonly number[] }>('REEXEC', 'execveat', (f) => ({ n: [f.exe], u32Lists: [[...new Set(f.keep)].sort((a, b) => a - b)] })),
   /** Blocks until the parent wrote the user namespace's maps (newuidmap) and a byte to the pipe. */
   awaitMaps: define<{ fd: number }>('AWAIT_MAPS', 'read', (f) => ({ n: [f.fd] })),
+  /** Gives a file inside a root dir (no symlink followed) an owner, and its mode again when given
+   * (chown clears set-id bits). */
+  chownInRoot: define<{ root: Slot; inRoot: string; uid: number; gid: number; mode: number | null }>(
+    'CHOWN_IN_ROOT', 'fchownat', (f) => ({ s: [f.inRoot], n: [f.mode === null ? 0 : f.mode + 1, f.uid, f.gid, dirWord(f.root)] })),
 };
