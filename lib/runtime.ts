@@ -65,7 +65,7 @@ export class Runtime {
     const cgroups = new CgroupManager(config.cgroupParent, !rootless);
     this.root = config.root ?? defaultRoot();
     const volumes = new VolumeStore(this.root);
-    const images = new ImageStore(this.root, { rootless });
+    const images = new ImageStore(this.root, { rootless, idMap: rootless ? idMap : null });
     const networks = new NetworkStore(this.root);
     this.volumes = volumes;
     this.images = images;

@@ -4,7 +4,8 @@
 import { PassThrough, pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { CorralError } from '../sys/errors.ts';
-import type { IdMap } from '../sys/id-map.ts';
+import { isSingleIdMap, type IdMap } from '../sys/id-map.ts';
+import { diffInNamespace } from './layer/diff-in-namespace.ts';
 import type { CommitRequest } from '../container/image-provider.ts';
 import { composeImage } from './compose.ts';
 import { diffLayer } from './layer/diff.ts';
@@ -38,7 +39,9 @@ async function storeDiff(parts: StoreParts, write: StoreWrite, upper: string, id
   stored.catch(() => {}); // awaited below: an early failure must not count as unhandled meanwhile
   let diff: LayerDigest;
   try {
-    diff = await diffLayer(upper, tar, { rootless: parts.rootless, idMap });
+    // With subordinate ids the container's other users may own what the caller cannot read: the
+    // diff runs in a user namespace with the container's map, where stat gives the owners inside.
+    diff = idMap && !isSingleIdMap(idMap) ? await diffInNamespace(upper, tar, idMap) : await diffLayer(upper, tar, { rootless: parts.rootless, idMap });
     tar.end();
   } catch (e) {
     tar.destroy(e as Error);

@@ -15,6 +15,12 @@ export interface UserNamespaceJob {
   what: string;
   setup: PlanOp[];
   command: string[];
+  env?: string[];
+  /** fds the command writes to (default /dev/null); the caller closes its ends after the launch. */
+  stdout?: number;
+  stderr?: number;
+  /** Called once the command runs (exec'd), before it exits: the caller closes its ends there. */
+  onStarted?: () => void;
 }
 
 /** Runs a job as root of a fresh user namespace with the given map (newuidmap handshake) and no
@@ -25,9 +31,10 @@ export async function runInUserNamespace(map: IdMap, job: UserNamespaceJob): Pro
   let status: ExitStatus;
   try {
     const child = await launchNow({
-      cloneFlags: CLONE.NEWUSER, setup: job.setup, command: job.command, env: [], searchPath: '/usr/bin:/bin',
-      stdio: [devNull, devNull, devNull], idMap: map,
+      cloneFlags: CLONE.NEWUSER, setup: job.setup, command: job.command, env: job.env ?? [], searchPath: '/usr/bin:/bin',
+      stdio: [devNull, job.stdout ?? devNull, job.stderr ?? devNull], idMap: map,
     });
+    job.onStarted?.();
     status = await new Promise<ExitStatus>((resolve) => exitWatcher.watch(child.pidfd, (s) => { close(child.pidfd); resolve(s); }));
   } finally {
     closeSync(devNull);
