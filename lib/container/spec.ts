@@ -4,6 +4,7 @@ import { isAbsolute } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
 import { isSingleIdMap, singleIdMap, toHost, type IdMap } from '../sys/id-map.ts';
 import { userInfo } from 'node:os';
+import { scratchOverUnmapped } from './unmapped-rootfs.ts';
 import { capabilityMask, DEFAULT_CAPABILITIES, type CapabilitySpec } from './capabilities.ts';
 import { deviceRules, type DeviceSpec } from './devices.ts';
 import type { DeviceRule } from '../cgroup/device-filter.ts';
@@ -323,8 +324,10 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   const rootfsWritable = spec.rootfsWritable ?? 'overlay';
   if (rootfsWritable !== 'overlay' && rootfsWritable !== 'direct') throw invalid(`rootfsWritable must be 'overlay' or 'direct', got '${String(rootfsWritable)}'`);
   if (spec.readonlyRootfs !== undefined && typeof spec.readonlyRootfs !== 'boolean') throw invalid('readonlyRootfs must be a boolean');
-  const mounts = resolveMounts(spec.mounts);
-  if (mounts.length > 0 && !namespaces.mount) throw invalid('mounts need the mount namespace');
+  const requestedMounts = resolveMounts(spec.mounts);
+  if (requestedMounts.length > 0 && !namespaces.mount) throw invalid('mounts need the mount namespace');
+  // A rootfs the caller does not own (root's /srv/rootfs): /tmp and /var/tmp in memory, see there.
+  const mounts = idMap && rootfs !== null && namespaces.mount ? [...scratchOverUnmapped(rootfs, idMap, requestedMounts), ...requestedMounts] : requestedMounts;
 
   // test/security/device-*.test.ts: no device filter, no mknod (a user namespace denies it anyway).
   const capabilities = capabilityMask(spec.capabilities, deviceFilter || rootless ? DEFAULT_CAPABILITIES : DEFAULT_CAPABILITIES.filter((c) => c !== 'MKNOD'));
