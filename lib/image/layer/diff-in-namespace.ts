@@ -8,7 +8,11 @@ import type { IdMap } from '../../sys/id-map.ts';
 import { runInUserNamespace } from '../../spawn/in-user-namespace.ts';
 import type { LayerDigest } from './apply.ts';
 
-const MAIN = fileURLToPath(new URL(`./diff-main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const MAIN = fileURLToPath(new URL(`./diff-main${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url));
+/** node's flags for diff-main: run from the TypeScript sources (the tests), the loader this process
+ * has; from dist none (the host program's own flags, --inspect say, are not the helper's). */
+const NODE_FLAGS = FROM_SOURCE ? process.execArgv : [];
 
 /** diffLayer run by node as root of a user namespace with the container's map (diff-main): what
  * the container's other users own is readable there, and stat gives the owners inside. The tar
@@ -45,7 +49,7 @@ export async function diffInNamespace(upper: string, out: Writable, map: IdMap):
   try {
     await Promise.all([
       runInUserNamespace(map, {
-        what: `diff ${upper}`, setup: [], command: [process.execPath, ...process.execArgv, MAIN, upper],
+        what: `diff ${upper}`, setup: [], command: [process.execPath, ...NODE_FLAGS, MAIN, upper],
         env: ['PATH=/usr/bin:/bin'], stdout: outWrite, stderr: errWrite, onStarted: closeEnds,
       }).finally(closeEnds),
       copied,
