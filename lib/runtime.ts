@@ -6,11 +6,13 @@ import { defaultRoot } from './fs/runtime-root.ts';
 import { VolumeStore } from './fs/volumes.ts';
 import { ContainerEngine } from './container/engine.ts';
 import { NetworkStore } from './net/network-store.ts';
+import { NetnsPool } from './net/netns-pool.ts';
 import type { Container } from './container/container.ts';
 import type { ContainerSpec } from './container/spec.ts';
 import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-result.ts';
 import { ImageStore } from './image/image-store.ts';
 import { containerImages } from './image/container-images.ts';
+import { registryImages, type RegistryImages } from './registry/registry-images.ts';
 
 /** Settings of a Runtime. */
 export interface RuntimeConfig {
@@ -34,7 +36,7 @@ export interface RuntimeConfig {
 export type Networks = Pick<NetworkStore, 'create' | 'list' | 'inspect' | 'remove' | 'prune'>;
 
 /** The image operations a runtime offers (the store's internals stay inside). */
-export type Images = Pick<ImageStore, 'import' | 'export' | 'list' | 'inspect' | 'tag' | 'remove' | 'gc' | 'diskUsage'>;
+export type Images = Pick<ImageStore, 'import' | 'export' | 'list' | 'inspect' | 'tag' | 'remove' | 'gc' | 'diskUsage'> & RegistryImages;
 
 /** The named-volume operations a runtime offers. */
 export type Volumes = Pick<VolumeStore, 'create' | 'list' | 'inspect' | 'remove' | 'prune'>;
@@ -46,7 +48,7 @@ export class Runtime {
   readonly root: string;
   /** Named volumes: create, list, inspect, remove, prune. */
   readonly volumes: Volumes;
-  /** Images: import, export, list, inspect, tag, remove, gc, diskUsage. */
+  /** Images: import, export, list, inspect, tag, remove, gc, diskUsage; pull, push, login, logout. */
   readonly images: Images;
   /** Bridge networks: create, list, inspect, remove, prune. */
   readonly networks: Networks;
@@ -68,9 +70,9 @@ export class Runtime {
     const images = new ImageStore(this.root, { rootless, idMap: rootless ? idMap : null });
     const networks = new NetworkStore(this.root);
     this.volumes = volumes;
-    this.images = images;
+    this.images = Object.assign(images, registryImages(images));
     this.networks = networks;
-    this.#engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, idMap, cgroups, volumes, networks, images: containerImages(images) });
+    this.#engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, idMap, cgroups, volumes, networks, netnsPool: rootless ? null : new NetnsPool(), images: containerImages(images) });
   }
 
   /** Creates a container whose first process is set up and waits before exec until start(). */
