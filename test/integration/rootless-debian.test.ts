@@ -5,14 +5,13 @@
 // subordinate range (test/run.mjs gives one); as root it is the reference.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
 import { Runtime } from '../../lib/index.ts';
 import { callerIdMap, idMapHelpers, isSingleIdMap } from '../../lib/sys/id-map.ts';
 import { layoutOf } from '../image-fixtures.ts';
+import { layerHeaders, topLayerBlob } from '../image-store-contents.ts';
 import { requirePrerequisite, rootless } from '../helpers.ts';
 
 const CACHE = '/var/tmp/corral-test-cache';
@@ -54,19 +53,6 @@ function probeDeb(work: string): string {
   return out;
 }
 
-async function layerOwners(blob: string): Promise<Map<string, string>> {
-  const extract = tar.extract();
-  const owners = new Map<string, string>();
-  extract.on('entry', (header, stream, next) => {
-    owners.set(header.name, `${header.uid}:${header.gid}`);
-    stream.resume();
-    stream.on('end', next);
-  });
-  const done = new Promise<void>((resolve, reject) => { extract.on('finish', resolve); extract.on('error', reject); });
-  createReadStream(blob).pipe(createGunzip()).pipe(extract);
-  await done;
-  return owners;
-}
 
 describe(`a Debian minbase image (${rootless ? 'rootless with a subordinate range' : 'root'})`, function () {
   this.timeout(900_000);
@@ -116,9 +102,7 @@ describe(`a Debian minbase image (${rootless ? 'rootless with a subordinate rang
     assert.doesNotMatch(Buffer.concat(err).toString(), /setgroups|seteuid/);
     const { manifestDigest } = await c.commit({ ref: 'debian:probe' });
     await c.remove();
-    const blob = (digest: string) => join(state, 'images/blobs/sha256', digest.replace(/^sha256:/, ''));
-    const manifest = JSON.parse(readFileSync(blob(manifestDigest), 'utf8')) as { layers: { digest: string }[] };
-    const owners = await layerOwners(blob(manifest.layers.at(-1)!.digest));
+    const owners = new Map([...await layerHeaders(topLayerBlob(state, manifestDigest))].map(([name, h]) => [name, h.split(' ')[0]!]));
     assert.equal(owners.get('usr/share/corral-probe/hello'), '0:0');
     assert.equal(owners.get('var/lib/dpkg/status'), '0:0');
     assert.equal(owners.get('usr/'), '0:0');

@@ -4,17 +4,15 @@
 // the rootless commit is compared entry by entry with the same commit made as root.
 // test/run.mjs gives uid 65534 a range in /etc/subuid and /etc/subgid for the rootless pass.
 import assert from 'node:assert/strict';
-import { createReadStream, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
 import { Runtime } from '../../lib/index.ts';
 import { callerIdMap, isSingleIdMap, toHost } from '../../lib/sys/id-map.ts';
 import { layoutOf } from '../image-fixtures.ts';
 import { packTar } from '../tar-fixtures.ts';
 import { eventually, requirePrerequisite, rootless } from '../helpers.ts';
-import { storedLayers } from '../image-store-contents.ts';
+import { layerHeaders, storedLayers, topLayerBlob } from '../image-store-contents.ts';
 
 const sh = (script: string) => ['/bin/sh', '-c', script];
 const MTIME = new Date('2024-01-01T00:00:00Z');
@@ -47,27 +45,7 @@ async function manyOwnersLayer(): Promise<Buffer> {
   ], MTIME);
 }
 
-/** name → "uid:gid mode" of every entry of a gzipped layer blob, read from its tar headers. */
-async function layerOwners(blob: string): Promise<Map<string, string>> {
-  const extract = tar.extract();
-  const owners = new Map<string, string>();
-  extract.on('entry', (header, stream, next) => {
-    owners.set(header.name, `${header.uid}:${header.gid} ${(header.mode ?? 0).toString(8)}`);
-    stream.resume();
-    stream.on('end', next);
-  });
-  const done = new Promise<void>((resolve, reject) => { extract.on('finish', resolve); extract.on('error', reject); });
-  createReadStream(blob).pipe(createGunzip()).pipe(extract);
-  await done;
-  return owners;
-}
 
-/** The blob of the top layer of a stored image. */
-function topLayerBlob(root: string, manifestDigest: string): string {
-  const blob = (digest: string) => join(root, 'images/blobs/sha256', digest.replace(/^sha256:/, ''));
-  const manifest = JSON.parse(readFileSync(blob(manifestDigest), 'utf8')) as { layers: { digest: string }[] };
-  return blob(manifest.layers.at(-1)!.digest);
-}
 
 describe(`rootless ids: the subordinate range, owners kept both ways (${rootless ? 'rootless' : 'root'})`, function () {
   this.timeout(120_000);
@@ -123,7 +101,7 @@ describe(`rootless ids: the subordinate range, owners kept both ways (${rootless
     const { manifestDigest } = await root.commit({ ref: 'owners:committed' });
     await root.remove();
     await c.remove();
-    const owners = await layerOwners(topLayerBlob(state, manifestDigest));
+    const owners = await layerHeaders(topLayerBlob(state, manifestDigest));
     assert.deepEqual(Object.fromEntries(owners), {
       'etc/': '0:0 755',
       'etc/root-file': '0:0 644',
@@ -167,7 +145,7 @@ if (rootless) describe('rootless ids without a range (rootless, idMap single)', 
     assert.equal((await c.wait()).exitCode, 0);
     const { manifestDigest } = await c.commit({ ref: 'owners:single' });
     await c.remove();
-    const owners = await layerOwners(topLayerBlob(join(work, 'state'), manifestDigest));
+    const owners = await layerHeaders(topLayerBlob(join(work, 'state'), manifestDigest));
     assert.deepEqual(Object.fromEntries(owners), { 'etc/': '0:0 755', 'etc/root-file': '0:0 644' });
   });
 });
