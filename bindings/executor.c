@@ -322,6 +322,20 @@ static const char *fd_path(char *buf, int fd)
 	return buf;
 }
 
+/* Blocks until the parent writes a byte to fd, then closes it; EOF (the parent went away, gave up
+ * on this container or could not write its id maps) ends the process. */
+static long await_parent(int fd)
+{
+	char go;
+	long r;
+	do
+		r = raw3(SYS_read, fd, &go, 1);
+	while (r == -EINTR);
+	if (r != 1)
+		raw1(SYS_exit_group, EXIT_SETUP_FAILED);
+	return raw1(SYS_close, fd);
+}
+
 /* Gives the file at path inside root (no symlink followed, the last one changed itself) an owner
  * and, when mode_plus_one is not 0, its mode again. */
 static long chown_in_root(int root, const char *path, long uid, long gid, long mode_plus_one)
@@ -537,27 +551,11 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 		return close_fds_except((const uint32_t *)(st->plan + s[0]));
 	case OP_RESOLVE_COMMAND:
 		return resolve_command(st, str(st, s[0]), str(st, s[1]));
-	case OP_WAIT_START: {
-		char go;
+	case OP_WAIT_START:
 		put_record(st->status_fd, STATUS_READY, step, 0, 0);
-		long r;
-		do
-			r = raw3(SYS_read, n[0], &go, 1);
-		while (r == -EINTR);
-		if (r != 1) /* the parent went away or gave up on this container */
-			raw1(SYS_exit_group, EXIT_SETUP_FAILED);
-		return raw1(SYS_close, n[0]);
-	}
-	case OP_AWAIT_MAPS: {
-		char mapped;
-		long r;
-		do
-			r = raw3(SYS_read, n[0], &mapped, 1);
-		while (r == -EINTR);
-		if (r != 1) /* the parent could not write the maps and gave up */
-			raw1(SYS_exit_group, EXIT_SETUP_FAILED);
-		return raw1(SYS_close, n[0]);
-	}
+		return await_parent(n[0]);
+	case OP_AWAIT_MAPS:
+		return await_parent(n[0]);
 	case OP_CHOWN_IN_ROOT:
 		return chown_in_root(dirfd_of(st, n[3]), str(st, s[0]), n[1], n[2], n[0]);
 	case OP_SETNS:
