@@ -4,7 +4,7 @@
 import { CorralError } from '../sys/errors.ts';
 import { Authenticator } from './auth.ts';
 import type { Credentials } from './credentials.ts';
-import { registryHost } from './reference.ts';
+import { registryHost } from '../image/reference.ts';
 import { RegistryError, responseError, type RegistryContext } from './registry-error.ts';
 import { DEFAULT_RETRY, retryableError, retryableStatus, retryDelay, sleep, type RetryPolicy } from './retry.ts';
 

@@ -3,7 +3,7 @@
 
 import { RegistryClient } from './client.ts';
 import { findCredentials, type Credentials } from './credentials.ts';
-import type { Reference } from './reference.ts';
+import type { Reference } from '../image/reference.ts';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.ts';
 
 /** What every registry operation takes besides its reference. */

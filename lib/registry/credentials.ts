@@ -6,7 +6,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
-import { DOCKER_HUB } from './reference.ts';
+import { DOCKER_HUB } from '../image/reference.ts';
 
 /** A user name and password (or token) for a registry. */
 export interface Credentials {

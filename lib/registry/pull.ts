@@ -15,7 +15,7 @@ import type { RegistryClient } from './client.ts';
 import { connect, type RegistryOptions } from './connect.ts';
 import { resolveImage } from './manifests.ts';
 import { parsePlatform } from './platform-spec.ts';
-import { formatReference, parseReference } from './reference.ts';
+import { formatReference, parseReference } from '../image/reference.ts';
 import { RegistryError } from './registry-error.ts';
 
 /** Progress of a pull: bytes downloaded, then layers unpacked. */

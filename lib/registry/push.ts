@@ -8,7 +8,7 @@ import { blobExists, startUpload, uploadBlob } from './blob-upload.ts';
 import { connect, type RegistryOptions } from './connect.ts';
 import { putManifest } from './manifests.ts';
 import { inParallel } from './parallel.ts';
-import { parseReference, type Reference } from './reference.ts';
+import { parseReference, type Reference } from '../image/reference.ts';
 
 /** Progress of a push, in bytes of the blobs that had to go up. */
 export interface PushProgress {

@@ -4,7 +4,7 @@ import type { ImageInfo, ImageStore } from '../image/image-store.ts';
 import { eraseCredentials, storeCredentials, type Credentials } from './credentials.ts';
 import { pull, type PullOptions } from './pull.ts';
 import { push, type PushOptions, type PushResult } from './push.ts';
-import { DOCKER_HUB, parseReference } from './reference.ts';
+import { DOCKER_HUB, parseReference } from '../image/reference.ts';
 
 /** Pull, push, login and logout over one image store. */
 export interface RegistryImages {

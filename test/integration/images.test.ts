@@ -39,7 +39,7 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     assert.equal(r.stdout.toString(), 'hi from image\n');
     const env = await rt.run({ image: ref, command: sh('echo $FROM_IMAGE $MINE; id -u'), env: { MINE: 'spec' } });
     assert.equal(env.stdout.toString(), 'yes spec\n0\n');
-    const user = await rt.run({ image: ref, command: ['id', '-u'], user: rootless ? undefined : { uid: 1000, gid: 1000 } } as never);
+    const user = await rt.run({ image: ref, command: ['id', '-u'], ...(rootless ? {} : { user: { uid: 1000, gid: 1000 } }) });
     assert.equal(user.stdout.toString().trim(), rootless ? '0' : '1000');
   });
 
@@ -51,7 +51,11 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     const layersBefore = storedLayers(join(work, 'state')).length;
     const [fromDocker] = await rt.images.import(docker);
     const [fromOci] = await rt.images.import(ociArchive, { tag: 'derived:oci' });
-    assert.deepEqual(fromDocker!.tags, ['docker.io/corral/derived:1']);
+    // Tags are stored in Docker's short form: every spelling of a reference names the same image.
+    assert.deepEqual(fromDocker!.tags, ['corral/derived:1']);
+    for (const spelling of ['docker.io/corral/derived:1', 'index.docker.io/corral/derived:1', `corral/derived:1@${fromDocker!.manifestDigest}`, fromDocker!.manifestDigest.slice(7, 19)]) {
+      assert.equal((await rt.images.inspect(spelling)).manifestDigest, fromDocker!.manifestDigest, spelling);
+    }
     // the OCI archive holds the very manifest the layout's 'derived' has: one image, two tags
     assert.deepEqual(fromOci!.tags, ['derived:latest', 'derived:oci']);
     assert.deepEqual(fromDocker!.layers.map((l) => l.diffId), fromOci!.layers.map((l) => l.diffId));
@@ -59,6 +63,18 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     assert.equal(storedLayers(join(work, 'state')).length, layersBefore);
     const r = await rt.run({ image: 'docker.io/corral/derived:1', command: sh('cat /etc/motd; test -e /etc/doomed || echo doomed-gone; wc -c < /data/big') });
     assert.equal(r.stdout.toString(), 'derived\ndoomed-gone\n3145728\n');
+  });
+
+  it('imports and runs an image whose layers skopeo compressed with zstd', async () => {
+    const zstdLayout = join(work, 'zstd-layout');
+    execFileSync('skopeo', ['copy', '--dest-compress-format', 'zstd', `oci:${layout}:derived`, `oci:${zstdLayout}:zstd`], { stdio: 'ignore' });
+    const manifest = JSON.parse(readFileSync(join(zstdLayout, 'index.json'), 'utf8')).manifests[0].digest.slice(7);
+    const layers = JSON.parse(readFileSync(join(zstdLayout, 'blobs/sha256', manifest), 'utf8')).layers as { mediaType: string }[];
+    assert.ok(layers.every((l) => l.mediaType.endsWith('+zstd')), JSON.stringify(layers));
+    const [image] = await rt.images.import(zstdLayout, { tag: 'derived:zstd' });
+    assert.deepEqual(image!.layers.map((l) => l.diffId), (await rt.images.inspect('derived:latest')).layers.map((l) => l.diffId));
+    const r = await rt.run({ image: 'derived:zstd', command: sh('cat /etc/motd') });
+    assert.equal(r.stdout.toString(), 'derived\n');
   });
 
   it('counts shared base layers once in diskUsage', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { familiarReference, normalizeReference, parseReference, registryHost } from '../../lib/registry/reference.ts';
+import { familiarReference, normalizeReference, parseReference, registryHost } from '../../lib/image/reference.ts';
 
 const D = `sha256:${'a'.repeat(64)}`;
 
