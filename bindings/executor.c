@@ -322,6 +322,38 @@ static const char *fd_path(char *buf, int fd)
 	return buf;
 }
 
+/* Blocks until the parent writes a byte to fd, then closes it; EOF (the parent went away, gave up
+ * on this container or could not write its id maps) ends the process. */
+static long await_parent(int fd)
+{
+	char go;
+	long r;
+	do
+		r = raw3(SYS_read, fd, &go, 1);
+	while (r == -EINTR);
+	if (r != 1)
+		raw1(SYS_exit_group, EXIT_SETUP_FAILED);
+	return raw1(SYS_close, fd);
+}
+
+/* Gives the file at path inside root (no symlink followed, the last one changed itself) an owner
+ * and, when mode_plus_one is not 0, its mode again. */
+static long chown_in_root(int root, const char *path, long uid, long gid, long mode_plus_one)
+{
+	struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+	long fd = raw4(SYS_openat2, root, path, &how, sizeof how);
+	if (fd < 0)
+		return fd;
+	long r = raw5(SYS_fchownat, fd, "", uid, gid, AT_EMPTY_PATH);
+	if (r == 0 && mode_plus_one != 0) {
+		char self[32];
+		r = raw3(SYS_fchmodat, AT_FDCWD, fd_path(self, (int)fd), mode_plus_one - 1);
+	}
+	raw1(SYS_close, fd);
+	return r;
+}
+
 static long mask_path(int root, const char *path)
 {
 	long fd = open_beneath(root, path);
@@ -527,17 +559,13 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 		return close_fds_except((const uint32_t *)(st->plan + s[0]));
 	case OP_RESOLVE_COMMAND:
 		return resolve_command(st, str(st, s[0]), str(st, s[1]));
-	case OP_WAIT_START: {
-		char go;
+	case OP_WAIT_START:
 		put_record(st->status_fd, STATUS_READY, step, 0, 0);
-		long r;
-		do
-			r = raw3(SYS_read, n[0], &go, 1);
-		while (r == -EINTR);
-		if (r != 1) /* the parent went away or gave up on this container */
-			raw1(SYS_exit_group, EXIT_SETUP_FAILED);
-		return raw1(SYS_close, n[0]);
-	}
+		return await_parent(n[0]);
+	case OP_AWAIT_MAPS:
+		return await_parent(n[0]);
+	case OP_CHOWN_IN_ROOT:
+		return chown_in_root(dirfd_of(st, n[3]), str(st, s[0]), n[1], n[2], n[0]);
 	case OP_SETNS:
 		return raw2(SYS_setns, n[0], n[1]);
 	case OP_FORK_INTO_PARENT:

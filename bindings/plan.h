@@ -90,6 +90,10 @@ enum op_code {
 	OP_INIT = 45,           /* forks: the parent stays as an init that forwards signals to the child
 	                         * and reaps zombies until the child exits (init.c); the child, in a
 	                         * session of its own, goes on with the plan */
+	OP_AWAIT_MAPS = 46,     /* n0 read end of the maps pipe: blocks until the parent wrote the user
+	                         * namespace's maps (newuidmap, newgidmap) and a byte, then closes it */
+	OP_CHOWN_IN_ROOT = 47,  /* n3 root dir, s0 path (inside it, no symlink followed), n1 uid, n2 gid,
+	                         * n0 mode + 1 to set again afterwards (chown clears set-id bits), or 0 */
 	OP_COUNT
 };
 

@@ -17,6 +17,7 @@ export type { Terminal, TerminalSize } from './container/terminal.ts';
 export type { LogEntry, LogOptions } from './container/logs.ts';
 export type { StopOptions } from './container/stop.ts';
 export type { CommitOptions } from './container/commit.ts';
+export type { IdMap, IdRange } from './sys/id-map.ts';
 export type { ContainerSpec, NamespaceToggles, StdioMode, NetworkSpec, PortSpec } from './container/spec.ts';
 export type { CreateSpec, DetachedSpec } from './container/detached-spec.ts';
 export type { DeviceSpec } from './container/devices.ts';

@@ -1,5 +1,6 @@
 import { CorralError } from '../sys/errors.ts';
 import type { WritableLayer } from '../fs/container-layers.ts';
+import type { IdMap } from '../sys/id-map.ts';
 import type { CommitChanges, CommitRequest } from './image-provider.ts';
 
 /** Options of commit(). */
@@ -17,6 +18,8 @@ export interface CommitSource {
   id: string;
   layer: WritableLayer | null;
   imageDigest: string | null;
+  /** The container's user namespace map, null without one. */
+  idMap: IdMap | null;
   /** Freezes the container for the duration of the commit when it runs and can be frozen;
    * returns the thaw (or null when nothing was frozen). */
   freeze(): Promise<(() => Promise<void>) | null>;
@@ -41,6 +44,7 @@ export async function commitContainer(
     return await store({
       upper: source.layer.upper,
       baseManifestDigest: source.imageDigest,
+      idMap: source.idMap,
       ref: options.ref,
       ...(options.message === undefined ? {} : { message: options.message }),
       ...(options.changes === undefined ? {} : { changes: options.changes }),

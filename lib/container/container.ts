@@ -281,6 +281,7 @@ export class Container extends EventEmitter<ContainerEvents> {
       id: this.id,
       layer: this.#host.state.layer,
       imageDigest: this.#host.state.image?.manifestDigest ?? null,
+      idMap: this.#spec.idMap,
       freeze: async () => {
         if (this.status !== 'running' || !this.#cgroup) return null;
         await this.pause();

@@ -25,6 +25,7 @@ import type { NetnsPool } from '../net/netns-pool.ts';
 import { startPasta } from '../net/pasta.ts';
 import { join } from 'node:path';
 import { hostRootEntries } from '../fs/rootfs.ts';
+import { isSingleIdMap, type IdMap } from '../sys/id-map.ts';
 
 const SIGKILL = 9;
 
@@ -35,6 +36,8 @@ export interface EngineParts {
   /** The runtime's root directory (container layers live below it). */
   root: string;
   rootless: boolean;
+  /** The map of the containers' user namespaces. */
+  idMap: IdMap;
   cgroups: CgroupManager;
   volumes: VolumeStore;
   networks: NetworkStore;
@@ -268,7 +271,7 @@ export class ContainerEngine {
    * held before exec (create); on a failure everything acquired is released. */
   async #launch(spec: ContainerSpec, now: boolean, options?: RunOptions): Promise<Container> {
     const image = spec?.image === undefined ? null : await this.#image(spec.image);
-    const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
+    const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter, this.#parts.idMap);
     if (options) {
       checkRunOptions(options, resolved.stdio === 'pipe' || resolved.tty !== null);
       if (options.signal?.aborted) throw abortError(options.signal);
@@ -346,6 +349,7 @@ export class ContainerEngine {
       searchPath: searchPath(spec.env),
       stdio: stdio.childFds,
       ...(cgroup ? { cgroupFd: cgroup.fd } : {}),
+      ...(spec.idMap && !isSingleIdMap(spec.idMap) ? { idMap: spec.idMap } : {}),
     };
   }
 }

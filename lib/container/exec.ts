@@ -6,7 +6,7 @@ import type { Cgroup } from '../cgroup/cgroup.ts';
 import { checkRunOptions, collectRun, exitInfo, signalNumber, type ExitInfo, type RunOptions, type RunResult } from './run-result.ts';
 import { cloneFlags, commandStartOps, envList, joinedProcessOps, joiningOps, searchPath } from './setup.ts';
 import { lastStepOps } from './hardening.ts';
-import type { ResolvedSpec, StdioMode } from './spec.ts';
+import { checkMapped, type ResolvedSpec, type StdioMode } from './spec.ts';
 import { openStdio } from './stdio.ts';
 import { checkTerminalSize, ConsoleSocket, terminalIo, type Terminal, type TerminalSize } from './terminal.ts';
 
@@ -65,10 +65,12 @@ export async function execIn(target: ExecTarget, command: string[], options: Exe
   const spec = {
     cwd: options.cwd ?? target.spec.cwd,
     user: options.user ? { ...options.user, groups: options.user.groups ?? [] } : target.spec.user,
+    idMap: target.spec.idMap,
     namespaces: target.spec.namespaces,
     capabilities: target.spec.capabilities,
     hardening: target.spec.hardening,
   };
+  if (spec.idMap && spec.user) checkMapped(spec.idMap, spec.user);
   const consoleSocket = options.tty ? new ConsoleSocket() : null;
   // With a terminal, fds 0-2 are /dev/null until the terminal replaces them.
   const stdio = openStdio(consoleSocket ? 'ignore' : stdioMode);

@@ -170,10 +170,10 @@ export function imageLeaseResource(images: ImageProvider | null): HostResource {
  * an upper (checked once); on disk under the runtime root otherwise, where commit reads it. */
 export function writableLayerResource(root: string): HostResource {
   let unsupported: string | null | undefined;
-  const restore = (_spec: ResolvedSpec, host: HostState): Release | null => {
+  const restore = (spec: ResolvedSpec, host: HostState): Release | null => {
     const layer = host.layer;
     if (layer?.kind !== 'disk') return null; // in memory: it goes with the container's mount namespace
-    if (!host.owner) return () => removeLayer(layer);
+    if (!host.owner) return () => removeLayer(layer, spec.idMap);
     // A supervisor's layer goes at once, with its directory when empty: its process may be short-lived.
     return () => {
       removeTree(layer.dir);

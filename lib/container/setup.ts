@@ -7,6 +7,7 @@ import type { ResolvedImage } from './image-provider.ts';
 import { lastCapability } from './capabilities.ts';
 import { limitOps, seccompOp } from './hardening.ts';
 import { DEFAULT_PATH, type ResolvedSpec } from './spec.ts';
+import { isSingleIdMap, type IdMap } from '../sys/id-map.ts';
 
 const SIGKILL = 9;
 
@@ -26,10 +27,12 @@ export function cloneFlags(spec: ResolvedSpec, ownCgroup = false): bigint {
   return flags;
 }
 
-/** The ids a user namespace maps: the caller becomes root inside. */
-function userNamespaceOps(): PlanOp[] {
-  const uid = process.getuid!();
-  const gid = process.getgid!();
+/** The single mapping, written by the child itself (the caller becomes root inside); a map with
+ * subordinate ranges is the parent's to write (LaunchSpec.idMap). */
+function userNamespaceOps(map: IdMap): PlanOp[] {
+  if (!isSingleIdMap(map)) return [];
+  const uid = map.uids[0]!.outside;
+  const gid = map.gids[0]!.outside;
   return [op.usernsMaps({
     step: `map uid ${uid} and gid ${gid} to root in the user namespace`, path: '/proc/self/uid_map',
     uidMap: `0 ${uid} 1\n`, gidMap: `0 ${gid} 1\n`,
@@ -37,12 +40,12 @@ function userNamespaceOps(): PlanOp[] {
 }
 
 /** Switching to the spec's user, after the filesystem is set up. */
-export function identityOps(spec: Pick<ResolvedSpec, 'user' | 'namespaces'>): PlanOp[] {
+export function identityOps(spec: Pick<ResolvedSpec, 'user' | 'idMap'>): PlanOp[] {
   if (!spec.user) return [];
   const { uid, gid, groups } = spec.user;
   const ops: PlanOp[] = [];
-  // In a user namespace without a gid mapping for them, setgroups is denied; an empty list is skipped.
-  if (!spec.namespaces.user || groups.length > 0) {
+  // With the single mapping setgroups is denied; an empty list is skipped.
+  if (!spec.idMap || !isSingleIdMap(spec.idMap) || groups.length > 0) {
     ops.push(op.setgroups({ step: `set supplementary groups [${groups.join(',')}]`, gids: groups }));
   }
   ops.push(op.setresgid({ step: `switch to gid ${gid}`, gid }));
@@ -66,7 +69,7 @@ export interface SetupContext {
 export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): PlanOp[] {
   const ownCgroup = context.ownCgroup;
   const ops: PlanOp[] = [];
-  if (spec.namespaces.user) ops.push(...userNamespaceOps());
+  if (spec.idMap) ops.push(...userNamespaceOps(spec.idMap));
   if (spec.namespaces.cgroup && ownCgroup) {
     ops.push(op.unshare({ step: 'enter a cgroup namespace rooted at the container cgroup', flags: CLONE.NEWCGROUP }));
   }
@@ -116,7 +119,7 @@ function cwdOps(cwd: string): PlanOp[] {
 
 /** Steps shared by the first process and exec'd ones: working directory, limits, user,
  * capabilities (and the seccomp filter here when there is no no_new_privs; see hardening.ts). */
-export function processOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'namespaces' | 'capabilities' | 'hardening'>, firstProcess: boolean): PlanOp[] {
+export function processOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'idMap' | 'namespaces' | 'capabilities' | 'hardening'>, firstProcess: boolean): PlanOp[] {
   return [
     ...cwdOps(spec.cwd),
     ...limitOps(spec.hardening, firstProcess),
@@ -134,7 +137,7 @@ export function joiningOps(): PlanOp[] {
 }
 
 /** Every step of a process exec'd into a running container, once it is forked inside. */
-export function joinedProcessOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'namespaces' | 'capabilities' | 'hardening'>): PlanOp[] {
+export function joinedProcessOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'idMap' | 'namespaces' | 'capabilities' | 'hardening'>): PlanOp[] {
   return [dieWithParentOp(), op.setsid({ step: 'start a new session' }), ...processOps(spec, false)];
 }
 

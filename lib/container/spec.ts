@@ -2,6 +2,9 @@ import { statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { isAbsolute } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
+import { isSingleIdMap, singleIdMap, toHost, type IdMap } from '../sys/id-map.ts';
+import { userInfo } from 'node:os';
+import { scratchOverUnmapped } from './unmapped-rootfs.ts';
 import { capabilityMask, DEFAULT_CAPABILITIES, type CapabilitySpec } from './capabilities.ts';
 import { deviceRules, type DeviceSpec } from './devices.ts';
 import type { DeviceRule } from '../cgroup/device-filter.ts';
@@ -122,6 +125,8 @@ export interface ResolvedSpec {
   env: Record<string, string>;
   cwd: string;
   user: { uid: number; gid: number; groups: number[] } | null;
+  /** The user namespace's map, null without a user namespace. */
+  idMap: IdMap | null;
   hostname: string;
   /** 'bridge': attached to the network in attach; 'pasta': in a user namespace, the default
    * network through pasta (outbound and published ports, no other containers). */
@@ -242,10 +247,26 @@ function resolvePorts(value: unknown): PortRequest[] {
   });
 }
 
+/** ERR_ROOTLESS_IDS unless the user namespace maps every id of the user (an unmapped one fails at
+ * exec with EINVAL). */
+export function checkMapped(map: IdMap, user: NonNullable<ResolvedSpec['user']>): void {
+  const missing = [
+    ...(toHost(map.uids, user.uid) === null ? [`uid ${user.uid}`] : []),
+    ...[user.gid, ...user.groups].filter((g) => toHost(map.gids, g) === null).map((g) => `gid ${g}`),
+  ];
+  if (missing.length === 0) return;
+  const ids = `${user.uid}:${user.gid}${user.groups.length ? ` (groups ${user.groups.join(',')})` : ''}`;
+  const how = isSingleIdMap(map)
+    ? `its user namespace maps only your own id (uid ${process.getuid!()}) to 0 inside. Give user ${userInfo().username} a subordinate range in /etc/subuid and /etc/subgid (e.g. '${userInfo().username}:100000:65536', or usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${userInfo().username}) and install newuidmap/newgidmap (Debian: uidmap); or run as user 0, or as root`
+    : `its user namespace maps only ids 0..${Math.max(...map.uids.map((r) => r.inside + r.count)) - 1}; ask for a larger subordinate range in /etc/subuid and /etc/subgid`;
+  throw new CorralError(`user ${ids} cannot exist in this container: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not mapped: ${how}`, { code: 'ERR_ROOTLESS_IDS', step: 'check user' });
+}
+
 /** Checks a spec and fills in the defaults; throws ERR_INVALID_SPEC (or the errno of a bad rootfs)
  * before anything is created. deviceFilter: the container's group will have the device filter
- * (without it, and as root, the default capabilities lose MKNOD). */
-export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: ImageDefaults | null = null, deviceFilter = false): ResolvedSpec {
+ * (without it, and as root, the default capabilities lose MKNOD). idMap: the user namespace's map
+ * (default: the single mapping of the caller). */
+export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: ImageDefaults | null = null, deviceFilter = false, userMap: IdMap = singleIdMap()): ResolvedSpec {
   if (typeof spec !== 'object' || spec === null) throw invalid('spec must be an object');
   for (const key of Object.keys(spec)) if (!KNOWN_KEYS.has(key)) throw invalid(`unknown key '${key}'`);
   if (spec.command !== undefined && (!Array.isArray(spec.command) || spec.command.length === 0)) throw invalid('command must be a non-empty array of strings');
@@ -303,11 +324,8 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
     };
   }
 
-  if (namespaces.user && user && [user.uid, user.gid, ...user.groups].some((n) => n !== 0)) {
-    // The user namespace maps one id (the caller, to 0 inside): another fails at exec with EINVAL.
-    const ids = `${user.uid}:${user.gid}${user.groups.length ? ` (groups ${user.groups.join(',')})` : ''}`;
-    throw new CorralError(`user ${ids} cannot exist in this container: its user namespace maps only your own id, to 0 inside; run it as user 0, or as root`, { code: 'ERR_ROOTLESS_IDS', step: 'check user' });
-  }
+  const idMap = namespaces.user ? userMap : null;
+  if (idMap && user) checkMapped(idMap, user);
   const hostname = spec.hostname === undefined ? id.slice(0, 63) : checkString(spec.hostname, 'hostname');
   if (!HOSTNAME_PATTERN.test(hostname)) throw invalid(`hostname '${hostname}' is not a valid host name`);
   if (spec.hostname !== undefined && !namespaces.uts) throw invalid('hostname needs the UTS namespace');
@@ -334,8 +352,10 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   const rootfsWritable = spec.rootfsWritable ?? 'overlay';
   if (rootfsWritable !== 'overlay' && rootfsWritable !== 'direct') throw invalid(`rootfsWritable must be 'overlay' or 'direct', got '${String(rootfsWritable)}'`);
   if (spec.readonlyRootfs !== undefined && typeof spec.readonlyRootfs !== 'boolean') throw invalid('readonlyRootfs must be a boolean');
-  const mounts = resolveMounts(spec.mounts);
-  if (mounts.length > 0 && !namespaces.mount) throw invalid('mounts need the mount namespace');
+  const requestedMounts = resolveMounts(spec.mounts);
+  if (requestedMounts.length > 0 && !namespaces.mount) throw invalid('mounts need the mount namespace');
+  // A rootfs the caller does not own (root's /srv/rootfs): /tmp and /var/tmp in memory, see there.
+  const mounts = idMap && rootfs !== null && namespaces.mount ? [...scratchOverUnmapped(rootfs, idMap, requestedMounts), ...requestedMounts] : requestedMounts;
 
   // test/security/device-*.test.ts: no device filter, no mknod (a user namespace denies it anyway).
   const capabilities = capabilityMask(spec.capabilities, deviceFilter || rootless ? DEFAULT_CAPABILITIES : DEFAULT_CAPABILITIES.filter((c) => c !== 'MKNOD'));
@@ -345,7 +365,7 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
     return value as string[];
   };
 
-  return { id, image: image ? spec.image! : null, command, rootfs, hostRoot, mounts, hardening: resolveHardening(spec, capabilities),
+  return { id, image: image ? spec.image! : null, idMap, command, rootfs, hostRoot, mounts, hardening: resolveHardening(spec, capabilities),
     maskedPaths: pathList(spec.maskedPaths, 'maskedPaths', DEFAULT_MASKED_PATHS),
     readonlyPaths: pathList(spec.readonlyPaths, 'readonlyPaths', DEFAULT_READONLY_PATHS), readonlyRootfs: spec.readonlyRootfs ?? false, rootfsWritable, env, cwd, user, hostname, network, attach, ports, namespaces, stdio, tty, init: spec.init ?? false, labels: stringRecord(spec.labels, 'labels'), capabilities, limits: limitWrites(spec.limits ?? {}), devices: deviceRules(spec.devices) };
 }

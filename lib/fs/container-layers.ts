@@ -2,7 +2,9 @@ import createDebug from 'debug';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, renameSync, rmdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import { removeTree, removeTreeAsync } from './remove-tree.ts';
+import { removeTree } from './remove-tree.ts';
+import { removeTreeMapped } from './remove-mapped.ts';
+import type { IdMap } from '../sys/id-map.ts';
 import { runtimeDir } from './runtime-root.ts';
 import { isStaleTag, processTag } from '../sys/process-tag.ts';
 import { fromNodeError } from '../sys/errors.ts';
@@ -107,8 +109,9 @@ function processDir(root: string): string {
 
 /** Deletes a container's layer with everything it wrote: renamed away at once (so the container's
  * directory is gone), deleted in the background, since deleting is slow on some disks (online
- * discard) and need not hold up the caller. */
-export function removeLayer(layer: ContainerLayer): void {
+ * discard) and need not hold up the caller. map: the container's user namespace map (what its
+ * other users wrote is removed through it). */
+export function removeLayer(layer: ContainerLayer, map: IdMap | null = null): void {
   const trash = join(layer.dir, '..', `.trash-${randomBytes(6).toString('hex')}`);
   try {
     renameSync(layer.dir, trash);
@@ -116,7 +119,7 @@ export function removeLayer(layer: ContainerLayer): void {
     removeTree(layer.dir);
     return;
   }
-  void removeTreeAsync(trash).catch((e: unknown) => debug('could not delete %s: %o', trash, e));
+  void removeTreeMapped(trash, map).catch((e: unknown) => debug('could not delete %s: %o', trash, e));
 }
 
 /** Removes the layers of processes that died without cleaning up; one that cannot be removed is

@@ -48,6 +48,8 @@ export const OP = {
   REEXEC: 43,
   CONSOLE: 44,
   INIT: 45,
+  AWAIT_MAPS: 46,
+  CHOWN_IN_ROOT: 47,
 } as const;
 
 /** The name of an op code. */
@@ -188,4 +190,10 @@ export const op = {
   console: define<{ socket: number; rows: number; cols: number }>('CONSOLE', 'ioctl', (f) => ({ n: [f.socket, f.rows, f.cols] })),
   /** Forks: the executor stays as an init that forwards signals and reaps; the child goes on. */
   init: define<object>('INIT', 'clone3', () => ({})),
+  /** Blocks until the parent wrote the user namespace's maps (newuidmap) and a byte to the pipe. */
+  awaitMaps: define<{ fd: number }>('AWAIT_MAPS', 'read', (f) => ({ n: [f.fd] })),
+  /** Gives a file inside a root dir (no symlink followed) an owner, and its mode again when given
+   * (chown clears set-id bits). */
+  chownInRoot: define<{ root: Slot; inRoot: string; uid: number; gid: number; mode: number | null }>(
+    'CHOWN_IN_ROOT', 'fchownat', (f) => ({ s: [f.inRoot], n: [f.mode === null ? 0 : f.mode + 1, f.uid, f.gid, dirWord(f.root)] })),
 };
