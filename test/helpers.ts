@@ -124,6 +124,13 @@ export async function eventually(check: () => boolean, ms = 5000): Promise<boole
   return check();
 }
 
+/** This process's fds once they equal expected (or after 2 s): a runtime's pool of prepared
+ * network namespaces holds a netlink socket for a moment while it refills in the background. */
+export async function settledFds(expected: string[]): Promise<string[]> {
+  await eventually(() => JSON.stringify(openFds()) === JSON.stringify(expected), 2000);
+  return openFds();
+}
+
 /** Skips the calling test or hook, printing why, when missing names a missing prerequisite; under
  * CI=true (where .ci/run installs everything) it fails instead: CI never skips. */
 export function requirePrerequisite(ctx: Mocha.Context, missing: string | null): void {
