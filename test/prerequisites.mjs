@@ -24,6 +24,8 @@ const NEEDS = [
   ['htpasswd', 'htpasswd', 'apache2-utils'],
   ['openssl', 'openssl', 'openssl'],
   ['zstd', 'zstd', 'zstd'],
+  ['newuidmap', 'newuidmap', 'uidmap'],
+  ['mmdebstrap', 'mmdebstrap', 'mmdebstrap'],
   ['qemu (the cgroup v2 VM)', 'qemu-system-x86_64', 'qemu-system-x86'],
   ['xz (the VM initramfs)', 'xz', 'xz-utils'],
 ];
