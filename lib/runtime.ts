@@ -10,6 +10,7 @@ import type { ContainerSpec } from './container/spec.ts';
 import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-result.ts';
 import { ImageStore } from './image/image-store.ts';
 import { containerImages } from './image/container-images.ts';
+import { buildImage, type BuildOptions } from './build/builder.ts';
 
 /** Settings of a Runtime. */
 export interface RuntimeConfig {
@@ -28,7 +29,11 @@ export interface RuntimeConfig {
 export type Networks = Pick<NetworkStore, 'create' | 'list' | 'inspect' | 'remove' | 'prune'>;
 
 /** The image operations a runtime offers (the store's internals stay inside). */
-export type Images = Pick<ImageStore, 'import' | 'export' | 'list' | 'inspect' | 'tag' | 'remove' | 'gc' | 'diskUsage'>;
+export type Images = Pick<ImageStore, 'import' | 'export' | 'list' | 'inspect' | 'tag' | 'remove' | 'gc' | 'diskUsage'> & {
+  /** Builds an image from a Dockerfile (its RUN steps in containers of this runtime); resolves with
+   * its manifest digest. A failed build leaves the store as it was. */
+  build(options: BuildOptions): Promise<{ manifestDigest: string }>;
+};
 
 /** The named-volume operations a runtime offers. */
 export type Volumes = Pick<VolumeStore, 'create' | 'list' | 'inspect' | 'remove' | 'prune'>;
@@ -40,7 +45,7 @@ export class Runtime {
   readonly root: string;
   /** Named volumes: create, list, inspect, remove, prune. */
   readonly volumes: Volumes;
-  /** Images: import, export, list, inspect, tag, remove, gc, diskUsage. */
+  /** Images: import, export, list, inspect, tag, remove, gc, diskUsage, build. */
   readonly images: Images;
   /** Bridge networks: create, list, inspect, remove, prune. */
   readonly networks: Networks;
@@ -61,9 +66,11 @@ export class Runtime {
     const images = new ImageStore(this.root, { rootless });
     const networks = new NetworkStore(this.root);
     this.volumes = volumes;
-    this.images = images;
     this.networks = networks;
-    this.#engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, cgroups, volumes, networks, images: containerImages(images) });
+    const engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, cgroups, volumes, networks, images: containerImages(images) });
+    this.#engine = engine;
+    // A build is an image operation that runs containers: the one part that needs both.
+    this.images = Object.assign(images, { build: (options: BuildOptions) => buildImage({ root: this.root, images, create: (spec) => engine.create(spec) }, options) });
   }
 
   /** Creates a container whose first process is set up and waits before exec until start(). */

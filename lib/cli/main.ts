@@ -9,9 +9,11 @@ import { pairs, parseMountFlag, parsePublishFlag, parseTmpfsFlag, parseVolumeFla
 import { networkCommand } from './network-command.ts';
 import { volumeCommand } from './volume-command.ts';
 import { imageCommand } from './image-command.ts';
+import { buildCommand } from './build-command.ts';
 
 const USAGE = `usage: corral run [options] [--rootfs DIR | IMAGE] [-- COMMAND [ARG...]]
        corral commit [options] IMAGE NEWREF [-- COMMAND...]   (run, then store the changes as NEWREF)
+       corral build [-t TAG] [-f FILE] [--build-arg K=V] [--target STAGE] [--no-cache] CONTEXT
        corral image import|export|ls|inspect|tag|rm|gc|du ...
        corral volume create|ls|inspect|rm|prune ...
        corral network create|ls|inspect|rm|prune ...
@@ -158,6 +160,8 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest, false);
     case 'commit':
       return runCommand(rest, true);
+    case 'build':
+      return buildCommand(rest);
     case 'image':
       return imageCommand(rest);
     case 'volume':

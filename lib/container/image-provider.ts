@@ -26,7 +26,10 @@ export interface CommitRequest {
   upper: string;
   /** The image the container runs, or null for a container on a plain rootfs. */
   baseManifestDigest: string | null;
-  ref: string;
+  /** The tag; none: an untagged image (a build step). */
+  ref?: string;
+  /** The history entry's created_by (default 'corral commit'). */
+  createdBy?: string;
   message?: string;
   changes?: CommitChanges;
 }
