@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Runtime, type BuildProgress } from '../../lib/index.ts';
+import { busyboxLayout } from '../image-fixtures.ts';
+import { rootless } from '../helpers.ts';
+import { storedBlobs, storedLayers } from '../image-store-contents.ts';
+
+/** A context directory with the given files. */
+export function contextOf(dir: string, files: Record<string, string>): string {
+  mkdirSync(dir, { recursive: true });
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), content);
+  }
+  return dir;
+}
+
+const DEMO = `# syntax=docker/dockerfile:1
+ARG BASE=base
+FROM \${BASE}
+ARG GREETING=hello
+ENV APP=/app \\
+    # a comment inside the continuation
+
+    MODE="two words"
+WORKDIR $APP
+COPY --chown=1000:1000 --chmod=0750 run.sh ./
+COPY src/ lib/
+COPY <<EOF notes.txt
+greeting=\${GREETING}
+EOF
+RUN echo "$GREETING from run in $(pwd)" > made.txt
+RUN ["/bin/sh", "-c", "echo exec form >> made.txt"]
+RUN <<EOF
+echo heredoc >> made.txt
+EOF
+LABEL org.example.name="demo app" version=1
+EXPOSE 8080 53/udp
+VOLUME /data
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=30s --retries=3 CMD ["/app/run.sh"]
+SHELL ["/bin/sh", "-ec"]
+ONBUILD RUN echo child
+ENTRYPOINT ["/bin/sh", "/app/run.sh"]
+CMD ["arg1"]
+USER app
+`;
+
+describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
+  this.timeout(120_000);
+  let work: string;
+  let rt: Runtime;
+  let n = 0;
+  const fresh = (files: Record<string, string>): string => contextOf(join(work, `ctx-${++n}`), files);
+  const build = async (context: string, extra: Record<string, unknown> = {}): Promise<{ manifestDigest: string; events: BuildProgress[] }> => {
+    const events: BuildProgress[] = [];
+    const { manifestDigest } = await rt.images.build({ context, onProgress: (e) => events.push(e), ...extra });
+    return { manifestDigest, events };
+  };
+  const out = async (image: string, script: string): Promise<string> => {
+    const r = await rt.run({ image, command: ['/bin/sh', '-c', script] });
+    assert.equal(r.exitCode, 0, r.stderr.toString());
+    return r.stdout.toString();
+  };
+  const ran = (events: BuildProgress[]): string[] => events.filter((e) => e.status === 'running').map((e) => e.instruction);
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'corral-test-build-'));
+    rt = new Runtime({ root: join(work, 'state'), cgroupParent: false });
+    await rt.images.import(busyboxLayout(work));
+  });
+  after(() => {
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('builds ARG, ENV, WORKDIR, COPY (--chown, --chmod, heredoc), RUN (shell, exec, heredoc) and the config fields', async () => {
+    const ctx = fresh({ 'Dockerfile': DEMO, 'run.sh': 'if [ "$1" = /bin/sh ]; then exec "$@"; fi\necho "run.sh $APP $MODE $1"\n', 'src/a.txt': 'a\n', 'src/deep/b.txt': 'b\n' });
+    const { manifestDigest } = await build(ctx, { tag: 'demo:1', args: { GREETING: 'hi' } });
+    const info = await rt.images.inspect('demo:1');
+    assert.deepEqual((await rt.images.inspect(manifestDigest)).tags, ['demo:1']);
+    const c = info.config.config!;
+    assert.deepEqual(c.Entrypoint, ['/bin/sh', '/app/run.sh']);
+    assert.deepEqual(c.Cmd, ['arg1']);
+    assert.equal(c.WorkingDir, '/app');
+    assert.equal(c.User, 'app');
+    assert.ok(c.Env!.includes('APP=/app') && c.Env!.includes('MODE=two words'), String(c.Env));
+    assert.ok(!c.Env!.some((e) => e.startsWith('GREETING')), 'a build arg is not in the config');
+    assert.deepEqual(c.Labels, { 'org.example.name': 'demo app', version: '1' });
+    assert.deepEqual(c.ExposedPorts, { '8080/tcp': {}, '53/udp': {} });
+    assert.deepEqual(c.Volumes, { '/data': {} });
+    assert.equal(c.StopSignal, 'SIGINT');
+    assert.deepEqual(c.Healthcheck, { Test: ['CMD', '/app/run.sh'], Interval: 30e9, Retries: 3 });
+    assert.deepEqual(c.Shell, ['/bin/sh', '-ec']);
+    assert.deepEqual(c.OnBuild, ['RUN echo child']);
+    const history = info.config.history!;
+    assert.ok(history.some((h) => h.created_by === 'COPY src/ lib/' && !h.empty_layer));
+    assert.ok(history.some((h) => h.created_by === 'EXPOSE 8080 53/udp' && h.empty_layer));
+    const r = await rt.run({ image: 'demo:1' });
+    assert.equal(r.stdout.toString(), 'run.sh /app two words arg1\n', r.stderr.toString());
+    assert.equal(await out('demo:1', 'cat made.txt notes.txt lib/a.txt lib/deep/b.txt'), 'hi from run in /app\nexec form\nheredoc\ngreeting=hi\na\nb\n');
+    if (!rootless) assert.equal(await out('demo:1', 'stat -c "%u:%g %a" run.sh'), '1000:1000 750\n');
+  });
+
+  it('reuses every step of an unchanged build (no container runs, same digest) and rebuilds from a changed COPY', async () => {
+    const ctx = fresh({
+      'Dockerfile': 'FROM base\nARG V=1\nRUN echo one > /one\nCOPY data.txt /data.txt\nRUN cat /data.txt > /two\n',
+      'data.txt': 'first\n',
+    });
+    const first = await build(ctx);
+    assert.equal(ran(first.events).length, 3);
+    const again = await build(ctx);
+    assert.equal(again.manifestDigest, first.manifestDigest);
+    assert.deepEqual(ran(again.events), []);
+    utimesSync(join(ctx, 'data.txt'), new Date(), new Date(2001, 1, 1)); // mtime only: still cached
+    assert.equal((await build(ctx)).manifestDigest, first.manifestDigest);
+    writeFileSync(join(ctx, 'data.txt'), 'second\n');
+    const changed = await build(ctx);
+    assert.deepEqual(ran(changed.events), ['COPY data.txt /data.txt', 'RUN cat /data.txt > /two']);
+    assert.equal(await out(changed.manifestDigest, 'cat /one /two'), 'one\nsecond\n');
+    const arg = await build(ctx, { args: { V: '2' } });
+    assert.deepEqual(ran(arg.events), ['RUN echo one > /one', 'COPY data.txt /data.txt', 'RUN cat /data.txt > /two']);
+    const noCache = await build(ctx, { noCache: true });
+    assert.equal(ran(noCache.events).length, 3);
+  });
+
+  it('builds multi-stage: COPY --from a stage or an image, --target, stages the target does not need are skipped', async () => {
+    const ctx = fresh({
+      'Dockerfile': 'FROM base AS builder\nRUN mkdir -p /out && echo built > /out/bin\n\nFROM base AS unused\nRUN exit 3\n\nFROM scratch AS final\nCOPY --from=builder /out/bin /bin/tool\nCOPY --from=base /bin/busybox /bin/busybox\nCMD ["/bin/busybox", "cat", "/bin/tool"]\n',
+    });
+    const { manifestDigest } = await build(ctx, { tag: 'multi:1' });
+    const r = await rt.run({ image: manifestDigest });
+    assert.equal(r.stdout.toString(), 'built\n', r.stderr.toString());
+    assert.equal((await rt.images.inspect('multi:1')).layers.length, 2);
+    await assert.rejects(build(ctx, { target: 'unused' }), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_FAILED' && /Dockerfile:5: RUN exit 3: the command exited with 3/.test(e.message));
+    const builder = await build(ctx, { target: 'builder' });
+    assert.equal(await out(builder.manifestDigest, 'cat /out/bin'), 'built\n');
+  });
+
+  it('honours .dockerignore with ** and ! exceptions, last match wins', async () => {
+    const ctx = fresh({
+      'Dockerfile': 'FROM base\nCOPY . /ctx/\n',
+      '.dockerignore': '**/*.log\n!keep/*.log\nsecret\nkeep/drop.log\n',
+      'a.log': 'x', 'sub/b.log': 'x', 'keep/c.log': 'kept', 'keep/drop.log': 'x', 'secret/key': 'x', 'ok.txt': 'ok',
+    });
+    const { manifestDigest } = await build(ctx);
+    assert.equal(await out(manifestDigest, 'cd /ctx && find . -type f | sort'), './.dockerignore\n./Dockerfile\n./keep/c.log\n./ok.txt\n');
+  });
+
+  it('leaves the store as it was when a step fails (no image, layer, blob or container behind)', async () => {
+    const ctx = fresh({ 'Dockerfile': 'FROM base\nCOPY f /f\nRUN echo partial > /p\nENV X=1\nRUN echo out; echo err >&2; exit 7\n', 'f': 'f' });
+    const root = join(work, 'state');
+    const images = rt.images.list();
+    const blobs = storedBlobs(root);
+    const layers = storedLayers(root);
+    await assert.rejects(build(ctx, { tag: 'broken:1', noCache: true }), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_FAILED' && /Dockerfile:5: RUN echo out.*exited with 7.*out\nerr/s.test(e.message));
+    assert.deepEqual(rt.images.list(), images);
+    assert.deepEqual(storedBlobs(root), blobs);
+    assert.deepEqual(storedLayers(root), layers);
+    assert.deepEqual(rt.list(), []);
+  });
+
+  it('names the file, line and instruction in errors', async () => {
+    const bad = fresh({ 'Dockerfile': 'FROM base\n\nFROB x\n' });
+    await assert.rejects(build(bad), (e: { code: string; message: string }) => e.code === 'ERR_DOCKERFILE_SYNTAX' && /Dockerfile:3:1: unknown instruction: FROB/.test(e.message));
+    const missing = fresh({ 'Dockerfile': 'FROM base\nCOPY nope /x\n' });
+    await assert.rejects(build(missing), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_CONTEXT' && /Dockerfile:2: COPY nope \/x: nope: no such file/.test(e.message));
+    const noImage = fresh({ 'Dockerfile': 'FROM nothere:1\n' });
+    await assert.rejects(build(noImage), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_FAILED' && /Dockerfile:1: FROM nothere:1: image 'nothere:1' is not in the store/.test(e.message));
+  });
+});
