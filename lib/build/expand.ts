@@ -48,7 +48,16 @@ class Lexer {
         else word += ch;
       } else if (ch === '\'') word += this.#single();
       else if (ch === '"') word += this.#double();
-      else if (ch === '$') word += this.#variable();
+      else if (ch === '$') {
+        // An unquoted value is split at its whitespace too (COPY $FILES /d/ copies each).
+        const parts = this.#variable().split(split ? /\s+/ : /(?!)/);
+        word += parts[0];
+        for (const part of parts.slice(1)) {
+          if (word !== '') words.push(word);
+          word = part;
+        }
+        inWord = word !== '';
+      }
       else if (ch === this.#escape) {
         if (this.#i < t.length) word += t[this.#i++];
         else word += ch;

@@ -45,8 +45,12 @@ SHELL ["/bin/sh", "-ec"]
 ONBUILD RUN echo child
 ENTRYPOINT ["/bin/sh", "/app/run.sh"]
 CMD ["arg1"]
-USER app
+ARG RUNAS
+USER $RUNAS
 `;
+
+// A rootless container maps only the caller, to 0: its images cannot run as another user.
+const runAs = rootless ? '0' : 'app';
 
 describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
   this.timeout(120_000);
@@ -77,14 +81,14 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
 
   it('builds ARG, ENV, WORKDIR, COPY (--chown, --chmod, heredoc), RUN (shell, exec, heredoc) and the config fields', async () => {
     const ctx = fresh({ 'Dockerfile': DEMO, 'run.sh': 'if [ "$1" = /bin/sh ]; then exec "$@"; fi\necho "run.sh $APP $MODE $1"\n', 'src/a.txt': 'a\n', 'src/deep/b.txt': 'b\n' });
-    const { manifestDigest } = await build(ctx, { tag: 'demo:1', args: { GREETING: 'hi' } });
+    const { manifestDigest } = await build(ctx, { tag: 'demo:1', args: { GREETING: 'hi', RUNAS: runAs } });
     const info = await rt.images.inspect('demo:1');
     assert.deepEqual((await rt.images.inspect(manifestDigest)).tags, ['demo:1']);
     const c = info.config.config!;
     assert.deepEqual(c.Entrypoint, ['/bin/sh', '/app/run.sh']);
     assert.deepEqual(c.Cmd, ['arg1']);
     assert.equal(c.WorkingDir, '/app');
-    assert.equal(c.User, 'app');
+    assert.equal(c.User, runAs);
     assert.ok(c.Env!.includes('APP=/app') && c.Env!.includes('MODE=two words'), String(c.Env));
     assert.ok(!c.Env!.some((e) => e.startsWith('GREETING')), 'a build arg is not in the config');
     assert.deepEqual(c.Labels, { 'org.example.name': 'demo app', version: '1' });
