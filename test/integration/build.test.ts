@@ -1,21 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, type BuildProgress } from '../../lib/index.ts';
-import { busyboxLayout } from '../image-fixtures.ts';
+import { busyboxLayout, contextOf } from '../image-fixtures.ts';
 import { rootless } from '../helpers.ts';
 import { storedBlobs, storedLayers } from '../image-store-contents.ts';
-
-/** A context directory with the given files. */
-export function contextOf(dir: string, files: Record<string, string>): string {
-  mkdirSync(dir, { recursive: true });
-  for (const [path, content] of Object.entries(files)) {
-    mkdirSync(join(dir, path, '..'), { recursive: true });
-    writeFileSync(join(dir, path), content);
-  }
-  return dir;
-}
 
 const DEMO = `# syntax=docker/dockerfile:1
 ARG BASE=base
