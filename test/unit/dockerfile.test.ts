@@ -51,7 +51,7 @@ describe('Dockerfile parser', () => {
   it('reads heredocs: a lone RUN heredoc is the script, others stay inline; COPY heredocs expand unless quoted', () => {
     assert.deepEqual(one('RUN <<EOF\necho a\necho b\nEOF'), { kind: 'RUN', command: { shell: 'echo a\necho b\n' }, network: 'default' });
     assert.deepEqual((one('RUN cat <<-EOT > /f\n\tline\n\tEOT') as { command: unknown }).command, { shell: 'cat <<-EOT > /f\nline\nEOT\n' });
-    const copy = one('COPY <<A <<"B" /dir/\nx=$A\nA\ny=$A\nB') as Extract<Instruction, { kind: 'COPY' }>;
+    const copy = one('COPY <<A <<"B" /dir/\nx=$A\nA\ny=$A\nB') as Extract<Instruction, { sources: string[] }>;
     assert.deepEqual(copy.sources, []);
     assert.deepEqual(copy.heredocs.map((h) => [h.name, h.content]), [['A', 'x=alpha\n'], ['B', 'y=$A\n']]);
     assert.equal(copy.dest, '/dir/');
@@ -59,7 +59,7 @@ describe('Dockerfile parser', () => {
   });
 
   it('reads flags and refuses unknown ones', () => {
-    const copy = one('COPY --from=$A --chown=1:2 --chmod=0640 --exclude=*.md a b /d/') as Extract<Instruction, { kind: 'COPY' }>;
+    const copy = one('COPY --from=$A --chown=1:2 --chmod=0640 --exclude=*.md a b /d/') as Extract<Instruction, { sources: string[] }>;
     assert.deepEqual([copy.from, copy.chown, copy.chmod, copy.exclude, copy.sources, copy.dest], ['alpha', '1:2', 0o640, ['*.md'], ['a', 'b'], '/d/']);
     syntax('COPY --bogus a b', /Dockerfile:1: COPY --bogus a b: unknown flag: --bogus/);
     syntax('COPY --chmod=u+x a b', /only octal modes/);
