@@ -2,7 +2,7 @@
  * digest of their content and metadata (the cache key: mtime left out), and the layer tar itself. */
 
 import { createHash } from 'node:crypto';
-import { constants, readlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -154,8 +154,24 @@ function content(entry: CopyEntry): AsyncIterable<Buffer> | Iterable<Buffer> {
   return readNoFollow(entry.from);
 }
 
-async function* readNoFollow(path: string): AsyncIterable<Buffer> {
-  const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+/** Files up to this size are read at once (an open and a read), bigger ones streamed. */
+const SMALL_FILE = 1024 * 1024;
+const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+function readNoFollow(path: string): AsyncIterable<Buffer> | Iterable<Buffer> {
+  const fd = openSync(path, NO_FOLLOW);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new CopyError(`${path} is no longer a regular file`);
+    if (st.size <= SMALL_FILE) return [readFileSync(fd)];
+  } finally {
+    closeSync(fd);
+  }
+  return streamNoFollow(path);
+}
+
+async function* streamNoFollow(path: string): AsyncIterable<Buffer> {
+  const file = await open(path, NO_FOLLOW);
   try {
     if (!(await file.stat()).isFile()) throw new CopyError(`${path} is no longer a regular file`);
     for await (const chunk of file.createReadStream({ autoClose: false })) yield chunk as Buffer;
