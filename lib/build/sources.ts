@@ -5,7 +5,7 @@
 
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { findInLayers } from '../image/layer/overlay-view.ts';
+import { findInLayers, resolveInRoot } from '../image/layer/overlay-view.ts';
 import type { IgnoreMatcher } from './dockerignore.ts';
 
 /** One file of a source, found without following its last component. */
@@ -16,8 +16,6 @@ export interface SourceNode {
   hostPath: string;
   stat: Stats;
 }
-
-const MAX_SYMLINK_HOPS = 40;
 
 /** A tree COPY reads from. */
 export abstract class SourceTree {
@@ -35,30 +33,7 @@ export abstract class SourceTree {
   /** Resolves a path inside the tree, following symlinks (the last one too) inside it; null when
    * nothing is there. */
   resolve(path: string): SourceNode | null {
-    let todo = components(path);
-    let done: string[] = [];
-    let node = this.lookup([]);
-    for (let hops = 0; todo.length > 0;) {
-      const name = todo.shift()!;
-      if (name === '..') {
-        done.pop();
-        node = this.lookup(done);
-        continue;
-      }
-      node = this.lookup([...done, name]);
-      if (node === null) return null;
-      if (node.stat.isSymbolicLink()) {
-        if (++hops > MAX_SYMLINK_HOPS) return null;
-        const target = readlinkSync(node.hostPath);
-        if (target.startsWith('/')) done = [];
-        todo = [...components(target), ...todo];
-        node = this.lookup(done);
-        continue;
-      }
-      if (todo.length > 0 && !node.stat.isDirectory()) return null;
-      done.push(name);
-    }
-    return node;
+    return resolveInRoot(path, (parts) => this.lookup(parts), (node) => readlinkSync(node.hostPath));
   }
 }
 

@@ -99,6 +99,7 @@ class StageBuild {
         this.#s.progress({ ...event, status: 'done', elapsedMs: 0 });
         continue;
       }
+      if (instruction.kind === 'CMD') this.#cmdSet = true; // a cached CMD counts as set too
       const inputs = await this.#inputs(raw, instruction);
       const key = cacheKey(this.#digest, JSON.stringify(instruction), inputs.key);
       const hit = this.#s.noCache ? undefined : this.#s.cache.get(key);
@@ -221,7 +222,6 @@ class StageBuild {
       case 'ADD':
         return this.#layer(raw, inputs.copy!);
       case 'CMD':
-        this.#cmdSet = true;
         return meta({ Cmd: this.#shellForm(ins.command) });
       case 'ENTRYPOINT':
         return meta({ Entrypoint: this.#shellForm(ins.command), ...(this.#cmdSet ? {} : { Cmd: null }) });
