@@ -96,6 +96,7 @@ class StageBuild {
       const event = { step: n, total: this.#s.counter.total, instruction: raw.text };
       if (instruction.kind === 'ARG') {
         for (const { name, value } of instruction.args) this.#args.set(name, this.#s.buildArgs[name] ?? value ?? this.#s.globalArgs.get(name));
+        this.#s.progress({ ...event, status: 'running' });
         this.#s.progress({ ...event, status: 'done', elapsedMs: 0 });
         continue;
       }

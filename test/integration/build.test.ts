@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,20 +104,20 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
       'data.txt': 'first\n',
     });
     const first = await build(ctx);
-    assert.equal(ran(first.events).length, 3);
+    assert.deepEqual(ran(first.events), ['ARG V=1', 'RUN echo one > /one', 'COPY data.txt /data.txt', 'RUN cat /data.txt > /two']);
     const again = await build(ctx);
     assert.equal(again.manifestDigest, first.manifestDigest);
-    assert.deepEqual(ran(again.events), []);
+    assert.deepEqual(ran(again.events), ['ARG V=1']); // an ARG is no step to cache: it runs nothing
     utimesSync(join(ctx, 'data.txt'), new Date(), new Date(2001, 1, 1)); // mtime only: still cached
     assert.equal((await build(ctx)).manifestDigest, first.manifestDigest);
     writeFileSync(join(ctx, 'data.txt'), 'second\n');
     const changed = await build(ctx);
-    assert.deepEqual(ran(changed.events), ['COPY data.txt /data.txt', 'RUN cat /data.txt > /two']);
+    assert.deepEqual(ran(changed.events), ['ARG V=1', 'COPY data.txt /data.txt', 'RUN cat /data.txt > /two']);
     assert.equal(await out(changed.manifestDigest, 'cat /one /two'), 'one\nsecond\n');
     const arg = await build(ctx, { args: { V: '2' } });
-    assert.deepEqual(ran(arg.events), ['RUN echo one > /one', 'COPY data.txt /data.txt', 'RUN cat /data.txt > /two']);
+    assert.deepEqual(ran(arg.events), ['ARG V=1', 'RUN echo one > /one', 'COPY data.txt /data.txt', 'RUN cat /data.txt > /two']);
     const noCache = await build(ctx, { noCache: true });
-    assert.equal(ran(noCache.events).length, 3);
+    assert.equal(ran(noCache.events).filter((i) => !i.startsWith('ARG')).length, 3);
   });
 
   it('builds multi-stage: COPY --from a stage or an image, --target, stages the target does not need are skipped', async () => {
@@ -187,5 +188,13 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
     await assert.rejects(building, { name: 'AbortError' });
     assert.ok(performance.now() - started < 10_000);
     assert.deepEqual([rt.images.list(), storedBlobs(root), storedLayers(root), rt.list()], [images, blobs, layers, []]);
+  });
+
+  it('corral build -t TAG [-f FILE] [--build-arg K=V] [--target S] CONTEXT prints the digest, the steps on stderr', () => {
+    const ctx = fresh({ 'Dockerfile': 'FROM base\n', 'other.Dockerfile': 'FROM base AS a\nARG X\nRUN echo $X > /x\nFROM a AS b\nRUN exit 1\n' });
+    const cli = (...args: string[]): string => execFileSync(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', 'build', '--root', join(work, 'state'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const digest = cli('-t', 'cli:1', '-f', join(ctx, 'other.Dockerfile'), '--build-arg', 'X=seven', '--target', 'a', ctx).trim();
+    assert.match(digest, /^sha256:[0-9a-f]{64}$/);
+    assert.throws(() => cli('-f', join(ctx, 'other.Dockerfile'), ctx), (e: { status: number; stderr: string }) => e.status === 125 && /#4\/4 RUN exit 1\n.*other.Dockerfile:5: RUN exit 1: the command exited with 1/s.test(e.stderr));
   });
 });
