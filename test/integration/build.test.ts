@@ -195,6 +195,6 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
     const cli = (...args: string[]): string => execFileSync(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', 'build', '--root', join(work, 'state'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const digest = cli('-t', 'cli:1', '-f', join(ctx, 'other.Dockerfile'), '--build-arg', 'X=seven', '--target', 'a', ctx).trim();
     assert.match(digest, /^sha256:[0-9a-f]{64}$/);
-    assert.throws(() => cli('-f', join(ctx, 'other.Dockerfile'), ctx), (e: { status: number; stderr: string }) => e.status === 125 && /#4\/4 RUN exit 1\n.*other.Dockerfile:5: RUN exit 1: the command exited with 1/s.test(e.stderr));
+    assert.throws(() => cli('-f', join(ctx, 'other.Dockerfile'), ctx), (e: { status: number; stderr: string }) => e.status === 125 && /#3\/3 RUN exit 1\n.*other.Dockerfile:5: RUN exit 1: the command exited with 1/s.test(e.stderr));
   });
 });
