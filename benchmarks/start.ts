@@ -16,8 +16,9 @@ import { join } from 'node:path';
 import { Runtime } from '../lib/index.ts';
 import { interleaved, runsArg } from './common.ts';
 
-// bwrap makes no cgroup and binds the root as it is, so corral runs without a cgroup and with
-// rootfsWritable 'direct' here; benchmarks/cgroup.ts and benchmarks/image.ts measure the rest.
+// The comparison rows: bwrap makes no cgroup and binds the root as it is, so corral runs without a
+// cgroup and with rootfsWritable 'direct' there. The default-spec rows (printed first) use a
+// runtime with cgroups, as a user's `run({ rootfs, command })` gets.
 const runtime = new Runtime({ cgroupParent: false });
 
 const WARMUP = 20;
@@ -207,6 +208,70 @@ function isolation(netns: boolean): string {
   return netns ? 'netns' : 'no netns';
 }
 
+/** CPU time of this process (user, system) and of its reaped children, in ms. */
+function cpuTimes(): { user: number; system: number; children: number } {
+  const u = process.cpuUsage();
+  const self = readFileSync('/proc/self/stat', 'utf8');
+  const fields = self.slice(self.lastIndexOf(')') + 2).split(' ');
+  const tick = 1000 / 100; // USER_HZ
+  return { user: u.user / 1000, system: u.system / 1000, children: (Number(fields[13]) + Number(fields[14])) * tick };
+}
+
+/** The default spec first, then one default removed at a time (the issue's breakdown), against
+ * `bwrap --unshare-all --ro-bind ROOT / --proc /proc --dev /dev`; then the CPU each costs per
+ * container: Node's user and system time and the reaped children's. */
+async function defaultSpecBreakdown(root: string, dir: string, runs: number): Promise<void> {
+  const withCgroups = new Runtime({ root: join(dir, 'state') });
+  type Spec = Parameters<Runtime['run']>[0];
+  const steps: [string, Spec][] = [
+    ['default run({ rootfs, command })', {}],
+    ['  network host', { network: 'host' }],
+    ["  + rootfsWritable 'direct'", { network: 'host', rootfsWritable: 'direct' }],
+    ["  + seccomp 'unconfined'", { network: 'host', rootfsWritable: 'direct', seccomp: 'unconfined' }],
+  ];
+  const variants: Variant[] = steps.map(([name, extra]) => ({
+    name,
+    start: async () => {
+      const r = await withCgroups.run({ command: ['/bin/true'], rootfs: root, stdio: 'ignore', ...extra });
+      if (r.exitCode !== 0) throw new Error(`${name}: /bin/true exited with ${r.signal ?? r.exitCode}`);
+    },
+  }));
+  variants.push({
+    name: '  + no cgroup',
+    start: async () => {
+      const r = await runtime.run({ command: ['/bin/true'], rootfs: root, stdio: 'ignore', network: 'host', rootfsWritable: 'direct', seccomp: 'unconfined' });
+      if (r.exitCode !== 0) throw new Error(`no cgroup: /bin/true exited with ${r.signal ?? r.exitCode}`);
+    },
+  });
+  const bwrapAll = ['--unshare-all', '--ro-bind', root, '/', '--proc', '/proc', '--dev', '/dev', '--die-with-parent', '/bin/true'];
+  const bwrapWhy = installed('bwrap') ? await probe('bwrap', bwrapAll) : 'bwrap is not installed';
+  if (bwrapWhy === null) variants.push({ name: 'bwrap --unshare-all', start: () => spawnQuiet('bwrap', bwrapAll) });
+  else console.log(`skipped bwrap --unshare-all: ${bwrapWhy}`);
+
+  await measureInterleaved(variants, WARMUP);
+  const samples = await measureInterleaved(variants, runs);
+  const bwrap = variants.length > steps.length + 1 ? stats(samples.get(variants.at(-1)!)!).median : null;
+  const width = Math.max(...variants.map((v) => v.name.length)) + 2;
+  console.log(`the default spec and one default removed at a time, ms per container`);
+  console.log(`${'variant'.padEnd(width)}${'median'.padStart(8)}${'p90'.padStart(8)}${'vs bwrap'.padStart(10)}`);
+  for (const v of variants) {
+    const st = stats(samples.get(v)!);
+    const ratio = bwrap === null || v.name.startsWith('bwrap') ? '' : `${(st.median / bwrap).toFixed(2)}x`;
+    console.log(`${v.name.padEnd(width)}${st.median.toFixed(2).padStart(8)}${st.p90.toFixed(2).padStart(8)}${ratio.padStart(10)}`);
+  }
+  console.log(`target: the default at most ${TARGET.toFixed(2)}x bwrap --unshare-all`);
+
+  console.log(`\nCPU per container (${runs} sequential runs each)`);
+  for (const v of [variants[0]!, variants[steps.length]!]) {
+    const before = cpuTimes();
+    for (let i = 0; i < runs; i++) await v.start();
+    const after = cpuTimes();
+    const per = (a: number, b: number): string => ((b - a) / runs).toFixed(2);
+    console.log(`${v.name.trim().padEnd(width)} node user ${per(before.user, after.user)} ms, system ${per(before.system, after.system)} ms, reaped children ${per(before.children, after.children)} ms`);
+  }
+  console.log('');
+}
+
 /** Builds the variants, runs the latency and throughput passes and prints the report. */
 async function main(runs: number, dir: string): Promise<void> {
   const t0 = performance.now();
@@ -247,6 +312,8 @@ async function main(runs: number, dir: string): Promise<void> {
     `namespaces pid+mount+uts+ipc+cgroup, plus net for the netns variants`,
   ];
   console.log(header.join('\n') + '\n');
+
+  await defaultSpecBreakdown(root, dir, runs);
 
   // Candidates, in table order; each is probed once and dropped with a reason if it fails here.
   const candidates: { variant: Variant; probe: () => Promise<string | null>; label: string }[] = [];

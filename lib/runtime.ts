@@ -5,12 +5,14 @@ import { defaultRoot } from './fs/runtime-root.ts';
 import { VolumeStore } from './fs/volumes.ts';
 import { ContainerEngine } from './container/engine.ts';
 import { NetworkStore } from './net/network-store.ts';
+import { NetnsPool } from './net/netns-pool.ts';
 import type { Container } from './container/container.ts';
 import type { ContainerSpec } from './container/spec.ts';
 import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-result.ts';
 import { ImageStore } from './image/image-store.ts';
 import { containerImages } from './image/container-images.ts';
 import { buildImage, type BuildOptions } from './build/builder.ts';
+import { registryImages, type RegistryImages } from './registry/registry-images.ts';
 
 /** Settings of a Runtime. */
 export interface RuntimeConfig {
@@ -29,9 +31,10 @@ export interface RuntimeConfig {
 export type Networks = Pick<NetworkStore, 'create' | 'list' | 'inspect' | 'remove' | 'prune'>;
 
 /** The image operations a runtime offers (the store's internals stay inside). */
-export type Images = Pick<ImageStore, 'import' | 'export' | 'list' | 'inspect' | 'tag' | 'remove' | 'gc' | 'diskUsage'> & {
-  /** Builds an image from a Dockerfile (its RUN steps in containers of this runtime); resolves with
-   * its manifest digest. A failed build leaves the store as it was. */
+export type Images = Pick<ImageStore, 'import' | 'export' | 'list' | 'inspect' | 'tag' | 'remove' | 'gc' | 'diskUsage'> & RegistryImages & {
+  /** Builds an image from a Dockerfile (its RUN steps in containers of this runtime, a FROM image
+   * not in the store pulled); resolves with its manifest digest. A failed build leaves the store as
+   * it was (but for pulled base images). */
   build(options: BuildOptions): Promise<{ manifestDigest: string }>;
 };
 
@@ -45,7 +48,7 @@ export class Runtime {
   readonly root: string;
   /** Named volumes: create, list, inspect, remove, prune. */
   readonly volumes: Volumes;
-  /** Images: import, export, list, inspect, tag, remove, gc, diskUsage, build. */
+  /** Images: import, export, list, inspect, tag, remove, gc, diskUsage; pull, push, login, logout; build. */
   readonly images: Images;
   /** Bridge networks: create, list, inspect, remove, prune. */
   readonly networks: Networks;
@@ -67,10 +70,13 @@ export class Runtime {
     const networks = new NetworkStore(this.root);
     this.volumes = volumes;
     this.networks = networks;
-    const engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, cgroups, volumes, networks, images: containerImages(images) });
+    const registry = registryImages(images);
+    const engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, cgroups, volumes, networks, netnsPool: rootless ? null : new NetnsPool(), images: containerImages(images) });
     this.#engine = engine;
     // A build is an image operation that runs containers: the one part that needs both.
-    this.images = Object.assign(images, { build: (options: BuildOptions) => buildImage({ root: this.root, images, create: (spec) => engine.create(spec) }, options) });
+    this.images = Object.assign(images, registry, {
+      build: (options: BuildOptions) => buildImage({ root: this.root, images, create: (spec) => engine.create(spec), pull: (ref) => registry.pull(ref) }, options),
+    });
   }
 
   /** Creates a container whose first process is set up and waits before exec until start(). */

@@ -33,7 +33,22 @@ export const rootless = process.getuid!() !== 0;
 
 /** The fds this process has open, by number. */
 export function openFds(): string[] {
-  return readdirSync('/proc/self/fd').sort();
+  // A runtime keeps a few fresh network namespaces ready (lib/net/netns-pool.ts, at most 4 each):
+  // those fds are its own by design, not a leak.
+  return readdirSync('/proc/self/fd').filter((fd) => !isNetnsFd(fd)).sort();
+}
+
+/** How many network namespace fds this process holds (the pools' and any leaked ones). */
+export function netnsFds(): number {
+  return readdirSync('/proc/self/fd').filter(isNetnsFd).length;
+}
+
+function isNetnsFd(fd: string): boolean {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`).startsWith('net:[');
+  } catch {
+    return false;
+  }
 }
 
 /** This process's children, by pid, with the state letter of /proc/PID/stat ('Z': a zombie). */

@@ -71,7 +71,7 @@ export async function tarOf(entries: { name: string; type?: 'file' | 'directory'
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** An OCI layout written by hand from layer tars (gzipped), tagged ref; returns the layout path. */
-export function layoutOf(dir: string, ref: string, layerTars: Buffer[], options: { corruptLayer?: number } = {}): string {
+export function layoutOf(dir: string, ref: string, layerTars: Buffer[], options: { corruptLayer?: number; gzipLevel?: number } = {}): string {
   mkdirSync(join(dir, 'blobs/sha256'), { recursive: true });
   const put = (data: Buffer): string => {
     const digest = sha(data);
@@ -79,7 +79,7 @@ export function layoutOf(dir: string, ref: string, layerTars: Buffer[], options:
     return digest;
   };
   const layers = layerTars.map((tar, i) => {
-    const gz = gzipSync(tar);
+    const gz = gzipSync(tar, options.gzipLevel === undefined ? {} : { level: options.gzipLevel });
     const digest = put(gz);
     if (options.corruptLayer === i) writeFileSync(join(dir, 'blobs/sha256', digest.slice(7)), Buffer.concat([gz.subarray(0, gz.length - 10), Buffer.alloc(10)]));
     return { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest, size: gz.length };

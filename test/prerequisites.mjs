@@ -18,6 +18,9 @@ const NEEDS = [
   ['skopeo', 'skopeo', 'skopeo'],
   ['umoci', 'umoci', 'umoci'],
   ['oci-image-tool', 'oci-image-tool', 'oci-image-tool'],
+  ['docker-registry', 'docker-registry', 'docker-registry'],
+  ['htpasswd', 'htpasswd', 'apache2-utils'],
+  ['openssl', 'openssl', 'openssl'],
   ['qemu (the cgroup v2 VM)', 'qemu-system-x86_64', 'qemu-system-x86'],
   ['xz (the VM initramfs)', 'xz', 'xz-utils'],
 ];

@@ -46,6 +46,8 @@ export interface BuilderParts {
   root: string;
   images: ImageStore;
   create: (spec: ContainerSpec) => Promise<Container>;
+  /** Pulls an image that FROM or COPY --from names and the store lacks. */
+  pull: (ref: string) => Promise<unknown>;
 }
 
 interface Stage {
@@ -85,13 +87,13 @@ export async function buildImage(builder: BuilderParts, options: BuildOptions): 
         context: new ContextTree(context, ignore), buildArgs, globalArgs, created, progress,
         ...(options.signal ? { signal: options.signal } : {}),
         counter: { step: 0, total: needed.reduce((n, i) => n + stages[i]!.steps.length, 0) },
-        stageImage: (name, raw) => {
+        stageImage: async (name, raw) => {
           const i = stageIndex(stages, name.toLowerCase());
           if (i >= 0) {
             if (!results.has(i)) throw instructionError(file, raw, `stage '${name}' is not built before this step (a stage can only copy from an earlier one)`, 'ERR_BUILD_FAILED');
             return results.get(i)!;
           }
-          return storeImage(parts, name, file, raw);
+          return storeImage(parts, builder.pull, name, file, raw);
         },
       };
       for (const i of needed) {
@@ -99,7 +101,7 @@ export async function buildImage(builder: BuilderParts, options: BuildOptions): 
         interpret(stage.from, globalLookup, dockerfile.escape, file);
         const image = fromName(stage);
         const parent = stageIndex(stages.slice(0, i), image);
-        const base = parent >= 0 ? results.get(parent)! : image === 'scratch' ? null : storeImage(parts, image, file, stage.from);
+        const base = parent >= 0 ? results.get(parent)! : image === 'scratch' ? null : await storeImage(parts, builder.pull, image, file, stage.from);
         results.set(i, await buildStage(shared, base, stage.steps));
       }
       const result = results.get(target)!;
@@ -162,14 +164,26 @@ function neededStages(stages: Stage[], target: number, fromName: (s: Stage) => s
   return [...needed].sort((a, b) => a - b);
 }
 
-/** An image of the store by name (registry pull is not wired in yet). */
-function storeImage(parts: StoreParts, ref: string, file: string, raw: RawInstruction): string {
+/** An image of the store by name, pulled first when the store lacks it. */
+async function storeImage(parts: StoreParts, pull: BuilderParts['pull'], ref: string, file: string, raw: RawInstruction): Promise<string> {
+  const find = (): string | null => {
+    try {
+      return findImage(parts.index.read(), ref)[0];
+    } catch (e) {
+      if ((e as CorralError).code !== 'ERR_IMAGE_NOT_FOUND') throw e;
+      return null;
+    }
+  };
+  const found = find();
+  if (found !== null) return found;
   try {
-    return findImage(parts.index.read(), ref)[0];
+    await pull(ref);
   } catch (e) {
-    if ((e as CorralError).code !== 'ERR_IMAGE_NOT_FOUND') throw e;
-    throw instructionError(file, raw, `image '${ref}' is not in the store (pulling from a registry is not available yet: import it with corral image import)`, 'ERR_BUILD_FAILED');
+    throw instructionError(file, raw, `image '${ref}' is not in the store and pulling it failed: ${(e as Error).message}`, 'ERR_BUILD_FAILED');
   }
+  const pulled = find();
+  if (pulled === null) throw instructionError(file, raw, `image '${ref}' is not in the store after pulling it`, 'ERR_BUILD_FAILED');
+  return pulled;
 }
 
 /** Takes out the index records of the images a failed build made and puts their content in the

@@ -48,7 +48,7 @@ export interface BuildShared {
   /** Images this build made (taken out again if it fails). */
   created: string[];
   /** The image a COPY --from names: a built stage or a store image. */
-  stageImage: (name: string, raw: RawInstruction) => string | null;
+  stageImage: (name: string, raw: RawInstruction) => Promise<string | null>;
   progress: (event: BuildProgress) => void;
   signal?: AbortSignal;
   counter: { step: number; total: number };
@@ -163,7 +163,7 @@ class StageBuild {
     if (ins.kind === 'WORKDIR') return { key: [this.#workdir(ins.value)] };
     if (ins.kind !== 'COPY' && ins.kind !== 'ADD') return { key: [] };
     const fail = (m: string): CorralError => instructionError(this.#s.file, raw, m, 'ERR_BUILD_CONTEXT');
-    const from = ins.from === null ? null : this.#s.stageImage(ins.from, raw);
+    const from = ins.from === null ? null : await this.#s.stageImage(ins.from, raw);
     const tree = ins.from === null ? this.#s.context : from === null ? null : new LayerTree(this.#layerDirs(from));
     const view = new OverlayView(this.#layerDirs(this.#digest));
     let owner = { uid: 0, gid: 0 };

@@ -10,11 +10,13 @@ import { networkCommand } from './network-command.ts';
 import { volumeCommand } from './volume-command.ts';
 import { imageCommand } from './image-command.ts';
 import { buildCommand } from './build-command.ts';
+import { registryCommand } from './registry-command.ts';
 
 const USAGE = `usage: corral run [options] [--rootfs DIR | IMAGE] [-- COMMAND [ARG...]]
        corral commit [options] IMAGE NEWREF [-- COMMAND...]   (run, then store the changes as NEWREF)
        corral build [-t TAG] [-f FILE] [--build-arg K=V] [--target STAGE] [--no-cache] CONTEXT
        corral image import|export|ls|inspect|tag|rm|gc|du ...
+       corral pull|push|login|logout ...                       (registries: corral pull --help)
        corral volume create|ls|inspect|rm|prune ...
        corral network create|ls|inspect|rm|prune ...
 
@@ -168,6 +170,11 @@ async function main(argv: string[]): Promise<number> {
       return volumeCommand(rest);
     case 'network':
       return networkCommand(rest);
+    case 'pull':
+    case 'push':
+    case 'login':
+    case 'logout':
+      return registryCommand(command, rest);
     case '-v':
     case '--version':
       console.log(`corral ${version()}`);

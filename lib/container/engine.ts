@@ -13,7 +13,8 @@ import { cgroupResource, HeldResources, imageLeaseResource, volumeResource, writ
 import type { ImageProvider, ResolvedImage } from './image-provider.ts';
 import type { NetworkStore } from '../net/network-store.ts';
 import { CLONE } from '../sys/constants.ts';
-import { joinNetworkOp, networkResource } from './network-resource.ts';
+import { joinNetworkOp, networkResource, preparedNetnsResource } from './network-resource.ts';
+import type { NetnsPool } from '../net/netns-pool.ts';
 import { startPasta } from '../net/pasta.ts';
 import { join } from 'node:path';
 
@@ -27,6 +28,8 @@ export interface EngineParts {
   cgroups: CgroupManager;
   volumes: VolumeStore;
   networks: NetworkStore;
+  /** Fresh network namespaces made ahead of demand (root), or null. */
+  netnsPool: NetnsPool | null;
   /** Images for specs that name one, and commit; null: specs cannot name images. */
   images: ImageProvider | null;
 }
@@ -47,6 +50,7 @@ export class ContainerEngine {
       writableLayerResource(parts.root),
       volumeResource(parts.volumes),
       networkResource(parts.networks),
+      preparedNetnsResource(parts.netnsPool),
     ];
     const images = parts.images;
     this.#owner = {

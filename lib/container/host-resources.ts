@@ -16,8 +16,9 @@ export interface HostState {
   image: ResolvedImage | null;
   /** spec.mounts with volumes turned into binds of their data directories. */
   mounts: PlannedMount[];
-  /** The prepared network namespace the container joins, when it is on a bridge network. */
-  network: { nsfd: number; ip: string } | null;
+  /** The prepared network namespace the container joins: its bridge network's, or a fresh one
+   * from the pool for `network: 'none'` (ip null). */
+  network: { nsfd: number; ip: string | null } | null;
   /** Its published ports (bridge or pasta), with the host ports actually taken. */
   ports: PublishedPort[];
 }

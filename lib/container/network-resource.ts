@@ -1,4 +1,6 @@
 import type { NetworkStore } from '../net/network-store.ts';
+import type { NetnsPool } from '../net/netns-pool.ts';
+import { close } from '../sys/libc.ts';
 import { op, type PlanOp } from '../spawn/ops.ts';
 import { CLONE } from '../sys/constants.ts';
 import type { HostResource } from './host-resources.ts';
@@ -17,6 +19,21 @@ export function networkResource(networks: NetworkStore): HostResource {
       const bind = (source: string, target: string) => ({ type: 'bind', source, target, readonly: true, recursive: false, propagation: 'rprivate', sourceIsDir: false }) as const;
       host.mounts = [...host.mounts, bind(attachment.hostsFile, '/etc/hosts'), bind(attachment.resolvConf, '/etc/resolv.conf')];
       return () => attachment.release();
+    },
+  };
+}
+
+/** For `network: 'none'` as root: a fresh namespace with lo up from the pool, made ahead of demand
+ * (none ready: the container makes its own with CLONE_NEWNET, as before). */
+export function preparedNetnsResource(pool: NetnsPool | null): HostResource {
+  return {
+    name: 'prepared network namespace',
+    acquire(spec, host) {
+      if (!pool || spec.network !== 'none' || !spec.namespaces.net || spec.namespaces.user || host.network) return null;
+      const nsfd = pool.take();
+      if (nsfd === null) return null;
+      host.network = { nsfd, ip: null };
+      return () => close(nsfd);
     },
   };
 }

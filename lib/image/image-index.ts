@@ -5,7 +5,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, write
 import { join } from 'node:path';
 import { CorralError, errorCode } from '../sys/errors.ts';
 import { isStaleTag, processTag } from '../sys/process-tag.ts';
-import { normalizeRef } from './refs.ts';
+import { normalizeRef, pinnedDigest } from './refs.ts';
 
 /** What the store knows of one image: its manifest and config, and its layers by ChainID. */
 export interface ImageRecord {
@@ -88,12 +88,22 @@ export class ImageIndex {
   }
 }
 
-/** The image a tag or digest names, or ERR_IMAGE_NOT_FOUND. */
+/** The image a tag, a digest ('sha256:…', 'name@sha256:…') or a short id (a unique prefix of at
+ * least 4 hex digits of its manifest digest, as Docker's image ids) names, or ERR_IMAGE_NOT_FOUND. */
 export function findImage(db: ImageDb, ref: string): [string, ImageRecord] {
-  const digest = ref.startsWith('sha256:') ? ref : db.tags[normalizeRef(ref)];
+  const digest = pinnedDigest(ref) ?? (ref.startsWith('sha256:') ? undefined : db.tags[normalizeRef(ref)]) ?? shortId(db, ref);
   const record = digest === undefined ? undefined : db.images[digest];
   if (!digest || !record) throw new CorralError(`no image ${ref}`, { code: 'ERR_IMAGE_NOT_FOUND', path: ref });
   return [digest, record];
+}
+
+/** The one image whose digest starts with the hex prefix (with or without 'sha256:'), if exactly one. */
+function shortId(db: ImageDb, ref: string): string | undefined {
+  const hex = ref.startsWith('sha256:') ? ref.slice(7) : ref;
+  if (!/^[a-f0-9]{4,64}$/.test(hex)) return undefined;
+  const matches = Object.keys(db.images).filter((d) => d.startsWith(`sha256:${hex}`));
+  if (matches.length > 1) throw new CorralError(`image id ${ref} is ambiguous: ${matches.length} images start with it`, { code: 'ERR_INVALID_REF', path: ref });
+  return matches[0];
 }
 
 /** The tags naming an image, sorted. */

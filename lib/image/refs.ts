@@ -1,13 +1,19 @@
 import { CorralError } from '../sys/errors.ts';
+import { familiarReference, parseReference } from './reference.ts';
 
-/** An image reference as users write it: 'name', 'name:tag', 'registry/ns/name:tag'. */
-const REF = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?$/;
-
-/** 'name' → 'name:latest'; checks the syntax docker uses for references. */
+/** The one spelling a tag is stored and looked up under: Docker's short form of the normalized
+ * reference, so 'busybox', 'busybox:latest' and 'docker.io/library/busybox:latest' name one image
+ * ('busybox:latest'), and 'localhost:5000/app' stays 'localhost:5000/app:latest'. */
 export function normalizeRef(ref: string): string {
-  if (typeof ref !== 'string' || !REF.test(ref)) {
-    throw new CorralError(`invalid image reference '${String(ref)}' (expected name[:tag], lower case)`, { code: 'ERR_INVALID_REF' });
+  const parsed = parseReference(ref);
+  if (parsed.digest !== undefined) {
+    throw new CorralError(`invalid image reference '${ref}': a tag cannot carry a digest`, { code: 'ERR_INVALID_REF' });
   }
-  const lastSlash = ref.lastIndexOf('/');
-  return ref.slice(lastSlash + 1).includes(':') ? ref : `${ref}:latest`;
+  return familiarReference(parsed);
+}
+
+/** The digest a reference pins ('name@sha256:…', 'name:tag@sha256:…', 'sha256:…'), or undefined. */
+export function pinnedDigest(ref: string): string | undefined {
+  if (/^sha256:[a-f0-9]{64}$/.test(ref)) return ref;
+  return ref.includes('@') ? parseReference(ref).digest : undefined;
 }

@@ -12,3 +12,17 @@ export function netnsSocket(nsfd: number | null, family: number, type: number, p
   if (r < 0) throw syscallError(nsfd === null ? 'unshare' : 'setns', -r, { step: nsfd === null ? 'make a network namespace' : 'open a socket in a network namespace' });
   return { nsfd: nsfd ?? ns[0]!, sock: sock[0]! };
 }
+
+/** netnsSocket(null, …) on a libuv worker thread: a new network namespace and a socket inside it,
+ * made without blocking the event loop. */
+export function newNetnsSocketAsync(family: number, type: number, protocol: number): Promise<{ nsfd: number; sock: number }> {
+  const ns = [-1];
+  const sock = [-1];
+  return new Promise((resolve, reject) => {
+    netnsSocketFn.async(-1, family, type, protocol, ns, sock, (err: unknown, r: number) => {
+      if (err) reject(err);
+      else if (r < 0) reject(syscallError('unshare', -r, { step: 'make a network namespace' }));
+      else resolve({ nsfd: ns[0]!, sock: sock[0]! });
+    });
+  });
+}

@@ -161,8 +161,8 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
     await assert.rejects(build(bad), (e: { code: string; message: string }) => e.code === 'ERR_DOCKERFILE_SYNTAX' && /Dockerfile:3:1: unknown instruction: FROB/.test(e.message));
     const missing = fresh({ 'Dockerfile': 'FROM base\nCOPY nope /x\n' });
     await assert.rejects(build(missing), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_CONTEXT' && /Dockerfile:2: COPY nope \/x: nope: no such file/.test(e.message));
-    const noImage = fresh({ 'Dockerfile': 'FROM nothere:1\n' });
-    await assert.rejects(build(noImage), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_FAILED' && /Dockerfile:1: FROM nothere:1: image 'nothere:1' is not in the store/.test(e.message));
+    const noImage = fresh({ 'Dockerfile': 'FROM 127.0.0.1:9/nothere:1\n' }); // a closed port: the pull fails at once
+    await assert.rejects(build(noImage), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_FAILED' && /Dockerfile:1: FROM 127.0.0.1:9\/nothere:1: image '127.0.0.1:9\/nothere:1' is not in the store and pulling it failed: /.test(e.message));
   });
 
   it('resets the base image\'s CMD when ENTRYPOINT is set (not one set in the stage); ADD copies local files, refuses URLs and archives', async () => {

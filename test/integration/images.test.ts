@@ -56,7 +56,11 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     const layersBefore = storedLayers(join(work, 'state')).length;
     const [fromDocker] = await rt.images.import(docker);
     const [fromOci] = await rt.images.import(ociArchive, { tag: 'derived:oci' });
-    assert.deepEqual(fromDocker!.tags, ['docker.io/corral/derived:1']);
+    // Tags are stored in Docker's short form: every spelling of a reference names the same image.
+    assert.deepEqual(fromDocker!.tags, ['corral/derived:1']);
+    for (const spelling of ['docker.io/corral/derived:1', 'index.docker.io/corral/derived:1', `corral/derived:1@${fromDocker!.manifestDigest}`, fromDocker!.manifestDigest.slice(7, 19)]) {
+      assert.equal((await rt.images.inspect(spelling)).manifestDigest, fromDocker!.manifestDigest, spelling);
+    }
     // the OCI archive holds the very manifest the layout's 'derived' has: one image, two tags
     assert.deepEqual(fromOci!.tags, ['derived:latest', 'derived:oci']);
     assert.deepEqual(fromDocker!.layers.map((l) => l.diffId), fromOci!.layers.map((l) => l.diffId));

@@ -22,9 +22,7 @@ describe('security: an image of more layers than overlayfs stacks', function () 
 
   it(`is refused with ERR_INVALID_IMAGE at ${MAX_LAYERS + 1} layers, before any blob is stored`, async () => {
     const root = join(work, 'over');
-    const started = Date.now();
     await assert.rejects(new ImageStore(root, { rootless }).import(layoutOf(join(work, 'tall'), 'tall', tars)), { code: 'ERR_INVALID_IMAGE', message: /at most 500/ });
-    assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
     assert.deepEqual(storedLayers(root), []);
     assert.deepEqual(storedBlobs(root), []);
   });

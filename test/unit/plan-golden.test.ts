@@ -12,8 +12,9 @@ import { joinPlan, pendingPlan, runPlan, type LaunchSpec } from '../../lib/spawn
 import type { PlanOp } from '../../lib/spawn/ops.ts';
 import { planText } from '../plan-text.ts';
 
-const STATUS_FD = 21;
-const START_FD = 22;
+// Far above any fd this process has open, so it can never be the executor image's fd (shown as exe).
+const STATUS_FD = 1021;
+const START_FD = 1022;
 const STDIO = [30, 31, 32] as const;
 const LAYER = { dir: '/var/lib/corral/containers/golden', upper: '/var/lib/corral/containers/golden/upper', work: '/var/lib/corral/containers/golden/work' };
 const IMAGE = { manifestDigest: 'sha256:0', defaults: { entrypoint: [], cmd: ['sh'], env: {}, cwd: '/', user: undefined }, layersDir: '/var/lib/corral/layers', lowerNames: ['b2', 'a1'] };

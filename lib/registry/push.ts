@@ -1,0 +1,94 @@
+/** Pushing a stored image: every blob checked with HEAD first and skipped when the repository has
+ * it, mounted from the source repository when pushing within one registry, else uploaded; then the
+ * manifest, byte for byte as stored, so its digest stays the same. */
+
+import { storeParts, type ImageStore } from '../image/image-store.ts';
+import { MEDIA_TYPE, type Descriptor } from '../image/oci.ts';
+import { blobExists, startUpload, uploadBlob } from './blob-upload.ts';
+import { connect, type RegistryOptions } from './connect.ts';
+import { putManifest } from './manifests.ts';
+import { inParallel } from './parallel.ts';
+import { parseReference, type Reference } from '../image/reference.ts';
+
+/** Progress of a push, in bytes of the blobs that had to go up. */
+export interface PushProgress {
+  phase: 'upload' | 'done';
+  digest?: string;
+  bytes: number;
+  totalBytes: number;
+  /** Blobs (layers and config) the registry had already or got by mount. */
+  skipped: number;
+}
+
+/** Options of push(). */
+export interface PushOptions extends RegistryOptions {
+  onProgress?: (progress: PushProgress) => void;
+  /** PATCH chunk size for large blobs (default 32 MiB); smaller blobs go up in one PUT. */
+  chunkSize?: number;
+  /** Blobs uploaded at once (default 3). */
+  concurrency?: number;
+}
+
+/** What a push did. */
+export interface PushResult {
+  /** The reference pushed to, and the manifest digest it names. */
+  ref: string;
+  manifestDigest: string;
+  uploaded: string[];
+  mounted: string[];
+  existing: string[];
+}
+
+/** Pushes the stored image `ref` to `destRef` (default `ref` itself). */
+export async function push(store: ImageStore, ref: string, destRef: string = ref, options: PushOptions = {}): Promise<PushResult> {
+  const image = await store.inspect(ref);
+  const dest = parseReference(destRef);
+  const source = mountSource(ref, dest);
+  const client = await connect(dest, options);
+  const blobStore = storeParts(store).blobs;
+  const manifestBytes = await blobStore.read(image.manifestDigest);
+  const blobs: Descriptor[] = [...new Map([...image.manifest.layers, image.manifest.config].map((d) => [d.digest, d])).values()];
+  const result: PushResult = { ref: destRef, manifestDigest: image.manifestDigest, uploaded: [], mounted: [], existing: [] };
+  const progress: PushProgress = { phase: 'upload', bytes: 0, totalBytes: 0, skipped: 0 };
+  const missing: Descriptor[] = [];
+  await inParallel(blobs, options.concurrency ?? 3, async (blob) => {
+    if (await blobExists(client, blob.digest)) {
+      result.existing.push(blob.digest);
+      progress.skipped += 1;
+    } else missing.push(blob);
+  });
+  progress.totalBytes = missing.reduce((n, b) => n + b.size, 0);
+  await inParallel(missing, options.concurrency ?? 3, async (blob) => {
+    const location = await startUpload(client, blob.digest, source);
+    if (location === null) {
+      result.mounted.push(blob.digest);
+      progress.skipped += 1;
+      progress.totalBytes -= blob.size;
+      options.onProgress?.({ ...progress, digest: blob.digest });
+      return;
+    }
+    await uploadBlob(client, location, blob, () => blobStore.createReadStream(blob.digest), {
+      ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
+      onBytes: (n) => {
+        progress.bytes += n;
+        options.onProgress?.({ ...progress, digest: blob.digest });
+      },
+    });
+    result.uploaded.push(blob.digest);
+  });
+  const mediaType = image.manifest.mediaType ?? MEDIA_TYPE.manifest;
+  await putManifest(client, dest.tag ?? image.manifestDigest, manifestBytes, mediaType);
+  options.onProgress?.({ ...progress, phase: 'done' });
+  return result;
+}
+
+/** The repository to mount blobs from: the source's own, when the image is named on the registry it goes to. */
+function mountSource(ref: string, dest: Reference): string | undefined {
+  let source: Reference;
+  try {
+    source = parseReference(ref);
+  } catch {
+    return undefined; // a digest or a short id: no repository to mount from
+  }
+  return source.registry === dest.registry && source.repository !== dest.repository ? source.repository : undefined;
+}
