@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, type BuildProgress } from '../../lib/index.ts';
 import { busyboxLayout, contextOf } from '../image-fixtures.ts';
+import { startRegistry } from '../registry-fixtures.ts';
 import { rootless } from '../helpers.ts';
 import { storedBlobs, storedLayers } from '../image-store-contents.ts';
 
@@ -47,6 +48,7 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
   this.timeout(120_000);
   let work: string;
   let rt: Runtime;
+  let layout: string;
   let n = 0;
   const fresh = (files: Record<string, string>): string => contextOf(join(work, `ctx-${++n}`), files);
   const build = async (context: string, extra: Record<string, unknown> = {}): Promise<{ manifestDigest: string; events: BuildProgress[] }> => {
@@ -64,7 +66,8 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'corral-test-build-'));
     rt = new Runtime({ root: join(work, 'state'), cgroupParent: false });
-    await rt.images.import(busyboxLayout(work));
+    layout = busyboxLayout(work);
+    await rt.images.import(layout);
   });
   after(() => {
     rmSync(work, { recursive: true, force: true });
@@ -196,5 +199,19 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
     const digest = cli('-t', 'cli:1', '-f', join(ctx, 'other.Dockerfile'), '--build-arg', 'X=seven', '--target', 'a', ctx).trim();
     assert.match(digest, /^sha256:[0-9a-f]{64}$/);
     assert.throws(() => cli('-f', join(ctx, 'other.Dockerfile'), ctx), (e: { status: number; stderr: string }) => e.status === 125 && /#3\/3 RUN exit 1\n.*other.Dockerfile:5: RUN exit 1: the command exited with 1/s.test(e.stderr));
+  });
+
+  it('pulls a FROM image the store lacks from its registry', async () => {
+    const registry = await startRegistry(join(work, 'registry'));
+    try {
+      execFileSync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:base`, `docker://${registry.host}/busy:1`], { stdio: 'ignore' });
+      const other = new Runtime({ root: join(work, 'state-pull'), cgroupParent: false });
+      const ctx = fresh({ 'Dockerfile': `FROM ${registry.host}/busy:1\nRUN echo pulled > /p\n` });
+      const { manifestDigest } = await other.images.build({ context: ctx });
+      const r = await other.run({ image: manifestDigest, command: ['cat', '/p'] });
+      assert.equal(r.stdout.toString(), 'pulled\n');
+    } finally {
+      await registry.stop();
+    }
   });
 });
