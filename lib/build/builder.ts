@@ -106,12 +106,12 @@ export async function buildImage(builder: BuilderParts, options: BuildOptions): 
       }
       const result = results.get(target)!;
       if (result === null) throw new CorralError(`${file}: the target stage is an empty scratch image (nothing to tag)`, { code: 'ERR_BUILD_FAILED', path: file });
-      if (options.tag !== undefined) {
-        const ref = normalizeRef(options.tag);
-        await parts.index.update((db) => {
-          db.tags[ref] = result;
-        });
-      }
+      const ref = options.tag === undefined ? undefined : normalizeRef(options.tag);
+      await parts.index.update((db) => {
+        for (const digest of created) if (db.images[digest] && !before.has(digest)) db.images[digest].buildCache = true;
+        delete db.images[result]!.buildCache; // the result is an image, listed (it may be a cached step)
+        if (ref !== undefined) db.tags[ref] = result;
+      });
       return result;
     } catch (e) {
       await rollback(parts, write, created.filter((d) => !before.has(d)));

@@ -214,4 +214,16 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
       await registry.stop();
     }
   });
+
+  it('keeps step images as the build cache, out of list(); prune({ buildCache: true }) drops them, not the result', async () => {
+    const ctx = fresh({ 'Dockerfile': 'FROM base\nRUN echo a > /a\nENV X=1\nRUN echo b > /b\n' });
+    const listed = rt.images.list().length;
+    const first = await build(ctx, { tag: 'cached:1' });
+    assert.equal(rt.images.list().length, listed + 1);
+    assert.deepEqual(ran((await build(ctx)).events), []);
+    await rt.images.prune({ buildCache: true });
+    assert.equal((await rt.images.inspect('cached:1')).manifestDigest, first.manifestDigest);
+    assert.equal(await out('cached:1', 'cat /a /b'), 'a\nb\n');
+    assert.deepEqual(ran((await build(ctx)).events), ['RUN echo a > /a', 'ENV X=1', 'RUN echo b > /b']);
+  });
 });
