@@ -43,13 +43,13 @@ const HEREDOC = /<<(-?)(["']?)([A-Za-z_][A-Za-z0-9_]*)\2/g;
 const HEREDOC_INSTRUCTIONS = new Set(['RUN', 'COPY', 'ADD']);
 
 /** Instructions of the reference (MAINTAINER is deprecated yet accepted). */
-export const KEYWORDS = new Set([
+const KEYWORDS = new Set([
   'FROM', 'RUN', 'CMD', 'LABEL', 'EXPOSE', 'ENV', 'ADD', 'COPY', 'ENTRYPOINT', 'VOLUME', 'USER', 'WORKDIR',
   'ARG', 'ONBUILD', 'STOPSIGNAL', 'HEALTHCHECK', 'SHELL', 'MAINTAINER',
 ]);
 
 /** A syntax error naming the file, line and column and the offending text. */
-export function syntaxError(file: string, line: number, column: number, message: string): CorralError {
+function syntaxError(file: string, line: number, column: number, message: string): CorralError {
   return new CorralError(`${file}:${line}:${column}: ${message}`, { code: 'ERR_DOCKERFILE_SYNTAX', path: file, step: 'parse the Dockerfile' });
 }
 
