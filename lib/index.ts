@@ -11,12 +11,14 @@ export type { ImageInfo, ImageSummary, DiskUsage, ImportOptions, ImageProgress, 
 export type { ImageFormat } from './image/formats/io.ts';
 export type { BuildOptions, BuildProgress } from './build/builder.ts';
 export type { CommitChanges } from './container/image-provider.ts';
-export { Container, type ContainerEvents } from './container/container.ts';
+export { Container, type ContainerEvents, type ContainerInfo, type Supervision } from './container/container.ts';
 export type { ContainerStatus } from './container/status.ts';
 export type { ExecOptions } from './container/exec.ts';
+export type { LogEntry, LogOptions } from './container/logs.ts';
 export type { StopOptions } from './container/stop.ts';
 export type { CommitOptions } from './container/commit.ts';
 export type { ContainerSpec, NamespaceToggles, StdioMode, NetworkSpec, PortSpec } from './container/spec.ts';
+export type { CreateSpec, DetachedSpec } from './container/detached-spec.ts';
 export type { DeviceSpec } from './container/devices.ts';
 export type { CapabilitySpec } from './container/capabilities.ts';
 export type { SeccompSpec, RlimitSpec } from './container/hardening.ts';

@@ -1,4 +1,5 @@
-import { isAbsolute } from 'node:path';
+import { extname, isAbsolute } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CorralError } from './sys/errors.ts';
 import { CgroupManager } from './cgroup/manager.ts';
 import { defaultRoot } from './fs/runtime-root.ts';
@@ -8,11 +9,16 @@ import { NetworkStore } from './net/network-store.ts';
 import { NetnsPool } from './net/netns-pool.ts';
 import type { Container } from './container/container.ts';
 import type { ContainerSpec } from './container/spec.ts';
+import type { CreateSpec } from './container/detached-spec.ts';
 import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-result.ts';
 import { ImageStore } from './image/image-store.ts';
 import { containerImages } from './image/container-images.ts';
 import { buildImage, type BuildOptions } from './build/builder.ts';
 import { registryImages, type RegistryImages } from './registry/registry-images.ts';
+
+/** The corral command (lib/cli/main.ts, or dist/cli/main.js when built): what a detached
+ * container's supervisor runs to remove it (autoRemove). */
+const cliMain = fileURLToPath(new URL(`./cli/main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 /** Settings of a Runtime. */
 export interface RuntimeConfig {
@@ -70,34 +76,56 @@ export class Runtime {
     const networks = new NetworkStore(this.root);
     this.volumes = volumes;
     this.networks = networks;
+    const root = this.root;
     const registry = registryImages(images);
-    const engine = new ContainerEngine({ stopTimeout, root: this.root, rootless, cgroups, volumes, networks, netnsPool: rootless ? null : new NetnsPool(), images: containerImages(images) });
+    const engine = new ContainerEngine({
+      stopTimeout, root, rootless, cgroups, volumes, networks, netnsPool: rootless ? null : new NetnsPool(), images: containerImages(images),
+      removeCommand: (id) => [process.execPath, ...process.execArgv, cliMain, 'rm', '-f', '--root', root, id],
+    });
     this.#engine = engine;
     // A build is an image operation that runs containers: the one part that needs both.
     this.images = Object.assign(images, registry, {
-      build: (options: BuildOptions) => buildImage({ root: this.root, images, create: (spec) => engine.create(spec), pull: (ref) => registry.pull(ref) }, options),
+      build: (options: BuildOptions) => buildImage({ root, images, create: (spec) => engine.create(spec), pull: (ref) => registry.pull(ref) }, options),
     });
   }
 
-  /** Creates a container whose first process is set up and waits before exec until start(). */
-  create(spec: ContainerSpec): Promise<Container> {
+  /** Creates a container whose first process is set up and waits before exec until start();
+   * with detached: true it runs under a supervisor of its own and outlives this process. */
+  create(spec: CreateSpec): Promise<Container> {
     return this.#engine.create(spec);
   }
 
-  /** Runs a container to its end and returns its exit and output; it is removed afterwards. */
+  /** Runs a container to its end and returns its exit and output; it is removed afterwards. With
+   * detached: true it is started under its supervisor and its handle returned once it runs. */
+  run(spec: CreateSpec & { detached: true }): Promise<Container>;
   run(spec: ContainerSpec, options: EncodedRunOptions): Promise<RunResult<string>>;
   run(spec: ContainerSpec, options?: RunOptions): Promise<RunResult>;
-  run(spec: ContainerSpec, options?: RunOptions): Promise<RunResult<Buffer | string>> {
+  run(spec: CreateSpec, options?: RunOptions): Promise<RunResult<Buffer | string> | Container> {
+    if (spec?.detached === true) return this.#engine.runDetached(spec);
     return this.#engine.run(spec, options);
   }
 
-  /** The containers this runtime has and has not removed. */
-  list(): Container[] {
-    return this.#engine.list();
+  /** The running and paused containers, all: of every status: this runtime's own and the detached
+   * ones of its root from any process. An unreadable state file goes to onError (default: a
+   * process warning) and does not stop the listing. */
+  list(options?: { all?: boolean; onError?: (error: CorralError) => void }): Container[] {
+    return this.#engine.list(options);
   }
 
-  /** A container by id, or undefined. */
-  get(id: string): Container | undefined {
-    return this.#engine.get(id);
+  /** Gives a detached container a new name, unique in the root; the lock of its state keeps
+   * concurrent changes from several processes apart. */
+  rename(idOrName: string, name: string): void {
+    this.#engine.rename(idOrName, name);
+  }
+
+  /** A container by id, name or unique id prefix (detached ones made by any process too), or
+   * undefined; throws ERR_CONTAINER_AMBIGUOUS, or ERR_STATE_CORRUPT naming the file. */
+  get(idOrName: string): Container | undefined {
+    return this.#engine.get(idOrName);
+  }
+
+  /** get(), but a container that is not there is ERR_CONTAINER_NOT_FOUND (as docker's commands). */
+  find(idOrName: string): Container {
+    return this.#engine.find(idOrName);
   }
 }

@@ -21,6 +21,7 @@ const NEEDS = [
   ['docker-registry', 'docker-registry', 'docker-registry'],
   ['htpasswd', 'htpasswd', 'apache2-utils'],
   ['openssl', 'openssl', 'openssl'],
+  ['zstd', 'zstd', 'zstd'],
   ['qemu (the cgroup v2 VM)', 'qemu-system-x86_64', 'qemu-system-x86'],
   ['xz (the VM initramfs)', 'xz', 'xz-utils'],
 ];

@@ -74,13 +74,25 @@ export function enableControllers(mount: string, dir: string, controllers: Set<s
 export class Cgroup {
   /** Absolute path of the group's directory. */
   readonly path: string;
-  /** An fd of the directory, for clone3's CLONE_INTO_CGROUP. */
-  readonly fd: number;
+  #fd: number;
   #removed = false;
 
+  /** fd -1: opened when first asked for (a group an earlier process made). */
   private constructor(path: string, fd: number) {
     this.path = path;
-    this.fd = fd;
+    this.#fd = fd;
+  }
+
+  /** An fd of the directory, for clone3's CLONE_INTO_CGROUP; kept until remove(). */
+  get fd(): number {
+    if (this.#fd < 0) {
+      try {
+        this.#fd = openSync(this.path, constants.O_RDONLY | constants.O_DIRECTORY);
+      } catch (e) {
+        throw fsError(e, 'open', this.path, 'open the container cgroup');
+      }
+    }
+    return this.#fd;
   }
 
   /** Makes the group (and its parent if needed), writes its limits and attaches the device
@@ -110,6 +122,12 @@ export class Cgroup {
       rmdirSync(path);
       throw e;
     }
+  }
+
+  /** The group an earlier process made (a detached container's), or null when it is gone; its
+   * fd is opened only when needed, so handles that only look hold none. */
+  static open(path: string): Cgroup | null {
+    return existsSync(path) ? new Cgroup(path, -1) : null;
   }
 
   /** Writes one control file; errors name the file and the value. */
@@ -175,7 +193,7 @@ export class Cgroup {
   /** Removes the group, killing what is left in it first; safe to call twice. */
   async remove(): Promise<void> {
     if (this.#removed) return;
-    closeSync(this.fd);
+    if (this.#fd >= 0) closeSync(this.#fd);
     this.#removed = true;
     // The usual case: the container's processes are gone and the group is empty.
     if (this.#rmdir()) return;

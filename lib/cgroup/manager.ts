@@ -1,5 +1,5 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
-import { isAbsolute, relative } from 'node:path';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
 import { Cgroup, enableControllers } from './cgroup.ts';
 import { defaultParent, findV2Mount } from './hierarchy.ts';
@@ -43,15 +43,20 @@ export class CgroupManager {
   }
 
   /** The container's group, born with its limits and (where it can be had) the device filter for
-   * devices; null when this runtime has no cgroups and the limits ask for nothing. */
-  create(id: string, writes: CgroupWrites, devices: readonly DeviceRule[]): Cgroup | null {
+   * devices; null when this runtime has no cgroups and the limits ask for nothing. owner: the tag
+   * of another process whose group it goes in (a detached container's supervisor), default ours. */
+  create(id: string, writes: CgroupWrites, devices: readonly DeviceRule[], owner?: string): Cgroup | null {
     const place = this.#place();
     if ('unavailable' in place) {
       if (writes.files.length === 0) return null;
       throw new CorralError(`cgroup limits are unavailable: ${place.unavailable}`, { code: 'ERR_CGROUP_UNAVAILABLE' });
     }
     this.enable(writes.controllers);
-    return Cgroup.create(place.parent, id, writes, this.deviceFilter ? devices : null);
+    if (owner === undefined) return Cgroup.create(place.parent, id, writes, this.deviceFilter ? devices : null);
+    const ownerGroup = join(dirname(place.parent), owner);
+    mkdirSync(ownerGroup, { recursive: true });
+    enableControllers(place.mount, ownerGroup, this.#enabled);
+    return Cgroup.create(ownerGroup, id, writes, this.deviceFilter ? devices : null);
   }
 
   /** Makes controllers usable for container groups (cgroup.subtree_control down the chain). */

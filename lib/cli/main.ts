@@ -10,11 +10,21 @@ import { networkCommand } from './network-command.ts';
 import { volumeCommand } from './volume-command.ts';
 import { imageCommand } from './image-command.ts';
 import { buildCommand } from './build-command.ts';
+import { psCommand } from './ps-command.ts';
+import { logsCommand } from './logs-command.ts';
+import { execCommand } from './exec-command.ts';
+import { inspectCommand } from './inspect-command.ts';
+import { statsCommand } from './stats-command.ts';
+import { LIFECYCLE_COMMANDS, lifecycleCommand } from './lifecycle-command.ts';
 import { registryCommand } from './registry-command.ts';
 
 const USAGE = `usage: corral run [options] [--rootfs DIR | IMAGE] [-- COMMAND [ARG...]]
        corral commit [options] IMAGE NEWREF [-- COMMAND...]   (run, then store the changes as NEWREF)
        corral build [-t TAG] [-f FILE] [--build-arg K=V] [--target STAGE] [--no-cache] CONTEXT
+       corral run -d [--name NAME] [--restart POLICY] [options] ...   (detached: prints the id)
+       corral ps [-a] [-q] [--format json] | logs [-f] [--tail N] [--since T] [-t] CONTAINER
+       corral exec [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
+       corral start|stop [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
        corral image import|export|ls|inspect|tag|rm|gc|du ...
        corral pull|push|login|logout ...                       (registries: corral pull --help)
        corral volume create|ls|inspect|rm|prune ...
@@ -43,7 +53,11 @@ options:
       --tmpfs DST[:OPTS]  a tmpfs at DST (OPTS: size=64m,mode=1777)
       --read-only         the root filesystem read-only
       --rootfs-writable M overlay (default: writes go to a discarded layer) or direct
-      --root DIR          where volumes and container layers live
+      --root DIR          where volumes, container layers and detached containers live
+  -d, --detach            run under a supervisor of its own, outliving this command; print the id
+      --name NAME         (detached) a name unique in the root
+      --restart POLICY    (detached) no, on-failure[:N], always or unless-stopped
+      --rm                (detached) removed once it ends, by its supervisor (attached ones always are)
   -m, --message TEXT      (commit) recorded in the new image's history
   -h, --help              this text
   -v, --version           corral's version
@@ -94,6 +108,10 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
       'read-only': { type: 'boolean' },
       'rootfs-writable': { type: 'string' },
       root: { type: 'string' },
+      detach: { type: 'boolean', short: 'd' },
+      name: { type: 'string' },
+      restart: { type: 'string' },
+      rm: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -132,6 +150,14 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   if (timeout !== undefined && !(timeout >= 0)) throw usageError(`--timeout must be milliseconds, got '${values.timeout}'`);
 
   const runtime = new Runtime(values.root === undefined ? {} : { root: values.root });
+  if (values.detach) {
+    if (commit || timeout !== undefined) throw usageError(`--detach does not go with ${commit ? 'commit' : '--timeout'} (see corral --help)`);
+    delete spec.stdio;
+    const detached = await runtime.run({ ...spec, detached: true, ...(values.name === undefined ? {} : { name: values.name }), ...(values.restart === undefined ? {} : { restart: values.restart }), ...(values.rm ? { autoRemove: true } : {}) });
+    console.log(detached.id);
+    return 0;
+  }
+  if (values.name !== undefined || values.restart !== undefined) throw usageError('--name and --restart need --detach (see corral --help)');
   await using container = await runtime.create(spec);
   let timedOut = false;
   const forward = (signal: NodeJS.Signals): void => {
@@ -168,6 +194,16 @@ async function main(argv: string[]): Promise<number> {
       return imageCommand(rest);
     case 'volume':
       return volumeCommand(rest);
+    case 'ps':
+      return psCommand(rest);
+    case 'logs':
+      return logsCommand(rest);
+    case 'exec':
+      return execCommand(rest);
+    case 'inspect':
+      return inspectCommand(rest);
+    case 'stats':
+      return statsCommand(rest);
     case 'network':
       return networkCommand(rest);
     case 'pull':
@@ -186,6 +222,7 @@ async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return command === undefined ? 1 : 0;
     default:
+      if (LIFECYCLE_COMMANDS.has(command)) return lifecycleCommand(command, rest);
       throw usageError(`unknown command '${command}' (try corral --help)`);
   }
 }

@@ -16,6 +16,7 @@ import { OomWatch } from './oom-watch.ts';
 import { execIn, type ExecOptions } from './exec.ts';
 import { stopGracefully, type StopOptions } from './stop.ts';
 import { commitContainer, type CommitOptions } from './commit.ts';
+import type { LogEntry, LogOptions } from './logs.ts';
 
 /** What a Container needs from the engine that made it. */
 export interface ContainerOwner {
@@ -24,6 +25,43 @@ export interface ContainerOwner {
   forget(id: string): void;
   /** Stores a container's changes as a new image; null without an image store. */
   commit: ((request: CommitRequest) => Promise<{ manifestDigest: string }>) | null;
+  /** A detached container's log (lib/container/logs.ts); absent for attached ones. */
+  logs?: (options: LogOptions, ended: () => boolean) => AsyncGenerator<LogEntry>;
+  /** What a detached container's supervisor recorded (inspect()); absent for attached ones. */
+  supervision?: () => Supervision;
+}
+
+/** A detached container's supervision as its supervisor recorded it. */
+export interface Supervision {
+  supervisorPid: number;
+  restartCount: number;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+/** What inspect() tells about a container. */
+export interface ContainerInfo {
+  id: string;
+  name: string | null;
+  status: ContainerStatus;
+  pid: number;
+  command: string[];
+  env: Record<string, string>;
+  image: string | null;
+  labels: Record<string, string>;
+  createdAt: string;
+  exit: ExitInfo | null;
+  cgroupPath: string | null;
+  /** Only for a detached container. */
+  supervision: Supervision | null;
+}
+
+/** What a handle restored from saved state knows (Runtime.get of a detached container). */
+export interface RestoredFacts {
+  name: string | null;
+  createdAt: string;
+  /** The exit, when it is stopped already. */
+  exit: ExitInfo | null;
 }
 
 /** Events: 'start', 'exit' (ExitInfo), 'oom' (the OOM killer killed in the container). */
@@ -42,6 +80,8 @@ export class Container extends EventEmitter<ContainerEvents> {
   readonly id: string;
   /** Host pid of the first process. */
   readonly pid: number;
+  /** The name of a detached container (unique in its runtime root), else null. */
+  readonly name: string | null;
   readonly labels: Readonly<Record<string, string>>;
   /** Piped stdio, or null. */
   readonly stdin: Writable | null;
@@ -58,13 +98,18 @@ export class Container extends EventEmitter<ContainerEvents> {
   readonly #oom: OomWatch | null;
   readonly #host: HeldResources;
   #startCalled = false;
+  readonly #createdAt: string;
   #removal: Promise<void> | null = null;
 
-  /** @internal Made by the container engine (Runtime.create and Runtime.run). */
-  constructor(spec: ResolvedSpec, owner: ContainerOwner, init: InitProcess, stdio: StdioSet, started: boolean, host: HeldResources) {
+  /** @internal Made by the container engine (Runtime.create, Runtime.run, and Runtime.get for a
+   * detached container of another process, which may already be stopped: exit is then given). */
+  constructor(spec: ResolvedSpec, owner: ContainerOwner, init: InitProcess, stdio: StdioSet, initial: ContainerStatus, host: HeldResources, restored: RestoredFacts | null = null) {
     super();
     this.id = spec.id;
     this.pid = init.pid;
+    this.name = restored?.name ?? null;
+    this.#exit = restored?.exit ?? null;
+    this.#createdAt = restored?.createdAt ?? new Date().toISOString();
     this.labels = Object.freeze({ ...spec.labels });
     this.stdin = stdio.stdin;
     this.stdout = stdio.stdout;
@@ -72,7 +117,7 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.#spec = spec;
     this.#owner = owner;
     this.#init = init;
-    this.#state = new ContainerState(spec.id, started ? 'running' : 'created');
+    this.#state = new ContainerState(spec.id, initial);
     this.#host = host;
     this.#cgroup = host.state.cgroup;
     this.#oom = this.#cgroup ? new OomWatch(this.#cgroup, () => this.emit('oom')) : null;
@@ -105,6 +150,24 @@ export class Container extends EventEmitter<ContainerEvents> {
   /** The container's cgroup directory, or null when it has none (no writable cgroup v2 hierarchy). */
   get cgroupPath(): string | null {
     return this.#cgroup?.path ?? null;
+  }
+
+  /** What the container is and how it stands (docker inspect's essentials). */
+  inspect(): ContainerInfo {
+    return {
+      id: this.id,
+      name: this.name,
+      status: this.status,
+      pid: this.pid,
+      command: [...this.#spec.command],
+      env: { ...this.#spec.env },
+      image: this.#spec.image,
+      labels: { ...this.labels },
+      createdAt: this.#createdAt,
+      exit: this.#exit,
+      cgroupPath: this.cgroupPath,
+      supervision: this.#owner.supervision?.() ?? null,
+    };
   }
 
   /** The container's published ports with the host ports actually taken (none without spec.ports). */
@@ -161,7 +224,7 @@ export class Container extends EventEmitter<ContainerEvents> {
 
   /** Resolves with the exit of the first process. */
   wait(): Promise<ExitInfo> {
-    return this.#exited;
+    return this.#held(this.#exited);
   }
 
   /** Sends a signal to the first process (SIGKILL ends the whole container). */
@@ -173,13 +236,15 @@ export class Container extends EventEmitter<ContainerEvents> {
 
   /** SIGTERM, then SIGKILL after the timeout; resolves with the exit. */
   async stop(options: StopOptions = {}): Promise<ExitInfo> {
+    if (this.status === 'stopped') return this.#exited;
+    this.#init.intendStop();
     if (this.status === 'created') {
       await this.#killNow();
       return this.#exited;
     }
     if (this.status === 'paused') await this.resume();
     if (this.status !== 'running') return this.#exited;
-    return stopGracefully(this.#init, () => this.#killNow(), options.timeout ?? this.#owner.stopTimeout);
+    return this.#held(stopGracefully(this.#init, () => this.#killNow(), options.timeout ?? this.#owner.stopTimeout));
   }
 
   /** Runs another process inside the running container and collects its output. */
@@ -189,6 +254,19 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.#state.require('exec');
     if (this.#init.pidfd < 0) throw new CorralError(`container ${this.id} has exited; exec needs it running`, { code: 'ERR_CONTAINER_STATE' });
     return execIn({ spec: this.#spec, initPidfd: this.#init.pidfd, cgroup: this.#cgroup }, command, options);
+  }
+
+  /** A detached container's output as its supervisor logged it (json-file lines); with follow
+   * the iteration ends once the container has exited. */
+  async *logs(options: LogOptions = {}): AsyncGenerator<LogEntry> {
+    const read = this.#owner.logs;
+    if (!read) throw new CorralError(`container ${this.id} is attached: its output is on its stdout and stderr, it has no log`, { code: 'ERR_CONTAINER_STATE' });
+    const release = options.follow ? this.#init.hold() : null;
+    try {
+      yield* read(options, () => this.status === 'stopped' || this.status === 'removed');
+    } finally {
+      release?.();
+    }
   }
 
   /** Makes a new image of the container's image plus one layer with its changes (deletions as
@@ -221,15 +299,32 @@ export class Container extends EventEmitter<ContainerEvents> {
   }
 
   async #remove(): Promise<void> {
-    if (this.status !== 'stopped') await this.#killNow();
-    await this.#exited;
+    if (this.status !== 'stopped') {
+      this.#init.intendStop();
+      await this.#killNow();
+    }
+    await this.#held(this.#exited);
     this.#state.moveTo('removed');
     // Output nobody read is discarded with the container.
     this.stdin?.destroy();
     this.stdout?.destroy();
     this.stderr?.destroy();
-    this.#owner.forget(this.id);
-    await this.#host.release();
+    try {
+      await this.#init.dispose();
+      await this.#host.release();
+    } finally {
+      this.#owner.forget(this.id);
+    }
+  }
+
+  /** p, with the init held meanwhile (a detached one is then watched closely and keeps us alive). */
+  async #held<T>(p: Promise<T>): Promise<T> {
+    const release = this.#init.hold();
+    try {
+      return await p;
+    } finally {
+      release();
+    }
   }
 
   /** `await using c = await create(…)`: the container is killed and removed at the end of the scope. */
@@ -243,7 +338,7 @@ export class Container extends EventEmitter<ContainerEvents> {
     await this.#init.abandon();
     if (this.#cgroup) this.#cgroup.killAll();
     else this.#init.signal(SIGKILL);
-    await this.#exited;
+    await this.#held(this.#exited);
   }
 
   #requireCgroup(what: string): Cgroup {

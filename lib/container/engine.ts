@@ -1,5 +1,6 @@
 import { CorralError } from '../sys/errors.ts';
 import { launchNow, launchPending, withoutDumpable, type LaunchSpec } from '../spawn/launch.ts';
+import { startSupervisor, type StartedSupervisor } from '../spawn/supervised-launch.ts';
 import type { CgroupManager } from '../cgroup/manager.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
 import { Container, type ContainerOwner } from './container.ts';
@@ -7,8 +8,13 @@ import { abortError, checkRunOptions, collectRun, type RunOptions, type RunResul
 import { cloneFlags, containerSetupOps, envList, searchPath } from './setup.ts';
 import { lastStepOps } from './hardening.ts';
 import { resolveSpec, type ContainerSpec, type ResolvedSpec } from './spec.ts';
-import { openStdio, type StdioSet } from './stdio.ts';
+import { noStdio, openStdio, type StdioSet } from './stdio.ts';
 import { ChildInit } from './init-process.ts';
+import { splitDetached, type CreateSpec, type DetachedOptions } from './detached-spec.ts';
+import { StateStore, type PersistedState } from './state-store.ts';
+import { SupervisedInit, supervisedStatus, tellSupervisor } from './supervisor-client.ts';
+import type { ContainerStatus } from './status.ts';
+import { readLogs } from './logs.ts';
 import { cgroupResource, HeldResources, imageLeaseResource, volumeResource, writableLayerResource, type HostResource } from './host-resources.ts';
 import type { ImageProvider, ResolvedImage } from './image-provider.ts';
 import type { NetworkStore } from '../net/network-store.ts';
@@ -32,18 +38,24 @@ export interface EngineParts {
   netnsPool: NetnsPool | null;
   /** Images for specs that name one, and commit; null: specs cannot name images. */
   images: ImageProvider | null;
+  /** The command that removes a detached container by id (autoRemove: its supervisor becomes it). */
+  removeCommand: (id: string) => string[];
 }
 
 /** Creates, runs and tracks the containers of one runtime: resolves specs, acquires their host
  * resources (lib/container/host-resources.ts), launches their first process. */
 export class ContainerEngine {
   readonly #containers = new Map<string, Container | null>();
+  readonly #store: StateStore;
+  /** Ids of the detached containers among #containers. */
+  readonly #detached = new Set<string>();
   readonly #parts: EngineParts;
   readonly #resources: readonly HostResource[];
   readonly #owner: ContainerOwner;
 
   constructor(parts: EngineParts) {
     this.#parts = parts;
+    this.#store = new StateStore(parts.root);
     this.#resources = [
       cgroupResource(parts.cgroups),
       imageLeaseResource(parts.images),
@@ -61,9 +73,24 @@ export class ContainerEngine {
     };
   }
 
-  /** Creates a container whose first process is set up and waits before exec until start(). */
-  async create(spec: ContainerSpec): Promise<Container> {
-    return this.#launch(spec, false);
+  /** Creates a container whose first process is set up and waits before exec until start(); a
+   * detached one under a supervisor of its own. */
+  async create(spec: CreateSpec): Promise<Container> {
+    const [containerSpec, detached] = splitDetached(spec);
+    if (detached) return this.#launchDetached(containerSpec, detached);
+    return this.#launch(containerSpec, false);
+  }
+
+  /** Creates and starts a detached container; resolves once its command runs. */
+  async runDetached(spec: CreateSpec): Promise<Container> {
+    const container = await this.create(spec);
+    try {
+      await container.start();
+    } catch (e) {
+      await container.remove({ force: true }).catch(() => {});
+      throw e;
+    }
+    return container;
   }
 
   /** Runs a container to its end and returns its exit and output; it is removed afterwards. */
@@ -86,14 +113,140 @@ export class ContainerEngine {
     }
   }
 
-  /** The containers this engine has and has not removed. */
-  list(): Container[] {
-    return [...this.#containers.values()].filter((c): c is Container => c !== null);
+  /** The running and paused containers (all: of every status): this engine's attached ones and
+   * the detached ones of the root, made by any process. A state file that cannot be read is
+   * reported to onError (ERR_STATE_CORRUPT naming it) and the others are listed. */
+  list(options: { all?: boolean; onError?: (error: CorralError) => void } = {}): Container[] {
+    const onError = options.onError ?? ((e: CorralError) => process.emitWarning(e.message, { code: e.code }));
+    const found: Container[] = [];
+    for (const c of this.#containers.values()) {
+      // A detached container of ours that another process removed is gone for us too.
+      if (c && this.#detached.has(c.id) && !this.#store.exists(c.id)) this.#containers.delete(c.id);
+      else if (c) found.push(c);
+    }
+    for (const id of this.#store.ids()) {
+      if (this.#containers.has(id)) continue;
+      try {
+        found.push(this.#restore(id));
+      } catch (e) {
+        if (e instanceof CorralError && e.code === 'ERR_CONTAINER_NOT_FOUND') continue;
+        if (e instanceof CorralError) onError(e);
+        else throw e;
+      }
+    }
+    return options.all ? found : found.filter((c) => c.status === 'running' || c.status === 'paused');
   }
 
-  /** A container by id, or undefined. */
-  get(id: string): Container | undefined {
-    return this.#containers.get(id) ?? undefined;
+  /** A container by id, name or unique id prefix (detached ones of any process too), or undefined;
+   * throws ERR_CONTAINER_AMBIGUOUS, or ERR_STATE_CORRUPT naming the file. */
+  get(idOrName: string): Container | undefined {
+    const own = this.#containers.get(idOrName);
+    if (own) return own;
+    try {
+      const id = this.#store.resolve(idOrName);
+      return this.#containers.get(id) ?? this.#restore(id);
+    } catch (e) {
+      if (e instanceof CorralError && e.code === 'ERR_CONTAINER_NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+
+  /** get(), or ERR_CONTAINER_NOT_FOUND naming what was asked for. */
+  find(idOrName: string): Container {
+    const found = this.get(idOrName);
+    if (!found) throw new CorralError(`no such container: ${idOrName}`, { code: 'ERR_CONTAINER_NOT_FOUND' });
+    return found;
+  }
+
+  /** Renames a detached container (names are unique per root). */
+  rename(idOrName: string, name: string): void {
+    const [, options] = splitDetached({ detached: true, name });
+    this.#store.rename(this.#store.resolve(idOrName), options!.name!);
+  }
+
+  /** A handle for a detached container from its saved state (made by this or another process). */
+  #restore(id: string): Container {
+    const state = this.#store.read(id);
+    const resolved = resolveSpec(state.spec, this.#parts.rootless, state.image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
+    const status = supervisedStatus(this.#store, id, state.supervisor);
+    const host = HeldResources.restore(this.#resources, resolved, state.image, state.host);
+    const init = new SupervisedInit(this.#store, id, state.supervisor, status, null);
+    let initial: ContainerStatus = 'stopped';
+    if (!status.exit) {
+      const frozen = host.state.cgroup !== null && host.state.cgroup.event('frozen') === 1;
+      initial = status.record?.status === 'created' || status.record === null ? 'created' : frozen ? 'paused' : 'running';
+    }
+    return new Container(resolved, this.#detachedOwner(state), init, noStdio(), initial, host, { name: state.name, createdAt: state.createdAt, exit: status.exit });
+  }
+
+  /** A detached container's owner: forgetting it deletes its state directory and frees its name. */
+  #detachedOwner(state: PersistedState): ContainerOwner {
+    return {
+      ...this.#owner,
+      logs: (options, ended) => readLogs(this.#store.dir(state.id), options, ended),
+      supervision: () => {
+        const record = this.#store.readProcess(state.id);
+        return { supervisorPid: state.supervisor.pid, restartCount: record?.restartCount ?? 0, startedAt: record?.startedAt ?? null, finishedAt: record?.finishedAt ?? null };
+      },
+      forget: (id) => {
+        this.#containers.delete(id);
+        this.#detached.delete(id);
+        this.#store.remove(id, state.name);
+      },
+    };
+  }
+
+  /** Makes a detached container: its state directory and name first, then the supervisor (whose
+   * tag owns the host resources, so sweepers leave them alone while it lives), then the plan. */
+  async #launchDetached(spec: ContainerSpec, options: DetachedOptions): Promise<Container> {
+    const image = spec?.image === undefined ? null : await this.#image(spec.image);
+    const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
+    if (resolved.network === 'bridge' || resolved.network === 'pasta') {
+      // Their attachments (addresses, veths, rules, pasta) are not yet released from another process.
+      throw new CorralError(`invalid container spec: a detached container's network must be 'none' or 'host' for now, got ${resolved.network}`, { code: 'ERR_INVALID_SPEC' });
+    }
+    if (this.#containers.has(resolved.id)) {
+      throw new CorralError(`a container with id ${resolved.id} already exists`, { code: 'ERR_CONTAINER_EXISTS' });
+    }
+    this.#store.reserve(resolved.id, options.name);
+    let supervisor: StartedSupervisor | undefined;
+    let host: HeldResources | undefined;
+    try {
+      supervisor = startSupervisor({
+        dir: this.#store.dir(resolved.id),
+        logMaxBytes: options.logs.maxSize,
+        logMaxFiles: options.logs.maxFiles,
+        restart: options.restart.policy,
+        maxRetries: options.restart.maxRetries,
+        exitCommand: options.autoRemove ? this.#parts.removeCommand(resolved.id) : null,
+      });
+      host = await HeldResources.acquire(this.#resources, resolved, image, supervisor.tag);
+      const proc = await supervisor.launch(this.#launchSpec(resolved, noStdio(), host), host.state.cgroup?.path ?? null, host.state.layer?.work ?? null);
+      const state: PersistedState = {
+        version: 1,
+        id: resolved.id,
+        name: options.name,
+        createdAt: new Date().toISOString(),
+        spec: { ...spec, id: resolved.id },
+        image,
+        supervisor: { pid: supervisor.pid, startTime: supervisor.startTime },
+        host: host.save(),
+        options,
+      };
+      this.#store.write(state);
+      const status = { record: this.#store.readProcess(resolved.id), supervisorAlive: true, exit: null };
+      const init = new SupervisedInit(this.#store, resolved.id, state.supervisor, status, proc);
+      const container = new Container(resolved, this.#detachedOwner(state), init, noStdio(), 'created', host, { name: options.name, createdAt: state.createdAt, exit: null });
+      this.#containers.set(resolved.id, container);
+      this.#detached.add(resolved.id);
+      return container;
+    } catch (e) {
+      supervisor?.cancel();
+      tellSupervisor(this.#store.dir(resolved.id), 'q');
+      await host?.release().catch(() => {});
+      this.#store.remove(resolved.id, options.name);
+      throw e;
+    }
   }
 
   /** Resolves the spec, acquires the host resources and launches the first process: now (run) or
@@ -122,7 +275,7 @@ export class ContainerEngine {
       stdio.releaseChildEnds();
       init = new ChildInit(proc, !now || pasta);
       if (pasta) await this.#startPasta(resolved, proc.pid, host, now ? init : null);
-      const container = new Container(resolved, this.#owner, init, stdio, now, host);
+      const container = new Container(resolved, this.#owner, init, stdio, now ? 'running' : 'created', host);
       this.#containers.set(resolved.id, container);
       return container;
     } catch (e) {

@@ -1,6 +1,9 @@
-import type { Cgroup } from '../cgroup/cgroup.ts';
+import { rmdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Cgroup } from '../cgroup/cgroup.ts';
 import type { CgroupManager } from '../cgroup/manager.ts';
 import { createLayer, removeLayer, type ContainerLayer } from '../fs/container-layers.ts';
+import { removeTree } from '../fs/remove-tree.ts';
 import type { PlannedMount } from '../fs/rootfs.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
 import type { PublishedPort } from '../net/ports.ts';
@@ -21,6 +24,17 @@ export interface HostState {
   network: { nsfd: number; ip: string | null } | null;
   /** Its published ports (bridge or pasta), with the host ports actually taken. */
   ports: PublishedPort[];
+  /** The process tag that owns what is acquired: null for this process, a supervisor's for a
+   * detached container (so sweepers leave it alone while the supervisor lives). */
+  owner: string | null;
+}
+
+/** What a HostState holds in a form another process can read back (state.json). */
+export interface SavedHostState {
+  cgroup: string | null;
+  layer: ContainerLayer | null;
+  mounts: PlannedMount[];
+  owner: string;
 }
 
 /** Undoes one acquisition. */
@@ -32,6 +46,9 @@ type Release = () => void | Promise<void>;
 export interface HostResource {
   readonly name: string;
   acquire(spec: ResolvedSpec, host: HostState): Release | null | Promise<Release | null>;
+  /** How to release what an earlier process acquired, from its saved state (null: nothing);
+   * absent for a resource a detached container cannot hold (refused when it is created). */
+  restore?(spec: ResolvedSpec, host: HostState): Release | null;
 }
 
 /** A container's acquired host resources, released in reverse order. */
@@ -45,8 +62,8 @@ export class HeldResources {
 
   /** Acquires the resources in order for a container; on a failure what was acquired is released
    * (in reverse) before the error is thrown, so a failed create leaves nothing behind. */
-  static async acquire(resources: readonly HostResource[], spec: ResolvedSpec, image: ResolvedImage | null): Promise<HeldResources> {
-    const held = new HeldResources({ cgroup: null, layer: null, image, mounts: [], network: null, ports: [] });
+  static async acquire(resources: readonly HostResource[], spec: ResolvedSpec, image: ResolvedImage | null, owner: string | null = null): Promise<HeldResources> {
+    const held = new HeldResources({ cgroup: null, layer: null, image, mounts: [], network: null, ports: [], owner });
     try {
       for (const resource of resources) {
         const release = await resource.acquire(spec, held.state);
@@ -57,6 +74,24 @@ export class HeldResources {
       throw e;
     }
     return held;
+  }
+
+  /** What a detached container holds, saved by the process that acquired it, as a handle in
+   * another process releases it. */
+  static restore(resources: readonly HostResource[], spec: ResolvedSpec, image: ResolvedImage | null, saved: SavedHostState): HeldResources {
+    const cgroup = saved.cgroup === null ? null : Cgroup.open(saved.cgroup);
+    const held = new HeldResources({ cgroup, layer: saved.layer, image, mounts: saved.mounts, network: null, ports: [], owner: saved.owner });
+    for (const resource of resources) {
+      const release = resource.restore?.(spec, held.state);
+      if (release) held.#releases.push(release);
+    }
+    return held;
+  }
+
+  /** The state to save for another process (a detached container's; owner is set). */
+  save(): SavedHostState {
+    const { cgroup, layer, mounts, owner } = this.state;
+    return { cgroup: cgroup?.path ?? null, layer, mounts, owner: owner! };
   }
 
   /** Adds what was acquired after the launch (pasta, which needs the container's pid): released first. */
@@ -81,39 +116,74 @@ export class HeldResources {
 
 /** The container's cgroup, born with its limits (none when the runtime has no cgroups). */
 export function cgroupResource(cgroups: CgroupManager): HostResource {
+  const restore = (_spec: ResolvedSpec, host: HostState): Release | null => {
+    const cgroup = host.cgroup;
+    if (!cgroup) return null;
+    return async () => {
+      await cgroup.remove();
+      if (host.owner) removeIfEmpty(dirname(cgroup.path));
+    };
+  };
   return {
     name: 'cgroup',
     acquire(spec, host) {
-      const cgroup = cgroups.create(spec.id, spec.limits, spec.devices);
+      const cgroup = cgroups.create(spec.id, spec.limits, spec.devices, host.owner ?? undefined);
       host.cgroup = cgroup;
-      return cgroup && (() => cgroup.remove());
+      return restore(spec, host);
     },
+    restore,
   };
+}
+
+/** rmdir of a supervisor's directory once its last container is gone (else its sweep takes it). */
+function removeIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // another container of it, or swept already
+  }
 }
 
 /** A lease on the image the container runs, so the image is not removed under it. */
 export function imageLeaseResource(images: ImageProvider | null): HostResource {
+  const restore = (spec: ResolvedSpec, host: HostState): Release | null => {
+    const image = host.image;
+    if (!image || !images) return null;
+    return () => images.release(image.manifestDigest, spec.id, host.owner ?? undefined);
+  };
   return {
     name: 'image lease',
     acquire(spec, host) {
       const image = host.image;
       if (!image || !images) return null;
-      images.markUsed(image.manifestDigest, spec.id);
-      return () => images.release(image.manifestDigest, spec.id);
+      images.markUsed(image.manifestDigest, spec.id, host.owner ?? undefined);
+      return restore(spec, host);
     },
+    restore,
   };
 }
 
 /** The per-container writable overlay layer over an image or a rootfs directory. */
 export function writableLayerResource(root: string): HostResource {
+  const restore = (_spec: ResolvedSpec, host: HostState): Release | null => {
+    const layer = host.layer;
+    if (!layer) return null;
+    if (!host.owner) return () => removeLayer(layer);
+    // A supervisor's layer goes at once, with its directory when empty: its process may be short-lived.
+    return () => {
+      removeTree(layer.dir);
+      removeIfEmpty(dirname(layer.dir));
+    };
+  };
   return {
     name: 'writable layer',
     acquire(spec, host) {
       if (!(host.image || spec.rootfs !== null) || spec.rootfsWritable !== 'overlay' || !spec.namespaces.mount) return null;
-      const layer = createLayer(root, spec.id);
+      const layer = createLayer(root, spec.id, host.owner ?? undefined);
       host.layer = layer;
-      return () => removeLayer(layer);
+      return restore(spec, host);
     },
+    restore,
   };
 }
 
@@ -123,13 +193,14 @@ export function volumeResource(volumes: VolumeStore): HostResource {
     name: 'volumes',
     acquire(spec, host) {
       const used: string[] = [];
+      const owner = host.owner ?? undefined;
       const release = (): void => {
-        for (const name of used) volumes.release(name, spec.id);
+        for (const name of used) volumes.release(name, spec.id, owner);
       };
       try {
         host.mounts = spec.mounts.map((m): PlannedMount => {
           if (m.type !== 'volume') return m;
-          const source = volumes.acquire(m.name, spec.id);
+          const source = volumes.acquire(m.name, spec.id, owner);
           used.push(m.name);
           return { type: 'bind', source, target: m.target, readonly: m.readonly, recursive: false, propagation: 'rprivate', sourceIsDir: true };
         });
@@ -138,6 +209,13 @@ export function volumeResource(volumes: VolumeStore): HostResource {
         throw e;
       }
       return release;
+    },
+    restore(spec, host) {
+      const names = spec.mounts.flatMap((m) => (m.type === 'volume' ? [m.name] : []));
+      if (names.length === 0) return null;
+      return () => {
+        for (const name of names) volumes.release(name, spec.id, host.owner ?? undefined);
+      };
     },
   };
 }

@@ -47,7 +47,8 @@ export interface CommitChanges {
 /** Images as a runtime uses them. */
 export interface ImageProvider {
   resolve(ref: string): Promise<ResolvedImage>;
-  markUsed(manifestDigest: string, containerId: string): void;
-  release(manifestDigest: string, containerId: string): void;
+  /** owner: the process tag the mark belongs to (a detached container's supervisor), default ours. */
+  markUsed(manifestDigest: string, containerId: string, owner?: string): void;
+  release(manifestDigest: string, containerId: string, owner?: string): void;
   commit(request: CommitRequest): Promise<{ manifestDigest: string }>;
 }

@@ -18,6 +18,12 @@ export interface InitProcess {
   signal(signal: number): void;
   /** Ends a created process before it exec'd (it is killed and reaped); nothing once started. */
   abandon(): Promise<void>;
+  /** Keeps the event loop alive (and exits noticed promptly) until the returned release is called. */
+  hold(): () => void;
+  /** The user stops it: a supervisor's restart policy no longer applies. */
+  intendStop(): void;
+  /** Lets go of what outlives the process (a supervisor ends), once it has exited. */
+  dispose(): Promise<void>;
 }
 
 /** An init process that is our own child: a pidfd and the exit watcher. */
@@ -61,4 +67,13 @@ export class ChildInit implements InitProcess {
     this.#pending = null;
     await pending?.abandon();
   }
+
+  hold(): () => void {
+    // The exit watcher's own timer keeps the loop alive while a child is watched.
+    return () => {};
+  }
+
+  intendStop(): void {}
+
+  async dispose(): Promise<void> {}
 }

@@ -30,6 +30,8 @@ export function preparedNetnsResource(pool: NetnsPool | null): HostResource {
     name: 'prepared network namespace',
     acquire(spec, host) {
       if (!pool || spec.network !== 'none' || !spec.namespaces.net || spec.namespaces.user || host.network) return null;
+      // A detached container is cloned by its supervisor, which does not hold our fds.
+      if (host.owner) return null;
       const nsfd = pool.take();
       if (nsfd === null) return null;
       host.network = { nsfd, ip: null };

@@ -15,6 +15,12 @@ export interface StdioSet {
   destroy(): void;
 }
 
+/** The stdio of a detached container as its handle sees it: none (the supervisor holds it and
+ * writes it to the log). */
+export function noStdio(): StdioSet {
+  return { childFds: [0, 1, 2], stdin: null, stdout: null, stderr: null, releaseChildEnds() {}, destroy() {} };
+}
+
 /** Creates pipes (or opens /dev/null) for a container's stdio. */
 export function openStdio(mode: StdioMode): StdioSet {
   const raw: number[] = [];

@@ -17,9 +17,10 @@ export interface ContainerLayer {
 }
 
 /** Makes the writable layer of a container under root/containers/<process tag>/<id>; the process
- * tag lets the first runtime of a later process sweep what a killed one left. */
-export function createLayer(root: string, id: string): ContainerLayer {
-  const dir = join(processDir(root), id);
+ * tag lets the first runtime of a later process sweep what a killed one left. owner: the tag of
+ * another process that owns it (a detached container's supervisor), default ours. */
+export function createLayer(root: string, id: string, owner?: string): ContainerLayer {
+  const dir = join(owner === undefined ? processDir(root) : ownerDir(root, owner), id);
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (e) {
@@ -33,6 +34,17 @@ export function createLayer(root: string, id: string): ContainerLayer {
     throw fromNodeError(e, 'create the writable layer', dir);
   }
   return { dir, upper: join(dir, 'upper'), work: join(dir, 'work') };
+}
+
+/** The directory of layers another process owns (made if needed; its owner's sweep takes it). */
+function ownerDir(root: string, owner: string): string {
+  const dir = join(runtimeDir(root, 'containers'), owner);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw fromNodeError(e, 'create the directory of container layers', dir);
+  }
+  return dir;
 }
 
 const processDirs = new Map<string, string>();

@@ -129,17 +129,17 @@ export class VolumeStore {
   }
 
   /** For a container that mounts the volume: creates it if needed, marks it used by the container
-   * and returns its data directory. */
-  acquire(name: string, containerId: string): string {
+   * and returns its data directory; owner: the process tag the mark belongs to (default ours). */
+  acquire(name: string, containerId: string, owner?: string): string {
     checkName(name);
     this.#make(name, {});
-    this.#users(name).add(containerId);
+    this.#users(name).add(containerId, owner);
     return join(this.#dir, name, 'data');
   }
 
   /** The container no longer uses the volume. */
-  release(name: string, containerId: string): void {
-    this.#users(name).remove(containerId);
+  release(name: string, containerId: string, owner?: string): void {
+    this.#users(name).remove(containerId, owner);
   }
 
   /** Makes the volume atomically (built aside, then renamed into place); false if it exists. */

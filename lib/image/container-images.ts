@@ -9,8 +9,8 @@ export function containerImages(images: ImageStore): ImageProvider {
   const parts = storeParts(images);
   return {
     resolve: (ref) => guard('resolve an image', ref, () => runnableImage(parts, ref)),
-    markUsed: (digest, id) => parts.leases.holdImage(digest, id),
-    release: (digest, id) => parts.leases.releaseImage(digest, id),
+    markUsed: (digest, id, owner) => parts.leases.holdImage(digest, id, owner),
+    release: (digest, id, owner) => parts.leases.releaseImage(digest, id, owner),
     commit: (request) => guard('commit a container', request.upper, () => writing(parts, (write) => commitUpper(parts, write, request))),
   };
 }

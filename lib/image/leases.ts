@@ -14,14 +14,15 @@ export class Leases {
     this.#dir = dir;
   }
 
-  /** Marks an image as used by a container until release(). */
-  holdImage(manifestDigest: string, containerId: string): void {
-    this.#image(manifestDigest).add(containerId);
+  /** Marks an image as used by a container until release(); owner: the process tag the mark
+   * belongs to (a detached container's supervisor), default ours. */
+  holdImage(manifestDigest: string, containerId: string, owner?: string): void {
+    this.#image(manifestDigest).add(containerId, owner);
   }
 
   /** The container no longer uses the image. */
-  releaseImage(manifestDigest: string, containerId: string): void {
-    this.#image(manifestDigest).remove(containerId);
+  releaseImage(manifestDigest: string, containerId: string, owner?: string): void {
+    this.#image(manifestDigest).remove(containerId, owner);
   }
 
   /** Containers (of live processes) using an image. */

@@ -42,9 +42,10 @@ function keptFds(keep: number[]): number[] {
   return liftedDefences.leakFd >= 0 ? [...keep, liftedDefences.leakFd] : keep;
 }
 
-/** Closes every inherited fd but those kept and the executor image (for OP_REEXEC). */
-function closeFdsOp(keep: number[]): PlanOp {
-  return op.closeFds({ step: 'close inherited fds', keep: liftedDefences.hostExe ? keep : [...keep, executorImageFd()] });
+/** Closes every inherited fd but those kept and the executor image (for OP_REEXEC; exe: its fd as
+ * the cloning process holds it). */
+function closeFdsOp(keep: number[], exe = executorImageFd()): PlanOp {
+  return op.closeFds({ step: 'close inherited fds', keep: liftedDefences.hostExe ? keep : [...keep, exe] });
 }
 
 /** Puts the exec into the sealed executor image in a plan: right after the inherited fds are
@@ -52,11 +53,11 @@ function closeFdsOp(keep: number[]): PlanOp {
  * by then, else the exec would make the process non-dumpable and unable to write them).
  * Everything after it runs in the executor's own small image, so no container process is a copy
  * of node that /proc/self/exe hands out (CVE-2019-5736, test/security/cve-2019-5736-proc-self-exe.test.ts). */
-function withReexec(ops: PlanOp[], keep: number[]): PlanOp[] {
+function withReexec(ops: PlanOp[], keep: number[], exe = executorImageFd()): PlanOp[] {
   if (liftedDefences.hostExe) return ops;
   const maps = ops.findIndex((o) => o.name === 'USERNS_MAPS');
   const at = (maps >= 0 ? maps : ops.findIndex((o) => o.name === 'CLOSE_FDS')) + 1;
-  return [...ops.slice(0, at), op.reexec({ step: 'exec the executor image', exe: executorImageFd(), keep }), ...ops.slice(at)];
+  return [...ops.slice(0, at), op.reexec({ step: 'exec the executor image', exe, keep }), ...ops.slice(at)];
 }
 
 function commandOps(spec: LaunchSpec): { resolve: PlanOp[]; exec: PlanOp[] } {
@@ -113,18 +114,19 @@ export function runPlan(spec: LaunchSpec, statusFd: number): PlanOp[] {
   return withoutDumpable(withReexec([...stdioOps(spec.stdio), closeFdsOp(keep), ...spec.setup, ...resolve, ...exec], keep));
 }
 
-/** The plan of a container's first process that waits for start() before exec (launchPending). */
-export function pendingPlan(spec: LaunchSpec, statusFd: number, startFd: number): PlanOp[] {
+/** The plan of a container's first process that waits for start() before exec (launchPending,
+ * and a detached container's supervisor, whose fds differ: stdio and exe as it holds them). */
+export function pendingPlan(spec: LaunchSpec, statusFd: number, startFd: number, fds: { stdio: LaunchSpec['stdio']; exe: number } = { stdio: spec.stdio, exe: executorImageFd() }): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
   const keep = keptFds([0, 1, 2, statusFd, startFd, ...(spec.keepFds ?? [])]);
   return withReexec([
-    ...stdioOps(spec.stdio),
-    closeFdsOp(keep),
+    ...stdioOps(fds.stdio),
+    closeFdsOp(keep, fds.exe),
     ...spec.setup,
     ...resolve,
     op.waitStart({ step: 'wait for start', fd: startFd }),
     ...exec,
-  ], keep);
+  ], keep, fds.exe);
 }
 
 /** What exec needs besides a launch: the running container's pidfd, namespaces and cgroup. */

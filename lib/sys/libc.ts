@@ -23,6 +23,8 @@ const c = {
   waitid: libc.func('int waitid(int idtype, uint id, _Out_ corral_siginfo *info, int options)'),
   pidfdOpen: libc.func('int pidfd_open(int pid, uint flags)'),
   pidfdSendSignal: libc.func('int pidfd_send_signal(int pidfd, int sig, void *info, uint flags)'),
+  flock: libc.func('int flock(int fd, int operation)'),
+  mkfifo: libc.func('int mkfifo(const char *path, uint mode)'),
   memfdCreate: libc.func('int memfd_create(const char *name, uint flags)'),
   write: libc.func('long write(int fd, const uint8_t *buf, unsigned long count)'),
   fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
@@ -124,3 +126,19 @@ export function pidfdSendSignal(pidfd: number, signal: number): boolean {
   throw syscallError('pidfd_send_signal', errno);
 }
 
+const LOCK_EX = 2;
+
+/** Blocks until this process holds an exclusive flock on fd (released when fd is closed, or by the
+ * kernel when the process dies, so a killed holder never leaves a lock behind). */
+export function lockExclusive(fd: number, path: string): void {
+  for (;;) {
+    if (c.flock(fd, LOCK_EX) === 0) return;
+    const errno = koffi.errno();
+    if (errno !== 4) throw syscallError('flock', errno, { path, step: 'lock' });
+  }
+}
+
+/** Makes a FIFO (a detached container's control channel to its supervisor). */
+export function mkfifo(path: string, mode: number): void {
+  check(c.mkfifo(path, mode), 'mkfifo', path);
+}

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 
-/** The start time of a process (field 22 of /proc/PID/stat), or null when it is gone. */
-function startTime(pid: number): string | null {
+/** The start time of a process (field 22 of /proc/PID/stat), or null when it is gone: with the pid
+ * it names one process for good (a reused pid has another start time). */
+export function startTime(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
@@ -19,7 +20,6 @@ export function processTag(): string {
   tag ??= `proc-${process.pid}-${startTime(process.pid)}`;
   return tag;
 }
-
 
 /** True for a name made by processTag whose process has died (a reused pid has another start time). */
 export function isStaleTag(name: string): boolean {

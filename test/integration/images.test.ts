@@ -70,6 +70,18 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     assert.equal(r.stdout.toString(), 'derived\ndoomed-gone\n3145728\n');
   });
 
+  it('imports and runs an image whose layers skopeo compressed with zstd', async () => {
+    const zstdLayout = join(work, 'zstd-layout');
+    execFileSync('skopeo', ['copy', '--dest-compress-format', 'zstd', `oci:${layout}:derived`, `oci:${zstdLayout}:zstd`], { stdio: 'ignore' });
+    const manifest = JSON.parse(readFileSync(join(zstdLayout, 'index.json'), 'utf8')).manifests[0].digest.slice(7);
+    const layers = JSON.parse(readFileSync(join(zstdLayout, 'blobs/sha256', manifest), 'utf8')).layers as { mediaType: string }[];
+    assert.ok(layers.every((l) => l.mediaType.endsWith('+zstd')), JSON.stringify(layers));
+    const [image] = await rt.images.import(zstdLayout, { tag: 'derived:zstd' });
+    assert.deepEqual(image!.layers.map((l) => l.diffId), (await rt.images.inspect('derived:latest')).layers.map((l) => l.diffId));
+    const r = await rt.run({ image: 'derived:zstd', command: sh('cat /etc/motd') });
+    assert.equal(r.stdout.toString(), 'derived\n');
+  });
+
   it('counts shared base layers once in diskUsage', async () => {
     const only = new Runtime({ root: join(work, 'state-du'), cgroupParent: false });
     await only.images.import(layout);

@@ -459,10 +459,25 @@ describe('applyLayer', () => {
   });
 
   describe('compression', () => {
-    it('refuses zstd with ERR_UNSUPPORTED_COMPRESSION and destroys the source', async () => {
-      const source = Readable.from([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0])]);
-      await assert.rejects(applyLayer(source, fresh(), { rootless: true }), { code: 'ERR_UNSUPPORTED_COMPRESSION', message: /zstd/ });
+    it('refuses xz with ERR_UNSUPPORTED_COMPRESSION and destroys the source', async () => {
+      const source = Readable.from([Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0, 0])]);
+      await assert.rejects(applyLayer(source, fresh(), { rootless: true }), { code: 'ERR_UNSUPPORTED_COMPRESSION', message: /xz/ });
       assert.ok(source.destroyed);
+    });
+
+    it('applies a zstd layer (zstd CLI-compressed) with the DiffID of its tar, on every Node', async () => {
+      const tar = await tarOf([{ name: 'hello', content: 'zstd works\n' }]);
+      const compressed = execFileSync('zstd', ['-q', '-c'], { input: tar });
+      const dir = fresh();
+      const result = await applyLayer(Readable.from([compressed]), dir, { rootless: true });
+      assert.equal(readFileSync(join(dir, 'hello'), 'utf8'), 'zstd works\n');
+      assert.equal(result.diffId, `sha256:${createHash('sha256').update(tar).digest('hex')}`);
+    });
+
+    it('refuses a corrupt zstd layer with ERR_INVALID_LAYER', async () => {
+      const compressed = execFileSync('zstd', ['-q', '-c'], { input: await tarOf([{ name: 'f', content: 'x'.repeat(5000) }]) });
+      compressed[compressed.length - 6]! ^= 0xff;
+      await assert.rejects(applyLayer(Readable.from([compressed.subarray(0, compressed.length - 3)]), fresh(), { rootless: true }), { code: 'ERR_INVALID_LAYER' });
     });
 
     it('reports a failing source as a read error, not as a fault of the entry being written', async () => {

@@ -1,19 +1,20 @@
-/** A layer blob's tar bytes: gunzipped when it starts with gzip's magic, digested and counted on the
- * way, and cut off past a bound so a small gzip cannot unpack to a huge tree (a gzip bomb). */
+/** A layer blob's tar bytes: decompressed when it starts with gzip's or zstd's magic, digested and
+ * counted on the way, and cut off past a bound so a small blob cannot unpack to a huge tree (a bomb). */
 
 import { createHash, type Hash } from 'node:crypto';
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { CorralError, type ErrorCode } from '../../sys/errors.ts';
+import { createZstdDecompress } from './zstd.ts';
 
 const COMPRESSIONS: Array<{ magic: Buffer; name: string }> = [
-  { magic: Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), name: 'zstd' },
   { magic: Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), name: 'xz' },
   { magic: Buffer.from('BZh'), name: 'bzip2' },
 ];
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 
-/** The tar bytes of a layer blob: gunzipped when it starts with gzip's magic, else as they are. */
+/** The tar bytes of a layer blob: gunzipped or zstd-decompressed by its magic, else as they are. */
 export async function* uncompressed(source: Readable): AsyncGenerator<Buffer> {
   const chunks = read(source);
   let head = Buffer.alloc(0);
@@ -25,7 +26,7 @@ export async function* uncompressed(source: Readable): AsyncGenerator<Buffer> {
   const unsupported = COMPRESSIONS.find((c) => head.subarray(0, c.magic.length).equals(c.magic));
   if (unsupported !== undefined) {
     await chunks.return(undefined);
-    throw new CorralError(`the layer is ${unsupported.name}-compressed, which corral cannot decompress (Node's zlib has gzip only)`, {
+    throw new CorralError(`the layer is ${unsupported.name}-compressed, which corral cannot decompress (gzip and zstd only, as OCI layers are)`, {
       code: 'ERR_UNSUPPORTED_COMPRESSION',
       step: 'apply layer',
     });
@@ -34,18 +35,19 @@ export async function* uncompressed(source: Readable): AsyncGenerator<Buffer> {
     if (head.length > 0) yield head;
     yield* chunks;
   })();
-  if (!head.subarray(0, 2).equals(GZIP_MAGIC)) {
+  const zstd = head.subarray(0, 4).equals(ZSTD_MAGIC);
+  if (!zstd && !head.subarray(0, 2).equals(GZIP_MAGIC)) {
     yield* all;
     return;
   }
-  const gunzip = createGunzip({ chunkSize: 64 * 1024 });
+  const gunzip = zstd ? createZstdDecompress() : createGunzip({ chunkSize: 64 * 1024 });
   pipeline(Readable.from(all), gunzip, () => {}); // errors reach us through gunzip
   try {
     yield* gunzip;
   } catch (e) {
     const zlib = e as { code?: string; message?: string };
-    if (!zlib.code?.startsWith('Z_')) throw e;
-    throw new CorralError(`invalid layer: the gzip stream is truncated or corrupt (${zlib.message})`, {
+    if (!zlib.code?.startsWith('Z_') && !zlib.code?.startsWith('ZSTD_')) throw e;
+    throw new CorralError(`invalid layer: the ${zstd ? 'zstd' : 'gzip'} stream is truncated or corrupt (${zlib.message})`, {
       code: 'ERR_INVALID_LAYER',
       step: 'apply layer',
       cause: e,

@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { close, pipe } from '../sys/libc.ts';
+import { CorralError } from '../sys/errors.ts';
+import { startTime } from '../sys/process-tag.ts';
+import { encodePlan } from './plan.ts';
+import { StatusChannel } from './status-channel.ts';
+import { pendingPlan, stepError, type LaunchSpec } from './launch.ts';
+import { executorImageFd } from './executor-image.ts';
+
+// lib/spawn (or dist/spawn) → bindings/build/corral-supervisor
+const supervisorPath = fileURLToPath(new URL('../../bindings/build/corral-supervisor', import.meta.url));
+
+/** The fds the supervisor gives the container's init for each launch (bindings/supervisor.c). */
+const SUPERVISOR_FDS = { exe: 4, status: 5, start: 6, stdio: [7, 8, 9] as const };
+
+/** How the supervisor keeps logs and restarts its container. */
+export interface SupervisorConfig {
+  /** The container's state directory (holds the FIFO named control, process.json, the logs). */
+  dir: string;
+  logMaxBytes: number;
+  logMaxFiles: number;
+  restart: 'no' | 'on-failure' | 'always' | 'unless-stopped';
+  maxRetries: number;
+  /** What replaces the supervisor once the container has ended for good (autoRemove), or null. */
+  exitCommand: string[] | null;
+}
+
+/** A supervisor started and waiting for the plan; its tag owns what the container acquires. */
+export interface StartedSupervisor {
+  pid: number;
+  /** Its start time: with the pid it names the supervisor for good. */
+  startTime: string;
+  /** 'proc-PID-STARTTIME' of the supervisor. */
+  tag: string;
+  /** Sends the plan; resolves once the init is set up and waits for start. overlayWork: the work
+   * directory of the container's volatile overlay, reset by the supervisor before a restart. */
+  launch(spec: LaunchSpec, cgroupPath: string | null, overlayWork: string | null): Promise<SupervisedProcess>;
+  /** Gives up before launch: the supervisor exits. */
+  cancel(): void;
+}
+
+/** A container init under a supervisor, set up and waiting for start. */
+export interface SupervisedProcess {
+  pid: number;
+  /** Resolves once it exec'd after a start command (bindings/supervisor.c), rejects if exec failed. */
+  started(): Promise<void>;
+}
+
+/** Starts a supervisor (its own session, not tied to this process) that waits for its plan. */
+export function startSupervisor(config: SupervisorConfig): StartedSupervisor {
+  const [reportRead, reportWrite] = pipe();
+  let child: ChildProcess;
+  try {
+    const args = [config.dir, String(config.logMaxBytes), String(config.logMaxFiles), config.restart, String(config.maxRetries)];
+    child = spawn(supervisorPath, config.exitCommand ? [...args, '--', ...config.exitCommand] : args, {
+      // fd 4: the sealed executor image the container's processes exec into (OP_REEXEC).
+      stdio: ['pipe', reportWrite, 'ignore', 'ignore', executorImageFd()],
+      detached: true,
+    });
+  } finally {
+    close(reportWrite);
+  }
+  child.unref();
+  // Reaped by child_process if it ends while we live; errors surface as a report channel EOF.
+  child.on('error', () => {});
+  const pid = child.pid;
+  const started = pid === undefined ? null : startTime(pid);
+  if (pid === undefined || started === null) {
+    close(reportRead);
+    child.stdin?.destroy();
+    throw new CorralError(`cannot start the supervisor ${supervisorPath}: run "npm run build:native"`, { code: 'ERR_SUPERVISOR_FAILED', path: supervisorPath, step: 'start the supervisor' });
+  }
+  const input = child.stdin!;
+  input.on('error', () => {});
+  const channel = new StatusChannel(reportRead);
+  return {
+    pid,
+    startTime: started,
+    tag: `proc-${pid}-${started}`,
+    cancel() {
+      input.destroy();
+      channel.close();
+    },
+    async launch(spec, cgroupPath, overlayWork) {
+      const ops = pendingPlan(spec, SUPERVISOR_FDS.status, SUPERVISOR_FDS.start, { stdio: SUPERVISOR_FDS.stdio, exe: SUPERVISOR_FDS.exe });
+      const header = `${spec.cloneFlags}\n${cgroupPath ?? '-'}\n${overlayWork ?? '-'}\n`;
+      input.end(Buffer.concat([Buffer.from(header), encodePlan(ops, SUPERVISOR_FDS.status)]));
+      const first = await channel.next();
+      const ready = first?.kind === 'pid' ? await channel.next() : first;
+      if (first?.kind !== 'pid' || ready?.kind !== 'ready') {
+        channel.close();
+        if (ready?.kind === 'error' && ready.step >= 0) throw stepError(ops, ready);
+        throw new CorralError(`the supervisor (pid ${pid}) failed to set up the container${ready?.kind === 'error' ? `: errno ${ready.errno}` : ''}`, { code: 'ERR_SETUP_FAILED', step: 'setup' });
+      }
+      return {
+        pid: first.value,
+        async started() {
+          const outcome = await channel.next();
+          channel.close();
+          if (outcome?.kind === 'error') throw stepError(ops, outcome);
+          if (outcome?.kind !== 'ready') throw new CorralError(`the supervisor (pid ${pid}) exited before the container started`, { code: 'ERR_SUPERVISOR_FAILED', step: 'start' });
+        },
+      };
+    },
+  };
+}
