@@ -44,7 +44,7 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     assert.equal(r.stdout.toString(), 'hi from image\n');
     const env = await rt.run({ image: ref, command: sh('echo $FROM_IMAGE $MINE; id -u'), env: { MINE: 'spec' } });
     assert.equal(env.stdout.toString(), 'yes spec\n0\n');
-    const user = await rt.run({ image: ref, command: ['id', '-u'], user: rootless ? undefined : { uid: 1000, gid: 1000 } } as never);
+    const user = await rt.run({ image: ref, command: ['id', '-u'], ...(rootless ? {} : { user: { uid: 1000, gid: 1000 } }) });
     assert.equal(user.stdout.toString().trim(), rootless ? '0' : '1000');
   });
 
