@@ -205,10 +205,11 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
     const registry = await startRegistry(join(work, 'registry'));
     try {
       execFileSync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:base`, `docker://${registry.host}/busy:1`], { stdio: 'ignore' });
-      const other = new Runtime({ root: join(work, 'state-pull'), cgroupParent: false });
+      // the same runtime (a second one would keep a netns pool of its own): the name is new to its store
       const ctx = fresh({ 'Dockerfile': `FROM ${registry.host}/busy:1\nRUN echo pulled > /p\n` });
-      const { manifestDigest } = await other.images.build({ context: ctx });
-      const r = await other.run({ image: manifestDigest, command: ['cat', '/p'] });
+      const { manifestDigest } = await rt.images.build({ context: ctx });
+      assert.ok(rt.images.list().some((i) => i.tags.some((t) => t.includes('/busy:1'))));
+      const r = await rt.run({ image: manifestDigest, command: ['cat', '/p'] });
       assert.equal(r.stdout.toString(), 'pulled\n');
     } finally {
       await registry.stop();
