@@ -9,6 +9,7 @@ export type { NetworkInfo, NetworkOptions } from './net/network-store.ts';
 export type { PublishedPort } from './net/ports.ts';
 export type { ImageInfo, ImageSummary, DiskUsage, ImportOptions, ImageProgress, LayerInfo } from './image/image-store.ts';
 export type { ImageFormat } from './image/formats/io.ts';
+export type { BuildOptions, BuildProgress } from './build/builder.ts';
 export type { CommitChanges } from './container/image-provider.ts';
 export { Container, type ContainerEvents, type ContainerInfo, type Supervision } from './container/container.ts';
 export type { ContainerStatus } from './container/status.ts';

@@ -15,6 +15,7 @@ import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-r
 import { ImageStore } from './image/image-store.ts';
 import { containerImages } from './image/container-images.ts';
 import { passwdHome } from './image/run-config.ts';
+import { buildImage, type BuildOptions } from './build/builder.ts';
 import { registryImages, type RegistryImages } from './registry/registry-images.ts';
 
 /** The corral command (lib/cli/main.ts, or dist/cli/main.js when built): what a detached
@@ -43,7 +44,12 @@ export interface RuntimeConfig {
 export type Networks = Pick<NetworkStore, 'create' | 'list' | 'inspect' | 'remove' | 'prune'>;
 
 /** The image operations a runtime offers (the store's internals stay inside). */
-export type Images = Pick<ImageStore, 'import' | 'export' | 'list' | 'inspect' | 'tag' | 'remove' | 'gc' | 'diskUsage'> & RegistryImages;
+export type Images = Pick<ImageStore, 'import' | 'export' | 'list' | 'inspect' | 'tag' | 'remove' | 'gc' | 'prune' | 'diskUsage'> & RegistryImages & {
+  /** Builds an image from a Dockerfile (its RUN steps in containers of this runtime, a FROM image
+   * not in the store pulled); resolves with its manifest digest. A failed build leaves the store as
+   * it was (but for pulled base images). */
+  build(options: BuildOptions): Promise<{ manifestDigest: string }>;
+};
 
 /** The named-volume operations a runtime offers. */
 export type Volumes = Pick<VolumeStore, 'create' | 'list' | 'inspect' | 'remove' | 'prune'>;
@@ -55,7 +61,7 @@ export class Runtime {
   readonly root: string;
   /** Named volumes: create, list, inspect, remove, prune. */
   readonly volumes: Volumes;
-  /** Images: import, export, list, inspect, tag, remove, gc, diskUsage; pull, push, login, logout. */
+  /** Images: import, export, list, inspect, tag, remove, gc, prune, diskUsage; pull, push, login, logout; build. */
   readonly images: Images;
   /** Bridge networks: create, list, inspect, remove, prune. */
   readonly networks: Networks;
@@ -77,12 +83,17 @@ export class Runtime {
     const images = new ImageStore(this.root, { rootless, idMap: rootless ? idMap : null });
     const networks = new NetworkStore(this.root);
     this.volumes = volumes;
-    this.images = Object.assign(images, registryImages(images));
     this.networks = networks;
     const root = this.root;
-    this.#engine = new ContainerEngine({
+    const registry = registryImages(images);
+    const engine = new ContainerEngine({
       stopTimeout, root, rootless, idMap, cgroups, volumes, networks, netnsPool: rootless ? null : new NetnsPool(), images: containerImages(images), homeOf: passwdHome,
       removeCommand: (id) => [process.execPath, ...process.execArgv, cliMain, 'rm', '-f', '--root', root, id],
+    });
+    this.#engine = engine;
+    // A build is an image operation that runs containers: the one part that needs both.
+    this.images = Object.assign(images, registry, {
+      build: (options: BuildOptions) => buildImage({ root, images, create: (spec) => engine.create(spec), pull: (ref) => registry.pull(ref) }, options),
     });
   }
 

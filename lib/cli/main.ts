@@ -10,6 +10,7 @@ import { networkCommand } from './network-command.ts';
 import { volumeCommand } from './volume-command.ts';
 import { imageCommand } from './image-command.ts';
 import { attachTerminal, stdioSpec, terminalDrained, type TerminalFlags } from './terminal.ts';
+import { buildCommand } from './build-command.ts';
 import { psCommand } from './ps-command.ts';
 import { logsCommand } from './logs-command.ts';
 import { execCommand } from './exec-command.ts';
@@ -20,6 +21,7 @@ import { registryCommand } from './registry-command.ts';
 
 const USAGE = `usage: corral run [options] [--rootfs DIR | IMAGE] [-- COMMAND [ARG...]]
        corral commit [options] IMAGE NEWREF [-- COMMAND...]   (run, then store the changes as NEWREF)
+       corral build [-t TAG] [-f FILE] [--build-arg K=V] [--target STAGE] [--no-cache] CONTEXT
        corral run -d [--name NAME] [--restart POLICY] [options] ...   (detached: prints the id)
        corral ps [-a] [-q] [--format json] | logs [-f] [--tail N] [--since T] [-t] CONTAINER
        corral exec [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
@@ -207,6 +209,8 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest, false);
     case 'commit':
       return runCommand(rest, true);
+    case 'build':
+      return buildCommand(rest);
     case 'image':
       return imageCommand(rest);
     case 'volume':

@@ -5,8 +5,10 @@ import type { CommitChanges, CommitRequest } from './image-provider.ts';
 
 /** Options of commit(). */
 export interface CommitOptions {
-  /** The new image's name ('name:tag'). */
-  ref: string;
+  /** The new image's name ('name:tag'); without it the image is untagged (known by its digest). */
+  ref?: string;
+  /** What the history entry says made the layer (default 'corral commit'). */
+  createdBy?: string;
   /** Recorded in the image history. */
   message?: string;
   /** Config fields to set: Cmd, Entrypoint, Env, WorkingDir, User, Labels. */
@@ -45,7 +47,8 @@ export async function commitContainer(
       upper: source.layer.upper,
       baseManifestDigest: source.imageDigest,
       idMap: source.idMap,
-      ref: options.ref,
+      ...(options.ref === undefined ? {} : { ref: options.ref }),
+      ...(options.createdBy === undefined ? {} : { createdBy: options.createdBy }),
       ...(options.message === undefined ? {} : { message: options.message }),
       ...(options.changes === undefined ? {} : { changes: options.changes }),
     });

@@ -30,7 +30,10 @@ export interface CommitRequest {
   baseManifestDigest: string | null;
   /** The user namespace map the upper was written through (its owners are mapped back), or null. */
   idMap: IdMap | null;
-  ref: string;
+  /** The tag; none: an untagged image (a build step). */
+  ref?: string;
+  /** The history entry's created_by (default 'corral commit'). */
+  createdBy?: string;
   message?: string;
   changes?: CommitChanges;
 }

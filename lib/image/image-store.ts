@@ -74,7 +74,7 @@ export class ImageStore {
     return guard('export an image', dest, () => exportImage(this.#parts, ref, dest, options.format));
   }
 
-  /** Every image with its tags. */
+  /** Every image with its tags (the build cache's step images left out). */
   list(): ImageSummary[] {
     return guardSync('list images', () => listImages(this.#parts));
   }
@@ -116,6 +116,21 @@ export class ImageStore {
    * an import or commit runs. */
   gc(): Promise<GcResult> {
     return guard('collect image garbage', undefined, () => collectGarbage(this.#parts));
+  }
+
+  /** With buildCache, forgets the build cache's step images (untagged, unused), then collects
+   * garbage as gc() does. */
+  prune(options: { buildCache?: boolean } = {}): Promise<GcResult> {
+    return guard('prune images', undefined, async () => {
+      if (options.buildCache) {
+        await this.#parts.index.update((db) => {
+          for (const [digest, record] of Object.entries(db.images)) {
+            if (record.buildCache && tagsOf(db, digest).length === 0 && this.#parts.leases.imageUsers(digest).length === 0) delete db.images[digest];
+          }
+        });
+      }
+      return collectGarbage(this.#parts);
+    });
   }
 
   /** Unpacked bytes, each layer counted once however many images share it. */

@@ -25,7 +25,7 @@ async function readInImage(view: OverlayView, path: string): Promise<string | nu
 
 /** Resolves an image's User ('uid', 'uid:gid', 'name', 'name:group') through its /etc/passwd and
  * /etc/group, as docker does: a name that is not there is an error. */
-async function resolveUser(user: string, view: OverlayView): Promise<ImageDefaults['user']> {
+export async function resolveUser(user: string, view: OverlayView): Promise<ImageDefaults['user']> {
   if (!user) return undefined;
   const [u, g] = user.split(':') as [string, string | undefined];
   const passwd = await readInImage(view, '/etc/passwd');
