@@ -196,10 +196,20 @@ export class ContainerEngine {
     };
   }
 
+  /** The spec with a user given by name ('name[:group]') as ids, resolved in the container's root:
+   * the image's layers, the rootfs, or the host's root. */
+  async #withUserIds(spec: ContainerSpec, image: ResolvedImage | null): Promise<ContainerSpec> {
+    if (typeof spec?.user !== 'string') return spec;
+    if (!this.#parts.images) throw new CorralError(`user '${spec.user}' is a name, and this runtime has no image store to resolve it with`, { code: 'ERR_INVALID_SPEC' });
+    const dirs = image ? image.lowerNames.map((n) => join(image.layersDir, n)) : [typeof spec.rootfs === 'string' ? spec.rootfs : '/'];
+    return { ...spec, user: await this.#parts.images.resolveUser(spec.user, dirs) };
+  }
+
   /** Makes a detached container: its state directory and name first, then the supervisor (whose
    * tag owns the host resources, so sweepers leave them alone while it lives), then the plan. */
-  async #launchDetached(spec: ContainerSpec, options: DetachedOptions): Promise<Container> {
-    const image = spec?.image === undefined ? null : await this.#image(spec.image);
+  async #launchDetached(named: ContainerSpec, options: DetachedOptions): Promise<Container> {
+    const image = named?.image === undefined ? null : await this.#image(named.image);
+    const spec = await this.#withUserIds(named, image);
     const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
     if (resolved.network === 'bridge' || resolved.network === 'pasta') {
       // Their attachments (addresses, veths, rules, pasta) are not yet released from another process.
@@ -251,8 +261,9 @@ export class ContainerEngine {
 
   /** Resolves the spec, acquires the host resources and launches the first process: now (run) or
    * held before exec (create); on a failure everything acquired is released. */
-  async #launch(spec: ContainerSpec, now: boolean, options?: RunOptions): Promise<Container> {
-    const image = spec?.image === undefined ? null : await this.#image(spec.image);
+  async #launch(named: ContainerSpec, now: boolean, options?: RunOptions): Promise<Container> {
+    const image = named?.image === undefined ? null : await this.#image(named.image);
+    const spec = await this.#withUserIds(named, image);
     const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
     if (options) {
       checkRunOptions(options, resolved.stdio === 'pipe');
