@@ -3,6 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { removeTreeMapped } from '../lib/fs/remove-mapped.ts';
+import { callerIdMap } from '../lib/sys/id-map.ts';
 
 /** busybox-static, installed by .ci/run (Debian's busybox-static). */
 export const BUSYBOX = '/bin/busybox';
@@ -134,4 +136,10 @@ export function requirePrerequisite(ctx: Mocha.Context, missing: string | null):
 /** Every path under dir, relative and sorted (a directory tree's shape, to spot leftovers). */
 export function treeEntries(dir: string): string[] {
   return (readdirSync(dir, { recursive: true }) as string[]).sort();
+}
+
+/** Removes a test's work directory, including what a rootless runtime shifted into the caller's
+ * subordinate range (removed through a user namespace with the caller's map). */
+export async function removeWork(dir: string): Promise<void> {
+  await removeTreeMapped(dir, rootless ? callerIdMap() : null);
 }

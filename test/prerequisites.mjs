@@ -15,6 +15,8 @@ const NEEDS = [
   ['ip', 'ip', 'iproute2'],
   ['pasta', 'pasta', 'passt'],
   ['unshare and setpriv', 'setpriv', 'util-linux'],
+  ['newuidmap and newgidmap (rootless with a subordinate range)', 'newuidmap', 'uidmap'],
+  ['mmdebstrap (the Debian test image)', 'mmdebstrap', 'mmdebstrap'],
   ['skopeo', 'skopeo', 'skopeo'],
   ['umoci', 'umoci', 'umoci'],
   ['oci-image-tool', 'oci-image-tool', 'oci-image-tool'],
