@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { CorralError } from '../sys/errors.ts';
 import type { CgroupStats, Cgroup } from '../cgroup/cgroup.ts';
 import type { CgroupManager } from '../cgroup/manager.ts';
@@ -96,11 +96,12 @@ export class Container extends EventEmitter<ContainerEvents> {
   readonly #state: ContainerState;
   readonly #init: InitProcess;
   #exit: ExitInfo | null = null;
-  readonly #exited: Promise<ExitInfo>;
+  #exited: Promise<ExitInfo>;
   readonly #cgroup: Cgroup | null;
   readonly #oom: OomWatch | null;
   readonly #host: HeldResources;
   #startCalled = false;
+  #restarting = false;
   readonly #createdAt: string;
   #removal: Promise<void> | null = null;
 
@@ -121,12 +122,17 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.#spec = spec;
     this.#owner = owner;
     this.#init = init;
-    this.#state = new ContainerState(spec.id, initial);
+    this.#state = new ContainerState(spec.id, initial, { detached: init.restart !== undefined });
     this.#host = host;
     this.#cgroup = host.state.cgroup;
     this.#oom = this.#cgroup ? new OomWatch(this.#cgroup, () => this.emit('oom')) : null;
     if (spec.limits.controllers.has('memory')) this.#oom?.start();
-    this.#exited = init.exited.then((exit) => {
+    this.#exited = this.#watchExit();
+  }
+
+  /** The exit of the current run of the first process, once it is over. */
+  #watchExit(): Promise<ExitInfo> {
+    return this.#init.exited.then((exit) => {
       this.#oom?.check();
       this.#oom?.close();
       this.#exit = exit;
@@ -220,10 +226,23 @@ export class Container extends EventEmitter<ContainerEvents> {
   /** Lets a created container exec its command; rejects if the exec fails (e.g. EACCES). */
   async start(): Promise<void> {
     this.#state.require('start');
-    if (this.#startCalled) throw new CorralError(`container ${this.id} is already starting`, { code: 'ERR_CONTAINER_STATE' });
-    this.#startCalled = true;
-    await this.#init.start();
-    if (this.#state.moveIfAllowed('running')) this.emit('start');
+    if (this.status === 'stopped') {
+      // A detached container started again (docker start): its supervisor runs the command anew.
+      if (this.#restarting) throw new CorralError(`container ${this.id} is already starting`, { code: 'ERR_CONTAINER_STATE' });
+      this.#restarting = true;
+      try {
+        await this.#init.restart!();
+      } finally {
+        this.#restarting = false;
+      }
+      this.#exit = null;
+      this.#exited = this.#watchExit();
+    } else {
+      if (this.#startCalled) throw new CorralError(`container ${this.id} is already starting`, { code: 'ERR_CONTAINER_STATE' });
+      this.#startCalled = true;
+      await this.#init.start();
+    }
+    if (this.#exit === null && this.#state.moveIfAllowed('running')) this.emit('start');
   }
 
   /** Resolves with the exit of the first process. */
@@ -258,6 +277,15 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.#state.require('exec');
     if (this.#init.pidfd < 0) throw new CorralError(`container ${this.id} has exited; exec needs it running`, { code: 'ERR_CONTAINER_STATE' });
     return execIn({ spec: this.#spec, initPidfd: this.#init.pidfd, cgroup: this.#cgroup }, command, options);
+  }
+
+  /** logs() as a byte stream of the lines' text, to pipe (stdout and stderr interleaved unless
+   * one is turned off); with follow it ends once the container has exited. */
+  logsStream(options: LogOptions = {}): Readable {
+    const entries = this.logs(options);
+    return Readable.from((async function* () {
+      for await (const entry of entries) yield Buffer.from(entry.log);
+    })(), { objectMode: false });
   }
 
   /** A detached container's output as its supervisor logged it (json-file lines); with follow

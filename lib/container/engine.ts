@@ -51,6 +51,12 @@ export interface EngineParts {
   removeCommand: (id: string) => string[];
 }
 
+
+/** The directories a container's root is seen through (top first): the image's layers, else the
+ * rootfs, else the host's root. */
+function rootDirs(image: ResolvedImage | null, rootfs: string | null): string[] {
+  return image ? image.lowerNames.map((n) => join(image.layersDir, n)) : [rootfs ?? '/'];
+}
 /** Creates, runs and tracks the containers of one runtime: resolves specs, acquires their host
  * resources (lib/container/host-resources.ts), launches their first process. */
 export class ContainerEngine {
@@ -203,18 +209,26 @@ export class ContainerEngine {
     };
   }
 
+  /** The spec with a user given by name ('name[:group]') as ids, resolved in the container's root:
+   * the image's layers, the rootfs, or the host's root. */
+  async #withUserIds(spec: ContainerSpec, image: ResolvedImage | null): Promise<ContainerSpec> {
+    if (typeof spec?.user !== 'string') return spec;
+    if (!this.#parts.images) throw new CorralError(`user '${spec.user}' is a name, and this runtime has no image store to resolve it with`, { code: 'ERR_INVALID_SPEC' });
+    return { ...spec, user: await this.#parts.images.resolveUser(spec.user, rootDirs(image, typeof spec.rootfs === 'string' ? spec.rootfs : null)) };
+  }
+
   /** Makes a detached container: its state directory and name first, then the supervisor (whose
    * tag owns the host resources, so sweepers leave them alone while it lives), then the plan. */
   /** HOME, when neither the spec nor the image sets it: the user's passwd entry, else Docker's. */
   async #setHome(resolved: ResolvedSpec, image: ResolvedImage | null): Promise<void> {
     if (resolved.env.HOME !== undefined) return;
     const uid = resolved.user?.uid ?? 0;
-    const dirs = image ? image.lowerNames.map((n) => join(image.layersDir, n)) : [resolved.rootfs ?? '/'];
-    resolved.env.HOME = (await this.#parts.homeOf(dirs, uid)) ?? (uid === 0 ? '/root' : '/');
+    resolved.env.HOME = (await this.#parts.homeOf(rootDirs(image, resolved.rootfs), uid)) ?? (uid === 0 ? '/root' : '/');
   }
 
-  async #launchDetached(spec: ContainerSpec, options: DetachedOptions): Promise<Container> {
-    const image = spec?.image === undefined ? null : await this.#image(spec.image);
+  async #launchDetached(named: ContainerSpec, options: DetachedOptions): Promise<Container> {
+    const image = named?.image === undefined ? null : await this.#image(named.image);
+    const spec = await this.#withUserIds(named, image);
     const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
     await this.#setHome(resolved, image);
     if (resolved.network === 'bridge' || resolved.network === 'pasta') {
@@ -269,8 +283,9 @@ export class ContainerEngine {
 
   /** Resolves the spec, acquires the host resources and launches the first process: now (run) or
    * held before exec (create); on a failure everything acquired is released. */
-  async #launch(spec: ContainerSpec, now: boolean, options?: RunOptions): Promise<Container> {
-    const image = spec?.image === undefined ? null : await this.#image(spec.image);
+  async #launch(named: ContainerSpec, now: boolean, options?: RunOptions): Promise<Container> {
+    const image = named?.image === undefined ? null : await this.#image(named.image);
+    const spec = await this.#withUserIds(named, image);
     const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter, this.#parts.idMap);
     if (options) {
       checkRunOptions(options, resolved.stdio === 'pipe' || resolved.tty !== null);

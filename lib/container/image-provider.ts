@@ -51,6 +51,9 @@ export interface CommitChanges {
 /** Images as a runtime uses them. */
 export interface ImageProvider {
   resolve(ref: string): Promise<ResolvedImage>;
+  /** A user 'name[:group]' (or ids) as ids, through /etc/passwd and /etc/group of the root that
+   * these directories make (top first). */
+  resolveUser(user: string, dirs: string[]): Promise<{ uid: number; gid: number; groups: number[] }>;
   /** owner: the process tag the mark belongs to (a detached container's supervisor), default ours. */
   markUsed(manifestDigest: string, containerId: string, owner?: string): void;
   release(manifestDigest: string, containerId: string, owner?: string): void;

@@ -33,6 +33,9 @@ export interface ContainerSpec {
   /** argv; command[0] is looked up in the container's PATH. With an image it replaces the image's
    * Cmd (after its Entrypoint) and may be left out. */
   command?: string[];
+  /** Replaces the image's Entrypoint (docker run --entrypoint); the image's Cmd then no longer
+   * applies. Without an image it comes before command. */
+  entrypoint?: string[];
   /** An image of the runtime's store ('name:tag' or a manifest digest) to run: its layers become
    * the root (overlayfs), its config gives the command, environment, directory and user. */
   image?: string;
@@ -46,7 +49,9 @@ export interface ContainerSpec {
   env?: Record<string, string>;
   /** Working directory inside the container (absolute); default '/'. */
   cwd?: string;
-  user?: { uid: number; gid: number; groups?: number[] };
+  /** Ids, or 'name[:group]' (names or numbers) resolved through the /etc/passwd and /etc/group
+   * of the container's root (image, rootfs or host), as docker does. */
+  user?: { uid: number; gid: number; groups?: number[] } | string;
   hostname?: string;
   /** 'none' (default): own network namespace with lo up; 'host': the host's network; 'bridge' (the
    * default network) or a network's name, or { name, aliases, ip }: a namespace of its own
@@ -156,7 +161,7 @@ export interface ResolvedSpec {
 /** The PATH a container gets when the spec gives none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const KNOWN_KEYS = new Set(['command', 'rootfs', 'hostRoot', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths', 'devices', 'ports', 'tty', 'consoleSize', 'init']);
+const KNOWN_KEYS = new Set(['command', 'entrypoint', 'rootfs', 'hostRoot', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths', 'devices', 'ports', 'tty', 'consoleSize', 'init']);
 const NAMESPACE_KEYS = new Set(['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup', 'user']);
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
@@ -270,8 +275,11 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   if (typeof spec !== 'object' || spec === null) throw invalid('spec must be an object');
   for (const key of Object.keys(spec)) if (!KNOWN_KEYS.has(key)) throw invalid(`unknown key '${key}'`);
   if (spec.command !== undefined && (!Array.isArray(spec.command) || spec.command.length === 0)) throw invalid('command must be a non-empty array of strings');
-  const argv = image ? [...image.entrypoint, ...(spec.command ?? image.cmd)] : spec.command;
-  if (!argv || argv.length === 0) throw invalid(image ? `command is needed: image ${spec.image} has no Entrypoint or Cmd` : 'command must be a non-empty array of strings');
+  if (spec.entrypoint !== undefined && (!Array.isArray(spec.entrypoint) || spec.entrypoint.some((a) => typeof a !== 'string'))) throw invalid('entrypoint must be an array of strings');
+  const argv = image
+    ? spec.entrypoint ? [...spec.entrypoint, ...(spec.command ?? [])] : [...image.entrypoint, ...(spec.command ?? image.cmd)]
+    : [...(spec.entrypoint ?? []), ...(spec.command ?? [])];
+  if (argv.length === 0) throw invalid(image ? `command is needed: image ${spec.image} has no Entrypoint or Cmd` : 'command must be a non-empty array of strings');
   const command = argv.map((a, i) => checkString(a, `command[${i}]`));
   if (command[0] === '') throw invalid('command[0] must not be empty');
   if (image && spec.rootfs !== undefined) throw invalid('give either image or rootfs, not both');
@@ -316,7 +324,8 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
 
   let user: ResolvedSpec['user'] = image?.user ?? null;
   if (spec.user !== undefined) {
-    if (typeof spec.user !== 'object' || spec.user === null) throw invalid('user must be { uid, gid, groups? }');
+    if (typeof spec.user === 'string') throw invalid(`user '${spec.user}' is a name: it is resolved before the spec (Runtime.create does it)`);
+    if (typeof spec.user !== 'object' || spec.user === null) throw invalid('user must be { uid, gid, groups? } or a name');
     user = {
       uid: checkId(spec.user.uid, 'user.uid'),
       gid: checkId(spec.user.gid, 'user.gid'),
