@@ -14,6 +14,7 @@ import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-r
 import { ImageStore } from './image/image-store.ts';
 import { containerImages } from './image/container-images.ts';
 import { registryImages, type RegistryImages } from './registry/registry-images.ts';
+import type { RegistriesConfig } from './registry/registry-config.ts';
 
 /** The corral command (lib/cli/main.ts, or dist/cli/main.js when built): what a detached
  * container's supervisor runs to remove it (autoRemove). */
@@ -30,6 +31,9 @@ export interface RuntimeConfig {
   /** Where images, volumes and container layers live: default /var/lib/corral as root,
    * $XDG_DATA_HOME/corral otherwise. */
   root?: string;
+  /** Per-registry settings by registry name: mirrors (pulls try them in order, then the registry),
+   * insecure (plain HTTP), ca (a PEM CA bundle path). */
+  registries?: RegistriesConfig;
 }
 
 /** The network operations a runtime offers. */
@@ -69,11 +73,12 @@ export class Runtime {
     const images = new ImageStore(this.root, { rootless });
     const networks = new NetworkStore(this.root);
     this.volumes = volumes;
-    this.images = Object.assign(images, registryImages(images));
+    const registry = registryImages(images, config.registries);
+    this.images = Object.assign(images, registry);
     this.networks = networks;
     const root = this.root;
     this.#engine = new ContainerEngine({
-      stopTimeout, root, rootless, cgroups, volumes, networks, netnsPool: rootless ? null : new NetnsPool(), images: containerImages(images),
+      stopTimeout, root, rootless, cgroups, volumes, networks, netnsPool: rootless ? null : new NetnsPool(), images: containerImages(images, (ref) => registry.pull(ref)),
       removeCommand: (id) => [process.execPath, ...process.execArgv, cliMain, 'rm', '-f', '--root', root, id],
     });
   }

@@ -9,6 +9,7 @@ import { pairs, parseMountFlag, parsePublishFlag, parseTmpfsFlag, parseVolumeFla
 import { networkCommand } from './network-command.ts';
 import { volumeCommand } from './volume-command.ts';
 import { imageCommand } from './image-command.ts';
+import { pullPolicy } from '../container/pull-policy.ts';
 import { psCommand } from './ps-command.ts';
 import { logsCommand } from './logs-command.ts';
 import { execCommand } from './exec-command.ts';
@@ -23,7 +24,7 @@ const USAGE = `usage: corral run [options] [--rootfs DIR | IMAGE] [-- COMMAND [A
        corral ps [-a] [-q] [--format json] | logs [-f] [--tail N] [--since T] [-t] CONTAINER
        corral exec [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
        corral start|stop [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
-       corral image import|export|ls|inspect|tag|rm|gc|du ...
+       corral image import|export|ls|inspect|tag|rm|gc|du ...   (corral images, corral rmi REF)
        corral pull|push|login|logout ...                       (registries: corral pull --help)
        corral volume create|ls|inspect|rm|prune ...
        corral network create|ls|inspect|rm|prune ...
@@ -52,6 +53,7 @@ options:
       --read-only         the root filesystem read-only
       --rootfs-writable M overlay (default: writes go to a discarded layer) or direct
       --root DIR          where volumes, container layers and detached containers live
+  --pull POLICY           pull IMAGE: missing (default), always, never
   -d, --detach            run under a supervisor of its own, outliving this command; print the id
       --name NAME         (detached) a name unique in the root
       --restart POLICY    (detached) no, on-failure[:N], always or unless-stopped
@@ -110,6 +112,7 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
       name: { type: 'string' },
       restart: { type: 'string' },
       rm: { type: 'boolean' },
+      pull: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -125,6 +128,7 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   const spec: ContainerSpec = { stdio: 'inherit' };
   if (command.length) spec.command = command;
   if (image) spec.image = image;
+  if (values.pull !== undefined) spec.pull = pullPolicy(values.pull);
   if (values.rootfs !== undefined) spec.rootfs = values.rootfs;
   if (values.env) spec.env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...pairs(values.env, '--env') };
   if (values.cwd !== undefined) spec.cwd = values.cwd;
@@ -188,6 +192,10 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest, true);
     case 'image':
       return imageCommand(rest);
+    case 'images':
+      return imageCommand(['ls', ...rest]);
+    case 'rmi':
+      return imageCommand(['rm', ...rest]);
     case 'volume':
       return volumeCommand(rest);
     case 'ps':

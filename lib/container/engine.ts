@@ -17,6 +17,7 @@ import type { ContainerStatus } from './status.ts';
 import { readLogs } from './logs.ts';
 import { cgroupResource, HeldResources, imageLeaseResource, volumeResource, writableLayerResource, type HostResource } from './host-resources.ts';
 import type { ImageProvider, ResolvedImage } from './image-provider.ts';
+import { pullPolicy, type PullPolicy } from './pull-policy.ts';
 import type { NetworkStore } from '../net/network-store.ts';
 import { CLONE } from '../sys/constants.ts';
 import { joinNetworkOp, networkResource, preparedNetnsResource } from './network-resource.ts';
@@ -199,7 +200,7 @@ export class ContainerEngine {
   /** Makes a detached container: its state directory and name first, then the supervisor (whose
    * tag owns the host resources, so sweepers leave them alone while it lives), then the plan. */
   async #launchDetached(spec: ContainerSpec, options: DetachedOptions): Promise<Container> {
-    const image = spec?.image === undefined ? null : await this.#image(spec.image);
+    const image = spec?.image === undefined ? null : await this.#image(spec.image, pullPolicy(spec.pull));
     const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
     if (resolved.network === 'bridge' || resolved.network === 'pasta') {
       // Their attachments (addresses, veths, rules, pasta) are not yet released from another process.
@@ -252,7 +253,7 @@ export class ContainerEngine {
   /** Resolves the spec, acquires the host resources and launches the first process: now (run) or
    * held before exec (create); on a failure everything acquired is released. */
   async #launch(spec: ContainerSpec, now: boolean, options?: RunOptions): Promise<Container> {
-    const image = spec?.image === undefined ? null : await this.#image(spec.image);
+    const image = spec?.image === undefined ? null : await this.#image(spec.image, pullPolicy(options?.pull, spec.pull));
     const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
     if (options) {
       checkRunOptions(options, resolved.stdio === 'pipe');
@@ -295,9 +296,9 @@ export class ContainerEngine {
     await runNow?.start();
   }
 
-  async #image(ref: string): Promise<ResolvedImage> {
+  async #image(ref: string, pull: PullPolicy): Promise<ResolvedImage> {
     if (!this.#parts.images) throw new CorralError('this runtime has no image store', { code: 'ERR_INVALID_SPEC' });
-    return this.#parts.images.resolve(ref);
+    return this.#parts.images.resolve(ref, pull);
   }
 
   #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources): LaunchSpec {

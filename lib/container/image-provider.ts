@@ -1,5 +1,7 @@
 /** What the container layer needs from images (implemented by lib/image, which sits below it). */
 
+import type { PullPolicy } from './pull-policy.ts';
+
 /** What an image contributes to a container spec. */
 export interface ImageDefaults {
   /** Entrypoint + Cmd (the spec's command replaces Cmd). */
@@ -43,7 +45,8 @@ export interface CommitChanges {
 
 /** Images as a runtime uses them. */
 export interface ImageProvider {
-  resolve(ref: string): Promise<ResolvedImage>;
+  /** The image `ref` names, pulled first as `pull` says. */
+  resolve(ref: string, pull: PullPolicy): Promise<ResolvedImage>;
   /** owner: the process tag the mark belongs to (a detached container's supervisor), default ours. */
   markUsed(manifestDigest: string, containerId: string, owner?: string): void;
   release(manifestDigest: string, containerId: string, owner?: string): void;
