@@ -15,9 +15,11 @@ export type { RegistriesConfig, RegistrySettings } from './registry/registry-con
 export { Container, type ContainerEvents, type ContainerInfo, type Supervision } from './container/container.ts';
 export type { ContainerStatus } from './container/status.ts';
 export type { ExecOptions } from './container/exec.ts';
+export type { Terminal, TerminalSize } from './container/terminal.ts';
 export type { LogEntry, LogOptions } from './container/logs.ts';
 export type { StopOptions } from './container/stop.ts';
 export type { CommitOptions } from './container/commit.ts';
+export type { IdMap, IdRange } from './sys/id-map.ts';
 export type { ContainerSpec, NamespaceToggles, StdioMode, NetworkSpec, PortSpec } from './container/spec.ts';
 export type { CreateSpec, DetachedSpec } from './container/detached-spec.ts';
 export type { DeviceSpec } from './container/devices.ts';

@@ -1,6 +1,7 @@
 import { extname, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CorralError } from './sys/errors.ts';
+import { callerIdMap, checkIdMap, singleIdMap, type IdMap } from './sys/id-map.ts';
 import { CgroupManager } from './cgroup/manager.ts';
 import { defaultRoot } from './fs/runtime-root.ts';
 import { VolumeStore } from './fs/volumes.ts';
@@ -13,6 +14,7 @@ import type { CreateSpec } from './container/detached-spec.ts';
 import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-result.ts';
 import { ImageStore } from './image/image-store.ts';
 import { containerImages } from './image/container-images.ts';
+import { passwdHome } from './image/run-config.ts';
 import { registryImages, type RegistryImages } from './registry/registry-images.ts';
 import type { RegistriesConfig } from './registry/registry-config.ts';
 
@@ -34,6 +36,11 @@ export interface RuntimeConfig {
   /** Per-registry settings by registry name: mirrors (pulls try them in order, then the registry),
    * insecure (plain HTTP), ca (a PEM CA bundle path). */
   registries?: RegistriesConfig;
+  /** The map of rootless containers' user namespaces: 'auto' (the default) maps 0 to you and
+   * 1..N to your subordinate range in /etc/subuid and /etc/subgid when you have one and
+   * newuidmap/newgidmap exist, else only you to 0 ('single'); or explicit ranges, which must be
+   * yours in /etc/subuid and /etc/subgid. As root, user namespaces keep the single mapping. */
+  idMap?: 'auto' | 'single' | IdMap;
 }
 
 /** The network operations a runtime offers. */
@@ -67,10 +74,11 @@ export class Runtime {
       throw new CorralError(`root must be an absolute path, got ${String(config.root)}`, { code: 'ERR_INVALID_ARG_VALUE' });
     }
     const rootless = process.getuid!() !== 0;
+    const idMap = rootless ? runtimeIdMap(config.idMap) : singleIdMap();
     const cgroups = new CgroupManager(config.cgroupParent, !rootless);
     this.root = config.root ?? defaultRoot();
     const volumes = new VolumeStore(this.root);
-    const images = new ImageStore(this.root, { rootless });
+    const images = new ImageStore(this.root, { rootless, idMap: rootless ? idMap : null });
     const networks = new NetworkStore(this.root);
     this.volumes = volumes;
     const registry = registryImages(images, config.registries);
@@ -78,7 +86,7 @@ export class Runtime {
     this.networks = networks;
     const root = this.root;
     this.#engine = new ContainerEngine({
-      stopTimeout, root, rootless, cgroups, volumes, networks, netnsPool: rootless ? null : new NetnsPool(), images: containerImages(images, (ref) => registry.pull(ref)),
+      stopTimeout, root, rootless, idMap, cgroups, volumes, networks, netnsPool: rootless ? null : new NetnsPool(), images: containerImages(images, (ref) => registry.pull(ref)), homeOf: passwdHome,
       removeCommand: (id) => [process.execPath, ...process.execArgv, cliMain, 'rm', '-f', '--root', root, id],
     });
   }
@@ -122,4 +130,13 @@ export class Runtime {
   find(idOrName: string): Container {
     return this.#engine.find(idOrName);
   }
+}
+
+/** The rootless user namespace map a RuntimeConfig asks for. */
+function runtimeIdMap(requested: RuntimeConfig['idMap']): IdMap {
+  if (requested === undefined || requested === 'auto') return callerIdMap();
+  if (requested === 'single') return singleIdMap();
+  const map = checkIdMap(requested);
+  if (!map) throw new CorralError("idMap must be 'auto', 'single' or { uids, gids }: non-empty lists of { inside, outside, count } that map 0", { code: 'ERR_INVALID_ARG_VALUE' });
+  return map;
 }

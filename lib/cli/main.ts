@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The corral command: `corral run [options] -- COMMAND...` runs a container with the terminal's stdio
-// and exits with the container's exit code.
+// (or a terminal of its own with -t) and exits with the container's exit code.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { constants } from 'node:os';
@@ -10,6 +10,7 @@ import { networkCommand } from './network-command.ts';
 import { volumeCommand } from './volume-command.ts';
 import { imageCommand } from './image-command.ts';
 import { pullPolicy } from '../container/pull-policy.ts';
+import { attachTerminal, stdioSpec, terminalDrained, type TerminalFlags } from './terminal.ts';
 import { psCommand } from './ps-command.ts';
 import { logsCommand } from './logs-command.ts';
 import { execCommand } from './exec-command.ts';
@@ -58,6 +59,11 @@ options:
       --name NAME         (detached) a name unique in the root
       --restart POLICY    (detached) no, on-failure[:N], always or unless-stopped
       --rm                (detached) removed once it ends, by its supervisor (attached ones always are)
+  -i, --interactive       keep stdin connected (with -t: our terminal in raw mode, typed keys go in)
+  -t, --tty               a terminal for the container (its own /dev/pts), sized like ours
+      --init              an init as PID 1: forwards signals, reaps zombies
+      --sig-proxy BOOL    forward SIGINT, SIGTERM, SIGHUP to the container (default true)
+      --stop-timeout S    seconds between SIGTERM and SIGKILL when corral stops it (default 10)
   -m, --message TEXT      (commit) recorded in the new image's history
   -h, --help              this text
   -v, --version           corral's version
@@ -108,6 +114,11 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
       'read-only': { type: 'boolean' },
       'rootfs-writable': { type: 'string' },
       root: { type: 'string' },
+      interactive: { type: 'boolean', short: 'i' },
+      tty: { type: 'boolean', short: 't' },
+      init: { type: 'boolean' },
+      'sig-proxy': { type: 'string' },
+      'stop-timeout': { type: 'string' },
       detach: { type: 'boolean', short: 'd' },
       name: { type: 'string' },
       restart: { type: 'string' },
@@ -125,7 +136,13 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
     throw usageError(commit ? 'usage: corral commit [options] IMAGE NEWREF [-- COMMAND...]' : `corral run takes one IMAGE before '--', got ${positionals.join(' ')}`);
   }
   if (!image && command.length === 0) throw usageError('corral run needs an IMAGE or a command after --');
-  const spec: ContainerSpec = { stdio: 'inherit' };
+  const stopTimeout = values['stop-timeout'] === undefined ? 10 : Number(values['stop-timeout']);
+  if (!(stopTimeout >= 0)) throw usageError(`--stop-timeout must be seconds, got '${values['stop-timeout']}'`);
+  const sigProxy = values['sig-proxy'] ?? 'true';
+  if (sigProxy !== 'true' && sigProxy !== 'false') throw usageError(`--sig-proxy must be true or false, got '${sigProxy}'`);
+  const flags: TerminalFlags = { interactive: values.interactive ?? false, tty: values.tty ?? false, sigProxy: sigProxy === 'true', stopTimeout: stopTimeout * 1000 };
+  const spec: ContainerSpec = stdioSpec(flags);
+  if (values.init) spec.init = true;
   if (command.length) spec.command = command;
   if (image) spec.image = image;
   if (values.pull !== undefined) spec.pull = pullPolicy(values.pull);
@@ -154,6 +171,7 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   const runtime = new Runtime(values.root === undefined ? {} : { root: values.root });
   if (values.detach) {
     if (commit || timeout !== undefined) throw usageError(`--detach does not go with ${commit ? 'commit' : '--timeout'} (see corral --help)`);
+    if (flags.tty || flags.interactive) throw usageError('--detach does not go with -i or -t yet (a detached container has no terminal)');
     delete spec.stdio;
     const detached = await runtime.run({ ...spec, detached: true, ...(values.name === undefined ? {} : { name: values.name }), ...(values.restart === undefined ? {} : { restart: values.restart }), ...(values.rm ? { autoRemove: true } : {}) });
     console.log(detached.id);
@@ -162,17 +180,20 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   if (values.name !== undefined || values.restart !== undefined) throw usageError('--name and --restart need --detach (see corral --help)');
   await using container = await runtime.create(spec);
   let timedOut = false;
-  const forward = (signal: NodeJS.Signals): void => {
-    if (container.status === 'running') container.kill(signal);
-  };
-  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, forward);
   const timer = timeout === undefined ? null : setTimeout(() => {
     timedOut = true;
-    forward('SIGKILL');
+    if (container.status === 'running') container.kill('SIGKILL');
   }, timeout);
-  await container.start();
-  const exit = await container.wait();
-  if (timer) clearTimeout(timer);
+  const detach = attachTerminal(container, flags);
+  let exit;
+  try {
+    await container.start();
+    exit = await container.wait();
+    await terminalDrained(container);
+  } finally {
+    detach();
+    if (timer) clearTimeout(timer);
+  }
   if (timedOut) return EXIT.timedOut;
   const code = exit.exitCode ?? 128 + (constants.signals[exit.signal!] ?? 0);
   if (commit) {

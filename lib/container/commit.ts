@@ -1,4 +1,6 @@
 import { CorralError } from '../sys/errors.ts';
+import type { WritableLayer } from '../fs/container-layers.ts';
+import type { IdMap } from '../sys/id-map.ts';
 import type { CommitChanges, CommitRequest } from './image-provider.ts';
 
 /** Options of commit(). */
@@ -14,8 +16,10 @@ export interface CommitOptions {
 /** What commit needs of a container. */
 export interface CommitSource {
   id: string;
-  layer: { upper: string } | null;
+  layer: WritableLayer | null;
   imageDigest: string | null;
+  /** The container's user namespace map, null without one. */
+  idMap: IdMap | null;
   /** Freezes the container for the duration of the commit when it runs and can be frozen;
    * returns the thaw (or null when nothing was frozen). */
   freeze(): Promise<(() => Promise<void>) | null>;
@@ -32,11 +36,15 @@ export async function commitContainer(
   if (!source.layer) {
     throw new CorralError(`container ${source.id} has no writable layer to commit (it runs on the host root or with rootfsWritable: 'direct')`, { code: 'ERR_COMMIT_UNSUPPORTED' });
   }
+  if (source.layer.kind === 'memory') {
+    throw new CorralError(`container ${source.id} cannot be committed: its writable layer is in memory inside its own mount namespace, where commit cannot read it (${source.layer.why})`, { code: 'ERR_COMMIT_UNSUPPORTED' });
+  }
   const thaw = await source.freeze();
   try {
     return await store({
       upper: source.layer.upper,
       baseManifestDigest: source.imageDigest,
+      idMap: source.idMap,
       ref: options.ref,
       ...(options.message === undefined ? {} : { message: options.message }),
       ...(options.changes === undefined ? {} : { changes: options.changes }),

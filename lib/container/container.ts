@@ -11,6 +11,7 @@ import type { CommitRequest } from './image-provider.ts';
 import type { HeldResources } from './host-resources.ts';
 import type { PublishedPort } from '../net/ports.ts';
 import type { InitProcess } from './init-process.ts';
+import type { Terminal } from './terminal.ts';
 import { ContainerState, type ContainerStatus } from './status.ts';
 import { OomWatch } from './oom-watch.ts';
 import { execIn, type ExecOptions } from './exec.ts';
@@ -87,6 +88,8 @@ export class Container extends EventEmitter<ContainerEvents> {
   readonly stdin: Writable | null;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
+  /** The container's terminal with spec.tty, else null. */
+  readonly terminal: Terminal | null;
 
   readonly #spec: ResolvedSpec;
   readonly #owner: ContainerOwner;
@@ -103,7 +106,7 @@ export class Container extends EventEmitter<ContainerEvents> {
 
   /** @internal Made by the container engine (Runtime.create, Runtime.run, and Runtime.get for a
    * detached container of another process, which may already be stopped: exit is then given). */
-  constructor(spec: ResolvedSpec, owner: ContainerOwner, init: InitProcess, stdio: StdioSet, initial: ContainerStatus, host: HeldResources, restored: RestoredFacts | null = null) {
+  constructor(spec: ResolvedSpec, owner: ContainerOwner, init: InitProcess, stdio: StdioSet, initial: ContainerStatus, host: HeldResources, restored: RestoredFacts | null = null, terminal: Terminal | null = null) {
     super();
     this.id = spec.id;
     this.pid = init.pid;
@@ -114,6 +117,7 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.stdin = stdio.stdin;
     this.stdout = stdio.stdout;
     this.stderr = stdio.stderr;
+    this.terminal = terminal;
     this.#spec = spec;
     this.#owner = owner;
     this.#init = init;
@@ -277,6 +281,7 @@ export class Container extends EventEmitter<ContainerEvents> {
       id: this.id,
       layer: this.#host.state.layer,
       imageDigest: this.#host.state.image?.manifestDigest ?? null,
+      idMap: this.#spec.idMap,
       freeze: async () => {
         if (this.status !== 'running' || !this.#cgroup) return null;
         await this.pause();
@@ -309,6 +314,7 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.stdin?.destroy();
     this.stdout?.destroy();
     this.stderr?.destroy();
+    this.terminal?.destroy();
     try {
       await this.#init.dispose();
       await this.#host.release();

@@ -1,6 +1,7 @@
 /** What the container layer needs from images (implemented by lib/image, which sits below it). */
 
 import type { PullPolicy } from './pull-policy.ts';
+import type { IdMap } from '../sys/id-map.ts';
 
 /** What an image contributes to a container spec. */
 export interface ImageDefaults {
@@ -28,6 +29,8 @@ export interface CommitRequest {
   upper: string;
   /** The image the container runs, or null for a container on a plain rootfs. */
   baseManifestDigest: string | null;
+  /** The user namespace map the upper was written through (its owners are mapped back), or null. */
+  idMap: IdMap | null;
   ref: string;
   message?: string;
   changes?: CommitChanges;

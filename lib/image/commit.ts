@@ -4,6 +4,8 @@
 import { PassThrough, pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { CorralError } from '../sys/errors.ts';
+import { isSingleIdMap, type IdMap } from '../sys/id-map.ts';
+import { diffInNamespace } from './layer/diff-in-namespace.ts';
 import type { CommitRequest } from '../container/image-provider.ts';
 import { composeImage } from './compose.ts';
 import { diffLayer } from './layer/diff.ts';
@@ -16,7 +18,7 @@ export async function commitUpper(parts: StoreParts, write: StoreWrite, request:
   if (request.baseManifestDigest === null) {
     throw new CorralError('commit needs a container that runs an image (a plain rootfs is no image to build on)', { code: 'ERR_COMMIT_UNSUPPORTED' });
   }
-  const { blob, diff } = await storeDiff(parts, write, request.upper);
+  const { blob, diff } = await storeDiff(parts, write, request.upper, request.idMap);
   return composeImage(parts, write, {
     base: request.baseManifestDigest,
     layer: { blob, diffId: diff.diffId },
@@ -29,7 +31,7 @@ export async function commitUpper(parts: StoreParts, write: StoreWrite, request:
 /** upper → tar → gzip → the blob store, hashing the tar (the DiffID) on the way. A failed diff
  * fails the whole pipeline, so the blob writer closes its file and removes its staging copy
  * (issue 10 item 13: it used to wait forever on a tar that never ended, holding both). */
-async function storeDiff(parts: StoreParts, write: StoreWrite, upper: string): Promise<{ blob: Descriptor; diff: LayerDigest }> {
+async function storeDiff(parts: StoreParts, write: StoreWrite, upper: string, idMap: IdMap | null): Promise<{ blob: Descriptor; diff: LayerDigest }> {
   const tar = new PassThrough();
   const gzip = createGzip();
   pipeline(tar, gzip, () => {}); // a failure reaches put() through gzip
@@ -37,7 +39,9 @@ async function storeDiff(parts: StoreParts, write: StoreWrite, upper: string): P
   stored.catch(() => {}); // awaited below: an early failure must not count as unhandled meanwhile
   let diff: LayerDigest;
   try {
-    diff = await diffLayer(upper, tar, { rootless: parts.rootless });
+    // With subordinate ids the container's other users may own what the caller cannot read: the
+    // diff runs in a user namespace with the container's map, where stat gives the owners inside.
+    diff = idMap && !isSingleIdMap(idMap) ? await diffInNamespace(upper, tar, idMap) : await diffLayer(upper, tar, { rootless: parts.rootless, idMap });
     tar.end();
   } catch (e) {
     tar.destroy(e as Error);

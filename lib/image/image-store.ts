@@ -18,6 +18,7 @@ import { Leases } from './leases.ts';
 import { normalizeRef } from './refs.ts';
 import type { StoreParts, StoreWrite } from './store-parts.ts';
 import { diskUsage, type DiskUsage } from './usage.ts';
+import type { IdMap } from '../sys/id-map.ts';
 
 export type { ImageProgress, ImportOptions } from './import.ts';
 export type { ImageInfo, ImageSummary, LayerInfo } from './inspect.ts';
@@ -34,6 +35,8 @@ export interface ImageStoreOptions {
   /** The most bytes one layer may unpack to (its uncompressed tar); past it the import or commit
    * fails with ERR_LAYER_TOO_LARGE and the store stays as it was. Default 64 GiB. */
   maxLayerBytes?: number;
+  /** Rootless with subordinate ids: the map image owners are shifted into on unpack. */
+  idMap?: IdMap | null;
 }
 
 let partsOf: (store: ImageStore) => StoreParts;
@@ -50,7 +53,7 @@ export class ImageStore {
     const dir = runtimeDir(root, 'images');
     this.#parts = {
       blobs: new BlobStore(join(dir, 'blobs')),
-      layers: new LayerStore(join(dir, 'layers'), options.rootless, options.maxLayerBytes ?? DEFAULT_MAX_LAYER_BYTES),
+      layers: new LayerStore(join(dir, 'layers'), options.rootless, options.maxLayerBytes ?? DEFAULT_MAX_LAYER_BYTES, options.idMap ?? null),
       index: new ImageIndex(dir),
       leases: new Leases(dir),
       rootless: options.rootless,

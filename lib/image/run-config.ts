@@ -42,6 +42,20 @@ function passwdName(passwd: string | null, uid: number): string {
   return (passwd ?? '').split('\n').find((l) => l.split(':')[2] === String(uid))?.split(':')[0] ?? '';
 }
 
+/** The home directory of uid in the /etc/passwd that a stack of layers (or one root directory)
+ * shows, read through the overlay view (bounded, following no link out of it); null when it has
+ * no usable entry or no readable regular /etc/passwd. */
+export async function passwdHome(lowerDirs: string[], uid: number): Promise<string | null> {
+  let passwd: string | null;
+  try {
+    passwd = await readInImage(new OverlayView(lowerDirs), '/etc/passwd');
+  } catch {
+    return null; // refused (a fifo, a link out, too big): the default home
+  }
+  const home = (passwd ?? '').split('\n').map((l) => l.split(':')).find((f) => f[2] === String(uid))?.[5];
+  return home?.startsWith('/') ? home : null;
+}
+
 /** The container defaults an image config gives; lowerDirs are its layer directories, top first. */
 export async function imageDefaults(config: ImageConfig, lowerDirs: string[]): Promise<ImageDefaults> {
   const c = config.config ?? {};

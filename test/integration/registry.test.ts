@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Runtime } from '../../lib/index.ts';
 import { busyboxLayout, deriveImage, umoci } from '../image-fixtures.ts';
-import { rootless } from '../helpers.ts';
+import { removeWork, rootless } from '../helpers.ts';
 import { zstdCompressAvailable } from '../../lib/image/layer/zstd.ts';
 import { freePort, htpasswdAuth, startFaultProxy, startRegistry, startTokenServer, type FaultProxy, type TestRegistry, type TokenServer } from '../registry-fixtures.ts';
 
@@ -40,12 +40,7 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
     await registry?.stop();
     if (savedDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
     else process.env.DOCKER_CONFIG = savedDockerConfig;
-    try {
-      execFileSync('chmod', ['-R', 'u+rwX', work]);
-    } catch {
-      // best effort
-    }
-    rmSync(work, { recursive: true, force: true });
+    await removeWork(work);
   });
 
   it('pulls an OCI image skopeo pushed, with the same digest, and runs it; a second pull downloads nothing', async () => {
