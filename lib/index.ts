@@ -11,6 +11,8 @@ export type { ImageInfo, ImageSummary, DiskUsage, ImportOptions, ImageProgress, 
 export type { ImageFormat } from './image/formats/io.ts';
 export type { BuildOptions, BuildProgress } from './build/builder.ts';
 export type { CommitChanges } from './container/image-provider.ts';
+export type { PullPolicy } from './container/pull-policy.ts';
+export type { RegistriesConfig, RegistrySettings } from './registry/registry-config.ts';
 export { Container, type ContainerEvents, type ContainerInfo, type Supervision } from './container/container.ts';
 export type { ContainerStatus } from './container/status.ts';
 export type { ExecOptions } from './container/exec.ts';

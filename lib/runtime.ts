@@ -17,6 +17,7 @@ import { containerImages } from './image/container-images.ts';
 import { passwdHome } from './image/run-config.ts';
 import { buildImage, type BuildOptions } from './build/builder.ts';
 import { registryImages, type RegistryImages } from './registry/registry-images.ts';
+import type { RegistriesConfig } from './registry/registry-config.ts';
 
 /** The corral command (lib/cli/main.ts, or dist/cli/main.js when built): what a detached
  * container's supervisor runs to remove it (autoRemove). */
@@ -33,6 +34,9 @@ export interface RuntimeConfig {
   /** Where images, volumes and container layers live: default /var/lib/corral as root,
    * $XDG_DATA_HOME/corral otherwise. */
   root?: string;
+  /** Per-registry settings by registry name: mirrors (pulls try them in order, then the registry),
+   * insecure (plain HTTP), ca (a PEM CA bundle path). */
+  registries?: RegistriesConfig;
   /** The map of rootless containers' user namespaces: 'auto' (the default) maps 0 to you and
    * 1..N to your subordinate range in /etc/subuid and /etc/subgid when you have one and
    * newuidmap/newgidmap exist, else only you to 0 ('single'); or explicit ranges, which must be
@@ -85,9 +89,9 @@ export class Runtime {
     this.volumes = volumes;
     this.networks = networks;
     const root = this.root;
-    const registry = registryImages(images);
+    const registry = registryImages(images, config.registries);
     const engine = new ContainerEngine({
-      stopTimeout, root, rootless, idMap, cgroups, volumes, networks, netnsPool: rootless ? null : new NetnsPool(), images: containerImages(images), homeOf: passwdHome,
+      stopTimeout, root, rootless, idMap, cgroups, volumes, networks, netnsPool: rootless ? null : new NetnsPool(), images: containerImages(images, (ref) => registry.pull(ref)), homeOf: passwdHome,
       removeCommand: (id) => [process.execPath, ...process.execArgv, cliMain, 'rm', '-f', '--root', root, id],
     });
     this.#engine = engine;

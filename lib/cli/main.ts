@@ -8,6 +8,7 @@ import { failureLine, pairs, parseMountFlag, parsePublishFlag, parseTmpfsFlag, p
 import { networkCommand } from './network-command.ts';
 import { volumeCommand } from './volume-command.ts';
 import { imageCommand } from './image-command.ts';
+import { pullPolicy } from '../container/pull-policy.ts';
 import { attachTerminal, stdioSpec, terminalDrained, type TerminalFlags } from './terminal.ts';
 import { buildCommand } from './build-command.ts';
 import { psCommand } from './ps-command.ts';
@@ -26,7 +27,7 @@ const USAGE = `usage: corral run [options] IMAGE [COMMAND [ARG...]] | corral run
        corral ps [-a] [-q] [--format json] | logs [-f] [--tail N] [--since T] [-t] CONTAINER
        corral exec [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
        corral start|stop [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
-       corral image import|export|ls|inspect|tag|rm|gc|du ...
+       corral image import|export|ls|inspect|tag|rm|gc|du ...   (corral images, corral rmi REF)
        corral pull|push|login|logout ...                       (registries: corral pull --help)
        corral volume create|ls|inspect|rm|prune ...
        corral network create|ls|inspect|rm|prune ...
@@ -60,6 +61,7 @@ options:
       --read-only         the root filesystem read-only
       --rootfs-writable M overlay (default: writes go to a discarded layer) or direct
       --root DIR          where volumes, container layers and detached containers live
+  --pull POLICY           pull IMAGE: missing (default), always, never
   -d, --detach            run under a supervisor of its own, outliving this command; print the id
       --name NAME         (detached) a name unique in the root
       --restart POLICY    (detached) no, on-failure[:N], always or unless-stopped
@@ -125,6 +127,7 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
     name: { type: 'string' },
     restart: { type: 'string' },
     rm: { type: 'boolean' },
+    pull: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   }, commit ? 2 : 1, what);
   if (values.help) {
@@ -143,6 +146,7 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   if (values.init) spec.init = true;
   if (command.length) spec.command = command;
   if (image) spec.image = image;
+  if (values.pull !== undefined) spec.pull = pullPolicy(values.pull);
   if (values.rootfs !== undefined) spec.rootfs = values.rootfs;
   if (values.env || values['env-file']) spec.env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...runEnvironment(values.env, values['env-file'], process.env) };
   if (values.entrypoint !== undefined) spec.entrypoint = values.entrypoint === '' ? [] : [values.entrypoint];
@@ -215,6 +219,10 @@ async function main(argv: string[]): Promise<number> {
       return buildCommand(rest);
     case 'image':
       return imageCommand(rest);
+    case 'images':
+      return imageCommand(['ls', ...rest]);
+    case 'rmi':
+      return imageCommand(['rm', ...rest]);
     case 'volume':
       return volumeCommand(rest);
     case 'ps':

@@ -18,6 +18,7 @@ import type { ContainerStatus } from './status.ts';
 import { readLogs } from './logs.ts';
 import { cgroupResource, HeldResources, imageLeaseResource, volumeResource, writableLayerResource, type HostResource } from './host-resources.ts';
 import type { ImageProvider, ResolvedImage } from './image-provider.ts';
+import { pullPolicy, type PullPolicy } from './pull-policy.ts';
 import type { NetworkStore } from '../net/network-store.ts';
 import { CLONE } from '../sys/constants.ts';
 import { joinNetworkOp, networkResource, preparedNetnsResource } from './network-resource.ts';
@@ -227,7 +228,7 @@ export class ContainerEngine {
   }
 
   async #launchDetached(named: ContainerSpec, options: DetachedOptions): Promise<Container> {
-    const image = named?.image === undefined ? null : await this.#image(named.image);
+    const image = named?.image === undefined ? null : await this.#image(named.image, pullPolicy(named.pull));
     const spec = await this.#withUserIds(named, image);
     const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
     await this.#setHome(resolved, image);
@@ -284,7 +285,7 @@ export class ContainerEngine {
   /** Resolves the spec, acquires the host resources and launches the first process: now (run) or
    * held before exec (create); on a failure everything acquired is released. */
   async #launch(named: ContainerSpec, now: boolean, options?: RunOptions): Promise<Container> {
-    const image = named?.image === undefined ? null : await this.#image(named.image);
+    const image = named?.image === undefined ? null : await this.#image(named.image, pullPolicy(options?.pull, named.pull));
     const spec = await this.#withUserIds(named, image);
     const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter, this.#parts.idMap);
     if (options) {
@@ -337,9 +338,9 @@ export class ContainerEngine {
     await runNow?.start();
   }
 
-  async #image(ref: string): Promise<ResolvedImage> {
+  async #image(ref: string, pull: PullPolicy): Promise<ResolvedImage> {
     if (!this.#parts.images) throw new CorralError('this runtime has no image store', { code: 'ERR_INVALID_SPEC' });
-    return this.#parts.images.resolve(ref);
+    return this.#parts.images.resolve(ref, pull);
   }
 
   #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources, consoleSocket: ConsoleSocket | null): LaunchSpec {

@@ -1,5 +1,6 @@
 /** What the container layer needs from images (implemented by lib/image, which sits below it). */
 
+import type { PullPolicy } from './pull-policy.ts';
 import type { IdMap } from '../sys/id-map.ts';
 
 /** What an image contributes to a container spec. */
@@ -50,7 +51,8 @@ export interface CommitChanges {
 
 /** Images as a runtime uses them. */
 export interface ImageProvider {
-  resolve(ref: string): Promise<ResolvedImage>;
+  /** The image `ref` names, pulled first as `pull` says. */
+  resolve(ref: string, pull: PullPolicy): Promise<ResolvedImage>;
   /** A user 'name[:group]' (or ids) as ids, through /etc/passwd and /etc/group of the root that
    * these directories make (top first). */
   resolveUser(user: string, dirs: string[]): Promise<{ uid: number; gid: number; groups: number[] }>;

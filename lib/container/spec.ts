@@ -11,6 +11,7 @@ import type { DeviceRule } from '../cgroup/device-filter.ts';
 import { limitWrites, type CgroupWrites, type Limits } from '../cgroup/limits.ts';
 import { resolveMounts, type MountSpec, type ResolvedMount } from '../fs/mounts.ts';
 import type { ImageDefaults } from './image-provider.ts';
+import type { PullPolicy } from './pull-policy.ts';
 import { checkTerminalSize, type TerminalSize } from './terminal.ts';
 import { parseAddress } from '../net/ipv4.ts';
 import type { PortRequest } from '../net/ports.ts';
@@ -39,6 +40,8 @@ export interface ContainerSpec {
   /** An image of the runtime's store ('name:tag' or a manifest digest) to run: its layers become
    * the root (overlayfs), its config gives the command, environment, directory and user. */
   image?: string;
+  /** When `image` is pulled from its registry: 'missing' (default), 'always' or 'never'. */
+  pull?: PullPolicy;
   /** Root directory; without it the host root, read-only, with own /proc, /dev and a writable /tmp. */
   rootfs?: string;
   /** Without rootfs or image: 'full' (default), every directory of the host root, read-only;
@@ -161,7 +164,7 @@ export interface ResolvedSpec {
 /** The PATH a container gets when the spec gives none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const KNOWN_KEYS = new Set(['command', 'entrypoint', 'rootfs', 'hostRoot', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths', 'devices', 'ports', 'tty', 'consoleSize', 'init']);
+const KNOWN_KEYS = new Set(['command', 'entrypoint', 'rootfs', 'hostRoot', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'pull', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths', 'devices', 'ports', 'tty', 'consoleSize', 'init']);
 const NAMESPACE_KEYS = new Set(['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup', 'user']);
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;

@@ -212,7 +212,7 @@ describe(`images (${rootless ? 'rootless' : 'root'})`, function () {
     await c.remove({ force: true });
     await rt.images.remove('alias:x');
     await assert.rejects(rt.images.inspect('alias:x'), { code: 'ERR_IMAGE_NOT_FOUND' });
-    await assert.rejects(rt.run({ image: 'nope:1' }), { code: 'ERR_IMAGE_NOT_FOUND' });
+    await assert.rejects(rt.run({ image: 'nope:1', pull: 'never' }), { code: 'ERR_IMAGE_NOT_FOUND' });
   });
 });
 
