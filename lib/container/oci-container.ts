@@ -25,11 +25,14 @@ export interface OciState {
   rootfs: string;
   created: string;
   owner: string;
-  annotations: Record<string, string>;
+  /** Present when the config has some (runc leaves it out otherwise). */
+  annotations?: Record<string, string>;
 }
 
 /** The record kept in ROOT/ID/state.json. */
 interface Record_ {
+  /** The config's ociVersion, which state reports. */
+  ociVersion: string;
   id: string;
   pid: number;
   startTime: string;
@@ -128,7 +131,7 @@ export class OciStore {
       channel.close();
       if (first?.kind === 'error') throw stepError(ops, first);
       if (first?.kind !== 'ready') throw new CorralError('the container init exited during setup', { code: 'ERR_SETUP_FAILED', step: 'setup' });
-      const record: Record_ = { id, pid: child.pid, startTime: startTime(child.pid) ?? '', bundle, rootfs: oci.rootfs, created: new Date().toISOString(), annotations: oci.annotations, cgroup: cgroup?.path ?? null };
+      const record: Record_ = { ociVersion: String(config.ociVersion ?? OCI_VERSION), id, pid: child.pid, startTime: startTime(child.pid) ?? '', bundle, rootfs: oci.rootfs, created: new Date().toISOString(), annotations: oci.annotations, cgroup: cgroup?.path ?? null };
       writeFileSync(join(dir, 'state.json.tmp'), JSON.stringify(record));
       renameSync(join(dir, 'state.json.tmp'), join(dir, 'state.json'));
       return child.pid;
@@ -142,7 +145,8 @@ export class OciStore {
   /** runc's state of a container. */
   state(id: string): OciState {
     const r = this.#read(id);
-    return { ociVersion: OCI_VERSION, id, pid: this.#alive(r) ? r.pid : 0, status: this.#status(r), bundle: r.bundle, rootfs: r.rootfs, created: r.created, owner: '', annotations: r.annotations };
+    const annotations = Object.keys(r.annotations).length > 0 ? { annotations: r.annotations } : {};
+    return { ociVersion: r.ociVersion, id, pid: this.#alive(r) ? r.pid : 0, status: this.#status(r), bundle: r.bundle, rootfs: r.rootfs, created: r.created, owner: '', ...annotations };
   }
 
   #alive(r: Record_): boolean {
