@@ -322,6 +322,38 @@ static const char *fd_path(char *buf, int fd)
 	return buf;
 }
 
+/* Blocks until the parent writes a byte to fd, then closes it; EOF (the parent went away, gave up
+ * on this container or could not write its id maps) ends the process. */
+static long await_parent(int fd)
+{
+	char go;
+	long r;
+	do
+		r = raw3(SYS_read, fd, &go, 1);
+	while (r == -EINTR);
+	if (r != 1)
+		raw1(SYS_exit_group, EXIT_SETUP_FAILED);
+	return raw1(SYS_close, fd);
+}
+
+/* Gives the file at path inside root (no symlink followed, the last one changed itself) an owner
+ * and, when mode_plus_one is not 0, its mode again. */
+static long chown_in_root(int root, const char *path, long uid, long gid, long mode_plus_one)
+{
+	struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+	long fd = raw4(SYS_openat2, root, path, &how, sizeof how);
+	if (fd < 0)
+		return fd;
+	long r = raw5(SYS_fchownat, fd, "", uid, gid, AT_EMPTY_PATH);
+	if (r == 0 && mode_plus_one != 0) {
+		char self[32];
+		r = raw3(SYS_fchmodat, AT_FDCWD, fd_path(self, (int)fd), mode_plus_one - 1);
+	}
+	raw1(SYS_close, fd);
+	return r;
+}
+
 static long mask_path(int root, const char *path)
 {
 	long fd = open_beneath(root, path);
@@ -391,6 +423,14 @@ static long check_cwd(void)
 	return buf[0] == '/' ? 0 : -ENOENT;
 }
 
+/* Puts fd in a slot, closing the fd the slot held (a slot is reused for op after op). */
+static void put_slot(struct exec_state *st, int64_t i, int fd)
+{
+	if (st->slots[i] >= 0)
+		raw1(SYS_close, st->slots[i]);
+	st->slots[i] = fd;
+}
+
 static void close_slots(struct exec_state *st)
 {
 	for (int i = 0; i < SLOT_COUNT; i++) {
@@ -454,7 +494,7 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 	case OP_OPEN_TREE: {
 		long fd = raw3(SYS_open_tree, AT_FDCWD, str(st, s[0]), n[0]);
 		if (fd >= 0)
-			st->slots[n[1]] = (int)fd;
+			put_slot(st, n[1], (int)fd);
 		return fd;
 	}
 	case OP_MOUNT_SETATTR: {
@@ -481,7 +521,7 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 	case OP_OPEN_IN_ROOT: {
 		long fd = open_in_root(dirfd_of(st, n[0]), str(st, s[0]), (int)n[2]);
 		if (fd >= 0)
-			st->slots[n[1]] = (int)fd;
+			put_slot(st, n[1], (int)fd);
 		return fd;
 	}
 	case OP_MOUNT_AT: {
@@ -519,17 +559,13 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 		return close_fds_except((const uint32_t *)(st->plan + s[0]));
 	case OP_RESOLVE_COMMAND:
 		return resolve_command(st, str(st, s[0]), str(st, s[1]));
-	case OP_WAIT_START: {
-		char go;
+	case OP_WAIT_START:
 		put_record(st->status_fd, STATUS_READY, step, 0, 0);
-		long r;
-		do
-			r = raw3(SYS_read, n[0], &go, 1);
-		while (r == -EINTR);
-		if (r != 1) /* the parent went away or gave up on this container */
-			raw1(SYS_exit_group, EXIT_SETUP_FAILED);
-		return raw1(SYS_close, n[0]);
-	}
+		return await_parent(n[0]);
+	case OP_AWAIT_MAPS:
+		return await_parent(n[0]);
+	case OP_CHOWN_IN_ROOT:
+		return chown_in_root(dirfd_of(st, n[3]), str(st, s[0]), n[1], n[2], n[0]);
 	case OP_SETNS:
 		return raw2(SYS_setns, n[0], n[1]);
 	case OP_FORK_INTO_PARENT:
@@ -571,6 +607,10 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 		return 0;
 	case OP_REEXEC:
 		return reexec(st, step, n[0], (const uint32_t *)(st->plan + s[0]));
+	case OP_CONSOLE:
+		return console_setup(n[0], n[1], n[2]);
+	case OP_INIT:
+		return init_fork();
 	}
 	return -EINVAL;
 }

@@ -70,6 +70,10 @@ static const struct shape shapes[OP_COUNT] = {
 	[OP_CHECK_CWD] = S({ 0 }, { 0 }),
 	[OP_CLOSE_SLOTS] = S({ 0 }, { 0 }),
 	[OP_REEXEC] = S({ 0 }, { W_U32LIST }),
+	[OP_CONSOLE] = S({ 0 }, { 0 }),
+	[OP_INIT] = S({ 0 }, { 0 }),
+	[OP_AWAIT_MAPS] = S({ 0 }, { 0 }),
+	[OP_CHOWN_IN_ROOT] = S({ W_ANY, W_ANY, W_ANY, W_DIR }, { W_STR_REQ }),
 };
 
 /* A NUL-terminated string that starts at off and ends inside the plan. */

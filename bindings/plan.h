@@ -84,6 +84,16 @@ enum op_code {
 	OP_CLOSE_SLOTS = 42,    /* closes every fd the slots hold */
 	OP_REEXEC = 43,         /* n0 fd of the sealed executor image, s0 u32 list of fds the rest of
 	                         * the plan uses: execs the image, which goes on with the next op */
+	OP_CONSOLE = 44,        /* n0 socket fd, n1 rows, n2 cols (0: left as is): a pty from /dev/pts/ptmx
+	                         * of the process root, its master sent over the socket (SCM_RIGHTS),
+	                         * its slave the controlling terminal and fds 0-2 (console.c) */
+	OP_INIT = 45,           /* forks: the parent stays as an init that forwards signals to the child
+	                         * and reaps zombies until the child exits (init.c); the child, in a
+	                         * session of its own, goes on with the plan */
+	OP_AWAIT_MAPS = 46,     /* n0 read end of the maps pipe: blocks until the parent wrote the user
+	                         * namespace's maps (newuidmap, newgidmap) and a byte, then closes it */
+	OP_CHOWN_IN_ROOT = 47,  /* n3 root dir, s0 path (inside it, no symlink followed), n1 uid, n2 gid,
+	                         * n0 mode + 1 to set again afterwards (chown clears set-id bits), or 0 */
 	OP_COUNT
 };
 

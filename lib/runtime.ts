@@ -1,6 +1,7 @@
 import { extname, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CorralError } from './sys/errors.ts';
+import { callerIdMap, checkIdMap, singleIdMap, type IdMap } from './sys/id-map.ts';
 import { CgroupManager } from './cgroup/manager.ts';
 import { defaultRoot } from './fs/runtime-root.ts';
 import { VolumeStore } from './fs/volumes.ts';
@@ -13,7 +14,10 @@ import type { CreateSpec } from './container/detached-spec.ts';
 import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-result.ts';
 import { ImageStore } from './image/image-store.ts';
 import { containerImages } from './image/container-images.ts';
+import { passwdHome } from './image/run-config.ts';
+import { buildImage, type BuildOptions } from './build/builder.ts';
 import { registryImages, type RegistryImages } from './registry/registry-images.ts';
+import type { RegistriesConfig } from './registry/registry-config.ts';
 
 /** The corral command (lib/cli/main.ts, or dist/cli/main.js when built): what a detached
  * container's supervisor runs to remove it (autoRemove). */
@@ -30,13 +34,26 @@ export interface RuntimeConfig {
   /** Where images, volumes and container layers live: default /var/lib/corral as root,
    * $XDG_DATA_HOME/corral otherwise. */
   root?: string;
+  /** Per-registry settings by registry name: mirrors (pulls try them in order, then the registry),
+   * insecure (plain HTTP), ca (a PEM CA bundle path). */
+  registries?: RegistriesConfig;
+  /** The map of rootless containers' user namespaces: 'auto' (the default) maps 0 to you and
+   * 1..N to your subordinate range in /etc/subuid and /etc/subgid when you have one and
+   * newuidmap/newgidmap exist, else only you to 0 ('single'); or explicit ranges, which must be
+   * yours in /etc/subuid and /etc/subgid. As root, user namespaces keep the single mapping. */
+  idMap?: 'auto' | 'single' | IdMap;
 }
 
 /** The network operations a runtime offers. */
 export type Networks = Pick<NetworkStore, 'create' | 'list' | 'inspect' | 'remove' | 'prune'>;
 
 /** The image operations a runtime offers (the store's internals stay inside). */
-export type Images = Pick<ImageStore, 'import' | 'export' | 'list' | 'inspect' | 'tag' | 'remove' | 'gc' | 'diskUsage'> & RegistryImages;
+export type Images = Pick<ImageStore, 'import' | 'export' | 'list' | 'inspect' | 'tag' | 'remove' | 'gc' | 'prune' | 'diskUsage'> & RegistryImages & {
+  /** Builds an image from a Dockerfile (its RUN steps in containers of this runtime, a FROM image
+   * not in the store pulled); resolves with its manifest digest. A failed build leaves the store as
+   * it was (but for pulled base images). */
+  build(options: BuildOptions): Promise<{ manifestDigest: string }>;
+};
 
 /** The named-volume operations a runtime offers. */
 export type Volumes = Pick<VolumeStore, 'create' | 'list' | 'inspect' | 'remove' | 'prune'>;
@@ -48,7 +65,7 @@ export class Runtime {
   readonly root: string;
   /** Named volumes: create, list, inspect, remove, prune. */
   readonly volumes: Volumes;
-  /** Images: import, export, list, inspect, tag, remove, gc, diskUsage; pull, push, login, logout. */
+  /** Images: import, export, list, inspect, tag, remove, gc, prune, diskUsage; pull, push, login, logout; build. */
   readonly images: Images;
   /** Bridge networks: create, list, inspect, remove, prune. */
   readonly networks: Networks;
@@ -63,18 +80,24 @@ export class Runtime {
       throw new CorralError(`root must be an absolute path, got ${String(config.root)}`, { code: 'ERR_INVALID_ARG_VALUE' });
     }
     const rootless = process.getuid!() !== 0;
+    const idMap = rootless ? runtimeIdMap(config.idMap) : singleIdMap();
     const cgroups = new CgroupManager(config.cgroupParent, !rootless);
     this.root = config.root ?? defaultRoot();
     const volumes = new VolumeStore(this.root);
-    const images = new ImageStore(this.root, { rootless });
+    const images = new ImageStore(this.root, { rootless, idMap: rootless ? idMap : null });
     const networks = new NetworkStore(this.root);
     this.volumes = volumes;
-    this.images = Object.assign(images, registryImages(images));
     this.networks = networks;
     const root = this.root;
-    this.#engine = new ContainerEngine({
-      stopTimeout, root, rootless, cgroups, volumes, networks, netnsPool: rootless ? null : new NetnsPool(), images: containerImages(images),
+    const registry = registryImages(images, config.registries);
+    const engine = new ContainerEngine({
+      stopTimeout, root, rootless, idMap, cgroups, volumes, networks, netnsPool: rootless ? null : new NetnsPool(), images: containerImages(images, (ref) => registry.pull(ref)), homeOf: passwdHome,
       removeCommand: (id) => [process.execPath, ...process.execArgv, cliMain, 'rm', '-f', '--root', root, id],
+    });
+    this.#engine = engine;
+    // A build is an image operation that runs containers: the one part that needs both.
+    this.images = Object.assign(images, registry, {
+      build: (options: BuildOptions) => buildImage({ root, images, create: (spec) => engine.create(spec), pull: (ref) => registry.pull(ref) }, options),
     });
   }
 
@@ -117,4 +140,13 @@ export class Runtime {
   find(idOrName: string): Container {
     return this.#engine.find(idOrName);
   }
+}
+
+/** The rootless user namespace map a RuntimeConfig asks for. */
+function runtimeIdMap(requested: RuntimeConfig['idMap']): IdMap {
+  if (requested === undefined || requested === 'auto') return callerIdMap();
+  if (requested === 'single') return singleIdMap();
+  const map = checkIdMap(requested);
+  if (!map) throw new CorralError("idMap must be 'auto', 'single' or { uids, gids }: non-empty lists of { inside, outside, count } that map 0", { code: 'ERR_INVALID_ARG_VALUE' });
+  return map;
 }

@@ -3,6 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { removeTreeMapped } from '../lib/fs/remove-mapped.ts';
+import { callerIdMap } from '../lib/sys/id-map.ts';
 
 /** busybox-static, installed by .ci/run (Debian's busybox-static). */
 export const BUSYBOX = '/bin/busybox';
@@ -122,6 +124,13 @@ export async function eventually(check: () => boolean, ms = 5000): Promise<boole
   return check();
 }
 
+/** This process's fds once they equal expected (or after 2 s): a runtime's pool of prepared
+ * network namespaces holds a netlink socket for a moment while it refills in the background. */
+export async function settledFds(expected: string[]): Promise<string[]> {
+  await eventually(() => JSON.stringify(openFds()) === JSON.stringify(expected), 2000);
+  return openFds();
+}
+
 /** Skips the calling test or hook, printing why, when missing names a missing prerequisite; under
  * CI=true (where .ci/run installs everything) it fails instead: CI never skips. */
 export function requirePrerequisite(ctx: Mocha.Context, missing: string | null): void {
@@ -134,4 +143,10 @@ export function requirePrerequisite(ctx: Mocha.Context, missing: string | null):
 /** Every path under dir, relative and sorted (a directory tree's shape, to spot leftovers). */
 export function treeEntries(dir: string): string[] {
   return (readdirSync(dir, { recursive: true }) as string[]).sort();
+}
+
+/** Removes a test's work directory, including what a rootless runtime shifted into the caller's
+ * subordinate range (removed through a user namespace with the caller's map). */
+export async function removeWork(dir: string): Promise<void> {
+  await removeTreeMapped(dir, rootless ? callerIdMap() : null);
 }

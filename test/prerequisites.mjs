@@ -15,6 +15,8 @@ const NEEDS = [
   ['ip', 'ip', 'iproute2'],
   ['pasta', 'pasta', 'passt'],
   ['unshare and setpriv', 'setpriv', 'util-linux'],
+  ['newuidmap and newgidmap (rootless with a subordinate range)', 'newuidmap', 'uidmap'],
+  ['mmdebstrap (the Debian test image)', 'mmdebstrap', 'mmdebstrap'],
   ['skopeo', 'skopeo', 'skopeo'],
   ['umoci', 'umoci', 'umoci'],
   ['oci-image-tool', 'oci-image-tool', 'oci-image-tool'],
@@ -22,6 +24,8 @@ const NEEDS = [
   ['htpasswd', 'htpasswd', 'apache2-utils'],
   ['openssl', 'openssl', 'openssl'],
   ['zstd', 'zstd', 'zstd'],
+  ['newuidmap', 'newuidmap', 'uidmap'],
+  ['mmdebstrap', 'mmdebstrap', 'mmdebstrap'],
   ['qemu (the cgroup v2 VM)', 'qemu-system-x86_64', 'qemu-system-x86'],
   ['xz (the VM initramfs)', 'xz', 'xz-utils'],
 ];

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { availableControllers, findV2Mount } from '../dist/cgroup/hierarchy.js';
 import { runInVm, vmAvailable } from './vm/vm.mjs';
 import { missingPrerequisites } from './prerequisites.mjs';
+import { grantSubordinateIds } from './subordinate-ids.mjs';
 
 const repo = dirname(dirname(fileURLToPath(import.meta.url)));
 const NOBODY = 65534;
@@ -186,9 +187,12 @@ try {
   mocha('unit, integration and security tests', repo, ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts', 'test/security/**/*.test.ts']);
   if (process.getuid() === 0) {
     const cgroup = delegatedCgroup(NOBODY);
+    // test/integration/rootless-*.test.ts: the rootless pass has a subordinate range (uidmap).
+    const revokeIds = grantSubordinateIds(NOBODY);
     try {
       mocha(`integration and security tests as uid ${NOBODY} (rootless${cgroup ? `, in the delegated cgroup ${cgroup}` : ''})`, treeReadableBy(NOBODY), ['test/integration/**/*.test.ts', 'test/security/**/*.test.ts'], NOBODY, cgroup);
     } finally {
+      revokeIds();
       const left = cgroup ? removeCgroup(cgroup) : [];
       if (left.length) {
         console.log(`the rootless pass left cgroups behind: ${left.join(' ')}; counted as one failure`);

@@ -24,6 +24,15 @@ function format(value: string | undefined): ImageFormat | undefined {
   return value as ImageFormat;
 }
 
+/** Bytes as docker prints them: 1000-based, three significant digits ('5.2MB'). */
+function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let n = bytes;
+  let u = 0;
+  for (; n >= 1000 && u < units.length - 1; u++) n /= 1000;
+  return `${u === 0 ? n : n.toPrecision(3).replace(/\.?0+$/, '')}${units[u]}`;
+}
+
 /** A one-line progress bar on stderr when it is a terminal. */
 function progressBar(): ((p: ImageProgress) => void) | undefined {
   if (!process.stderr.isTTY) return undefined;
@@ -70,8 +79,8 @@ export async function imageCommand(args: string[]): Promise<number> {
       return 0;
     case 'ls':
     case 'list':
-      console.log(['REF', 'DIGEST', 'LAYERS', 'SIZE'].join('\t'));
-      for (const i of images.list()) console.log([i.tags.join(',') || '<none>', i.manifestDigest.slice(0, 19), String(i.layers), String(i.unpackedBytes)].join('\t'));
+      console.log(['REF', 'IMAGE ID', 'LAYERS', 'SIZE'].join('\t'));
+      for (const i of images.list()) console.log([i.tags.join(',') || '<none>', i.manifestDigest.replace(/^sha256:/, '').slice(0, 12), String(i.layers), humanSize(i.unpackedBytes)].join('\t'));
       return 0;
     case 'inspect':
       console.log(JSON.stringify(await images.inspect(need(a, 'a REF')), null, 2));

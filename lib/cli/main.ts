@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // The corral command: `corral run [options] -- COMMAND...` runs a container with the terminal's stdio
-// and exits with the container's exit code.
+// (or a terminal of its own with -t) and exits with the container's exit code.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { constants } from 'node:os';
 import { CorralError, Runtime, type ContainerSpec } from '../index.ts';
-import { pairs, parseMountFlag, parsePublishFlag, parseTmpfsFlag, parseVolumeFlag, usageError } from './parse.ts';
+import { failureLine, pairs, parseMountFlag, parsePublishFlag, parseTmpfsFlag, parseVolumeFlag, usageError } from './parse.ts';
 import { networkCommand } from './network-command.ts';
 import { volumeCommand } from './volume-command.ts';
 import { imageCommand } from './image-command.ts';
+import { pullPolicy } from '../container/pull-policy.ts';
+import { attachTerminal, stdioSpec, terminalDrained, type TerminalFlags } from './terminal.ts';
+import { buildCommand } from './build-command.ts';
 import { psCommand } from './ps-command.ts';
 import { logsCommand } from './logs-command.ts';
 import { execCommand } from './exec-command.ts';
@@ -16,14 +18,16 @@ import { inspectCommand } from './inspect-command.ts';
 import { statsCommand } from './stats-command.ts';
 import { LIFECYCLE_COMMANDS, lifecycleCommand } from './lifecycle-command.ts';
 import { registryCommand } from './registry-command.ts';
+import { parseRunArgs, runEnvironment, runLimits, runUser } from './run-options.ts';
 
-const USAGE = `usage: corral run [options] [--rootfs DIR | IMAGE] [-- COMMAND [ARG...]]
-       corral commit [options] IMAGE NEWREF [-- COMMAND...]   (run, then store the changes as NEWREF)
+const USAGE = `usage: corral run [options] IMAGE [COMMAND [ARG...]] | corral run [options] [--rootfs DIR] -- COMMAND [ARG...]
+       corral commit [options] IMAGE NEWREF [COMMAND...]   (run, then store the changes as NEWREF)
+       corral build [-t TAG] [-f FILE] [--build-arg K=V] [--target STAGE] [--no-cache] CONTEXT
        corral run -d [--name NAME] [--restart POLICY] [options] ...   (detached: prints the id)
        corral ps [-a] [-q] [--format json] | logs [-f] [--tail N] [--since T] [-t] CONTAINER
        corral exec [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
        corral start|stop [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
-       corral image import|export|ls|inspect|tag|rm|gc|du ...
+       corral image import|export|ls|inspect|tag|rm|gc|du ...   (corral images, corral rmi REF)
        corral pull|push|login|logout ...                       (registries: corral pull --help)
        corral volume create|ls|inspect|rm|prune ...
        corral network create|ls|inspect|rm|prune ...
@@ -34,9 +38,11 @@ namespace when not root). Without --rootfs the container sees the host root read
 
 options:
   --rootfs DIR            root directory of the container
-  -e, --env KEY=VALUE     set an environment variable (repeatable; default PATH only)
+  -e, --env KEY[=VALUE]   set an environment variable; a bare KEY passes this shell's on (repeatable)
+      --env-file FILE     KEY=VALUE (or KEY) lines, # comments (repeatable)
+      --entrypoint CMD    replaces the image's Entrypoint (and its Cmd); '' clears it
   -w, --cwd DIR           working directory inside the container
-  -u, --user UID[:GID]    run as this user
+  -u, --user U[:G]        run as this user: ids or names (of the image's or rootfs's /etc/passwd)
       --hostname NAME     host name inside the container
       --network MODE      none (default: own namespace with lo), host, bridge or a network's name
       --network-alias N   another name the container resolves by on its network (repeatable)
@@ -45,6 +51,9 @@ options:
   -l, --label KEY=VALUE   label (repeatable)
       --cap-add CAP       add a capability (repeatable; 'ALL' for all)
       --cap-drop CAP      drop a capability (repeatable)
+      --memory SIZE       memory limit (512m, 1g; needs cgroup v2 controllers)
+      --cpus N            CPU limit (1.5)
+      --pids-limit N      most processes at once
       --timeout MS        kill the container after MS milliseconds (exit code 124)
   -v, --volume SRC:DST[:ro]  bind a host path (absolute SRC) or mount a named volume
       --mount SPEC        type=bind|tmpfs|volume,source=…,target=…[,readonly][,size=…]
@@ -52,24 +61,26 @@ options:
       --read-only         the root filesystem read-only
       --rootfs-writable M overlay (default: writes go to a discarded layer) or direct
       --root DIR          where volumes, container layers and detached containers live
+  --pull POLICY           pull IMAGE: missing (default), always, never
   -d, --detach            run under a supervisor of its own, outliving this command; print the id
       --name NAME         (detached) a name unique in the root
       --restart POLICY    (detached) no, on-failure[:N], always or unless-stopped
       --rm                (detached) removed once it ends, by its supervisor (attached ones always are)
+  -i, --interactive       keep stdin connected (with -t: our terminal in raw mode, typed keys go in)
+  -t, --tty               a terminal for the container (its own /dev/pts), sized like ours
+      --init              an init as PID 1: forwards signals, reaps zombies
+      --sig-proxy BOOL    forward SIGINT, SIGTERM, SIGHUP to the container (default true)
+      --stop-timeout S    seconds between SIGTERM and SIGKILL when corral stops it (default 10)
   -m, --message TEXT      (commit) recorded in the new image's history
   -h, --help              this text
-  -v, --version           corral's version
+      --version           corral's version
+
+Options come before IMAGE; what follows IMAGE is the command with its own options.
 
 exit codes: 125 corral failed, 126 command not executable, 127 command not found.`;
 
 /** Exit codes for failures of corral itself, as docker uses them. */
 const EXIT = { failed: 125, notExecutable: 126, notFound: 127, timedOut: 124 } as const;
-
-function parseUser(value: string): { uid: number; gid: number } {
-  const m = /^(\d+)(?::(\d+))?$/.exec(value);
-  if (!m) throw usageError(`--user must be UID[:GID], got '${value}'`);
-  return { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
-}
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -80,55 +91,69 @@ function version(): string {
  * the command after it. Runs the container with inherited stdio and forwards signals; commit then
  * stores the container's changes as NEWREF. */
 async function runCommand(args: string[], commit: boolean): Promise<number> {
-  const dash = args.indexOf('--');
-  const command = dash < 0 ? [] : args.slice(dash + 1);
-  const { values, positionals } = parseArgs({
-    args: dash < 0 ? args : args.slice(0, dash),
-    allowPositionals: true,
-    options: {
-      message: { type: 'string', short: 'm' },
-      rootfs: { type: 'string' },
-      env: { type: 'string', short: 'e', multiple: true },
-      cwd: { type: 'string', short: 'w' },
-      user: { type: 'string', short: 'u' },
-      hostname: { type: 'string' },
-      network: { type: 'string' },
-      'network-alias': { type: 'string', multiple: true },
-      publish: { type: 'string', short: 'p', multiple: true },
-      id: { type: 'string' },
-      label: { type: 'string', short: 'l', multiple: true },
-      'cap-add': { type: 'string', multiple: true },
-      'cap-drop': { type: 'string', multiple: true },
-      timeout: { type: 'string' },
-      volume: { type: 'string', short: 'v', multiple: true },
-      mount: { type: 'string', multiple: true },
-      tmpfs: { type: 'string', multiple: true },
-      'read-only': { type: 'boolean' },
-      'rootfs-writable': { type: 'string' },
-      root: { type: 'string' },
-      detach: { type: 'boolean', short: 'd' },
-      name: { type: 'string' },
-      restart: { type: 'string' },
-      rm: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const what = commit ? 'commit' : 'run';
+  const { values, positionals, command } = parseRunArgs(args, {
+    message: { type: 'string', short: 'm' },
+    rootfs: { type: 'string' },
+    env: { type: 'string', short: 'e', multiple: true },
+    'env-file': { type: 'string', multiple: true },
+    entrypoint: { type: 'string' },
+    cwd: { type: 'string', short: 'w' },
+    user: { type: 'string', short: 'u' },
+    hostname: { type: 'string' },
+    network: { type: 'string' },
+    'network-alias': { type: 'string', multiple: true },
+    publish: { type: 'string', short: 'p', multiple: true },
+    id: { type: 'string' },
+    label: { type: 'string', short: 'l', multiple: true },
+    'cap-add': { type: 'string', multiple: true },
+    'cap-drop': { type: 'string', multiple: true },
+    memory: { type: 'string' },
+    cpus: { type: 'string' },
+    'pids-limit': { type: 'string' },
+    timeout: { type: 'string' },
+    volume: { type: 'string', short: 'v', multiple: true },
+    mount: { type: 'string', multiple: true },
+    tmpfs: { type: 'string', multiple: true },
+    'read-only': { type: 'boolean' },
+    'rootfs-writable': { type: 'string' },
+    root: { type: 'string' },
+    interactive: { type: 'boolean', short: 'i' },
+    tty: { type: 'boolean', short: 't' },
+    init: { type: 'boolean' },
+    'sig-proxy': { type: 'string' },
+    'stop-timeout': { type: 'string' },
+    detach: { type: 'boolean', short: 'd' },
+    name: { type: 'string' },
+    restart: { type: 'string' },
+    rm: { type: 'boolean' },
+    pull: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  }, commit ? 2 : 1, what);
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
-  const [image, newRef, extra] = positionals;
-  if (commit ? !newRef || extra !== undefined : newRef !== undefined) {
-    throw usageError(commit ? 'usage: corral commit [options] IMAGE NEWREF [-- COMMAND...]' : `corral run takes one IMAGE before '--', got ${positionals.join(' ')}`);
-  }
-  if (!image && command.length === 0) throw usageError('corral run needs an IMAGE or a command after --');
-  const spec: ContainerSpec = { stdio: 'inherit' };
+  const [image, newRef] = positionals;
+  if (commit && !newRef) throw usageError('corral commit needs IMAGE and NEWREF (see corral commit --help)');
+  if (!image && command.length === 0 && values.entrypoint === undefined) throw usageError(`corral ${what} needs an IMAGE, or --rootfs DIR and a command (see corral ${what} --help)`);
+  const stopTimeout = values['stop-timeout'] === undefined ? 10 : Number(values['stop-timeout']);
+  if (!(stopTimeout >= 0)) throw usageError(`--stop-timeout must be seconds, got '${values['stop-timeout']}'`);
+  const sigProxy = values['sig-proxy'] ?? 'true';
+  if (sigProxy !== 'true' && sigProxy !== 'false') throw usageError(`--sig-proxy must be true or false, got '${sigProxy}'`);
+  const flags: TerminalFlags = { interactive: values.interactive ?? false, tty: values.tty ?? false, sigProxy: sigProxy === 'true', stopTimeout: stopTimeout * 1000 };
+  const spec: ContainerSpec = stdioSpec(flags);
+  if (values.init) spec.init = true;
   if (command.length) spec.command = command;
   if (image) spec.image = image;
+  if (values.pull !== undefined) spec.pull = pullPolicy(values.pull);
   if (values.rootfs !== undefined) spec.rootfs = values.rootfs;
-  if (values.env) spec.env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...pairs(values.env, '--env') };
+  if (values.env || values['env-file']) spec.env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...runEnvironment(values.env, values['env-file'], process.env) };
+  if (values.entrypoint !== undefined) spec.entrypoint = values.entrypoint === '' ? [] : [values.entrypoint];
+  const limits = runLimits(values);
+  if (limits) spec.limits = limits;
   if (values.cwd !== undefined) spec.cwd = values.cwd;
-  if (values.user !== undefined) spec.user = parseUser(values.user);
+  if (values.user !== undefined) spec.user = runUser(values.user);
   if (values.hostname !== undefined) spec.hostname = values.hostname;
   if (values.network !== undefined) spec.network = values.network;
   if (values['network-alias']) spec.network = { name: values.network ?? 'bridge', aliases: values['network-alias'] };
@@ -150,6 +175,7 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   const runtime = new Runtime(values.root === undefined ? {} : { root: values.root });
   if (values.detach) {
     if (commit || timeout !== undefined) throw usageError(`--detach does not go with ${commit ? 'commit' : '--timeout'} (see corral --help)`);
+    if (flags.tty || flags.interactive) throw usageError('--detach does not go with -i or -t yet (a detached container has no terminal)');
     delete spec.stdio;
     const detached = await runtime.run({ ...spec, detached: true, ...(values.name === undefined ? {} : { name: values.name }), ...(values.restart === undefined ? {} : { restart: values.restart }), ...(values.rm ? { autoRemove: true } : {}) });
     console.log(detached.id);
@@ -158,17 +184,20 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   if (values.name !== undefined || values.restart !== undefined) throw usageError('--name and --restart need --detach (see corral --help)');
   await using container = await runtime.create(spec);
   let timedOut = false;
-  const forward = (signal: NodeJS.Signals): void => {
-    if (container.status === 'running') container.kill(signal);
-  };
-  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, forward);
   const timer = timeout === undefined ? null : setTimeout(() => {
     timedOut = true;
-    forward('SIGKILL');
+    if (container.status === 'running') container.kill('SIGKILL');
   }, timeout);
-  await container.start();
-  const exit = await container.wait();
-  if (timer) clearTimeout(timer);
+  const detach = attachTerminal(container, flags);
+  let exit;
+  try {
+    await container.start();
+    exit = await container.wait();
+    await terminalDrained(container);
+  } finally {
+    detach();
+    if (timer) clearTimeout(timer);
+  }
   if (timedOut) return EXIT.timedOut;
   const code = exit.exitCode ?? 128 + (constants.signals[exit.signal!] ?? 0);
   if (commit) {
@@ -186,8 +215,14 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest, false);
     case 'commit':
       return runCommand(rest, true);
+    case 'build':
+      return buildCommand(rest);
     case 'image':
       return imageCommand(rest);
+    case 'images':
+      return imageCommand(['ls', ...rest]);
+    case 'rmi':
+      return imageCommand(['rm', ...rest]);
     case 'volume':
       return volumeCommand(rest);
     case 'ps':
@@ -207,7 +242,6 @@ async function main(argv: string[]): Promise<number> {
     case 'login':
     case 'logout':
       return registryCommand(command, rest);
-    case '-v':
     case '--version':
       console.log(`corral ${version()}`);
       return 0;
@@ -216,10 +250,10 @@ async function main(argv: string[]): Promise<number> {
     case '--help':
     case 'help':
       console.log(USAGE);
-      return command === undefined ? 1 : 0;
+      return 0;
     default:
       if (LIFECYCLE_COMMANDS.has(command)) return lifecycleCommand(command, rest);
-      throw usageError(`unknown command '${command}' (try corral --help)`);
+      throw usageError(`unknown command '${command}' (see corral --help)`);
   }
 }
 
@@ -229,7 +263,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const e = err as CorralError;
-    process.stderr.write(`corral: ${e.message}\n`);
+    process.stderr.write(`corral: ${failureLine(e, process.argv[2])}\n`);
     // As docker: 127 when the command is not there, 126 when it cannot be executed, else 125.
     const execFailed = e.syscall === 'execve';
     process.exitCode = execFailed && e.code === 'ENOENT' ? EXIT.notFound

@@ -8,6 +8,16 @@ export function usageError(message: string): CorralError {
   return new CorralError(message, { code: 'ERR_INVALID_ARG_VALUE' });
 }
 
+/** The one line a failure of `corral COMMAND` prints: a usage error (ours, or parseArgs's, whose
+ * first sentence is the reason) with a pointer to the command's --help. */
+export function failureLine(err: { message: string; code?: string | undefined }, command: string | undefined): string {
+  const parse = err.code?.startsWith('ERR_PARSE_ARGS') ?? false;
+  const reason = parse ? err.message.split(/\.\s/)[0]!.replace(/\.$/, '') : err.message.split('\n')[0]!;
+  if (!(parse || err.code === 'ERR_INVALID_ARG_VALUE') || reason.includes('--help')) return reason;
+  const known = command !== undefined && /^[a-z]+$/.test(command);
+  return `${reason} (see corral ${known ? `${command} ` : ''}--help)`;
+}
+
 /** KEY=VALUE options (--env, --label) as an object. */
 export function pairs(values: string[] | undefined, what: string): Record<string, string> {
   const out: Record<string, string> = {};

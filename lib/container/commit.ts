@@ -1,10 +1,14 @@
 import { CorralError } from '../sys/errors.ts';
+import type { WritableLayer } from '../fs/container-layers.ts';
+import type { IdMap } from '../sys/id-map.ts';
 import type { CommitChanges, CommitRequest } from './image-provider.ts';
 
 /** Options of commit(). */
 export interface CommitOptions {
-  /** The new image's name ('name:tag'). */
-  ref: string;
+  /** The new image's name ('name:tag'); without it the image is untagged (known by its digest). */
+  ref?: string;
+  /** What the history entry says made the layer (default 'corral commit'). */
+  createdBy?: string;
   /** Recorded in the image history. */
   message?: string;
   /** Config fields to set: Cmd, Entrypoint, Env, WorkingDir, User, Labels. */
@@ -14,8 +18,10 @@ export interface CommitOptions {
 /** What commit needs of a container. */
 export interface CommitSource {
   id: string;
-  layer: { upper: string } | null;
+  layer: WritableLayer | null;
   imageDigest: string | null;
+  /** The container's user namespace map, null without one. */
+  idMap: IdMap | null;
   /** Freezes the container for the duration of the commit when it runs and can be frozen;
    * returns the thaw (or null when nothing was frozen). */
   freeze(): Promise<(() => Promise<void>) | null>;
@@ -32,12 +38,17 @@ export async function commitContainer(
   if (!source.layer) {
     throw new CorralError(`container ${source.id} has no writable layer to commit (it runs on the host root or with rootfsWritable: 'direct')`, { code: 'ERR_COMMIT_UNSUPPORTED' });
   }
+  if (source.layer.kind === 'memory') {
+    throw new CorralError(`container ${source.id} cannot be committed: its writable layer is in memory inside its own mount namespace, where commit cannot read it (${source.layer.why})`, { code: 'ERR_COMMIT_UNSUPPORTED' });
+  }
   const thaw = await source.freeze();
   try {
     return await store({
       upper: source.layer.upper,
       baseManifestDigest: source.imageDigest,
-      ref: options.ref,
+      idMap: source.idMap,
+      ...(options.ref === undefined ? {} : { ref: options.ref }),
+      ...(options.createdBy === undefined ? {} : { createdBy: options.createdBy }),
       ...(options.message === undefined ? {} : { message: options.message }),
       ...(options.changes === undefined ? {} : { changes: options.changes }),
     });

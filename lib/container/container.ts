@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { CorralError } from '../sys/errors.ts';
 import type { CgroupStats, Cgroup } from '../cgroup/cgroup.ts';
 import type { CgroupManager } from '../cgroup/manager.ts';
@@ -11,6 +11,7 @@ import type { CommitRequest } from './image-provider.ts';
 import type { HeldResources } from './host-resources.ts';
 import type { PublishedPort } from '../net/ports.ts';
 import type { InitProcess } from './init-process.ts';
+import type { Terminal } from './terminal.ts';
 import { ContainerState, type ContainerStatus } from './status.ts';
 import { OomWatch } from './oom-watch.ts';
 import { execIn, type ExecOptions } from './exec.ts';
@@ -87,23 +88,26 @@ export class Container extends EventEmitter<ContainerEvents> {
   readonly stdin: Writable | null;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
+  /** The container's terminal with spec.tty, else null. */
+  readonly terminal: Terminal | null;
 
   readonly #spec: ResolvedSpec;
   readonly #owner: ContainerOwner;
   readonly #state: ContainerState;
   readonly #init: InitProcess;
   #exit: ExitInfo | null = null;
-  readonly #exited: Promise<ExitInfo>;
+  #exited: Promise<ExitInfo>;
   readonly #cgroup: Cgroup | null;
   readonly #oom: OomWatch | null;
   readonly #host: HeldResources;
   #startCalled = false;
+  #restarting = false;
   readonly #createdAt: string;
   #removal: Promise<void> | null = null;
 
   /** @internal Made by the container engine (Runtime.create, Runtime.run, and Runtime.get for a
    * detached container of another process, which may already be stopped: exit is then given). */
-  constructor(spec: ResolvedSpec, owner: ContainerOwner, init: InitProcess, stdio: StdioSet, initial: ContainerStatus, host: HeldResources, restored: RestoredFacts | null = null) {
+  constructor(spec: ResolvedSpec, owner: ContainerOwner, init: InitProcess, stdio: StdioSet, initial: ContainerStatus, host: HeldResources, restored: RestoredFacts | null = null, terminal: Terminal | null = null) {
     super();
     this.id = spec.id;
     this.pid = init.pid;
@@ -114,15 +118,21 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.stdin = stdio.stdin;
     this.stdout = stdio.stdout;
     this.stderr = stdio.stderr;
+    this.terminal = terminal;
     this.#spec = spec;
     this.#owner = owner;
     this.#init = init;
-    this.#state = new ContainerState(spec.id, initial);
+    this.#state = new ContainerState(spec.id, initial, { detached: init.restart !== undefined });
     this.#host = host;
     this.#cgroup = host.state.cgroup;
     this.#oom = this.#cgroup ? new OomWatch(this.#cgroup, () => this.emit('oom')) : null;
     if (spec.limits.controllers.has('memory')) this.#oom?.start();
-    this.#exited = init.exited.then((exit) => {
+    this.#exited = this.#watchExit();
+  }
+
+  /** The exit of the current run of the first process, once it is over. */
+  #watchExit(): Promise<ExitInfo> {
+    return this.#init.exited.then((exit) => {
       this.#oom?.check();
       this.#oom?.close();
       this.#exit = exit;
@@ -216,10 +226,23 @@ export class Container extends EventEmitter<ContainerEvents> {
   /** Lets a created container exec its command; rejects if the exec fails (e.g. EACCES). */
   async start(): Promise<void> {
     this.#state.require('start');
-    if (this.#startCalled) throw new CorralError(`container ${this.id} is already starting`, { code: 'ERR_CONTAINER_STATE' });
-    this.#startCalled = true;
-    await this.#init.start();
-    if (this.#state.moveIfAllowed('running')) this.emit('start');
+    if (this.status === 'stopped') {
+      // A detached container started again (docker start): its supervisor runs the command anew.
+      if (this.#restarting) throw new CorralError(`container ${this.id} is already starting`, { code: 'ERR_CONTAINER_STATE' });
+      this.#restarting = true;
+      try {
+        await this.#init.restart!();
+      } finally {
+        this.#restarting = false;
+      }
+      this.#exit = null;
+      this.#exited = this.#watchExit();
+    } else {
+      if (this.#startCalled) throw new CorralError(`container ${this.id} is already starting`, { code: 'ERR_CONTAINER_STATE' });
+      this.#startCalled = true;
+      await this.#init.start();
+    }
+    if (this.#exit === null && this.#state.moveIfAllowed('running')) this.emit('start');
   }
 
   /** Resolves with the exit of the first process. */
@@ -256,6 +279,15 @@ export class Container extends EventEmitter<ContainerEvents> {
     return execIn({ spec: this.#spec, initPidfd: this.#init.pidfd, cgroup: this.#cgroup }, command, options);
   }
 
+  /** logs() as a byte stream of the lines' text, to pipe (stdout and stderr interleaved unless
+   * one is turned off); with follow it ends once the container has exited. */
+  logsStream(options: LogOptions = {}): Readable {
+    const entries = this.logs(options);
+    return Readable.from((async function* () {
+      for await (const entry of entries) yield Buffer.from(entry.log);
+    })(), { objectMode: false });
+  }
+
   /** A detached container's output as its supervisor logged it (json-file lines); with follow
    * the iteration ends once the container has exited. */
   async *logs(options: LogOptions = {}): AsyncGenerator<LogEntry> {
@@ -277,6 +309,7 @@ export class Container extends EventEmitter<ContainerEvents> {
       id: this.id,
       layer: this.#host.state.layer,
       imageDigest: this.#host.state.image?.manifestDigest ?? null,
+      idMap: this.#spec.idMap,
       freeze: async () => {
         if (this.status !== 'running' || !this.#cgroup) return null;
         await this.pause();
@@ -309,6 +342,7 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.stdin?.destroy();
     this.stdout?.destroy();
     this.stderr?.destroy();
+    this.terminal?.destroy();
     try {
       await this.#init.dispose();
       await this.#host.release();

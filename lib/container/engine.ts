@@ -5,11 +5,12 @@ import type { CgroupManager } from '../cgroup/manager.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
 import { Container, type ContainerOwner } from './container.ts';
 import { abortError, checkRunOptions, collectRun, type RunOptions, type RunResult } from './run-result.ts';
-import { cloneFlags, containerSetupOps, envList, searchPath } from './setup.ts';
+import { cloneFlags, commandStartOps, containerSetupOps, envList, searchPath } from './setup.ts';
 import { lastStepOps } from './hardening.ts';
 import { resolveSpec, type ContainerSpec, type ResolvedSpec } from './spec.ts';
 import { noStdio, openStdio, type StdioSet } from './stdio.ts';
 import { ChildInit } from './init-process.ts';
+import { ConsoleSocket, terminalIo, type Terminal } from './terminal.ts';
 import { splitDetached, type CreateSpec, type DetachedOptions } from './detached-spec.ts';
 import { StateStore, type PersistedState } from './state-store.ts';
 import { SupervisedInit, supervisedStatus, tellSupervisor } from './supervisor-client.ts';
@@ -17,12 +18,17 @@ import type { ContainerStatus } from './status.ts';
 import { readLogs } from './logs.ts';
 import { cgroupResource, HeldResources, imageLeaseResource, volumeResource, writableLayerResource, type HostResource } from './host-resources.ts';
 import type { ImageProvider, ResolvedImage } from './image-provider.ts';
+import { pullPolicy, type PullPolicy } from './pull-policy.ts';
 import type { NetworkStore } from '../net/network-store.ts';
 import { CLONE } from '../sys/constants.ts';
 import { joinNetworkOp, networkResource, preparedNetnsResource } from './network-resource.ts';
 import type { NetnsPool } from '../net/netns-pool.ts';
 import { startPasta } from '../net/pasta.ts';
 import { join } from 'node:path';
+import { hostRootEntries } from '../fs/rootfs.ts';
+import { isSingleIdMap, type IdMap } from '../sys/id-map.ts';
+
+const SIGKILL = 9;
 
 /** The parts a container engine is made of (assembled by the Runtime in lib/runtime.ts). */
 export interface EngineParts {
@@ -31,6 +37,8 @@ export interface EngineParts {
   /** The runtime's root directory (container layers live below it). */
   root: string;
   rootless: boolean;
+  /** The map of the containers' user namespaces. */
+  idMap: IdMap;
   cgroups: CgroupManager;
   volumes: VolumeStore;
   networks: NetworkStore;
@@ -38,10 +46,18 @@ export interface EngineParts {
   netnsPool: NetnsPool | null;
   /** Images for specs that name one, and commit; null: specs cannot name images. */
   images: ImageProvider | null;
+  /** A uid's home directory in the /etc/passwd of a root directory or image layers (top first). */
+  homeOf: (lowerDirs: string[], uid: number) => Promise<string | null>;
   /** The command that removes a detached container by id (autoRemove: its supervisor becomes it). */
   removeCommand: (id: string) => string[];
 }
 
+
+/** The directories a container's root is seen through (top first): the image's layers, else the
+ * rootfs, else the host's root. */
+function rootDirs(image: ResolvedImage | null, rootfs: string | null): string[] {
+  return image ? image.lowerNames.map((n) => join(image.layersDir, n)) : [rootfs ?? '/'];
+}
 /** Creates, runs and tracks the containers of one runtime: resolves specs, acquires their host
  * resources (lib/container/host-resources.ts), launches their first process. */
 export class ContainerEngine {
@@ -99,9 +115,7 @@ export class ContainerEngine {
     const container = await this.#launch(spec, true, options);
     try {
       return await collectRun({
-        stdin: container.stdin,
-        stdout: container.stdout,
-        stderr: container.stderr,
+        ...(container.terminal ? terminalIo(container.terminal, options.input) : { stdin: container.stdin, stdout: container.stdout, stderr: container.stderr }),
         wait: () => container.wait(),
         kill: (signal) => {
           if (container.status === 'running' || container.status === 'paused') container.kill(signal);
@@ -196,15 +210,34 @@ export class ContainerEngine {
     };
   }
 
+  /** The spec with a user given by name ('name[:group]') as ids, resolved in the container's root:
+   * the image's layers, the rootfs, or the host's root. */
+  async #withUserIds(spec: ContainerSpec, image: ResolvedImage | null): Promise<ContainerSpec> {
+    if (typeof spec?.user !== 'string') return spec;
+    if (!this.#parts.images) throw new CorralError(`user '${spec.user}' is a name, and this runtime has no image store to resolve it with`, { code: 'ERR_INVALID_SPEC' });
+    return { ...spec, user: await this.#parts.images.resolveUser(spec.user, rootDirs(image, typeof spec.rootfs === 'string' ? spec.rootfs : null)) };
+  }
+
   /** Makes a detached container: its state directory and name first, then the supervisor (whose
    * tag owns the host resources, so sweepers leave them alone while it lives), then the plan. */
-  async #launchDetached(spec: ContainerSpec, options: DetachedOptions): Promise<Container> {
-    const image = spec?.image === undefined ? null : await this.#image(spec.image);
+  /** HOME, when neither the spec nor the image sets it: the user's passwd entry, else Docker's. */
+  async #setHome(resolved: ResolvedSpec, image: ResolvedImage | null): Promise<void> {
+    if (resolved.env.HOME !== undefined) return;
+    const uid = resolved.user?.uid ?? 0;
+    resolved.env.HOME = (await this.#parts.homeOf(rootDirs(image, resolved.rootfs), uid)) ?? (uid === 0 ? '/root' : '/');
+  }
+
+  async #launchDetached(named: ContainerSpec, options: DetachedOptions): Promise<Container> {
+    const image = named?.image === undefined ? null : await this.#image(named.image, pullPolicy(named.pull));
+    const spec = await this.#withUserIds(named, image);
     const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
+    await this.#setHome(resolved, image);
     if (resolved.network === 'bridge' || resolved.network === 'pasta') {
       // Their attachments (addresses, veths, rules, pasta) are not yet released from another process.
       throw new CorralError(`invalid container spec: a detached container's network must be 'none' or 'host' for now, got ${resolved.network}`, { code: 'ERR_INVALID_SPEC' });
     }
+    // Its terminal's master would have to live in the supervisor, which does not hold one yet.
+    if (resolved.tty) throw new CorralError('invalid container spec: a detached container cannot have a terminal (tty) yet', { code: 'ERR_INVALID_SPEC' });
     if (this.#containers.has(resolved.id)) {
       throw new CorralError(`a container with id ${resolved.id} already exists`, { code: 'ERR_CONTAINER_EXISTS' });
     }
@@ -221,7 +254,7 @@ export class ContainerEngine {
         exitCommand: options.autoRemove ? this.#parts.removeCommand(resolved.id) : null,
       });
       host = await HeldResources.acquire(this.#resources, resolved, image, supervisor.tag);
-      const proc = await supervisor.launch(this.#launchSpec(resolved, noStdio(), host), host.state.cgroup?.path ?? null, host.state.layer?.work ?? null);
+      const proc = await supervisor.launch(this.#launchSpec(resolved, noStdio(), host, null), host.state.cgroup?.path ?? null, host.state.layer?.kind === 'disk' ? host.state.layer.work : null);
       const state: PersistedState = {
         version: 1,
         id: resolved.id,
@@ -251,13 +284,15 @@ export class ContainerEngine {
 
   /** Resolves the spec, acquires the host resources and launches the first process: now (run) or
    * held before exec (create); on a failure everything acquired is released. */
-  async #launch(spec: ContainerSpec, now: boolean, options?: RunOptions): Promise<Container> {
-    const image = spec?.image === undefined ? null : await this.#image(spec.image);
-    const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
+  async #launch(named: ContainerSpec, now: boolean, options?: RunOptions): Promise<Container> {
+    const image = named?.image === undefined ? null : await this.#image(named.image, pullPolicy(options?.pull, named.pull));
+    const spec = await this.#withUserIds(named, image);
+    const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter, this.#parts.idMap);
     if (options) {
-      checkRunOptions(options, resolved.stdio === 'pipe');
+      checkRunOptions(options, resolved.stdio === 'pipe' || resolved.tty !== null);
       if (options.signal?.aborted) throw abortError(options.signal);
     }
+    await this.#setHome(resolved, image);
     if (this.#containers.has(resolved.id)) {
       throw new CorralError(`a container with id ${resolved.id} already exists`, { code: 'ERR_CONTAINER_EXISTS' });
     }
@@ -265,22 +300,30 @@ export class ContainerEngine {
     let host: HeldResources | undefined;
     let stdio: StdioSet | undefined;
     let init: ChildInit | undefined;
+    let consoleSocket: ConsoleSocket | null = null;
     try {
-      host = await HeldResources.acquire(this.#resources, resolved, image);
-      stdio = openStdio(resolved.stdio);
-      const launch = this.#launchSpec(resolved, stdio, host);
+      host = await HeldResources.acquire(this.#resources, resolved, image, null, now);
+      // With a terminal, fds 0-2 are /dev/null until the terminal replaces them.
+      stdio = openStdio(resolved.tty ? 'ignore' : resolved.stdio);
+      consoleSocket = resolved.tty && new ConsoleSocket();
+      const launch = this.#launchSpec(resolved, stdio, host, consoleSocket);
       // pasta needs the container's pid before exec: such a run() takes the create() path.
       const pasta = resolved.network === 'pasta';
       const proc = now && !pasta ? await launchNow(launch) : await launchPending(launch);
       stdio.releaseChildEnds();
+      consoleSocket?.releaseChildEnd();
       init = new ChildInit(proc, !now || pasta);
+      const terminal: Terminal | null = consoleSocket?.receive() ?? null;
       if (pasta) await this.#startPasta(resolved, proc.pid, host, now ? init : null);
-      const container = new Container(resolved, this.#owner, init, stdio, now ? 'running' : 'created', host);
+      const container = new Container(resolved, this.#owner, init, stdio, now ? 'running' : 'created', host, null, terminal);
       this.#containers.set(resolved.id, container);
       return container;
     } catch (e) {
       this.#containers.delete(resolved.id);
       await init?.abandon();
+      init?.signal(SIGKILL);
+      await init?.exited;
+      consoleSocket?.close();
       stdio?.destroy();
       await host?.release().catch(() => {});
       throw e;
@@ -295,30 +338,34 @@ export class ContainerEngine {
     await runNow?.start();
   }
 
-  async #image(ref: string): Promise<ResolvedImage> {
+  async #image(ref: string, pull: PullPolicy): Promise<ResolvedImage> {
     if (!this.#parts.images) throw new CorralError('this runtime has no image store', { code: 'ERR_INVALID_SPEC' });
-    return this.#parts.images.resolve(ref);
+    return this.#parts.images.resolve(ref, pull);
   }
 
-  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources): LaunchSpec {
+  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources, consoleSocket: ConsoleSocket | null): LaunchSpec {
     const { cgroup, layer, image, mounts, network } = host.state;
     // test/security/host-root-runtime-root.test.ts: a container on the host's root never sees the
     // runtime's own root (other containers' layers, images, volumes).
-    const visible = spec.rootfs === null && !image ? { ...spec, maskedPaths: [...spec.maskedPaths, this.#parts.root] } : spec;
+    const onHostRoot = spec.rootfs === null && !image && spec.namespaces.mount;
+    const visible = onHostRoot ? { ...spec, maskedPaths: [...spec.maskedPaths, this.#parts.root] } : spec;
+    const context = { ownCgroup: cgroup !== null, layer, image, mounts, hostEntries: onHostRoot ? hostRootEntries(spec.hostRoot, mounts) : null };
     return {
       cloneFlags: network ? cloneFlags(spec, cgroup !== null) & ~CLONE.NEWNET : cloneFlags(spec, cgroup !== null),
       setup: spec.network === 'pasta'
         // pasta opens /proc/PID/ns/* of the held child: it stays dumpable (as on the vfork path; no
         // process of the container exists before its exec, and exec resets it).
-        ? withoutDumpable(containerSetupOps(visible, { ownCgroup: cgroup !== null, layer, image, mounts }))
-        : [...(network ? [joinNetworkOp(network.nsfd)] : []), ...containerSetupOps(visible, { ownCgroup: cgroup !== null, layer, image, mounts })],
-      ...(network ? { keepFds: [network.nsfd] } : {}),
+        ? withoutDumpable(containerSetupOps(visible, context))
+        : [...(network ? [joinNetworkOp(network.nsfd)] : []), ...containerSetupOps(visible, context)],
+      keepFds: [...(network ? [network.nsfd] : []), ...(consoleSocket ? [consoleSocket.childFd] : [])],
+      afterResolve: commandStartOps(spec, consoleSocket?.childFd ?? null),
       beforeExec: lastStepOps(spec.hardening),
       command: spec.command,
       env: envList(spec.env),
       searchPath: searchPath(spec.env),
       stdio: stdio.childFds,
       ...(cgroup ? { cgroupFd: cgroup.fd } : {}),
+      ...(spec.idMap && !isSingleIdMap(spec.idMap) ? { idMap: spec.idMap } : {}),
     };
   }
 }

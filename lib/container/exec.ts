@@ -4,10 +4,13 @@ import { exitWatcher } from '../spawn/exit-watcher.ts';
 import { launchJoined, type LaunchedProcess } from '../spawn/launch.ts';
 import type { Cgroup } from '../cgroup/cgroup.ts';
 import { checkRunOptions, collectRun, exitInfo, signalNumber, type ExitInfo, type RunOptions, type RunResult } from './run-result.ts';
-import { cloneFlags, envList, joinedProcessOps, joiningOps, searchPath } from './setup.ts';
+import { cloneFlags, commandStartOps, envList, joinedProcessOps, joiningOps, searchPath } from './setup.ts';
 import { lastStepOps } from './hardening.ts';
-import type { ResolvedSpec, StdioMode } from './spec.ts';
+import { checkMapped, type ResolvedSpec, type StdioMode } from './spec.ts';
 import { openStdio } from './stdio.ts';
+import { checkTerminalSize, ConsoleSocket, terminalIo, type Terminal, type TerminalSize } from './terminal.ts';
+
+const SIGKILL = 9;
 
 /** Options of exec(): a new process in a running container. */
 export interface ExecOptions extends RunOptions {
@@ -16,6 +19,13 @@ export interface ExecOptions extends RunOptions {
   cwd?: string;
   user?: { uid: number; gid: number; groups?: number[] };
   stdio?: StdioMode;
+  /** A terminal from the container's devpts as the process's stdio and controlling terminal
+   * (stdio is then unused); its output is the result's stdout. */
+  tty?: boolean;
+  /** The terminal's size at start (with tty). */
+  consoleSize?: TerminalSize;
+  /** Called with the live terminal (to type into it, resize it) once the process runs (with tty). */
+  onTerminal?: (terminal: Terminal) => void;
 }
 
 /** The running container an exec joins. */
@@ -46,16 +56,24 @@ export async function execIn(target: ExecTarget, command: string[], options: Exe
     throw new CorralError('exec command must be a non-empty array of strings', { code: 'ERR_INVALID_ARG_VALUE' });
   }
   const stdioMode = options.stdio ?? 'pipe';
-  checkRunOptions(options, stdioMode === 'pipe');
+  checkRunOptions(options, stdioMode === 'pipe' || options.tty === true);
+  const size = options.consoleSize === undefined ? null : checkTerminalSize(options.consoleSize, 'consoleSize');
+  if (options.tty && !target.spec.namespaces.mount) {
+    throw new CorralError('tty needs the mount namespace (the terminal comes from its /dev/pts)', { code: 'ERR_INVALID_ARG_VALUE' });
+  }
   const env = options.env ?? target.spec.env;
   const spec = {
     cwd: options.cwd ?? target.spec.cwd,
     user: options.user ? { ...options.user, groups: options.user.groups ?? [] } : target.spec.user,
+    idMap: target.spec.idMap,
     namespaces: target.spec.namespaces,
     capabilities: target.spec.capabilities,
     hardening: target.spec.hardening,
   };
-  const stdio = openStdio(stdioMode);
+  if (spec.idMap && spec.user) checkMapped(spec.idMap, spec.user);
+  const consoleSocket = options.tty ? new ConsoleSocket() : null;
+  // With a terminal, fds 0-2 are /dev/null until the terminal replaces them.
+  const stdio = openStdio(consoleSocket ? 'ignore' : stdioMode);
   const startedAt = performance.now();
   const oomBefore = target.cgroup?.oomKills() ?? 0;
   let proc: LaunchedProcess;
@@ -68,12 +86,15 @@ export async function execIn(target: ExecTarget, command: string[], options: Exe
       joinSetup: joiningOps(),
       setup: joinedProcessOps(spec),
       beforeExec: lastStepOps(spec.hardening),
+      afterResolve: commandStartOps({ init: false, tty: consoleSocket && { size } }, consoleSocket?.childFd ?? null),
+      keepFds: consoleSocket ? [consoleSocket.childFd] : [],
       command,
       env: envList(env),
       searchPath: searchPath(env),
       stdio: stdio.childFds,
     });
   } catch (e) {
+    consoleSocket?.close();
     stdio.destroy();
     throw e;
   }
@@ -85,8 +106,18 @@ export async function execIn(target: ExecTarget, command: string[], options: Exe
       resolve(exitInfo(status));
     });
   });
+  let terminal: Terminal | null = null;
+  try {
+    terminal = consoleSocket?.receive() ?? null;
+  } catch (e) {
+    killProcessGroup(proc, SIGKILL);
+    await exited;
+    throw e;
+  }
+  if (terminal) options.onTerminal?.(terminal);
   return collectRun({
     ...stdio,
+    ...(terminal ? terminalIo(terminal, options.input) : {}),
     wait: () => exited,
     kill: (signal) => killProcessGroup(proc, signalNumber(signal)),
     oomKilled: () => (target.cgroup?.oomKills() ?? 0) > oomBefore,

@@ -2,7 +2,7 @@ import { rmdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Cgroup } from '../cgroup/cgroup.ts';
 import type { CgroupManager } from '../cgroup/manager.ts';
-import { createLayer, removeLayer, type ContainerLayer } from '../fs/container-layers.ts';
+import { createLayer, removeLayer, prepareLayers, type WritableLayer } from '../fs/container-layers.ts';
 import { removeTree } from '../fs/remove-tree.ts';
 import type { PlannedMount } from '../fs/rootfs.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
@@ -15,7 +15,9 @@ import type { ResolvedSpec } from './spec.ts';
 export interface HostState {
   cgroup: Cgroup | null;
   /** The writable overlay layer, when the root filesystem gets one. */
-  layer: ContainerLayer | null;
+  layer: WritableLayer | null;
+  /** True for run(): the container is removed when its command ends, so nothing reads its layer. */
+  runOnce: boolean;
   image: ResolvedImage | null;
   /** spec.mounts with volumes turned into binds of their data directories. */
   mounts: PlannedMount[];
@@ -32,7 +34,7 @@ export interface HostState {
 /** What a HostState holds in a form another process can read back (state.json). */
 export interface SavedHostState {
   cgroup: string | null;
-  layer: ContainerLayer | null;
+  layer: WritableLayer | null;
   mounts: PlannedMount[];
   owner: string;
 }
@@ -62,8 +64,8 @@ export class HeldResources {
 
   /** Acquires the resources in order for a container; on a failure what was acquired is released
    * (in reverse) before the error is thrown, so a failed create leaves nothing behind. */
-  static async acquire(resources: readonly HostResource[], spec: ResolvedSpec, image: ResolvedImage | null, owner: string | null = null): Promise<HeldResources> {
-    const held = new HeldResources({ cgroup: null, layer: null, image, mounts: [], network: null, ports: [], owner });
+  static async acquire(resources: readonly HostResource[], spec: ResolvedSpec, image: ResolvedImage | null, owner: string | null = null, runOnce = false): Promise<HeldResources> {
+    const held = new HeldResources({ cgroup: null, layer: null, runOnce, image, mounts: [], network: null, ports: [], owner });
     try {
       for (const resource of resources) {
         const release = await resource.acquire(spec, held.state);
@@ -80,7 +82,7 @@ export class HeldResources {
    * another process releases it. */
   static restore(resources: readonly HostResource[], spec: ResolvedSpec, image: ResolvedImage | null, saved: SavedHostState): HeldResources {
     const cgroup = saved.cgroup === null ? null : Cgroup.open(saved.cgroup);
-    const held = new HeldResources({ cgroup, layer: saved.layer, image, mounts: saved.mounts, network: null, ports: [], owner: saved.owner });
+    const held = new HeldResources({ cgroup, layer: saved.layer, runOnce: false, image, mounts: saved.mounts, network: null, ports: [], owner: saved.owner });
     for (const resource of resources) {
       const release = resource.restore?.(spec, held.state);
       if (release) held.#releases.push(release);
@@ -163,12 +165,15 @@ export function imageLeaseResource(images: ImageProvider | null): HostResource {
   };
 }
 
-/** The per-container writable overlay layer over an image or a rootfs directory. */
+/** The per-container writable overlay layer over an image or a rootfs directory: in memory for
+ * run() (nothing on disk to make or delete) and where the runtime root's filesystem cannot hold
+ * an upper (checked once); on disk under the runtime root otherwise, where commit reads it. */
 export function writableLayerResource(root: string): HostResource {
-  const restore = (_spec: ResolvedSpec, host: HostState): Release | null => {
+  let unsupported: string | null | undefined;
+  const restore = (spec: ResolvedSpec, host: HostState): Release | null => {
     const layer = host.layer;
-    if (!layer) return null;
-    if (!host.owner) return () => removeLayer(layer);
+    if (layer?.kind !== 'disk') return null; // in memory: it goes with the container's mount namespace
+    if (!host.owner) return () => removeLayer(layer, spec.idMap);
     // A supervisor's layer goes at once, with its directory when empty: its process may be short-lived.
     return () => {
       removeTree(layer.dir);
@@ -179,8 +184,16 @@ export function writableLayerResource(root: string): HostResource {
     name: 'writable layer',
     acquire(spec, host) {
       if (!(host.image || spec.rootfs !== null) || spec.rootfsWritable !== 'overlay' || !spec.namespaces.mount) return null;
-      const layer = createLayer(root, spec.id, host.owner ?? undefined);
-      host.layer = layer;
+      if (unsupported === undefined) unsupported = prepareLayers(root);
+      if (host.runOnce) {
+        host.layer = { kind: 'memory', why: 'a run() container is removed when its command ends' };
+        return null;
+      }
+      if (unsupported !== null) {
+        host.layer = { kind: 'memory', why: unsupported };
+        return null;
+      }
+      host.layer = { kind: 'disk', ...createLayer(root, spec.id, host.owner ?? undefined) };
       return restore(spec, host);
     },
     restore,

@@ -1,5 +1,8 @@
 /** What the container layer needs from images (implemented by lib/image, which sits below it). */
 
+import type { PullPolicy } from './pull-policy.ts';
+import type { IdMap } from '../sys/id-map.ts';
+
 /** What an image contributes to a container spec. */
 export interface ImageDefaults {
   /** Entrypoint + Cmd (the spec's command replaces Cmd). */
@@ -26,7 +29,12 @@ export interface CommitRequest {
   upper: string;
   /** The image the container runs, or null for a container on a plain rootfs. */
   baseManifestDigest: string | null;
-  ref: string;
+  /** The user namespace map the upper was written through (its owners are mapped back), or null. */
+  idMap: IdMap | null;
+  /** The tag; none: an untagged image (a build step). */
+  ref?: string;
+  /** The history entry's created_by (default 'corral commit'). */
+  createdBy?: string;
   message?: string;
   changes?: CommitChanges;
 }
@@ -43,7 +51,11 @@ export interface CommitChanges {
 
 /** Images as a runtime uses them. */
 export interface ImageProvider {
-  resolve(ref: string): Promise<ResolvedImage>;
+  /** The image `ref` names, pulled first as `pull` says. */
+  resolve(ref: string, pull: PullPolicy): Promise<ResolvedImage>;
+  /** A user 'name[:group]' (or ids) as ids, through /etc/passwd and /etc/group of the root that
+   * these directories make (top first). */
+  resolveUser(user: string, dirs: string[]): Promise<{ uid: number; gid: number; groups: number[] }>;
   /** owner: the process tag the mark belongs to (a detached container's supervisor), default ours. */
   markUsed(manifestDigest: string, containerId: string, owner?: string): void;
   release(manifestDigest: string, containerId: string, owner?: string): void;

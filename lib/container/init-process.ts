@@ -14,6 +14,9 @@ export interface InitProcess {
   readonly exited: Promise<ExitInfo>;
   /** Lets a created process exec its command; rejects if the exec fails. */
   start(): Promise<void>;
+  /** Runs the command again after it has exited (exited then stands for the new run); only a
+   * supervised (detached) init has it. */
+  restart?(): Promise<void>;
   /** Sends a signal while it lives. */
   signal(signal: number): void;
   /** Ends a created process before it exec'd (it is killed and reaped); nothing once started. */

@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { constants } from 'node:os';
+import type { PullPolicy } from './pull-policy.ts';
 import { CorralError } from '../sys/errors.ts';
 import type { ExitStatus } from '../sys/libc.ts';
 
@@ -37,6 +38,8 @@ export interface RunOptions {
   maxBuffer?: number;
   /** 'buffer' (default) gives Buffers; an encoding such as 'utf8' gives strings. */
   encoding?: BufferEncoding | 'buffer';
+  /** When the spec's image is pulled (over the spec's own `pull`). */
+  pull?: PullPolicy;
 }
 
 /** Run options that ask for string output. */

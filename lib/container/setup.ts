@@ -1,12 +1,13 @@
 import { CLONE, PR } from '../sys/constants.ts';
 import { op, type PlanOp } from '../spawn/ops.ts';
 import { liftedDefences } from '../spawn/lifted-defences.ts';
-import { rootfsOps, type PlannedMount } from '../fs/rootfs.ts';
-import type { ContainerLayer } from '../fs/container-layers.ts';
+import { rootfsOps, type HostEntry, type PlannedMount } from '../fs/rootfs.ts';
+import type { WritableLayer } from '../fs/container-layers.ts';
 import type { ResolvedImage } from './image-provider.ts';
 import { lastCapability } from './capabilities.ts';
 import { limitOps, seccompOp } from './hardening.ts';
 import { DEFAULT_PATH, type ResolvedSpec } from './spec.ts';
+import { isSingleIdMap, type IdMap } from '../sys/id-map.ts';
 
 const SIGKILL = 9;
 
@@ -26,10 +27,12 @@ export function cloneFlags(spec: ResolvedSpec, ownCgroup = false): bigint {
   return flags;
 }
 
-/** The ids a user namespace maps: the caller becomes root inside. */
-function userNamespaceOps(): PlanOp[] {
-  const uid = process.getuid!();
-  const gid = process.getgid!();
+/** The single mapping, written by the child itself (the caller becomes root inside); a map with
+ * subordinate ranges is the parent's to write (LaunchSpec.idMap). */
+function userNamespaceOps(map: IdMap): PlanOp[] {
+  if (!isSingleIdMap(map)) return [];
+  const uid = map.uids[0]!.outside;
+  const gid = map.gids[0]!.outside;
   return [op.usernsMaps({
     step: `map uid ${uid} and gid ${gid} to root in the user namespace`, path: '/proc/self/uid_map',
     uidMap: `0 ${uid} 1\n`, gidMap: `0 ${gid} 1\n`,
@@ -37,12 +40,12 @@ function userNamespaceOps(): PlanOp[] {
 }
 
 /** Switching to the spec's user, after the filesystem is set up. */
-export function identityOps(spec: Pick<ResolvedSpec, 'user' | 'namespaces'>): PlanOp[] {
+export function identityOps(spec: Pick<ResolvedSpec, 'user' | 'idMap'>): PlanOp[] {
   if (!spec.user) return [];
   const { uid, gid, groups } = spec.user;
   const ops: PlanOp[] = [];
-  // In a user namespace without a gid mapping for them, setgroups is denied; an empty list is skipped.
-  if (!spec.namespaces.user || groups.length > 0) {
+  // With the single mapping setgroups is denied; an empty list is skipped.
+  if (!spec.idMap || !isSingleIdMap(spec.idMap) || groups.length > 0) {
     ops.push(op.setgroups({ step: `set supplementary groups [${groups.join(',')}]`, gids: groups }));
   }
   ops.push(op.setresgid({ step: `switch to gid ${gid}`, gid }));
@@ -54,36 +57,41 @@ export function identityOps(spec: Pick<ResolvedSpec, 'user' | 'namespaces'>): Pl
  * its mounts with volumes resolved to their directories. */
 export interface SetupContext {
   ownCgroup: boolean;
-  layer: ContainerLayer | null;
+  layer: WritableLayer | null;
   /** The image's layers, when the container runs one. */
   image: ResolvedImage | null;
   mounts: PlannedMount[];
+  /** The host root's top-level entries to bind, for a container on it that needs them (else null). */
+  hostEntries: readonly HostEntry[] | null;
 }
 
 /** Every step of the container's first process between clone and the command. */
 export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): PlanOp[] {
   const ownCgroup = context.ownCgroup;
   const ops: PlanOp[] = [];
-  if (spec.namespaces.user) ops.push(...userNamespaceOps());
+  if (spec.idMap) ops.push(...userNamespaceOps(spec.idMap));
   if (spec.namespaces.cgroup && ownCgroup) {
     ops.push(op.unshare({ step: 'enter a cgroup namespace rooted at the container cgroup', flags: CLONE.NEWCGROUP }));
   }
   ops.push(dieWithParentOp());
   ops.push(op.prctl({ step: 'make the setup non-dumpable', option: PR.SET_DUMPABLE, arg: 0 }));
-  ops.push(op.setsid({ step: 'start a new session' }));
+  if (!liftedDefences.hostSession) ops.push(op.setsid({ step: 'start a new session' }));
   if (spec.namespaces.mount) {
     ops.push(...rootfsOps({
       rootfs: spec.rootfs,
+      hostRoot: spec.hostRoot,
+      hostEntries: context.hostEntries,
       overlay: context.layer && {
-        upper: context.layer.upper,
-        work: context.layer.work,
+        layer: context.layer.kind === 'memory' ? 'memory' : { upper: context.layer.upper, work: context.layer.work },
         lowers: context.image ? { base: context.image.layersDir, names: context.image.lowerNames } : null,
       },
       readonlyRootfs: spec.readonlyRootfs,
       rootless: spec.namespaces.user,
       ownProc: spec.namespaces.pid,
       mounts: context.mounts,
-      ownSysfs: !spec.namespaces.user || spec.namespaces.net,
+      // Only a network namespace of our own gets a fresh sysfs: the host's sysfs superblock is
+      // mounted read-write, so a read-only one for the same namespace is refused with EBUSY.
+      ownSysfs: spec.namespaces.net,
       maskedPaths: spec.maskedPaths,
       readonlyPaths: spec.readonlyPaths,
     }));
@@ -111,7 +119,7 @@ function cwdOps(cwd: string): PlanOp[] {
 
 /** Steps shared by the first process and exec'd ones: working directory, limits, user,
  * capabilities (and the seccomp filter here when there is no no_new_privs; see hardening.ts). */
-export function processOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'namespaces' | 'capabilities' | 'hardening'>, firstProcess: boolean): PlanOp[] {
+export function processOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'idMap' | 'namespaces' | 'capabilities' | 'hardening'>, firstProcess: boolean): PlanOp[] {
   return [
     ...cwdOps(spec.cwd),
     ...limitOps(spec.hardening, firstProcess),
@@ -129,8 +137,21 @@ export function joiningOps(): PlanOp[] {
 }
 
 /** Every step of a process exec'd into a running container, once it is forked inside. */
-export function joinedProcessOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'namespaces' | 'capabilities' | 'hardening'>): PlanOp[] {
+export function joinedProcessOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'idMap' | 'namespaces' | 'capabilities' | 'hardening'>): PlanOp[] {
   return [dieWithParentOp(), op.setsid({ step: 'start a new session' }), ...processOps(spec, false)];
+}
+
+/** The steps right after the command is resolved (before a created container waits for start): the
+ * executor's fork that leaves it behind as init (spec.init), then the terminal, which the command
+ * gets and the init does not (its master sent on consoleFd, spec.tty). */
+export function commandStartOps(spec: Pick<ResolvedSpec, 'init' | 'tty'>, consoleFd: number | null): PlanOp[] {
+  const ops: PlanOp[] = [];
+  if (spec.init) ops.push(op.init({ step: 'stay behind as the init' }));
+  if (spec.tty && consoleFd !== null) {
+    const size = spec.tty.size;
+    ops.push(op.console({ step: 'open a terminal on /dev/pts/ptmx', path: '/dev/pts/ptmx', socket: consoleFd, rows: size?.rows ?? 0, cols: size?.cols ?? 0 }));
+  }
+  return ops;
 }
 
 /** envp for execve. */

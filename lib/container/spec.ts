@@ -2,12 +2,17 @@ import { statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { isAbsolute } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
+import { isSingleIdMap, singleIdMap, toHost, type IdMap } from '../sys/id-map.ts';
+import { userInfo } from 'node:os';
+import { scratchOverUnmapped } from './unmapped-rootfs.ts';
 import { capabilityMask, DEFAULT_CAPABILITIES, type CapabilitySpec } from './capabilities.ts';
 import { deviceRules, type DeviceSpec } from './devices.ts';
 import type { DeviceRule } from '../cgroup/device-filter.ts';
 import { limitWrites, type CgroupWrites, type Limits } from '../cgroup/limits.ts';
 import { resolveMounts, type MountSpec, type ResolvedMount } from '../fs/mounts.ts';
 import type { ImageDefaults } from './image-provider.ts';
+import type { PullPolicy } from './pull-policy.ts';
+import { checkTerminalSize, type TerminalSize } from './terminal.ts';
 import { parseAddress } from '../net/ipv4.ts';
 import type { PortRequest } from '../net/ports.ts';
 import { DEFAULT_NETWORK } from '../net/network-store.ts';
@@ -29,16 +34,27 @@ export interface ContainerSpec {
   /** argv; command[0] is looked up in the container's PATH. With an image it replaces the image's
    * Cmd (after its Entrypoint) and may be left out. */
   command?: string[];
+  /** Replaces the image's Entrypoint (docker run --entrypoint); the image's Cmd then no longer
+   * applies. Without an image it comes before command. */
+  entrypoint?: string[];
   /** An image of the runtime's store ('name:tag' or a manifest digest) to run: its layers become
    * the root (overlayfs), its config gives the command, environment, directory and user. */
   image?: string;
+  /** When `image` is pulled from its registry: 'missing' (default), 'always' or 'never'. */
+  pull?: PullPolicy;
   /** Root directory; without it the host root, read-only, with own /proc, /dev and a writable /tmp. */
   rootfs?: string;
+  /** Without rootfs or image: 'full' (default), every directory of the host root, read-only;
+   * 'system', for untrusted code, only the OS directories (/usr, /bin, /sbin, /lib*, /etc without
+   * shadow, gshadow, ssh, sudoers), with an empty /home and /root. */
+  hostRoot?: 'full' | 'system';
   /** Environment; default a plain PATH. */
   env?: Record<string, string>;
   /** Working directory inside the container (absolute); default '/'. */
   cwd?: string;
-  user?: { uid: number; gid: number; groups?: number[] };
+  /** Ids, or 'name[:group]' (names or numbers) resolved through the /etc/passwd and /etc/group
+   * of the container's root (image, rootfs or host), as docker does. */
+  user?: { uid: number; gid: number; groups?: number[] } | string;
   hostname?: string;
   /** 'none' (default): own network namespace with lo up; 'host': the host's network; 'bridge' (the
    * default network) or a network's name, or { name, aliases, ip }: a namespace of its own
@@ -49,6 +65,14 @@ export interface ContainerSpec {
   namespaces?: NamespaceToggles;
   /** stdin, stdout and stderr: 'pipe' (default), 'inherit' or 'ignore'. */
   stdio?: StdioMode;
+  /** A pseudo-terminal from the container's own devpts as stdio and controlling terminal, its
+   * master as container.terminal (stdio is then unused). */
+  tty?: boolean;
+  /** The terminal's size at start (with tty). */
+  consoleSize?: { cols: number; rows: number };
+  /** An init as PID 1 (the executor stays behind, as tini does): it forwards signals to the
+   * command and reaps zombies; the exit code is the command's. */
+  init?: boolean;
   id?: string;
   labels?: Record<string, string>;
   /** Default: Docker's set. 'all', or { add, drop } with names like 'SYS_ADMIN'. */
@@ -105,9 +129,12 @@ export interface ResolvedSpec {
   image: string | null;
   command: string[];
   rootfs: string | null;
+  hostRoot: 'full' | 'system';
   env: Record<string, string>;
   cwd: string;
   user: { uid: number; gid: number; groups: number[] } | null;
+  /** The user namespace's map, null without a user namespace. */
+  idMap: IdMap | null;
   hostname: string;
   /** 'bridge': attached to the network in attach; 'pasta': in a user namespace, the default
    * network through pasta (outbound and published ports, no other containers). */
@@ -116,6 +143,9 @@ export interface ResolvedSpec {
   ports: PortRequest[];
   namespaces: Required<NamespaceToggles>;
   stdio: StdioMode;
+  /** The terminal's size at start when the spec asks for one; null: no terminal. */
+  tty: { size: TerminalSize | null } | null;
+  init: boolean;
   labels: Record<string, string>;
   /** Capabilities kept, as a bit mask. */
   capabilities: bigint;
@@ -134,7 +164,7 @@ export interface ResolvedSpec {
 /** The PATH a container gets when the spec gives none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const KNOWN_KEYS = new Set(['command', 'rootfs', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths', 'devices', 'ports']);
+const KNOWN_KEYS = new Set(['command', 'entrypoint', 'rootfs', 'hostRoot', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'pull', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths', 'devices', 'ports', 'tty', 'consoleSize', 'init']);
 const NAMESPACE_KEYS = new Set(['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup', 'user']);
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
@@ -225,15 +255,34 @@ function resolvePorts(value: unknown): PortRequest[] {
   });
 }
 
+/** ERR_ROOTLESS_IDS unless the user namespace maps every id of the user (an unmapped one fails at
+ * exec with EINVAL). */
+export function checkMapped(map: IdMap, user: NonNullable<ResolvedSpec['user']>): void {
+  const missing = [
+    ...(toHost(map.uids, user.uid) === null ? [`uid ${user.uid}`] : []),
+    ...[user.gid, ...user.groups].filter((g) => toHost(map.gids, g) === null).map((g) => `gid ${g}`),
+  ];
+  if (missing.length === 0) return;
+  const ids = `${user.uid}:${user.gid}${user.groups.length ? ` (groups ${user.groups.join(',')})` : ''}`;
+  const how = isSingleIdMap(map)
+    ? `its user namespace maps only your own id (uid ${process.getuid!()}) to 0 inside. Give user ${userInfo().username} a subordinate range in /etc/subuid and /etc/subgid (e.g. '${userInfo().username}:100000:65536', or usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${userInfo().username}) and install newuidmap/newgidmap (Debian: uidmap); or run as user 0, or as root`
+    : `its user namespace maps only ids 0..${Math.max(...map.uids.map((r) => r.inside + r.count)) - 1}; ask for a larger subordinate range in /etc/subuid and /etc/subgid`;
+  throw new CorralError(`user ${ids} cannot exist in this container: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not mapped: ${how}`, { code: 'ERR_ROOTLESS_IDS', step: 'check user' });
+}
+
 /** Checks a spec and fills in the defaults; throws ERR_INVALID_SPEC (or the errno of a bad rootfs)
  * before anything is created. deviceFilter: the container's group will have the device filter
- * (without it, and as root, the default capabilities lose MKNOD). */
-export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: ImageDefaults | null = null, deviceFilter = false): ResolvedSpec {
+ * (without it, and as root, the default capabilities lose MKNOD). idMap: the user namespace's map
+ * (default: the single mapping of the caller). */
+export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: ImageDefaults | null = null, deviceFilter = false, userMap: IdMap = singleIdMap()): ResolvedSpec {
   if (typeof spec !== 'object' || spec === null) throw invalid('spec must be an object');
   for (const key of Object.keys(spec)) if (!KNOWN_KEYS.has(key)) throw invalid(`unknown key '${key}'`);
   if (spec.command !== undefined && (!Array.isArray(spec.command) || spec.command.length === 0)) throw invalid('command must be a non-empty array of strings');
-  const argv = image ? [...image.entrypoint, ...(spec.command ?? image.cmd)] : spec.command;
-  if (!argv || argv.length === 0) throw invalid(image ? `command is needed: image ${spec.image} has no Entrypoint or Cmd` : 'command must be a non-empty array of strings');
+  if (spec.entrypoint !== undefined && (!Array.isArray(spec.entrypoint) || spec.entrypoint.some((a) => typeof a !== 'string'))) throw invalid('entrypoint must be an array of strings');
+  const argv = image
+    ? spec.entrypoint ? [...spec.entrypoint, ...(spec.command ?? [])] : [...image.entrypoint, ...(spec.command ?? image.cmd)]
+    : [...(spec.entrypoint ?? []), ...(spec.command ?? [])];
+  if (argv.length === 0) throw invalid(image ? `command is needed: image ${spec.image} has no Entrypoint or Cmd` : 'command must be a non-empty array of strings');
   const command = argv.map((a, i) => checkString(a, `command[${i}]`));
   if (command[0] === '') throw invalid('command[0] must not be empty');
   if (image && spec.rootfs !== undefined) throw invalid('give either image or rootfs, not both');
@@ -268,13 +317,18 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
 
   const rootfs = spec.rootfs === undefined ? null : checkRootfs(checkString(spec.rootfs, 'rootfs'));
   if (!namespaces.mount && rootfs !== null) throw invalid('a rootfs needs the mount namespace');
+  const hostRoot = spec.hostRoot ?? 'full';
+  if (hostRoot !== 'full' && hostRoot !== 'system') throw invalid(`hostRoot must be 'full' or 'system', got '${String(hostRoot)}'`);
+  if (spec.hostRoot !== undefined && (rootfs !== null || image)) throw invalid('hostRoot is for containers on the host root: not with rootfs or image');
+  if (hostRoot === 'system' && !namespaces.mount) throw invalid("hostRoot 'system' needs the mount namespace");
 
   const cwd = spec.cwd === undefined ? (image?.cwd ?? '/') : checkString(spec.cwd, 'cwd');
   if (!isAbsolute(cwd)) throw invalid(`cwd must be absolute, got '${cwd}'`);
 
   let user: ResolvedSpec['user'] = image?.user ?? null;
   if (spec.user !== undefined) {
-    if (typeof spec.user !== 'object' || spec.user === null) throw invalid('user must be { uid, gid, groups? }');
+    if (typeof spec.user === 'string') throw invalid(`user '${spec.user}' is a name: it is resolved before the spec (Runtime.create does it)`);
+    if (typeof spec.user !== 'object' || spec.user === null) throw invalid('user must be { uid, gid, groups? } or a name');
     user = {
       uid: checkId(spec.user.uid, 'user.uid'),
       gid: checkId(spec.user.gid, 'user.gid'),
@@ -282,11 +336,8 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
     };
   }
 
-  if (namespaces.user && user && [user.uid, user.gid, ...user.groups].some((n) => n !== 0)) {
-    // The user namespace maps one id (the caller, to 0 inside): another fails at exec with EINVAL.
-    const ids = `${user.uid}:${user.gid}${user.groups.length ? ` (groups ${user.groups.join(',')})` : ''}`;
-    throw new CorralError(`user ${ids} cannot exist in this container: its user namespace maps only your own id, to 0 inside; run it as user 0, or as root`, { code: 'ERR_ROOTLESS_IDS', step: 'check user' });
-  }
+  const idMap = namespaces.user ? userMap : null;
+  if (idMap && user) checkMapped(idMap, user);
   const hostname = spec.hostname === undefined ? id.slice(0, 63) : checkString(spec.hostname, 'hostname');
   if (!HOSTNAME_PATTERN.test(hostname)) throw invalid(`hostname '${hostname}' is not a valid host name`);
   if (spec.hostname !== undefined && !namespaces.uts) throw invalid('hostname needs the UTS namespace');
@@ -298,6 +349,13 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   const stdio = spec.stdio ?? 'pipe';
   if (!['pipe', 'inherit', 'ignore'].includes(stdio)) throw invalid(`stdio must be 'pipe', 'inherit' or 'ignore', got '${String(stdio)}'`);
 
+  if (spec.tty !== undefined && typeof spec.tty !== 'boolean') throw invalid('tty must be a boolean');
+  if (spec.init !== undefined && typeof spec.init !== 'boolean') throw invalid('init must be a boolean');
+  if (spec.consoleSize !== undefined && !spec.tty) throw invalid('consoleSize needs tty');
+  // The terminal comes from the container's own devpts, which only a mount namespace has.
+  if (spec.tty && !namespaces.mount) throw invalid('tty needs the mount namespace (the terminal comes from its /dev/pts)');
+  const tty = spec.tty ? { size: spec.consoleSize === undefined ? null : checkTerminalSize(spec.consoleSize, 'consoleSize') } : null;
+
   const env = image
     ? { PATH: DEFAULT_PATH, ...image.env, ...stringRecord(spec.env, 'env') }
     : spec.env === undefined ? { PATH: DEFAULT_PATH } : stringRecord(spec.env, 'env');
@@ -306,8 +364,10 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   const rootfsWritable = spec.rootfsWritable ?? 'overlay';
   if (rootfsWritable !== 'overlay' && rootfsWritable !== 'direct') throw invalid(`rootfsWritable must be 'overlay' or 'direct', got '${String(rootfsWritable)}'`);
   if (spec.readonlyRootfs !== undefined && typeof spec.readonlyRootfs !== 'boolean') throw invalid('readonlyRootfs must be a boolean');
-  const mounts = resolveMounts(spec.mounts);
-  if (mounts.length > 0 && !namespaces.mount) throw invalid('mounts need the mount namespace');
+  const requestedMounts = resolveMounts(spec.mounts);
+  if (requestedMounts.length > 0 && !namespaces.mount) throw invalid('mounts need the mount namespace');
+  // A rootfs the caller does not own (root's /srv/rootfs): /tmp and /var/tmp in memory, see there.
+  const mounts = idMap && rootfs !== null && namespaces.mount ? [...scratchOverUnmapped(rootfs, idMap, requestedMounts), ...requestedMounts] : requestedMounts;
 
   // test/security/device-*.test.ts: no device filter, no mknod (a user namespace denies it anyway).
   const capabilities = capabilityMask(spec.capabilities, deviceFilter || rootless ? DEFAULT_CAPABILITIES : DEFAULT_CAPABILITIES.filter((c) => c !== 'MKNOD'));
@@ -317,7 +377,7 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
     return value as string[];
   };
 
-  return { id, image: image ? spec.image! : null, command, rootfs, mounts, hardening: resolveHardening(spec, capabilities),
+  return { id, image: image ? spec.image! : null, idMap, command, rootfs, hostRoot, mounts, hardening: resolveHardening(spec, capabilities),
     maskedPaths: pathList(spec.maskedPaths, 'maskedPaths', DEFAULT_MASKED_PATHS),
-    readonlyPaths: pathList(spec.readonlyPaths, 'readonlyPaths', DEFAULT_READONLY_PATHS), readonlyRootfs: spec.readonlyRootfs ?? false, rootfsWritable, env, cwd, user, hostname, network, attach, ports, namespaces, stdio, labels: stringRecord(spec.labels, 'labels'), capabilities, limits: limitWrites(spec.limits ?? {}), devices: deviceRules(spec.devices) };
+    readonlyPaths: pathList(spec.readonlyPaths, 'readonlyPaths', DEFAULT_READONLY_PATHS), readonlyRootfs: spec.readonlyRootfs ?? false, rootfsWritable, env, cwd, user, hostname, network, attach, ports, namespaces, stdio, tty, init: spec.init ?? false, labels: stringRecord(spec.labels, 'labels'), capabilities, limits: limitWrites(spec.limits ?? {}), devices: deviceRules(spec.devices) };
 }

@@ -6,18 +6,29 @@ export type ContainerStatus = 'created' | 'running' | 'paused' | 'stopped' | 're
 /** What can be asked of a container; each needs the container in one of a few states. */
 export type ContainerOperation = 'start' | 'kill' | 'pause' | 'resume' | 'update' | 'exec' | 'commit' | 'stats';
 
+/** What a container is, as far as the guards care: only a detached one (its supervisor holds it)
+ * can start again once stopped, as docker start does with an exited container. */
+export interface ContainerKind {
+  detached: boolean;
+}
+
+/** A move of the table, with the guard it needs (none: always allowed). */
+type Move = ContainerStatus | { to: ContainerStatus; guard: (kind: ContainerKind) => boolean };
+
+const detachedOnly = (kind: ContainerKind): boolean => kind.detached;
+
 /** The one transition table: the states each state may move to. */
-const TRANSITIONS: Readonly<Record<ContainerStatus, readonly ContainerStatus[]>> = {
+const TRANSITIONS: Readonly<Record<ContainerStatus, readonly Move[]>> = {
   created: ['running', 'stopped', 'removed'],
   running: ['paused', 'stopped'],
   paused: ['running', 'stopped'],
-  stopped: ['removed'],
+  stopped: [{ to: 'running', guard: detachedOnly }, 'removed'],
   removed: [],
 };
 
 /** The guard of each operation: the states it is allowed in. */
-const ALLOWED: Readonly<Record<ContainerOperation, readonly ContainerStatus[]>> = {
-  start: ['created'],
+const ALLOWED: Readonly<Record<ContainerOperation, readonly Move[]>> = {
+  start: ['created', { to: 'stopped', guard: detachedOnly }],
   kill: ['running', 'paused'],
   pause: ['running'],
   resume: ['paused'],
@@ -27,25 +38,33 @@ const ALLOWED: Readonly<Record<ContainerOperation, readonly ContainerStatus[]>> 
   stats: ['created', 'running', 'paused', 'stopped'],
 };
 
-/** True when the table lets `from` move to `to`. */
-export function canTransition(from: ContainerStatus, to: ContainerStatus): boolean {
-  return TRANSITIONS[from].includes(to);
+const ATTACHED: ContainerKind = { detached: false };
+
+function allows(moves: readonly Move[], status: ContainerStatus, kind: ContainerKind): boolean {
+  return moves.some((m) => (typeof m === 'string' ? m === status : m.to === status && m.guard(kind)));
 }
 
-/** True when `operation` is allowed in `status`. */
-export function canDo(operation: ContainerOperation, status: ContainerStatus): boolean {
-  return ALLOWED[operation].includes(status);
+/** True when the table lets `from` move to `to` (for a container of this kind). */
+export function canTransition(from: ContainerStatus, to: ContainerStatus, kind: ContainerKind = ATTACHED): boolean {
+  return allows(TRANSITIONS[from], to, kind);
+}
+
+/** True when `operation` is allowed in `status` (for a container of this kind). */
+export function canDo(operation: ContainerOperation, status: ContainerStatus, kind: ContainerKind = ATTACHED): boolean {
+  return allows(ALLOWED[operation], status, kind);
 }
 
 /** A container's status, moved only along the table; a wrong move or operation throws
  * ERR_CONTAINER_STATE naming the current and the wanted state. */
 export class ContainerState {
   readonly #id: string;
+  readonly #kind: ContainerKind;
   #status: ContainerStatus;
 
-  constructor(id: string, initial: ContainerStatus) {
+  constructor(id: string, initial: ContainerStatus, kind: ContainerKind = ATTACHED) {
     this.#id = id;
     this.#status = initial;
+    this.#kind = kind;
   }
 
   /** The current status. */
@@ -55,14 +74,15 @@ export class ContainerState {
 
   /** Throws unless `operation` is allowed now. */
   require(operation: ContainerOperation): void {
-    if (!canDo(operation, this.#status)) {
-      throw new CorralError(`container ${this.#id} is ${this.#status}; ${operation} needs it ${ALLOWED[operation].join(' or ')}`, { code: 'ERR_CONTAINER_STATE' });
+    if (!canDo(operation, this.#status, this.#kind)) {
+      const states = ALLOWED[operation].flatMap((m) => (typeof m === 'string' ? [m] : m.guard(this.#kind) ? [m.to] : []));
+      throw new CorralError(`container ${this.#id} is ${this.#status}; ${operation} needs it ${states.join(' or ')}`, { code: 'ERR_CONTAINER_STATE' });
     }
   }
 
   /** Moves to `to`; throws if the table does not allow it. */
   moveTo(to: ContainerStatus): void {
-    if (!canTransition(this.#status, to)) {
+    if (!canTransition(this.#status, to, this.#kind)) {
       throw new CorralError(`container ${this.#id} is ${this.#status}; it cannot become ${to}`, { code: 'ERR_CONTAINER_STATE' });
     }
     this.#status = to;
@@ -70,7 +90,7 @@ export class ContainerState {
 
   /** Moves to `to` when the table allows it from here, else stays (e.g. an exit seen after removal). */
   moveIfAllowed(to: ContainerStatus): boolean {
-    if (!canTransition(this.#status, to)) return false;
+    if (!canTransition(this.#status, to, this.#kind)) return false;
     this.#status = to;
     return true;
   }

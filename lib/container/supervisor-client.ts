@@ -107,7 +107,7 @@ const poller = new RecordPoller();
  * through its pid + start time (pidfds opened after checking it), the supervisor's record and its
  * control FIFO. */
 export class SupervisedInit implements InitProcess {
-  readonly exited: Promise<ExitInfo>;
+  exited: Promise<ExitInfo>;
   readonly #store: StateStore;
   readonly #id: string;
   readonly #supervisor: { pid: number; startTime: string };
@@ -124,11 +124,45 @@ export class SupervisedInit implements InitProcess {
     this.#supervisor = supervisor;
     this.#status = status;
     this.#pending = pending;
-    this.exited = new Promise((resolve) => {
-      this.#resolve = resolve;
-    });
+    this.exited = this.#nextExit();
     if (status.exit) this.#resolve(status.exit);
     else poller.add(this);
+  }
+
+  #nextExit(): Promise<ExitInfo> {
+    return new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+  }
+
+  /** Has the supervisor run the command again after its exit ('s'), and waits until the new run
+   * is past its start; exited then stands for the new run. */
+  async restart(): Promise<void> {
+    const before = this.#refresh().record;
+    if (!this.#status.supervisorAlive || !tellSupervisor(this.#store.dir(this.#id), 's')) {
+      throw new CorralError(`the supervisor of container ${this.#id} is gone: it cannot start again`, { code: 'ERR_SUPERVISOR_FAILED', step: 'start' });
+    }
+    const release = this.hold();
+    try {
+      for (let i = 0; ; i++) {
+        const record = this.#store.readProcess(this.#id);
+        // A new run has a new start time; an exit without one is a relaunch that failed.
+        if (record && record.status !== 'created' && record.startedAt !== before?.startedAt) break;
+        if (record?.status === 'exited' && record.finishedAt !== before?.finishedAt) {
+          throw new CorralError(`container ${this.#id} could not start again: its supervisor's relaunch failed (exit ${record.exitCode ?? record.signal})`, { code: 'ERR_SUPERVISOR_FAILED', step: 'start' });
+        }
+        if (i === 500) throw new CorralError(`the supervisor of container ${this.#id} did not start it again`, { code: 'ERR_SUPERVISOR_FAILED', step: 'start' });
+        await new Promise((r) => setTimeout(r, FAST_MS));
+      }
+    } finally {
+      release();
+    }
+    this.#status = { record: null, supervisorAlive: true, exit: null };
+    this.exited = this.#nextExit();
+    poller.add(this);
+    this.#refresh();
+    const error = this.#status.record?.startError;
+    if (error) throw syscallError('execve', error.errno, { step: `start the command (plan step ${error.step})` });
   }
 
   /** The supervisor's latest status (read again by check()). */

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { op, slot, type PlanOp, type Slot } from '../spawn/ops.ts';
 import { liftedDefences } from '../spawn/lifted-defences.ts';
 import { CorralError } from '../sys/errors.ts';
@@ -12,21 +12,45 @@ export type PlannedMount =
   | { type: 'bind'; source: string; target: string; readonly: boolean; recursive: boolean; propagation: Propagation; sourceIsDir: boolean }
   | { type: 'tmpfs'; target: string; size: number | null; mode: number };
 
+/** A top-level entry of the host's /: a directory, a file, or a symlink and its target. */
+export type HostEntry = { name: string; kind: 'dir' | 'file' } | { name: string; kind: 'link'; target: string };
+
+/** The top-level entries of the host's / (other kinds, such as sockets, are left out) for a
+ * container on the host root that needs them: 'system', or a mount target missing on the host;
+ * null when a read-only clone of the host's whole tree will do (one clone instead of a bind each). */
+export function hostRootEntries(mode: 'full' | 'system', mounts: readonly PlannedMount[]): HostEntry[] | null {
+  if (mode === 'full' && mounts.every((m) => existsSync(m.target))) return null;
+  const entries: HostEntry[] = [];
+  for (const e of readdirSync('/', { withFileTypes: true })) {
+    if (e.isSymbolicLink()) entries.push({ name: e.name, kind: 'link', target: readlinkSync(`/${e.name}`) });
+    else if (e.isDirectory() || e.isFile()) entries.push({ name: e.name, kind: e.isDirectory() ? 'dir' : 'file' });
+  }
+  return entries;
+}
+
 /** How the container's root filesystem is put together. */
 export interface RootfsPlan {
   /** A directory to use as root; null means the host root, read-only, with an empty writable /tmp. */
   rootfs: string | null;
-  /** An overlay whose upper layer takes the writes (discarded with the container); its lower is
-   * the rootfs, or the layers of an image (names relative to base, top first). */
-  overlay: { upper: string; work: string; lowers: { base: string; names: string[] } | null } | null;
+  /** With the host root: 'full', every top-level directory of the host; 'system', only the OS
+   * directories (SYSTEM_DIRS) with /etc's secrets masked, and an empty /home and /root. */
+  hostRoot: 'full' | 'system';
+  /** The host root's top-level entries (hostRootEntries()) to bind on a tmpfs; null: the host's
+   * tree is cloned whole, read-only. */
+  hostEntries: readonly HostEntry[] | null;
+  /** An overlay whose upper layer takes the writes (discarded with the container): in layer's
+   * directories, or 'memory', a tmpfs mounted on the staging directory in the child's own mount
+   * namespace (gone with it); its lower is the rootfs, or the layers of an image (names relative
+   * to base, top first). */
+  overlay: { layer: { upper: string; work: string } | 'memory'; lowers: { base: string; names: string[] } | null } | null;
   /** The root mount read-only (its submounts such as /proc, /dev and volumes keep their own flags). */
   readonlyRootfs: boolean;
   /** True inside a user namespace: devices are bind-mounted from the host, overlay uses userxattr. */
   rootless: boolean;
   /** True with a new PID namespace: a fresh /proc is mounted; otherwise the host's is bound. */
   ownProc: boolean;
-  /** True when a fresh sysfs can be mounted (root, or a network namespace of our own); otherwise
-   * the host's /sys is bound. Either way /sys is read-only. */
+  /** True when a fresh sysfs can be mounted (a network namespace of our own); otherwise the
+   * host's /sys is bound. Either way /sys is read-only. */
   ownSysfs: boolean;
   mounts: readonly PlannedMount[];
   /** Hidden: /dev/null over files, an empty read-only tmpfs over directories. */
@@ -48,8 +72,17 @@ const DEV_LINKS: readonly [string, string][] = [
 const STAGING_CANDIDATES = ['/tmp', '/mnt', '/run', '/var/tmp'];
 
 /** Slots (fds in the child, bindings/executor.c) the plan uses: fixed ones, then one per bind source. */
-const SLOT = { root: slot(0), dev: slot(1), scratch: slot(2), sys: slot(3) } as const;
-const FIRST_SOURCE_SLOT = 4;
+const SLOT = { root: slot(0), dev: slot(1), scratch: slot(2), sys: slot(3), host: slot(4) } as const;
+const FIRST_SOURCE_SLOT = 5;
+
+/** Top-level host entries a container on the host root never gets from the host: made fresh. */
+const FRESH_DIRS = new Set(['proc', 'sys', 'dev', 'tmp']);
+
+/** The host's OS directories, all that hostRoot 'system' shows. */
+const SYSTEM_DIRS = /^(usr|bin|sbin|lib|lib32|lib64|libx32|etc)$/;
+
+/** Under /etc, hidden from hostRoot 'system' (password hashes, host keys, sudo rules). */
+const ETC_SECRETS = ['/etc/shadow', '/etc/shadow-', '/etc/gshadow', '/etc/gshadow-', '/etc/ssh', '/etc/sudoers', '/etc/sudoers.d', '/etc/ssl/private'];
 
 const PROPAGATION_FLAG: Record<Propagation, number> = {
   private: MS.PRIVATE, rprivate: MS.PRIVATE, slave: MS.SLAVE, rslave: MS.SLAVE, shared: MS.SHARED, rshared: MS.SHARED,
@@ -94,6 +127,8 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   const nodev = liftedDefences.devNodes ? 0 : MS.NODEV;
   const attrNodev = liftedDefences.devNodes ? 0 : MOUNT_ATTR.NODEV;
   const ops: PlanOp[] = [op.umask({ step: 'set umask', mask: 0 })];
+  const onHostRoot = plan.rootfs === null && !plan.overlay;
+  const skeleton = onHostRoot ? plan.hostEntries : null;
 
   // Bind sources are cloned first: before the tree is made private (so slave/shared propagation can
   // be had) and before the staging mount covers any of them.
@@ -117,7 +152,8 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   ops.push(op.mount({ step: 'make the mount tree private', path: '/', source: null, target: '/', fstype: null, data: null, flags: MS.REC | MS.PRIVATE }));
   if (plan.overlay) {
     const lowers = plan.overlay.lowers;
-    const paths = [plan.overlay.upper, plan.overlay.work, ...(lowers ? [lowers.base] : [source])];
+    const layer = plan.overlay.layer === 'memory' ? { upper: `${root}/upper`, work: `${root}/work` } : plan.overlay.layer;
+    const paths = [layer.upper, layer.work, ...(lowers ? [lowers.base] : [source])];
     for (const p of paths) {
       if (OVERLAY_UNSAFE.test(p)) throw new CorralError(`overlay cannot take the path ${p} (it has a comma, colon or backslash); use rootfsWritable: 'direct'`, { code: 'ERR_INVALID_SPEC', path: p });
     }
@@ -126,19 +162,26 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
     // upper layer is thrown away with the container, so overlayfs need not sync it at unmount;
     // no redirect_dir or metacopy (userxattr, rootless, has neither), so the upper directory alone
     // holds every change (for commit).
-    if (lowers) ops.push(op.chdir({ step: `enter the layer store ${lowers.base}`, path: lowers.base, dir: lowers.base }));
-    const lowerdir = lowers ? (lowers.names.length ? lowers.names.join(':') : null) : source;
+    // The lower is entered before the in-memory upper's tmpfs covers the staging directory, which
+    // may hold it (a rootfs under /tmp): named relative to the working directory, it stays reachable.
+    const base = lowers?.base ?? source;
+    ops.push(op.chdir({ step: `enter ${lowers ? 'the layer store' : 'the lower directory'} ${base}`, path: base, dir: base }));
+    if (plan.overlay.layer === 'memory') ops.push(...memoryUpperOps(root, nodev));
+    const lowerdir = lowers ? (lowers.names.length ? lowers.names.join(':') : null) : '.';
     if (lowerdir === null) throw new CorralError('an image without layers cannot be run', { code: 'ERR_INVALID_IMAGE' });
-    const data = `lowerdir=${lowerdir},upperdir=${plan.overlay.upper},workdir=${plan.overlay.work},volatile${plan.rootless ? ',userxattr' : ',redirect_dir=off,metacopy=off'}`;
+    const data = `lowerdir=${lowerdir},upperdir=${layer.upper},workdir=${layer.work},volatile${plan.rootless ? ',userxattr' : ',redirect_dir=off,metacopy=off'}`;
     if (data.length >= 4096) throw new CorralError(`the overlay options take ${data.length} bytes, more than the page the kernel accepts`, { code: 'E2BIG', path: lowers?.base ?? source });
     ops.push(op.mount({ step: `mount an overlay over ${lowers ? `${lowers.names.length} image layers` : source}`, path: lowers?.base ?? source, source: 'overlay', target: root, fstype: 'overlay', data, flags: nodev }));
+  } else if (skeleton) {
+    ops.push(op.mount({ step: `mount tmpfs on ${root} for the host root`, path: root, source: 'tmpfs', target: root, fstype: 'tmpfs', data: 'mode=755', flags: MS.NOSUID | nodev }));
   } else {
     ops.push(op.openTree({ step: `clone the mount tree of ${source}`, path: source, source, flags: CLONE_TREE, into: SLOT.root }));
-    const set = (plan.rootfs === null ? MOUNT_ATTR.RDONLY : 0) | attrNodev;
-    if (set) ops.push(op.mountSetattr({ step: `make ${source} ${plan.rootfs === null ? 'read-only, ' : ''}nodev`, path: source, slot: SLOT.root, set, clear: 0, propagation: 0 }));
+    const set = (onHostRoot ? MOUNT_ATTR.RDONLY : 0) | attrNodev;
+    if (set) ops.push(op.mountSetattr({ step: `make ${source} ${onHostRoot ? 'read-only, ' : ''}nodev`, path: source, slot: SLOT.root, set, clear: 0, propagation: 0 }));
     ops.push(op.moveMount({ step: `attach the root at ${root}`, path: root, slot: SLOT.root, target: root }));
   }
   ops.push(op.openInRoot({ step: 'open the new root', path: root, root: null, inRoot: root, into: SLOT.root, create: 'none' }));
+  if (skeleton) ops.push(...hostRootOps(plan.hostRoot, skeleton, root, attrNodev, nodev));
 
   ops.push(openInRoot('/proc', SLOT.scratch, 'dirs', 'proc'));
   ops.push(plan.ownProc
@@ -164,9 +207,11 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
       ops.push(mountAt(`mount tmpfs on ${m.target}`, m.target, SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | nodev, data));
     }
   }
-  for (const path of plan.maskedPaths) ops.push(op.maskPath({ step: `mask ${path}`, path, root: SLOT.root, target: path }));
+  const masked = onHostRoot && plan.hostRoot === 'system' ? [...plan.maskedPaths, ...ETC_SECRETS] : plan.maskedPaths;
+  for (const path of masked) ops.push(op.maskPath({ step: `mask ${path}`, path, root: SLOT.root, target: path }));
   for (const path of plan.readonlyPaths) ops.push(op.readonlyPath({ step: `make ${path} read-only`, path, root: SLOT.root, target: path }));
-  if (plan.readonlyRootfs && plan.rootfs !== null) {
+  // The host root's tmpfs, once every mount target on it is made: read-only like the host's.
+  if (plan.readonlyRootfs || skeleton) {
     ops.push(op.setattrOne({ step: 'make the root read-only', path: '/', slot: SLOT.root, set: MOUNT_ATTR.RDONLY }));
   }
   ops.push(op.pivotRoot({ step: 'pivot_root into the new root', path: root, newRoot: root }));
@@ -174,6 +219,49 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   ops.push(op.closeSlots({ step: 'close the setup fds' }));
   ops.push(op.umask({ step: 'set umask', mask: 0o022 }));
   return ops;
+}
+
+/** The host root on a tmpfs (so a mount target missing on the host can be made, in memory): each
+ * top-level entry of the host's / is a read-only recursive bind of it, a symlink a symlink; /proc,
+ * /sys, /dev and /tmp are made fresh, the staging directory is left out (the new root covers it).
+ * 'system': only the OS directories, and empty /home and /root. */
+function hostRootOps(mode: 'full' | 'system', entries: readonly HostEntry[], staging: string, attrNodev: number, nodev: number): PlanOp[] {
+  const ops: PlanOp[] = [];
+  const skip = staging.split('/')[1];
+  for (const entry of entries) {
+    const name = entry.name;
+    const path = `/${name}`;
+    if (FRESH_DIRS.has(name) || name === skip || (mode === 'system' && !SYSTEM_DIRS.test(name))) continue;
+    if (entry.kind === 'link') {
+      ops.push(op.symlink({ step: `link ${path} as on the host`, path, target: entry.target, name, dir: SLOT.root }));
+      continue;
+    }
+    const step = `bind the host ${path} read-only`;
+    ops.push(op.openTree({ step, path, source: path, flags: CLONE_TREE, into: SLOT.host }));
+    ops.push(op.mountSetattr({ step, path, slot: SLOT.host, set: MOUNT_ATTR.RDONLY | attrNodev, clear: 0, propagation: MS.PRIVATE }));
+    ops.push(openInRoot(path, SLOT.scratch, entry.kind === 'dir' ? 'dirs' : 'file', 'the host root'));
+    ops.push(op.moveMountAt({ step, path, from: SLOT.host, to: SLOT.scratch }));
+  }
+  if (mode === 'system') {
+    for (const [path, mode] of [['/home', '755'], ['/root', '700']] as const) {
+      ops.push(openInRoot(path, SLOT.scratch, 'dirs', 'an empty home'));
+      ops.push(mountAt(`mount tmpfs on ${path}`, path, SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | nodev, `mode=${mode}`));
+    }
+  }
+  return ops;
+}
+
+/** A tmpfs on the staging directory holding the overlay's upper and work directories: the overlay
+ * is then mounted over it (it keeps its references to them), and the tmpfs goes with the mount
+ * namespace (bubblewrap's --tmp-overlay). */
+function memoryUpperOps(root: string, nodev: number): PlanOp[] {
+  const step = `mount tmpfs on ${root} for the writable layer`;
+  return [
+    op.mount({ step, path: root, source: 'tmpfs', target: root, fstype: 'tmpfs', data: 'mode=755', flags: MS.NOSUID | nodev }),
+    op.openInRoot({ step: `open ${root} for the writable layer`, path: root, root: null, inRoot: root, into: SLOT.scratch, create: 'none' }),
+    op.mkdir({ step: `create ${root}/upper`, path: `${root}/upper`, name: 'upper', mode: 0o755, dir: SLOT.scratch }),
+    op.mkdir({ step: `create ${root}/work`, path: `${root}/work`, name: 'work', mode: 0o700, dir: SLOT.scratch }),
+  ];
 }
 
 /** A fresh tmpfs on /dev with the standard devices, devpts, /dev/shm and the usual links; every

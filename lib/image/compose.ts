@@ -2,9 +2,12 @@
  * and some config changes become a new config and manifest, indexed under a tag. Shared by commit
  * and, later, the builder. */
 
+import { PassThrough, pipeline, type Writable } from 'node:stream';
+import { createGzip } from 'node:zlib';
 import { chainIds } from './digest.ts';
 import { hostPlatform } from './formats/platform.ts';
 import { findImage } from './image-index.ts';
+import type { LayerDigest } from './layer/apply.ts';
 import { MEDIA_TYPE, type Descriptor, type ImageConfig, type ImageManifest } from './oci.ts';
 import { normalizeRef } from './refs.ts';
 import type { StoreParts, StoreWrite } from './store-parts.ts';
@@ -21,6 +24,30 @@ export interface Composition {
   history: { created_by: string; comment?: string };
   /** The tag to give it. */
   ref?: string;
+}
+
+/** A layer tar written by `produce` (a container's upper for commit, the files of a COPY for the
+ * builder) → gzip → the blob store, hashing the tar (the DiffID) on the way. A failed producer
+ * fails the whole pipeline, so the blob writer closes its file and removes its staging copy
+ * (issue 10 item 13: it used to wait forever on a tar that never ended, holding both). */
+export async function storeLayer(parts: StoreParts, write: StoreWrite, produce: (tar: Writable) => Promise<LayerDigest>): Promise<{ blob: Descriptor; diff: LayerDigest }> {
+  const tar = new PassThrough();
+  const gzip = createGzip();
+  pipeline(tar, gzip, () => {}); // a failure reaches put() through gzip
+  const stored = parts.blobs.put(gzip);
+  stored.catch(() => {}); // awaited below: an early failure must not count as unhandled meanwhile
+  let diff: LayerDigest;
+  try {
+    diff = await produce(tar);
+    tar.end();
+  } catch (e) {
+    tar.destroy(e as Error);
+    await stored.catch(() => {});
+    throw e;
+  }
+  const { digest, size } = await stored;
+  write.blobs.push(digest);
+  return { blob: { mediaType: MEDIA_TYPE.layerGzip, digest, size }, diff };
 }
 
 /** Writes the new config and manifest, unpacks the new layer and indexes the image (tagged), all

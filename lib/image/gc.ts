@@ -25,7 +25,7 @@ export async function collectGarbage(parts: StoreParts): Promise<GcResult> {
     const unusedBlobs = parts.blobs.list().filter((d) => !blobs.has(d));
     const unusedLayers = parts.layers.list().filter((c) => !chains.has(c));
     for (const digest of unusedBlobs) await parts.blobs.remove(digest);
-    for (const chain of unusedLayers) parts.layers.remove(chain);
+    for (const chain of unusedLayers) await parts.layers.remove(chain);
     debug('gc removed %d blobs, %d layers, %d debris', unusedBlobs.length, unusedLayers.length, debris);
     return { blobs: unusedBlobs.length, layers: unusedLayers.length, debris };
   });
@@ -38,7 +38,7 @@ export async function discard(parts: StoreParts, write: StoreWrite): Promise<voi
     if (parts.leases.writesRunning(write.id) > 0) return;
     const { blobs, chains } = referenced(parts, db);
     for (const digest of write.blobs) if (!blobs.has(digest)) await parts.blobs.remove(digest);
-    for (const chain of write.chains) if (!chains.has(chain)) parts.layers.remove(chain);
+    for (const chain of write.chains) if (!chains.has(chain)) await parts.layers.remove(chain);
   });
 }
 

@@ -14,6 +14,8 @@ export interface ImageRecord {
   /** ChainIDs, bottom layer first. */
   chainIds: string[];
   createdAt: string;
+  /** A build step's image, kept as the build cache: not listed, dropped by prune({ buildCache }). */
+  buildCache?: boolean;
 }
 
 /** The store's index: images by manifest digest and the tags that name them. */

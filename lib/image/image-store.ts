@@ -18,6 +18,7 @@ import { Leases } from './leases.ts';
 import { normalizeRef } from './refs.ts';
 import type { StoreParts, StoreWrite } from './store-parts.ts';
 import { diskUsage, type DiskUsage } from './usage.ts';
+import type { IdMap } from '../sys/id-map.ts';
 
 export type { ImageProgress, ImportOptions } from './import.ts';
 export type { ImageInfo, ImageSummary, LayerInfo } from './inspect.ts';
@@ -34,6 +35,8 @@ export interface ImageStoreOptions {
   /** The most bytes one layer may unpack to (its uncompressed tar); past it the import or commit
    * fails with ERR_LAYER_TOO_LARGE and the store stays as it was. Default 64 GiB. */
   maxLayerBytes?: number;
+  /** Rootless with subordinate ids: the map image owners are shifted into on unpack. */
+  idMap?: IdMap | null;
 }
 
 let partsOf: (store: ImageStore) => StoreParts;
@@ -50,7 +53,7 @@ export class ImageStore {
     const dir = runtimeDir(root, 'images');
     this.#parts = {
       blobs: new BlobStore(join(dir, 'blobs')),
-      layers: new LayerStore(join(dir, 'layers'), options.rootless, options.maxLayerBytes ?? DEFAULT_MAX_LAYER_BYTES),
+      layers: new LayerStore(join(dir, 'layers'), options.rootless, options.maxLayerBytes ?? DEFAULT_MAX_LAYER_BYTES, options.idMap ?? null),
       index: new ImageIndex(dir),
       leases: new Leases(dir),
       rootless: options.rootless,
@@ -71,7 +74,7 @@ export class ImageStore {
     return guard('export an image', dest, () => exportImage(this.#parts, ref, dest, options.format));
   }
 
-  /** Every image with its tags. */
+  /** Every image with its tags (the build cache's step images left out). */
   list(): ImageSummary[] {
     return guardSync('list images', () => listImages(this.#parts));
   }
@@ -113,6 +116,21 @@ export class ImageStore {
    * an import or commit runs. */
   gc(): Promise<GcResult> {
     return guard('collect image garbage', undefined, () => collectGarbage(this.#parts));
+  }
+
+  /** With buildCache, forgets the build cache's step images (untagged, unused), then collects
+   * garbage as gc() does. */
+  prune(options: { buildCache?: boolean } = {}): Promise<GcResult> {
+    return guard('prune images', undefined, async () => {
+      if (options.buildCache) {
+        await this.#parts.index.update((db) => {
+          for (const [digest, record] of Object.entries(db.images)) {
+            if (record.buildCache && tagsOf(db, digest).length === 0 && this.#parts.leases.imageUsers(digest).length === 0) delete db.images[digest];
+          }
+        });
+      }
+      return collectGarbage(this.#parts);
+    });
   }
 
   /** Unpacked bytes, each layer counted once however many images share it. */

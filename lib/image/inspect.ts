@@ -37,10 +37,10 @@ export interface ImageSummary {
   createdAt: string;
 }
 
-/** Every image with its tags. */
+/** Every image with its tags (a build's step images, the build cache, left out). */
 export function listImages(parts: StoreParts): ImageSummary[] {
   const db = parts.index.read();
-  return Object.values(db.images).map((r) => ({
+  return Object.values(db.images).filter((r) => !r.buildCache || tagsOf(db, r.manifestDigest).length > 0).map((r) => ({
     tags: tagsOf(db, r.manifestDigest),
     manifestDigest: r.manifestDigest,
     layers: r.chainIds.length,

@@ -4,8 +4,11 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CorralError } from '../sys/errors.ts';
 import { removeTree } from '../fs/remove-tree.ts';
+import { removeTreeMapped } from '../fs/remove-mapped.ts';
+import type { IdMap } from '../sys/id-map.ts';
 import { treeSize } from '../fs/tree-size.ts';
 import { applyLayer } from './layer/apply.ts';
+import { shiftOwners } from './layer/shift-owners.ts';
 
 /** Directory names are the first 12 hex digits of the ChainID, so 200 lowerdirs fit in the one
  * page overlayfs takes its options in (mounted from inside the layers directory). */
@@ -18,12 +21,15 @@ export class LayerStore {
   readonly dir: string;
   readonly #rootless: boolean;
   readonly #maxLayerBytes: number;
+  readonly #idMap: IdMap | null;
 
-  /** maxLayerBytes bounds each layer's uncompressed tar (ERR_LAYER_TOO_LARGE past it). */
-  constructor(dir: string, rootless: boolean, maxLayerBytes: number) {
+  /** maxLayerBytes bounds each layer's uncompressed tar (ERR_LAYER_TOO_LARGE past it); idMap:
+   * rootless, the map image owners are shifted into (ApplyLayerOptions.idMap). */
+  constructor(dir: string, rootless: boolean, maxLayerBytes: number, idMap: IdMap | null = null) {
     this.dir = dir;
     this.#rootless = rootless;
     this.#maxLayerBytes = maxLayerBytes;
+    this.#idMap = idMap;
   }
 
   /** The name of a layer's directory inside dir. */
@@ -67,11 +73,13 @@ export class LayerStore {
         rootless: this.#rootless,
         lowerDirs: lowerChainIds.map((c) => this.contents(c)),
         maxBytes: this.#maxLayerBytes,
+        idMap: this.#idMap,
       });
       if (result.diffId !== diffId) {
         throw new CorralError(`layer ${chainId} unpacks to DiffID ${result.diffId}, but the image config says ${diffId}`, { code: 'ERR_DIGEST_MISMATCH', step: 'unpack a layer' });
       }
       writeFileSync(join(tmp, 'size'), String(await treeSize(join(tmp, 'fs'))));
+      if (this.#idMap && result.ownersToShift.length > 0) await shiftOwners(join(tmp, 'fs'), result.ownersToShift, this.#idMap);
       writeFileSync(join(tmp, 'chain'), chainId);
       try {
         renameSync(tmp, final);
@@ -83,7 +91,7 @@ export class LayerStore {
         return false;
       }
     } catch (e) {
-      removeTree(tmp);
+      await removeTreeMapped(tmp, this.#idMap);
       throw e;
     }
   }
@@ -102,9 +110,9 @@ export class LayerStore {
       });
   }
 
-  /** Deletes a layer's directory. */
-  remove(chainId: string): void {
-    removeTree(join(this.dir, this.name(chainId)));
+  /** Deletes a layer's directory (through the user namespace map where its owners are shifted). */
+  async remove(chainId: string): Promise<void> {
+    await removeTreeMapped(join(this.dir, this.name(chainId)), this.#idMap);
   }
 
   /** Deletes what interrupted unpacks left; returns how many. */

@@ -56,6 +56,9 @@ export interface ImageConfig {
     ExposedPorts?: Record<string, object>;
     Volumes?: Record<string, object>;
     StopSignal?: string;
+    Healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number };
+    Shell?: string[];
+    OnBuild?: string[] | null;
   };
   rootfs: { type: 'layers'; diff_ids: string[] };
   history?: { created?: string; created_by?: string; comment?: string; empty_layer?: boolean }[];

@@ -23,23 +23,37 @@ async function readInImage(view: OverlayView, path: string): Promise<string | nu
   return (await view.readFile(path, MAX_ACCOUNT_FILE_BYTES))?.toString('utf8') ?? null;
 }
 
-/** Resolves an image's User ('uid', 'uid:gid', 'name', 'name:group') through its /etc/passwd and
- * /etc/group, as docker does: a name that is not there is an error. */
-async function resolveUser(user: string, view: OverlayView): Promise<ImageDefaults['user']> {
-  if (!user) return undefined;
+/** Resolves a user ('uid', 'uid:gid', 'name', 'name:group') through the /etc/passwd and /etc/group
+ * of a root seen through the overlay view (an image's layers, or one plain directory), as docker
+ * does: a name that is not there is an error. */
+export async function resolveUser(user: string, view: OverlayView): Promise<NonNullable<ImageDefaults['user']>> {
   const [u, g] = user.split(':') as [string, string | undefined];
   const passwd = await readInImage(view, '/etc/passwd');
   const uid = /^\d+$/.test(u) ? Number(u) : lookup(passwd, u, 2);
-  if (uid === undefined) throw new CorralError(`the image's user '${u}' is not in its /etc/passwd`, { code: 'ERR_INVALID_SPEC', path: '/etc/passwd' });
+  if (uid === undefined) throw new CorralError(`user '${u}' is not in the container's /etc/passwd`, { code: 'ERR_INVALID_SPEC', path: '/etc/passwd' });
   let gid: number | undefined;
   if (g === undefined) gid = /^\d+$/.test(u) ? (lookup(passwd, passwdName(passwd, uid), 3) ?? 0) : lookup(passwd, u, 3);
   else gid = /^\d+$/.test(g) ? Number(g) : lookup(await readInImage(view, '/etc/group'), g, 2);
-  if (gid === undefined) throw new CorralError(`the image's group '${g ?? u}' is not in its /etc/group`, { code: 'ERR_INVALID_SPEC', path: '/etc/group' });
+  if (gid === undefined) throw new CorralError(`group '${g ?? u}' is not in the container's /etc/group`, { code: 'ERR_INVALID_SPEC', path: '/etc/group' });
   return { uid, gid, groups: [] };
 }
 
 function passwdName(passwd: string | null, uid: number): string {
   return (passwd ?? '').split('\n').find((l) => l.split(':')[2] === String(uid))?.split(':')[0] ?? '';
+}
+
+/** The home directory of uid in the /etc/passwd that a stack of layers (or one root directory)
+ * shows, read through the overlay view (bounded, following no link out of it); null when it has
+ * no usable entry or no readable regular /etc/passwd. */
+export async function passwdHome(lowerDirs: string[], uid: number): Promise<string | null> {
+  let passwd: string | null;
+  try {
+    passwd = await readInImage(new OverlayView(lowerDirs), '/etc/passwd');
+  } catch {
+    return null; // refused (a fifo, a link out, too big): the default home
+  }
+  const home = (passwd ?? '').split('\n').map((l) => l.split(':')).find((f) => f[2] === String(uid))?.[5];
+  return home?.startsWith('/') ? home : null;
 }
 
 /** The container defaults an image config gives; lowerDirs are its layer directories, top first. */
@@ -55,6 +69,6 @@ export async function imageDefaults(config: ImageConfig, lowerDirs: string[]): P
     cmd: c.Cmd ?? [],
     env,
     cwd: c.WorkingDir || undefined,
-    user: await resolveUser(c.User ?? '', new OverlayView(lowerDirs)),
+    user: c.User ? await resolveUser(c.User, new OverlayView(lowerDirs)) : undefined,
   };
 }

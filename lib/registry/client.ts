@@ -6,6 +6,7 @@ import { Authenticator } from './auth.ts';
 import type { Credentials } from './credentials.ts';
 import { registryHost } from '../image/reference.ts';
 import { RegistryError, responseError, type RegistryContext } from './registry-error.ts';
+import { tlsDispatcher } from './tls-dispatcher.ts';
 import { DEFAULT_RETRY, retryableError, retryableStatus, retryDelay, sleep, type RetryPolicy } from './retry.ts';
 
 /** How to reach a registry. */
@@ -14,8 +15,12 @@ export interface ClientOptions {
   registry: string;
   repository: string;
   credentials?: Credentials;
-  /** Plain HTTP. Loopback registries default to it, everything else to HTTPS. */
+  /** Plain HTTP (with scheme 'https': TLS unverified). Loopback registries default to plain HTTP, everything else to HTTPS. */
   insecure?: boolean;
+  /** The scheme, when the configuration names one (a mirror's URL). */
+  scheme?: 'http' | 'https';
+  /** A PEM CA bundle the registry's certificate is verified with. */
+  ca?: string;
   retry?: RetryPolicy;
   signal?: AbortSignal;
 }
@@ -44,19 +49,29 @@ export class RegistryClient {
   readonly repository: string;
   readonly #origin: string;
   readonly #auth: Authenticator;
+  readonly #dispatcher: object | undefined;
+  readonly #options: ClientOptions;
   /** How requests (and blob downloads) are retried. */
   readonly retry: RetryPolicy;
   /** Aborts every request of this client. */
   readonly signal: AbortSignal | undefined;
 
   constructor(options: ClientOptions) {
+    this.#options = options;
     this.registry = options.registry;
     this.repository = options.repository;
     const plain = options.insecure ?? LOOPBACK.test(options.registry);
-    this.#origin = `${plain ? 'http' : 'https'}://${registryHost(options.registry)}`;
+    const scheme = options.scheme ?? (plain ? 'http' : 'https');
+    this.#origin = `${scheme}://${registryHost(options.registry)}`;
+    this.#dispatcher = tlsDispatcher(options.ca, !(scheme === 'https' && options.insecure === true));
     this.#auth = new Authenticator(options.credentials);
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.signal = options.signal;
+  }
+
+  /** The same registry and repository, with requests aborted by `signal` instead. */
+  withSignal(signal: AbortSignal): RegistryClient {
+    return new RegistryClient({ ...this.#options, signal });
   }
 
   /** The context of an operation, for errors. */
@@ -96,7 +111,8 @@ export class RegistryClient {
           ...(init.body ? { body: init.body } : {}),
           redirect: 'follow',
           ...(this.signal ? { signal: this.signal } : {}),
-        });
+          ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
+        } as RequestInit & globalThis.RequestInit);
       } catch (error) {
         this.#checkAborted(context);
         if (retryableError(error) && attempt < attempts) {

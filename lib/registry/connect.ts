@@ -1,9 +1,10 @@
-/** Opening a client for a reference: credentials from the caller or from Docker's config.json,
- * and the registry's settings (mirrors are not followed yet: only the registry the ref names). */
+/** Opening clients for a reference: credentials from the caller or from Docker's config.json, and
+ * the registry's settings (RuntimeConfig.registries): its mirrors first for a pull, then itself. */
 
 import { RegistryClient } from './client.ts';
 import { findCredentials, type Credentials } from './credentials.ts';
 import type { Reference } from '../image/reference.ts';
+import { endpoints, type RegistriesConfig } from './registry-config.ts';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.ts';
 
 /** What every registry operation takes besides its reference. */
@@ -14,18 +15,26 @@ export interface RegistryOptions {
   insecure?: boolean;
   retry?: Partial<RetryPolicy>;
   signal?: AbortSignal;
+  /** Per-registry mirrors, insecure and CA (the runtime's RuntimeConfig.registries). */
+  registries?: RegistriesConfig;
 }
 
-/** A client for the repository `ref` names, with the credentials that apply. */
+/** A client for the repository `ref` names on its own registry, with the credentials that apply. */
 export async function connect(ref: Reference, options: RegistryOptions, signal?: AbortSignal): Promise<RegistryClient> {
-  const credentials = options.auth ?? (await findCredentials(ref.registry));
+  return (await connectAll(ref, options, signal, false))[0]!;
+}
+
+/** Clients for `ref`'s repository on each mirror of its registry, in order, then on the registry. */
+export async function connectAll(ref: Reference, options: RegistryOptions, signal?: AbortSignal, withMirrors = true): Promise<RegistryClient[]> {
   const s = signal ?? options.signal;
-  return new RegistryClient({
-    registry: ref.registry,
-    repository: ref.repository,
-    ...(credentials ? { credentials } : {}),
-    ...(options.insecure === undefined ? {} : { insecure: options.insecure }),
-    retry: { ...DEFAULT_RETRY, ...options.retry },
-    ...(s ? { signal: s } : {}),
-  });
+  return Promise.all(endpoints(ref.registry, options.registries, options.insecure, withMirrors).map(async (endpoint) => {
+    const credentials = options.auth ?? (await findCredentials(endpoint.registry));
+    return new RegistryClient({
+      ...endpoint,
+      repository: ref.repository,
+      ...(credentials ? { credentials } : {}),
+      retry: { ...DEFAULT_RETRY, ...options.retry },
+      ...(s ? { signal: s } : {}),
+    });
+  }));
 }

@@ -12,10 +12,10 @@ import { importSource } from '../image/import.ts';
 import type { ImageConfig, ImageManifest } from '../image/oci.ts';
 import { downloadBlob } from './blob-download.ts';
 import type { RegistryClient } from './client.ts';
-import { connect, type RegistryOptions } from './connect.ts';
+import { connectAll, type RegistryOptions } from './connect.ts';
 import { resolveImage } from './manifests.ts';
 import { parsePlatform } from './platform-spec.ts';
-import { formatReference, parseReference } from '../image/reference.ts';
+import { formatReference, parseReference, type Reference } from '../image/reference.ts';
 import { RegistryError } from './registry-error.ts';
 
 /** Progress of a pull: bytes downloaded, then layers unpacked. */
@@ -43,9 +43,22 @@ export interface PullOptions extends RegistryOptions {
  * the next pull reuses unless gc took them). */
 export async function pull(store: ImageStore, ref: string, options: PullOptions = {}): Promise<ImageInfo> {
   const reference = parseReference(ref);
+  const clients = await connectAll(reference, options);
+  for (let i = 0; ; i++) {
+    try {
+      return await pullFrom(store, clients[i]!, ref, reference, options);
+    } catch (error) {
+      // A mirror that fails hands over to the next, and the last to the registry itself.
+      if (i === clients.length - 1 || !(error instanceof RegistryError)) throw error;
+    }
+  }
+}
+
+/** pull() from one registry or mirror. */
+async function pullFrom(store: ImageStore, base: RegistryClient, ref: string, reference: Reference, options: PullOptions): Promise<ImageInfo> {
   // One failed download stops the others.
   const failed = new AbortController();
-  const client = await connect(reference, options, options.signal ? AbortSignal.any([options.signal, failed.signal]) : failed.signal);
+  const client = base.withSignal(options.signal ? AbortSignal.any([options.signal, failed.signal]) : failed.signal);
   const source = registrySource(client, reference.digest ?? reference.tag!, options, () => failed.abort());
   const tag = reference.tag === undefined ? undefined : formatReference({ registry: reference.registry, repository: reference.repository, tag: reference.tag });
   const onProgress = options.onProgress;

@@ -2,6 +2,8 @@
  * it, mounted from the source repository when pushing within one registry, else uploaded; then the
  * manifest, byte for byte as stored, so its digest stays the same. */
 
+import { CorralError } from '../sys/errors.ts';
+import { zstdCompressAvailable } from '../image/layer/zstd.ts';
 import { storeParts, type ImageStore } from '../image/image-store.ts';
 import { MEDIA_TYPE, type Descriptor } from '../image/oci.ts';
 import { blobExists, startUpload, uploadBlob } from './blob-upload.ts';
@@ -27,6 +29,8 @@ export interface PushOptions extends RegistryOptions {
   chunkSize?: number;
   /** Blobs uploaded at once (default 3). */
   concurrency?: number;
+  /** Layer compression; 'zstd' needs a Node whose zlib compresses zstd (22.15 or 23.8 on). */
+  compression?: 'gzip' | 'zstd';
 }
 
 /** What a push did. */
@@ -41,6 +45,7 @@ export interface PushResult {
 
 /** Pushes the stored image `ref` to `destRef` (default `ref` itself). */
 export async function push(store: ImageStore, ref: string, destRef: string = ref, options: PushOptions = {}): Promise<PushResult> {
+  checkCompression(options.compression);
   const image = await store.inspect(ref);
   const dest = parseReference(destRef);
   const source = mountSource(ref, dest);
@@ -91,4 +96,12 @@ function mountSource(ref: string, dest: Reference): string | undefined {
     return undefined; // a digest or a short id: no repository to mount from
   }
   return source.registry === dest.registry && source.repository !== dest.repository ? source.repository : undefined;
+}
+
+/** Refuses a compression this push cannot produce. */
+function checkCompression(compression: string | undefined): void {
+  if (compression === undefined || compression === 'gzip') return;
+  if (compression !== 'zstd') throw new CorralError(`compression must be 'gzip' or 'zstd', got '${compression}'`, { code: 'ERR_INVALID_ARG_VALUE' });
+  const reason = zstdCompressAvailable() ? 'recompressing layers as zstd is not implemented yet' : `Node ${process.versions.node} has no zstd compression in node:zlib (Node 22.15 or 23.8 and later has)`;
+  throw new CorralError(`push with compression 'zstd': ${reason}`, { code: 'ERR_UNSUPPORTED_COMPRESSION' });
 }

@@ -4,6 +4,7 @@ import type { ImageInfo, ImageStore } from '../image/image-store.ts';
 import { eraseCredentials, storeCredentials, type Credentials } from './credentials.ts';
 import { pull, type PullOptions } from './pull.ts';
 import { push, type PushOptions, type PushResult } from './push.ts';
+import type { RegistriesConfig } from './registry-config.ts';
 import { DOCKER_HUB, parseReference } from '../image/reference.ts';
 
 /** Pull, push, login and logout over one image store. */
@@ -18,11 +19,11 @@ export interface RegistryImages {
   logout(registry: string): Promise<boolean>;
 }
 
-/** The registry operations over `store`. */
-export function registryImages(store: ImageStore): RegistryImages {
+/** The registry operations over `store`, with the runtime's registry settings. */
+export function registryImages(store: ImageStore, registries: RegistriesConfig = {}): RegistryImages {
   return {
-    pull: (ref, options) => pull(store, ref, options),
-    push: (ref, destRef, options) => push(store, ref, destRef, options),
+    pull: (ref, options) => pull(store, ref, { registries, ...options }),
+    push: (ref, destRef, options) => push(store, ref, destRef, { registries, ...options }),
     login: (registry, credentials) => storeCredentials(registryName(registry), credentials),
     logout: (registry) => eraseCredentials(registryName(registry)),
   };

@@ -9,11 +9,16 @@ import { liftedDefences } from './lifted-defences.ts';
 import { executorImageFd } from './executor-image.ts';
 import { parseRecords, StatusChannel, type StatusRecord } from './status-channel.ts';
 import { exitWatcher } from './exit-watcher.ts';
+import { writeIdMaps } from './write-id-maps.ts';
+import type { IdMap } from '../sys/id-map.ts';
 
 /** What runs in the child: setup ops, then the command, with fds 0, 1, 2 taken from stdio. */
 export interface LaunchSpec {
   cloneFlags: bigint;
   setup: PlanOp[];
+  /** Ops right after the command is resolved, before the wait for start (the init's fork, the
+   * terminal). */
+  afterResolve?: PlanOp[];
   /** Ops after the command is resolved and before exec (the last hardening steps). */
   beforeExec?: PlanOp[];
   command: readonly string[];
@@ -24,6 +29,9 @@ export interface LaunchSpec {
   cgroupFd?: number;
   /** More fds the setup uses (a network namespace to join): kept open until exec. */
   keepFds?: readonly number[];
+  /** A user namespace map with subordinate ranges, written by the parent through newuidmap and
+   * newgidmap while the child waits (the setup then has no USERNS_MAPS op). */
+  idMap?: IdMap;
 }
 
 /** A child process started by a launch: pid and pidfd (ours to close). */
@@ -55,7 +63,7 @@ function closeFdsOp(keep: number[], exe = executorImageFd()): PlanOp {
  * of node that /proc/self/exe hands out (CVE-2019-5736, test/security/cve-2019-5736-proc-self-exe.test.ts). */
 function withReexec(ops: PlanOp[], keep: number[], exe = executorImageFd()): PlanOp[] {
   if (liftedDefences.hostExe) return ops;
-  const maps = ops.findIndex((o) => o.name === 'USERNS_MAPS');
+  const maps = ops.findIndex((o) => o.name === 'USERNS_MAPS' || o.name === 'AWAIT_MAPS');
   const at = (maps >= 0 ? maps : ops.findIndex((o) => o.name === 'CLOSE_FDS')) + 1;
   return [...ops.slice(0, at), op.reexec({ step: 'exec the executor image', exe, keep }), ...ops.slice(at)];
 }
@@ -63,13 +71,46 @@ function withReexec(ops: PlanOp[], keep: number[], exe = executorImageFd()): Pla
 function commandOps(spec: LaunchSpec): { resolve: PlanOp[]; exec: PlanOp[] } {
   const name = spec.command[0]!;
   return {
-    resolve: [op.resolveCommand({ step: `resolve command '${name}' in PATH`, path: name, name, searchPath: spec.searchPath })],
+    resolve: [op.resolveCommand({ step: `resolve command '${name}' in PATH`, path: name, name, searchPath: spec.searchPath }), ...(spec.afterResolve ?? [])],
     exec: [
       ...(spec.beforeExec ?? []),
       op.cloexecFrom({ step: 'mark inherited fds close-on-exec', fd: 3 }),
       op.exec({ step: `execute '${name}'`, path: name, argv: spec.command, envp: spec.env }),
     ],
   };
+}
+
+/** The pipe the parent signals on once it wrote the child's id maps, when the launch has a map. */
+interface MapsPipe {
+  read: number;
+  write: number;
+}
+
+function mapsPipe(spec: LaunchSpec): MapsPipe | null {
+  if (!spec.idMap) return null;
+  const [read, write] = pipe();
+  return { read, write };
+}
+
+/** The wait for the id maps, first thing after the inherited fds are closed. */
+function awaitMapsOps(maps: MapsPipe | null): PlanOp[] {
+  return maps ? [op.awaitMaps({ step: 'wait for the user namespace id maps (newuidmap, newgidmap)', fd: maps.read })] : [];
+}
+
+/** The parent's half of the handshake: newuidmap and newgidmap for the child, then a byte; on a
+ * failure the pipe is closed unwritten, the child exits and is reaped. */
+async function mapIds(child: LaunchedProcess, spec: LaunchSpec, maps: MapsPipe | null): Promise<void> {
+  if (!maps) return;
+  close(maps.read);
+  try {
+    await writeIdMaps(child.pid, spec.idMap!);
+    writeSync(maps.write, Buffer.from([1]));
+  } catch (e) {
+    close(maps.write);
+    await reapFailed(child.pidfd);
+    throw e;
+  }
+  close(maps.write);
 }
 
 /** The error a failed step reports. */
@@ -108,20 +149,21 @@ export function withoutDumpable(ops: PlanOp[]): PlanOp[] {
 }
 
 /** The plan of a container's first process started right away (launchNow). */
-export function runPlan(spec: LaunchSpec, statusFd: number): PlanOp[] {
+export function runPlan(spec: LaunchSpec, statusFd: number, maps: MapsPipe | null = null): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  const keep = keptFds([0, 1, 2, statusFd, ...(spec.keepFds ?? [])]);
-  return withoutDumpable(withReexec([...stdioOps(spec.stdio), closeFdsOp(keep), ...spec.setup, ...resolve, ...exec], keep));
+  const keep = keptFds([0, 1, 2, statusFd, ...(spec.keepFds ?? []), ...(maps ? [maps.read] : [])]);
+  return withoutDumpable(withReexec([...stdioOps(spec.stdio), closeFdsOp(keep), ...awaitMapsOps(maps), ...spec.setup, ...resolve, ...exec], keep));
 }
 
 /** The plan of a container's first process that waits for start() before exec (launchPending,
  * and a detached container's supervisor, whose fds differ: stdio and exe as it holds them). */
-export function pendingPlan(spec: LaunchSpec, statusFd: number, startFd: number, fds: { stdio: LaunchSpec['stdio']; exe: number } = { stdio: spec.stdio, exe: executorImageFd() }): PlanOp[] {
+export function pendingPlan(spec: LaunchSpec, statusFd: number, startFd: number, fds: { stdio: LaunchSpec['stdio']; exe: number } = { stdio: spec.stdio, exe: executorImageFd() }, maps: MapsPipe | null = null): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  const keep = keptFds([0, 1, 2, statusFd, startFd, ...(spec.keepFds ?? [])]);
+  const keep = keptFds([0, 1, 2, statusFd, startFd, ...(spec.keepFds ?? []), ...(maps ? [maps.read] : [])]);
   return withReexec([
     ...stdioOps(fds.stdio),
     closeFdsOp(keep, fds.exe),
+    ...awaitMapsOps(maps),
     ...spec.setup,
     ...resolve,
     op.waitStart({ step: 'wait for start', fd: startFd }),
@@ -145,14 +187,14 @@ export interface JoinSpec extends LaunchSpec {
  * /proc/self/fd/N reached the host's cgroupfs; test/security/cve-2024-21626-exec-cwd.test.ts). */
 export function joinPlan(spec: JoinSpec, statusFd: number): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  const keep = keptFds([0, 1, 2, statusFd, spec.targetPidfd, ...(spec.joinCgroupFd >= 0 ? [spec.joinCgroupFd] : [])]);
+  const keep = keptFds([0, 1, 2, statusFd, spec.targetPidfd, ...(spec.joinCgroupFd >= 0 ? [spec.joinCgroupFd] : []), ...(spec.keepFds ?? [])]);
   return withReexec([
     ...stdioOps(spec.stdio),
     closeFdsOp(keep),
     ...spec.joinSetup,
     op.setns({ step: 'join the container namespaces', fd: spec.targetPidfd, nstype: spec.nsFlags }),
     op.forkIntoParent({ step: 'fork inside the container', cgroupFd: spec.joinCgroupFd }),
-    ...(liftedDefences.keepHostFds ? [] : [op.closeFds({ step: 'close the fds of the host', keep: keptFds([0, 1, 2, statusFd]) })]),
+    ...(liftedDefences.keepHostFds ? [] : [op.closeFds({ step: 'close the fds of the host', keep: keptFds([0, 1, 2, statusFd, ...(spec.keepFds ?? [])]) })]),
     ...spec.setup,
     ...resolve,
     ...exec,
@@ -161,21 +203,26 @@ export function joinPlan(spec: JoinSpec, statusFd: number): PlanOp[] {
 
 /** Starts the command right away (CLONE_VM|CLONE_VFORK, then a blocking read of the status pipe:
  * this call returns once the child exec'd the command or failed, so the outcome is known
- * synchronously). */
+ * synchronously). With an id map for the parent to write the clone is fork-like: a vfork parent
+ * could not run newuidmap while the child waits for it. */
 export async function launchNow(spec: LaunchSpec): Promise<LaunchedProcess> {
   const [statusRead, statusWrite] = pipe();
+  let maps: MapsPipe | null = null;
   let child: LaunchedProcess;
   let ops: PlanOp[];
   try {
-    ops = runPlan(spec, statusWrite);
-    child = clonePlan(encodePlan(ops, statusWrite), spec.cloneFlags | CLONE.VM | CLONE.VFORK, spec.cgroupFd);
+    maps = mapsPipe(spec);
+    ops = runPlan(spec, statusWrite, maps);
+    child = clonePlan(encodePlan(ops, statusWrite), spec.cloneFlags | (maps ? 0n : CLONE.VM | CLONE.VFORK), spec.cgroupFd);
   } catch (e) {
     close(statusRead);
+    if (maps) { close(maps.read); close(maps.write); }
     throw e;
   } finally {
     close(statusWrite);
   }
   try {
+    await mapIds(child, spec, maps);
     // The child is past its first exec (the executor image, or the command itself): the rest of
     // its setup is read here synchronously, as vfork would have waited for it.
     let data = Buffer.alloc(0);
@@ -214,18 +261,28 @@ export async function launchPending(spec: LaunchSpec): Promise<PendingProcess> {
     close(statusWrite);
     throw e;
   }
+  let maps: MapsPipe | null = null;
   let child: LaunchedProcess;
   let ops: PlanOp[];
   try {
-    ops = pendingPlan(spec, statusWrite, startRead);
+    maps = mapsPipe(spec);
+    ops = pendingPlan(spec, statusWrite, startRead, undefined, maps);
     child = clonePlan(encodePlan(ops, statusWrite), spec.cloneFlags, spec.cgroupFd);
   } catch (e) {
     close(statusRead);
     close(startWrite);
+    if (maps) { close(maps.read); close(maps.write); }
     throw e;
   } finally {
     close(statusWrite);
     close(startRead);
+  }
+  try {
+    await mapIds(child, spec, maps);
+  } catch (e) {
+    close(statusRead);
+    close(startWrite);
+    throw e;
   }
   const channel = new StatusChannel(statusRead);
   const first = await channel.next();

@@ -46,6 +46,10 @@ export const OP = {
   CHECK_CWD: 41,
   CLOSE_SLOTS: 42,
   REEXEC: 43,
+  CONSOLE: 44,
+  INIT: 45,
+  AWAIT_MAPS: 46,
+  CHOWN_IN_ROOT: 47,
 } as const;
 
 /** The name of an op code. */
@@ -181,4 +185,15 @@ export const op = {
   /** Execs the sealed executor image (fd exe), which goes on with the next op; keep: the fds the
    * rest of the plan uses, kept open across that exec. */
   reexec: define<{ exe: number; keep: readonly number[] }>('REEXEC', 'execveat', (f) => ({ n: [f.exe], u32Lists: [[...new Set(f.keep)].sort((a, b) => a - b)] })),
+  /** A pty from the process root's /dev/pts/ptmx: master sent on socket (SCM_RIGHTS), slave the
+   * controlling terminal and fds 0-2; rows and cols 0 leave the size as it is. */
+  console: define<{ socket: number; rows: number; cols: number }>('CONSOLE', 'ioctl', (f) => ({ n: [f.socket, f.rows, f.cols] })),
+  /** Forks: the executor stays as an init that forwards signals and reaps; the child goes on. */
+  init: define<object>('INIT', 'clone3', () => ({})),
+  /** Blocks until the parent wrote the user namespace's maps (newuidmap) and a byte to the pipe. */
+  awaitMaps: define<{ fd: number }>('AWAIT_MAPS', 'read', (f) => ({ n: [f.fd] })),
+  /** Gives a file inside a root dir (no symlink followed) an owner, and its mode again when given
+   * (chown clears set-id bits). */
+  chownInRoot: define<{ root: Slot; inRoot: string; uid: number; gid: number; mode: number | null }>(
+    'CHOWN_IN_ROOT', 'fchownat', (f) => ({ s: [f.inRoot], n: [f.mode === null ? 0 : f.mode + 1, f.uid, f.gid, dirWord(f.root)] })),
 };

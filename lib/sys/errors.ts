@@ -15,6 +15,8 @@ export function errnoName(errno: number): ErrnoCode {
 export type CorralErrorCode =
   | 'ABORT_ERR'
   | 'ERR_BLOB_NOT_FOUND'
+  | 'ERR_BUILD_CONTEXT'
+  | 'ERR_BUILD_FAILED'
   | 'ERR_CGROUP_CONTROLLER'
   | 'ERR_CGROUP_UNAVAILABLE'
   | 'ERR_COMMIT_ABORTED'
@@ -24,6 +26,7 @@ export type CorralErrorCode =
   | 'ERR_CONTAINER_NOT_FOUND'
   | 'ERR_CONTAINER_STATE'
   | 'ERR_DIGEST_MISMATCH'
+  | 'ERR_DOCKERFILE_SYNTAX'
   | 'ERR_IMAGE_IN_USE'
   | 'ERR_IMAGE_NOT_FOUND'
   | 'ERR_INVALID_ARCHIVE'

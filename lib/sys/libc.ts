@@ -48,6 +48,11 @@ export function pipe(): [number, number] {
   return [fds[0]!, fds[1]!];
 }
 
+/** A close-on-exec duplicate of fd. */
+export function dupCloexec(fd: number): number {
+  return check(c.fcntl(fd, 1030 /* F_DUPFD_CLOEXEC */, 3), 'fcntl');
+}
+
 /** Closes a raw fd; errors are ignored, since every caller owns its fd outright. */
 export function close(fd: number): void {
   c.close(fd);

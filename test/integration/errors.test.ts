@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, create, CorralError } from '../../lib/index.ts';
-import { makeBusyboxRoot, openFds, rmRoot, rootless, zombieChildren } from '../helpers.ts';
+import { makeBusyboxRoot, openFds, rmRoot, rootless, settledFds, zombieChildren } from '../helpers.ts';
 
 describe(`errors (${rootless ? 'rootless' : 'root'})`, () => {
   let root: string;
@@ -40,7 +40,7 @@ describe(`errors (${rootless ? 'rootless' : 'root'})`, () => {
       assert.match(e.message, /rootfs/);
       return true;
     });
-    assert.deepEqual(openFds(), before);
+    assert.deepEqual(await settledFds(before), before);
   });
 
   it('rejects a rootfs that is a file', async () => {
@@ -74,7 +74,7 @@ describe(`errors (${rootless ? 'rootless' : 'root'})`, () => {
       await assert.rejects(run({ command: ['no-such-program'], rootfs: root }), { code: 'ENOENT', step: /resolve command 'no-such-program'/ });
       await assert.rejects(create({ command: ['no-such-program'], rootfs: root }), { code: 'ENOENT', step: /resolve command 'no-such-program'/ });
     }
-    assert.deepEqual(openFds(), before);
+    assert.deepEqual(await settledFds(before), before);
     assert.deepEqual(zombieChildren(), []);
   });
 });

@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Runtime } from '../../lib/index.ts';
-import { eventually, liveChildren, makeBusyboxRoot, mountTable, netnsFds, openFds, rmRoot, rootless, tmpEntries, treeEntries, zombieChildren } from '../helpers.ts';
+import { eventually, liveChildren, makeBusyboxRoot, mountTable, netnsFds, openFds, rmRoot, rootless, tmpEntries, treeEntries, settledFds, zombieChildren } from '../helpers.ts';
 
 /** The processes in a cgroup and all its subgroups. */
 function cgroupProcs(dir: string): string[] {
@@ -76,7 +76,7 @@ describe(`nothing leaks (${rootless ? 'rootless' : 'root'})`, () => {
     // first the background deletion of layers ends (it holds fds while it runs)
     assert.deepEqual(await settledState(), stateBefore, 'the runtime root kept something');
     assert.deepEqual(zombieChildren(), []);
-    assert.deepEqual(openFds(), fds);
+    assert.deepEqual(await settledFds(fds), fds);
     // openFds leaves out network namespaces: the runtimes' pools of prepared ones (at most 4 each)
     // may hold some, but 1,000 containers must not have left theirs.
     assert.ok(netnsFds() <= nets + 4, `${netnsFds()} network namespace fds are open, ${nets} before`);
@@ -109,7 +109,7 @@ describe(`nothing leaks (${rootless ? 'rootless' : 'root'})`, () => {
     assert.ok(containers.every((c) => c.status === 'removed'));
     assert.deepEqual(await settledState(), stateBefore, 'the runtime root kept something');
     assert.deepEqual(zombieChildren(), []);
-    assert.deepEqual(openFds(), fds);
+    assert.deepEqual(await settledFds(fds), fds);
     assert.deepEqual(snapshot(), host);
   });
 });

@@ -76,7 +76,7 @@ describe(`the built package and the corral command (${rootless ? 'rootless' : 'r
     const imported = corral('image', 'import', '--root', state, layout, '--format', 'oci-layout');
     assert.equal(imported.status, 0, imported.stderr);
     assert.match(imported.stdout, /^sha256:[0-9a-f]{64} base:latest\n$/);
-    assert.match(corral('image', 'ls', '--root', state).stdout, /^REF\tDIGEST\tLAYERS\tSIZE\nbase:latest\tsha256:[0-9a-f]{12}\t1\t\d+\n$/);
+    assert.match(corral('image', 'ls', '--root', state).stdout, /^REF\tIMAGE ID\tLAYERS\tSIZE\nbase:latest\t[0-9a-f]{12}\t1\t[\d.]+[kMG]?B\n$/);
     assert.equal(JSON.parse(corral('image', 'inspect', '--root', state, 'base').stdout).tags[0], 'base:latest');
     const ran = corral('run', '--root', state, 'base');
     assert.equal(ran.stdout, 'hi from image\n', ran.stderr);

@@ -2,14 +2,15 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Runtime } from '../../lib/index.ts';
 import { busyboxLayout, deriveImage, umoci } from '../image-fixtures.ts';
-import { rootless } from '../helpers.ts';
-import { htpasswdAuth, startFaultProxy, startRegistry, startTokenServer, type FaultProxy, type TestRegistry, type TokenServer } from '../registry-fixtures.ts';
+import { removeWork, rootless } from '../helpers.ts';
+import { zstdCompressAvailable } from '../../lib/image/layer/zstd.ts';
+import { freePort, htpasswdAuth, startFaultProxy, startRegistry, startTokenServer, type FaultProxy, type TestRegistry, type TokenServer } from '../registry-fixtures.ts';
 
 const skopeo = (...args: string[]): string => execFileSync('skopeo', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const skopeoDigest = (ref: string, ...flags: string[]): string => skopeo('inspect', '--tls-verify=false', ...flags, '--format', '{{.Digest}}', `docker://${ref}`).trim();
@@ -39,12 +40,7 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
     await registry?.stop();
     if (savedDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
     else process.env.DOCKER_CONFIG = savedDockerConfig;
-    try {
-      execFileSync('chmod', ['-R', 'u+rwX', work]);
-    } catch {
-      // best effort
-    }
-    rmSync(work, { recursive: true, force: true });
+    await removeWork(work);
   });
 
   it('pulls an OCI image skopeo pushed, with the same digest, and runs it; a second pull downloads nothing', async () => {
@@ -377,6 +373,69 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
       await r.images.push(ref, `${secured.host}/bob/again:1`, { auth: { username: 'bob', password } });
       assert.ok(tokens.issued.some((s) => s.includes('repository:bob/again:pull,push')), JSON.stringify(tokens.issued));
       assert.equal((await skopeoAsync('inspect', '--tls-verify=false', '--creds', `bob:${password}`, '--format', '{{.Digest}}', `docker://${secured.host}/bob/again:1`)).trim(), image.manifestDigest);
+    });
+  });
+
+  describe('pull on demand, mirrors, zstd push, images/rmi', () => {
+    it("runs an image not in the store by pulling it ('missing'); 'never' leaves it not found; 'always' pulls again", async () => {
+      const ref = `${registry.host}/corral/ondemand:1`;
+      skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:base`, `docker://${ref}`);
+      const fresh = new Runtime({ root: join(work, 'state-ondemand'), cgroupParent: false });
+      await assert.rejects(fresh.run({ image: ref, pull: 'never' }), { code: 'ERR_IMAGE_NOT_FOUND' });
+      const r = await fresh.run({ image: ref });
+      assert.equal(r.stdout.toString(), 'hi from image\n', r.stderr.toString());
+      assert.deepEqual(fresh.images.list().map((i) => i.tags).flat(), [ref]);
+      const before = registry.requests().filter((l) => l.includes('/manifests/1')).length;
+      await fresh.run({ image: ref }, { pull: 'always' });
+      assert.ok(registry.requests().filter((l) => l.includes('/manifests/1')).length > before);
+      await assert.rejects(fresh.run({ image: `${registry.host}/corral/absent:1` }), (e: { code?: string; message: string }) => e.code === 'ERR_IMAGE_NOT_FOUND' && /pulling it failed/.test(e.message));
+      await assert.rejects(fresh.run({ image: ref, pull: 'sometimes' as 'never' }), { code: 'ERR_INVALID_SPEC' });
+    });
+
+    it('pulls through a mirror when the registry is down, and from the registry when the mirror is down', async () => {
+      const down = `127.0.0.1:${await freePort()}`;
+      const mirror = await startRegistry(join(work, 'mirror'));
+      try {
+        skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:base`, `docker://${mirror.host}/corral/mirrored:1`);
+        const viaMirror = new Runtime({ root: join(work, 'state-mirror'), cgroupParent: false, registries: { [down]: { mirrors: [mirror.host] } } });
+        const image = await viaMirror.images.pull(`${down}/corral/mirrored:1`, { retry: FAST });
+        assert.deepEqual(image.tags, [`${down}/corral/mirrored:1`]);
+        skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:base`, `docker://${registry.host}/corral/origin:1`);
+        const viaOrigin = new Runtime({ root: join(work, 'state-origin'), cgroupParent: false, registries: { [registry.host]: { mirrors: [`http://${down}`] } } });
+        const pulled = await viaOrigin.images.pull(`${registry.host}/corral/origin:1`, { retry: FAST });
+        assert.equal(pulled.manifestDigest, skopeoDigest(`${registry.host}/corral/origin:1`));
+        await assert.rejects(viaMirror.images.pull(`${down}/corral/nowhere:1`, { retry: FAST }), { code: 'ERR_REGISTRY_UNAVAILABLE' });
+      } finally {
+        await mirror.stop();
+      }
+    });
+
+    it("refuses push with compression 'zstd' where node:zlib cannot compress zstd, naming the Node that can", async function () {
+      if (zstdCompressAvailable()) this.skip();
+      skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:base`, `docker://${registry.host}/corral/zstd-src:1`);
+      await rt.images.pull(`${registry.host}/corral/zstd-src:1`);
+      await assert.rejects(rt.images.push(`${registry.host}/corral/zstd-src:1`, `${registry.host}/corral/zstd:1`, { compression: 'zstd' }), (e: { code?: string; message: string }) => e.code === 'ERR_UNSUPPORTED_COMPRESSION' && /Node 22\.15/.test(e.message));
+    });
+
+    it('corral images lists short ids and human sizes; corral rmi removes', () => {
+      const root = join(work, 'state-cli');
+      const corral = (...args: string[]) => spawnSync(process.execPath, [cli, ...args, '--root', root], { encoding: 'utf8' });
+      const ref = `${registry.host}/corral/cli-images:1`;
+      skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:base`, `docker://${ref}`);
+      const pulled = corral('pull', ref);
+      assert.equal(pulled.status, 0, pulled.stderr);
+      const listed = corral('images');
+      assert.equal(listed.status, 0, listed.stderr);
+      const row = listed.stdout.split('\n').find((l) => l.startsWith(ref))!.split('\t');
+      assert.match(row[1]!, /^[0-9a-f]{12}$/);
+      assert.match(row[3]!, /^\d+(\.\d+)?(B|kB|MB|GB)$/);
+      const never = corral('run', '--pull', 'never', `${registry.host}/corral/not-here:1`);
+      assert.notEqual(never.status, 0);
+      assert.match(never.stderr, /no image/);
+      assert.equal(corral('run', '--pull', 'often', ref).status, 125);
+      const rmi = corral('rmi', ref);
+      assert.equal(rmi.status, 0, rmi.stderr);
+      assert.ok(!corral('images').stdout.includes(ref));
     });
   });
 });

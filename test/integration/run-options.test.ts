@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { run, create } from '../../lib/index.ts';
+import { run, create, Runtime } from '../../lib/index.ts';
 import { makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
 
 const sh = (script: string) => ['/bin/sh', '-c', script];
@@ -61,9 +61,12 @@ describe(`a user the container cannot map (${rootless ? 'rootless' : 'root'})`, 
   });
   after(() => rmRoot(root));
 
-  it('is refused before anything is created with ERR_ROOTLESS_IDS in a user namespace', async () => {
-    await assert.rejects(run({ command: ['id'], rootfs: root, user: { uid: 1000, gid: 1000 }, namespaces: { user: true } }), { code: 'ERR_ROOTLESS_IDS', message: /user 1000:1000 cannot exist/ });
-    const r = await run({ command: ['id', '-u'], rootfs: root, user: { uid: 0, gid: 0 }, namespaces: { user: true } });
+  it('is refused before anything is created with ERR_ROOTLESS_IDS in a user namespace with the single mapping', async () => {
+    const single = new Runtime({ idMap: 'single' });
+    await assert.rejects(single.run({ command: ['id'], rootfs: root, user: { uid: 1000, gid: 1000 }, namespaces: { user: true } }), {
+      code: 'ERR_ROOTLESS_IDS', message: /user 1000:1000 cannot exist in this container: uid 1000 and gid 1000 are not mapped: .*\/etc\/subuid and \/etc\/subgid.*uidmap/,
+    });
+    const r = await single.run({ command: ['id', '-u'], rootfs: root, user: { uid: 0, gid: 0 }, namespaces: { user: true } });
     assert.equal(r.stdout.toString(), '0\n');
   });
 });

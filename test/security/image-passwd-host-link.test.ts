@@ -32,7 +32,7 @@ describe('security: an image /etc/passwd linking to a host file', () => {
   const config: ImageConfig = { architecture: 'amd64', os: 'linux', config: { User: 'evil' }, rootfs: { type: 'layers', diff_ids: [] } };
 
   it('resolves the link inside the image, where it leads nowhere: the user is unknown', async () => {
-    await assert.rejects(imageDefaults(config, [layer]), { code: 'ERR_INVALID_SPEC', message: /'evil' is not in its \/etc\/passwd/ });
+    await assert.rejects(imageDefaults(config, [layer]), { code: 'ERR_INVALID_SPEC', message: /'evil' is not in the container's \/etc\/passwd/ });
   });
 
   it('(defence lifted) a path-based read that follows links gets the host file', () => {

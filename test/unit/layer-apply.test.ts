@@ -114,7 +114,7 @@ describe('applyLayer', () => {
 
     it('returns the sha256 and size of the uncompressed tar, for plain and gzip alike', async () => {
       const data = await tarOf([{ name: 'a', content: 'x'.repeat(100_000) }, { name: 'b/', type: 'directory' }]);
-      const expected = { diffId: `sha256:${createHash('sha256').update(data).digest('hex')}`, size: data.length };
+      const expected = { diffId: `sha256:${createHash('sha256').update(data).digest('hex')}`, size: data.length, ownersToShift: [] };
       assert.deepEqual(await applyLayer(Readable.from([data]), fresh(), { rootless: true }), expected);
       const gz = gzipSync(data);
       const chunks = Array.from({ length: Math.ceil(gz.length / 1000) }, (_, i) => gz.subarray(i * 1000, i * 1000 + 1000));

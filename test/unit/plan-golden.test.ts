@@ -6,18 +6,28 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveSpec, type ContainerSpec } from '../../lib/container/spec.ts';
-import { cloneFlags, containerSetupOps, envList, joinedProcessOps, joiningOps, searchPath, type SetupContext } from '../../lib/container/setup.ts';
+import { cloneFlags, commandStartOps, containerSetupOps, envList, joinedProcessOps, joiningOps, searchPath, type SetupContext } from '../../lib/container/setup.ts';
 import { lastStepOps } from '../../lib/container/hardening.ts';
 import { joinPlan, pendingPlan, runPlan, type LaunchSpec } from '../../lib/spawn/launch.ts';
 import type { PlanOp } from '../../lib/spawn/ops.ts';
+import type { HostEntry } from '../../lib/fs/rootfs.ts';
 import { planText } from '../plan-text.ts';
 
 // Far above any fd this process has open, so it can never be the executor image's fd (shown as exe).
 const STATUS_FD = 1021;
 const START_FD = 1022;
+const CONSOLE_FD = 1023;
 const STDIO = [30, 31, 32] as const;
-const LAYER = { dir: '/var/lib/corral/containers/golden', upper: '/var/lib/corral/containers/golden/upper', work: '/var/lib/corral/containers/golden/work' };
+const LAYER = { kind: 'disk' as const, dir: '/var/lib/corral/containers/golden', upper: '/var/lib/corral/containers/golden/upper', work: '/var/lib/corral/containers/golden/work' };
+/** What run() gets: the writable layer on a tmpfs inside the container's mount namespace. */
+const MEMORY = { kind: 'memory' as const, why: 'run()' };
 const IMAGE = { manifestDigest: 'sha256:0', defaults: { entrypoint: [], cmd: ['sh'], env: {}, cwd: '/', user: undefined }, layersDir: '/var/lib/corral/layers', lowerNames: ['b2', 'a1'] };
+
+/** A host root's top-level entries, as hostRootEntries() reads them. */
+const HOST_ENTRIES: HostEntry[] = [
+  { name: 'usr', kind: 'dir' }, { name: 'bin', kind: 'link', target: 'usr/bin' }, { name: 'etc', kind: 'dir' }, { name: 'home', kind: 'dir' },
+  { name: 'proc', kind: 'dir' }, { name: 'tmp', kind: 'dir' }, { name: '.dockerenv', kind: 'file' },
+];
 
 /** A rootfs directory must exist for the spec to resolve; the plans read it as /srv/rootfs. */
 let rootfs = '';
@@ -29,8 +39,10 @@ function launchOf(spec: ContainerSpec, rootless: boolean, context: Partial<Setup
   const ownCgroup = context.ownCgroup ?? !rootless;
   return {
     cloneFlags: cloneFlags(resolved, ownCgroup),
-    setup: containerSetupOps(resolved, { ownCgroup, layer: null, image: null, mounts: [], ...context }),
+    setup: containerSetupOps(resolved, { ownCgroup, layer: null, image: null, mounts: [], hostEntries: null, ...context }),
     beforeExec: lastStepOps(resolved.hardening),
+    afterResolve: commandStartOps(resolved, CONSOLE_FD),
+    keepFds: resolved.tty ? [CONSOLE_FD] : [],
     command: resolved.command,
     env: envList(resolved.env),
     searchPath: searchPath(resolved.env),
@@ -38,15 +50,39 @@ function launchOf(spec: ContainerSpec, rootless: boolean, context: Partial<Setup
   };
 }
 
+/** The plan of an exec into a running container, with a terminal or not. */
+function execPlan(tty: boolean): PlanOp[] {
+  const resolved = resolveSpec({ id: 'golden', command: ['sleep', '1'], rootfs, cwd: '/work' }, false);
+  return joinPlan({
+    cloneFlags: 0n,
+    targetPidfd: 40,
+    nsFlags: cloneFlags(resolved),
+    joinCgroupFd: 41,
+    joinSetup: joiningOps(),
+    setup: joinedProcessOps(resolved),
+    beforeExec: lastStepOps(resolved.hardening),
+    afterResolve: commandStartOps({ init: false, tty: tty ? { size: null } : null }, CONSOLE_FD),
+    keepFds: tty ? [CONSOLE_FD] : [],
+    command: ['ls', '-l'],
+    env: envList(resolved.env),
+    searchPath: searchPath(resolved.env),
+    stdio: STDIO,
+  }, STATUS_FD);
+}
+
 const plans: Record<string, () => PlanOp[]> = {
-  'run-default-root': () => runPlan(launchOf({ command: ['sh', '-c', 'echo hi'], rootfs: ROOTFS }, false, { layer: LAYER }), STATUS_FD),
-  'run-rootless': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS }, true, { layer: LAYER }), STATUS_FD),
-  'run-rootless-host-pid-net': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, network: 'host', namespaces: { pid: false, net: false } }, true, { layer: LAYER }), STATUS_FD),
-  'run-image-overlay': () => runPlan(launchOf({ command: ['sh'], cwd: '/srv' }, false, { layer: LAYER, image: IMAGE }), STATUS_FD),
+  'run-default-root': () => runPlan(launchOf({ command: ['sh', '-c', 'echo hi'], rootfs: ROOTFS }, false, { layer: MEMORY }), STATUS_FD),
+  'run-rootless': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS }, true, { layer: MEMORY }), STATUS_FD),
+  'run-rootless-host-pid-net': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, network: 'host', namespaces: { pid: false, net: false } }, true, { layer: MEMORY }), STATUS_FD),
+  'run-image-overlay': () => runPlan(launchOf({ command: ['sh'], cwd: '/srv' }, false, { layer: MEMORY, image: IMAGE }), STATUS_FD),
   'run-host-root': () => runPlan(launchOf({ command: ['true'] }, false), STATUS_FD),
+  'run-host-root-system': () => runPlan(launchOf({ command: ['true'], hostRoot: 'system' }, true, {
+    hostEntries: HOST_ENTRIES,
+    mounts: [{ type: 'bind', source: '/srv/project', target: '/project', readonly: false, recursive: true, propagation: 'rprivate', sourceIsDir: true }],
+  }), STATUS_FD),
   'run-readonly-direct': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, rootfsWritable: 'direct', readonlyRootfs: true }, false), STATUS_FD),
   'run-mounts': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS }, false, {
-    layer: LAYER,
+    layer: MEMORY,
     mounts: [
       { type: 'bind', source: '/srv/data', target: '/data', readonly: true, recursive: true, propagation: 'rslave', sourceIsDir: true },
       { type: 'bind', source: '/etc/resolv.conf', target: '/etc/resolv.conf', readonly: true, recursive: false, propagation: 'rprivate', sourceIsDir: false },
@@ -54,25 +90,13 @@ const plans: Record<string, () => PlanOp[]> = {
       { type: 'tmpfs', target: '/scratch', size: 1 << 20, mode: 0o700 },
     ],
   }), STATUS_FD),
-  'run-user-limits': () => runPlan(launchOf({ command: ['id'], rootfs: ROOTFS, user: { uid: 1000, gid: 1000, groups: [10, 20] }, rlimits: { nofile: [64, 128] }, oomScoreAdj: 300, hostname: 'box', namespaces: { net: false }, network: 'host' }, false, { layer: LAYER }), STATUS_FD),
-  'run-hardening-off': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, capabilities: 'all', seccomp: 'unconfined', noNewPrivileges: false, maskedPaths: [], readonlyPaths: [] }, false, { layer: LAYER }), STATUS_FD),
+  'run-user-limits': () => runPlan(launchOf({ command: ['id'], rootfs: ROOTFS, user: { uid: 1000, gid: 1000, groups: [10, 20] }, rlimits: { nofile: [64, 128] }, oomScoreAdj: 300, hostname: 'box', namespaces: { net: false }, network: 'host' }, false, { layer: MEMORY }), STATUS_FD),
+  'run-hardening-off': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, capabilities: 'all', seccomp: 'unconfined', noNewPrivileges: false, maskedPaths: [], readonlyPaths: [] }, false, { layer: MEMORY }), STATUS_FD),
+  'create-tty-init': () => pendingPlan(launchOf({ command: ['sh'], rootfs: ROOTFS, tty: true, consoleSize: { cols: 80, rows: 24 }, init: true }, false, { layer: LAYER }), STATUS_FD, START_FD),
+  'run-rootless-tty': () => runPlan(launchOf({ command: ['sh'], rootfs: ROOTFS, tty: true }, true, { layer: MEMORY }), STATUS_FD),
   'create-default-root': () => pendingPlan(launchOf({ command: ['sleep', '1'], rootfs: ROOTFS }, false, { layer: LAYER }), STATUS_FD, START_FD),
-  'exec-root': () => {
-    const resolved = resolveSpec({ id: 'golden', command: ['sleep', '1'], rootfs, cwd: '/work' }, false);
-    return joinPlan({
-      cloneFlags: 0n,
-      targetPidfd: 40,
-      nsFlags: cloneFlags(resolved),
-      joinCgroupFd: 41,
-      joinSetup: joiningOps(),
-      setup: joinedProcessOps(resolved),
-      beforeExec: lastStepOps(resolved.hardening),
-      command: ['ls', '-l'],
-      env: envList(resolved.env),
-      searchPath: searchPath(resolved.env),
-      stdio: STDIO,
-    }, STATUS_FD);
-  },
+  'exec-root': () => execPlan(false),
+  'exec-tty': () => execPlan(true),
 };
 
 describe('golden setup plans', () => {

@@ -71,7 +71,7 @@ describe('what an image config gives a container', () => {
 
     it('a whiteout of /etc hides it', async () => {
       const stackDirs = await layers(base, [{ name: '.wh.etc', content: '' }]);
-      await assert.rejects(imageDefaults(config({ User: 'web' }), stackDirs), { code: 'ERR_INVALID_SPEC', message: /'web' is not in its \/etc\/passwd/ });
+      await assert.rejects(imageDefaults(config({ User: 'web' }), stackDirs), { code: 'ERR_INVALID_SPEC', message: /'web' is not in the container's \/etc\/passwd/ });
     });
 
     it('an opaque /etc hides it', async () => {
@@ -80,7 +80,7 @@ describe('what an image config gives a container', () => {
         { name: 'etc/.wh..wh..opq', content: '' },
         { name: 'etc/hostname', content: 'box\n' },
       ]);
-      await assert.rejects(imageDefaults(config({ User: 'web' }), stackDirs), { code: 'ERR_INVALID_SPEC', message: /'web' is not in its \/etc\/passwd/ });
+      await assert.rejects(imageDefaults(config({ User: 'web' }), stackDirs), { code: 'ERR_INVALID_SPEC', message: /'web' is not in the container's \/etc\/passwd/ });
     });
   });
 });

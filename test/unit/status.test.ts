@@ -30,6 +30,20 @@ describe('the container state machine', () => {
     }
   });
 
+  it('lets only a detached container start again once stopped (stopped → running, guarded)', () => {
+    const detached = { detached: true };
+    assert.equal(canTransition('stopped', 'running', detached), true);
+    assert.equal(canTransition('stopped', 'running'), false);
+    assert.equal(canDo('start', 'stopped', detached), true);
+    assert.deepEqual(STATES.filter((s) => canDo('start', s, detached)), ['created', 'stopped']);
+    const state = new ContainerState('c3', 'stopped', detached);
+    state.require('start');
+    state.moveTo('running');
+    assert.equal(state.status, 'running');
+    assert.throws(() => new ContainerState('c4', 'stopped').require('start'), { message: 'container c4 is stopped; start needs it created' });
+    assert.throws(() => new ContainerState('c5', 'removed', detached).require('start'), { message: 'container c5 is removed; start needs it created or stopped' });
+  });
+
   it('throws ERR_CONTAINER_STATE naming the current and the wanted state', () => {
     const state = new ContainerState('c1', 'stopped');
     assert.throws(() => state.require('exec'), { code: 'ERR_CONTAINER_STATE', message: 'container c1 is stopped; exec needs it running' });

@@ -17,6 +17,8 @@ import { ChunkSource } from '../tar/sources.ts';
 import { Tally, uncompressed } from './decompress.ts';
 import { entryComponents, entryMarker, invalidLayer, isOverlayXattr, opaqueXattr } from './entry-names.ts';
 import { findInLayers, isWhiteout } from './overlay-view.ts';
+import { isSingleIdMap, toHost, toInside, type IdMap } from '../../sys/id-map.ts';
+import type { OwnerToShift } from './shift-owners.ts';
 
 const debug = createDebug('corral:image');
 
@@ -27,6 +29,17 @@ export interface ApplyLayerOptions {
   lowerDirs?: string[];
   /** Refuse the layer (ERR_LAYER_TOO_LARGE) once its tar passes this many bytes. */
   maxBytes?: number;
+  /** Rootless with subordinate ids: the user namespace map the image's owners are checked against
+   * and listed for shiftOwners (an owner 100 inside becomes the host id the map gives 100), so
+   * containers with that map see the image's owners. Without it (or with the single mapping)
+   * rootless keeps no owner. */
+  idMap?: IdMap | null;
+}
+
+/** An applied layer: its digest, and (rootless with a range) the owners shiftOwners is to give,
+ * once the caller is done reading the directory (it may not read what it gave away). */
+export interface AppliedLayer extends LayerDigest {
+  ownersToShift: OwnerToShift[];
 }
 
 /** What a layer tarball digests to: config `rootfs.diff_ids` lists the diffId. */
@@ -41,9 +54,10 @@ export interface LayerDigest {
  * Applies a layer tarball (gzip or plain) to `dir`, a fresh empty directory that becomes this
  * layer's overlay lowerdir. On failure the caller removes `dir`: nothing outside it is touched.
  */
-export async function applyLayer(source: Readable, dir: string, options: ApplyLayerOptions): Promise<LayerDigest> {
+export async function applyLayer(source: Readable, dir: string, options: ApplyLayerOptions): Promise<AppliedLayer> {
   const tally = new Tally(options.maxBytes ?? Infinity);
   const tar = new TarReader(new ChunkSource(tally.count(uncompressed(source))), { invalid: invalidLayer });
+  let ownersToShift: OwnerToShift[];
   try {
     const layer = new LayerWriter(dir, options);
     for (let entry = await tar.next(); entry !== null; entry = await tar.next()) {
@@ -53,12 +67,12 @@ export async function applyLayer(source: Readable, dir: string, options: ApplyLa
         throw entryFailure(entry.name, e);
       }
     }
-    layer.finish();
+    ownersToShift = layer.finish();
     await tar.drain();
   } finally {
     await tar.close();
   }
-  return { diffId: `sha256:${tally.hash.digest('hex')}`, size: tally.size };
+  return { diffId: `sha256:${tally.hash.digest('hex')}`, size: tally.size, ownersToShift };
 }
 
 /** Ownership, mode and mtime of a directory, applied once its contents are in. */
@@ -80,11 +94,28 @@ class LayerWriter {
   readonly #dirMeta = new Map<string, DirMeta>();
   /** Files of lower layers copied up for hard links, so further links share the copy. */
   readonly #copies = new Map<string, { rel: string; ino: number }>();
+  /** Rootless with a range: the map owners are shifted through, and the owners to give. */
+  readonly #idMap: IdMap | null;
+  readonly #owners: OwnerToShift[] = [];
 
   constructor(dir: string, options: ApplyLayerOptions) {
     this.#dir = dir;
     this.#rootless = options.rootless;
     this.#lowers = options.lowerDirs ?? [];
+    this.#idMap = options.rootless && options.idMap && !isSingleIdMap(options.idMap) ? options.idMap : null;
+  }
+
+  /** Rootless with a range, notes an owner other than root for shiftOwners (after the whole layer
+   * is written, since the caller can no longer write into what it gave away). */
+  #shift(rel: string, uid: number, gid: number, mode: number | null): void {
+    if (!this.#idMap || (uid === 0 && gid === 0)) return;
+    const unmapped = toHost(this.#idMap.uids, uid) === null ? `uid ${uid}` : toHost(this.#idMap.gids, gid) === null ? `gid ${gid}` : null;
+    if (unmapped) {
+      throw new CorralError(`${rel} is owned by ${unmapped}, which your subordinate range does not cover (it maps ids 0..${this.#idMap.uids.reduce((n, r) => Math.max(n, r.inside + r.count), 0) - 1}); ask for a larger range in /etc/subuid and /etc/subgid`, {
+        code: 'ERR_ROOTLESS_IDS', path: rel, step: 'unpack a layer',
+      });
+    }
+    this.#owners.push({ rel, uid, gid, mode });
   }
 
   async write(entry: TarEntry, body: AsyncIterable<Buffer>): Promise<void> {
@@ -129,7 +160,7 @@ class LayerWriter {
 
   /** Gives every directory its final mode, owner and mtime, deepest first, so a read-only
    * directory could still be filled and no later write moves a parent's mtime. */
-  finish(): void {
+  finish(): OwnerToShift[] {
     const depth = (rel: string): number => (rel === '' ? 0 : rel.split('/').length);
     const rels = [...this.#dirMeta.keys()].sort((a, b) => depth(b) - depth(a));
     for (const rel of rels) {
@@ -142,7 +173,9 @@ class LayerWriter {
       } finally {
         closeSync(fd);
       }
+      if (meta.owner !== undefined) this.#shift(rel, meta.owner.uid, meta.owner.gid, meta.mode);
     }
+    return this.#owners;
   }
 
   async #file(entry: TarEntry, rel: string, body: AsyncIterable<Buffer>): Promise<void> {
@@ -152,6 +185,7 @@ class LayerWriter {
         for (let done = 0; done < chunk.length;) done += writeSync(fd, chunk, done);
       }
       if (!this.#rootless) fchownSync(fd, entry.uid, entry.gid);
+      this.#shift(rel, entry.uid, entry.gid, entry.mode);
       this.#setXattrs(entry, rel);
       fchmodSync(fd, entry.mode);
       futimesSync(fd, entry.mtime, entry.mtime);
@@ -188,6 +222,7 @@ class LayerWriter {
       return p;
     });
     if (!this.#rootless) lchownSync(path, entry.uid, entry.gid);
+    this.#shift(rel, entry.uid, entry.gid, null);
     this.#setXattrs(entry, rel);
     lutimesSync(path, entry.mtime, entry.mtime);
   }
@@ -203,6 +238,7 @@ class LayerWriter {
       return p;
     });
     this.#finishNode(path, entry.uid, entry.gid, entry.mode, entry.mtime);
+    this.#shift(rel, entry.uid, entry.gid, entry.mode);
     this.#setXattrs(entry, rel);
   }
 
@@ -235,6 +271,7 @@ class LayerWriter {
         return p;
       });
       if (!this.#rootless) lchownSync(path, stat.uid, stat.gid);
+      this.#shiftCopy(rel, stat, null);
       this.#copyXattrs(source, path);
       lutimesSync(path, stat.mtime, stat.mtime);
       return true;
@@ -249,8 +286,16 @@ class LayerWriter {
       return p;
     });
     this.#finishNode(path, stat.uid, stat.gid, stat.mode & 0o7777, stat.mtime);
+    this.#shiftCopy(rel, stat, stat.mode & 0o7777);
     this.#copyXattrs(source, path);
     return true;
+  }
+
+  /** A copy of a lower layer's file keeps its owner: on disk a host id of the map, noted as the
+   * id inside. */
+  #shiftCopy(rel: string, stat: Stats, mode: number | null): void {
+    if (!this.#idMap) return;
+    this.#shift(rel, toInside(this.#idMap.uids, stat.uid) ?? 0, toInside(this.#idMap.gids, stat.gid) ?? 0, mode);
   }
 
   /** Owner, mode and mtime of a non-directory, non-symlink; owner first, as chown clears setuid. */

@@ -10,6 +10,7 @@ import type { Writable } from 'node:stream';
 import { CorralError, errorCode } from '../../sys/errors.ts';
 import { AT_FDCWD, cName, devMajor, devMinor, lgetxattr, llistxattr, OPEN_AT, openAt, readDirFd } from '../../sys/fs-ops.ts';
 import { close } from '../../sys/libc.ts';
+import { toInside, type IdMap } from '../../sys/id-map.ts';
 import { TarWriter, type EntryToWrite } from '../tar/writer.ts';
 import type { LayerDigest } from './apply.ts';
 import { isOverlayXattr, OPAQUE_MARKER, opaqueXattr, WHITEOUT_PREFIX } from './entry-names.ts';
@@ -20,6 +21,9 @@ const debug = createDebug('corral:image');
 /** How the upper directory was written: rootless overlay marks opaque directories with user.*. */
 export interface DiffLayerOptions {
   rootless: boolean;
+  /** The user namespace map the upper was written through: host owners become the owners inside
+   * (what root inside owns is 0/0 in the layer, whatever the caller's host uid). null: as they are. */
+  idMap?: IdMap | null;
   /** Called with each directory (relative to the upper) just before the walk opens it: the seam a
    * test uses to swap the directory for a symlink at the worst moment. */
   onDirectory?: (rel: string) => void | Promise<void>;
@@ -54,6 +58,7 @@ const INCOMPLETE_UPPER = /^(trusted|user)\.overlay\.(metacopy|redirect)$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const MARKER = { type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: 0 } as const; // whiteouts carry no metadata worth keeping
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = OPEN_AT;
+const OVERFLOW_ID = 65534; // /proc/sys/kernel/overflowuid and overflowgid
 
 /** Emits the entries of an upper directory in sorted order, depth first. Every name is opened in
  * the directory fd it belongs to (openat), and its metadata read through `/proc/self/fd/<fd>/<name>`
@@ -63,6 +68,7 @@ class UpperWalker {
   readonly #tar: TarWriter;
   readonly #opaque: string;
   readonly #onDirectory: DiffLayerOptions['onDirectory'];
+  readonly #idMap: IdMap | null;
   /** The first name each multiply-linked inode was archived under. */
   readonly #links = new Map<string, string>();
 
@@ -70,6 +76,14 @@ class UpperWalker {
     this.#tar = tar;
     this.#opaque = opaqueXattr(options.rootless);
     this.#onDirectory = options.onDirectory;
+    this.#idMap = options.idMap ?? null;
+  }
+
+  /** A host owner as the container saw it; one its namespace does not map is the overflow id
+   * 65534, as the kernel shows it inside. */
+  #owner(stat: Stats): { uid: number; gid: number } {
+    if (!this.#idMap) return { uid: stat.uid, gid: stat.gid };
+    return { uid: toInside(this.#idMap.uids, stat.uid) ?? OVERFLOW_ID, gid: toInside(this.#idMap.gids, stat.gid) ?? OVERFLOW_ID };
   }
 
   async walk(dirFd: number, dir: string): Promise<void> {
@@ -145,7 +159,7 @@ class UpperWalker {
       const value = lgetxattr(at, name);
       if (value !== null) xattrs.set(name, value);
     }
-    return { mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid, mtime: Math.floor(stat.mtimeMs / 1000), xattrs };
+    return { mode: stat.mode & 0o7777, ...this.#owner(stat), mtime: Math.floor(stat.mtimeMs / 1000), xattrs };
   }
 }
 

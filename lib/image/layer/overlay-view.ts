@@ -56,6 +56,37 @@ export function isWhiteout(stat: Stats): boolean {
   return stat.isCharacterDevice() && stat.rdev === 0;
 }
 
+/** Resolves an absolute path component by component with `lookup` (which follows nothing):
+ * symlinks are followed as if the root were '/' (an absolute target starts again at the root, '..'
+ * stops there), so nothing outside it is reached; null when absent. Shared by the image view and
+ * the build's sources (lib/build/sources.ts). */
+export function resolveInRoot<T extends { stat: Stats }>(path: string, lookup: (parts: string[]) => T | null, readLink: (node: T) => string): T | null {
+  let todo = components(path);
+  let done: string[] = [];
+  let found: T | null = null;
+  for (let hops = 0; todo.length > 0;) {
+    const name = todo.shift()!;
+    if (name === '..') {
+      done.pop();
+      found = null;
+      continue;
+    }
+    found = lookup([...done, name]);
+    if (found === null) return null;
+    if (found.stat.isSymbolicLink()) {
+      if (++hops > MAX_SYMLINK_HOPS) return null;
+      const target = readLink(found);
+      if (target.startsWith('/')) done = [];
+      todo = [...components(target), ...todo];
+      found = null;
+      continue;
+    }
+    if (todo.length > 0 && !found.stat.isDirectory()) return null;
+    done.push(name);
+  }
+  return found ?? lookup(done);
+}
+
 /** A read-only view of an image's layers, top first, as the container will see its root. */
 export class OverlayView {
   readonly #layers: string[];
@@ -68,30 +99,7 @@ export class OverlayView {
    * target starts again at the image's root, '..' stops there), never to the host; null when absent. */
   resolve(path: string): Found | null {
     // test/security/image-passwd-host-link.test.ts: a link is resolved in the image, never on the host.
-    let todo = components(path);
-    let done: string[] = [];
-    let found: Found | null = null;
-    for (let hops = 0; todo.length > 0;) {
-      const name = todo.shift()!;
-      if (name === '..') {
-        done.pop();
-        found = null;
-        continue;
-      }
-      found = findInLayers(this.#layers, [...done, name]);
-      if (found === null) return null;
-      if (found.stat.isSymbolicLink()) {
-        if (++hops > MAX_SYMLINK_HOPS) return null;
-        const target = readlinkSync(found.path);
-        if (target.startsWith('/')) done = [];
-        todo = [...components(target), ...todo];
-        found = null;
-        continue;
-      }
-      if (todo.length > 0 && !found.stat.isDirectory()) return null;
-      done.push(name);
-    }
-    return found;
+    return resolveInRoot(path, (parts) => findInLayers(this.#layers, parts), (found) => readlinkSync(found.path));
   }
 
   /** The content of a regular file of the image, at most `maxBytes`; null when it is absent. Never

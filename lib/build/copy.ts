@@ -1,0 +1,205 @@
+/** COPY and ADD of files: which entries a step adds to the image (planned from metadata only), the
+ * digest of their content and metadata (the cache key: mtime left out), and the layer tar itself. */
+
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { posix } from 'node:path';
+import type { Writable } from 'node:stream';
+import { CorralError } from '../sys/errors.ts';
+import { TarWriter } from '../image/tar/writer.ts';
+import type { LayerDigest } from '../image/layer/apply.ts';
+import { cleanRelative, globRegExp } from './dockerignore.ts';
+import { ContextTree, isExcluded, type SourceNode, type SourceTree } from './sources.ts';
+import type { IgnoreMatcher } from './dockerignore.ts';
+
+/** One entry of the layer a COPY makes. */
+export interface CopyEntry {
+  /** Path in the image, relative ('app/main.c'). */
+  name: string;
+  type: 'file' | 'directory' | 'symlink';
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  size: number;
+  linkname?: string;
+  /** A file's content: a host path to read, or the bytes (a heredoc). */
+  from?: string | Buffer;
+}
+
+/** What a COPY step copies and where. */
+export interface CopyPlan {
+  tree: SourceTree | null;
+  sources: string[];
+  /** Heredoc files: name and content. */
+  inline: { name: string; content: string }[];
+  /** The destination, absolute in the image. */
+  dest: string;
+  owner: { uid: number; gid: number };
+  chmod: number | null;
+  exclude: IgnoreMatcher | null;
+  /** What the image already has at an absolute path. */
+  existing: (path: string) => 'directory' | 'other' | null;
+  /** mtime of directories and heredoc files the step creates. */
+  now: number;
+}
+
+/** A COPY that cannot be done: the caller names the file, line and instruction. */
+export class CopyError extends CorralError {
+  constructor(message: string) {
+    super(message, { code: 'ERR_BUILD_CONTEXT' });
+  }
+}
+
+const GLOB = /[*?[]/;
+
+/** The entries the step adds, in tar order; reads no file content. */
+export function planCopy(plan: CopyPlan): CopyEntry[] {
+  const out = new Map<string, CopyEntry>();
+  const matches: { as: string; node: SourceNode }[] = [];
+  for (const source of plan.sources) {
+    if (escapes(source)) throw new CopyError(`${source} is outside the build context (a source must be inside it)`);
+    if (plan.tree === null) throw new CopyError(`${source}: there is nothing to copy from (an empty stage)`);
+    const found = expandSource(plan.tree, cleanRelative(source)).map((as) => ({ as, node: plan.tree!.resolve(as) }));
+    const present = found.filter((f): f is { as: string; node: SourceNode } => f.node !== null);
+    if (present.length === 0) throw new CopyError(`${source}: no such file or directory${GLOB.test(source) ? ' matches' : ''} in the ${plan.tree instanceof ContextTree ? 'build context' : 'source image'}`);
+    matches.push(...present);
+  }
+  const destDir = plan.dest.endsWith('/') || matches.length + plan.inline.length > 1 || plan.sources.some((s) => GLOB.test(s)) || plan.existing(plan.dest) === 'directory';
+  const target = cleanRelative(plan.dest);
+  const dir = (name: string): void => {
+    if (name === '' || out.has(name) || plan.existing(`/${name}`) === 'directory') return;
+    if (plan.existing(`/${name}`) === 'other') throw new CopyError(`cannot copy to /${name}: it is not a directory in the image`);
+    dir(posix.dirname(name) === '.' ? '' : posix.dirname(name));
+    out.set(name, { name, type: 'directory', mode: plan.chmod ?? 0o755, ...plan.owner, mtime: plan.now, size: 0 });
+  };
+  const add = (entry: CopyEntry): void => {
+    dir(posix.dirname(entry.name) === '.' ? '' : posix.dirname(entry.name));
+    out.set(entry.name, entry);
+  };
+  const walk = (tree: SourceTree, node: SourceNode, at: string): void => {
+    for (const name of tree.children(node)) {
+      const child = tree.child(node, name)!;
+      const path = posix.join(at, name);
+      if (plan.exclude?.excludes(child.rel)) continue;
+      if (child.stat.isDirectory()) {
+        if (!isExcluded(tree, child)) add(entryOf(child, path, plan));
+        walk(tree, child, path);
+      } else add(entryOf(child, path, plan));
+    }
+  };
+  if (plan.sources.length === 0 && plan.inline.length === 0) dir(target); // WORKDIR's directory
+  for (const { as, node } of matches) {
+    if (node.stat.isDirectory()) {
+      dir(target);
+      walk(plan.tree!, node, target);
+    } else add(entryOf(node, destDir ? posix.join(target, posix.basename(as)) : target, plan));
+  }
+  for (const { name, content } of plan.inline) {
+    const bytes = Buffer.from(content);
+    add({ name: destDir ? posix.join(target, name) : target, type: 'file', mode: plan.chmod ?? 0o644, ...plan.owner, mtime: plan.now, size: bytes.length, from: bytes });
+  }
+  return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Whether a source path climbs out of its root ('../x', 'a/../../x'). */
+function escapes(source: string): boolean {
+  let depth = 0;
+  for (const part of source.split('/')) {
+    if (part === '..') depth--;
+    else if (part !== '' && part !== '.') depth++;
+    if (depth < 0) return true;
+  }
+  return false;
+}
+
+/** A source with wildcards as the paths it matches (a plain path as itself). */
+function expandSource(tree: SourceTree, source: string): string[] {
+  if (!GLOB.test(source)) return [source];
+  let candidates = [''];
+  for (const part of source.split('/')) {
+    const next: string[] = [];
+    for (const c of candidates) {
+      if (!GLOB.test(part)) {
+        next.push(c === '' ? part : `${c}/${part}`);
+        continue;
+      }
+      const node = tree.resolve(c);
+      if (!node?.stat.isDirectory()) continue;
+      const re = globRegExp(part);
+      for (const name of tree.children(node)) if (re.test(name)) next.push(c === '' ? name : `${c}/${name}`);
+    }
+    candidates = next;
+  }
+  return candidates;
+}
+
+function entryOf(node: SourceNode, name: string, plan: CopyPlan): CopyEntry {
+  const { stat } = node;
+  const common = { name, ...plan.owner, mtime: Math.floor(stat.mtimeMs / 1000), size: 0 };
+  if (stat.isDirectory()) return { ...common, type: 'directory', mode: plan.chmod ?? stat.mode & 0o7777 };
+  if (stat.isSymbolicLink()) {
+    // Copied as the link it is, never followed (test/security/build-context-symlink-out.test.ts).
+    return { ...common, type: 'symlink', mode: 0o777, linkname: readlinkSync(node.hostPath) };
+  }
+  if (stat.isFile()) return { ...common, type: 'file', mode: plan.chmod ?? stat.mode & 0o7777, size: stat.size, from: node.hostPath };
+  throw new CopyError(`${node.rel} is not a regular file, directory or symlink`);
+}
+
+/** Reads a file of the plan without following a symlink swapped in since it was planned. */
+function content(entry: CopyEntry): AsyncIterable<Buffer> | Iterable<Buffer> {
+  if (entry.from === undefined) return [];
+  if (Buffer.isBuffer(entry.from)) return [entry.from];
+  return readNoFollow(entry.from);
+}
+
+/** Files up to this size are read at once (an open and a read), bigger ones streamed. */
+const SMALL_FILE = 1024 * 1024;
+const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+function readNoFollow(path: string): AsyncIterable<Buffer> | Iterable<Buffer> {
+  const fd = openSync(path, NO_FOLLOW);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new CopyError(`${path} is no longer a regular file`);
+    if (st.size <= SMALL_FILE) return [readFileSync(fd)];
+  } finally {
+    closeSync(fd);
+  }
+  return streamNoFollow(path);
+}
+
+async function* streamNoFollow(path: string): AsyncIterable<Buffer> {
+  const file = await open(path, NO_FOLLOW);
+  try {
+    if (!(await file.stat()).isFile()) throw new CopyError(`${path} is no longer a regular file`);
+    for await (const chunk of file.createReadStream({ autoClose: false })) yield chunk as Buffer;
+  } finally {
+    await file.close();
+  }
+}
+
+/** The digest of the entries' metadata (no mtime) and content: COPY's part of the cache key. */
+export async function copyDigest(entries: CopyEntry[]): Promise<string> {
+  const hash = createHash('sha256');
+  for (const e of entries) {
+    hash.update(JSON.stringify([e.name, e.type, e.mode, e.uid, e.gid, e.size, e.linkname ?? '']));
+    if (e.type === 'file') {
+      const h = createHash('sha256');
+      for await (const chunk of content(e)) h.update(chunk as Buffer);
+      hash.update(h.digest('hex'));
+    }
+  }
+  return hash.digest('hex');
+}
+
+/** Writes the entries as a layer tar (not ending `out`); returns its DiffID. */
+export async function writeCopyLayer(entries: CopyEntry[], out: Writable): Promise<LayerDigest> {
+  const tar = new TarWriter(out, { digest: true });
+  for (const e of entries) {
+    await tar.add({ name: e.type === 'directory' ? `${e.name}/` : e.name, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.size, ...(e.linkname === undefined ? {} : { linkname: e.linkname }) }, content(e));
+  }
+  await tar.end();
+  return tar.digest();
+}

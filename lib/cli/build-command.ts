@@ -1,0 +1,64 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Runtime } from '../runtime.ts';
+import type { BuildProgress } from '../build/builder.ts';
+import { pairs, usageError } from './parse.ts';
+
+/** Help for `corral build`. */
+export const BUILD_USAGE = `usage: corral build [-t TAG] [-f FILE] [--build-arg K=V]... [--target STAGE] [--no-cache] [--root DIR] CONTEXT
+
+Builds an image from a Dockerfile (default CONTEXT/Dockerfile), each RUN step in a corral container;
+prints the image's manifest digest. A failed build leaves the image store as it was.`;
+
+/** One plain line per step on stderr, and the RUN output as it comes. */
+function printProgress(event: BuildProgress): void {
+  const where = `#${event.step}/${event.total}`;
+  if (event.status === 'output') process.stderr.write(event.output!);
+  else if (event.status === 'cached') process.stderr.write(`${where} CACHED ${event.instruction}\n`);
+  else if (event.status === 'running') process.stderr.write(`${where} ${event.instruction}\n`);
+  else if (event.elapsedMs! >= 100) process.stderr.write(`${where} DONE ${(event.elapsedMs! / 1000).toFixed(1)}s\n`);
+}
+
+/** `corral build`. */
+export async function buildCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      tag: { type: 'string', short: 't' },
+      file: { type: 'string', short: 'f' },
+      'build-arg': { type: 'string', multiple: true },
+      target: { type: 'string' },
+      'no-cache': { type: 'boolean' },
+      quiet: { type: 'boolean', short: 'q' },
+      root: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(BUILD_USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) throw usageError('corral build needs exactly one CONTEXT directory (try corral build --help)');
+  const runtime = new Runtime(values.root === undefined ? {} : { root: values.root });
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort();
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  try {
+    const { manifestDigest } = await runtime.images.build({
+      context: positionals[0]!,
+      // -f is relative to the current directory, as in docker.
+      ...(values.file === undefined ? {} : { dockerfile: resolve(values.file) }),
+      ...(values.tag === undefined ? {} : { tag: values.tag }),
+      args: pairs(values['build-arg'], '--build-arg'),
+      ...(values.target === undefined ? {} : { target: values.target }),
+      noCache: values['no-cache'] ?? false,
+      ...(values.quiet ? {} : { onProgress: printProgress }),
+      signal: abort.signal,
+    });
+    console.log(manifestDigest);
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,230 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Runtime, type BuildProgress } from '../../lib/index.ts';
+import { busyboxLayout, contextOf } from '../image-fixtures.ts';
+import { startRegistry } from '../registry-fixtures.ts';
+import { rootless } from '../helpers.ts';
+import { storedBlobs, storedLayers } from '../image-store-contents.ts';
+
+const DEMO = `# syntax=docker/dockerfile:1
+ARG BASE=base
+FROM \${BASE}
+ARG GREETING=hello
+ENV APP=/app \\
+    # a comment inside the continuation
+
+    MODE="two words"
+WORKDIR $APP
+COPY --chown=1000:1000 --chmod=0750 run.sh ./
+COPY src/ lib/
+COPY <<EOF notes.txt
+greeting=\${GREETING}
+EOF
+RUN echo "$GREETING from run in $(pwd)" > made.txt
+RUN ["/bin/sh", "-c", "echo exec form >> made.txt"]
+RUN <<EOF
+echo heredoc >> made.txt
+EOF
+LABEL org.example.name="demo app" version=1
+EXPOSE 8080 53/udp
+VOLUME /data
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=30s --retries=3 CMD ["/app/run.sh"]
+SHELL ["/bin/sh", "-ec"]
+ONBUILD RUN echo child
+ENTRYPOINT ["/bin/sh", "/app/run.sh"]
+CMD ["arg1"]
+ARG RUNAS
+USER $RUNAS
+`;
+
+// A rootless container maps only the caller, to 0: its images cannot run as another user.
+const runAs = rootless ? '0' : 'app';
+
+describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
+  this.timeout(120_000);
+  let work: string;
+  let rt: Runtime;
+  let layout: string;
+  let n = 0;
+  const fresh = (files: Record<string, string>): string => contextOf(join(work, `ctx-${++n}`), files);
+  const build = async (context: string, extra: Record<string, unknown> = {}): Promise<{ manifestDigest: string; events: BuildProgress[] }> => {
+    const events: BuildProgress[] = [];
+    const { manifestDigest } = await rt.images.build({ context, onProgress: (e) => events.push(e), ...extra });
+    return { manifestDigest, events };
+  };
+  const out = async (image: string, script: string): Promise<string> => {
+    const r = await rt.run({ image, command: ['/bin/sh', '-c', script] });
+    assert.equal(r.exitCode, 0, r.stderr.toString());
+    return r.stdout.toString();
+  };
+  const ran = (events: BuildProgress[]): string[] => events.filter((e) => e.status === 'running').map((e) => e.instruction);
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'corral-test-build-'));
+    rt = new Runtime({ root: join(work, 'state'), cgroupParent: false });
+    layout = busyboxLayout(work);
+    await rt.images.import(layout);
+  });
+  after(() => {
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('builds ARG, ENV, WORKDIR, COPY (--chown, --chmod, heredoc), RUN (shell, exec, heredoc) and the config fields', async () => {
+    const ctx = fresh({ 'Dockerfile': DEMO, 'run.sh': 'if [ "$1" = /bin/sh ]; then exec "$@"; fi\necho "run.sh $APP $MODE $1"\n', 'src/a.txt': 'a\n', 'src/deep/b.txt': 'b\n' });
+    const { manifestDigest } = await build(ctx, { tag: 'demo:1', args: { GREETING: 'hi', RUNAS: runAs } });
+    const info = await rt.images.inspect('demo:1');
+    assert.deepEqual((await rt.images.inspect(manifestDigest)).tags, ['demo:1']);
+    const c = info.config.config!;
+    assert.deepEqual(c.Entrypoint, ['/bin/sh', '/app/run.sh']);
+    assert.deepEqual(c.Cmd, ['arg1']);
+    assert.equal(c.WorkingDir, '/app');
+    assert.equal(c.User, runAs);
+    assert.ok(c.Env!.includes('APP=/app') && c.Env!.includes('MODE=two words'), String(c.Env));
+    assert.ok(!c.Env!.some((e) => e.startsWith('GREETING')), 'a build arg is not in the config');
+    assert.deepEqual(c.Labels, { 'org.example.name': 'demo app', version: '1' });
+    assert.deepEqual(c.ExposedPorts, { '8080/tcp': {}, '53/udp': {} });
+    assert.deepEqual(c.Volumes, { '/data': {} });
+    assert.equal(c.StopSignal, 'SIGINT');
+    assert.deepEqual(c.Healthcheck, { Test: ['CMD', '/app/run.sh'], Interval: 30e9, Retries: 3 });
+    assert.deepEqual(c.Shell, ['/bin/sh', '-ec']);
+    assert.deepEqual(c.OnBuild, ['RUN echo child']);
+    const history = info.config.history!;
+    assert.ok(history.some((h) => h.created_by === 'COPY src/ lib/' && !h.empty_layer));
+    assert.ok(history.some((h) => h.created_by === 'EXPOSE 8080 53/udp' && h.empty_layer));
+    const r = await rt.run({ image: 'demo:1' });
+    assert.equal(r.stdout.toString(), 'run.sh /app two words arg1\n', r.stderr.toString());
+    assert.equal(await out('demo:1', 'cat made.txt notes.txt lib/a.txt lib/deep/b.txt'), 'hi from run in /app\nexec form\nheredoc\ngreeting=hi\na\nb\n');
+    if (!rootless) assert.equal(await out('demo:1', 'stat -c "%u:%g %a" run.sh'), '1000:1000 750\n');
+  });
+
+  it('reuses every step of an unchanged build (no container runs, same digest) and rebuilds from a changed COPY', async () => {
+    const ctx = fresh({
+      'Dockerfile': 'FROM base\nARG V=1\nRUN echo one > /one\nCOPY data.txt /data.txt\nRUN cat /data.txt > /two\n',
+      'data.txt': 'first\n',
+    });
+    const first = await build(ctx);
+    assert.deepEqual(ran(first.events), ['ARG V=1', 'RUN echo one > /one', 'COPY data.txt /data.txt', 'RUN cat /data.txt > /two']);
+    const again = await build(ctx);
+    assert.equal(again.manifestDigest, first.manifestDigest);
+    assert.deepEqual(ran(again.events), ['ARG V=1']); // an ARG is no step to cache: it runs nothing
+    utimesSync(join(ctx, 'data.txt'), new Date(), new Date(2001, 1, 1)); // mtime only: still cached
+    assert.equal((await build(ctx)).manifestDigest, first.manifestDigest);
+    writeFileSync(join(ctx, 'data.txt'), 'second\n');
+    const changed = await build(ctx);
+    assert.deepEqual(ran(changed.events), ['ARG V=1', 'COPY data.txt /data.txt', 'RUN cat /data.txt > /two']);
+    assert.equal(await out(changed.manifestDigest, 'cat /one /two'), 'one\nsecond\n');
+    const arg = await build(ctx, { args: { V: '2' } });
+    assert.deepEqual(ran(arg.events), ['ARG V=1', 'RUN echo one > /one', 'COPY data.txt /data.txt', 'RUN cat /data.txt > /two']);
+    const noCache = await build(ctx, { noCache: true });
+    assert.equal(ran(noCache.events).filter((i) => !i.startsWith('ARG')).length, 3);
+  });
+
+  it('builds multi-stage: COPY --from a stage or an image, --target, stages the target does not need are skipped', async () => {
+    const ctx = fresh({
+      'Dockerfile': 'FROM base AS builder\nRUN mkdir -p /out && echo built > /out/bin\n\nFROM base AS unused\nRUN exit 3\n\nFROM scratch AS final\nCOPY --from=builder /out/bin /bin/tool\nCOPY --from=base /bin/busybox /bin/busybox\nCMD ["/bin/busybox", "cat", "/bin/tool"]\n',
+    });
+    const { manifestDigest } = await build(ctx, { tag: 'multi:1' });
+    const r = await rt.run({ image: manifestDigest });
+    assert.equal(r.stdout.toString(), 'built\n', r.stderr.toString());
+    assert.equal((await rt.images.inspect('multi:1')).layers.length, 2);
+    await assert.rejects(build(ctx, { target: 'unused' }), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_FAILED' && /Dockerfile:5: RUN exit 3: the command exited with 3/.test(e.message));
+    const builder = await build(ctx, { target: 'builder' });
+    assert.equal(await out(builder.manifestDigest, 'cat /out/bin'), 'built\n');
+  });
+
+  it('honours .dockerignore with ** and ! exceptions, last match wins', async () => {
+    const ctx = fresh({
+      'Dockerfile': 'FROM base\nCOPY . /ctx/\n',
+      '.dockerignore': '**/*.log\n!keep/*.log\nsecret\nkeep/drop.log\n',
+      'a.log': 'x', 'sub/b.log': 'x', 'keep/c.log': 'kept', 'keep/drop.log': 'x', 'secret/key': 'x', 'ok.txt': 'ok',
+    });
+    const { manifestDigest } = await build(ctx);
+    assert.equal(await out(manifestDigest, 'cd /ctx && find . -type f | sort'), './.dockerignore\n./Dockerfile\n./keep/c.log\n./ok.txt\n');
+  });
+
+  it('leaves the store as it was when a step fails (no image, layer, blob or container behind)', async () => {
+    const ctx = fresh({ 'Dockerfile': 'FROM base\nCOPY f /f\nRUN echo partial > /p\nENV X=1\nRUN echo out; echo err >&2; exit 7\n', 'f': 'f' });
+    const root = join(work, 'state');
+    const images = rt.images.list();
+    const blobs = storedBlobs(root);
+    const layers = storedLayers(root);
+    await assert.rejects(build(ctx, { tag: 'broken:1', noCache: true }), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_FAILED' && /Dockerfile:5: RUN echo out.*exited with 7.*out\nerr/s.test(e.message));
+    assert.deepEqual(rt.images.list(), images);
+    assert.deepEqual(storedBlobs(root), blobs);
+    assert.deepEqual(storedLayers(root), layers);
+    assert.deepEqual(rt.list(), []);
+  });
+
+  it('names the file, line and instruction in errors', async () => {
+    const bad = fresh({ 'Dockerfile': 'FROM base\n\nFROB x\n' });
+    await assert.rejects(build(bad), (e: { code: string; message: string }) => e.code === 'ERR_DOCKERFILE_SYNTAX' && /Dockerfile:3:1: unknown instruction: FROB/.test(e.message));
+    const missing = fresh({ 'Dockerfile': 'FROM base\nCOPY nope /x\n' });
+    await assert.rejects(build(missing), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_CONTEXT' && /Dockerfile:2: COPY nope \/x: nope: no such file/.test(e.message));
+    const noImage = fresh({ 'Dockerfile': 'FROM 127.0.0.1:9/nothere:1\n' }); // a closed port: the pull fails at once
+    await assert.rejects(build(noImage), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_FAILED' && /Dockerfile:1: FROM 127.0.0.1:9\/nothere:1: image '127.0.0.1:9\/nothere:1' is not in the store and pulling it failed: /.test(e.message));
+  });
+
+  it('resets the base image\'s CMD when ENTRYPOINT is set (not one set in the stage); ADD copies local files, refuses URLs and archives', async () => {
+    const reset = await build(fresh({ 'Dockerfile': 'FROM base\nENTRYPOINT ["/bin/echo"]\n' }));
+    assert.equal((await rt.images.inspect(reset.manifestDigest)).config.config!.Cmd, null);
+    const kept = await build(fresh({ 'Dockerfile': 'FROM base\nCMD ["x"]\nENTRYPOINT ["/bin/echo"]\n' }));
+    assert.deepEqual((await rt.images.inspect(kept.manifestDigest)).config.config!.Cmd, ['x']);
+    const add = await build(fresh({ 'Dockerfile': 'FROM base\nADD a.txt /a.txt\n', 'a.txt': 'added' }));
+    assert.equal(await out(add.manifestDigest, 'cat /a.txt'), 'added');
+    await assert.rejects(build(fresh({ 'Dockerfile': 'FROM base\nADD https://example.com/x /x\n' })), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_CONTEXT' && /Dockerfile:2: .*ADD of a URL is not supported/.test(e.message));
+    await assert.rejects(build(fresh({ 'Dockerfile': 'FROM base\nADD x.tar.gz /x/\n', 'x.tar.gz': 'x' })), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_CONTEXT' && /does not extract local archives yet/.test(e.message));
+  });
+
+  it('stops at an abort during a RUN: the container is killed, nothing stays behind', async () => {
+    const root = join(work, 'state');
+    const [images, blobs, layers] = [rt.images.list(), storedBlobs(root), storedLayers(root)];
+    const abort = new AbortController();
+    const ctx = fresh({ 'Dockerfile': 'FROM base\nRUN touch /first\nRUN echo started; sleep 30\n' });
+    const started = performance.now();
+    const building = rt.images.build({ context: ctx, noCache: true, signal: abort.signal, onProgress: (e) => {
+      if (e.status === 'output' && e.output!.toString().includes('started')) abort.abort();
+    } });
+    await assert.rejects(building, { name: 'AbortError' });
+    assert.ok(performance.now() - started < 10_000);
+    assert.deepEqual([rt.images.list(), storedBlobs(root), storedLayers(root), rt.list()], [images, blobs, layers, []]);
+  });
+
+  it('corral build -t TAG [-f FILE] [--build-arg K=V] [--target S] CONTEXT prints the digest, the steps on stderr', () => {
+    const ctx = fresh({ 'Dockerfile': 'FROM base\n', 'other.Dockerfile': 'FROM base AS a\nARG X\nRUN echo $X > /x\nFROM a AS b\nRUN exit 1\n' });
+    const cli = (...args: string[]): string => execFileSync(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', 'build', '--root', join(work, 'state'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const digest = cli('-t', 'cli:1', '-f', join(ctx, 'other.Dockerfile'), '--build-arg', 'X=seven', '--target', 'a', ctx).trim();
+    assert.match(digest, /^sha256:[0-9a-f]{64}$/);
+    assert.throws(() => cli('-f', join(ctx, 'other.Dockerfile'), ctx), (e: { status: number; stderr: string }) => e.status === 125 && /#3\/3 RUN exit 1\n.*other.Dockerfile:5: RUN exit 1: the command exited with 1/s.test(e.stderr));
+  });
+
+  it('pulls a FROM image the store lacks from its registry', async () => {
+    const registry = await startRegistry(join(work, 'registry'));
+    try {
+      execFileSync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:base`, `docker://${registry.host}/busy:1`], { stdio: 'ignore' });
+      // the same runtime (a second one would keep a netns pool of its own): the name is new to its store
+      const ctx = fresh({ 'Dockerfile': `FROM ${registry.host}/busy:1\nRUN echo pulled > /p\n` });
+      const { manifestDigest } = await rt.images.build({ context: ctx });
+      assert.ok(rt.images.list().some((i) => i.tags.some((t) => t.includes('/busy:1'))));
+      const r = await rt.run({ image: manifestDigest, command: ['cat', '/p'] });
+      assert.equal(r.stdout.toString(), 'pulled\n');
+    } finally {
+      await registry.stop();
+    }
+  });
+
+  it('keeps step images as the build cache, out of list(); prune({ buildCache: true }) drops them, not the result', async () => {
+    const ctx = fresh({ 'Dockerfile': 'FROM base\nRUN echo a > /a\nENV X=1\nRUN echo b > /b\n' });
+    const listed = rt.images.list().length;
+    const first = await build(ctx, { tag: 'cached:1' });
+    assert.equal(rt.images.list().length, listed + 1);
+    assert.deepEqual(ran((await build(ctx)).events), []);
+    await rt.images.prune({ buildCache: true });
+    assert.equal((await rt.images.inspect('cached:1')).manifestDigest, first.manifestDigest);
+    assert.equal(await out('cached:1', 'cat /a /b'), 'a\nb\n');
+    assert.deepEqual(ran((await build(ctx)).events), ['RUN echo a > /a', 'ENV X=1', 'RUN echo b > /b']);
+  });
+});
