@@ -1,0 +1,20 @@
+import { OCI_VERSION } from '../../container/oci-container.ts';
+
+/** `features`: what this build supports, in runc's JSON shape. */
+export function featuresCommand(): number {
+  const features = {
+    ociVersionMin: '1.0.0',
+    ociVersionMax: OCI_VERSION,
+    hooks: [],
+    mountOptions: ['bind', 'rbind', 'ro', 'private', 'rprivate', 'slave', 'rslave', 'shared', 'rshared', 'size', 'mode'],
+    linux: {
+      namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts'],
+      capabilities: [],
+      cgroup: { v1: false, v2: true, systemd: false, systemdUser: false },
+      seccomp: { enabled: true },
+    },
+    annotations: { 'org.opencontainers.runc.version': `corral-oci` },
+  };
+  process.stdout.write(`${JSON.stringify(features, null, 2)}\n`);
+  return 0;
+}

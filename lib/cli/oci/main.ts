@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+// corral-oci: runc's command line over OCI bundles (config.json + rootfs), for containerd's shim,
+// conmon and other callers of an OCI runtime binary.
+import { readFileSync } from 'node:fs';
+import { CorralError } from '../../sys/errors.ts';
+import { OCI_VERSION, OciStore } from '../../container/oci-container.ts';
+import { logError, type OciLog } from './log.ts';
+import { createCommand } from './create.ts';
+import { startCommand } from './start.ts';
+import { stateCommand } from './state.ts';
+import { killCommand } from './kill.ts';
+import { deleteCommand } from './delete.ts';
+import { runCommand } from './run.ts';
+import { featuresCommand } from './features.ts';
+
+const COMMANDS: Record<string, (store: OciStore, args: string[]) => number | Promise<number>> = {
+  create: createCommand, start: startCommand, state: stateCommand, kill: killCommand, delete: deleteCommand, run: runCommand,
+  features: () => featuresCommand(),
+};
+const USAGE = `usage: corral-oci [--root DIR] [--log FILE] [--log-format text|json] COMMAND [ARGS...]
+commands: ${Object.keys(COMMANDS).join(', ')}; --version`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `corral-oci version ${pkg.version}\nspec: ${OCI_VERSION}\n`;
+}
+
+/** Splits the global flags (before the command) from the command and its arguments. */
+function globals(argv: string[]): { root: string; log: OciLog; command: string | undefined; args: string[] } {
+  let root = '/run/corral-oci';
+  const log: OciLog = { file: null, format: 'text' };
+  let i = 0;
+  for (; i < argv.length && argv[i]!.startsWith('-'); i++) {
+    const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
+    const value = (): string => inline ?? argv[++i] ?? '';
+    if (flag === '--root') root = value();
+    else if (flag === '--log') log.file = value();
+    else if (flag === '--log-format') log.format = value() === 'json' ? 'json' : 'text';
+    else if (flag === '--systemd-cgroup') throw new CorralError('--systemd-cgroup is not supported: corral-oci manages cgroupfs paths only', { code: 'ERR_INVALID_ARG_VALUE' });
+    else if (flag === '--version' || flag === '-v') return { root, log, command: '--version', args: [] };
+    else if (flag === '--debug') continue;
+    else if (flag === '--rootless') value();
+    else if (flag === '--help' || flag === '-h') return { root, log, command: '--help', args: [] };
+    else throw new CorralError(`unknown global flag ${flag}`, { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  return { root, log, command: argv[i], args: argv.slice(i + 1) };
+}
+
+async function main(argv: string[]): Promise<number> {
+  let log: OciLog = { file: null, format: 'text' };
+  try {
+    const parsed = globals(argv);
+    log = parsed.log;
+    if (parsed.command === '--version') return process.stdout.write(version()), 0;
+    if (parsed.command === '--help' || parsed.command === undefined) return process.stdout.write(`${USAGE}\n`), parsed.command ? 0 : 1;
+    const command = COMMANDS[parsed.command];
+    if (!command) throw new CorralError(`unknown command "${parsed.command}"`, { code: 'ERR_INVALID_ARG_VALUE' });
+    return await command(new OciStore(parsed.root), parsed.args);
+  } catch (e) {
+    logError(log, e instanceof Error ? e.message : String(e));
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,25 @@
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { close, pidfdOpen, type ExitStatus } from '../../sys/libc.ts';
+import { exitWatcher } from '../../spawn/exit-watcher.ts';
+import type { OciStore } from '../../container/oci-container.ts';
+import { ociFlags } from './flags.ts';
+
+/** `run --bundle B ID`: create, start, wait, delete; exits with the process's code (128+N for signal N). */
+export async function runCommand(store: OciStore, args: string[]): Promise<number> {
+  const { values, id } = ociFlags(args, { bundle: { type: 'string', short: 'b' }, 'pid-file': { type: 'string' }, detach: { type: 'boolean', short: 'd' }, 'no-pivot': { type: 'boolean' }, 'no-new-keyring': { type: 'boolean' } });
+  const pid = await store.create(id, resolve(String(values.bundle ?? '.')));
+  if (values['pid-file']) writeFileSync(String(values['pid-file']), String(pid));
+  // Ours to reap: the init is our child until we exit.
+  const pidfd = pidfdOpen(pid);
+  const ended = new Promise<ExitStatus>((done) => exitWatcher.watch(pidfd, done));
+  store.start(id);
+  if (values.detach) {
+    close(pidfd);
+    return 0;
+  }
+  const status = await ended;
+  close(pidfd);
+  await store.delete(id, true);
+  return status.exitCode ?? 128 + (status.signal ?? 0);
+}

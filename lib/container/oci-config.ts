@@ -1,0 +1,163 @@
+import { isAbsolute, resolve } from 'node:path';
+import { CorralError } from '../sys/errors.ts';
+import { DEFAULT_CAPABILITIES, type CapabilitySpec } from './capabilities.ts';
+import type { ContainerSpec } from './spec.ts';
+import type { MountSpec } from '../fs/mounts.ts';
+import type { RlimitSpec } from './hardening.ts';
+import type { Limits } from '../cgroup/limits.ts';
+
+/** An OCI bundle's config.json turned into corral's terms. */
+export interface OciContainer {
+  /** The spec the library compiles (stdio inherited, root written directly). */
+  spec: ContainerSpec;
+  /** The absolute root filesystem path. */
+  rootfs: string;
+  annotations: Record<string, string>;
+  /** linux.cgroupsPath, or null for the default place. */
+  cgroupsPath: string | null;
+}
+
+/** Mounts every corral container gets anyway (its own /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue,
+ * /sys and a read-only cgroup view): accepted from a config as they are. */
+const BUILT_IN_MOUNTS = new Map([
+  ['/proc', 'proc'], ['/dev', 'tmpfs'], ['/dev/pts', 'devpts'], ['/dev/shm', 'tmpfs'], ['/dev/mqueue', 'mqueue'],
+  ['/sys', 'sysfs'], ['/sys/fs/cgroup', 'cgroup'],
+]);
+const NAMESPACES: Readonly<Record<string, keyof NonNullable<ContainerSpec['namespaces']>>> = {
+  pid: 'pid', network: 'net', ipc: 'ipc', uts: 'uts', mount: 'mount', cgroup: 'cgroup', user: 'user',
+};
+/** Fields corral maps; any other key present is refused with its name. */
+const KNOWN = {
+  top: new Set(['ociVersion', 'process', 'root', 'hostname', 'mounts', 'linux', 'annotations']),
+  process: new Set(['terminal', 'user', 'args', 'env', 'cwd', 'capabilities', 'rlimits', 'noNewPrivileges', 'oomScoreAdj']),
+  linux: new Set(['namespaces', 'resources', 'seccomp', 'maskedPaths', 'readonlyPaths', 'cgroupsPath']),
+  resources: new Set(['memory', 'cpu', 'pids', 'devices']),
+};
+
+/** The error for a config field corral cannot honour. */
+function unsupported(field: string, why: string): CorralError {
+  return new CorralError(`config.json: ${field} is not supported by corral-oci: ${why}`, { code: 'ERR_INVALID_SPEC', step: field });
+}
+
+function checkKeys(value: object, known: Set<string>, where: string): void {
+  for (const key of Object.keys(value)) if (!known.has(key)) throw unsupported(where ? `${where}.${key}` : key, 'not implemented');
+}
+
+function capabilities(caps: Record<string, string[] | undefined> | undefined): CapabilitySpec {
+  if (caps === undefined) return { drop: [...DEFAULT_CAPABILITIES] };
+  const names = (set: string[] | undefined): string[] => (set ?? []).map((c) => c.replace(/^CAP_/, '')).sort();
+  const bounding = names(caps.bounding);
+  for (const set of ['effective', 'permitted'] as const) {
+    if (names(caps[set]).join() !== bounding.join()) throw unsupported(`process.capabilities.${set}`, 'must equal the bounding set');
+  }
+  // Without inheritable bits the kernel refuses to raise ambient ones (runc ignores that error too).
+  if (names(caps.inheritable).length > 0) throw unsupported('process.capabilities.inheritable', 'inheritable capabilities are never granted');
+  return { drop: DEFAULT_CAPABILITIES.filter((c) => !bounding.includes(c)), add: bounding.filter((c) => !DEFAULT_CAPABILITIES.includes(c)) };
+}
+
+function rlimits(list: { type: string; soft: number; hard: number }[]): RlimitSpec {
+  const out: RlimitSpec = {};
+  for (const r of list) out[r.type.replace(/^RLIMIT_/, '').toLowerCase()] = [r.soft, r.hard];
+  return out;
+}
+
+function mounts(list: { destination: string; type?: string; source?: string; options?: string[] }[] | undefined, bundle: string): MountSpec[] {
+  const out: MountSpec[] = [];
+  (list ?? []).forEach((m, i) => {
+    const options = m.options ?? [];
+    if (BUILT_IN_MOUNTS.get(m.destination) === m.type) return;
+    const bind = m.type === 'bind' || options.includes('bind') || options.includes('rbind');
+    if (bind) {
+      const propagation = options.find((o) => /^r?(private|slave|shared)$/.test(o)) as 'rprivate' | undefined;
+      out.push({ type: 'bind', source: resolve(bundle, m.source ?? ''), target: m.destination, readonly: options.includes('ro'), recursive: options.includes('rbind'), ...(propagation ? { propagation } : {}) });
+    } else if (m.type === 'tmpfs') {
+      const size = options.find((o) => o.startsWith('size='))?.slice(5);
+      const mode = options.find((o) => o.startsWith('mode='))?.slice(5);
+      out.push({ type: 'tmpfs', target: m.destination, ...(size ? { size } : {}), ...(mode ? { mode: parseInt(mode, 8) } : {}) });
+    } else {
+      throw unsupported(`mounts[${i}]`, `a ${m.type ?? 'typeless'} mount at ${m.destination} (bind and tmpfs mounts are, and the default ones)`);
+    }
+  });
+  return out;
+}
+
+function resources(res: Record<string, any> | undefined): Limits | undefined {
+  if (!res) return undefined;
+  checkKeys(res, KNOWN.resources, 'linux.resources');
+  (res.devices ?? []).forEach((d: { allow: boolean; type?: string; major?: number }, i: number) => {
+    if (i > 0 || d.allow || d.type !== undefined || d.major !== undefined) throw unsupported(`linux.resources.devices[${i}]`, 'only a leading deny-all rule is (the default devices stay allowed)');
+  });
+  const limits: Limits = {};
+  if (res.memory) {
+    for (const key of Object.keys(res.memory)) if (key !== 'limit' && key !== 'swap') throw unsupported(`linux.resources.memory.${key}`, 'not implemented');
+    if (res.memory.limit !== undefined) limits.memory = res.memory.limit;
+    if (res.memory.swap !== undefined) limits.memorySwap = res.memory.swap === -1 ? -1 : res.memory.swap - (res.memory.limit ?? 0);
+  }
+  if (res.cpu) {
+    for (const key of Object.keys(res.cpu)) if (!['quota', 'period', 'cpus', 'shares'].includes(key)) throw unsupported(`linux.resources.cpu.${key}`, 'not implemented');
+    if (res.cpu.quota !== undefined && res.cpu.quota > 0) limits.cpus = res.cpu.quota / (res.cpu.period ?? 100_000);
+    if (res.cpu.cpus !== undefined) limits.cpuset = res.cpu.cpus;
+    // runc's conversion of cgroup v1 shares to a v2 weight.
+    if (res.cpu.shares !== undefined) limits.cpuWeight = Math.round(1 + ((res.cpu.shares - 2) * 9999) / 262142);
+  }
+  if (res.pids?.limit !== undefined && res.pids.limit > 0) limits.pids = res.pids.limit;
+  return limits;
+}
+
+/** Maps an OCI runtime config (config.json of the bundle directory) onto a ContainerSpec;
+ * a field corral cannot honour is an ERR_INVALID_SPEC naming it, never ignored. */
+export function ociToSpec(id: string, config: Record<string, any>, bundle: string): OciContainer {
+  if (typeof config !== 'object' || config === null) throw unsupported('config.json', 'it must be a JSON object');
+  checkKeys(config, KNOWN.top, '');
+  const proc = config.process ?? {};
+  const linux = config.linux ?? {};
+  checkKeys(proc, KNOWN.process, 'process');
+  checkKeys(linux, KNOWN.linux, 'linux');
+  if (proc.terminal) throw unsupported('process.terminal', 'terminals (--console-socket) are not implemented yet');
+  if (!config.root?.path) throw unsupported('root.path', 'it is required');
+  const rootfs = isAbsolute(config.root.path) ? config.root.path : resolve(bundle, config.root.path);
+
+  const namespaces: NonNullable<ContainerSpec['namespaces']> = { pid: false, net: false, ipc: false, uts: false, mount: false, cgroup: false, user: false };
+  (linux.namespaces ?? []).forEach((ns: { type: string; path?: string }, i: number) => {
+    const key = NAMESPACES[ns.type];
+    if (!key) throw unsupported(`linux.namespaces[${i}].type`, `unknown namespace '${ns.type}'`);
+    if (ns.path) throw unsupported(`linux.namespaces[${i}].path`, 'joining an existing namespace is not implemented');
+    if (key === 'user') throw unsupported(`linux.namespaces[${i}]`, 'user namespaces need uid/gid mappings, not implemented yet');
+    namespaces[key] = true;
+  });
+
+  const env: Record<string, string> = {};
+  for (const entry of proc.env ?? []) {
+    const at = String(entry).indexOf('=');
+    if (at > 0) env[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  const user = proc.user ?? { uid: 0, gid: 0 };
+  for (const key of Object.keys(user)) if (!['uid', 'gid', 'additionalGids', 'umask'].includes(key)) throw unsupported(`process.user.${key}`, 'not implemented');
+  if (user.umask !== undefined) throw unsupported('process.user.umask', 'not implemented');
+
+  const limits = resources(linux.resources);
+  const spec: ContainerSpec = {
+    id,
+    command: proc.args,
+    rootfs,
+    rootfsWritable: 'direct',
+    readonlyRootfs: config.root.readonly === true,
+    env,
+    cwd: proc.cwd ?? '/',
+    user: { uid: user.uid, gid: user.gid, groups: user.additionalGids ?? [] },
+    namespaces,
+    network: namespaces.net ? 'none' : 'host',
+    stdio: 'inherit',
+    capabilities: capabilities(proc.capabilities),
+    noNewPrivileges: proc.noNewPrivileges === true,
+    seccomp: linux.seccomp ?? 'unconfined',
+    mounts: mounts(config.mounts, bundle),
+    maskedPaths: linux.maskedPaths ?? [],
+    readonlyPaths: linux.readonlyPaths ?? [],
+    ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
+    ...(proc.oomScoreAdj === undefined ? {} : { oomScoreAdj: proc.oomScoreAdj }),
+    ...(limits ? { limits } : {}),
+    ...(proc.rlimits ? { rlimits: rlimits(proc.rlimits) } : {}),
+  };
+  return { spec, rootfs, annotations: config.annotations ?? {}, cgroupsPath: linux.cgroupsPath ?? null };
+}

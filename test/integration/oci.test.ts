@@ -1,0 +1,140 @@
+// corral-oci against runc on the same bundles: lifecycle, state JSON, exit codes, signals, the json
+// error log, what delete leaves behind, and the config.json fields it refuses. As root only.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { alive, eventually, makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
+
+const cli = fileURLToPath(new URL('../../lib/cli/oci/main.ts', import.meta.url));
+type Result = { status: number | null; stdout: string; stderr: string };
+
+function runtime(name: 'runc' | 'corral-oci', root: string, ...args: string[]): Result {
+  const [bin, pre] = name === 'runc' ? ['runc', []] : [process.execPath, ['--import', 'tsx', cli]];
+  // Files, not pipes: a created init keeps the caller's stdio, so a pipe would never reach EOF.
+  const out = join(tmpdir(), `oci-out-${process.pid}`);
+  const err = join(tmpdir(), `oci-err-${process.pid}`);
+  const fds = [openSync(out, 'w'), openSync(err, 'w')];
+  const r = spawnSync(bin, [...pre, '--root', root, ...args], { stdio: ['ignore', fds[0]!, fds[1]!] });
+  fds.forEach((fd) => closeSync(fd));
+  return { status: r.status, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8') };
+}
+
+/** A bundle: `runc spec`'s config without a terminal, running args. */
+function bundle(dir: string, args: string[], edit: (c: any) => void = () => {}): string {
+  const b = mkdtempSync(join(dir, 'bundle-'));
+  assert.equal(spawnSync('runc', ['spec', '--bundle', b]).status, 0);
+  const config = JSON.parse(readFileSync(join(b, 'config.json'), 'utf8'));
+  config.process.terminal = false;
+  config.process.args = args;
+  edit(config);
+  writeFileSync(join(b, 'config.json'), JSON.stringify(config));
+  return b;
+}
+
+describe('corral-oci (runc command line) against runc', function () {
+  let dir: string;
+  let rootfs: string;
+  before(function () {
+    if (rootless || spawnSync('runc', ['--version']).status !== 0) this.skip();
+    dir = mkdtempSync(join(tmpdir(), 'corral-oci-'));
+    rootfs = makeBusyboxRoot();
+  });
+  after(() => {
+    if (dir) rmRoot(dir);
+    for (const f of ['out', 'err']) rmRoot(join(tmpdir(), `oci-${f}-${process.pid}`));
+    if (rootfs) rmRoot(rootfs);
+  });
+  const withRoot = (b: string): string => {
+    const config = JSON.parse(readFileSync(join(b, 'config.json'), 'utf8'));
+    config.root.path = rootfs;
+    writeFileSync(join(b, 'config.json'), JSON.stringify(config));
+    return b;
+  };
+
+  for (const name of ['runc', 'corral-oci'] as const) {
+    it(`${name}: create blocks the init until start, state follows created → running → stopped, delete leaves nothing`, async function () {
+      const root = join(dir, `root-${name}`);
+      const b = withRoot(bundle(dir, ['sh', '-c', 'read x < /dev/null; sleep 2; exit 7']));
+      const pidFile = join(dir, `pid-${name}`);
+      assert.equal(runtime(name, root, 'create', '--bundle', b, '--pid-file', pidFile, 'c1').status, 0);
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      const created = JSON.parse(runtime(name, root, 'state', 'c1').stdout);
+      assert.deepEqual(Object.keys(created).sort(), ['bundle', 'created', 'id', 'ociVersion', 'owner', 'pid', 'rootfs', 'status']);
+      assert.equal(created.status, 'created');
+      assert.equal(created.pid, pid);
+      assert.equal(created.bundle, b);
+      assert.ok(alive(pid), 'the init outlives create');
+      assert.equal(runtime(name, root, 'start', 'c1').status, 0);
+      assert.equal(JSON.parse(runtime(name, root, 'state', 'c1').stdout).status, 'running');
+      assert.notEqual(runtime(name, root, 'delete', 'c1').status, 0, 'a running container is not deleted without --force');
+      assert.ok(await eventually(() => JSON.parse(runtime(name, root, 'state', 'c1').stdout).status === 'stopped', 8000));
+      assert.equal(runtime(name, root, 'delete', 'c1').status, 0);
+      assert.equal(existsSync(join(root, 'c1')), false);
+      assert.equal(existsSync('/sys/fs/cgroup/unified/corral-oci/c1'), false);
+      assert.notEqual(runtime(name, root, 'state', 'c1').status, 0);
+    });
+
+    it(`${name}: run gives the exit code, kill takes names and numbers`, function () {
+      const root = join(dir, `run-${name}`);
+      const b = withRoot(bundle(dir, ['sh', '-c', 'echo out-$(hostname); exit 3']));
+      const r = runtime(name, root, 'run', '--bundle', b, 'r1');
+      assert.equal(r.status, 3);
+      assert.equal(r.stdout, 'out-runc\n');
+      for (const signal of ['KILL', 'SIGTERM', '15']) {
+        const s = withRoot(bundle(dir, ['sleep', '100']));
+        assert.equal(runtime(name, root, 'create', '--bundle', s, 'k1').status, 0);
+        assert.equal(runtime(name, root, 'start', 'k1').status, 0);
+        assert.equal(runtime(name, root, 'kill', 'k1', signal).status, 0, signal);
+        const pid = JSON.parse(runtime(name, root, 'state', 'k1').stdout).pid as number;
+        assert.equal(runtime(name, root, 'delete', '--force', 'k1').status, 0);
+        assert.ok(pid === 0 || !alive(pid));
+      }
+    });
+
+    it(`${name}: errors go to the json log as a "level":"error" line`, function () {
+      const log = join(dir, `log-${name}`);
+      const r = runtime(name, join(dir, 'empty'), '--log', log, '--log-format', 'json', 'state', 'missing');
+      assert.notEqual(r.status, 0);
+      const last = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
+      assert.equal(last.level, 'error');
+      assert.match(last.msg, /does not exist/);
+    });
+  }
+
+  it('maps the config: readonly root, hostname, env, cwd, user, rlimits, capabilities, tmpfs and bind mounts, pids limit', function () {
+    const b = withRoot(bundle(dir, ['sh', '-c', 'touch /x 2>/dev/null && echo rw || echo ro; hostname; echo $FOO; pwd; id -u; id -g; ulimit -n; grep CapBnd /proc/self/status; touch /scratch/f && echo tmpfs-rw; cat /data/marker']));
+    writeFileSync(join(b, 'marker'), 'bound\n');
+    chmodSync(b, 0o755);
+    const config = JSON.parse(readFileSync(join(b, 'config.json'), 'utf8'));
+    Object.assign(config.process, { env: ['PATH=/bin', 'FOO=bar'], cwd: '/tmp', user: { uid: 1000, gid: 1001 }, rlimits: [{ type: 'RLIMIT_NOFILE', soft: 321, hard: 321 }] });
+    config.hostname = 'mapped';
+    config.mounts.push({ destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] });
+    config.mounts.push({ destination: '/data', type: 'bind', source: b, options: ['rbind', 'ro'] });
+    writeFileSync(join(b, 'config.json'), JSON.stringify(config));
+    const expected = 'ro\nmapped\nbar\n/tmp\n1000\n1001\n321\nCapBnd:\t0000000020000420\ntmpfs-rw\nbound\n';
+    const runc = runtime('runc', join(dir, 'map-runc'), 'run', '--bundle', b, 'm1');
+    const ours = runtime('corral-oci', join(dir, 'map-oci'), 'run', '--bundle', b, 'm1');
+    assert.equal(runc.stdout, expected, runc.stderr);
+    assert.equal(ours.stdout, expected, ours.stderr);
+  });
+
+  it('refuses what it cannot map, naming the field', function () {
+    const cases: [string, (c: any) => void][] = [
+      ['linux.namespaces[0].path', (c) => { c.linux.namespaces[0].path = '/proc/1/ns/pid'; }],
+      ['process.terminal', (c) => { c.process.terminal = true; }],
+      ['linux.sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1' }; }],
+      ['mounts[7]', (c) => { c.mounts.push({ destination: '/x', type: 'nfs', source: 'h:/x' }); }],
+    ];
+    for (const [field, edit] of cases) {
+      const b = withRoot(bundle(dir, ['true'], edit));
+      const root = join(dir, 'refuse');
+      const r = runtime('corral-oci', root, 'create', '--bundle', b, 'x1');
+      assert.equal(r.status, 1, field);
+      assert.ok(r.stderr.includes(field), `${field}: ${r.stderr}`);
+      assert.equal(existsSync(join(root, 'x1')), false);
+    }
+  });
+});
