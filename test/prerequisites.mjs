@@ -26,6 +26,7 @@ const NEEDS = [
   ['zstd', 'zstd', 'zstd'],
   ['newuidmap', 'newuidmap', 'uidmap'],
   ['mmdebstrap', 'mmdebstrap', 'mmdebstrap'],
+  ['runc', 'runc', 'runc'],
   ['qemu (the cgroup v2 VM)', 'qemu-system-x86_64', 'qemu-system-x86'],
   ['xz (the VM initramfs)', 'xz', 'xz-utils'],
 ];

@@ -34,11 +34,12 @@ function bundle(dir: string, args: string[], edit: (c: any) => void = () => {}):
   return b;
 }
 
-describe('corral-oci (runc command line) against runc', function () {
+// corral-oci is root only for now (its rootless mode is not built): the root pass runs these.
+if (!rootless) describe('corral-oci (runc command line) against runc', function () {
   let dir: string;
   let rootfs: string;
-  before(function () {
-    if (rootless || spawnSync('runc', ['--version']).status !== 0) this.skip();
+  before(() => {
+    assert.equal(spawnSync('runc', ['--version']).status, 0, 'runc is the peer these tests compare with (apt-get install runc)');
     dir = mkdtempSync(join(tmpdir(), 'corral-oci-'));
     rootfs = makeBusyboxRoot();
   });
