@@ -426,7 +426,8 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
       assert.equal(pulled.status, 0, pulled.stderr);
       const listed = corral('images');
       assert.equal(listed.status, 0, listed.stderr);
-      const row = listed.stdout.split('\n').find((l) => l.startsWith(ref))!.split('\t');
+      const row = listed.stdout.split("\n").find((l) => l.startsWith(ref))?.split("\t");
+      assert.ok(row, `no row for ${ref} in:\n${listed.stdout}\n(pull printed: ${pulled.stdout})`);
       assert.match(row[1]!, /^[0-9a-f]{12}$/);
       assert.match(row[3]!, /^\d+(\.\d+)?(B|kB|MB|GB)$/);
       const never = corral('run', '--pull', 'never', `${registry.host}/corral/not-here:1`);
