@@ -426,8 +426,11 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
       assert.equal(pulled.status, 0, pulled.stderr);
       const listed = corral('images');
       assert.equal(listed.status, 0, listed.stderr);
-      const row = listed.stdout.split("\n").find((l) => l.startsWith(ref))?.split("\t");
-      assert.ok(row, `no row for ${ref} in:\n${listed.stdout}\n(pull printed: ${pulled.stdout})`);
+      // The image's row, found by its short id (the pull printed its digest); its REF names the repository.
+      const shortId = pulled.stdout.trim().split(' ')[0]!.slice(7, 19);
+      const row = listed.stdout.split('\n').map((l) => l.split('\t')).find((r) => r[1] === shortId);
+      assert.ok(row, `no row for ${shortId} in:\n${listed.stdout}\n(pull printed: ${pulled.stdout})`);
+      assert.match(row[0]!, /corral\/cli-images:1$/, listed.stdout);
       assert.match(row[1]!, /^[0-9a-f]{12}$/);
       assert.match(row[3]!, /^\d+(\.\d+)?(B|kB|MB|GB)$/);
       const never = corral('run', '--pull', 'never', `${registry.host}/corral/not-here:1`);
