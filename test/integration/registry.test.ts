@@ -430,7 +430,8 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
       const shortId = pulled.stdout.trim().split(' ')[0]!.slice(7, 19);
       const row = listed.stdout.split('\n').map((l) => l.split('\t')).find((r) => r[1] === shortId);
       assert.ok(row, `no row for ${shortId} in:\n${listed.stdout}\n(pull printed: ${pulled.stdout})`);
-      assert.match(row[0]!, /corral\/cli-images:1$/, listed.stdout);
+      // REF lists every tag of the image, comma-separated.
+      assert.ok(row[0]!.split(',').includes(ref), listed.stdout);
       assert.match(row[1]!, /^[0-9a-f]{12}$/);
       assert.match(row[3]!, /^\d+(\.\d+)?(B|kB|MB|GB)$/);
       const never = corral('run', '--pull', 'never', `${registry.host}/corral/not-here:1`);
