@@ -5,11 +5,12 @@
 // subordinate range (test/run.mjs gives one); as root it is the reference.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime } from '../../lib/index.ts';
 import { callerIdMap, idMapHelpers, isSingleIdMap } from '../../lib/sys/id-map.ts';
+import { removeTreeMapped } from '../../lib/fs/remove-mapped.ts';
 import { layoutOf } from '../image-fixtures.ts';
 import { layerHeaders, topLayerBlob } from '../image-store-contents.ts';
 import { requirePrerequisite, rootless } from '../helpers.ts';
@@ -70,8 +71,9 @@ describe(`a Debian minbase image (${rootless ? 'rootless with a subordinate rang
     rt = new Runtime({ root: state, cgroupParent: false });
     await rt.images.import(layoutOf(join(work, 'layout'), 'debian:minbase', [readFileSync(debianTar())]));
   });
-  after(() => {
-    if (work) rmSync(work, { recursive: true, force: true });
+  after(async () => {
+    // Files the image's other users own (shifted into the range) go as root of a user namespace.
+    if (work) await removeTreeMapped(work, rootless ? callerIdMap() : null);
   });
 
   it("knows _apt, and _apt's files keep their owner through import", async () => {
