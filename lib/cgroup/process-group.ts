@@ -2,6 +2,7 @@ import createDebug from 'debug';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { isStaleTag, processTag } from '../sys/process-tag.ts';
 import { join } from 'node:path';
+import { removeAtExitWhenEmpty } from '../sys/remove-at-exit.ts';
 
 const debug = createDebug('corral:cgroup');
 const made = new Map<string, string>();
@@ -16,13 +17,7 @@ export function processGroup(parent: string): string {
   mkdirSync(dir, { recursive: true });
   made.set(parent, dir);
   // Gone with us when empty; what a crash leaves is swept by the next process.
-  process.once('exit', () => {
-    try {
-      rmdirSync(dir);
-    } catch {
-      // containers still in it: the next sweep takes them
-    }
-  });
+  removeAtExitWhenEmpty(dir);
   sweepStale(parent).catch((e: unknown) => debug('could not sweep %s: %o', parent, e));
   return dir;
 }

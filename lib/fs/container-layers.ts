@@ -1,6 +1,6 @@
 import createDebug from 'debug';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, renameSync, rmdirSync, statfsSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeTree } from './remove-tree.ts';
 import { removeTreeMapped } from './remove-mapped.ts';
@@ -8,6 +8,7 @@ import type { IdMap } from '../sys/id-map.ts';
 import { runtimeDir } from './runtime-root.ts';
 import { isStaleTag, processTag } from '../sys/process-tag.ts';
 import { fromNodeError } from '../sys/errors.ts';
+import { removeAtExitWhenEmpty } from '../sys/remove-at-exit.ts';
 
 const debug = createDebug('corral:fs');
 
@@ -95,14 +96,7 @@ function processDir(root: string): string {
     throw fromNodeError(e, "create this process's directory of container layers", dir);
   }
   processDirs.set(root, dir);
-  const made = dir;
-  process.once('exit', () => {
-    try {
-      rmdirSync(made);
-    } catch {
-      // layers still being deleted: the next sweep takes them
-    }
-  });
+  removeAtExitWhenEmpty(dir);
   sweepStaleLayers(base);
   return dir;
 }

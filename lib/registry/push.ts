@@ -1,11 +1,16 @@
 /** Pushing a stored image: every blob checked with HEAD first and skipped when the repository has
  * it, mounted from the source repository when pushing within one registry, else uploaded; then the
- * manifest, byte for byte as stored, so its digest stays the same. */
+ * manifest, byte for byte as stored, so its digest stays the same; with compression 'zstd', the
+ * zstd variant of it (zstd-variant.ts). */
 
 import { CorralError } from '../sys/errors.ts';
 import { zstdCompressAvailable } from '../image/layer/zstd.ts';
 import { storeParts, type ImageStore } from '../image/image-store.ts';
-import { MEDIA_TYPE, type Descriptor } from '../image/oci.ts';
+import { discard } from '../image/gc.ts';
+import { sha256Digest } from '../image/digest.ts';
+import { MEDIA_TYPE, type Descriptor, type ImageManifest } from '../image/oci.ts';
+import type { StoreParts, StoreWrite } from '../image/store-parts.ts';
+import { zstdVariant } from './zstd-variant.ts';
 import { blobExists, startUpload, uploadBlob } from './blob-upload.ts';
 import { connect, type RegistryOptions } from './connect.ts';
 import { putManifest } from './manifests.ts';
@@ -47,13 +52,28 @@ export interface PushResult {
 export async function push(store: ImageStore, ref: string, destRef: string = ref, options: PushOptions = {}): Promise<PushResult> {
   checkCompression(options.compression);
   const image = await store.inspect(ref);
+  const parts = storeParts(store);
+  if (options.compression !== 'zstd') return pushManifest(parts, await parts.blobs.read(image.manifestDigest), ref, destRef, options);
+  // The recompressed layers are stored under a write lease while they go up, and taken out after.
+  const write: StoreWrite = { id: parts.leases.beginWrite(), blobs: [], chains: [] };
+  try {
+    return await pushManifest(parts, await zstdVariant(parts, write, image.manifest), ref, destRef, options);
+  } finally {
+    await discard(parts, write);
+    parts.leases.endWrite(write.id);
+  }
+}
+
+/** Pushes the manifest `manifestBytes` (of blobs in the store) and its blobs. */
+async function pushManifest(parts: StoreParts, manifestBytes: Buffer, ref: string, destRef: string, options: PushOptions): Promise<PushResult> {
+  const manifest = JSON.parse(manifestBytes.toString()) as ImageManifest;
   const dest = parseReference(destRef);
   const source = mountSource(ref, dest);
   const client = await connect(dest, options);
-  const blobStore = storeParts(store).blobs;
-  const manifestBytes = await blobStore.read(image.manifestDigest);
-  const blobs: Descriptor[] = [...new Map([...image.manifest.layers, image.manifest.config].map((d) => [d.digest, d])).values()];
-  const result: PushResult = { ref: destRef, manifestDigest: image.manifestDigest, uploaded: [], mounted: [], existing: [] };
+  const blobStore = parts.blobs;
+  const manifestDigest = sha256Digest(manifestBytes);
+  const blobs: Descriptor[] = [...new Map([...manifest.layers, manifest.config].map((d) => [d.digest, d])).values()];
+  const result: PushResult = { ref: destRef, manifestDigest, uploaded: [], mounted: [], existing: [] };
   const progress: PushProgress = { phase: 'upload', bytes: 0, totalBytes: 0, skipped: 0 };
   const missing: Descriptor[] = [];
   await inParallel(blobs, options.concurrency ?? 3, async (blob) => {
@@ -81,8 +101,8 @@ export async function push(store: ImageStore, ref: string, destRef: string = ref
     });
     result.uploaded.push(blob.digest);
   });
-  const mediaType = image.manifest.mediaType ?? MEDIA_TYPE.manifest;
-  await putManifest(client, dest.tag ?? image.manifestDigest, manifestBytes, mediaType);
+  const mediaType = manifest.mediaType ?? MEDIA_TYPE.manifest;
+  await putManifest(client, dest.tag ?? manifestDigest, manifestBytes, mediaType);
   options.onProgress?.({ ...progress, phase: 'done' });
   return result;
 }
@@ -102,6 +122,6 @@ function mountSource(ref: string, dest: Reference): string | undefined {
 function checkCompression(compression: string | undefined): void {
   if (compression === undefined || compression === 'gzip') return;
   if (compression !== 'zstd') throw new CorralError(`compression must be 'gzip' or 'zstd', got '${compression}'`, { code: 'ERR_INVALID_ARG_VALUE' });
-  const reason = zstdCompressAvailable() ? 'recompressing layers as zstd is not implemented yet' : `Node ${process.versions.node} has no zstd compression in node:zlib (Node 22.15 or 23.8 and later has)`;
-  throw new CorralError(`push with compression 'zstd': ${reason}`, { code: 'ERR_UNSUPPORTED_COMPRESSION' });
+  if (zstdCompressAvailable()) return;
+  throw new CorralError(`push with compression 'zstd': Node ${process.versions.node} has no zstd compression in node:zlib (Node 22.15 or 23.8 and later has)`, { code: 'ERR_UNSUPPORTED_COMPRESSION' });
 }
