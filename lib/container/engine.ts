@@ -24,6 +24,7 @@ import { CLONE } from '../sys/constants.ts';
 import { joinNetworkOp, networkResource, preparedNetnsResource } from './network-resource.ts';
 import type { NetnsPool } from '../net/netns-pool.ts';
 import { startPasta } from '../net/pasta.ts';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostRootEntries } from '../fs/rootfs.ts';
 import { isSingleIdMap, type IdMap } from '../sys/id-map.ts';
@@ -55,6 +56,17 @@ export interface EngineParts {
 
 /** The directories a container's root is seen through (top first): the image's layers, else the
  * rootfs, else the host's root. */
+/** The key of a root directory's passwd for uid: the file's identity and times, so an edit or a
+ * replacement (also by a link) misses; null when it cannot be seen (the lookup says what it finds). */
+function passwdKey(root: string, uid: number): string | null {
+  try {
+    const s = lstatSync(join(root, 'etc/passwd'), { bigint: true });
+    return `${root} ${uid} ${s.dev}:${s.ino} ${s.size} ${s.mtimeNs} ${s.ctimeNs}`;
+  } catch {
+    return null;
+  }
+}
+
 function rootDirs(image: ResolvedImage | null, rootfs: string | null): string[] {
   return image ? image.lowerNames.map((n) => join(image.layersDir, n)) : [rootfs ?? '/'];
 }
@@ -68,6 +80,8 @@ export class ContainerEngine {
   readonly #parts: EngineParts;
   readonly #resources: readonly HostResource[];
   readonly #owner: ContainerOwner;
+  /** HOME by image or root directory and uid (#setHome). */
+  readonly #homes = new Map<string, string>();
 
   constructor(parts: EngineParts) {
     this.#parts = parts;
@@ -218,15 +232,26 @@ export class ContainerEngine {
     return { ...spec, user: await this.#parts.images.resolveUser(spec.user, rootDirs(image, typeof spec.rootfs === 'string' ? spec.rootfs : null)) };
   }
 
-  /** Makes a detached container: its state directory and name first, then the supervisor (whose
-   * tag owns the host resources, so sweepers leave them alone while it lives), then the plan. */
-  /** HOME, when neither the spec nor the image sets it: the user's passwd entry, else Docker's. */
+  /** HOME, when neither the spec nor the image sets it: the user's passwd entry, else Docker's.
+   * Looked up once per image and uid (layers never change), and once per root directory and uid
+   * while its /etc/passwd is the same file unchanged (ino, size, mtime, ctime). */
   async #setHome(resolved: ResolvedSpec, image: ResolvedImage | null): Promise<void> {
     if (resolved.env.HOME !== undefined) return;
     const uid = resolved.user?.uid ?? 0;
-    resolved.env.HOME = (await this.#parts.homeOf(rootDirs(image, resolved.rootfs), uid)) ?? (uid === 0 ? '/root' : '/');
+    const key = image ? `${image.manifestDigest} ${uid}` : passwdKey(resolved.rootfs ?? '/', uid);
+    let home = key === null ? undefined : this.#homes.get(key);
+    if (home === undefined) {
+      home = (await this.#parts.homeOf(rootDirs(image, resolved.rootfs), uid)) ?? (uid === 0 ? '/root' : '/');
+      if (key !== null) {
+        if (this.#homes.size >= 256) this.#homes.clear();
+        this.#homes.set(key, home);
+      }
+    }
+    resolved.env.HOME = home;
   }
 
+  /** Makes a detached container: its state directory and name first, then the supervisor (whose
+   * tag owns the host resources, so sweepers leave them alone while it lives), then the plan. */
   async #launchDetached(named: ContainerSpec, options: DetachedOptions): Promise<Container> {
     const image = named?.image === undefined ? null : await this.#image(named.image, pullPolicy(named.pull));
     const spec = await this.#withUserIds(named, image);
