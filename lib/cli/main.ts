@@ -26,7 +26,7 @@ const USAGE = `usage: corral run [options] IMAGE [COMMAND [ARG...]] | corral run
        corral run -d [--name NAME] [--restart POLICY] [options] ...   (detached: prints the id)
        corral ps [-a] [-q] [--format json] | logs [-f] [--tail N] [--since T] [-t] CONTAINER
        corral exec [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
-       corral start|stop [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
+       corral start|stop [-t S]|restart [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
        corral image import|export|ls|inspect|tag|rm|gc|du ...   (corral images, corral rmi REF)
        corral pull|push|login|logout ...                       (registries: corral pull --help)
        corral volume create|ls|inspect|rm|prune ...

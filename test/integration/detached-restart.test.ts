@@ -44,6 +44,24 @@ describe(`a stopped detached container started again, and logs as a stream (${ro
     assert.deepEqual(await c.stop({ timeout: 5000 }), { exitCode: 9, signal: null });
   });
 
+  it('start(), restart() and the restart policy after a stop() that had to SIGKILL: it runs again, exec reaches it', async () => {
+    // As pid 1, sh has no default action for SIGTERM: every stop() escalates to SIGKILL. /tmp/fail
+    // is in the container's layer, so it outlives a run.
+    const c = await fx.runtime.run({ detached: true, restart: 'on-failure:1', command: ['/bin/sh', '-c', 'echo up; while [ ! -e /tmp/fail ]; do sleep 0.05; done; exit 1'], rootfs: fx.rootfs });
+    assert.deepEqual(await c.stop({ timeout: 100 }), { exitCode: null, signal: 'SIGKILL' });
+    await c.start();
+    assert.equal(c.status, 'running');
+    assert.equal((await c.exec(['/bin/sh', '-c', 'echo in'])).stdout.toString(), 'in\n');
+    await c.restart({ timeout: 100 });
+    assert.equal(c.status, 'running');
+    assert.deepEqual(c.exitInfo, null);
+    // Its exit 1 is restarted once by the policy, which fails again at once.
+    await c.exec(['touch', '/tmp/fail']);
+    assert.deepEqual(await c.wait(), { exitCode: 1, signal: null });
+    assert.equal(c.inspect().supervision!.restartCount, 1);
+    assert.deepEqual((await collect(c.logs())).map((e) => e.log), ['up\n', 'up\n', 'up\n', 'up\n']);
+  });
+
   it('an attached container cannot start again once stopped', async () => {
     const c = await fx.runtime.create({ command: ['/bin/true'], rootfs: fx.rootfs });
     await c.start();

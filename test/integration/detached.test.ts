@@ -268,6 +268,8 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     assert.equal(corral('ps', '-q', '--root', fx.store).stdout, `${id}\n`);
     assert.equal(JSON.parse(corral('ps', '--format', 'json', '--root', fx.store).stdout).name, 'cli');
     assert.equal(corral('logs', '--root', fx.store, 'cli').stdout, 'from-cli\n');
+    assert.equal(corral('restart', '--root', fx.store, '-t', '5', 'cli').stdout, 'cli\n');
+    assert.equal(corral('logs', '--root', fx.store, 'cli').stdout, 'from-cli\nfrom-cli\n');
     const exec = corral('exec', '--root', fx.store, 'cli', '/bin/sh', '-c', 'echo -n $X; exit 4');
     assert.equal(exec.status, 4);
     assert.equal(corral('exec', '--root', fx.store, '-e', 'X=y', 'cli', '/bin/sh', '-c', 'echo -n $X').stdout, 'y');
