@@ -53,6 +53,15 @@ describe('detached containers on bridge networks (in a network namespace of thei
     assert.doesNotMatch(ruleset(), /table ip corral/);
   });
 
+  it('autoRemove: the supervisor, once its container ended, undoes its endpoint though no process watches', async () => {
+    const { proc, id } = await createIn(fx.store, fx.rootfs, 'brief', 'sleep 0.5; exit 3', { spec: { network: 'bridge', autoRemove: true, ports: [{ hostIp: '127.0.0.1', host: 0, container: 80 }] } });
+    await sigkill(proc);
+    assert.ok(await eventually(() => fx.runtime.get(id) === undefined, 15_000), 'it was removed');
+    assert.ok(await eventually(() => veths().length === 0), `veths left: ${veths()}`);
+    assert.doesNotMatch(ruleset(), new RegExp(id));
+    assert.deepEqual((await fx.runtime.networks.inspect('bridge')).containers, []);
+  });
+
   it('a detached create that fails on a network leaves no endpoint, rule, veth or supervisor', async () => {
     await assert.rejects(fx.runtime.run({ detached: true, network: 'bridge', ports: [{ hostIp: '127.0.0.1', host: 0, container: 80 }], command: ['/nonexistent'], rootfs: fx.rootfs }), { errno: 2 });
     assert.deepEqual((await fx.runtime.networks.inspect('bridge')).containers, []);
