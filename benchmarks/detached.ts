@@ -3,9 +3,11 @@
  * against `podman run -d` under conmon, and an attached corral create + start for reference), stop
  * with no grace period, `ps -a` of a fleet of detached containers (corral's CLI and list({ all })
  * in-process against `podman ps -a`), and the memory each supervisor (conmon) costs on the host.
- * podman runs rootful with its own scratch storage (`--root`/`--runroot`, vfs), runc and
- * cgroupfs, `--net none` and the ulimits this host allows (crun and podman's defaults are refused
- * on these hybrid-cgroup hosts); without podman the corral side is printed alone.
+ * podman runs rootful with its own scratch storage (`--root`/`--runroot`/`--tmpdir`, vfs), runc
+ * and cgroupfs, `--net none` and limited ulimits (crun and podman's default ulimits are refused
+ * here), and only where no cgroup v1 hierarchy is mounted: on a hybrid host podman's cgroupfs
+ * manager makes its groups in the v1 hierarchies, which must not be touched. Without podman the
+ * corral side is printed alone, with the reason.
  *
  *   npm run build && node --import tsx benchmarks/detached.ts [--runs N]   (starts per side, default 300)
  *   FLEET=N: the size of the fleet ps lists (default 200)
@@ -48,8 +50,16 @@ for (const tool of ['sh', 'sleep', 'true']) symlinkSync('busybox', join(rootfs, 
 const root = join(scratch, 'root');
 const runtime = new Runtime({ root });
 
-const hasPodman = process.getuid!() === 0 && spawnSync('podman', ['--version']).status === 0;
-const podmanGlobal = ['--root', join(scratch, 'podman'), '--runroot', join(scratch, 'podman-run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none', '--runtime', 'runc'];
+/** Why podman is left out, or null. */
+function podmanMissing(): string | null {
+  if (process.getuid!() !== 0) return 'not root';
+  if (spawnSync('podman', ['--version']).status !== 0) return 'not installed';
+  if (/^\S+ \S+ cgroup /m.test(readFileSync('/proc/self/mounts', 'utf8'))) return 'cgroup v1 hierarchies are mounted (hybrid host): podman would make its groups in them';
+  return null;
+}
+const noPodman = podmanMissing();
+const hasPodman = noPodman === null;
+const podmanGlobal = ['--root', join(scratch, 'podman'), '--runroot', join(scratch, 'podman-run'), '--tmpdir', join(scratch, 'podman-tmp'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none', '--runtime', 'runc'];
 const podman = (...args: string[]): Promise<{ stdout: string }> => run('podman', [...podmanGlobal, ...args], { maxBuffer: 64 << 20 });
 const podmanRun = ['run', '-d', '--net', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', 'localhost/bench-busybox', 'sleep', '1000'];
 
@@ -58,7 +68,7 @@ try {
     execFileSync('tar', ['-C', rootfs, '-cf', join(scratch, 'rootfs.tar'), '.']);
     await podman('import', join(scratch, 'rootfs.tar'), 'localhost/bench-busybox');
   }
-  console.log(`load ${loadavg()[0]!.toFixed(1)}; ${runs} starts per side, median ms${hasPodman ? '' : ' (podman: not installed or not root, corral alone)'}`);
+  console.log(`load ${loadavg()[0]!.toFixed(1)}; ${runs} starts per side, median ms${hasPodman ? '' : ` (corral alone; podman left out: ${noPodman})`}`);
 
   const sides = hasPodman ? ['corral', 'podman', 'attached'] as const : ['corral', 'attached'] as const;
   const stop = new Map<(typeof sides)[number], number[]>(sides.map((s) => [s, []]));
@@ -125,6 +135,6 @@ try {
   if (hasPodman) await podman('rm', '-f', '-t', '0', ...podmanFleet);
 } finally {
   if (hasPodman) await podman('rm', '-af', '-t', '0').catch(() => {});
-  if (hasPodman) await podman('system', 'reset', '-f').catch(() => {});
+  if (hasPodman) await podman('rmi', '-af').catch(() => {});
   rmSync(scratch, { recursive: true, force: true });
 }
