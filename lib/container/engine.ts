@@ -1,6 +1,6 @@
 import { CorralError } from '../sys/errors.ts';
 import { launchNow, launchPending, withoutDumpable, type LaunchSpec } from '../spawn/launch.ts';
-import { startSupervisor, type StartedSupervisor } from '../spawn/supervised-launch.ts';
+import { startSupervisor, SUPERVISED_NETNS_FD, type StartedSupervisor } from '../spawn/supervised-launch.ts';
 import type { CgroupManager } from '../cgroup/manager.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
 import { Container, type ContainerOwner } from './container.ts';
@@ -23,7 +23,7 @@ import type { NetworkStore } from '../net/network-store.ts';
 import { CLONE } from '../sys/constants.ts';
 import { joinNetworkOp, networkResource, preparedNetnsResource } from './network-resource.ts';
 import type { NetnsPool } from '../net/netns-pool.ts';
-import { startPasta } from '../net/pasta.ts';
+import { pastaCommand, pastaPorts, startPasta } from '../net/pasta.ts';
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostRootEntries } from '../fs/rootfs.ts';
@@ -257,19 +257,18 @@ export class ContainerEngine {
     const spec = await this.#withUserIds(named, image);
     const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
     await this.#setHome(resolved, image);
-    if (resolved.network === 'bridge' || resolved.network === 'pasta') {
-      // Their attachments (addresses, veths, rules, pasta) are not yet released from another process.
-      throw new CorralError(`invalid container spec: a detached container's network must be 'none' or 'host' for now, got ${resolved.network}`, { code: 'ERR_INVALID_SPEC' });
-    }
     // Its terminal's master would have to live in the supervisor, which does not hold one yet.
     if (resolved.tty) throw new CorralError('invalid container spec: a detached container cannot have a terminal (tty) yet', { code: 'ERR_INVALID_SPEC' });
     if (this.#containers.has(resolved.id)) {
       throw new CorralError(`a container with id ${resolved.id} already exists`, { code: 'ERR_CONTAINER_EXISTS' });
     }
     this.#store.reserve(resolved.id, options.name);
+    const dir = this.#store.dir(resolved.id);
     let supervisor: StartedSupervisor | undefined;
     let host: HeldResources | undefined;
     try {
+      // pasta needs the pid of each run's init: the supervisor starts it at every launch.
+      const pastaPublished = resolved.network === 'pasta' ? await pastaPorts(resolved.ports) : null;
       supervisor = startSupervisor({
         dir: this.#store.dir(resolved.id),
         logMaxBytes: options.logs.maxSize,
@@ -277,9 +276,19 @@ export class ContainerEngine {
         restart: options.restart.policy,
         maxRetries: options.restart.maxRetries,
         exitCommand: options.autoRemove ? this.#parts.removeCommand(resolved.id) : null,
+        networkHelper: pastaPublished && pastaCommand(pastaPublished, join(dir, 'network.pid')),
       });
       host = await HeldResources.acquire(this.#resources, resolved, image, supervisor.tag);
-      const proc = await supervisor.launch(this.#launchSpec(resolved, noStdio(), host, null), host.state.cgroup?.path ?? null, host.state.layer?.kind === 'disk' ? host.state.layer.work : null);
+      if (pastaPublished) host.state.ports = pastaPublished;
+      const network = host.state.network;
+      const proc = await supervisor.launch(
+        this.#launchSpec(resolved, noStdio(), host, null, SUPERVISED_NETNS_FD),
+        host.state.cgroup?.path ?? null,
+        host.state.layer?.kind === 'disk' ? host.state.layer.work : null,
+        // The supervisor opens its own fd of the namespace from ours.
+        network && `/proc/${process.pid}/fd/${network.nsfd}`,
+      );
+      host.launched();
       const state: PersistedState = {
         version: 1,
         id: resolved.id,
@@ -300,7 +309,7 @@ export class ContainerEngine {
       return container;
     } catch (e) {
       supervisor?.cancel();
-      tellSupervisor(this.#store.dir(resolved.id), 'q');
+      tellSupervisor(dir, 'q');
       await host?.release().catch(() => {});
       this.#store.remove(resolved.id, options.name);
       throw e;
@@ -368,7 +377,9 @@ export class ContainerEngine {
     return this.#parts.images.resolve(ref, pull);
   }
 
-  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources, consoleSocket: ConsoleSocket | null): LaunchSpec {
+  /** netnsFd: the fd of the prepared network namespace as the cloning process holds it (a
+   * supervisor holds its own). */
+  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources, consoleSocket: ConsoleSocket | null, netnsFd = host.state.network?.nsfd): LaunchSpec {
     const { cgroup, layer, image, mounts, network } = host.state;
     // test/security/host-root-runtime-root.test.ts: a container on the host's root never sees the
     // runtime's own root (other containers' layers, images, volumes).
@@ -381,8 +392,8 @@ export class ContainerEngine {
         // pasta opens /proc/PID/ns/* of the held child: it stays dumpable (as on the vfork path; no
         // process of the container exists before its exec, and exec resets it).
         ? withoutDumpable(containerSetupOps(visible, context))
-        : [...(network ? [joinNetworkOp(network.nsfd)] : []), ...containerSetupOps(visible, context)],
-      keepFds: [...(network ? [network.nsfd] : []), ...(consoleSocket ? [consoleSocket.childFd] : [])],
+        : [...(network ? [joinNetworkOp(netnsFd!)] : []), ...containerSetupOps(visible, context)],
+      keepFds: [...(network ? [netnsFd!] : []), ...(consoleSocket ? [consoleSocket.childFd] : [])],
       afterResolve: commandStartOps(spec, consoleSocket?.childFd ?? null),
       beforeExec: lastStepOps(spec.hardening),
       command: spec.command,
