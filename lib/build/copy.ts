@@ -2,9 +2,9 @@
  * digest of their content and metadata (the cache key: mtime left out), and the layer tar itself. */
 
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { chmodSync, closeSync, constants, fstatSync, lutimesSync, mkdirSync, openSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
+import { open, writeFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import type { Writable } from 'node:stream';
 import { CorralError } from '../sys/errors.ts';
 import { TarWriter } from '../image/tar/writer.ts';
@@ -202,4 +202,28 @@ export async function writeCopyLayer(entries: CopyEntry[], out: Writable): Promi
   }
   await tar.end();
   return tar.digest();
+}
+
+/** Writes the entries as files under `dir` (an empty directory): a RUN --mount=type=bind source,
+ * so the step sees what COPY would copy (no .dockerignore'd file) and its writes reach nothing real.
+ * Owners are those of the writer (root inside the step's namespace). */
+export async function writeCopyTree(entries: CopyEntry[], dir: string): Promise<void> {
+  const dirs: CopyEntry[] = [];
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    if (e.type === 'directory') {
+      mkdirSync(path, { mode: 0o700 });
+      dirs.push(e);
+    } else if (e.type === 'symlink') symlinkSync(e.linkname!, path);
+    else {
+      await writeFile(path, content(e) as AsyncIterable<Buffer>, { mode: 0o600, flag: 'wx' });
+      chmodSync(path, e.mode);
+    }
+    if (e.type !== 'directory') lutimesSync(path, e.mtime, e.mtime);
+  }
+  for (const e of dirs.reverse()) {
+    const path = join(dir, e.name);
+    chmodSync(path, e.mode);
+    lutimesSync(path, e.mtime, e.mtime);
+  }
 }

@@ -16,6 +16,8 @@ import { copyDigest, CopyError, planCopy, writeCopyLayer, type CopyEntry } from 
 import { IgnoreMatcher } from './dockerignore.ts';
 import { instructionError, interpret, type Command, type Instruction } from './instructions.ts';
 import type { RawInstruction } from './parser.ts';
+import { mountStep, planMounts, type MountInputs, type PlannedMounts } from './mount-sources.ts';
+import { atWorkdir, MountFlagError, type RunMount } from './run-mounts.ts';
 import { runStep } from './run-step.ts';
 import { LayerTree, type SourceTree } from './sources.ts';
 
@@ -34,6 +36,9 @@ export interface BuildProgress {
 
 /** What every stage of one build shares. */
 export interface BuildShared {
+  /** The runtime root, and whether its containers map only the caller. */
+  root: string;
+  rootless: boolean;
   parts: StoreParts;
   write: StoreWrite;
   cache: BuildCache;
@@ -50,6 +55,8 @@ export interface BuildShared {
   /** The image a COPY --from names: a built stage or a store image. */
   stageImage: (name: string, raw: RawInstruction) => Promise<string | null>;
   progress: (event: BuildProgress) => void;
+  /** A build secret's bytes by id (RUN --mount=type=secret). */
+  secret: (id: string) => Buffer | undefined;
   signal?: AbortSignal;
   counter: { step: number; total: number };
 }
@@ -60,6 +67,7 @@ type Config = NonNullable<ImageConfig['config']>;
 interface StepInputs {
   key: string[];
   copy?: CopyEntry[];
+  mounts?: PlannedMounts;
 }
 
 const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
@@ -159,7 +167,12 @@ class StageBuild {
 
   /** What besides its text a step's key holds: RUN its build args, COPY its files' digest. */
   async #inputs(raw: RawInstruction, ins: Instruction): Promise<StepInputs> {
-    if (ins.kind === 'RUN') return { key: Object.entries(this.#runArgs()).sort().map(([k, v]) => `${k}=${v}`) };
+    if (ins.kind === 'RUN') {
+      const args = Object.entries(this.#runArgs()).sort().map(([k, v]) => `${k}=${v}`);
+      if (ins.mounts.length === 0) return { key: args };
+      const mounts = await this.#planMounts(raw, ins.mounts);
+      return { key: [...args, ...mounts.key], mounts };
+    }
     if (ins.kind === 'WORKDIR') return { key: [this.#workdir(ins.value)] };
     if (ins.kind !== 'COPY' && ins.kind !== 'ADD') return { key: [] };
     const fail = (m: string): CorralError => instructionError(this.#s.file, raw, m, 'ERR_BUILD_CONTEXT');
@@ -218,7 +231,7 @@ class StageBuild {
       case 'ARG':
         throw instructionError(this.#s.file, raw, `${ins.kind} is not a step`);
       case 'RUN':
-        return this.#run(raw, ins.command, ins.network);
+        return this.#run(raw, ins.command, ins.network, inputs.mounts);
       case 'COPY':
       case 'ADD':
         return this.#layer(raw, inputs.copy!);
@@ -278,13 +291,41 @@ class StageBuild {
     return manifestDigest;
   }
 
-  async #run(raw: RawInstruction, command: Command, network: 'none' | 'host' | 'default'): Promise<string> {
+  /** A RUN's mounts with their targets against the WORKDIR, their sources planned and keyed. */
+  async #planMounts(raw: RawInstruction, mounts: RunMount[]): Promise<PlannedMounts> {
+    try {
+      return await planMounts(mounts.map((m) => atWorkdir(m, this.#config.WorkingDir || '/')), this.#mountInputs(raw));
+    } catch (e) {
+      if (e instanceof CopyError) throw instructionError(this.#s.file, raw, `--mount: ${e.message}`, 'ERR_BUILD_CONTEXT');
+      if (e instanceof MountFlagError) throw instructionError(this.#s.file, raw, `--mount: ${e.message}`);
+      throw e;
+    }
+  }
+
+  #mountInputs(raw: RawInstruction): MountInputs {
+    return {
+      root: this.#s.root,
+      rootless: this.#s.rootless,
+      tree: async (from) => {
+        if (from === null) return { tree: this.#s.context, digest: '' };
+        const digest = await this.#s.stageImage(from, raw);
+        return { tree: digest === null ? null : new LayerTree(this.#layerDirs(digest)), digest: digest ?? '' };
+      },
+      secret: this.#s.secret,
+      existing: existingIn(new OverlayView(this.#layerDirs(this.#digest))),
+    };
+  }
+
+  async #run(raw: RawInstruction, command: Command, network: 'none' | 'host' | 'default', planned: PlannedMounts | undefined): Promise<string> {
     if (this.#digest === null) throw instructionError(this.#s.file, raw, 'RUN needs an image to run in (this stage is FROM scratch with no files)', 'ERR_BUILD_FAILED');
+    await using mounts = planned === undefined ? null : await mountStep(planned, this.#mountInputs(raw));
     const result = await runStep(this.#s.create, {
       image: this.#digest,
       command: this.#shellForm(command),
       env: this.#runArgs(),
       network: network === 'host' ? 'host' : 'none',
+      mounts: mounts?.specs ?? [],
+      mountStubs: mounts?.stubs ?? [],
       createdBy: raw.text,
       onOutput: (output) => this.#s.progress({ step: this.#s.counter.step, total: this.#s.counter.total, instruction: raw.text, status: 'output', output }),
       ...(this.#s.signal ? { signal: this.#s.signal } : {}),

@@ -3,10 +3,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Runtime, type BuildProgress } from '../../lib/index.ts';
+import { Runtime } from '../../lib/index.ts';
 import { busyboxLayout, contextOf } from '../image-fixtures.ts';
 import { startRegistry } from '../registry-fixtures.ts';
 import { rootless } from '../helpers.ts';
+import { buildHelpers } from '../build-helpers.ts';
 import { storedBlobs, storedLayers } from '../image-store-contents.ts';
 
 const DEMO = `# syntax=docker/dockerfile:1
@@ -51,17 +52,7 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
   let layout: string;
   let n = 0;
   const fresh = (files: Record<string, string>): string => contextOf(join(work, `ctx-${++n}`), files);
-  const build = async (context: string, extra: Record<string, unknown> = {}): Promise<{ manifestDigest: string; events: BuildProgress[] }> => {
-    const events: BuildProgress[] = [];
-    const { manifestDigest } = await rt.images.build({ context, onProgress: (e) => events.push(e), ...extra });
-    return { manifestDigest, events };
-  };
-  const out = async (image: string, script: string): Promise<string> => {
-    const r = await rt.run({ image, command: ['/bin/sh', '-c', script] });
-    assert.equal(r.exitCode, 0, r.stderr.toString());
-    return r.stdout.toString();
-  };
-  const ran = (events: BuildProgress[]): string[] => events.filter((e) => e.status === 'running').map((e) => e.instruction);
+  const { build, out, ran } = buildHelpers(() => rt);
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'corral-test-build-'));
