@@ -7,6 +7,7 @@
 import { lstatSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { fromNodeError } from '../sys/errors.ts';
+import { liftedDefences } from '../spawn/lifted-defences.ts';
 
 /** Removes the stubs (absolute paths in the container) from `upper`, deepest first, where each is
  * still an empty directory or an empty regular file reached through directories only. */
@@ -19,7 +20,7 @@ export function removeMountStubs(upper: string, stubs: string[]): void {
     let throughDirs = true;
     for (const part of parts.slice(0, -1)) {
       at = join(at, part);
-      if (!lstatSync(at, { throwIfNoEntry: false })?.isDirectory()) {
+      if (!liftedDefences.followStubLinks && !lstatSync(at, { throwIfNoEntry: false })?.isDirectory()) {
         throughDirs = false;
         break;
       }
