@@ -32,7 +32,7 @@ export type Instruction =
   | { kind: 'SHELL'; shell: string[] }
   | { kind: 'HEALTHCHECK'; check: Healthcheck | null }
   | { kind: 'ONBUILD'; trigger: string }
-  | { kind: 'COPY' | 'ADD'; sources: string[]; dest: string; from: string | null; chown: string | null; chmod: number | null; link: boolean; exclude: string[]; heredocs: Heredoc[] };
+  | { kind: 'COPY' | 'ADD'; sources: string[]; dest: string; from: string | null; chown: string | null; chmod: number | null; link: boolean; exclude: string[]; heredocs: Heredoc[]; checksum: string | null };
 
 /** An error about one instruction: the file, its line and the instruction text. */
 export function instructionError(file: string, raw: Pick<RawInstruction, 'line' | 'text'>, message: string, code: 'ERR_DOCKERFILE_SYNTAX' | 'ERR_BUILD_FAILED' | 'ERR_BUILD_CONTEXT' = 'ERR_DOCKERFILE_SYNTAX'): CorralError {
@@ -160,6 +160,7 @@ export function interpret(raw: RawInstruction, lookup: Lookup, escape: string, f
       return {
         kind: k, sources, dest,
         from: k === 'COPY' ? flag('from') : null,
+        checksum: k === 'ADD' ? flag('checksum') : null,
         chown: flag('chown'),
         chmod: chmodText === null ? null : parseInt(chmodText, 8),
         link: flag('link') === 'true',

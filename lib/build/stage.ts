@@ -1,10 +1,13 @@
 /** One build stage: its instructions executed in order on top of its FROM image, each step an
  * image of its own (untagged: the cache) made through compose, reused when its cache key is known. */
 
-import { posix } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
 import type { Container } from '../container/container.ts';
 import type { ContainerSpec } from '../container/spec.ts';
+import { removeTree } from '../fs/remove-tree.ts';
+import { runtimeDir } from '../fs/runtime-root.ts';
 import { composeImage, storeLayer } from '../image/compose.ts';
 import { findImage } from '../image/image-index.ts';
 import { OverlayView } from '../image/layer/overlay-view.ts';
@@ -12,7 +15,9 @@ import type { ImageConfig, ImageManifest } from '../image/oci.ts';
 import { resolveUser } from '../image/run-config.ts';
 import type { StoreParts, StoreWrite } from '../image/store-parts.ts';
 import { cacheKey, type BuildCache } from './cache.ts';
-import { copyDigest, CopyError, planCopy, writeCopyLayer, type CopyEntry } from './copy.ts';
+import { ArchiveError, isTarArchive } from './archives.ts';
+import { copyDigest, CopyError, planCopy, writeCopyLayer, type CopyEntry, type CopyPlan } from './copy.ts';
+import { download, DownloadError, isUrl } from './download.ts';
 import { IgnoreMatcher } from './dockerignore.ts';
 import { instructionError, interpret, type Command, type Instruction } from './instructions.ts';
 import type { RawInstruction } from './parser.ts';
@@ -67,7 +72,11 @@ type Config = NonNullable<ImageConfig['config']>;
 interface StepInputs {
   key: string[];
   copy?: CopyEntry[];
+  /** What the step's parent image has at a path (COPY and ADD). */
+  existing?: CopyPlan['existing'];
   mounts?: PlannedMounts;
+  /** Removes what the inputs left on disk (ADD's downloads), once the step is done. */
+  dispose?: () => void;
 }
 
 const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
@@ -110,21 +119,30 @@ class StageBuild {
       }
       if (instruction.kind === 'CMD') this.#cmdSet = true; // a cached CMD counts as set too
       const inputs = await this.#inputs(raw, instruction);
-      const key = cacheKey(this.#digest, JSON.stringify(instruction), inputs.key);
-      const hit = this.#s.noCache ? undefined : this.#s.cache.get(key);
-      if (hit !== undefined && this.#s.parts.index.read().images[hit] !== undefined) {
-        this.#digest = hit;
-        this.#config = (await this.#imageConfig())?.config ?? {};
-        this.#s.progress({ ...event, status: 'cached' });
-        continue;
+      try {
+        await this.#step(raw, instruction, inputs, event, started);
+      } finally {
+        inputs.dispose?.();
       }
-      this.#s.progress({ ...event, status: 'running' });
-      const made = await this.#execute(raw, instruction, inputs);
-      this.#s.cache.set(key, made);
-      this.#digest = made;
-      this.#s.progress({ ...event, status: 'done', elapsedMs: performance.now() - started });
     }
     return this.#digest;
+  }
+
+  /** One step: reused from the cache, or executed and recorded there. */
+  async #step(raw: RawInstruction, instruction: Instruction, inputs: StepInputs, event: Omit<BuildProgress, 'status'>, started: number): Promise<void> {
+    const key = cacheKey(this.#digest, JSON.stringify(instruction), inputs.key);
+    const hit = this.#s.noCache ? undefined : this.#s.cache.get(key);
+    if (hit !== undefined && this.#s.parts.index.read().images[hit] !== undefined) {
+      this.#digest = hit;
+      this.#config = (await this.#imageConfig())?.config ?? {};
+      this.#s.progress({ ...event, status: 'cached' });
+      return;
+    }
+    this.#s.progress({ ...event, status: 'running' });
+    const made = await this.#execute(raw, instruction, inputs);
+    this.#s.cache.set(key, made);
+    this.#digest = made;
+    this.#s.progress({ ...event, status: 'done', elapsedMs: performance.now() - started });
   }
 
   /** ENV wins over ARG; proxy args need no ARG. */
@@ -189,22 +207,34 @@ class StageBuild {
       }
     }
     try {
-      if (ins.kind === 'ADD') refuseUrls(ins.sources);
-      const entries = planCopy({
-        tree,
-        sources: ins.sources,
-        inline: ins.heredocs.map((h) => ({ name: h.name, content: h.content })),
-        dest: this.#absolute(ins.dest),
-        owner,
-        chmod: ins.chmod,
-        exclude: ins.exclude.length > 0 ? new IgnoreMatcher(ins.exclude) : null,
-        existing: existingIn(view),
-        now: Math.floor(Date.now() / 1000),
-      });
-      if (ins.kind === 'ADD') refuseArchives(entries);
-      return { key: [from ?? '', await copyDigest(entries)], copy: entries };
+      const urls = ins.kind === 'ADD' ? ins.sources.filter(isUrl) : [];
+      if (ins.checksum !== null && (urls.length === 0 || urls.length < ins.sources.length)) throw new CopyError('--checksum is for URL sources only');
+      const now = Math.floor(Date.now() / 1000);
+      const scratch = urls.length === 0 ? null : mkdtempSync(join(runtimeDir(this.#s.root, 'build'), 'add-'));
+      const inputs: StepInputs = { key: [], ...(scratch === null ? {} : { dispose: () => removeTree(scratch) }) };
+      try {
+        const downloads = await Promise.all(urls.map((url, i) => download(url, scratch!, i, ins.checksum, now, this.#s.signal)));
+        const unnamed = downloads.findIndex((d) => d.name === '');
+        if (unnamed >= 0 && ins.dest.endsWith('/')) throw new CopyError(`${urls[unnamed]}: the URL names no file, so the destination must (not a directory)`);
+        const entries = planCopy({
+          tree,
+          sources: ins.sources.filter((s) => !isUrl(s)),
+          inline: [...ins.heredocs.map((h) => ({ name: h.name, content: h.content })), ...downloads],
+          dest: this.#absolute(ins.dest),
+          owner,
+          chmod: ins.chmod,
+          exclude: ins.exclude.length > 0 ? new IgnoreMatcher(ins.exclude) : null,
+          existing: existingIn(view),
+          now,
+          ...(ins.kind === 'ADD' ? { unpack: (path: string, source: string) => isTarArchive(path, source) } : {}),
+        });
+        return { ...inputs, key: [from ?? '', await copyDigest(entries)], copy: entries, existing: existingIn(view) };
+      } catch (e) {
+        inputs.dispose?.();
+        throw e;
+      }
     } catch (e) {
-      if (e instanceof CopyError) throw fail(e.message);
+      if (e instanceof CopyError || e instanceof ArchiveError || e instanceof DownloadError) throw fail(e.message);
       throw e;
     }
   }
@@ -234,7 +264,12 @@ class StageBuild {
         return this.#run(raw, ins.command, ins.network, inputs.mounts);
       case 'COPY':
       case 'ADD':
-        return this.#layer(raw, inputs.copy!);
+        try {
+          return await this.#layer(raw, inputs.copy!, {}, inputs.existing);
+        } catch (e) {
+          if (e instanceof ArchiveError) throw instructionError(this.#s.file, raw, e.message, 'ERR_BUILD_CONTEXT');
+          throw e;
+        }
       case 'CMD':
         return meta({ Cmd: this.#shellForm(ins.command) });
       case 'ENTRYPOINT':
@@ -283,8 +318,8 @@ class StageBuild {
   }
 
   /** A layer of planned entries (and config changes) on the current image. */
-  async #layer(raw: RawInstruction, entries: CopyEntry[], changes: Partial<Config> = {}): Promise<string> {
-    const { blob, diff } = await storeLayer(this.#s.parts, this.#s.write, (tar) => writeCopyLayer(entries, tar));
+  async #layer(raw: RawInstruction, entries: CopyEntry[], changes: Partial<Config> = {}, existing?: CopyPlan['existing']): Promise<string> {
+    const { blob, diff } = await storeLayer(this.#s.parts, this.#s.write, (tar) => writeCopyLayer(entries, tar, existing));
     const { manifestDigest } = await composeImage(this.#s.parts, this.#s.write, { base: this.#digest, layer: { blob, diffId: diff.diffId }, changes, history: { created_by: raw.text } });
     this.#config = { ...this.#config, ...changes };
     this.#s.created.push(manifestDigest);
@@ -354,19 +389,4 @@ function existingIn(view: OverlayView): (path: string) => 'directory' | 'other' 
     const found = view.resolve(path);
     return found === null ? null : found.stat.isDirectory() ? 'directory' : 'other';
   };
-}
-
-const ARCHIVE_NAME = /\.(tar|tar\.gz|tgz|tar\.xz|txz|tar\.bz2|tbz2?|tar\.zst|tzst)$/i;
-
-/** ADD of a URL: refused (builds are offline). */
-function refuseUrls(sources: string[]): void {
-  for (const s of sources) {
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) throw new CopyError(`${s}: ADD of a URL is not supported (corral builds offline); download it into the context and COPY it`);
-  }
-}
-
-/** ADD of a local archive would extract it: not done yet, so refused rather than copied as is. */
-function refuseArchives(entries: CopyEntry[]): void {
-  const archive = entries.find((e) => e.type === 'file' && ARCHIVE_NAME.test(e.name));
-  if (archive) throw new CopyError(`${archive.name}: ADD does not extract local archives yet; use COPY and RUN tar`);
 }

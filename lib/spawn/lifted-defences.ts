@@ -22,4 +22,7 @@ export const liftedDefences = {
   /** A build step's mount stubs removed by plain paths, following a symlink the step left on the
    * way (lib/fs/mount-stubs.ts). */
   followStubLinks: false,
+  /** ADD unpacks an archive's whiteout names (.wh.x) into the layer, where they delete image files
+   * (lib/build/archives.ts). */
+  archiveWhiteouts: false,
 };
