@@ -113,7 +113,7 @@ export async function buildImage(builder: BuilderParts, options: BuildOptions): 
         const image = fromName(stage);
         const parent = stageIndex(stages.slice(0, i), image);
         const base = parent >= 0 ? results.get(parent)! : image === 'scratch' ? null : await storeImage(parts, builder.pull, image, file, stage.from);
-        results.set(i, await buildStage(shared, base, stage.steps));
+        results.set(i, await buildStage(shared, base, stage.from, stage.steps));
       }
       const result = results.get(target)!;
       if (result === null) throw new CorralError(`${file}: the target stage is an empty scratch image (nothing to tag)`, { code: 'ERR_BUILD_FAILED', path: file });

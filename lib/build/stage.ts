@@ -20,7 +20,7 @@ import { copyDigest, CopyError, planCopy, writeCopyLayer, type CopyEntry, type C
 import { download, DownloadError, isUrl } from './download.ts';
 import { IgnoreMatcher } from './dockerignore.ts';
 import { instructionError, interpret, type Command, type Instruction } from './instructions.ts';
-import type { RawInstruction } from './parser.ts';
+import { parseDockerfile, type RawInstruction } from './parser.ts';
 import { mountStep, planMounts, type MountInputs, type PlannedMounts } from './mount-sources.ts';
 import { atWorkdir, MountFlagError, type RunMount } from './run-mounts.ts';
 import { runStep } from './run-step.ts';
@@ -84,8 +84,8 @@ const DEFAULT_SHELL = ['/bin/sh', '-c'];
 
 /** Builds one stage from its FROM (`base`: a manifest digest, or null for scratch); returns the
  * stage's image (null when it is scratch with no step). */
-export async function buildStage(shared: BuildShared, base: string | null, steps: RawInstruction[]): Promise<string | null> {
-  return new StageBuild(shared, base).run(steps);
+export async function buildStage(shared: BuildShared, base: string | null, from: RawInstruction, steps: RawInstruction[]): Promise<string | null> {
+  return new StageBuild(shared, base).run(from, steps);
 }
 
 class StageBuild {
@@ -100,11 +100,11 @@ class StageBuild {
     this.#digest = base;
   }
 
-  async run(steps: RawInstruction[]): Promise<string | null> {
+  async run(from: RawInstruction, stageSteps: RawInstruction[]): Promise<string | null> {
     this.#config = (await this.#imageConfig())?.config ?? {};
-    if ((this.#config.OnBuild ?? []).length > 0) {
-      throw new CorralError(`${this.#s.file}: the base image has ONBUILD triggers, which corral does not run yet`, { code: 'ERR_BUILD_FAILED', path: this.#s.file });
-    }
+    const triggers = await this.#onBuild(from);
+    const steps = [...triggers, ...stageSteps];
+    this.#s.counter.total += triggers.length;
     for (const raw of steps) {
       this.#s.signal?.throwIfAborted();
       const n = ++this.#s.counter.step;
@@ -143,6 +143,28 @@ class StageBuild {
     this.#s.cache.set(key, made);
     this.#digest = made;
     this.#s.progress({ ...event, status: 'done', elapsedMs: performance.now() - started });
+  }
+
+  /** The base image's ONBUILD triggers, to run before the stage's own steps (reported at the FROM
+   * line); the stage starts from the base without them, as they are not inherited further. */
+  async #onBuild(from: RawInstruction): Promise<RawInstruction[]> {
+    const triggers = this.#config.OnBuild ?? [];
+    if (triggers.length === 0 || this.#digest === null) return [];
+    const parsed = triggers.flatMap((trigger) => parseDockerfile(trigger, this.#s.file).instructions.map((raw) => ({ ...raw, line: from.line, endLine: from.endLine })));
+    for (const raw of parsed) {
+      if (['ONBUILD', 'FROM', 'MAINTAINER'].includes(raw.keyword)) throw instructionError(this.#s.file, from, `the base image's ONBUILD trigger '${raw.text}' is not allowed`, 'ERR_BUILD_FAILED');
+    }
+    const key = cacheKey(this.#digest, 'without ONBUILD triggers');
+    const hit = this.#s.cache.get(key);
+    if (hit !== undefined && this.#s.parts.index.read().images[hit] !== undefined) this.#digest = hit;
+    else {
+      const { manifestDigest } = await composeImage(this.#s.parts, this.#s.write, { base: this.#digest, changes: { OnBuild: null }, history: null });
+      this.#s.created.push(manifestDigest);
+      this.#s.cache.set(key, manifestDigest);
+      this.#digest = manifestDigest;
+    }
+    this.#config = { ...this.#config, OnBuild: null };
+    return parsed;
   }
 
   /** ENV wins over ARG; proxy args need no ARG. */

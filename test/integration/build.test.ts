@@ -168,6 +168,23 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
     assert.equal(await out(add.manifestDigest, 'cat /a.txt'), 'added');
   });
 
+  it('runs the base image\'s ONBUILD triggers first in a child build (not in the grandchild), reported at the FROM line', async () => {
+    await build(fresh({ 'Dockerfile': 'FROM base\nONBUILD COPY app.txt /app/\nONBUILD RUN cat /app/app.txt > /app/seen\nONBUILD ENV CHILD=1\n' }), { tag: 'parent:1' });
+    assert.deepEqual((await rt.images.inspect('parent:1')).config.config!.OnBuild, ['COPY app.txt /app/', 'RUN cat /app/app.txt > /app/seen', 'ENV CHILD=1']);
+    const ctx = fresh({ 'Dockerfile': '# child\nFROM parent:1\nRUN echo "$CHILD" >> /app/seen\n', 'app.txt': 'from the child context\n' });
+    const child = await build(ctx, { tag: 'child:1' });
+    assert.deepEqual(ran(child.events), ['COPY app.txt /app/', 'RUN cat /app/app.txt > /app/seen', 'ENV CHILD=1', 'RUN echo "$CHILD" >> /app/seen']);
+    assert.deepEqual(child.events.filter((e) => e.status === 'running').map((e) => `${e.step}/${e.total}`), ['1/4', '2/4', '3/4', '4/4']);
+    assert.equal(await out('child:1', 'cat /app/seen'), 'from the child context\n1\n');
+    const info = await rt.images.inspect('child:1');
+    assert.equal(info.config.config!.OnBuild ?? null, null, 'the triggers are not inherited');
+    assert.deepEqual(info.config.history!.slice(-4).map((h) => h.created_by), ['COPY app.txt /app/', 'RUN cat /app/app.txt > /app/seen', 'ENV CHILD=1', 'RUN echo "$CHILD" >> /app/seen']);
+    assert.equal((await build(ctx)).manifestDigest, child.manifestDigest, 'a second build is all cached');
+    const grandchild = await build(fresh({ 'Dockerfile': 'FROM child:1\nRUN test ! -e /app/app.txt.again\n' }));
+    assert.deepEqual(ran(grandchild.events), ['RUN test ! -e /app/app.txt.again']);
+    await assert.rejects(build(fresh({ 'Dockerfile': 'FROM parent:1\n' })), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_CONTEXT' && /Dockerfile:1: COPY app.txt \/app\/: app.txt: no such file or directory in the build context/.test(e.message));
+  });
+
   it('stops at an abort during a RUN: the container is killed, nothing stays behind', async () => {
     const root = join(work, 'state');
     const [images, blobs, layers] = [rt.images.list(), storedBlobs(root), storedLayers(root)];
