@@ -88,34 +88,48 @@ export async function buildImage(builder: BuilderParts, options: BuildOptions): 
   const cache = new BuildCache(builder.root);
   const before = new Set(Object.keys(parts.index.read().images));
   const created: string[] = [];
-  const results = new Map<number, string | null>();
+  const results = new Map<number, Promise<string | null>>();
   const progress = options.onProgress ?? (() => {});
+  // The first stage to fail stops the others (they build at once when independent).
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const manifestDigest = await writing(parts, async (write) => {
     try {
-      const shared: BuildShared = {
+      const shared: Omit<BuildShared, 'stageImage'> = {
         root: builder.root, rootless: builder.rootless, secret: (id) => secrets.get(id),
         parts, write, cache, noCache: options.noCache ?? false, file, escape: dockerfile.escape, create: builder.create,
-        context: new ContextTree(context, ignore), buildArgs, globalArgs, created, progress,
-        ...(options.signal ? { signal: options.signal } : {}),
+        context: new ContextTree(context, ignore), buildArgs, globalArgs, created, progress, signal,
         counter: { step: 0, total: needed.reduce((n, i) => n + stages[i]!.steps.length, 0) },
+      };
+      /** Stage `current`'s view: COPY --from or RUN --mount from= an earlier stage waits for it. */
+      const forStage = (current: number): BuildShared => ({
+        ...shared,
         stageImage: async (name, raw) => {
           const i = stageIndex(stages, name.toLowerCase());
-          if (i >= 0) {
-            if (!results.has(i)) throw instructionError(file, raw, `stage '${name}' is not built before this step (a stage can only copy from an earlier one)`, 'ERR_BUILD_FAILED');
-            return results.get(i)!;
-          }
-          return storeImage(parts, builder.pull, name, file, raw);
+          if (i < 0) return storeImage(parts, builder.pull, name, file, raw);
+          if (i >= current || !results.has(i)) throw instructionError(file, raw, `stage '${name}' is not built before this step (a stage can only copy from an earlier one)`, 'ERR_BUILD_FAILED');
+          return results.get(i)!;
         },
-      };
+      });
+      let failure: { error: unknown } | null = null;
       for (const i of needed) {
         const stage = stages[i]!;
-        interpret(stage.from, globalLookup, dockerfile.escape, file);
-        const image = fromName(stage);
-        const parent = stageIndex(stages.slice(0, i), image);
-        const base = parent >= 0 ? results.get(parent)! : image === 'scratch' ? null : await storeImage(parts, builder.pull, image, file, stage.from);
-        results.set(i, await buildStage(shared, base, stage.from, stage.steps));
+        const built = (async () => {
+          interpret(stage.from, globalLookup, dockerfile.escape, file);
+          const image = fromName(stage);
+          const parent = stageIndex(stages.slice(0, i), image);
+          const base = parent >= 0 ? await results.get(parent)! : image === 'scratch' ? null : await storeImage(parts, builder.pull, image, file, stage.from);
+          return buildStage(forStage(i), base, stage.from, stage.steps);
+        })();
+        built.catch((error: unknown) => {
+          failure ??= { error };
+          stop.abort();
+        });
+        results.set(i, built);
       }
-      const result = results.get(target)!;
+      await Promise.allSettled(results.values());
+      if (failure !== null) throw (failure as { error: unknown }).error;
+      const result = await results.get(target)!;
       if (result === null) throw new CorralError(`${file}: the target stage is an empty scratch image (nothing to tag)`, { code: 'ERR_BUILD_FAILED', path: file });
       const ref = options.tag === undefined ? undefined : normalizeRef(options.tag);
       await parts.index.update((db) => {

@@ -94,6 +94,8 @@ class StageBuild {
   #config: Config = {};
   readonly #args = new Map<string, string | undefined>();
   #cmdSet = false;
+  /** The number of the step running (stages build side by side, so not the build's counter). */
+  #stepNumber = 0;
 
   constructor(shared: BuildShared, base: string | null) {
     this.#s = shared;
@@ -108,6 +110,7 @@ class StageBuild {
     for (const raw of steps) {
       this.#s.signal?.throwIfAborted();
       const n = ++this.#s.counter.step;
+      this.#stepNumber = n;
       const instruction = interpret(raw, (name) => this.#lookup(name), this.#s.escape, this.#s.file);
       const started = performance.now();
       const event = { step: n, total: this.#s.counter.total, instruction: raw.text };
@@ -384,7 +387,7 @@ class StageBuild {
       mounts: mounts?.specs ?? [],
       mountStubs: mounts?.stubs ?? [],
       createdBy: raw.text,
-      onOutput: (output) => this.#s.progress({ step: this.#s.counter.step, total: this.#s.counter.total, instruction: raw.text, status: 'output', output }),
+      onOutput: (output) => this.#s.progress({ step: this.#stepNumber, total: this.#s.counter.total, instruction: raw.text, status: 'output', output }),
       ...(this.#s.signal ? { signal: this.#s.signal } : {}),
     });
     if ('manifestDigest' in result) {

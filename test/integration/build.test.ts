@@ -127,6 +127,19 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
     assert.equal(await out(builder.manifestDigest, 'cat /out/bin'), 'built\n');
   });
 
+  it('builds independent stages at once (each waits for the other\'s mark); the first failure stops the rest', async () => {
+    const id = `sync-${Date.now()}`;
+    const waitFor = (mine: string, theirs: string): string => `RUN --mount=type=cache,id=${id},target=/s touch /s/${mine} && i=0 && while [ ! -e /s/${theirs} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done && cp /s/${theirs} /saw-${theirs}`;
+    const ctx = fresh({ 'Dockerfile': `FROM base AS a\n${waitFor('a', 'b')}\nFROM base AS b\n${waitFor('b', 'a')}\nFROM base\nCOPY --from=a /saw-b /\nCOPY --from=b /saw-a /\n` });
+    const { manifestDigest } = await build(ctx, { noCache: true });
+    assert.equal(await out(manifestDigest, 'ls /saw-a /saw-b'), '/saw-a\n/saw-b\n', 'each stage saw the other\'s mark while it ran');
+    const root = join(work, 'state');
+    const [images, blobs, layers] = [rt.images.list(), storedBlobs(root), storedLayers(root)];
+    const failing = fresh({ 'Dockerfile': 'FROM base AS slow\nRUN sleep 30\nFROM base AS broken\nRUN exit 9\nFROM base\nCOPY --from=slow /etc/passwd /a\nCOPY --from=broken /etc/passwd /b\n' });
+    await assert.rejects(build(failing, { noCache: true }), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_FAILED' && /Dockerfile:4: RUN exit 9: the command exited with 9/.test(e.message));
+    assert.deepEqual([rt.images.list(), storedBlobs(root), storedLayers(root), rt.list()], [images, blobs, layers, []]);
+  });
+
   it('honours .dockerignore with ** and ! exceptions, last match wins', async () => {
     const ctx = fresh({
       'Dockerfile': 'FROM base\nCOPY . /ctx/\n',
