@@ -81,7 +81,11 @@ export async function writeArchive(path: string, name: string, dest: string, tar
     for (let e = await reader.next(); e !== null; e = await reader.next()) {
       const rel = inside(e.name);
       if (rel === null) throw fail(e.name, 'it climbs out of the destination');
-      if (rel === '') continue; // the archive's own root: the destination is there already
+      if (rel === '') {
+        // the archive's own root gives the destination its metadata (as buildah and Docker do), not /
+        if (e.type === 'directory' && dest !== '') await tar.add({ ...e, name: `${dest}/` });
+        continue;
+      }
       if (posix.basename(rel).startsWith('.wh.') && !liftedDefences.archiveWhiteouts) throw fail(e.name, 'a whiteout name (.wh.) cannot be extracted into a layer');
       if (e.type === 'char' || e.type === 'block') throw fail(e.name, 'device nodes are not extracted');
       await parent(dirOf(rel), e.name);

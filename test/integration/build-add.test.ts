@@ -47,6 +47,7 @@ describe(`build ADD of archives and URLs (${rootless ? 'rootless' : 'root'})`, f
 
   it('unpacks a local plain, gzip or zstd tar into the destination (told by content, not name); copies other files as they are', async () => {
     const tar = await tarOf([
+      { name: './', type: 'directory', mode: 0o711 }, // the archive's root: the destination's mode, as buildah gives it
       { name: 'top/', type: 'directory', mode: 0o750 },
       { name: 'top/a.txt', content: 'a\n', mode: 0o640 },
       { name: 'top/link', type: 'symlink', linkname: 'a.txt' },
@@ -60,8 +61,8 @@ describe(`build ADD of archives and URLs (${rootless ? 'rootless' : 'root'})`, f
     });
     const { manifestDigest } = await build(ctx);
     for (const dir of ['/plain', '/gz', '/zst']) {
-      assert.equal(await out(manifestDigest, `cd ${dir} && find . | sort && stat -c '%n %a' top top/a.txt && cat top/link top/hard loose/deep/b.txt && stat -c %h top/a.txt`),
-        '.\n./loose\n./loose/deep\n./loose/deep/b.txt\n./top\n./top/a.txt\n./top/hard\n./top/link\ntop 750\ntop/a.txt 640\na\na\nb\n2\n', dir);
+      assert.equal(await out(manifestDigest, `cd ${dir} && find . | sort && stat -c '%n %a' . top top/a.txt && cat top/link top/hard loose/deep/b.txt && stat -c %h top/a.txt`),
+        '.\n./loose\n./loose/deep\n./loose/deep/b.txt\n./top\n./top/a.txt\n./top/hard\n./top/link\n. 711\ntop 750\ntop/a.txt 640\na\na\nb\n2\n', dir);
     }
     assert.equal(await out(manifestDigest, 'cat /fake/fake.tar.gz /text.txt; ls /copied'), 'not an archivetextapp.tgz\n', 'a non-tar file, and COPY, copy as is');
   });
