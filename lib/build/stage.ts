@@ -17,7 +17,7 @@ import type { StoreParts, StoreWrite } from '../image/store-parts.ts';
 import { cacheKey, type BuildCache } from './cache.ts';
 import { ArchiveError, isTarArchive } from './archives.ts';
 import { copyDigest, CopyError, planCopy, writeCopyLayer, type CopyEntry, type CopyPlan } from './copy.ts';
-import { download, DownloadError, isUrl } from './download.ts';
+import { download, DownloadError, isUrl, type Downloaded } from './download.ts';
 import { IgnoreMatcher } from './dockerignore.ts';
 import { instructionError, interpret, type Command, type Instruction } from './instructions.ts';
 import { parseDockerfile, type RawInstruction } from './parser.ts';
@@ -235,10 +235,9 @@ class StageBuild {
       const urls = ins.kind === 'ADD' ? ins.sources.filter(isUrl) : [];
       if (ins.checksum !== null && (urls.length === 0 || urls.length < ins.sources.length)) throw new CopyError('--checksum is for URL sources only');
       const now = Math.floor(Date.now() / 1000);
-      const scratch = urls.length === 0 ? null : mkdtempSync(join(runtimeDir(this.#s.root, 'build'), 'add-'));
-      const inputs: StepInputs = { key: [], ...(scratch === null ? {} : { dispose: () => removeTree(scratch) }) };
+      const { downloads, dispose } = await this.#download(urls, ins.checksum, now);
+      const inputs: StepInputs = { key: [], ...(dispose ? { dispose } : {}) };
       try {
-        const downloads = await Promise.all(urls.map((url, i) => download(url, scratch!, i, ins.checksum, now, this.#s.signal)));
         const unnamed = downloads.findIndex((d) => d.name === '');
         if (unnamed >= 0 && ins.dest.endsWith('/')) throw new CopyError(`${urls[unnamed]}: the URL names no file, so the destination must (not a directory)`);
         const entries = planCopy({
@@ -262,6 +261,20 @@ class StageBuild {
       if (e instanceof CopyError || e instanceof ArchiveError || e instanceof DownloadError) throw fail(e.message);
       throw e;
     }
+  }
+
+  /** ADD's URLs downloaded to a scratch directory (removed by `dispose`, or at once on failure,
+   * once every download has settled). */
+  async #download(urls: string[], checksum: string | null, now: number): Promise<{ downloads: Downloaded[]; dispose?: () => void }> {
+    if (urls.length === 0) return { downloads: [] };
+    const scratch = mkdtempSync(join(runtimeDir(this.#s.root, 'build'), 'add-'));
+    const settled = await Promise.allSettled(urls.map((url, i) => download(url, scratch, i, checksum, now, this.#s.signal)));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) {
+      removeTree(scratch);
+      throw failed.reason;
+    }
+    return { downloads: settled.map((r) => (r as PromiseFulfilledResult<Downloaded>).value), dispose: () => removeTree(scratch) };
   }
 
   #absolute(dest: string): string {

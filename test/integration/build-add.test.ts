@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -93,5 +93,6 @@ describe(`build ADD of archives and URLs (${rootless ? 'rootless' : 'root'})`, f
     await assert.rejects(build(fresh({ Dockerfile: `FROM base\nADD ${base}/missing /m\n` })), (e: { code: string; message: string }) => CODE(e, /Dockerfile:2: .*\/missing: the server answered 404/));
     await assert.rejects(build(fresh({ Dockerfile: 'FROM base\nADD ftp://127.0.0.1/x /m\n' })), (e: { code: string; message: string }) => CODE(e, /ADD downloads http and https URLs only/));
     await assert.rejects(build(fresh({ Dockerfile: 'FROM base\nADD --checksum=sha256:00 a /a\n', a: 'a' })), (e: { code: string; message: string }) => CODE(e, /--checksum is for URL sources only/));
+    assert.deepEqual(readdirSync(join(work, 'state/build')).filter((name) => /^(add|step)-/.test(name)), [], 'no download scratch left behind');
   });
 });
