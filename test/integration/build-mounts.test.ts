@@ -102,6 +102,8 @@ describe(`build RUN --mount (${rootless ? 'rootless' : 'root'})`, function () {
     await assert.rejects(build(fresh({ Dockerfile: 'FROM base\nRUN --mount=type=secret,id=nothere,required=true true\n' })),
       (e: { code: string; message: string }) => e.code === 'ERR_BUILD_CONTEXT' && /Dockerfile:2: .*secret 'nothere' is required/.test(e.message));
     await assert.rejects(build(fresh({ Dockerfile: 'FROM base\nRUN --mount=type=ssh true\n' })), (e: { code: string; message: string }) => e.code === 'ERR_DOCKERFILE_SYNTAX' && /type=ssh is not supported/.test(e.message));
+    await assert.rejects(build(fresh({ Dockerfile: 'FROM base\nRUN --mount=type=secret,id=token --mount=type=bind,target=/c exit 3\n' }), { secrets: { token: { value: SECRET } } }));
+    assert.deepEqual(readdirSync(join(root, 'build')).filter((name) => name.startsWith('step-')), [], 'no secret copy or bind source left behind, after a failed step too');
   });
 
   it('corral build --secret id=ID,src=FILE and id=ID (the environment variable)', () => {
