@@ -101,12 +101,18 @@ export async function buildImage(builder: BuilderParts, options: BuildOptions): 
         context: new ContextTree(context, ignore), buildArgs, globalArgs, created, progress, signal,
         counter: { step: 0, total: needed.reduce((n, i) => n + stages[i]!.steps.length, 0) },
       };
+      // Stages building at once that name the same image find (or pull) it once.
+      const images = new Map<string, Promise<string>>();
+      const image = (name: string, raw: RawInstruction): Promise<string> => {
+        if (!images.has(name)) images.set(name, storeImage(parts, builder.pull, name, file, raw));
+        return images.get(name)!;
+      };
       /** Stage `current`'s view: COPY --from or RUN --mount from= an earlier stage waits for it. */
       const forStage = (current: number): BuildShared => ({
         ...shared,
         stageImage: async (name, raw) => {
           const i = stageIndex(stages, name.toLowerCase());
-          if (i < 0) return storeImage(parts, builder.pull, name, file, raw);
+          if (i < 0) return image(name, raw);
           if (i >= current || !results.has(i)) throw instructionError(file, raw, `stage '${name}' is not built before this step (a stage can only copy from an earlier one)`, 'ERR_BUILD_FAILED');
           return results.get(i)!;
         },
@@ -116,9 +122,9 @@ export async function buildImage(builder: BuilderParts, options: BuildOptions): 
         const stage = stages[i]!;
         const built = (async () => {
           interpret(stage.from, globalLookup, dockerfile.escape, file);
-          const image = fromName(stage);
-          const parent = stageIndex(stages.slice(0, i), image);
-          const base = parent >= 0 ? await results.get(parent)! : image === 'scratch' ? null : await storeImage(parts, builder.pull, image, file, stage.from);
+          const name = fromName(stage);
+          const parent = stageIndex(stages.slice(0, i), name);
+          const base = parent >= 0 ? await results.get(parent)! : name === 'scratch' ? null : await image(name, stage.from);
           return buildStage(forStage(i), base, stage.from, stage.steps);
         })();
         built.catch((error: unknown) => {
