@@ -136,13 +136,15 @@ export function pruneCacheMounts(root: string): void {
 const inUse = new Map<string, number>();
 const locks = new Map<string, Promise<void>>();
 
-/** The cache directory for a mount's id, made on first use with the mount's mode and owner; a
- * locked or private one is held by one step at a time (private waits too, rather than getting a
- * directory of its own). */
+/** The cache directory for a mount's id, made on first use with the mount's mode and owner. A
+ * locked one is held by one step at a time; a private one that is in use gives the step another
+ * directory of its own (`<id>-N`, kept as cache too), as BuildKit's do. */
 async function cacheDir(inputs: MountInputs, m: Extract<RunMount, { type: 'cache' }>): Promise<{ dir: string; release: () => void }> {
   const parent = join(runtimeDir(inputs.root, 'build'), 'cache-mounts');
   mkdirSync(parent, { mode: 0o700, recursive: true });
-  const dir = join(parent, createHash('sha256').update(m.id).digest('hex').slice(0, 32));
+  const base = join(parent, createHash('sha256').update(m.id).digest('hex').slice(0, 32));
+  let dir = base;
+  for (let n = 1; m.sharing === 'private' && inUse.has(dir); n++) dir = `${base}-${n}`;
   inUse.set(dir, (inUse.get(dir) ?? 0) + 1);
   const done = (): void => {
     const left = inUse.get(dir)! - 1;
@@ -159,7 +161,7 @@ async function cacheDir(inputs: MountInputs, m: Extract<RunMount, { type: 'cache
     done();
     throw e;
   }
-  if (m.sharing === 'shared') return { dir, release: done };
+  if (m.sharing !== 'locked') return { dir, release: done };
   const previous = locks.get(dir) ?? Promise.resolve();
   let unlock!: () => void;
   const tail = previous.then(() => new Promise<void>((resolve) => (unlock = resolve)));

@@ -50,6 +50,18 @@ describe(`build RUN --mount (${rootless ? 'rootless' : 'root'})`, function () {
     assert.equal(await out(after.manifestDigest, 'cat /seen'), 'three\n');
   });
 
+  it('type=cache sharing: shared is one directory for steps at once, private gives a busy one\'s user another, locked takes turns', async () => {
+    // two stages at once, each marks the cache and waits up to 2 s for the other's mark
+    const race = (sharing: string): string => {
+      const step = (me: string, other: string): string => `RUN --mount=type=cache,id=race-${sharing},sharing=${sharing},target=/c touch /c/${me} && i=0 && while [ ! -e /c/${other} ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; ls /c > /seen`;
+      return `FROM base AS a\n${step('a', 'b')}\nFROM base AS b\n${step('b', 'a')}\nFROM base\nCOPY --from=a /seen /a\nCOPY --from=b /seen /b\n`;
+    };
+    const seen = async (sharing: string): Promise<string> => out((await build(fresh({ Dockerfile: race(sharing) }), { noCache: true })).manifestDigest, 'echo $(cat /a) / $(cat /b)');
+    assert.equal(await seen('shared'), 'a b / a b\n');
+    assert.equal(await seen('private'), 'a / b\n');
+    assert.ok(['a / a b\n', 'a b / b\n'].includes(await seen('locked')), 'one ran after the other and saw its mark');
+  });
+
   it('type=bind mounts the context (read-only, no .dockerignore\'d file, writes with rw thrown away) or a stage', async () => {
     const ctx = fresh({
       'Dockerfile': [
