@@ -29,6 +29,7 @@ export function isUrl(source: string): boolean {
 export async function download(url: string, dir: string, index: number, checksum: string | null, now: number, signal?: AbortSignal): Promise<Downloaded> {
   const parsed = new URL(url);
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new DownloadError(`${url}: ADD downloads http and https URLs only`);
+  if (parsed.pathname.endsWith('.git')) throw new DownloadError(`${url}: ADD of a git repository is not supported (clone it into the context and COPY it)`);
   if (checksum !== null && !/^sha256:[0-9a-f]{64}$/.test(checksum)) throw new DownloadError(`--checksum=${checksum}: expected sha256:<64 hex digits>`);
   let response: Response;
   try {

@@ -92,6 +92,7 @@ describe(`build ADD of archives and URLs (${rootless ? 'rootless' : 'root'})`, f
     assert.equal(await out(unchecked.manifestDigest, 'cat /opt/tool.sh'), 'echo changed\n');
     await assert.rejects(build(fresh({ Dockerfile: `FROM base\nADD ${base}/missing /m\n` })), (e: { code: string; message: string }) => CODE(e, /Dockerfile:2: .*\/missing: the server answered 404/));
     await assert.rejects(build(fresh({ Dockerfile: 'FROM base\nADD ftp://127.0.0.1/x /m\n' })), (e: { code: string; message: string }) => CODE(e, /ADD downloads http and https URLs only/));
+    await assert.rejects(build(fresh({ Dockerfile: `FROM base\nADD ${base}/repo.git /src\n` })), (e: { code: string; message: string }) => CODE(e, /ADD of a git repository is not supported/));
     await assert.rejects(build(fresh({ Dockerfile: 'FROM base\nADD --checksum=sha256:00 a /a\n', a: 'a' })), (e: { code: string; message: string }) => CODE(e, /--checksum is for URL sources only/));
     assert.deepEqual(readdirSync(join(work, 'state/build')).filter((name) => /^(add|step)-/.test(name)), [], 'no download scratch left behind');
   });
