@@ -1,5 +1,5 @@
-/** ADD of a local tar archive (plain, gzip or zstd; told by its content, as Docker does, not by its
- * name): its entries written into the step's layer under the destination directory. Every entry
+/** ADD of a local tar archive (plain, gzip, zstd, xz or bzip2; told by its content, as Docker does,
+ * not by its name): its entries written into the step's layer under the destination directory. Every entry
  * stays under it: a name climbing out ('../x'), one reached through a symlink or file of the
  * archive, a whiteout name ('.wh.x', which the layer would turn into a deletion) or a device node is
  * refused (test/security/build-add-archive-escape.test.ts). */
@@ -11,6 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import { Decompress } from 'fzstd';
 import { liftedDefences } from '../spawn/lifted-defences.ts';
 import { uncompressed } from '../image/layer/decompress.ts';
+import { decompressHead, decompressWith, programFor, ProgramError } from './archive-programs.ts';
 import { BLOCK, decodeHeader } from '../image/tar/header.ts';
 import { TarReader } from '../image/tar/reader.ts';
 import { ChunkSource } from '../image/tar/sources.ts';
@@ -22,27 +23,23 @@ export class ArchiveError extends Error {}
 const HEAD_BYTES = 64 * 1024;
 const GZIP = Buffer.from([0x1f, 0x8b]);
 const ZSTD = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
-const UNSUPPORTED: Array<[Buffer, string]> = [[Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), 'xz'], [Buffer.from('BZh'), 'bzip2']];
-
-/** Whether a host file is a tar archive, plain or compressed (its first header is read); an xz or
- * bzip2 file is refused rather than copied as it is, since Docker would extract it. */
+/** Whether a host file is a tar archive, plain or compressed (its first header is read). */
 export function isTarArchive(path: string, name: string): boolean {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  let head: Buffer;
+  let tar: Buffer;
   try {
     const buffer = Buffer.alloc(HEAD_BYTES);
-    head = buffer.subarray(0, readSync(fd, buffer, 0, HEAD_BYTES, 0));
+    const head = buffer.subarray(0, readSync(fd, buffer, 0, HEAD_BYTES, 0));
+    const program = programFor(head);
+    if (program) tar = decompressHead(program, fd);
+    else if (head.subarray(0, 2).equals(GZIP)) tar = gunzipSync(head, { finishFlush: 2 /* Z_SYNC_FLUSH: a head, not the whole stream */ });
+    else if (head.subarray(0, 4).equals(ZSTD)) tar = zstdHead(head);
+    else tar = head;
+  } catch (e) {
+    if (e instanceof ProgramError) throw new ArchiveError(`${name}: ${e.message}`);
+    return false; // compressed, but not as it claims: a plain file
   } finally {
     closeSync(fd);
-  }
-  const unsupported = UNSUPPORTED.find(([magic]) => head.subarray(0, magic.length).equals(magic));
-  if (unsupported) throw new ArchiveError(`${name} is ${unsupported[1]}-compressed: ADD extracts plain, gzip and zstd tar archives only`);
-  let tar = head;
-  try {
-    if (head.subarray(0, 2).equals(GZIP)) tar = gunzipSync(head, { finishFlush: 2 /* Z_SYNC_FLUSH: a head, not the whole stream */ });
-    else if (head.subarray(0, 4).equals(ZSTD)) tar = zstdHead(head);
-  } catch {
-    return false; // compressed, but not as it claims: a plain file
   }
   if (tar.length < BLOCK) return false;
   try {
@@ -65,7 +62,10 @@ function zstdHead(head: Buffer): Buffer {
 export async function writeArchive(path: string, name: string, dest: string, tar: TarWriter, existing: (rel: string) => boolean, now: number): Promise<void> {
   const fail = (entry: string, problem: string): ArchiveError => new ArchiveError(`${name}: ${entry === '' ? '' : `${JSON.stringify(entry)}: `}${problem}`);
   const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  const reader = new TarReader(new ChunkSource(uncompressed(file.createReadStream())), { invalid: fail, allowMissingEnd: true });
+  const { buffer: head } = await file.read(Buffer.alloc(8), 0, 8, 0);
+  const program = programFor(head);
+  const bytes = program ? decompressWith(program, file.createReadStream()) : uncompressed(file.createReadStream());
+  const reader = new TarReader(new ChunkSource(bytes), { invalid: fail, allowMissingEnd: true });
   const kinds = new Map<string, 'directory' | 'other'>();
   const parent = async (rel: string, entry: string): Promise<void> => {
     if (rel === '') return;
@@ -100,6 +100,10 @@ export async function writeArchive(path: string, name: string, dest: string, tar
       const at = join(dest, rel);
       await tar.add({ ...e, name: e.type === 'directory' ? `${at}/` : at, linkname }, e.type === 'file' ? reader.body() : undefined);
     }
+    await reader.drain(); // to the end, so a program's verdict on the whole stream is heard
+  } catch (e) {
+    if (e instanceof ProgramError) throw fail('', e.message);
+    throw e;
   } finally {
     await reader.close();
     await file.close().catch(() => {}); // closed already with its stream
