@@ -29,8 +29,9 @@ export interface MountInputs {
   tree: (from: string | null) => Promise<{ tree: SourceTree | null; digest: string }>;
   /** A secret's bytes, undefined when the build was given none by that id. */
   secret: (id: string) => Buffer | undefined;
-  /** What the step's parent image has at an absolute path. */
-  existing: (path: string) => 'directory' | 'other' | null;
+  /** The path in the step's parent image that an absolute path leads to (symlinks followed in the
+   * image), null when nothing is there. */
+  resolve: (path: string) => string | null;
 }
 
 /** The mounts of a step, planned (nothing on disk yet): their key and their bind sources. */
@@ -110,7 +111,7 @@ export async function mountStep(plan: PlannedMounts, inputs: MountInputs): Promi
           break;
         }
       }
-      stubs.push(...missingPath(m.target, inputs.existing));
+      stubs.push(...mountPoints(m.target, inputs.resolve));
     }
   } catch (e) {
     await dispose();
@@ -183,9 +184,12 @@ function setOwner(inputs: MountInputs, path: string, m: { uid: number; gid: numb
   chownSync(path, m.uid, m.gid);
 }
 
-/** The target and those of its parents the image lacks: the mount points the run makes. */
-function missingPath(target: string, existing: MountInputs['existing']): string[] {
+/** The target and those of its parents the image lacks: the mount points the run makes, where it
+ * makes them (under what the deepest existing parent leads to, /var/run/x at /run/x). */
+function mountPoints(target: string, resolve: MountInputs['resolve']): string[] {
   const missing: string[] = [];
-  for (let at = target; at !== '/' && existing(at) === null; at = posix.dirname(at)) missing.push(at);
-  return missing;
+  let at = target;
+  for (; at !== '/' && resolve(at) === null; at = posix.dirname(at)) missing.unshift(posix.basename(at));
+  let made = at === '/' ? '/' : resolve(at)!;
+  return missing.map((name) => (made = posix.join(made, name)));
 }

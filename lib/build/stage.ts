@@ -376,6 +376,8 @@ class StageBuild {
   }
 
   #mountInputs(raw: RawInstruction): MountInputs {
+    const layers = this.#layerDirs(this.#digest);
+    const view = new OverlayView(layers);
     return {
       root: this.#s.root,
       rootless: this.#s.rootless,
@@ -385,7 +387,10 @@ class StageBuild {
         return { tree: digest === null ? null : new LayerTree(this.#layerDirs(digest)), digest: digest ?? '' };
       },
       secret: this.#s.secret,
-      existing: existingIn(new OverlayView(this.#layerDirs(this.#digest))),
+      resolve: (path) => {
+        const found = view.resolve(path);
+        return found === null ? null : `/${posix.relative(layers[found.layer]!, found.path)}`;
+      },
     };
   }
 

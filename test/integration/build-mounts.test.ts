@@ -94,6 +94,8 @@ describe(`build RUN --mount (${rootless ? 'rootless' : 'root'})`, function () {
   it('type=tmpfs is an empty tmpfs, gone after the step', async () => {
     const { manifestDigest } = await build(fresh({ Dockerfile: 'FROM base\nRUN --mount=type=tmpfs,target=/scratch,size=1m grep " /scratch " /proc/mounts | cut -d" " -f3 > /fs && echo x > /scratch/f\n' }));
     assert.equal(await out(manifestDigest, 'cat /fs; ls /scratch 2>&1 || true'), 'tmpfs\nls: /scratch: No such file or directory\n');
+    const linked = await build(fresh({ Dockerfile: 'FROM base\nRUN mkdir /real && ln -s real /linked\nRUN --mount=type=tmpfs,target=/linked/sub/m touch /linked/sub/m/x\n' }));
+    assert.equal(await out(linked.manifestDigest, 'readlink /linked; ls -A /real'), 'real\n', 'the mount points made through an image symlink are left out too');
   });
 
   it('type=secret is readable in its step and in no layer, history or cache key; a missing required one fails', async () => {
