@@ -1,5 +1,6 @@
 import { CorralError } from '../sys/errors.ts';
 import type { WritableLayer } from '../fs/container-layers.ts';
+import { removeMountStubs } from '../fs/mount-stubs.ts';
 import type { IdMap } from '../sys/id-map.ts';
 import type { CommitChanges, CommitRequest } from './image-provider.ts';
 
@@ -13,6 +14,9 @@ export interface CommitOptions {
   message?: string;
   /** Config fields to set: Cmd, Entrypoint, Env, WorkingDir, User, Labels. */
   changes?: CommitChanges;
+  /** Mount points (absolute paths) made for this run only, left out of the layer when still empty:
+   * a build's RUN --mount targets the image lacked. For a container that has exited. */
+  mountStubs?: string[];
 }
 
 /** What commit needs of a container. */
@@ -41,6 +45,7 @@ export async function commitContainer(
   if (source.layer.kind === 'memory') {
     throw new CorralError(`container ${source.id} cannot be committed: its writable layer is in memory inside its own mount namespace, where commit cannot read it (${source.layer.why})`, { code: 'ERR_COMMIT_UNSUPPORTED' });
   }
+  if (options.mountStubs) removeMountStubs(source.layer.upper, options.mountStubs);
   const thaw = await source.freeze();
   try {
     return await store({

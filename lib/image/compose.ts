@@ -20,8 +20,9 @@ export interface Composition {
   layer?: { blob: Descriptor; diffId: string };
   /** Fields of the config's `config` to set. */
   changes?: Partial<NonNullable<ImageConfig['config']>>;
-  /** The history entry of this step. */
-  history: { created_by: string; comment?: string };
+  /** The history entry of this step; null for none (a change that no instruction made: a build
+   * stage leaving out its base image's ONBUILD triggers). */
+  history: { created_by: string; comment?: string } | null;
   /** The tag to give it. */
   ref?: string;
 }
@@ -68,7 +69,7 @@ export async function composeImage(parts: StoreParts, write: StoreWrite, composi
     created: now,
     config: { ...baseConfig.config, ...composition.changes },
     rootfs: { type: 'layers', diff_ids: diffIds },
-    history: [...(baseConfig.history ?? []), { created: now, ...composition.history, ...(layer === undefined ? { empty_layer: true } : {}) }],
+    history: [...(baseConfig.history ?? []), ...(composition.history === null ? [] : [{ created: now, ...composition.history, ...(layer === undefined ? { empty_layer: true } : {}) }])],
   };
   const configBlob = await parts.blobs.put(Buffer.from(JSON.stringify(config)));
   write.blobs.push(configBlob.digest);

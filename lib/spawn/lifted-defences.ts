@@ -19,4 +19,10 @@ export const liftedDefences = {
   /** The first process stays in the host's session (no setsid), so the host's terminal, when it
    * has the host's stdio, is its controlling terminal. */
   hostSession: false,
+  /** A build step's mount stubs removed by plain paths, following a symlink the step left on the
+   * way (lib/fs/mount-stubs.ts). */
+  followStubLinks: false,
+  /** ADD unpacks an archive's whiteout names (.wh.x) into the layer, where they delete image files
+   * (lib/build/archives.ts). */
+  archiveWhiteouts: false,
 };
