@@ -6,6 +6,7 @@ import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
 import type { Container } from '../container/container.ts';
+import { checkEpoch } from '../container/commit.ts';
 import type { ContainerSpec } from '../container/spec.ts';
 import { findImage } from '../image/image-index.ts';
 import { storeParts, writing, type ImageStore } from '../image/image-store.ts';
@@ -40,6 +41,10 @@ export interface BuildOptions {
   /** Secrets for RUN --mount=type=secret,id=ID by id: a file to read, an environment variable, or
    * the bytes. Never stored in a layer, the history or the build cache. */
   secrets?: Record<string, BuildSecret>;
+  /** SOURCE_DATE_EPOCH (seconds since 1970; also taken from the build arg of that name, as
+   * BuildKit does): every image and history entry dated then and no file of a layer later, so
+   * building the same context twice gives the same digests. */
+  sourceDateEpoch?: number;
   /** Called per step: cached, running, done, and the RUN output. */
   onProgress?: (event: BuildProgress) => void;
   signal?: AbortSignal;
@@ -84,6 +89,8 @@ export async function buildImage(builder: BuilderParts, options: BuildOptions): 
   const needed = neededStages(stages, target, fromName, (v) => expandWord(v, globalLookup, dockerfile.escape));
   const ignore = IgnoreMatcher.parse(read(`${file}.dockerignore`, 'read the .dockerignore') ?? read(join(context, '.dockerignore'), 'read the .dockerignore') ?? '');
   const secrets = readSecrets(options.secrets ?? {});
+  const epochArg = options.sourceDateEpoch ?? buildArgs.SOURCE_DATE_EPOCH;
+  const sourceDateEpoch = epochArg === undefined ? undefined : checkEpoch(epochArg, options.sourceDateEpoch === undefined ? 'the build arg SOURCE_DATE_EPOCH' : 'sourceDateEpoch');
   const parts = storeParts(builder.images);
   const cache = new BuildCache(builder.root);
   const before = new Set(Object.keys(parts.index.read().images));
@@ -96,7 +103,7 @@ export async function buildImage(builder: BuilderParts, options: BuildOptions): 
   const manifestDigest = await writing(parts, async (write) => {
     try {
       const shared: Omit<BuildShared, 'stageImage'> = {
-        root: builder.root, rootless: builder.rootless, secret: (id) => secrets.get(id),
+        root: builder.root, rootless: builder.rootless, secret: (id) => secrets.get(id), sourceDateEpoch,
         parts, write, cache, noCache: options.noCache ?? false, file, escape: dockerfile.escape, create: builder.create,
         context: new ContextTree(context, ignore), buildArgs, globalArgs, created, progress, signal,
         counter: { step: 0, total: needed.reduce((n, i) => n + stages[i]!.steps.length, 0) },

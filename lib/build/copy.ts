@@ -208,9 +208,10 @@ export async function copyDigest(entries: CopyEntry[]): Promise<string> {
 }
 
 /** Writes the entries as a layer tar (not ending `out`); returns its DiffID. `existing` (what the
- * image has) keeps an archive from restating the directories it unpacks into. */
-export async function writeCopyLayer(entries: CopyEntry[], out: Writable, existing: CopyPlan['existing'] = () => null): Promise<LayerDigest> {
-  const tar = new TarWriter(out, { digest: true });
+ * image has) keeps an archive from restating the directories it unpacks into; no entry is dated
+ * later than `clampMtime` (SOURCE_DATE_EPOCH). */
+export async function writeCopyLayer(entries: CopyEntry[], out: Writable, existing: CopyPlan['existing'] = () => null, clampMtime?: number): Promise<LayerDigest> {
+  const tar = new TarWriter(out, { digest: true, clampMtime });
   const dirs = new Set(entries.filter((e) => e.type === 'directory').map((e) => e.name));
   for (const e of entries) {
     if (e.type === 'archive') {

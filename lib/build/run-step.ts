@@ -19,6 +19,8 @@ export interface RunStep {
   mountStubs: string[];
   /** The history entry's created_by. */
   createdBy: string;
+  /** SOURCE_DATE_EPOCH (seconds), when the build has one. */
+  sourceDateEpoch?: number;
   onOutput: (chunk: Buffer) => void;
   signal?: AbortSignal;
 }
@@ -51,7 +53,7 @@ export async function runStep(create: (spec: ContainerSpec) => Promise<Container
     await Promise.all(streams);
     step.signal?.throwIfAborted();
     if (exit.exitCode !== 0) return { exitCode: exit.exitCode, signal: exit.signal ?? null, tail: tail.toString('utf8') };
-    return await container.commit({ createdBy: step.createdBy, mountStubs: step.mountStubs });
+    return await container.commit({ createdBy: step.createdBy, mountStubs: step.mountStubs, ...(step.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: step.sourceDateEpoch }) });
   } finally {
     step.signal?.removeEventListener('abort', abort);
     await container.remove({ force: true });

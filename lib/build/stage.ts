@@ -62,6 +62,8 @@ export interface BuildShared {
   progress: (event: BuildProgress) => void;
   /** A build secret's bytes by id (RUN --mount=type=secret). */
   secret: (id: string) => Buffer | undefined;
+  /** SOURCE_DATE_EPOCH (seconds): every image dated then, no file of a layer later; in every key. */
+  sourceDateEpoch: number | undefined;
   signal?: AbortSignal;
   counter: { step: number; total: number };
 }
@@ -133,7 +135,7 @@ class StageBuild {
 
   /** One step: reused from the cache, or executed and recorded there. */
   async #step(raw: RawInstruction, instruction: Instruction, inputs: StepInputs, event: Omit<BuildProgress, 'status'>, started: number): Promise<void> {
-    const key = cacheKey(this.#digest, JSON.stringify(instruction), inputs.key);
+    const key = cacheKey(this.#digest, JSON.stringify(instruction), [...inputs.key, ...this.#epochKey()]);
     const hit = this.#s.noCache ? undefined : this.#s.cache.get(key);
     if (hit !== undefined && this.#s.parts.index.read().images[hit] !== undefined) {
       this.#digest = hit;
@@ -157,11 +159,11 @@ class StageBuild {
     for (const raw of parsed) {
       if (['ONBUILD', 'FROM', 'MAINTAINER'].includes(raw.keyword)) throw instructionError(this.#s.file, from, `the base image's ONBUILD trigger '${raw.text}' is not allowed`, 'ERR_BUILD_FAILED');
     }
-    const key = cacheKey(this.#digest, 'without ONBUILD triggers');
+    const key = cacheKey(this.#digest, 'without ONBUILD triggers', this.#epochKey());
     const hit = this.#s.cache.get(key);
     if (hit !== undefined && this.#s.parts.index.read().images[hit] !== undefined) this.#digest = hit;
     else {
-      const { manifestDigest } = await composeImage(this.#s.parts, this.#s.write, { base: this.#digest, changes: { OnBuild: null }, history: null });
+      const { manifestDigest } = await composeImage(this.#s.parts, this.#s.write, { base: this.#digest, changes: { OnBuild: null }, history: null, ...this.#created() });
       this.#s.created.push(manifestDigest);
       this.#s.cache.set(key, manifestDigest);
       this.#digest = manifestDigest;
@@ -348,8 +350,18 @@ class StageBuild {
     return this.#layer(raw, entries, { WorkingDir: dir });
   }
 
+  /** What SOURCE_DATE_EPOCH adds to a step's cache key: an image made with another date differs. */
+  #epochKey(): string[] {
+    return this.#s.sourceDateEpoch === undefined ? [] : [`SOURCE_DATE_EPOCH=${this.#s.sourceDateEpoch}`];
+  }
+
+  /** The composition's date: SOURCE_DATE_EPOCH's, when the build has one. */
+  #created(): { created?: number } {
+    return this.#s.sourceDateEpoch === undefined ? {} : { created: this.#s.sourceDateEpoch };
+  }
+
   async #compose(raw: RawInstruction, changes: Partial<Config>, author?: string): Promise<string> {
-    const { manifestDigest } = await composeImage(this.#s.parts, this.#s.write, { base: this.#digest, changes, history: { created_by: raw.text, ...(author === undefined ? {} : { comment: `author: ${author}` }) } });
+    const { manifestDigest } = await composeImage(this.#s.parts, this.#s.write, { base: this.#digest, changes, history: { created_by: raw.text, ...(author === undefined ? {} : { comment: `author: ${author}` }) }, ...this.#created() });
     this.#config = { ...this.#config, ...changes };
     this.#s.created.push(manifestDigest);
     return manifestDigest;
@@ -357,8 +369,8 @@ class StageBuild {
 
   /** A layer of planned entries (and config changes) on the current image. */
   async #layer(raw: RawInstruction, entries: CopyEntry[], changes: Partial<Config> = {}, existing?: CopyPlan['existing']): Promise<string> {
-    const { blob, diff } = await storeLayer(this.#s.parts, this.#s.write, (tar) => writeCopyLayer(entries, tar, existing));
-    const { manifestDigest } = await composeImage(this.#s.parts, this.#s.write, { base: this.#digest, layer: { blob, diffId: diff.diffId }, changes, history: { created_by: raw.text } });
+    const { blob, diff } = await storeLayer(this.#s.parts, this.#s.write, (tar) => writeCopyLayer(entries, tar, existing, this.#s.sourceDateEpoch));
+    const { manifestDigest } = await composeImage(this.#s.parts, this.#s.write, { base: this.#digest, layer: { blob, diffId: diff.diffId }, changes, history: { created_by: raw.text }, ...this.#created() });
     this.#config = { ...this.#config, ...changes };
     this.#s.created.push(manifestDigest);
     return manifestDigest;
@@ -405,6 +417,7 @@ class StageBuild {
       mounts: mounts?.specs ?? [],
       mountStubs: mounts?.stubs ?? [],
       createdBy: raw.text,
+      ...(this.#s.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: this.#s.sourceDateEpoch }),
       onOutput: (output) => this.#s.progress({ step: this.#stepNumber, total: this.#s.counter.total, instruction: raw.text, status: 'output', output }),
       ...(this.#s.signal ? { signal: this.#s.signal } : {}),
     });

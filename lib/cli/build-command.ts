@@ -11,7 +11,8 @@ export const BUILD_USAGE = `usage: corral build [-t TAG] [-f FILE] [--build-arg 
 Builds an image from a Dockerfile (default CONTEXT/Dockerfile), each RUN step in a corral container;
 prints the image's manifest digest. A failed build leaves the image store as it was. A secret is
 mounted at /run/secrets/ID by RUN --mount=type=secret,id=ID (without src or env it is the
-environment variable named ID), and never stored in the image.`;
+environment variable named ID), and never stored in the image. SOURCE_DATE_EPOCH in the environment
+(or as a --build-arg) dates the images and clamps file times, so a rebuild gives the same digests.`;
 
 /** One plain line per step on stderr, and the RUN output as it comes. */
 function printProgress(event: BuildProgress): void {
@@ -65,6 +66,9 @@ export async function buildCommand(args: string[]): Promise<number> {
   }
   if (positionals.length !== 1) throw usageError('corral build needs exactly one CONTEXT directory (try corral build --help)');
   const runtime = new Runtime(values.root === undefined ? {} : { root: values.root });
+  const buildArgs = pairs(values['build-arg'], '--build-arg');
+  // As docker buildx: the environment's SOURCE_DATE_EPOCH is the build arg unless one is given.
+  if (process.env.SOURCE_DATE_EPOCH && buildArgs.SOURCE_DATE_EPOCH === undefined) buildArgs.SOURCE_DATE_EPOCH = process.env.SOURCE_DATE_EPOCH;
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
@@ -74,7 +78,7 @@ export async function buildCommand(args: string[]): Promise<number> {
       // -f is relative to the current directory, as in docker.
       ...(values.file === undefined ? {} : { dockerfile: resolve(values.file) }),
       ...(values.tag === undefined ? {} : { tag: values.tag }),
-      args: pairs(values['build-arg'], '--build-arg'),
+      args: buildArgs,
       ...(values.target === undefined ? {} : { target: values.target }),
       noCache: values['no-cache'] ?? false,
       secrets: Object.fromEntries((values.secret ?? []).map(parseSecretFlag)),

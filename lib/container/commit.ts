@@ -17,6 +17,9 @@ export interface CommitOptions {
   /** Mount points (absolute paths) made for this run only, left out of the layer when still empty:
    * a build's RUN --mount targets the image lacked. For a container that has exited. */
   mountStubs?: string[];
+  /** SOURCE_DATE_EPOCH (seconds): the image is dated then and no file of the layer later, so the
+   * same changes give the same image digest (reproducible builds). */
+  sourceDateEpoch?: number;
 }
 
 /** What commit needs of a container. */
@@ -56,8 +59,19 @@ export async function commitContainer(
       ...(options.createdBy === undefined ? {} : { createdBy: options.createdBy }),
       ...(options.message === undefined ? {} : { message: options.message }),
       ...(options.changes === undefined ? {} : { changes: options.changes }),
+      ...(options.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: checkEpoch(options.sourceDateEpoch) }),
     });
   } finally {
     await thaw?.();
   }
+}
+
+/** A SOURCE_DATE_EPOCH as commit and build take it: whole seconds since 1970, as a number or the
+ * decimal string the environment variable and build arg hold. */
+export function checkEpoch(value: number | string, what = 'sourceDateEpoch'): number {
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+    throw new CorralError(`${what} must be whole seconds since 1970 (SOURCE_DATE_EPOCH), got ${JSON.stringify(value)}`, { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  return n;
 }

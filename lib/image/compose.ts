@@ -25,6 +25,8 @@ export interface Composition {
   history: { created_by: string; comment?: string } | null;
   /** The tag to give it. */
   ref?: string;
+  /** When it was made (seconds since the epoch; SOURCE_DATE_EPOCH), default now. */
+  created?: number;
 }
 
 /** A layer tar written by `produce` (a container's upper for commit, the files of a COPY for the
@@ -63,7 +65,7 @@ export async function composeImage(parts: StoreParts, write: StoreWrite, composi
   const { layer } = composition;
   const diffIds = [...baseConfig.rootfs.diff_ids, ...(layer === undefined ? [] : [layer.diffId])];
   const chains = chainIds(diffIds);
-  const now = new Date().toISOString();
+  const now = (composition.created === undefined ? new Date() : new Date(composition.created * 1000)).toISOString();
   const config: ImageConfig = {
     ...baseConfig,
     created: now,
