@@ -19,4 +19,7 @@ export const liftedDefences = {
   /** The first process stays in the host's session (no setsid), so the host's terminal, when it
    * has the host's stdio, is its controlling terminal. */
   hostSession: false,
+  /** The overlay mounted with mount(2) from paths, as on kernels that take no layers by fd, so
+   * /proc/self/mountinfo shows the writable layer's host path. */
+  overlayFromPaths: false,
 };

@@ -1,0 +1,65 @@
+import createDebug from 'debug';
+import { fileURLToPath } from 'node:url';
+import { clonePlan } from '../spawn/launch.ts';
+import { encodePlan } from '../spawn/plan.ts';
+import { op, slot, type PlanOp } from '../spawn/ops.ts';
+import { parseRecords } from '../spawn/status-channel.ts';
+import { exitWatcher } from '../spawn/exit-watcher.ts';
+import { liftedDefences } from '../spawn/lifted-defences.ts';
+import { close, pipe, readNow } from '../sys/libc.ts';
+import { CLONE } from '../sys/constants.ts';
+import { detachedOverlayOps, type OverlayMount } from './overlay-mount.ts';
+
+const debug = createDebug('corral:fs');
+
+let probed: OverlayMount | undefined;
+
+/** The probe's lower layer: this file's directory, which no mount is under (a user namespace may
+ * clone no mount that has locked mounts under it, as / has). */
+const PROBE_LOWER = fileURLToPath(new URL('.', import.meta.url));
+
+/** How this kernel mounts a container's overlay: 'fds' when overlayfs takes its layers on detached
+ * mounts by fd (fsconfig FSCONFIG_SET_FD "lowerdir+", "upperdir", "workdir": Linux 6.13; detached
+ * mounts as layers: 6.15), else 'paths'. Probed once per process: a throwaway child (in a user
+ * namespace of its own when not root) makes the overlay a container with an in-memory writable
+ * layer would get, attaches it nowhere, and exits. */
+export function overlayMount(): OverlayMount {
+  if (liftedDefences.overlayFromPaths) return 'paths';
+  probed ??= probe();
+  return probed;
+}
+
+function probeOps(rootless: boolean): PlanOp[] {
+  const slots = { context: slot(0), layer: slot(1), upper: slot(2), work: slot(3), lowers: slot(4), mounted: slot(5) };
+  return [
+    ...(rootless ? [op.usernsMaps({ step: 'map the caller to root', uidMap: `0 ${process.getuid!()} 1\n`, gidMap: `0 ${process.getgid!()} 1\n` })] : []),
+    ...detachedOverlayOps({ layer: 'memory', lowers: { dir: PROBE_LOWER }, mount: 'fds', rootless, nodev: true }, slots),
+    op.exit({ step: 'exit', status: 0 }),
+  ];
+}
+
+/** Runs the probe on the vfork path: the call returns once the child has exited, its status pipe
+ * holds an error record if a step failed. */
+function probe(): OverlayMount {
+  const rootless = process.getuid!() !== 0;
+  const ops = probeOps(rootless);
+  const [read, write] = pipe();
+  let data = Buffer.alloc(0);
+  try {
+    try {
+      const child = clonePlan(encodePlan(ops, write), CLONE.NEWNS | (rootless ? CLONE.NEWUSER : 0n) | CLONE.VM | CLONE.VFORK, undefined);
+      exitWatcher.watch(child.pidfd, () => close(child.pidfd));
+    } finally {
+      close(write);
+    }
+    for (let chunk = readNow(read, 64); chunk?.length; chunk = readNow(read, 64)) data = Buffer.concat([data, chunk]);
+  } catch (e) {
+    debug('overlay probe could not run: %s', (e as Error).message);
+    return 'paths';
+  } finally {
+    close(read);
+  }
+  const failure = parseRecords(data).find((r) => r.kind === 'error');
+  if (failure) debug('overlay layers by fd: no, "%s" failed with errno %d', ops[failure.step]?.step, failure.errno);
+  return failure ? 'paths' : 'fds';
+}
