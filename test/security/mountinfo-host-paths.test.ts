@@ -11,9 +11,9 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Runtime, type ContainerSpec } from '../../lib/index.ts';
-import { liftedDefences } from '../../lib/spawn/lifted-defences.ts';
 import { busyboxLayout, deriveImage } from '../image-fixtures.ts';
 import { makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
+import { withLifted } from './lifted.ts';
 
 /** One line of mountinfo: its mount point, root field, and the options after the separator. */
 interface MountLine {
@@ -116,17 +116,8 @@ describe(`security: /proc/self/mountinfo names no host path of the container's l
     assertNoHostPath(lines);
   });
 
-  async function withOverlayFromPaths<T>(fn: () => Promise<T>): Promise<T> {
-    liftedDefences.overlayFromPaths = true;
-    try {
-      return await fn();
-    } finally {
-      liftedDefences.overlayFromPaths = false;
-    }
-  }
-
   it('twin: mounted from paths, the writable layer shows its host path under the runtime root', async () => {
-    const lines = await withOverlayFromPaths(() => mountinfo('create', image));
+    const lines = await withLifted({ overlayFromPaths: true }, () => mountinfo('create', image));
     const options = rootOverlay(lines).superOptions;
     const upper = /(?:^|,)upperdir=([^,]+)/.exec(options)?.[1] ?? '';
     assert.ok(upper.startsWith(join(work, 'runtime', 'containers')) && upper.endsWith('/upper'), `upperdir: ${options}`);
