@@ -102,7 +102,8 @@ enum op_code {
 	OP_OVERLAY_LOWERS = 51, /* n0 context slot, n3 dir, s1 layer names (n1 their pointer scratch), top
 	                         * first: each cloned (open_tree OPEN_TREE_CLONE) and given as lowerdir+
 	                         * by fd, then the superblock created (FSCONFIG_CMD_CREATE) while the
-	                         * clones are still open; at most OVERLAY_MAX_LOWERS */
+	                         * clones are still open, then each clone attached on the directory of
+	                         * slot n2; at most OVERLAY_MAX_LOWERS */
 	OP_FSMOUNT = 52,        /* n0 context slot, n1 MOUNT_ATTR_* flags, n2 slot: a detached mount */
 	OP_EXIT = 53,           /* n0 status: ends the process (a probe's plan, which has no command) */
 	OP_COUNT

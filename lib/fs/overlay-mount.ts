@@ -25,13 +25,15 @@ export interface OverlayPlan {
 }
 
 /** The slots the overlay's ops use: the filesystem context, the writable layer's mount and its
- * upper and work directories, the lowers' directory; the overlay's mount ends up in `mounted`. */
+ * upper and work directories, the lowers' directory, the target directory (the layers' mounts are
+ * parked there); the overlay's mount ends up in `mounted`. */
 export interface OverlaySlots {
   context: Slot;
   layer: Slot;
   upper: Slot;
   work: Slot;
   lowers: Slot;
+  park: Slot;
   mounted: Slot;
 }
 
@@ -45,8 +47,8 @@ export function overlayOps(plan: OverlayPlan, target: string, slots: OverlaySlot
   const { lowers, step } = layersOf(plan);
   if (plan.mount === 'paths') return pathOps(plan, lowers, target, slots.layer, step);
   return [
-    ...detachedOverlayOps(plan, slots),
-    op.moveMount({ step: `attach the root at ${target}`, path: target, slot: slots.mounted, target }),
+    ...detachedOverlayOps(plan, target, slots),
+    op.moveMountAt({ step: `attach the root at ${target}`, path: target, from: slots.mounted, to: slots.park }),
   ];
 }
 
@@ -59,8 +61,11 @@ function layersOf(plan: OverlayPlan): { lowers: { base: string; names: readonly 
 
 /** The new mount API up to the overlay's detached mount (in slots.mounted; overlay-probe.ts stops
  * there): the writable layer's directory (or a fresh tmpfs) and each lower a detached mount,
- * handed to fsconfig by fd; the overlay made with fsmount. */
-export function detachedOverlayOps(plan: OverlayPlan, slots: OverlaySlots): PlanOp[] {
+ * handed to fsconfig by fd; the overlay made with fsmount. Those mounts are then attached on
+ * target, where the overlay goes on top of them: the last close of a detached mount waits for an
+ * RCU grace period (about 0.1 ms each), while attached ones go in the one unmount of the old root
+ * after pivot_root. */
+export function detachedOverlayOps(plan: OverlayPlan, target: string, slots: OverlaySlots): PlanOp[] {
   const { lowers, step } = layersOf(plan);
   const { context } = slots;
   const ops: PlanOp[] = [];
@@ -94,8 +99,10 @@ export function detachedOverlayOps(plan: OverlayPlan, slots: OverlaySlots): Plan
     op.fsconfig({ step, path, context, command: 'fd', key: 'workdir', value: null, fd: slots.work }),
     ...overlayOptions(plan.rootless).map(([key, value]) => set(key, value)),
     op.openInRoot({ step: `open ${lowers.base}`, path: lowers.base, root: null, inRoot: lowers.base, into: slots.lowers, create: 'none' }),
-    op.overlayLowers({ step, path: lowers.base, context, dir: slots.lowers, names: lowers.names }),
+    op.openInRoot({ step: `open ${target}`, path: target, root: null, inRoot: target, into: slots.park, create: 'none' }),
+    op.overlayLowers({ step, path: lowers.base, context, dir: slots.lowers, names: lowers.names, park: slots.park }),
     op.fsmount({ step, path, context, attrs: plan.nodev ? MOUNT_ATTR.NODEV : 0, into: slots.mounted }),
+    op.moveMountAt({ step: `attach the writable layer's mount on ${target}, under the root`, path: target, from: slots.layer, to: slots.park }),
   );
   return ops;
 }

@@ -7,7 +7,7 @@ import { parseRecords } from '../spawn/status-channel.ts';
 import { exitWatcher } from '../spawn/exit-watcher.ts';
 import { liftedDefences } from '../spawn/lifted-defences.ts';
 import { close, pipe, readNow } from '../sys/libc.ts';
-import { CLONE } from '../sys/constants.ts';
+import { CLONE, MS } from '../sys/constants.ts';
 import { detachedOverlayOps, type OverlayMount } from './overlay-mount.ts';
 
 const debug = createDebug('corral:fs');
@@ -29,11 +29,14 @@ export function overlayMount(): OverlayMount {
   return probed;
 }
 
+/** The probe's plan: in its own mount namespace, made private first (its layers' mounts are
+ * attached on the lower itself there, as a container's are on its staging directory). */
 function probeOps(rootless: boolean): PlanOp[] {
-  const slots = { context: slot(0), layer: slot(1), upper: slot(2), work: slot(3), lowers: slot(4), mounted: slot(5) };
+  const slots = { context: slot(0), layer: slot(1), upper: slot(2), work: slot(3), lowers: slot(4), park: slot(5), mounted: slot(6) };
   return [
     ...(rootless ? [op.usernsMaps({ step: 'map the caller to root', uidMap: `0 ${process.getuid!()} 1\n`, gidMap: `0 ${process.getgid!()} 1\n` })] : []),
-    ...detachedOverlayOps({ layer: 'memory', lowers: { dir: PROBE_LOWER }, mount: 'fds', rootless, nodev: true }, slots),
+    op.mount({ step: 'make the mount tree private', path: '/', source: null, target: '/', fstype: null, data: null, flags: MS.REC | MS.PRIVATE }),
+    ...detachedOverlayOps({ layer: 'memory', lowers: { dir: PROBE_LOWER }, mount: 'fds', rootless, nodev: true }, PROBE_LOWER, slots),
     op.exit({ step: 'exit', status: 0 }),
   ];
 }

@@ -74,9 +74,9 @@ const STAGING_CANDIDATES = ['/tmp', '/mnt', '/run', '/var/tmp'];
 
 /** Slots (fds in the child, bindings/executor.c) the plan uses: fixed ones, then one per bind source. */
 const SLOT = {
-  root: slot(0), dev: slot(1), scratch: slot(2), sys: slot(3), host: slot(4), fsContext: slot(5), layer: slot(6), upper: slot(7), work: slot(8),
+  root: slot(0), dev: slot(1), scratch: slot(2), sys: slot(3), host: slot(4), fsContext: slot(5), layer: slot(6), upper: slot(7), work: slot(8), staging: slot(9),
 } as const;
-const FIRST_SOURCE_SLOT = 9;
+const FIRST_SOURCE_SLOT = 10;
 
 /** Top-level host entries a container on the host root never gets from the host: made fresh. */
 const FRESH_DIRS = new Set(['proc', 'sys', 'dev', 'tmp']);
@@ -152,7 +152,7 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   ops.push(op.mount({ step: 'make the mount tree private', path: '/', source: null, target: '/', fstype: null, data: null, flags: MS.REC | MS.PRIVATE }));
   if (plan.overlay) {
     ops.push(...overlayOps({ ...plan.overlay, lowers: plan.overlay.lowers ?? { dir: source }, rootless: plan.rootless, nodev: !liftedDefences.devNodes }, root, {
-      context: SLOT.fsContext, layer: SLOT.layer, upper: SLOT.upper, work: SLOT.work, lowers: SLOT.scratch, mounted: SLOT.root,
+      context: SLOT.fsContext, layer: SLOT.layer, upper: SLOT.upper, work: SLOT.work, lowers: SLOT.scratch, park: SLOT.staging, mounted: SLOT.root,
     }));
   } else if (skeleton) {
     ops.push(op.mount({ step: `mount tmpfs on ${root} for the host root`, path: root, source: 'tmpfs', target: root, fstype: 'tmpfs', data: 'mode=755', flags: MS.NOSUID | nodev }));

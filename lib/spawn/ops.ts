@@ -209,9 +209,9 @@ export const op = {
   fsconfig: define<{ context: Slot; command: keyof typeof FSCONFIG; key: string | null; value: string | null; fd: Slot | null }>(
     'FSCONFIG', 'fsconfig', (f) => ({ s: [f.key, f.value], n: [f.context, FSCONFIG[f.command], f.fd ?? 0] })),
   /** An overlay context's lower layers (names in dir, top first), each a detached clone given by fd,
-   * then its superblock created. */
-  overlayLowers: define<{ context: Slot; dir: Slot | null; names: readonly string[] }>(
-    'OVERLAY_LOWERS', 'fsconfig', (f) => ({ lists: [undefined, f.names], n: [f.context, 0, 0, dirWord(f.dir)] })),
+   * then its superblock created and the clones attached on park's directory. */
+  overlayLowers: define<{ context: Slot; dir: Slot | null; names: readonly string[]; park: Slot }>(
+    'OVERLAY_LOWERS', 'fsconfig', (f) => ({ lists: [undefined, f.names], n: [f.context, 0, f.park, dirWord(f.dir)] })),
   /** fsmount(2): the detached mount of a slot's created filesystem context, with MOUNT_ATTR_* flags. */
   fsmount: define<{ context: Slot; attrs: number; into: Slot }>('FSMOUNT', 'fsmount', (f) => ({ n: [f.context, f.attrs, f.into] })),
   /** Ends the process with a status: the last step of a probe, which runs no command. */
