@@ -74,7 +74,9 @@ const STAGING_CANDIDATES = ['/tmp', '/mnt', '/run', '/var/tmp'];
 
 /** Slots (fds in the child, bindings/executor.c) the plan uses: fixed ones, then one per bind source. */
 const SLOT = {
-  root: slot(0), dev: slot(1), scratch: slot(2), sys: slot(3), host: slot(4), fsContext: slot(5), layer: slot(6), upper: slot(7), work: slot(8), staging: slot(9),
+  root: slot(0), dev: slot(1), scratch: slot(2), sys: slot(3), host: slot(4),
+  // the overlay's (overlay-mount.ts): its context, its writable layer, upper, work, and the staging directory
+  fsContext: slot(5), layer: slot(6), upper: slot(7), work: slot(8), staging: slot(9),
 } as const;
 const FIRST_SOURCE_SLOT = 10;
 
