@@ -666,6 +666,7 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 		return fd;
 	}
 	case OP_EXIT:
+		put_record(st->status_fd, STATUS_READY, step, 0, 0);
 		raw1(SYS_exit_group, n[0]);
 		return 0;
 	}

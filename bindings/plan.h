@@ -105,7 +105,8 @@ enum op_code {
 	                         * clones are still open, then each clone attached on the directory of
 	                         * slot n2; at most OVERLAY_MAX_LOWERS */
 	OP_FSMOUNT = 52,        /* n0 context slot, n1 MOUNT_ATTR_* flags, n2 slot: a detached mount */
-	OP_EXIT = 53,           /* n0 status: ends the process (a probe's plan, which has no command) */
+	OP_EXIT = 53,           /* n0 status: reports ready and ends the process (a probe's plan,
+	                         * which has no command) */
 	OP_COUNT
 };
 

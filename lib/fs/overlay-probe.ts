@@ -41,8 +41,9 @@ function probeOps(rootless: boolean): PlanOp[] {
   ];
 }
 
-/** Runs the probe on the vfork path: the call returns once the child has exited, its status pipe
- * holds an error record if a step failed. */
+/** Runs the probe on the vfork path: the call returns once the child is exiting, and its status
+ * pipe holds its one record by then: ready (every step passed) or the error of the step that
+ * failed; its exit is reaped later, on the event loop. */
 function probe(): OverlayMount {
   const rootless = process.getuid!() !== 0;
   const ops = probeOps(rootless);
@@ -55,14 +56,19 @@ function probe(): OverlayMount {
     } finally {
       close(write);
     }
-    for (let chunk = readNow(read, 64); chunk?.length; chunk = readNow(read, 64)) data = Buffer.concat([data, chunk]);
+    while (parseRecords(data).length === 0) {
+      const chunk = readNow(read, 16);
+      if (!chunk?.length) break;
+      data = Buffer.concat([data, chunk]);
+    }
   } catch (e) {
     debug('overlay probe could not run: %s', (e as Error).message);
     return 'paths';
   } finally {
     close(read);
   }
-  const failure = parseRecords(data).find((r) => r.kind === 'error');
-  if (failure) debug('overlay layers by fd: no, "%s" failed with errno %d', ops[failure.step]?.step, failure.errno);
-  return failure ? 'paths' : 'fds';
+  const [record] = parseRecords(data);
+  if (record?.kind === 'ready') return 'fds';
+  debug('overlay layers by fd: no, %s', record ? `"${ops[record.step]?.step}" failed with errno ${record.errno}` : 'the probe exited without a word');
+  return 'paths';
 }

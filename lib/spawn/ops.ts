@@ -214,7 +214,7 @@ export const op = {
     'OVERLAY_LOWERS', 'fsconfig', (f) => ({ lists: [undefined, f.names], n: [f.context, 0, f.park, dirWord(f.dir)] })),
   /** fsmount(2): the detached mount of a slot's created filesystem context, with MOUNT_ATTR_* flags. */
   fsmount: define<{ context: Slot; attrs: number; into: Slot }>('FSMOUNT', 'fsmount', (f) => ({ n: [f.context, f.attrs, f.into] })),
-  /** Ends the process with a status: the last step of a probe, which runs no command. */
+  /** Reports ready and ends the process with a status: the last step of a probe, which runs no command. */
   exit: define<{ status: number }>('EXIT', 'exit_group', (f) => ({ n: [f.status] })),
   chownInRoot: define<{ root: Slot; inRoot: string; uid: number; gid: number; mode: number | null }>(
     'CHOWN_IN_ROOT', 'fchownat', (f) => ({ s: [f.inRoot], n: [f.mode === null ? 0 : f.mode + 1, f.uid, f.gid, dirWord(f.root)] })),
