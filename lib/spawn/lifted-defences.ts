@@ -25,4 +25,7 @@ export const liftedDefences = {
   /** ADD unpacks an archive's whiteout names (.wh.x) into the layer, where they delete image files
    * (lib/build/archives.ts). */
   archiveWhiteouts: false,
+  /** The overlay mounted with mount(2) from paths, as on kernels that take no layers by fd, so
+   * /proc/self/mountinfo shows the writable layer's host path. */
+  overlayFromPaths: false,
 };
