@@ -15,7 +15,7 @@ export type { PullPolicy } from './container/pull-policy.ts';
 export type { RegistriesConfig, RegistrySettings } from './registry/registry-config.ts';
 export { Container, type ContainerEvents, type ContainerInfo, type Supervision } from './container/container.ts';
 export type { ContainerStatus } from './container/status.ts';
-export type { ExecOptions } from './container/exec.ts';
+export type { ExecOptions, ExecProcess, SpawnOptions } from './container/exec.ts';
 export type { Terminal, TerminalSize } from './container/terminal.ts';
 export type { LogEntry, LogOptions } from './container/logs.ts';
 export type { StopOptions } from './container/stop.ts';

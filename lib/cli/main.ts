@@ -25,7 +25,7 @@ const USAGE = `usage: corral run [options] IMAGE [COMMAND [ARG...]] | corral run
        corral build [-t TAG] [-f FILE] [--build-arg K=V] [--target STAGE] [--no-cache] CONTEXT
        corral run -d [--name NAME] [--restart POLICY] [options] ...   (detached: prints the id)
        corral ps [-a] [-q] [--format json] | logs [-f] [--tail N] [--since T] [-t] CONTAINER
-       corral exec [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
+       corral exec [-it] [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
        corral start|stop [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
        corral image import|export|ls|inspect|tag|rm|gc|du ...   (corral images, corral rmi REF)
        corral pull|push|login|logout ...                       (registries: corral pull --help)
@@ -193,7 +193,7 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   try {
     await container.start();
     exit = await container.wait();
-    await terminalDrained(container);
+    await terminalDrained(container.terminal);
   } finally {
     detach();
     if (timer) clearTimeout(timer);

@@ -14,7 +14,7 @@ import type { InitProcess } from './init-process.ts';
 import type { Terminal } from './terminal.ts';
 import { ContainerState, type ContainerStatus } from './status.ts';
 import { OomWatch } from './oom-watch.ts';
-import { execIn, type ExecOptions } from './exec.ts';
+import { execIn, spawnIn, type ExecOptions, type ExecProcess, type ExecTarget, type SpawnOptions } from './exec.ts';
 import { stopGracefully, type StopOptions } from './stop.ts';
 import { commitContainer, type CommitOptions } from './commit.ts';
 import type { LogEntry, LogOptions } from './logs.ts';
@@ -274,9 +274,19 @@ export class Container extends EventEmitter<ContainerEvents> {
   exec(command: string[], options: ExecOptions & { encoding: BufferEncoding }): Promise<RunResult<string>>;
   exec(command: string[], options?: ExecOptions): Promise<RunResult>;
   async exec(command: string[], options: ExecOptions = {}): Promise<RunResult<Buffer | string>> {
+    return execIn(this.#execTarget(), command, options);
+  }
+
+  /** Starts another process inside the running container and hands it over running: its streams
+   * or its terminal, wait() and kill() (docker exec -it; exec() collects instead). */
+  async spawn(command: string[], options: SpawnOptions = {}): Promise<ExecProcess> {
+    return spawnIn(this.#execTarget(), command, options);
+  }
+
+  #execTarget(): ExecTarget {
     this.#state.require('exec');
     if (this.#init.pidfd < 0) throw new CorralError(`container ${this.id} has exited; exec needs it running`, { code: 'ERR_CONTAINER_STATE' });
-    return execIn({ spec: this.#spec, initPidfd: this.#init.pidfd, cgroup: this.#cgroup }, command, options);
+    return { spec: this.#spec, initPidfd: this.#init.pidfd, cgroup: this.#cgroup };
   }
 
   /** logs() as a byte stream of the lines' text, to pipe (stdout and stderr interleaved unless
