@@ -18,6 +18,7 @@ export type { ContainerStatus } from './container/status.ts';
 export type { ExecOptions, ExecProcess, SpawnOptions } from './container/exec.ts';
 export type { Terminal, TerminalSize } from './container/terminal.ts';
 export type { LogEntry, LogOptions } from './container/logs.ts';
+export type { AttachOptions, AttachResult } from './container/attach.ts';
 export type { StopOptions } from './container/stop.ts';
 export type { CommitOptions } from './container/commit.ts';
 export type { IdMap, IdRange } from './sys/id-map.ts';

@@ -3,7 +3,8 @@ import { constants } from 'node:os';
 import type { SpawnOptions } from '../index.ts';
 import { pairs, usageError } from './parse.ts';
 import { cliRuntime, ROOT_OPTION } from './runtime-option.ts';
-import { connectTerminal, hostTerminalSize, onProxiedSignals, terminalDrained } from './terminal.ts';
+import { connectTerminal, hostTerminalSize, onProxiedSignals } from './terminal.ts';
+import { ended } from '../container/attach.ts';
 
 const USAGE = `usage: corral exec [-i] [-t] [-e KEY=VALUE] [-w DIR] [-u UID[:GID]] [--root DIR] CONTAINER COMMAND [ARG...]
 
@@ -65,7 +66,7 @@ export async function execCommand(args: string[]): Promise<number> {
   let exit;
   try {
     exit = await proc.wait();
-    await terminalDrained(proc.terminal);
+    await ended(proc.terminal);
   } finally {
     undo.reverse().forEach((f) => f());
     proc.terminal?.destroy();

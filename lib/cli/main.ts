@@ -9,11 +9,13 @@ import { networkCommand } from './network-command.ts';
 import { volumeCommand } from './volume-command.ts';
 import { imageCommand } from './image-command.ts';
 import { pullPolicy } from '../container/pull-policy.ts';
-import { attachTerminal, stdioSpec, terminalDrained, type TerminalFlags } from './terminal.ts';
+import { attachTerminal, stdioSpec, type TerminalFlags } from './terminal.ts';
+import { ended } from '../container/attach.ts';
 import { buildCommand } from './build-command.ts';
 import { psCommand } from './ps-command.ts';
 import { logsCommand } from './logs-command.ts';
 import { execCommand } from './exec-command.ts';
+import { attachCommand } from './attach-command.ts';
 import { inspectCommand } from './inspect-command.ts';
 import { statsCommand } from './stats-command.ts';
 import { LIFECYCLE_COMMANDS, lifecycleCommand } from './lifecycle-command.ts';
@@ -26,6 +28,7 @@ const USAGE = `usage: corral run [options] IMAGE [COMMAND [ARG...]] | corral run
        corral run -d [--name NAME] [--restart POLICY] [options] ...   (detached: prints the id)
        corral ps [-a] [-q] [--format json] | logs [-f] [--tail N] [--since T] [-t] CONTAINER
        corral exec [-it] [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
+       corral attach [--no-stdin] [--detach-keys KEYS] [--sig-proxy BOOL] CONTAINER
        corral start|stop [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
        corral image import|export|ls|inspect|tag|rm|gc|du ...   (corral images, corral rmi REF)
        corral pull|push|login|logout ...                       (registries: corral pull --help)
@@ -193,7 +196,7 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   try {
     await container.start();
     exit = await container.wait();
-    await terminalDrained(container.terminal);
+    await ended(container.terminal);
   } finally {
     detach();
     if (timer) clearTimeout(timer);
@@ -231,6 +234,8 @@ async function main(argv: string[]): Promise<number> {
       return logsCommand(rest);
     case 'exec':
       return execCommand(rest);
+    case 'attach':
+      return attachCommand(rest);
     case 'inspect':
       return inspectCommand(rest);
     case 'stats':

@@ -1,12 +1,8 @@
 // What `corral run` does at a terminal and with signals: -t gives the container a terminal sized
 // like ours, -i connects our input to it in raw mode (restored on every way out), the window size
 // follows ours, and signals sent to corral reach the container without ever leaving it hanging.
-import { once } from 'node:events';
 import type { Container, ContainerSpec, Terminal, TerminalSize } from '../index.ts';
 import { rawOutput } from '../sys/pty.ts';
-
-/** How long corral waits, after the container exited, for the rest of its terminal's output. */
-const OUTPUT_GRACE_MS = 1000;
 
 /** The flags of `corral run` this file acts on. */
 export interface TerminalFlags {
@@ -72,15 +68,6 @@ export function attachTerminal(container: Container, flags: TerminalFlags): () =
   const undo = [handleSignals(container, flags)];
   if (container.terminal) undo.push(connectTerminal(container.terminal, flags.interactive));
   return () => undo.reverse().forEach((f) => f());
-}
-
-/** Resolves once a terminal, if there is one, has given all its output (its last process closed
- * it) or after a grace period. */
-export async function terminalDrained(terminal: Terminal | null): Promise<void> {
-  if (!terminal || terminal.readableEnded || terminal.destroyed) return;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([once(terminal, 'end'), new Promise((resolve) => { timer = setTimeout(resolve, OUTPUT_GRACE_MS); })]);
-  clearTimeout(timer);
 }
 
 /** Calls handler on SIGINT, SIGTERM and SIGHUP sent to corral (the signals it proxies) instead of

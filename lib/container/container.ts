@@ -18,6 +18,7 @@ import { execIn, spawnIn, type ExecOptions, type ExecProcess, type ExecTarget, t
 import { stopGracefully, type StopOptions } from './stop.ts';
 import { commitContainer, type CommitOptions } from './commit.ts';
 import type { LogEntry, LogOptions } from './logs.ts';
+import { attachTo, type AttachOptions, type AttachResult } from './attach.ts';
 
 /** What a Container needs from the engine that made it. */
 export interface ContainerOwner {
@@ -287,6 +288,16 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.#state.require('exec');
     if (this.#init.pidfd < 0) throw new CorralError(`container ${this.id} has exited; exec needs it running`, { code: 'ERR_CONTAINER_STATE' });
     return { spec: this.#spec, initPidfd: this.#init.pidfd, cgroup: this.#cgroup };
+  }
+
+  /** Connects streams to the container (its terminal, its pipes, or a detached one's output from
+   * now on) until it exits (after its last output) or the detach keys are typed on stdin (Docker's
+   * ctrl-p,ctrl-q by default) or options.signal aborts; the container goes on after a detach. */
+  async attach(options: AttachOptions = {}): Promise<AttachResult> {
+    this.#state.require('attach');
+    const follow = this.#owner.logs ? (signal: AbortSignal) => this.logs({ follow: true, tail: 0, signal }) : null;
+    // Held while attached only: a detach must not leave the exit watched closely (wait() would).
+    return this.#held(attachTo({ terminal: this.terminal, stdin: this.stdin, stdout: this.stdout, stderr: this.stderr, follow, wait: () => this.#exited }, options));
   }
 
   /** logs() as a byte stream of the lines' text, to pipe (stdout and stderr interleaved unless
