@@ -16,7 +16,7 @@ export const liftedDefences = {
   hostExe: false,
   /** Mounts other than /dev without nodev, so device nodes on them open. */
   devNodes: false,
-  /** The first process stays in the host's session (no setsid), so the host's terminal, when it
-   * has the host's stdio, is its controlling terminal. */
+  /** The first process and exec'd ones stay in the host's session (no setsid), so the host's
+   * terminal, when they have the host's stdio, is their controlling terminal. */
   hostSession: false,
 };
