@@ -369,7 +369,7 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.stdin?.destroy();
     this.stdout?.destroy();
     this.stderr?.destroy();
-    this.terminal?.destroy();
+    await this.terminal?.close();
     try {
       await this.#init.dispose();
       await this.#host.release();

@@ -114,7 +114,7 @@ export class ExecProcess {
     this.stdin?.destroy();
     this.stdout?.destroy();
     this.stderr?.destroy();
-    this.terminal?.destroy();
+    await this.terminal?.close();
   }
 }
 
