@@ -125,7 +125,7 @@ if (!rootless) describe('corral-oci (runc command line) against runc', function 
   it('refuses what it cannot map, naming the field', function () {
     const cases: [string, (c: any) => void][] = [
       ['linux.namespaces[0].path', (c) => { c.linux.namespaces[0].path = '/proc/1/ns/pid'; }],
-      ['process.terminal', (c) => { c.process.terminal = true; }],
+      ['process.apparmorProfile', (c) => { c.process.apparmorProfile = 'docker-default'; }],
       ['linux.sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1' }; }],
       ['mounts[7]', (c) => { c.mounts.push({ destination: '/x', type: 'nfs', source: 'h:/x' }); }],
     ];

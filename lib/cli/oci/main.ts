@@ -12,17 +12,26 @@ import { killCommand } from './kill.ts';
 import { deleteCommand } from './delete.ts';
 import { runCommand } from './run.ts';
 import { featuresCommand } from './features.ts';
+import { execCommand } from './exec.ts';
+import { psCommand } from './ps.ts';
+import { pauseCommand, resumeCommand } from './pause.ts';
+import { listCommand } from './list.ts';
+import { updateCommand } from './update.ts';
+import { eventsCommand } from './events.ts';
+import { specCommand } from './spec.ts';
 
 const COMMANDS: Record<string, (store: OciStore, args: string[]) => number | Promise<number>> = {
   create: createCommand, start: startCommand, state: stateCommand, kill: killCommand, delete: deleteCommand, run: runCommand,
-  features: () => featuresCommand(),
+  exec: execCommand, ps: psCommand, pause: pauseCommand, resume: resumeCommand, list: listCommand, update: updateCommand,
+  events: eventsCommand, spec: (_store, args) => specCommand(args), features: () => featuresCommand(),
 };
 const USAGE = `usage: corral-oci [--root DIR] [--log FILE] [--log-format text|json] COMMAND [ARGS...]
 commands: ${Object.keys(COMMANDS).join(', ')}; --version`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return `corral-oci version ${pkg.version}\nspec: ${OCI_VERSION}\n`;
+  // Three lines, as runc prints them (containerd's go-runc parses exactly that).
+  return `corral-oci version ${pkg.version}\ncommit: corral ${pkg.version}\nspec: ${OCI_VERSION}\n`;
 }
 
 /** Splits the global flags (before the command) from the command and its arguments. */
@@ -39,7 +48,10 @@ function globals(argv: string[]): { root: string; log: OciLog; command: string |
     else if (flag === '--systemd-cgroup') throw new CorralError('--systemd-cgroup is not supported: corral-oci manages cgroupfs paths only', { code: 'ERR_INVALID_ARG_VALUE' });
     else if (flag === '--version' || flag === '-v') return { root, log, command: '--version', args: [] };
     else if (flag === '--debug') continue;
-    else if (flag === '--rootless') value();
+    else if (flag === '--rootless') {
+      const mode = inline ?? (['true', 'false', 'auto'].includes(argv[i + 1] ?? '') ? argv[++i] : 'true');
+      if (mode === 'true') throw new CorralError(`--rootless: corral-oci runs containers as root only for now`, { code: 'ERR_INVALID_ARG_VALUE' });
+    }
     else if (flag === '--help' || flag === '-h') return { root, log, command: '--help', args: [] };
     else throw new CorralError(`unknown global flag ${flag}`, { code: 'ERR_INVALID_ARG_VALUE' });
   }
