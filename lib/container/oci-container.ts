@@ -234,7 +234,10 @@ export class OciStore {
   update(id: string, writes: CgroupWrites): void {
     const r = this.#read(id);
     if (!this.#alive(r)) throw new CorralError(`cannot update container "${id}": container not running`, { code: 'ERR_CONTAINER_STATE' });
-    this.#group(r, 'update').apply(writes);
+    const group = this.#group(r, 'update');
+    const mount = findV2Mount();
+    if (mount) enableControllers(mount, dirname(group.path), writes.controllers);
+    group.apply(writes);
   }
 
   /** Usage of a live container's cgroup (events --stats). */
