@@ -15,7 +15,7 @@ import { closeSync, copyFileSync, existsSync, openSync, mkdirSync, mkdtempSync, 
 import { loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { interleaved, median, runsArg } from './common.ts';
+import { interleaved, median, rerunInVm, runsArg } from './common.ts';
 
 const cli = fileURLToPath(new URL('../dist/cli/oci/main.js', import.meta.url));
 
@@ -107,15 +107,6 @@ if (process.env.CORRAL_IN_VM !== '1' && spawnSync('crun', ['--version'], { stdio
   const crunHere = crunWorks(probeDir, makeBundle(probeDir));
   rmSync(probeDir, { recursive: true, force: true });
   if (!crunHere) {
-    const { runInVm, vmAvailable } = await import('../test/vm/vm.mjs');
-    const vm = vmAvailable();
-    if (!vm.ok) {
-      console.log(`\nno VM for the crun comparison: ${vm.reason}`);
-    } else {
-      console.log('\nin the pure cgroup v2 VM (qemu TCG):');
-      const self = fileURLToPath(import.meta.url);
-      const { output } = await runInVm({ command: [process.execPath, '--import', 'tsx', self, '--runs', String(runs)], env: { CORRAL_IN_VM: '1' }, timeoutMs: 1_800_000 });
-      console.log(output.trimEnd());
-    }
+    await rerunInVm(fileURLToPath(import.meta.url), runs, 'the crun comparison', 1_800_000);
   }
 }
