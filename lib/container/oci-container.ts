@@ -1,21 +1,10 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync, constants } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
-import { close, mkfifo, pidfdOpen, pipe } from '../sys/libc.ts';
 import { startTime } from '../sys/process-tag.ts';
-import { clonePlan, pendingPlan, stepError } from '../spawn/launch.ts';
-import { encodePlan } from '../spawn/plan.ts';
-import { StatusChannel } from '../spawn/status-channel.ts';
 import { Cgroup, enableControllers, type CgroupStats } from '../cgroup/cgroup.ts';
 import type { CgroupWrites } from '../cgroup/limits.ts';
-import { deviceFiltersSupported } from '../cgroup/device-program.ts';
-import { connectUnix } from '../sys/sockets.ts';
 import { findV2Mount } from '../cgroup/hierarchy.ts';
-import type { PlannedMount } from '../fs/rootfs.ts';
-import { cloneFlags, commandStartOps, containerSetupOps, envList, searchPath, withoutParentDeath } from './setup.ts';
-import { lastStepOps } from './hardening.ts';
-import { resolveSpec } from './spec.ts';
-import { ociToSpec } from './oci-config.ts';
 
 /** What `state` prints (runc's JSON). */
 export interface OciState {
@@ -89,7 +78,8 @@ export class OciStore {
     return readdirSync(this.#root).sort().filter((id) => existsSync(join(this.#root, id, 'state.json')));
   }
 
-  /** Sets up the bundle's container with its init blocked before exec until start(); returns its pid. */
+  /** Sets up the bundle's container with its init blocked before exec until start(); returns its
+   * pid. A failed create leaves nothing (no state directory, cgroup or process). */
   async create(id: string, bundle: string, options: OciCreateOptions = {}): Promise<number> {
     const dir = this.#dir(id);
     let config;
@@ -98,10 +88,6 @@ export class OciStore {
     } catch (e) {
       throw new CorralError(`cannot read ${join(bundle, 'config.json')}: ${(e as Error).message}`, { code: 'ERR_INVALID_SPEC', path: join(bundle, 'config.json') });
     }
-    const oci = ociToSpec(id, config, bundle);
-    const resolved = resolveSpec(oci.spec, false);
-    if (resolved.tty && options.consoleSocket === undefined) throw new CorralError('process.terminal needs --console-socket (where the pty master is sent)', { code: 'ERR_INVALID_ARG_VALUE', step: 'process.terminal' });
-    if (!resolved.tty && options.consoleSocket !== undefined) throw new CorralError('--console-socket needs process.terminal: true in config.json', { code: 'ERR_INVALID_ARG_VALUE', step: '--console-socket' });
     mkdirSync(this.#root, { recursive: true, mode: 0o700 });
     try {
       mkdirSync(dir, { mode: 0o700 });
@@ -109,53 +95,15 @@ export class OciStore {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new CorralError(`container "${id}" already exists`, { code: 'ERR_CONTAINER_EXISTS' });
       throw e;
     }
-    let cgroup: Cgroup | null = null;
-    let consoleFd = -1;
     try {
-      if (options.consoleSocket !== undefined) consoleFd = connectUnix(options.consoleSocket);
-      const mount = findV2Mount();
-      if (mount) {
-        const path = oci.cgroupsPath ?? `/corral-oci/${id}`;
-        if (path.includes(':')) throw new CorralError(`linux.cgroupsPath "${path}" is a systemd slice: only cgroupfs paths are supported`, { code: 'ERR_INVALID_SPEC', step: 'linux.cgroupsPath' });
-        const parent = join(mount, dirname(path));
-        mkdirSync(parent, { recursive: true });
-        enableControllers(mount, parent, resolved.limits.controllers);
-        cgroup = Cgroup.create(parent, basename(path), resolved.limits, deviceFiltersSupported() ? resolved.devices : null);
-      } else if (resolved.limits.files.length > 0) {
-        throw new CorralError('linux.resources need a cgroup v2 hierarchy, none is mounted', { code: 'ERR_CGROUP_UNAVAILABLE' });
-      }
-      const fifo = join(dir, 'exec.fifo');
-      mkfifo(fifo, 0o600);
-      const startFd = openSync(fifo, constants.O_RDWR);
-      const [statusRead, statusWrite] = pipe();
-      const setup = withoutParentDeath(containerSetupOps(resolved, { ownCgroup: cgroup !== null, layer: null, image: null, mounts: resolved.mounts as PlannedMount[], hostEntries: null }));
-      const ops = pendingPlan({
-        cloneFlags: cloneFlags(resolved, cgroup !== null), setup, beforeExec: lastStepOps(resolved.hardening),
-        afterResolve: commandStartOps(resolved, consoleFd >= 0 ? consoleFd : null), keepFds: consoleFd >= 0 ? [consoleFd] : [],
-        command: resolved.command, env: envList(resolved.env), searchPath: searchPath(resolved.env), stdio: [0, 1, 2],
-      }, statusWrite, startFd);
-      let child;
-      try {
-        child = clonePlan(encodePlan(ops, statusWrite), cloneFlags(resolved, cgroup !== null), cgroup?.fd);
-      } finally {
-        close(statusWrite);
-        closeSync(startFd);
-        if (consoleFd >= 0) close(consoleFd);
-        consoleFd = -1;
-      }
-      close(child.pidfd);
-      const channel = new StatusChannel(statusRead);
-      const first = await channel.next();
-      channel.close();
-      if (first?.kind === 'error') throw stepError(ops, first);
-      if (first?.kind !== 'ready') throw new CorralError('the container init exited during setup', { code: 'ERR_SETUP_FAILED', step: 'setup' });
-      const record: Record_ = { ociVersion: String(config.ociVersion ?? OCI_VERSION), id, pid: child.pid, startTime: startTime(child.pid) ?? '', bundle, rootfs: oci.rootfs, created: new Date().toISOString(), annotations: oci.annotations, cgroup: cgroup?.path ?? null, config };
+      // Loaded here only: state, start, kill and delete run without the spec compiler.
+      const { launchOciInit } = await import('./oci-create.ts');
+      const init = await launchOciInit(id, config, bundle, join(dir, 'exec.fifo'), options.consoleSocket);
+      const record: Record_ = { ociVersion: String(config.ociVersion ?? OCI_VERSION), id, pid: init.pid, startTime: startTime(init.pid) ?? '', bundle, rootfs: init.rootfs, created: new Date().toISOString(), annotations: init.annotations, cgroup: init.cgroup, config };
       writeFileSync(join(dir, 'state.json.tmp'), JSON.stringify(record));
       renameSync(join(dir, 'state.json.tmp'), join(dir, 'state.json'));
-      return child.pid;
+      return init.pid;
     } catch (e) {
-      if (consoleFd >= 0) close(consoleFd);
-      if (cgroup) await cgroup.remove().catch(() => {});
       rmSync(dir, { recursive: true, force: true });
       throw e;
     }
@@ -252,19 +200,13 @@ export class OciStore {
     return this.#read(id).config;
   }
 
-  /** What exec joins: the live init (a pidfd of it, the caller's to close), the config it was
-   * created from, and its cgroup. */
-  execTarget(id: string): { pidfd: number; config: Record<string, any>; bundle: string; cgroup: Cgroup | null } {
+  /** What exec joins: the running init (with a check that its pid still names it, for after a
+   * pidfd of it is opened), the config it was created from, and its cgroup. */
+  execTarget(id: string): { pid: number; stillOurs: () => boolean; config: Record<string, any>; bundle: string; cgroup: Cgroup | null } {
     const r = this.#read(id);
     const status = this.#status(r);
     if (status !== 'running') throw new CorralError(`cannot exec in container "${id}" that is ${status}`, { code: 'ERR_CONTAINER_STATE' });
-    const pidfd = pidfdOpen(r.pid);
-    // Checked again once open: had the pid been reused meanwhile, the pidfd would name another process.
-    if (!this.#alive(r)) {
-      close(pidfd);
-      throw new CorralError(`cannot exec in container "${id}": container not running`, { code: 'ERR_CONTAINER_STATE' });
-    }
-    return { pidfd, config: r.config, bundle: r.bundle, cgroup: r.cgroup === null ? null : Cgroup.open(r.cgroup) };
+    return { pid: r.pid, stillOurs: () => this.#alive(r), config: r.config, bundle: r.bundle, cgroup: r.cgroup === null ? null : Cgroup.open(r.cgroup) };
   }
 
   /** Removes a stopped container (force: kills a live one first): its cgroup and state directory. */

@@ -5,25 +5,27 @@ import { readFileSync } from 'node:fs';
 import { CorralError } from '../../sys/errors.ts';
 import { OCI_VERSION, OciStore } from '../../container/oci-container.ts';
 import { logError, type OciLog } from './log.ts';
-import { createCommand } from './create.ts';
-import { startCommand } from './start.ts';
-import { stateCommand } from './state.ts';
-import { killCommand } from './kill.ts';
-import { deleteCommand } from './delete.ts';
-import { runCommand } from './run.ts';
-import { featuresCommand } from './features.ts';
-import { execCommand } from './exec.ts';
-import { psCommand } from './ps.ts';
-import { pauseCommand, resumeCommand } from './pause.ts';
-import { listCommand } from './list.ts';
-import { updateCommand } from './update.ts';
-import { eventsCommand } from './events.ts';
-import { specCommand } from './spec.ts';
 
-const COMMANDS: Record<string, (store: OciStore, args: string[]) => number | Promise<number>> = {
-  create: createCommand, start: startCommand, state: stateCommand, kill: killCommand, delete: deleteCommand, run: runCommand,
-  exec: execCommand, ps: psCommand, pause: pauseCommand, resume: resumeCommand, list: listCommand, update: updateCommand,
-  events: eventsCommand, spec: (_store, args) => specCommand(args), features: () => featuresCommand(),
+type Command = (store: OciStore, args: string[]) => number | Promise<number>;
+
+/** Each command loaded when it runs: a start-up of Node pays only for the modules its command
+ * needs (state, start, kill and delete no spec compiler), and containerd's shim runs one per call. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  create: async () => (await import('./create.ts')).createCommand,
+  start: async () => (await import('./start.ts')).startCommand,
+  state: async () => (await import('./state.ts')).stateCommand,
+  kill: async () => (await import('./kill.ts')).killCommand,
+  delete: async () => (await import('./delete.ts')).deleteCommand,
+  run: async () => (await import('./run.ts')).runCommand,
+  exec: async () => (await import('./exec.ts')).execCommand,
+  ps: async () => (await import('./ps.ts')).psCommand,
+  pause: async () => (await import('./pause.ts')).pauseCommand,
+  resume: async () => (await import('./pause.ts')).resumeCommand,
+  list: async () => (await import('./list.ts')).listCommand,
+  update: async () => (await import('./update.ts')).updateCommand,
+  events: async () => (await import('./events.ts')).eventsCommand,
+  spec: async () => { const { specCommand } = await import('./spec.ts'); return (_store, args) => specCommand(args); },
+  features: async () => { const { featuresCommand } = await import('./features.ts'); return () => featuresCommand(); },
 };
 const USAGE = `usage: corral-oci [--root DIR] [--log FILE] [--log-format text|json] COMMAND [ARGS...]
 commands: ${Object.keys(COMMANDS).join(', ')}; --version`;
@@ -65,8 +67,9 @@ async function main(argv: string[]): Promise<number> {
     log = parsed.log;
     if (parsed.command === '--version') return process.stdout.write(version()), 0;
     if (parsed.command === '--help' || parsed.command === undefined) return process.stdout.write(`${USAGE}\n`), parsed.command ? 0 : 1;
-    const command = COMMANDS[parsed.command];
-    if (!command) throw new CorralError(`unknown command "${parsed.command}"`, { code: 'ERR_INVALID_ARG_VALUE' });
+    const load = COMMANDS[parsed.command];
+    if (!load) throw new CorralError(`unknown command "${parsed.command}"`, { code: 'ERR_INVALID_ARG_VALUE' });
+    const command = await load();
     return await command(new OciStore(parsed.root), parsed.args);
   } catch (e) {
     logError(log, e instanceof Error ? e.message : String(e));
