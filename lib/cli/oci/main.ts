@@ -8,24 +8,15 @@ import { logError, type OciLog } from './log.ts';
 
 type Command = (store: OciStore, args: string[]) => number | Promise<number>;
 
-/** Each command loaded when it runs: a start-up of Node pays only for the modules its command
- * needs (state, start, kill and delete no spec compiler), and containerd's shim runs one per call. */
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  create: async () => (await import('./create.ts')).createCommand,
-  start: async () => (await import('./start.ts')).startCommand,
-  state: async () => (await import('./state.ts')).stateCommand,
-  kill: async () => (await import('./kill.ts')).killCommand,
-  delete: async () => (await import('./delete.ts')).deleteCommand,
-  run: async () => (await import('./run.ts')).runCommand,
-  exec: async () => (await import('./exec.ts')).execCommand,
-  ps: async () => (await import('./ps.ts')).psCommand,
-  pause: async () => (await import('./pause.ts')).pauseCommand,
-  resume: async () => (await import('./pause.ts')).resumeCommand,
-  list: async () => (await import('./list.ts')).listCommand,
-  update: async () => (await import('./update.ts')).updateCommand,
-  events: async () => (await import('./events.ts')).eventsCommand,
-  spec: async () => { const { specCommand } = await import('./spec.ts'); return (_store, args) => specCommand(args); },
-  features: async () => { const { featuresCommand } = await import('./features.ts'); return () => featuresCommand(); },
+/** Each command's module and function, loaded when it runs: a start-up of Node pays only for the
+ * modules its command needs (state, start, kill and delete no spec compiler), and containerd's
+ * shim starts us once per call. */
+const COMMANDS: Record<string, [module: string, exported: string]> = {
+  create: ['./create.ts', 'createCommand'], start: ['./start.ts', 'startCommand'], state: ['./state.ts', 'stateCommand'],
+  kill: ['./kill.ts', 'killCommand'], delete: ['./delete.ts', 'deleteCommand'], run: ['./run.ts', 'runCommand'],
+  exec: ['./exec.ts', 'execCommand'], ps: ['./ps.ts', 'psCommand'], pause: ['./pause.ts', 'pauseCommand'],
+  resume: ['./pause.ts', 'resumeCommand'], list: ['./list.ts', 'listCommand'], update: ['./update.ts', 'updateCommand'],
+  events: ['./events.ts', 'eventsCommand'], spec: ['./spec.ts', 'specCommand'], features: ['./features.ts', 'featuresCommand'],
 };
 const USAGE = `usage: corral-oci [--root DIR] [--log FILE] [--log-format text|json] COMMAND [ARGS...]
 commands: ${Object.keys(COMMANDS).join(', ')}; --version`;
@@ -67,9 +58,9 @@ async function main(argv: string[]): Promise<number> {
     log = parsed.log;
     if (parsed.command === '--version') return process.stdout.write(version()), 0;
     if (parsed.command === '--help' || parsed.command === undefined) return process.stdout.write(`${USAGE}\n`), parsed.command ? 0 : 1;
-    const load = COMMANDS[parsed.command];
-    if (!load) throw new CorralError(`unknown command "${parsed.command}"`, { code: 'ERR_INVALID_ARG_VALUE' });
-    const command = await load();
+    const entry = COMMANDS[parsed.command];
+    if (!entry) throw new CorralError(`unknown command "${parsed.command}"`, { code: 'ERR_INVALID_ARG_VALUE' });
+    const command = ((await import(entry[0])) as Record<string, Command>)[entry[1]]!;
     return await command(new OciStore(parsed.root), parsed.args);
   } catch (e) {
     logError(log, e instanceof Error ? e.message : String(e));

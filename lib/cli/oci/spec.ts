@@ -38,7 +38,7 @@ export function specTemplate(): Record<string, unknown> {
 }
 
 /** `spec [--bundle DIR]`: writes a starting config.json (refuses to overwrite one, as runc). */
-export function specCommand(args: string[]): number {
+export function specCommand(_store: unknown, args: string[]): number {
   const { values } = parseArgs({ args, options: { bundle: { type: 'string', short: 'b' }, rootless: { type: 'boolean' } }, strict: true });
   if (values.rootless) throw new CorralError('spec --rootless: corral-oci runs containers as root only for now', { code: 'ERR_INVALID_ARG_VALUE', step: '--rootless' });
   const path = join(resolve(values.bundle ?? '.'), 'config.json');
