@@ -53,7 +53,8 @@ function capabilities(caps: Record<string, string[] | undefined> | undefined): C
   }
   // Without inheritable bits the kernel refuses to raise ambient ones (runc ignores that error too).
   if (names(caps.inheritable).length > 0) throw unsupported('process.capabilities.inheritable', 'inheritable capabilities are never granted');
-  return { drop: DEFAULT_CAPABILITIES.filter((c) => !bounding.includes(c)), add: bounding.filter((c) => !DEFAULT_CAPABILITIES.includes(c)) };
+  // Exactly the listed set, whatever corral's defaults (which leave out MKNOD without a device filter).
+  return { drop: ['ALL'], add: bounding };
 }
 
 function rlimits(list: { type: string; soft: number; hard: number }[]): RlimitSpec {

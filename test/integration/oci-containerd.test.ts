@@ -4,7 +4,7 @@
 // terminal (--console-socket), exec, ps, pause/resume, kill, and nothing left behind. As root only.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,10 +100,19 @@ if (!rootless) describe('containerd with corral-oci as its runc binary', functio
   it('ctr run: the output, the exit code, the config it got (namespaces, capabilities, no_new_privs)', function () {
     const r = ctr('run', '--rm', ...runtime(), IMAGE, 'echo1', 'sh', '-c', 'echo out-$(hostname); grep -E "^(CapBnd|NoNewPrivs)" /proc/self/status; readlink /proc/1/exe; exit 3');
     assert.equal(r.status, 3, r.stderr);
-    // ctr's default spec: Docker's capability set, no_new_privs, pid 1 is the command.
-    assert.equal(r.stdout, 'out-echo1\nCapBnd:\t00000000a00425fb\nNoNewPrivs:\t1\n/bin/busybox\n');
+    // ctr's default spec: Docker's capability set (a80425fb, CAP_MKNOD in it), no_new_privs, pid 1 is the command.
+    assert.equal(r.stdout, 'out-echo1\nCapBnd:\t00000000a80425fb\nNoNewPrivs:\t1\n/bin/busybox\n');
     assert.equal(existsSync(join(dir, 'runc', namespace, 'echo1')), false, 'delete removed the state');
     assert.equal(existsSync(join(V2, namespace, 'echo1')), false, 'delete removed the cgroup');
+  });
+
+  it('the device filter holds under containerd: the host disk, mknod-ed inside with CAP_MKNOD, cannot be read', function () {
+    // The block device holding / on the host (ctr's default spec grants CAP_MKNOD, as Docker does).
+    const dev = statSync('/').dev;
+    const [major, minor] = [(dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00)];
+    const r = ctr('run', '--rm', ...runtime(), IMAGE, 'disk1', 'sh', '-c', `mknod /tmp/disk b ${major} ${minor} && echo made; cat /tmp/disk > /dev/null && echo read || echo denied`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'made\ndenied\n');
   });
 
   it('ctr run -t: a terminal through --console-socket', function () {
