@@ -7,7 +7,7 @@ import { clonePlan, pendingPlan, stepError } from '../spawn/launch.ts';
 import { encodePlan } from '../spawn/plan.ts';
 import { StatusChannel } from '../spawn/status-channel.ts';
 import { Cgroup, enableControllers } from '../cgroup/cgroup.ts';
-import { deviceFiltersSupported } from '../cgroup/device-program.ts';
+import { attachDeviceFilter, deviceFiltersSupported } from '../cgroup/device-program.ts';
 import { findV2Mount } from '../cgroup/hierarchy.ts';
 import type { PlannedMount } from '../fs/rootfs.ts';
 import { cloneFlags, commandStartOps, containerSetupOps, envList, searchPath, withoutParentDeath } from './setup.ts';
@@ -45,7 +45,9 @@ export async function launchOciInit(id: string, config: Record<string, any>, bun
       const parent = join(mount, dirname(path));
       mkdirSync(parent, { recursive: true });
       enableControllers(mount, parent, resolved.limits.controllers);
-      cgroup = Cgroup.create(parent, basename(path), resolved.limits, deviceFiltersSupported() ? resolved.devices : null);
+      // test/security/device-*.test.ts: only allowed devices can be opened in the group.
+      const filter = deviceFiltersSupported() ? (fd: number, at: string) => attachDeviceFilter(fd, at, resolved.devices) : null;
+      cgroup = Cgroup.create(parent, basename(path), resolved.limits, filter);
     } else if (resolved.limits.files.length > 0) {
       throw new CorralError('linux.resources need a cgroup v2 hierarchy, none is mounted', { code: 'ERR_CGROUP_UNAVAILABLE' });
     }
