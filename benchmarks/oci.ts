@@ -106,6 +106,7 @@ if (process.env.CORRAL_IN_VM !== '1' && spawnSync('crun', ['--version'], { stdio
   const probeDir = mkdtempSync(join(tmpdir(), 'corral-bench-oci-probe-'));
   const crunHere = crunWorks(probeDir, makeBundle(probeDir));
   rmSync(probeDir, { recursive: true, force: true });
+  rmSync(errFile, { force: true });
   if (!crunHere) {
     await rerunInVm(fileURLToPath(import.meta.url), runs, 'the crun comparison', 1_800_000);
   }
