@@ -16,7 +16,13 @@ export interface OciContainer {
   annotations: Record<string, string>;
   /** linux.cgroupsPath, or null for the default place. */
   cgroupsPath: string | null;
+  /** Namespaces given by path (a pod's sandbox: network, ipc, uts), joined instead of made. */
+  joinNamespaces: { type: JoinableNamespace; path: string }[];
 }
+
+/** The namespace types a config may name by path. */
+export type JoinableNamespace = 'network' | 'ipc' | 'uts';
+const JOINABLE = new Set(['network', 'ipc', 'uts']);
 
 /** Mounts every corral container gets anyway (its own /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue,
  * /sys and a read-only cgroup view): accepted from a config as they are. */
@@ -143,11 +149,16 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
   if (!config.root?.path) throw unsupported('root.path', 'it is required');
   const rootfs = isAbsolute(config.root.path) ? config.root.path : resolve(bundle, config.root.path);
 
+  const joinNamespaces: OciContainer['joinNamespaces'] = [];
   const namespaces: NonNullable<ContainerSpec['namespaces']> = { pid: false, net: false, ipc: false, uts: false, mount: false, cgroup: false, user: false };
   (linux.namespaces ?? []).forEach((ns: { type: string; path?: string }, i: number) => {
     const key = NAMESPACES[ns.type];
     if (!key) throw unsupported(`linux.namespaces[${i}].type`, `unknown namespace '${ns.type}'`);
-    if (ns.path) throw unsupported(`linux.namespaces[${i}].path`, 'joining an existing namespace is not implemented');
+    if (ns.path) {
+      if (!JOINABLE.has(ns.type)) throw unsupported(`linux.namespaces[${i}].path`, `joining a ${ns.type} namespace is not implemented (network, ipc and uts are)`);
+      joinNamespaces.push({ type: ns.type as JoinableNamespace, path: ns.path });
+      return;
+    }
     if (key === 'user') throw unsupported(`linux.namespaces[${i}]`, 'user namespaces need uid/gid mappings, not implemented yet');
     namespaces[key] = true;
   });
@@ -181,11 +192,12 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
     mounts: mounts(config.mounts, bundle),
     maskedPaths: linux.maskedPaths ?? [],
     readonlyPaths: linux.readonlyPaths ?? [],
-    ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
+    // In a joined UTS namespace the hostname is set by oci-create.ts, as runc does.
+    ...(config.hostname === undefined || joinNamespaces.some((ns) => ns.type === 'uts') ? {} : { hostname: config.hostname }),
     ...(proc.oomScoreAdj === undefined ? {} : { oomScoreAdj: proc.oomScoreAdj }),
     ...(limits ? { limits } : {}),
     ...(linux.resources?.devices ? { devices: devices(linux.resources.devices) } : {}),
     ...(proc.rlimits ? { rlimits: rlimits(proc.rlimits) } : {}),
   };
-  return { spec, rootfs, annotations: config.annotations ?? {}, cgroupsPath: linux.cgroupsPath ?? null };
+  return { spec, rootfs, annotations: config.annotations ?? {}, cgroupsPath: linux.cgroupsPath ?? null, joinNamespaces };
 }

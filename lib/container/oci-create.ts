@@ -1,7 +1,9 @@
 import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
-import { close, mkfifo, pipe } from '../sys/libc.ts';
+import { close, mkfifo, openRaw, pipe } from '../sys/libc.ts';
+import { CLONE } from '../sys/constants.ts';
+import { op } from '../spawn/ops.ts';
 import { connectUnix } from '../sys/sockets.ts';
 import { clonePlan, pendingPlan, stepError } from '../spawn/launch.ts';
 import { encodePlan } from '../spawn/plan.ts';
@@ -13,7 +15,10 @@ import type { PlannedMount } from '../fs/rootfs.ts';
 import { cloneFlags, commandStartOps, containerSetupOps, envList, searchPath, withoutParentDeath } from './setup.ts';
 import { lastStepOps } from './hardening.ts';
 import { resolveSpec } from './spec.ts';
-import { ociToSpec } from './oci-config.ts';
+import { ociToSpec, type JoinableNamespace } from './oci-config.ts';
+
+const O_RDONLY = 0;
+const JOIN_FLAGS: Record<JoinableNamespace, bigint> = { network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS };
 
 /** A created container's init, blocked on its exec fifo until start. */
 export interface OciInit {
@@ -25,7 +30,7 @@ export interface OciInit {
 }
 
 /** `create`'s long part: the config compiled, the cgroup made (linux.cgroupsPath, default
- * /corral-oci/ID), the init cloned with its setup done and blocked on a fifo at fifoPath until
+ * /corral-oci/ID), the namespaces named by path joined first thing, the init cloned with its setup done and blocked on a fifo at fifoPath until
  * start writes to it; with a terminal its pty master is sent to consoleSocket first. Its parent is
  * whoever ran the command (a shim), so it is not killed when we exit. On failure nothing of it is
  * left but the fifo (in the caller's state directory). */
@@ -36,7 +41,9 @@ export async function launchOciInit(id: string, config: Record<string, any>, bun
   if (!resolved.tty && consoleSocket !== undefined) throw new CorralError('--console-socket needs process.terminal: true in config.json', { code: 'ERR_INVALID_ARG_VALUE', step: '--console-socket' });
   let cgroup: Cgroup | null = null;
   let consoleFd = -1;
+  const joined: { type: JoinableNamespace; path: string; fd: number }[] = [];
   try {
+    for (const ns of oci.joinNamespaces) joined.push({ ...ns, fd: openRaw(ns.path, O_RDONLY) });
     if (consoleSocket !== undefined) consoleFd = connectUnix(consoleSocket);
     const mount = findV2Mount();
     if (mount) {
@@ -54,10 +61,15 @@ export async function launchOciInit(id: string, config: Record<string, any>, bun
     mkfifo(fifoPath, 0o600);
     const startFd = openSync(fifoPath, constants.O_RDWR);
     const [statusRead, statusWrite] = pipe();
-    const setup = withoutParentDeath(containerSetupOps(resolved, { ownCgroup: cgroup !== null, layer: null, image: null, mounts: resolved.mounts as PlannedMount[], hostEntries: null }));
+    const setup = [
+      ...joined.map((ns) => op.setns({ step: `join the ${ns.type} namespace ${ns.path}`, fd: ns.fd, nstype: JOIN_FLAGS[ns.type] })),
+      // runc sets the config's hostname in a joined UTS namespace too.
+      ...(joined.some((ns) => ns.type === 'uts') && typeof config.hostname === 'string' ? [op.sethostname({ step: `set hostname ${config.hostname}`, name: config.hostname })] : []),
+      ...withoutParentDeath(containerSetupOps(resolved, { ownCgroup: cgroup !== null, layer: null, image: null, mounts: resolved.mounts as PlannedMount[], hostEntries: null })),
+    ];
     const ops = pendingPlan({
       cloneFlags: cloneFlags(resolved, cgroup !== null), setup, beforeExec: lastStepOps(resolved.hardening),
-      afterResolve: commandStartOps(resolved, consoleFd >= 0 ? consoleFd : null), keepFds: consoleFd >= 0 ? [consoleFd] : [],
+      afterResolve: commandStartOps(resolved, consoleFd >= 0 ? consoleFd : null), keepFds: [...(consoleFd >= 0 ? [consoleFd] : []), ...joined.map((ns) => ns.fd)],
       command: resolved.command, env: envList(resolved.env), searchPath: searchPath(resolved.env), stdio: [0, 1, 2],
     }, statusWrite, startFd);
     let child;
@@ -80,5 +92,7 @@ export async function launchOciInit(id: string, config: Record<string, any>, bun
     if (consoleFd >= 0) close(consoleFd);
     if (cgroup) await cgroup.remove().catch(() => {});
     throw e;
+  } finally {
+    for (const ns of joined) close(ns.fd);
   }
 }

@@ -2,7 +2,7 @@
 // error log, what delete leaves behind, and the config.json fields it refuses. As root only.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -184,6 +184,28 @@ if (!rootless) describe('corral-oci (runc command line) against runc', function 
         runtime(name, root, 'delete', '--force', 'e1');
       }
       assert.equal(existsSync(join(root, 'e1')), false);
+    });
+  }
+
+  for (const name of ['runc', 'corral-oci'] as const) {
+    it(`${name}: joins the network, ipc and uts namespaces a config names by path (a pod's sandbox)`, function () {
+      const root = join(dir, `join-${name}`);
+      const sandbox = withRoot(bundle(dir, ['sleep', '100'], (c) => { c.hostname = 'sandbox'; }));
+      assert.equal(runtime(name, root, 'create', '--bundle', sandbox, 'pod').status, 0);
+      try {
+        const pid = JSON.parse(runtime(name, root, 'state', 'pod').stdout).pid as number;
+        assert.ok(pid > 0);
+        const member = withRoot(bundle(dir, ['sh', '-c', 'for n in net ipc uts; do readlink /proc/self/ns/$n; done; hostname'], (c) => {
+          for (const ns of c.linux.namespaces) if (['network', 'ipc', 'uts'].includes(ns.type)) ns.path = `/proc/${pid}/ns/${ns.type === 'network' ? 'net' : ns.type}`;
+          c.hostname = 'sandbox';
+        }));
+        const r = runtime(name, root, 'run', '--bundle', member, 'member');
+        assert.equal(r.status, 0, r.stderr);
+        const expected = ['net', 'ipc', 'uts'].map((t) => readlinkSync(`/proc/${pid}/ns/${t}`));
+        assert.equal(r.stdout, `${expected.join('\n')}\nsandbox\n`);
+      } finally {
+        runtime(name, root, 'delete', '--force', 'pod');
+      }
     });
   }
 
