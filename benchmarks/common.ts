@@ -88,3 +88,16 @@ export function installed(cmd: string): boolean {
   return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, cmd)));
 }
 
+/** Runs a benchmark script again inside the pure cgroup v2 VM of test/vm (CORRAL_IN_VM=1 there)
+ * and prints its output, or why there is no VM; what: the part that needs the VM. */
+export async function rerunInVm(script: string, runs: number, what: string, timeoutMs = 900_000): Promise<void> {
+  const { runInVm, vmAvailable } = await import('../test/vm/vm.mjs');
+  const vm = vmAvailable();
+  if (!vm.ok) {
+    console.log(`\nno VM for ${what}: ${vm.reason}`);
+    return;
+  }
+  console.log('\nin the pure cgroup v2 VM (qemu TCG):');
+  const { output } = await runInVm({ command: [process.execPath, '--import', 'tsx', script, '--runs', String(runs)], env: { CORRAL_IN_VM: '1' }, timeoutMs });
+  console.log(output.trimEnd());
+}

@@ -2,7 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import { close, pidfdSendSignal } from '../sys/libc.ts';
 import { CorralError } from '../sys/errors.ts';
 import { exitWatcher } from '../spawn/exit-watcher.ts';
-import { launchJoined, type LaunchedProcess } from '../spawn/launch.ts';
+import { launchJoined, type JoinSpec, type LaunchedProcess } from '../spawn/launch.ts';
 import type { Cgroup } from '../cgroup/cgroup.ts';
 import { abortError, checkRunOptions, collectRun, exitInfo, signalNumber, type ExitInfo, type RunOptions, type RunResult } from './run-result.ts';
 import { cloneFlags, commandStartOps, envList, joinedProcessOps, joiningOps, searchPath } from './setup.ts';
@@ -118,6 +118,35 @@ export class ExecProcess {
   }
 }
 
+/** A process to start inside a running container: what it runs, with which fds, and the
+ * console socket its terminal's master is sent on (tty). */
+export interface JoinedProcess {
+  command: string[];
+  env: Record<string, string>;
+  stdio: [number, number, number];
+  console: { fd: number; size: TerminalSize | null } | null;
+}
+
+/** The launch of a process joining the target (exec here, corral-oci's exec): its own identity
+ * and hardening from spec, the container's namespaces and cgroup. */
+export function joinSpec(target: ExecTarget, spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'idMap' | 'namespaces' | 'capabilities' | 'hardening'>, proc: JoinedProcess): JoinSpec {
+  return {
+    cloneFlags: 0n,
+    targetPidfd: target.initPidfd,
+    nsFlags: cloneFlags(target.spec),
+    joinCgroupFd: target.cgroup?.fd ?? -1,
+    joinSetup: joiningOps(),
+    setup: joinedProcessOps(spec),
+    beforeExec: lastStepOps(spec.hardening),
+    afterResolve: commandStartOps({ init: false, tty: proc.console && { size: proc.console.size } }, proc.console?.fd ?? null),
+    keepFds: proc.console ? [proc.console.fd] : [],
+    command: proc.command,
+    env: envList(proc.env),
+    searchPath: searchPath(proc.env),
+    stdio: proc.stdio,
+  };
+}
+
 function checkCommand(command: string[]): void {
   if (!Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== 'string' || a.includes('\0'))) {
     throw new CorralError('exec command must be a non-empty array of strings', { code: 'ERR_INVALID_ARG_VALUE' });
@@ -150,21 +179,7 @@ export async function spawnIn(target: ExecTarget, command: string[], options: Sp
   const stdio = openStdio(consoleSocket ? 'ignore' : stdioMode);
   let proc: LaunchedProcess;
   try {
-    proc = await launchJoined({
-      cloneFlags: 0n,
-      targetPidfd: target.initPidfd,
-      nsFlags: cloneFlags(target.spec),
-      joinCgroupFd: target.cgroup?.fd ?? -1,
-      joinSetup: joiningOps(),
-      setup: joinedProcessOps(spec),
-      beforeExec: lastStepOps(spec.hardening),
-      afterResolve: commandStartOps({ init: false, tty: consoleSocket && { size } }, consoleSocket?.childFd ?? null),
-      keepFds: consoleSocket ? [consoleSocket.childFd] : [],
-      command,
-      env: envList(env),
-      searchPath: searchPath(env),
-      stdio: stdio.childFds,
-    });
+    proc = await launchJoined(joinSpec(target, spec, { command, env, stdio: stdio.childFds, console: consoleSocket && { fd: consoleSocket.childFd, size } }));
   } catch (e) {
     consoleSocket?.close();
     stdio.destroy();

@@ -113,6 +113,12 @@ function newSessionOps(): PlanOp[] {
   return liftedDefences.hostSession ? [] : [op.setsid({ step: 'start a new session' })];
 }
 
+/** A plan without PR_SET_PDEATHSIG, for processes that outlive the command that made them
+ * (corral-oci's: their parent is whoever ran it, containerd's shim as subreaper, not us). */
+export function withoutParentDeath(ops: PlanOp[]): PlanOp[] {
+  return ops.filter((o) => !(o.name === 'PRCTL' && o.fields.option === PR.SET_PDEATHSIG));
+}
+
 /** PR_SET_PDEATHSIG: a container process dies with the host process that made it. */
 function dieWithParentOp(): PlanOp {
   return op.prctl({ step: 'die with the parent (PR_SET_PDEATHSIG)', option: PR.SET_PDEATHSIG, arg: SIGKILL });

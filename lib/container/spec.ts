@@ -15,7 +15,7 @@ import type { PullPolicy } from './pull-policy.ts';
 import { checkTerminalSize, type TerminalSize } from './terminal.ts';
 import { parseAddress } from '../net/ipv4.ts';
 import type { PortRequest } from '../net/ports.ts';
-import { DEFAULT_NETWORK } from '../net/network-store.ts';
+import { DEFAULT_NETWORK } from '../net/default-network.ts';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, resolveHardening, type Hardening, type RlimitSpec, type SeccompSpec } from './hardening.ts';
 
 /** Namespaces a spec can turn off (all are on by default; `user` is on when not root). */

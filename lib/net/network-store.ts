@@ -7,6 +7,7 @@ import { BRIDGE_PREFIX, removeBridge } from './bridge.ts';
 import { attach, detach, liveEndpoints, sweepEndpoints, type Attachment } from './endpoints.ts';
 import { formatAddress, formatSubnet, isHostOf, overlaps, parseAddress, parseSubnet, type Subnet } from './ipv4.ts';
 import { withLock } from './lock.ts';
+import { DEFAULT_NETWORK } from './default-network.ts';
 import { holdPorts, type PortRequest } from './ports.ts';
 import { RtNetlink } from './rtnetlink.ts';
 
@@ -52,8 +53,6 @@ export interface NetworkOptions {
   labels?: Record<string, string>;
 }
 
-/** The network containers join with network: 'bridge' (made on first use). */
-export const DEFAULT_NETWORK = 'bridge';
 const DEFAULT_SUBNET = '10.88.0.0/16';
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
 
