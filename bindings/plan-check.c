@@ -74,6 +74,7 @@ static const struct shape shapes[OP_COUNT] = {
 	[OP_INIT] = S({ 0 }, { 0 }),
 	[OP_AWAIT_MAPS] = S({ 0 }, { 0 }),
 	[OP_CHOWN_IN_ROOT] = S({ W_ANY, W_ANY, W_ANY, W_DIR }, { W_STR_REQ }),
+	[OP_BIND_OWN_FILE] = S({ W_DIR, W_DIR }, { W_STR_REQ, W_STR_REQ, W_STR_REQ }),
 };
 
 /* A NUL-terminated string that starts at off and ends inside the plan. */

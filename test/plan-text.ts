@@ -27,7 +27,7 @@ const PR_NAMES = Object.fromEntries(Object.entries(PR).map(([k, v]) => [v, k]));
 const SLOT_FIELDS = new Set([
   'OPEN_TREE.into', 'MOUNT_SETATTR.slot', 'MOVE_MOUNT.slot', 'MKDIR.dir', 'MKNOD.dir', 'CREATE_FILE.dir', 'SYMLINK.dir',
   'OPEN_IN_ROOT.root', 'OPEN_IN_ROOT.into', 'MOUNT_AT.slot', 'MOVE_MOUNT_AT.from', 'MOVE_MOUNT_AT.to', 'SETATTR_ONE.slot',
-  'MASK_PATH.root', 'READONLY_PATH.root',
+  'MASK_PATH.root', 'READONLY_PATH.root', 'BIND_OWN_FILE.root', 'BIND_OWN_FILE.dir',
 ]);
 
 /** How one field of an op reads. */

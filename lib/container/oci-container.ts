@@ -111,7 +111,7 @@ export class OciStore {
       mkfifo(fifo, 0o600);
       const startFd = openSync(fifo, constants.O_RDWR);
       const [statusRead, statusWrite] = pipe();
-      const setup = containerSetupOps(resolved, { ownCgroup: cgroup !== null, layer: null, image: null, mounts: resolved.mounts as PlannedMount[], hostEntries: null })
+      const setup = containerSetupOps(resolved, { ownCgroup: cgroup !== null, layer: null, image: null, mounts: resolved.mounts as PlannedMount[], hostEntries: null, ownFiles: [] })
         // The init outlives this command: its parent is whoever ran it (a shim), not us.
         .filter((o) => !(o.name === 'PRCTL' && o.fields.option === PR.SET_PDEATHSIG));
       const ops = pendingPlan({

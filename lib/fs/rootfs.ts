@@ -12,6 +12,12 @@ export type PlannedMount =
   | { type: 'bind'; source: string; target: string; readonly: boolean; recursive: boolean; propagation: Propagation; sourceIsDir: boolean }
   | { type: 'tmpfs'; target: string; size: number | null; mode: number };
 
+/** A file of the container's own (/etc/hosts and the like): its text, bound over target. */
+export interface OwnFile {
+  target: string;
+  text: string;
+}
+
 /** A top-level entry of the host's /: a directory, a file, or a symlink and its target. */
 export type HostEntry = { name: string; kind: 'dir' | 'file' } | { name: string; kind: 'link'; target: string };
 
@@ -53,6 +59,9 @@ export interface RootfsPlan {
    * host's /sys is bound. Either way /sys is read-only. */
   ownSysfs: boolean;
   mounts: readonly PlannedMount[];
+  /** Files written to a tmpfs of the container's own and bound over their targets before the
+   * mounts (which may cover them); the root itself is never written to. */
+  ownFiles: readonly OwnFile[];
   /** Hidden: /dev/null over files, an empty read-only tmpfs over directories. */
   maskedPaths: readonly string[];
   /** Bound read-only onto themselves. */
@@ -72,8 +81,8 @@ const DEV_LINKS: readonly [string, string][] = [
 const STAGING_CANDIDATES = ['/tmp', '/mnt', '/run', '/var/tmp'];
 
 /** Slots (fds in the child, bindings/executor.c) the plan uses: fixed ones, then one per bind source. */
-const SLOT = { root: slot(0), dev: slot(1), scratch: slot(2), sys: slot(3), host: slot(4) } as const;
-const FIRST_SOURCE_SLOT = 5;
+const SLOT = { root: slot(0), dev: slot(1), scratch: slot(2), sys: slot(3), host: slot(4), own: slot(5) } as const;
+const FIRST_SOURCE_SLOT = 6;
 
 /** Top-level host entries a container on the host root never gets from the host: made fresh. */
 const FRESH_DIRS = new Set(['proc', 'sys', 'dev', 'tmp']);
@@ -191,6 +200,7 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   ops.push(plan.ownSysfs
     ? mountAt('mount sysfs on /sys read-only', '/sys', SLOT.scratch, 'sysfs', 'sysfs', MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC)
     : op.moveMountAt({ step: hostSys, path: '/sys', from: SLOT.sys, to: SLOT.scratch }));
+  if (plan.ownFiles.length > 0) ops.push(...ownFileOps(plan.ownFiles, root));
   ops.push(...devOps(plan.rootless, nodev));
   if (plan.rootfs === null) {
     ops.push(openInRoot('/tmp', SLOT.scratch, 'dirs', 'tmpfs'));
@@ -262,6 +272,27 @@ function memoryUpperOps(root: string, nodev: number): PlanOp[] {
     op.mkdir({ step: `create ${root}/upper`, path: `${root}/upper`, name: 'upper', mode: 0o755, dir: SLOT.scratch }),
     op.mkdir({ step: `create ${root}/work`, path: `${root}/work`, name: 'work', mode: 0o700, dir: SLOT.scratch }),
   ];
+}
+
+/** The container's own files: a tmpfs mounted on the root's /dev and then covered by /dev's own
+ * (so nothing inside reaches it by path, and it goes with the mount namespace) holds them, each
+ * bound over its target, which is resolved inside the root: an image's /etc/hosts that links to a
+ * host path leads to that path inside the root, never out of it
+ * (test/security/etc-files-host-link.test.ts). */
+function ownFileOps(files: readonly OwnFile[], staging: string): PlanOp[] {
+  const ops: PlanOp[] = [
+    openInRoot('/dev', SLOT.scratch, 'dirs', "the container's own files"),
+    mountAt("mount a tmpfs for the container's own files on /dev (covered by /dev's)", '/dev', SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=755'),
+    openInRoot('/dev', SLOT.own, 'none', "the container's own files"),
+  ];
+  const onHost = liftedDefences.ownFilesOnHostPaths;
+  for (const f of files) {
+    ops.push(op.bindOwnFile({
+      step: `bind the container's own ${f.target}`, path: f.target, root: onHost ? null : SLOT.root, dir: SLOT.own,
+      inRoot: onHost ? `${staging}${f.target}` : f.target, text: f.text, name: f.target.slice(f.target.lastIndexOf('/') + 1),
+    }));
+  }
+  return ops;
 }
 
 /** A fresh tmpfs on /dev with the standard devices, devpts, /dev/shm and the usual links; every

@@ -19,4 +19,7 @@ export const liftedDefences = {
   /** The first process stays in the host's session (no setsid), so the host's terminal, when it
    * has the host's stdio, is its controlling terminal. */
   hostSession: false,
+  /** The container's own /etc files bound over their paths taken as host paths (an image's
+   * symlink followed from the host's root) instead of resolved inside the container's root. */
+  ownFilesOnHostPaths: false,
 };

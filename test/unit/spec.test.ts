@@ -45,7 +45,7 @@ describe('container spec', () => {
   });
 
   it('plans setup steps in a safe order: user namespace, die-with-parent, filesystem, then identity', () => {
-    const ops = containerSetupOps(resolveSpec({ command: ['true'], user: { uid: 0, gid: 0 } }, true), { ownCgroup: false, layer: null, image: null, mounts: [], hostEntries: null });
+    const ops = containerSetupOps(resolveSpec({ command: ['true'], user: { uid: 0, gid: 0 } }, true), { ownCgroup: false, layer: null, image: null, mounts: [], hostEntries: null, ownFiles: [] });
     const order = ops.map((o) => o.name);
     /** Where the first op of that name is; a missing op fails the test instead of counting as -1. */
     const at = (name: string): number => {
