@@ -1,8 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { OwnFile, PlannedMount } from '../fs/rootfs.ts';
 import { renderHosts } from '../net/hosts-file.ts';
-import { containerResolvConf } from '../net/resolv-conf.ts';
+import { containerResolvConf, setsDns } from '../net/resolv-conf.ts';
 import type { ResolvedSpec } from './spec.ts';
+
+/** The files every container gets its own of, bound over the root's (as Docker's). */
+export const ETC_FILE_PATHS = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf'] as const;
 
 /** The address a container's own host name resolves to when it has no other (Debian's convention). */
 const SELF_ADDRESS = '127.0.1.1';
@@ -37,13 +40,12 @@ const HOST_ETC: HostEtc = { hosts: '/etc/hosts', resolvConf: '/etc/resolv.conf' 
 export function etcFiles(spec: ResolvedSpec, mounts: readonly PlannedMount[], onHostRoot: boolean, host: HostEtc = HOST_ETC): OwnFile[] {
   if (!spec.namespaces.mount) return [];
   const files: OwnFile[] = [];
-  if (spec.namespaces.uts) files.push({ target: '/etc/hostname', text: `${spec.hostname}\n` });
+  if (spec.namespaces.uts) files.push({ target: ETC_FILE_PATHS[0], text: `${spec.hostname}\n` });
   const hostNetwork = spec.network === 'host';
   const self = spec.namespaces.uts ? [{ ip: SELF_ADDRESS, names: [spec.hostname] }] : [];
-  files.push({ target: '/etc/hosts', text: renderHosts([...self, ...spec.extraHosts], hostNetwork ? readText(host.hosts) : null) });
-  const dnsSet = spec.dns.servers !== null || spec.dns.search !== null || spec.dns.options !== null;
-  if (spec.network !== 'none' || dnsSet) {
-    files.push({ target: '/etc/resolv.conf', text: containerResolvConf(host.resolvConf, spec.dns, hostNetwork) });
+  files.push({ target: ETC_FILE_PATHS[1], text: renderHosts([...self, ...spec.extraHosts], hostNetwork ? readText(host.hosts) : null) });
+  if (spec.network !== 'none' || setsDns(spec.dns)) {
+    files.push({ target: ETC_FILE_PATHS[2], text: containerResolvConf(host.resolvConf, spec.dns, hostNetwork) });
   }
   return files.filter((f) => !covered(f.target, mounts) && (!onHostRoot || existsSync(f.target)));
 }

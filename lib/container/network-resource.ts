@@ -1,5 +1,6 @@
 import type { NetworkStore } from '../net/network-store.ts';
 import type { NetnsPool } from '../net/netns-pool.ts';
+import { setsDns } from '../net/resolv-conf.ts';
 import { close } from '../sys/libc.ts';
 import { op, type PlanOp } from '../spawn/ops.ts';
 import { CLONE } from '../sys/constants.ts';
@@ -7,17 +8,18 @@ import type { HostResource } from './host-resources.ts';
 
 /** A bridge-network attachment: a network namespace prepared on the host with its veth, address,
  * route and published ports (the container joins it with setns before exec), and the network's
- * hosts file and resolv.conf bind-mounted as /etc/hosts and /etc/resolv.conf. */
+ * hosts file (its own with spec.extraHosts) and resolv.conf (unless the spec sets DNS: then the
+ * container's own, etc-files.ts) bind-mounted read-only as /etc/hosts and /etc/resolv.conf. */
 export function networkResource(networks: NetworkStore): HostResource {
   return {
     name: 'network',
     async acquire(spec, host) {
       if (!spec.attach) return null;
-      const attachment = await networks.attach(spec.attach.network, { container: spec.id, names: spec.attach.names, ip: spec.attach.ip, ports: spec.ports });
+      const attachment = await networks.attach(spec.attach.network, { container: spec.id, names: spec.attach.names, ip: spec.attach.ip, extraHosts: spec.extraHosts, ports: spec.ports });
       host.network = { nsfd: attachment.nsfd, ip: attachment.ip };
       host.ports = attachment.ports;
       const bind = (source: string, target: string) => ({ type: 'bind', source, target, readonly: true, recursive: false, propagation: 'rprivate', sourceIsDir: false }) as const;
-      host.mounts = [...host.mounts, bind(attachment.hostsFile, '/etc/hosts'), bind(attachment.resolvConf, '/etc/resolv.conf')];
+      host.mounts = [...host.mounts, bind(attachment.hostsFile, '/etc/hosts'), ...(setsDns(spec.dns) ? [] : [bind(attachment.resolvConf, '/etc/resolv.conf')])];
       return () => attachment.release();
     },
   };

@@ -16,7 +16,7 @@ import { checkTerminalSize, type TerminalSize } from './terminal.ts';
 import { isIP } from 'node:net';
 import { parseAddress } from '../net/ipv4.ts';
 import type { HostEntry } from '../net/hosts-file.ts';
-import type { DnsSettings } from '../net/resolv-conf.ts';
+import { setsDns, type DnsSettings } from '../net/resolv-conf.ts';
 import type { PortRequest } from '../net/ports.ts';
 import { DEFAULT_NETWORK } from '../net/network-store.ts';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, resolveHardening, type Hardening, type RlimitSpec, type SeccompSpec } from './hardening.ts';
@@ -390,7 +390,7 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   if (spec.hostname !== undefined && !namespaces.uts) throw invalid('hostname needs the UTS namespace');
   const dns = resolveDns(spec);
   const extraHosts = resolveExtraHosts(spec.extraHosts);
-  if (!namespaces.mount && (Object.values(dns).some((v) => v !== null) || extraHosts.length > 0)) throw invalid('dns, dnsSearch, dnsOptions and extraHosts need the mount namespace');
+  if (!namespaces.mount && (setsDns(dns) || extraHosts.length > 0)) throw invalid('dns, dnsSearch, dnsOptions and extraHosts need the mount namespace');
 
   const attach = network === 'bridge' && typeof requested === 'object'
     ? { network: requested.name, names: [...new Set([id, hostname, ...requested.aliases])], ip: requested.ip }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
 import { runtimeDir } from '../fs/runtime-root.ts';
 import { BRIDGE_PREFIX, removeBridge } from './bridge.ts';
-import { attach, liveEndpoints, sweepEndpoints, type Attachment } from './endpoints.ts';
+import { attach, liveEndpoints, sweepEndpoints, type AttachRequest, type Attachment } from './endpoints.ts';
 import { formatAddress, formatSubnet, isHostOf, overlaps, parseAddress, parseSubnet, type Subnet } from './ipv4.ts';
 import { withLock } from './lock.ts';
 import { holdPorts, type PortRequest } from './ports.ts';
@@ -211,7 +211,7 @@ export class NetworkStore {
 
   /** Attaches a container to a network (the default one is made on first use): holds its host
    * ports, then lib/net/endpoints.ts does the rest. */
-  async attach(name: string, request: { container: string; names: string[]; ip: string | null; ports: PortRequest[] }): Promise<Attachment> {
+  async attach(name: string, request: Omit<AttachRequest, 'ports'> & { ports: PortRequest[] }): Promise<Attachment> {
     if (process.getuid!() !== 0) {
       throw new CorralError('bridge networks need root for now (rootless networking with pasta is not implemented)', { code: 'ERR_NETWORK_UNAVAILABLE', path: name });
     }

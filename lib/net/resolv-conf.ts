@@ -16,6 +16,11 @@ export interface DnsSettings {
   options: string[] | null;
 }
 
+/** Whether a spec sets anything of its resolv.conf (then the container gets its own). */
+export function setsDns(dns: DnsSettings): boolean {
+  return dns.servers !== null || dns.search !== null || dns.options !== null;
+}
+
 /** No settings: the host's resolv.conf as it is (after the loopback filter). */
 export const HOST_DNS: DnsSettings = { servers: null, search: null, options: null };
 
