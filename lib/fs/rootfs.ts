@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { op, slot, type PlanOp, type Slot } from '../spawn/ops.ts';
 import { liftedDefences } from '../spawn/lifted-defences.ts';
 import { CorralError } from '../sys/errors.ts';
@@ -26,12 +27,31 @@ export type HostEntry = { name: string; kind: 'dir' | 'file' } | { name: string;
  * null when a read-only clone of the host's whole tree will do (one clone instead of a bind each). */
 export function hostRootEntries(mode: 'full' | 'system', mounts: readonly PlannedMount[]): HostEntry[] | null {
   if (mode === 'full' && mounts.every((m) => existsSync(m.target))) return null;
+  mounts.forEach((m, i) => checkHostRootTarget(mode, m.target, mounts.slice(0, i)));
   const entries: HostEntry[] = [];
   for (const e of readdirSync('/', { withFileTypes: true })) {
     if (e.isSymbolicLink()) entries.push({ name: e.name, kind: 'link', target: readlinkSync(`/${e.name}`) });
     else if (e.isDirectory() || e.isFile()) entries.push({ name: e.name, kind: e.isDirectory() ? 'dir' : 'file' });
   }
   return entries;
+}
+
+/** A mount target on the host root must be makeable: on the tmpfs the host's entries are bound
+ * on, in a fresh directory (/tmp) or on an earlier mount, not inside a host directory, which the
+ * container sees read-only (it failed at setup with EROFS; Docker would make it on the host). */
+function checkHostRootTarget(mode: 'full' | 'system', target: string, earlier: readonly PlannedMount[]): void {
+  if (existsSync(target)) return;
+  let parent = dirname(target);
+  while (!existsSync(parent)) parent = dirname(parent);
+  const top = target.split('/')[1]!;
+  const fromHost = parent !== '/' && !FRESH_DIRS.has(top) && (mode === 'full' || SYSTEM_DIRS.test(top));
+  const onEarlier = earlier.some((m) => target.startsWith(`${m.target}/`));
+  if (!fromHost || onEarlier) return;
+  const next = target.indexOf('/', parent.length + 1);
+  const missing = next < 0 ? target : target.slice(0, next);
+  throw new CorralError(`cannot mount on ${target}: ${missing} does not exist in the host's ${parent}, which a container on the host root sees read-only; make it on the host, or mount on a path whose parent exists (or at the top level, such as /${target.split('/').at(-1)})`, {
+    code: 'EROFS', errno: 30, syscall: 'mkdirat', path: target, step: 'check the mount targets on the host root',
+  });
 }
 
 /** How the container's root filesystem is put together. */
