@@ -220,7 +220,7 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   ops.push(plan.ownSysfs
     ? mountAt('mount sysfs on /sys read-only', '/sys', SLOT.scratch, 'sysfs', 'sysfs', MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC)
     : op.moveMountAt({ step: hostSys, path: '/sys', from: SLOT.sys, to: SLOT.scratch }));
-  if (plan.ownFiles.length > 0) ops.push(...ownFileOps(plan.ownFiles, root));
+  if (plan.ownFiles.length > 0) ops.push(...ownFileOps(plan.ownFiles, root, plan.overlay?.layer === 'memory'));
   ops.push(...devOps(plan.rootless, nodev));
   if (plan.rootfs === null) {
     ops.push(openInRoot('/tmp', SLOT.scratch, 'dirs', 'tmpfs'));
@@ -283,24 +283,25 @@ function hostRootOps(mode: 'full' | 'system', entries: readonly HostEntry[], sta
 
 /** A tmpfs on the staging directory holding the overlay's upper and work directories: the overlay
  * is then mounted over it (it keeps its references to them), and the tmpfs goes with the mount
- * namespace (bubblewrap's --tmp-overlay). */
+ * namespace (bubblewrap's --tmp-overlay). It stays open in SLOT.own: the container's own files
+ * go there too. */
 function memoryUpperOps(root: string, nodev: number): PlanOp[] {
   const step = `mount tmpfs on ${root} for the writable layer`;
   return [
     op.mount({ step, path: root, source: 'tmpfs', target: root, fstype: 'tmpfs', data: 'mode=755', flags: MS.NOSUID | nodev }),
-    op.openInRoot({ step: `open ${root} for the writable layer`, path: root, root: null, inRoot: root, into: SLOT.scratch, create: 'none' }),
-    op.mkdir({ step: `create ${root}/upper`, path: `${root}/upper`, name: 'upper', mode: 0o755, dir: SLOT.scratch }),
-    op.mkdir({ step: `create ${root}/work`, path: `${root}/work`, name: 'work', mode: 0o700, dir: SLOT.scratch }),
+    op.openInRoot({ step: `open ${root} for the writable layer`, path: root, root: null, inRoot: root, into: SLOT.own, create: 'none' }),
+    op.mkdir({ step: `create ${root}/upper`, path: `${root}/upper`, name: 'upper', mode: 0o755, dir: SLOT.own }),
+    op.mkdir({ step: `create ${root}/work`, path: `${root}/work`, name: 'work', mode: 0o700, dir: SLOT.own }),
   ];
 }
 
-/** The container's own files: a tmpfs mounted on the root's /dev and then covered by /dev's own
- * (so nothing inside reaches it by path, and it goes with the mount namespace) holds them, each
- * bound over its target, which is resolved inside the root: an image's /etc/hosts that links to a
- * host path leads to that path inside the root, never out of it
- * (test/security/etc-files-host-link.test.ts). */
-function ownFileOps(files: readonly OwnFile[], staging: string): PlanOp[] {
-  const ops: PlanOp[] = [
+/** The container's own files, each bound over its target, which is resolved inside the root: an
+ * image's /etc/hosts that links to a host path leads to that path inside the root, never out of it
+ * (test/security/etc-files-host-link.test.ts). They are made on a tmpfs nothing inside reaches by
+ * path, gone with the mount namespace: the in-memory writable layer's (inMemoryUpper, open in
+ * SLOT.own), or one mounted on the root's /dev and then covered by /dev's own. */
+function ownFileOps(files: readonly OwnFile[], staging: string, inMemoryUpper: boolean): PlanOp[] {
+  const ops: PlanOp[] = inMemoryUpper ? [] : [
     openInRoot('/dev', SLOT.scratch, 'dirs', "the container's own files"),
     mountAt("mount a tmpfs for the container's own files on /dev (covered by /dev's)", '/dev', SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=755'),
     openInRoot('/dev', SLOT.own, 'none', "the container's own files"),
