@@ -71,6 +71,7 @@ describe('the executor checks every plan before it runs it', () => {
       op.openTree({ step: 'open', source: '/', flags: 0, into: 64 as Slot }),
       op.mkdir({ step: 'mkdir', name: 'x', mode: 0o755, dir: 64 as Slot }),
       op.moveMountAt({ step: 'move', from: slot(1), to: -1 as Slot }),
+      op.bindOwnFile({ step: 'own file', root: slot(0), dir: 64 as Slot, inRoot: '/etc/hosts', text: '', name: 'hosts' }),
     ];
     for (const o of bad) {
       assert.throws(() => clonePlan(truePlan(statusWrite, [o]), 0n, undefined), { code: 'ERR_INVALID_PLAN', message: /at op 1\b/ });
