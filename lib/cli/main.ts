@@ -3,21 +3,13 @@
 // (or a terminal of its own with -t) and exits with the container's exit code.
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { CorralError, Runtime, type ContainerSpec } from '../index.ts';
+// The library and each command's module are imported when the command runs: --version, --help
+// and usage errors load none of them, and a command only what it uses.
+import type { ContainerSpec, Runtime } from '../index.ts';
+import { CorralError } from '../sys/errors.ts';
 import { failureLine, pairs, parseMountFlag, parsePublishFlag, parseTmpfsFlag, parseVolumeFlag, usageError } from './parse.ts';
-import { networkCommand } from './network-command.ts';
-import { volumeCommand } from './volume-command.ts';
-import { imageCommand } from './image-command.ts';
 import { pullPolicy } from '../container/pull-policy.ts';
 import { attachTerminal, stdioSpec, terminalDrained, type TerminalFlags } from './terminal.ts';
-import { buildCommand } from './build-command.ts';
-import { psCommand } from './ps-command.ts';
-import { logsCommand } from './logs-command.ts';
-import { execCommand } from './exec-command.ts';
-import { inspectCommand } from './inspect-command.ts';
-import { statsCommand } from './stats-command.ts';
-import { LIFECYCLE_COMMANDS, lifecycleCommand } from './lifecycle-command.ts';
-import { registryCommand } from './registry-command.ts';
 import { parseRunArgs, runEnvironment, runExtraHosts, runLimits, runUser } from './run-options.ts';
 
 const USAGE = `usage: corral run [options] IMAGE [COMMAND [ARG...]] | corral run [options] [--rootfs DIR] -- COMMAND [ARG...]
@@ -26,7 +18,7 @@ const USAGE = `usage: corral run [options] IMAGE [COMMAND [ARG...]] | corral run
        corral run -d [--name NAME] [--restart POLICY] [options] ...   (detached: prints the id)
        corral ps [-a] [-q] [--format json] | logs [-f] [--tail N] [--since T] [-t] CONTAINER
        corral exec [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
-       corral start|stop [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
+       corral start|stop [-t S]|restart [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
        corral image import|export|ls|inspect|tag|rm|gc|du ...   (corral images, corral rmi REF)
        corral pull|push|login|logout ...                       (registries: corral pull --help)
        corral volume create|ls|inspect|rm|prune ...
@@ -89,6 +81,12 @@ const EXIT = { failed: 125, notExecutable: 126, notFound: 127, timedOut: 124 } a
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
+}
+
+/** The runtime of --root, with the library imported now (outside runCommand: tsc leaves the
+ * extension of an import() inside a function with `await using` unrewritten). */
+async function runtimeFor(root: string | undefined): Promise<Runtime> {
+  return (await import('./runtime-option.ts')).cliRuntime(root);
 }
 
 /** `corral run` and `corral commit`: options, then IMAGE (and for commit NEWREF) before '--',
@@ -185,7 +183,7 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeout !== undefined && !(timeout >= 0)) throw usageError(`--timeout must be milliseconds, got '${values.timeout}'`);
 
-  const runtime = new Runtime(values.root === undefined ? {} : { root: values.root });
+  const runtime = await runtimeFor(values.root);
   if (values.detach) {
     if (commit || timeout !== undefined) throw usageError(`--detach does not go with ${commit ? 'commit' : '--timeout'} (see corral --help)`);
     if (flags.tty || flags.interactive) throw usageError('--detach does not go with -i or -t yet (a detached container has no terminal)');
@@ -229,32 +227,32 @@ async function main(argv: string[]): Promise<number> {
     case 'commit':
       return runCommand(rest, true);
     case 'build':
-      return buildCommand(rest);
+      return (await import('./build-command.ts')).buildCommand(rest);
     case 'image':
-      return imageCommand(rest);
+      return (await import('./image-command.ts')).imageCommand(rest);
     case 'images':
-      return imageCommand(['ls', ...rest]);
+      return (await import('./image-command.ts')).imageCommand(['ls', ...rest]);
     case 'rmi':
-      return imageCommand(['rm', ...rest]);
+      return (await import('./image-command.ts')).imageCommand(['rm', ...rest]);
     case 'volume':
-      return volumeCommand(rest);
+      return (await import('./volume-command.ts')).volumeCommand(rest);
     case 'ps':
-      return psCommand(rest);
+      return (await import('./ps-command.ts')).psCommand(rest);
     case 'logs':
-      return logsCommand(rest);
+      return (await import('./logs-command.ts')).logsCommand(rest);
     case 'exec':
-      return execCommand(rest);
+      return (await import('./exec-command.ts')).execCommand(rest);
     case 'inspect':
-      return inspectCommand(rest);
+      return (await import('./inspect-command.ts')).inspectCommand(rest);
     case 'stats':
-      return statsCommand(rest);
+      return (await import('./stats-command.ts')).statsCommand(rest);
     case 'network':
-      return networkCommand(rest);
+      return (await import('./network-command.ts')).networkCommand(rest);
     case 'pull':
     case 'push':
     case 'login':
     case 'logout':
-      return registryCommand(command, rest);
+      return (await import('./registry-command.ts')).registryCommand(command, rest);
     case '--version':
       console.log(`corral ${version()}`);
       return 0;
@@ -264,9 +262,11 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
       console.log(USAGE);
       return 0;
-    default:
-      if (LIFECYCLE_COMMANDS.has(command)) return lifecycleCommand(command, rest);
+    default: {
+      const lifecycle = await import('./lifecycle-command.ts');
+      if (lifecycle.LIFECYCLE_COMMANDS.has(command)) return lifecycle.lifecycleCommand(command, rest);
       throw usageError(`unknown command '${command}' (see corral --help)`);
+    }
   }
 }
 

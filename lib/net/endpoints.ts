@@ -32,6 +32,8 @@ export interface AttachRequest {
   extraHosts: HostEntry[];
   /** Host ports already held for it (lib/net/ports.ts). */
   ports: readonly HeldPort[];
+  /** The process tag that owns the endpoint (a detached container's supervisor's); default ours. */
+  owner?: string;
 }
 
 /** A container's attachment: its network namespace (the container joins it), address, hosts
@@ -45,6 +47,9 @@ export interface Attachment {
   /** The host's resolv.conf without loopback nameservers, for /etc/resolv.conf. */
   resolvConf: string;
   ports: PublishedPort[];
+  /** This process lets go of the namespace (idempotent; release() then undoes the rest): a
+   * detached container's supervisor holds its own fd, and the namespace goes with the last. */
+  handOver(): void;
   release(): void;
 }
 
@@ -61,8 +66,8 @@ function ipamOf(net: NetworkHandle): Ipam {
   return new Ipam(net.paths.endpoints, parseSubnet(c.subnet), [c.gateway]);
 }
 
-function portRules(container: string, ip: string, ports: readonly HeldPort[]): NftRule[] {
-  const comment = `corral:${processTag()}:${container}`;
+function portRules(container: string, owner: string, ip: string, ports: readonly HeldPort[]): NftRule[] {
+  const comment = `corral:${owner}:${container}`;
   return ports.map((p) => ({
     chain: 'ports' as const,
     comment,
@@ -119,6 +124,7 @@ export function attach(net: NetworkHandle, request: AttachRequest): Attachment {
   const { nsfd, sock } = netnsSocket(null, RtNetlink.SOCKET.family, RtNetlink.SOCKET.type, RtNetlink.SOCKET.protocol);
   const inner = new RtNetlink(sock);
   const ipam = ipamOf(net);
+  const owner = request.owner ?? processTag();
   let endpoint: Endpoint | undefined;
   let rules: NftRuleRef[] = [];
   try {
@@ -128,7 +134,7 @@ export function attach(net: NetworkHandle, request: AttachRequest): Attachment {
       const bridge = ensureBridge(host(), { bridge: c.bridge, subnet: formatAddress(subnet.base), prefix, gateway: c.gateway, internal: c.internal });
       const veth = `vc${randomBytes(6).toString('hex')}`;
       const extra = request.extraHosts.length ? { extraHosts: request.extraHosts } : {};
-      const e = ipam.allocate({ container: request.container, owner: processTag(), veth, names: request.names, ...extra, rules: [] }, request.ip);
+      const e = ipam.allocate({ container: request.container, owner, veth, names: request.names, ...extra, rules: [] }, request.ip);
       try {
         host().addVeth(veth, bridge, 'eth0', nsfd);
         host().setUp(host().linkIndex(veth)!, veth);
@@ -136,7 +142,7 @@ export function attach(net: NetworkHandle, request: AttachRequest): Attachment {
         inner.addAddress(eth0, 'eth0', e.ip, prefix);
         inner.setUp(eth0, 'eth0');
         inner.addDefaultRoute(c.gateway);
-        rules = addRules(portRules(request.container, e.ip, request.ports), `publish the ports of container ${request.container}`);
+        rules = addRules(portRules(request.container, owner, e.ip, request.ports), `publish the ports of container ${request.container}`);
         e.rules = rules;
         if (rules.length > 0) ipam.update(e);
         rewriteHosts(net, ipam);
@@ -155,12 +161,18 @@ export function attach(net: NetworkHandle, request: AttachRequest): Attachment {
   inner.close();
   const done = endpoint;
   let released = false;
+  let nsOpen = true;
+  const handOver = (): void => {
+    if (nsOpen) close(nsfd);
+    nsOpen = false;
+  };
   return {
     nsfd,
     ip: done.ip,
     hostsFile: done.extraHosts ? ownHostsFile(net, done.ip) : net.paths.hosts,
     resolvConf: net.paths.resolvConf,
     ports: request.ports.map(({ hostIp, host: hostPort, container, protocol }) => ({ hostIp, host: hostPort, container, protocol })),
+    handOver,
     release() {
       if (released) return;
       released = true;
@@ -174,8 +186,21 @@ export function attach(net: NetworkHandle, request: AttachRequest): Attachment {
       } finally {
         // The last reference to the namespace: the kernel tears it down with the veth pair
         // (asynchronously; deleting the veth here would cost ~25 ms of RCU waits).
-        close(nsfd);
+        handOver();
       }
     },
   };
+}
+
+/** Undoes the endpoint a container of another process holds (a detached one's, from its saved
+ * address and owner), once its namespace is gone; nothing when it is no longer that container's
+ * (a sweeper freed it after its owner died, and the address may be another's now). */
+export function detach(net: NetworkHandle, endpoint: { container: string; ip: string; owner: string }): void {
+  withLock(net.paths.lock, () => {
+    const ipam = ipamOf(net);
+    const e = ipam.endpoints().find((x) => x.ip === endpoint.ip && x.container === endpoint.container && x.owner === endpoint.owner);
+    if (!e) return;
+    undoEndpoint(net, ipam, e);
+    rewriteHosts(net, ipam);
+  });
 }
