@@ -15,10 +15,15 @@ export function runsArg(argv: string[], usage: string): number {
   return runs;
 }
 
+/** The value at fraction q (0..1) of a sorted copy of a list of milliseconds (no interpolation). */
+export function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
+}
+
 /** The median of a list of milliseconds. */
 export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
+  return quantile(values, 0.5);
 }
 
 /** A small seeded PRNG (mulberry32), so the round orders are shuffled but the same on every run. */

@@ -563,6 +563,43 @@ static long reexec(struct exec_state *st, int step, int64_t exe, const uint32_t 
 	return r;
 }
 
+/* An overlay's lower layers, by fd: each directory cloned as a detached mount, so the kernel names
+ * it by its path inside that clone ("/") in the overlay's options, which the container reads in
+ * /proc/self/mountinfo, and not by its host path (test/security/mountinfo-host-paths.test.ts).
+ * A clone is dissolved when its last fd closes, so all stay open until the superblock exists; then
+ * each is attached on park (under the root to be) instead: the last close of a detached mount
+ * waits for an RCU grace period (0.05-0.3 ms each here), while parked ones go in the one unmount
+ * of the old root after pivot_root. */
+static long overlay_lowers(int context, int dir, char **names, int park)
+{
+	int clones[OVERLAY_MAX_LOWERS];
+	int count = 0;
+	long r = 0;
+	for (int i = 0; names[i]; i++) {
+		if (i == OVERLAY_MAX_LOWERS) {
+			r = -E2BIG;
+			break;
+		}
+		long fd = raw3(SYS_open_tree, dir, names[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+		if (fd < 0) {
+			r = fd;
+			break;
+		}
+		clones[count++] = (int)fd;
+		r = raw5(SYS_fsconfig, context, FSCONFIG_SET_FD, "lowerdir+", 0, fd);
+		if (r < 0)
+			break;
+	}
+	if (r == 0)
+		r = raw5(SYS_fsconfig, context, FSCONFIG_CMD_CREATE, 0, 0, 0);
+	for (int i = 0; i < count; i++) {
+		if (r == 0)
+			r = raw5(SYS_move_mount, clones[i], "", park, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+		raw1(SYS_close, clones[i]);
+	}
+	return r;
+}
+
 static int fork_into_parent(struct exec_state *st, int step, int64_t cgroup_fd);
 
 static long run_op(struct exec_state *st, const struct plan_op *op, int step)
@@ -705,6 +742,27 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 		return console_setup(n[0], n[1], n[2]);
 	case OP_INIT:
 		return init_fork();
+	case OP_FSOPEN: {
+		long fd = raw2(SYS_fsopen, str(st, s[0]), FSOPEN_CLOEXEC);
+		if (fd >= 0)
+			put_slot(st, n[0], (int)fd);
+		return fd;
+	}
+	case OP_FSCONFIG:
+		return raw5(SYS_fsconfig, st->slots[n[0]], n[1], str(st, s[0]), str(st, s[1]),
+			    n[1] == FSCONFIG_SET_FD ? st->slots[n[2]] : 0);
+	case OP_OVERLAY_LOWERS:
+		return overlay_lowers(st->slots[n[0]], dirfd_of(st, n[3]), list(st, s[1], n[1]), st->slots[n[2]]);
+	case OP_FSMOUNT: {
+		long fd = raw3(SYS_fsmount, st->slots[n[0]], FSMOUNT_CLOEXEC, n[1]);
+		if (fd >= 0)
+			put_slot(st, n[2], (int)fd);
+		return fd;
+	}
+	case OP_EXIT:
+		put_record(st->status_fd, STATUS_READY, step, 0, 0);
+		raw1(SYS_exit_group, n[0]);
+		return 0;
 	}
 	return -EINVAL;
 }

@@ -9,7 +9,7 @@ export type { NetworkInfo, NetworkOptions } from './net/network-store.ts';
 export type { PublishedPort } from './net/ports.ts';
 export type { ImageInfo, ImageSummary, DiskUsage, ImportOptions, ImageProgress, LayerInfo } from './image/image-store.ts';
 export type { ImageFormat } from './image/formats/io.ts';
-export type { BuildOptions, BuildProgress } from './build/builder.ts';
+export type { BuildOptions, BuildProgress, BuildSecret } from './build/builder.ts';
 export type { CommitChanges } from './container/image-provider.ts';
 export type { PullPolicy } from './container/pull-policy.ts';
 export type { RegistriesConfig, RegistrySettings } from './registry/registry-config.ts';

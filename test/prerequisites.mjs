@@ -28,7 +28,8 @@ const NEEDS = [
   ['mmdebstrap', 'mmdebstrap', 'mmdebstrap'],
   ['runc', 'runc', 'runc'],
   ['qemu (the cgroup v2 VM)', 'qemu-system-x86_64', 'qemu-system-x86'],
-  ['xz (the VM initramfs)', 'xz', 'xz-utils'],
+  ['xz (the VM initramfs, ADD of xz archives)', 'xz', 'xz-utils'],
+  ['bzip2 (ADD of bzip2 archives)', 'bzip2', 'bzip2'],
 ];
 
 function onPath(command) {

@@ -3,6 +3,8 @@ import { op, type PlanOp } from '../spawn/ops.ts';
 import { liftedDefences } from '../spawn/lifted-defences.ts';
 import { rootfsOps, type HostEntry, type OwnFile, type PlannedMount } from '../fs/rootfs.ts';
 import type { WritableLayer } from '../fs/container-layers.ts';
+import type { OverlayMount } from '../fs/overlay-mount.ts';
+import { overlayMount } from '../fs/overlay-probe.ts';
 import type { ResolvedImage } from './image-provider.ts';
 import { lastCapability } from './capabilities.ts';
 import { limitOps, seccompOp } from './hardening.ts';
@@ -65,6 +67,8 @@ export interface SetupContext {
   hostEntries: readonly HostEntry[] | null;
   /** Its own /etc files (etc-files.ts), bound over the root's. */
   ownFiles: readonly OwnFile[];
+  /** How the overlay is mounted; by default the way the kernel takes (probed once, overlay-probe.ts). */
+  overlayMount?: OverlayMount;
 }
 
 /** Every step of the container's first process between clone and the command. */
@@ -84,8 +88,9 @@ export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): Pl
       hostRoot: spec.hostRoot,
       hostEntries: context.hostEntries,
       overlay: context.layer && {
-        layer: context.layer.kind === 'memory' ? 'memory' : { upper: context.layer.upper, work: context.layer.work },
+        layer: context.layer.kind === 'memory' ? 'memory' : { dir: context.layer.dir, upper: context.layer.upper, work: context.layer.work },
         lowers: context.image ? { base: context.image.layersDir, names: context.image.lowerNames } : null,
+        mount: context.overlayMount ?? overlayMount(),
       },
       readonlyRootfs: spec.readonlyRootfs,
       rootless: spec.namespaces.user,

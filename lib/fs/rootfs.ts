@@ -7,6 +7,7 @@ import {
   AT_RECURSIVE, makedev, MOUNT_ATTR, MS, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, S_IFCHR,
 } from '../sys/constants.ts';
 import type { Propagation } from './mounts.ts';
+import { overlayOps, type OverlayPlan } from './overlay-mount.ts';
 
 /** A mount as the root filesystem plan takes it: volumes are binds of their directory by now. */
 export type PlannedMount =
@@ -65,10 +66,10 @@ export interface RootfsPlan {
    * tree is cloned whole, read-only. */
   hostEntries: readonly HostEntry[] | null;
   /** An overlay whose upper layer takes the writes (discarded with the container): in layer's
-   * directories, or 'memory', a tmpfs mounted on the staging directory in the child's own mount
-   * namespace (gone with it); its lower is the rootfs, or the layers of an image (names relative
-   * to base, top first). */
-  overlay: { layer: { upper: string; work: string } | 'memory'; lowers: { base: string; names: string[] } | null } | null;
+   * directories, or 'memory', a tmpfs in the child's own mount namespace (gone with it); its lower
+   * is the rootfs, or the layers of an image (names relative to base, top first); mounted from fds
+   * or paths (overlay-mount.ts). */
+  overlay: (Pick<OverlayPlan, 'layer' | 'mount'> & { lowers: { base: string; names: readonly string[] } | null }) | null;
   /** The root mount read-only (its submounts such as /proc, /dev and volumes keep their own flags). */
   readonlyRootfs: boolean;
   /** True inside a user namespace: devices are bind-mounted from the host, overlay uses userxattr. */
@@ -101,8 +102,14 @@ const DEV_LINKS: readonly [string, string][] = [
 const STAGING_CANDIDATES = ['/tmp', '/mnt', '/run', '/var/tmp'];
 
 /** Slots (fds in the child, bindings/executor.c) the plan uses: fixed ones, then one per bind source. */
-const SLOT = { root: slot(0), dev: slot(1), scratch: slot(2), sys: slot(3), host: slot(4), own: slot(5) } as const;
-const FIRST_SOURCE_SLOT = 6;
+const SLOT = {
+  root: slot(0), dev: slot(1), scratch: slot(2), sys: slot(3), host: slot(4),
+  // the overlay's (overlay-mount.ts): its context, its writable layer, upper, work, and the staging directory
+  fsContext: slot(5), layer: slot(6), upper: slot(7), work: slot(8), staging: slot(9),
+  // the tmpfs of the container's own files when it has no in-memory writable layer (ownFileOps)
+  own: slot(10),
+} as const;
+const FIRST_SOURCE_SLOT = 11;
 
 /** Top-level host entries a container on the host root never gets from the host: made fresh. */
 const FRESH_DIRS = new Set(['proc', 'sys', 'dev', 'tmp']);
@@ -131,9 +138,6 @@ function stagingDir(): string {
   }
   return staging;
 }
-
-/** Characters overlayfs cannot take in a lowerdir/upperdir option. */
-const OVERLAY_UNSAFE = /[,:\\]/;
 
 /** Opens a path inside the new root (RESOLVE_IN_ROOT: symlinks cannot lead out of it) into a slot. */
 function openInRoot(path: string, into: Slot, create: 'none' | 'dirs' | 'file', what: string): PlanOp {
@@ -180,27 +184,9 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
 
   ops.push(op.mount({ step: 'make the mount tree private', path: '/', source: null, target: '/', fstype: null, data: null, flags: MS.REC | MS.PRIVATE }));
   if (plan.overlay) {
-    const lowers = plan.overlay.lowers;
-    const layer = plan.overlay.layer === 'memory' ? { upper: `${root}/upper`, work: `${root}/work` } : plan.overlay.layer;
-    const paths = [layer.upper, layer.work, ...(lowers ? [lowers.base] : [source])];
-    for (const p of paths) {
-      if (OVERLAY_UNSAFE.test(p)) throw new CorralError(`overlay cannot take the path ${p} (it has a comma, colon or backslash); use rootfsWritable: 'direct'`, { code: 'ERR_INVALID_SPEC', path: p });
-    }
-    // An image's layers are named relative to their directory, which the child enters first: the
-    // option string must fit in a page, and 200 absolute layer paths would not. 'volatile': the
-    // upper layer is thrown away with the container, so overlayfs need not sync it at unmount;
-    // no redirect_dir or metacopy (userxattr, rootless, has neither), so the upper directory alone
-    // holds every change (for commit).
-    // The lower is entered before the in-memory upper's tmpfs covers the staging directory, which
-    // may hold it (a rootfs under /tmp): named relative to the working directory, it stays reachable.
-    const base = lowers?.base ?? source;
-    ops.push(op.chdir({ step: `enter ${lowers ? 'the layer store' : 'the lower directory'} ${base}`, path: base, dir: base }));
-    if (plan.overlay.layer === 'memory') ops.push(...memoryUpperOps(root, nodev));
-    const lowerdir = lowers ? (lowers.names.length ? lowers.names.join(':') : null) : '.';
-    if (lowerdir === null) throw new CorralError('an image without layers cannot be run', { code: 'ERR_INVALID_IMAGE' });
-    const data = `lowerdir=${lowerdir},upperdir=${layer.upper},workdir=${layer.work},volatile${plan.rootless ? ',userxattr' : ',redirect_dir=off,metacopy=off'}`;
-    if (data.length >= 4096) throw new CorralError(`the overlay options take ${data.length} bytes, more than the page the kernel accepts`, { code: 'E2BIG', path: lowers?.base ?? source });
-    ops.push(op.mount({ step: `mount an overlay over ${lowers ? `${lowers.names.length} image layers` : source}`, path: lowers?.base ?? source, source: 'overlay', target: root, fstype: 'overlay', data, flags: nodev }));
+    ops.push(...overlayOps({ ...plan.overlay, lowers: plan.overlay.lowers ?? { dir: source }, rootless: plan.rootless, nodev: !liftedDefences.devNodes }, root, {
+      context: SLOT.fsContext, layer: SLOT.layer, upper: SLOT.upper, work: SLOT.work, lowers: SLOT.scratch, park: SLOT.staging, mounted: SLOT.root,
+    }));
   } else if (skeleton) {
     ops.push(op.mount({ step: `mount tmpfs on ${root} for the host root`, path: root, source: 'tmpfs', target: root, fstype: 'tmpfs', data: 'mode=755', flags: MS.NOSUID | nodev }));
   } else {
@@ -281,26 +267,14 @@ function hostRootOps(mode: 'full' | 'system', entries: readonly HostEntry[], sta
   return ops;
 }
 
-/** A tmpfs on the staging directory holding the overlay's upper and work directories: the overlay
- * is then mounted over it (it keeps its references to them), and the tmpfs goes with the mount
- * namespace (bubblewrap's --tmp-overlay). It stays open in SLOT.own: the container's own files
- * go there too. */
-function memoryUpperOps(root: string, nodev: number): PlanOp[] {
-  const step = `mount tmpfs on ${root} for the writable layer`;
-  return [
-    op.mount({ step, path: root, source: 'tmpfs', target: root, fstype: 'tmpfs', data: 'mode=755', flags: MS.NOSUID | nodev }),
-    op.openInRoot({ step: `open ${root} for the writable layer`, path: root, root: null, inRoot: root, into: SLOT.own, create: 'none' }),
-    op.mkdir({ step: `create ${root}/upper`, path: `${root}/upper`, name: 'upper', mode: 0o755, dir: SLOT.own }),
-    op.mkdir({ step: `create ${root}/work`, path: `${root}/work`, name: 'work', mode: 0o700, dir: SLOT.own }),
-  ];
-}
-
 /** The container's own files, each bound over its target, which is resolved inside the root: an
  * image's /etc/hosts that links to a host path leads to that path inside the root, never out of it
  * (test/security/etc-files-host-link.test.ts). They are made on a tmpfs nothing inside reaches by
- * path, gone with the mount namespace: the in-memory writable layer's (inMemoryUpper, open in
- * SLOT.own), or one mounted on the root's /dev and then covered by /dev's own. */
+ * path, gone with the mount namespace: the in-memory writable layer's (inMemoryUpper: its tmpfs
+ * stays open in SLOT.layer, overlay-mount.ts), or one mounted on the root's /dev and then covered
+ * by /dev's own. */
 function ownFileOps(files: readonly OwnFile[], staging: string, inMemoryUpper: boolean): PlanOp[] {
+  const dir = inMemoryUpper ? SLOT.layer : SLOT.own;
   const ops: PlanOp[] = inMemoryUpper ? [] : [
     openInRoot('/dev', SLOT.scratch, 'dirs', "the container's own files"),
     mountAt("mount a tmpfs for the container's own files on /dev (covered by /dev's)", '/dev', SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=755'),
@@ -309,7 +283,7 @@ function ownFileOps(files: readonly OwnFile[], staging: string, inMemoryUpper: b
   const onHost = liftedDefences.ownFilesOnHostPaths;
   for (const f of files) {
     ops.push(op.bindOwnFile({
-      step: `bind the container's own ${f.target}`, path: f.target, root: onHost ? null : SLOT.root, dir: SLOT.own,
+      step: `bind the container's own ${f.target}`, path: f.target, root: onHost ? null : SLOT.root, dir,
       inRoot: onHost ? `${staging}${f.target}` : f.target, text: f.text, name: f.target.slice(f.target.lastIndexOf('/') + 1),
     }));
   }

@@ -22,4 +22,13 @@ export const liftedDefences = {
   /** The container's own /etc files bound over their paths taken as host paths (an image's
    * symlink followed from the host's root) instead of resolved inside the container's root. */
   ownFilesOnHostPaths: false,
+  /** A build step's mount stubs removed by plain paths, following a symlink the step left on the
+   * way (lib/fs/mount-stubs.ts). */
+  followStubLinks: false,
+  /** ADD unpacks an archive's whiteout names (.wh.x) into the layer, where they delete image files
+   * (lib/build/archives.ts). */
+  archiveWhiteouts: false,
+  /** The overlay mounted with mount(2) from paths, as on kernels that take no layers by fd, so
+   * /proc/self/mountinfo shows the writable layer's host path. */
+  overlayFromPaths: false,
 };

@@ -43,7 +43,7 @@ function launchOf(spec: ContainerSpec, rootless: boolean, context: Partial<Setup
   const ownFiles = etcFiles(resolved, context.mounts ?? [], false, hostEtc);
   return {
     cloneFlags: cloneFlags(resolved, ownCgroup),
-    setup: containerSetupOps(resolved, { ownCgroup, layer: null, image: null, mounts: [], hostEntries: null, ownFiles, ...context }),
+    setup: containerSetupOps(resolved, { ownCgroup, layer: null, image: null, mounts: [], hostEntries: null, ownFiles, overlayMount: 'fds', ...context }),
     beforeExec: lastStepOps(resolved.hardening),
     afterResolve: commandStartOps(resolved, CONSOLE_FD),
     keepFds: resolved.tty ? [CONSOLE_FD] : [],
@@ -79,6 +79,9 @@ const plans: Record<string, () => PlanOp[]> = {
   'run-rootless': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS }, true, { layer: MEMORY }), STATUS_FD),
   'run-rootless-host-pid-net': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, network: 'host', namespaces: { pid: false, net: false } }, true, { layer: MEMORY }), STATUS_FD),
   'run-image-overlay': () => runPlan(launchOf({ command: ['sh'], cwd: '/srv' }, false, { layer: MEMORY, image: IMAGE }), STATUS_FD),
+  // The fallback for kernels that take no overlay layers by fd: mount(2) from paths.
+  'run-image-overlay-paths': () => runPlan(launchOf({ command: ['sh'], cwd: '/srv' }, false, { layer: MEMORY, image: IMAGE, overlayMount: 'paths' }), STATUS_FD),
+  'create-image-overlay-paths': () => pendingPlan(launchOf({ command: ['sh'] }, false, { layer: LAYER, image: IMAGE, overlayMount: 'paths' }), STATUS_FD, START_FD),
   'run-host-root': () => runPlan(launchOf({ command: ['true'] }, false), STATUS_FD),
   'run-host-root-system': () => runPlan(launchOf({ command: ['true'], hostRoot: 'system' }, true, {
     hostEntries: HOST_ENTRIES,

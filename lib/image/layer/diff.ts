@@ -28,6 +28,8 @@ export interface DiffLayerOptions {
   /** Called with each directory (relative to the upper) just before the walk opens it: the seam a
    * test uses to swap the directory for a symlink at the worst moment. */
   onDirectory?: (rel: string) => void | Promise<void>;
+  /** No entry dated later than this (seconds; SOURCE_DATE_EPOCH). */
+  clampMtime?: number | undefined;
 }
 
 /**
@@ -37,7 +39,7 @@ export interface DiffLayerOptions {
  * (issue 10 item 6, the commit race); what it changes under the walk fails with ERR_LAYER_CHANGED.
  */
 export async function diffLayer(upper: string, out: Writable, options: DiffLayerOptions): Promise<LayerDigest> {
-  const tar = new TarWriter(out, { digest: true });
+  const tar = new TarWriter(out, { digest: true, clampMtime: options.clampMtime });
   const root = openAt(AT_FDCWD, cName(upper), OPEN_AT.O_RDONLY | OPEN_AT.O_DIRECTORY);
   try {
     await new UpperWalker(tar, options).walk(root, '');
