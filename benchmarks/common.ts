@@ -1,5 +1,8 @@
-// What the benchmarks share: the --runs option, medians, checked container runs, and timing of
-// variants in interleaved rounds whose order is shuffled every round.
+// What the benchmarks share: the --runs option, medians, checked container runs, timing of
+// variants in interleaved rounds whose order is shuffled every round, and starting the peers.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ContainerSpec, Runtime } from '../lib/index.ts';
 
 /** --runs N or --runs=N (default 300), the only option a benchmark takes. */
@@ -66,3 +69,22 @@ export async function timedRun(rt: Runtime, spec: ContainerSpec, name: string): 
   if (r.exitCode !== 0) throw new Error(`${name}: exited with ${r.exitCode ?? r.signal}: ${r.stderr.toString().trim()}`);
   return ms;
 }
+
+/** Spawns a program with fds 0-2 on /dev/null and resolves on exit 0 (rejects otherwise), the way a
+ * Node caller would start bwrap or runc. */
+export function spawnQuiet(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${cmd} exited with ${signal ?? code}`));
+    });
+  });
+}
+
+/** True when an executable of that name is on PATH. */
+export function installed(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, cmd)));
+}
+

@@ -9,7 +9,8 @@ import type { ContainerSpec, Runtime } from '../index.ts';
 import { CorralError } from '../sys/errors.ts';
 import { failureLine, pairs, parseMountFlag, parsePublishFlag, parseTmpfsFlag, parseVolumeFlag, usageError } from './parse.ts';
 import { pullPolicy } from '../container/pull-policy.ts';
-import { attachTerminal, stdioSpec, terminalDrained, type TerminalFlags } from './terminal.ts';
+import { attachTerminal, stdioSpec, type TerminalFlags } from './terminal.ts';
+import { ended } from '../container/attach.ts';
 import { parseRunArgs, runEnvironment, runExtraHosts, runLimits, runUser } from './run-options.ts';
 
 const USAGE = `usage: corral run [options] IMAGE [COMMAND [ARG...]] | corral run [options] [--rootfs DIR] -- COMMAND [ARG...]
@@ -17,7 +18,8 @@ const USAGE = `usage: corral run [options] IMAGE [COMMAND [ARG...]] | corral run
        corral build [-t TAG] [-f FILE] [--build-arg K=V] [--target STAGE] [--no-cache] CONTEXT
        corral run -d [--name NAME] [--restart POLICY] [options] ...   (detached: prints the id)
        corral ps [-a] [-q] [--format json] | logs [-f] [--tail N] [--since T] [-t] CONTAINER
-       corral exec [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
+       corral exec [-it] [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
+       corral attach [--no-stdin] [--detach-keys KEYS] [--sig-proxy BOOL] CONTAINER
        corral start|stop [-t S]|restart [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
        corral image import|export|ls|inspect|tag|rm|gc|du ...   (corral images, corral rmi REF)
        corral pull|push|login|logout ...                       (registries: corral pull --help)
@@ -204,7 +206,7 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   try {
     await container.start();
     exit = await container.wait();
-    await terminalDrained(container);
+    await ended(container.terminal);
   } finally {
     detach();
     if (timer) clearTimeout(timer);
@@ -242,6 +244,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./logs-command.ts')).logsCommand(rest);
     case 'exec':
       return (await import('./exec-command.ts')).execCommand(rest);
+    case 'attach':
+      return (await import('./attach-command.ts')).attachCommand(rest);
     case 'inspect':
       return (await import('./inspect-command.ts')).inspectCommand(rest);
     case 'stats':

@@ -81,7 +81,7 @@ export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): Pl
   }
   ops.push(dieWithParentOp());
   ops.push(op.prctl({ step: 'make the setup non-dumpable', option: PR.SET_DUMPABLE, arg: 0 }));
-  if (!liftedDefences.hostSession) ops.push(op.setsid({ step: 'start a new session' }));
+  ops.push(...newSessionOps());
   if (spec.namespaces.mount) {
     ops.push(...rootfsOps({
       rootfs: spec.rootfs,
@@ -108,6 +108,12 @@ export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): Pl
   if (spec.namespaces.net) ops.push(op.loopbackUp({ step: 'bring up lo' }));
   ops.push(...processOps(spec, true));
   return ops;
+}
+
+/** setsid: a container process leads a session of its own, with no controlling terminal, so
+ * TIOCSTI cannot reach the host's (test/security/tiocsti.test.ts, tiocsti-tty.test.ts). */
+function newSessionOps(): PlanOp[] {
+  return liftedDefences.hostSession ? [] : [op.setsid({ step: 'start a new session' })];
 }
 
 /** PR_SET_PDEATHSIG: a container process dies with the host process that made it. */
@@ -146,7 +152,7 @@ export function joiningOps(): PlanOp[] {
 
 /** Every step of a process exec'd into a running container, once it is forked inside. */
 export function joinedProcessOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'idMap' | 'namespaces' | 'capabilities' | 'hardening'>): PlanOp[] {
-  return [dieWithParentOp(), op.setsid({ step: 'start a new session' }), ...processOps(spec, false)];
+  return [dieWithParentOp(), ...newSessionOps(), ...processOps(spec, false)];
 }
 
 /** The steps right after the command is resolved (before a created container waits for start): the

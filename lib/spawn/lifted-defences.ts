@@ -16,8 +16,8 @@ export const liftedDefences = {
   hostExe: false,
   /** Mounts other than /dev without nodev, so device nodes on them open. */
   devNodes: false,
-  /** The first process stays in the host's session (no setsid), so the host's terminal, when it
-   * has the host's stdio, is its controlling terminal. */
+  /** The first process and exec'd ones stay in the host's session (no setsid), so the host's
+   * terminal, when they have the host's stdio, is their controlling terminal. */
   hostSession: false,
   /** The container's own /etc files bound over their paths taken as host paths (an image's
    * symlink followed from the host's root) instead of resolved inside the container's root. */

@@ -15,6 +15,8 @@ import { planText } from '../plan-text.ts';
 import { etcFiles, type HostEtc } from '../../lib/container/etc-files.ts';
 
 // Far above any fd this process has open, so it can never be the executor image's fd (shown as exe).
+const TARGET_PIDFD = 1019;
+const JOIN_CGROUP_FD = 1020;
 const STATUS_FD = 1021;
 const START_FD = 1022;
 const CONSOLE_FD = 1023;
@@ -59,9 +61,9 @@ function execPlan(tty: boolean): PlanOp[] {
   const resolved = resolveSpec({ id: 'golden', command: ['sleep', '1'], rootfs, cwd: '/work' }, false);
   return joinPlan({
     cloneFlags: 0n,
-    targetPidfd: 40,
+    targetPidfd: TARGET_PIDFD,
     nsFlags: cloneFlags(resolved),
-    joinCgroupFd: 41,
+    joinCgroupFd: JOIN_CGROUP_FD,
     joinSetup: joiningOps(),
     setup: joinedProcessOps(resolved),
     beforeExec: lastStepOps(resolved.hardening),
