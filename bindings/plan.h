@@ -96,6 +96,10 @@ enum op_code {
 	                         * namespace's maps (newuidmap, newgidmap) and a byte, then closes it */
 	OP_CHOWN_IN_ROOT = 47,  /* n3 root dir, s0 path (inside it, no symlink followed), n1 uid, n2 gid,
 	                         * n0 mode + 1 to set again afterwards (chown clears set-id bits), or 0 */
+	OP_BIND_OWN_FILE = 48,  /* n0 root dir, n1 dir of the container's own files (a tmpfs), s0 path
+	                         * inside the root, s1 text, s2 name in n1: writes the text to a new file
+	                         * there and binds it over the path, resolved inside the root (a symlink,
+	                         * dangling too, leads to a path inside it; what is missing is made) */
 	OP_FSOPEN = 49,         /* s0 filesystem type, n0 slot: a filesystem context (fsopen) */
 	OP_FSCONFIG = 50,       /* n0 context slot, n1 FSCONFIG_* command, s0 key, s1 string value,
 	                         * n2 slot of the fd (FSCONFIG_SET_FD) */

@@ -28,7 +28,7 @@ const SLOT_FIELDS = new Set([
   'OPEN_TREE.into', 'MOUNT_SETATTR.slot', 'MOVE_MOUNT.slot', 'MKDIR.dir', 'MKNOD.dir', 'CREATE_FILE.dir', 'SYMLINK.dir',
   'OPEN_IN_ROOT.root', 'OPEN_IN_ROOT.into', 'MOUNT_AT.slot', 'MOVE_MOUNT_AT.from', 'MOVE_MOUNT_AT.to', 'SETATTR_ONE.slot',
   'MASK_PATH.root', 'READONLY_PATH.root', 'FSOPEN.into', 'FSCONFIG.context', 'FSCONFIG.fd', 'OVERLAY_LOWERS.context',
-  'OVERLAY_LOWERS.dir', 'OVERLAY_LOWERS.park', 'FSMOUNT.context', 'FSMOUNT.into',
+  'OVERLAY_LOWERS.dir', 'OVERLAY_LOWERS.park', 'FSMOUNT.context', 'FSMOUNT.into', 'BIND_OWN_FILE.root', 'BIND_OWN_FILE.dir',
 ]);
 
 /** How one field of an op reads. */

@@ -11,7 +11,7 @@ import { failureLine, pairs, parseMountFlag, parsePublishFlag, parseTmpfsFlag, p
 import { pullPolicy } from '../container/pull-policy.ts';
 import { attachTerminal, stdioSpec, type TerminalFlags } from './terminal.ts';
 import { ended } from '../container/attach.ts';
-import { parseRunArgs, runEnvironment, runLimits, runUser } from './run-options.ts';
+import { parseRunArgs, runEnvironment, runExtraHosts, runLimits, runUser } from './run-options.ts';
 
 const USAGE = `usage: corral run [options] IMAGE [COMMAND [ARG...]] | corral run [options] [--rootfs DIR] -- COMMAND [ARG...]
        corral commit [options] IMAGE NEWREF [COMMAND...]   (run, then store the changes as NEWREF)
@@ -37,7 +37,11 @@ options:
       --entrypoint CMD    replaces the image's Entrypoint (and its Cmd); '' clears it
   -w, --cwd DIR           working directory inside the container
   -u, --user U[:G]        run as this user: ids or names (of the image's or rootfs's /etc/passwd)
-      --hostname NAME     host name inside the container
+  -h, --hostname NAME     host name inside the container (also its own /etc/hostname and /etc/hosts)
+      --add-host NAME:IP  another line of the container's /etc/hosts (repeatable; NAME=IP, [IPv6] too)
+      --dns IP            nameserver of the container's /etc/resolv.conf, replacing the host's (repeatable)
+      --dns-search DOMAIN search domain of its resolv.conf (repeatable)
+      --dns-option OPT    resolver option of its resolv.conf, e.g. ndots:2 (repeatable)
       --network MODE      none (default: own namespace with lo), host, bridge or a network's name
       --network-alias N   another name the container resolves by on its network (repeatable)
   -p, --publish [IP:][HOST:]CONTAINER[/udp]  publish a port (default IP 127.0.0.1; no --network: bridge)
@@ -66,7 +70,7 @@ options:
       --sig-proxy BOOL    forward SIGINT, SIGTERM, SIGHUP to the container (default true)
       --stop-timeout S    seconds between SIGTERM and SIGKILL when corral stops it (default 10)
   -m, --message TEXT      (commit) recorded in the new image's history
-  -h, --help              this text
+      --help              this text
       --version           corral's version
 
 Options come before IMAGE; what follows IMAGE is the command with its own options.
@@ -100,7 +104,11 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
     entrypoint: { type: 'string' },
     cwd: { type: 'string', short: 'w' },
     user: { type: 'string', short: 'u' },
-    hostname: { type: 'string' },
+    hostname: { type: 'string', short: 'h' },
+    'add-host': { type: 'string', multiple: true },
+    dns: { type: 'string', multiple: true },
+    'dns-search': { type: 'string', multiple: true },
+    'dns-option': { type: 'string', multiple: true },
     network: { type: 'string' },
     'network-alias': { type: 'string', multiple: true },
     publish: { type: 'string', short: 'p', multiple: true },
@@ -128,7 +136,8 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
     restart: { type: 'string' },
     rm: { type: 'boolean' },
     pull: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
+    // -h is --hostname, as in docker run.
+    help: { type: 'boolean' },
   }, commit ? 2 : 1, what);
   if (values.help) {
     console.log(USAGE);
@@ -155,6 +164,10 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   if (values.cwd !== undefined) spec.cwd = values.cwd;
   if (values.user !== undefined) spec.user = runUser(values.user);
   if (values.hostname !== undefined) spec.hostname = values.hostname;
+  if (values['add-host']) spec.extraHosts = runExtraHosts(values['add-host']);
+  if (values.dns) spec.dns = values.dns;
+  if (values['dns-search']) spec.dnsSearch = values['dns-search'];
+  if (values['dns-option']) spec.dnsOptions = values['dns-option'];
   if (values.network !== undefined) spec.network = values.network;
   if (values['network-alias']) spec.network = { name: values.network ?? 'bridge', aliases: values['network-alias'] };
   if (values.publish) spec.ports = values.publish.map(parsePublishFlag);

@@ -5,6 +5,7 @@ import type { CgroupManager } from '../cgroup/manager.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
 import { Container, type ContainerOwner } from './container.ts';
 import { abortError, checkRunOptions, collectRun, type RunOptions, type RunResult } from './run-result.ts';
+import { etcFiles } from './etc-files.ts';
 import { cloneFlags, commandStartOps, containerSetupOps, envList, searchPath } from './setup.ts';
 import { lastStepOps } from './hardening.ts';
 import { resolveSpec, type ContainerSpec, type ResolvedSpec } from './spec.ts';
@@ -385,7 +386,7 @@ export class ContainerEngine {
     // runtime's own root (other containers' layers, images, volumes).
     const onHostRoot = spec.rootfs === null && !image && spec.namespaces.mount;
     const visible = onHostRoot ? { ...spec, maskedPaths: [...spec.maskedPaths, this.#parts.root] } : spec;
-    const context = { ownCgroup: cgroup !== null, layer, image, mounts, hostEntries: onHostRoot ? hostRootEntries(spec.hostRoot, mounts) : null };
+    const context = { ownCgroup: cgroup !== null, layer, image, mounts, hostEntries: onHostRoot ? hostRootEntries(spec.hostRoot, mounts) : null, ownFiles: etcFiles(spec, mounts, onHostRoot) };
     return {
       cloneFlags: network ? cloneFlags(spec, cgroup !== null) & ~CLONE.NEWNET : cloneFlags(spec, cgroup !== null),
       setup: spec.network === 'pasta'

@@ -1,7 +1,7 @@
 import { CLONE, PR } from '../sys/constants.ts';
 import { op, type PlanOp } from '../spawn/ops.ts';
 import { liftedDefences } from '../spawn/lifted-defences.ts';
-import { rootfsOps, type HostEntry, type PlannedMount } from '../fs/rootfs.ts';
+import { rootfsOps, type HostEntry, type OwnFile, type PlannedMount } from '../fs/rootfs.ts';
 import type { WritableLayer } from '../fs/container-layers.ts';
 import type { OverlayMount } from '../fs/overlay-mount.ts';
 import { overlayMount } from '../fs/overlay-probe.ts';
@@ -65,6 +65,8 @@ export interface SetupContext {
   mounts: PlannedMount[];
   /** The host root's top-level entries to bind, for a container on it that needs them (else null). */
   hostEntries: readonly HostEntry[] | null;
+  /** Its own /etc files (etc-files.ts), bound over the root's. */
+  ownFiles: readonly OwnFile[];
   /** How the overlay is mounted; by default the way the kernel takes (probed once, overlay-probe.ts). */
   overlayMount?: OverlayMount;
 }
@@ -94,6 +96,7 @@ export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): Pl
       rootless: spec.namespaces.user,
       ownProc: spec.namespaces.pid,
       mounts: context.mounts,
+      ownFiles: context.ownFiles,
       // Only a network namespace of our own gets a fresh sysfs: the host's sysfs superblock is
       // mounted read-write, so a read-only one for the same namespace is refused with EBUSY.
       ownSysfs: spec.namespaces.net,

@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { op, slot, type PlanOp, type Slot } from '../spawn/ops.ts';
 import { liftedDefences } from '../spawn/lifted-defences.ts';
 import { CorralError } from '../sys/errors.ts';
@@ -13,6 +14,12 @@ export type PlannedMount =
   | { type: 'bind'; source: string; target: string; readonly: boolean; recursive: boolean; propagation: Propagation; sourceIsDir: boolean }
   | { type: 'tmpfs'; target: string; size: number | null; mode: number };
 
+/** A file of the container's own (/etc/hosts and the like): its text, bound over target. */
+export interface OwnFile {
+  target: string;
+  text: string;
+}
+
 /** A top-level entry of the host's /: a directory, a file, or a symlink and its target. */
 export type HostEntry = { name: string; kind: 'dir' | 'file' } | { name: string; kind: 'link'; target: string };
 
@@ -21,12 +28,31 @@ export type HostEntry = { name: string; kind: 'dir' | 'file' } | { name: string;
  * null when a read-only clone of the host's whole tree will do (one clone instead of a bind each). */
 export function hostRootEntries(mode: 'full' | 'system', mounts: readonly PlannedMount[]): HostEntry[] | null {
   if (mode === 'full' && mounts.every((m) => existsSync(m.target))) return null;
+  mounts.forEach((m, i) => checkHostRootTarget(mode, m.target, mounts.slice(0, i)));
   const entries: HostEntry[] = [];
   for (const e of readdirSync('/', { withFileTypes: true })) {
     if (e.isSymbolicLink()) entries.push({ name: e.name, kind: 'link', target: readlinkSync(`/${e.name}`) });
     else if (e.isDirectory() || e.isFile()) entries.push({ name: e.name, kind: e.isDirectory() ? 'dir' : 'file' });
   }
   return entries;
+}
+
+/** A mount target on the host root must be makeable: on the tmpfs the host's entries are bound
+ * on, in a fresh directory (/tmp) or on an earlier mount, not inside a host directory, which the
+ * container sees read-only (it failed at setup with EROFS; Docker would make it on the host). */
+function checkHostRootTarget(mode: 'full' | 'system', target: string, earlier: readonly PlannedMount[]): void {
+  if (existsSync(target)) return;
+  let parent = dirname(target);
+  while (!existsSync(parent)) parent = dirname(parent);
+  const top = target.split('/')[1]!;
+  const fromHost = parent !== '/' && !FRESH_DIRS.has(top) && (mode === 'full' || SYSTEM_DIRS.test(top));
+  const onEarlier = earlier.some((m) => target.startsWith(`${m.target}/`));
+  if (!fromHost || onEarlier) return;
+  const next = target.indexOf('/', parent.length + 1);
+  const missing = next < 0 ? target : target.slice(0, next);
+  throw new CorralError(`cannot mount on ${target}: ${missing} does not exist in the host's ${parent}, which a container on the host root sees read-only; make it on the host, or mount on a path whose parent exists (or at the top level, such as /${target.split('/').at(-1)})`, {
+    code: 'EROFS', errno: 30, syscall: 'mkdirat', path: target, step: 'check the mount targets on the host root',
+  });
 }
 
 /** How the container's root filesystem is put together. */
@@ -54,6 +80,9 @@ export interface RootfsPlan {
    * host's /sys is bound. Either way /sys is read-only. */
   ownSysfs: boolean;
   mounts: readonly PlannedMount[];
+  /** Files written to a tmpfs of the container's own and bound over their targets before the
+   * mounts (which may cover them); the root itself is never written to. */
+  ownFiles: readonly OwnFile[];
   /** Hidden: /dev/null over files, an empty read-only tmpfs over directories. */
   maskedPaths: readonly string[];
   /** Bound read-only onto themselves. */
@@ -77,8 +106,10 @@ const SLOT = {
   root: slot(0), dev: slot(1), scratch: slot(2), sys: slot(3), host: slot(4),
   // the overlay's (overlay-mount.ts): its context, its writable layer, upper, work, and the staging directory
   fsContext: slot(5), layer: slot(6), upper: slot(7), work: slot(8), staging: slot(9),
+  // the tmpfs of the container's own files when it has no in-memory writable layer (ownFileOps)
+  own: slot(10),
 } as const;
-const FIRST_SOURCE_SLOT = 10;
+const FIRST_SOURCE_SLOT = 11;
 
 /** Top-level host entries a container on the host root never gets from the host: made fresh. */
 const FRESH_DIRS = new Set(['proc', 'sys', 'dev', 'tmp']);
@@ -175,6 +206,7 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   ops.push(plan.ownSysfs
     ? mountAt('mount sysfs on /sys read-only', '/sys', SLOT.scratch, 'sysfs', 'sysfs', MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC)
     : op.moveMountAt({ step: hostSys, path: '/sys', from: SLOT.sys, to: SLOT.scratch }));
+  if (plan.ownFiles.length > 0) ops.push(...ownFileOps(plan.ownFiles, root, plan.overlay?.layer === 'memory'));
   ops.push(...devOps(plan.rootless, nodev));
   if (plan.rootfs === null) {
     ops.push(openInRoot('/tmp', SLOT.scratch, 'dirs', 'tmpfs'));
@@ -231,6 +263,29 @@ function hostRootOps(mode: 'full' | 'system', entries: readonly HostEntry[], sta
       ops.push(openInRoot(path, SLOT.scratch, 'dirs', 'an empty home'));
       ops.push(mountAt(`mount tmpfs on ${path}`, path, SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | nodev, `mode=${mode}`));
     }
+  }
+  return ops;
+}
+
+/** The container's own files, each bound over its target, which is resolved inside the root: an
+ * image's /etc/hosts that links to a host path leads to that path inside the root, never out of it
+ * (test/security/etc-files-host-link.test.ts). They are made on a tmpfs nothing inside reaches by
+ * path, gone with the mount namespace: the in-memory writable layer's (inMemoryUpper: its tmpfs
+ * stays open in SLOT.layer, overlay-mount.ts), or one mounted on the root's /dev and then covered
+ * by /dev's own. */
+function ownFileOps(files: readonly OwnFile[], staging: string, inMemoryUpper: boolean): PlanOp[] {
+  const dir = inMemoryUpper ? SLOT.layer : SLOT.own;
+  const ops: PlanOp[] = inMemoryUpper ? [] : [
+    openInRoot('/dev', SLOT.scratch, 'dirs', "the container's own files"),
+    mountAt("mount a tmpfs for the container's own files on /dev (covered by /dev's)", '/dev', SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=755'),
+    openInRoot('/dev', SLOT.own, 'none', "the container's own files"),
+  ];
+  const onHost = liftedDefences.ownFilesOnHostPaths;
+  for (const f of files) {
+    ops.push(op.bindOwnFile({
+      step: `bind the container's own ${f.target}`, path: f.target, root: onHost ? null : SLOT.root, dir,
+      inRoot: onHost ? `${staging}${f.target}` : f.target, text: f.text, name: f.target.slice(f.target.lastIndexOf('/') + 1),
+    }));
   }
   return ops;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
 import { runtimeDir } from '../fs/runtime-root.ts';
 import { BRIDGE_PREFIX, removeBridge } from './bridge.ts';
-import { attach, detach, liveEndpoints, sweepEndpoints, type Attachment } from './endpoints.ts';
+import { attach, detach, liveEndpoints, sweepEndpoints, type AttachRequest, type Attachment } from './endpoints.ts';
 import { formatAddress, formatSubnet, isHostOf, overlaps, parseAddress, parseSubnet, type Subnet } from './ipv4.ts';
 import { withLock } from './lock.ts';
 import { DEFAULT_NETWORK } from './default-network.ts';
@@ -212,7 +212,7 @@ export class NetworkStore {
    * ports, then lib/net/endpoints.ts does the rest. owner: the process tag the endpoint belongs to
    * (default this process's). handOver() lets the held ports go too: a detached container's
    * published ports are then kept by their DNAT rules alone (docker's userland-proxy=false). */
-  async attach(name: string, request: { container: string; names: string[]; ip: string | null; ports: PortRequest[]; owner?: string }): Promise<Attachment> {
+  async attach(name: string, request: Omit<AttachRequest, 'ports'> & { ports: PortRequest[] }): Promise<Attachment> {
     if (process.getuid!() !== 0) {
       throw new CorralError('bridge networks need root for now (rootless networking with pasta is not implemented)', { code: 'ERR_NETWORK_UNAVAILABLE', path: name });
     }

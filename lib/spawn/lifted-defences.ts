@@ -19,6 +19,9 @@ export const liftedDefences = {
   /** The first process and exec'd ones stay in the host's session (no setsid), so the host's
    * terminal, when they have the host's stdio, is their controlling terminal. */
   hostSession: false,
+  /** The container's own /etc files bound over their paths taken as host paths (an image's
+   * symlink followed from the host's root) instead of resolved inside the container's root. */
+  ownFilesOnHostPaths: false,
   /** A build step's mount stubs removed by plain paths, following a symlink the step left on the
    * way (lib/fs/mount-stubs.ts). */
   followStubLinks: false,

@@ -50,6 +50,7 @@ export const OP = {
   INIT: 45,
   AWAIT_MAPS: 46,
   CHOWN_IN_ROOT: 47,
+  BIND_OWN_FILE: 48,
   FSOPEN: 49,
   FSCONFIG: 50,
   OVERLAY_LOWERS: 51,
@@ -218,4 +219,8 @@ export const op = {
   exit: define<{ status: number }>('EXIT', 'exit_group', (f) => ({ n: [f.status] })),
   chownInRoot: define<{ root: Slot; inRoot: string; uid: number; gid: number; mode: number | null }>(
     'CHOWN_IN_ROOT', 'fchownat', (f) => ({ s: [f.inRoot], n: [f.mode === null ? 0 : f.mode + 1, f.uid, f.gid, dirWord(f.root)] })),
+  /** Writes text to a new file (name) in dir, a tmpfs of the container's own, and binds it over
+   * inRoot, resolved inside root (null: a host path), made when missing: /etc/hosts and the like. */
+  bindOwnFile: define<{ root: Slot | null; dir: Slot; inRoot: string; text: string; name: string }>(
+    'BIND_OWN_FILE', 'move_mount', (f) => ({ s: [f.inRoot, f.text, f.name], n: [dirWord(f.root), dirWord(f.dir)] })),
 };

@@ -4,7 +4,7 @@
 // the network these tests make.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Runtime } from '../../lib/index.ts';
 import { alive, eventually, tcpAnswer } from '../helpers.ts';
@@ -51,6 +51,20 @@ describe('detached containers on bridge networks (in a network namespace of thei
     await fx.runtime.networks.remove('bridge');
     assert.deepEqual(links(), ['lo']);
     assert.doesNotMatch(ruleset(), /table ip corral/);
+  });
+
+  it('extraHosts: its own hosts file outlives the creator and goes when another process removes it', async () => {
+    const { proc, id } = await createIn(fx.store, fx.rootfs, 'extras', 'sleep 30', { spec: { network: 'bridge', hostname: 'exthost', extraHosts: { 'db.corp': '10.0.0.7' } } });
+    await sigkill(proc);
+    const c = new Runtime({ root: fx.store }).find(id);
+    const hosts = (await c.exec(['cat', '/etc/hosts'])).stdout.toString();
+    assert.match(hosts, /^10\.0\.0\.7\tdb\.corp$/m);
+    assert.match(hosts, new RegExp(`^${c.ip!.replaceAll('.', '\\.')}\t${id} exthost$`, 'm'));
+    const own = () => readdirSync(join(fx.store, 'networks', 'bridge')).filter((n) => n.startsWith('hosts-'));
+    assert.deepEqual(own(), [`hosts-${c.ip}`]);
+    await new Runtime({ root: fx.store }).find(id).remove({ force: true });
+    assert.deepEqual(own(), []);
+    await fx.runtime.networks.remove('bridge');
   });
 
   it('autoRemove: the supervisor, once its container ended, undoes its endpoint though no process watches', async () => {

@@ -15,6 +15,7 @@ import { TarWriter, type EntryToWrite } from '../tar/writer.ts';
 import type { LayerDigest } from './apply.ts';
 import { isOverlayXattr, OPAQUE_MARKER, opaqueXattr, WHITEOUT_PREFIX } from './entry-names.ts';
 import { isWhiteout } from './overlay-view.ts';
+import { ETC_FILE_PATHS } from '../../container/etc-files.ts';
 
 const debug = createDebug('corral:image');
 
@@ -62,6 +63,10 @@ const MARKER = { type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: 0 } as const;
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = OPEN_AT;
 const OVERFLOW_ID = 65534; // /proc/sys/kernel/overflowuid and overflowgid
 
+/** Empty files that are only the mount points of a container's own /etc files (made in its layer
+ * when the image lacks them): kept out of a commit, as Docker's init layer keeps them. */
+const OWN_FILE_MOUNT_POINTS = new Set(ETC_FILE_PATHS.map((p) => p.slice(1)));
+
 /** Emits the entries of an upper directory in sorted order, depth first. Every name is opened in
  * the directory fd it belongs to (openat), and its metadata read through `/proc/self/fd/<fd>/<name>`
  * (the kernel jumps to that very directory, the last component is never followed): never through
@@ -95,6 +100,7 @@ class UpperWalker {
       const rel = join(dir, name);
       const at = `${fdPath(dirFd)}/${name}`;
       const stat = lstatSync(at);
+      if (OWN_FILE_MOUNT_POINTS.has(rel) && stat.isFile() && stat.size === 0) continue;
       if (isWhiteout(stat)) {
         await this.#tar.add({ name: join(dir, WHITEOUT_PREFIX + name), ...MARKER });
       } else if (stat.isDirectory()) {
