@@ -4,6 +4,7 @@ import { Runtime } from '../runtime.ts';
 import type { PullProgress } from '../registry/pull.ts';
 import type { PushProgress } from '../registry/push.ts';
 import { usageError } from './parse.ts';
+import { normalizeReference } from '../image/reference.ts';
 
 /** Help for `corral pull|push|login|logout`. */
 export const REGISTRY_USAGE = `usage: corral pull REF [--platform OS/ARCH[/VARIANT]] [--insecure] [--root DIR]
@@ -59,7 +60,8 @@ export async function registryCommand(command: 'pull' | 'push' | 'login' | 'logo
   switch (command) {
     case 'pull': {
       const image = await images.pull(a, { ...insecure, ...(values.platform ? { platform: values.platform } : {}), onProgress: progress('pull') });
-      console.log(`${image.manifestDigest} ${image.tags.join(' ')}`.trim());
+      // The reference pulled, as Docker prints it: the image may have other tags in this store.
+      console.log(`${image.manifestDigest} ${normalizeReference(a)}`);
       return 0;
     }
     case 'push': {
