@@ -12,6 +12,7 @@ export const REGISTRY_USAGE = `usage: corral pull REF [--platform OS/ARCH[/VARIA
        corral login REGISTRY -u USER (--password-stdin | -p PASSWORD)
        corral logout REGISTRY
 
+--insecure: TLS without verification, then plain HTTP (loopback registries are insecure by default).
 Credentials come from Docker's config.json ($DOCKER_CONFIG or ~/.docker) and its credential helpers.`;
 
 /** Progress on stderr: a bar on a terminal, a line per 10% otherwise. */

@@ -11,7 +11,7 @@ import { DEFAULT_RETRY, type RetryPolicy } from './retry.ts';
 export interface RegistryOptions {
   /** Credentials for this call; by default those Docker's config.json has for the registry. */
   auth?: Credentials;
-  /** Plain HTTP (loopback registries use it unless this is false). */
+  /** Unverified TLS, then plain HTTP (loopback registries without a CA are insecure unless this is false). */
   insecure?: boolean;
   retry?: Partial<RetryPolicy>;
   signal?: AbortSignal;

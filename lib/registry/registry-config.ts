@@ -1,5 +1,5 @@
 /** RuntimeConfig.registries: per registry its mirrors (tried in order before it), whether it is
- * insecure (plain HTTP, or unverified TLS for an https:// mirror), and a CA bundle. */
+ * insecure (unverified TLS, then plain HTTP: registries.conf's `insecure`), and a CA bundle. */
 
 import { readFileSync } from 'node:fs';
 import { CorralError } from '../sys/errors.ts';
@@ -8,9 +8,10 @@ import { CorralError } from '../sys/errors.ts';
 export interface RegistrySettings {
   /** Hosts ('mirror:5000', 'https://mirror.example') pulls try in order before the registry itself. */
   mirrors?: string[];
-  /** Plain HTTP (an https:// mirror: TLS without verification). Loopback defaults to plain HTTP. */
+  /** TLS without verification, and plain HTTP when the registry does not speak TLS (an https://
+   * mirror: TLS only). Loopback registries without `ca` default to insecure, as in Docker. */
   insecure?: boolean;
-  /** Path of a PEM CA bundle to verify the registry's certificate with. */
+  /** Path of a PEM CA bundle the registry's certificate is verified with (besides Node's roots). */
   ca?: string;
 }
 
