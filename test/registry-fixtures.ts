@@ -7,6 +7,7 @@ import { createSign, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** A running registry: its host:port, its access log so far, and how to stop it. */
@@ -18,6 +19,13 @@ export interface TestRegistry {
   /** The TLS handshakes that failed so far (the registry's "http: TLS handshake error" lines). */
   handshakeErrors(): string[];
   stop(): Promise<void>;
+}
+
+/** skopeo's arguments with an auth file of its own (absent: no credentials) after the subcommand:
+ * rootless skopeo otherwise reads /run/containers/UID/auth.json and fails with EACCES once a root
+ * podman or skopeo on the host has made /run/containers root-only. */
+export function skopeoArgs(args: string[]): string[] {
+  return [args[0]!, '--authfile', join(tmpdir(), `corral-test-no-skopeo-auth-${process.pid}.json`), ...args.slice(1)];
 }
 
 /** A free TCP port on 127.0.0.1. */

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { Runtime, type RegistriesConfig } from '../../lib/index.ts';
 import { busyboxLayout } from '../image-fixtures.ts';
 import { eventually, removeWork, rootless } from '../helpers.ts';
-import { freePort, startRegistry, testCertificates, type TestCertificates, type TestRegistry } from '../registry-fixtures.ts';
+import { freePort, skopeoArgs, startRegistry, testCertificates, type TestCertificates, type TestRegistry } from '../registry-fixtures.ts';
 
-const skopeo = (...args: string[]): string => execFileSync('skopeo', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const skopeo = (...args: string[]): string => execFileSync('skopeo', skopeoArgs(args), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const FAST = { attempts: 3, baseDelayMs: 10, maxDelayMs: 1000 };
 
 describe(`registry over TLS (${rootless ? 'rootless' : 'root'})`, function () {

@@ -10,12 +10,12 @@ import { Runtime } from '../../lib/index.ts';
 import { busyboxLayout, deriveImage, umoci } from '../image-fixtures.ts';
 import { removeWork, rootless } from '../helpers.ts';
 import { zstdCompressAvailable } from '../../lib/image/layer/zstd.ts';
-import { freePort, htpasswdAuth, startFaultProxy, startRegistry, startTokenServer, type FaultProxy, type TestRegistry, type TokenServer } from '../registry-fixtures.ts';
+import { freePort, htpasswdAuth, skopeoArgs, startFaultProxy, startRegistry, startTokenServer, type FaultProxy, type TestRegistry, type TokenServer } from '../registry-fixtures.ts';
 
-const skopeo = (...args: string[]): string => execFileSync('skopeo', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const skopeo = (...args: string[]): string => execFileSync('skopeo', skopeoArgs(args), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const skopeoDigest = (ref: string, ...flags: string[]): string => skopeo('inspect', '--tls-verify=false', ...flags, '--format', '{{.Digest}}', `docker://${ref}`).trim();
 /** skopeo without blocking the event loop: for the token server, which runs in this process. */
-const skopeoAsync = async (...args: string[]): Promise<string> => (await promisify(execFile)('skopeo', args, { encoding: 'utf8' })).stdout;
+const skopeoAsync = async (...args: string[]): Promise<string> => (await promisify(execFile)('skopeo', skopeoArgs(args), { encoding: 'utf8' })).stdout;
 const sh = (script: string): string[] => ['/bin/sh', '-c', script];
 const cli = join(dirname(dirname(dirname(fileURLToPath(import.meta.url)))), 'dist/cli/main.js');
 const FAST = { attempts: 3, baseDelayMs: 10, maxDelayMs: 3000 };
@@ -162,7 +162,7 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
       proxy = await startFaultProxy(registry.host);
       skopeo('copy', '--dest-tls-verify=false', '--format', 'v2s2', `oci:${layout}:derived`, `docker://${registry.host}/corral/v2s2:1`);
       ref = `${proxy.host}/corral/v2s2:1`;
-      const manifest = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/corral/v2s2:1`], { encoding: 'utf8' })) as { layers: { digest: string; size: number }[] };
+      const manifest = JSON.parse(skopeo('inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/corral/v2s2:1`)) as { layers: { digest: string; size: number }[] };
       layer = manifest.layers.reduce((a, b) => (a.size > b.size ? a : b)).digest;
       let n = 0;
       fresh = () => new Runtime({ root: join(work, `proxy-state-${n++}`), cgroupParent: false });
