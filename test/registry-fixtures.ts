@@ -14,6 +14,8 @@ import { join } from 'node:path';
 export interface TestRegistry {
   host: string;
   dir: string;
+  /** docker-registry's pid (the benchmarks read its CPU time). */
+  pid: number;
   /** The access log lines ("PUT /v2/… HTTP/1.1" 201 …) written so far. */
   requests(): string[];
   /** The TLS handshakes that failed so far (the registry's "http: TLS handshake error" lines). */
@@ -95,6 +97,7 @@ export async function startRegistry(dir: string, auth: string[] = [], tls?: Test
     dir,
     requests: () => log.split('\n').filter((l) => /^127\.0\.0\.1 - /.test(l)),
     handshakeErrors: () => log.split('\n').filter((l) => l.includes('TLS handshake error')),
+    pid: child.pid!,
     stop: () => stopChild(child),
   };
 }

@@ -2,6 +2,7 @@
  * matters, over the registry's transport (transport.ts), authenticated on a 401, retried on 5xx,
  * 429 and dropped connections. */
 
+import type { Readable } from 'node:stream';
 import { CorralError } from '../sys/errors.ts';
 import { Authenticator } from './auth.ts';
 import type { Credentials } from './credentials.ts';
@@ -32,8 +33,9 @@ export interface RequestInit {
   operation: string;
   method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH';
   headers?: Record<string, string>;
-  /** A body in memory, so it can be sent again on a retry. */
-  body?: Buffer;
+  /** A body in memory, or one streamed from what `body()` opens (anew for each attempt, so a
+   * retry can send it again; give its content-length). */
+  body?: Buffer | (() => Readable);
   /** Statuses that are success (default 200). */
   ok?: number[];
   /** 'push' asks for push and pull rights; `extraScopes` for a mount's source repository. */
@@ -41,6 +43,17 @@ export interface RequestInit {
   extraScopes?: string[];
   /** Sent once: the caller recovers itself (a PATCH whose chunk may have arrived). */
   once?: boolean;
+}
+
+/** A body that opens its stream only when fetch starts reading it, and closes it however the
+ * request ends (a request that fails before sending leaves no open file behind). */
+async function* opened(open: () => Readable): AsyncGenerator<Buffer> {
+  const stream = open();
+  try {
+    yield* stream as AsyncIterable<Buffer>;
+  } finally {
+    stream.destroy();
+  }
 }
 
 /** The transports a client and its copies share: the one in use, and whether it has answered. */
@@ -125,7 +138,7 @@ export class RegistryClient {
         response = await fetch(url, {
           method: init.method ?? 'GET',
           headers,
-          ...(init.body ? { body: init.body } : {}),
+          ...(init.body === undefined ? {} : typeof init.body === 'function' ? { body: opened(init.body), duplex: 'half' } : { body: init.body }),
           redirect: 'follow',
           ...(this.signal ? { signal: this.signal } : {}),
           ...(this.#transport.dispatcher ? { dispatcher: this.#transport.dispatcher } : {}),

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Runtime } from '../../lib/index.ts';
 import { busyboxLayout, deriveImage, umoci } from '../image-fixtures.ts';
-import { removeWork, rootless } from '../helpers.ts';
+import { eventually, removeWork, rootless } from '../helpers.ts';
 import { zstdCompressAvailable } from '../../lib/image/layer/zstd.ts';
 import { freePort, htpasswdAuth, skopeoArgs, startFaultProxy, startRegistry, startTokenServer, type FaultProxy, type TestRegistry, type TokenServer } from '../registry-fixtures.ts';
 
@@ -264,6 +264,31 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
       assert.ok(proxy.seen.some((s) => s.startsWith('GET /v2/proxied/app/blobs/uploads/')), 'asked the registry how much it has');
       assert.equal(skopeoDigest(`${registry.host}/proxied/app:1`), derived.manifestDigest);
       skopeo('copy', '--src-tls-verify=false', `docker://${registry.host}/proxied/app:1`, `dir:${join(work, 'proxied-dir')}`);
+    });
+
+    it('a monolithic PUT that failed is sent again, streamed anew from the store; a push that gives up leaves no file open', async () => {
+      await rt.images.import(layout);
+      const derived = await rt.images.inspect('derived:latest');
+      const isBlobPut = (req: { method?: string | undefined; url?: string | undefined }): boolean => req.method === 'PUT' && /\/blobs\/uploads\/.*digest=/.test(req.url ?? '');
+      let puts = 0;
+      proxy.fault = (req) => (isBlobPut(req) && ++puts === 1 ? { status: 500 } : undefined);
+      const pushed = await rt.images.push('derived:latest', `${proxy.host}/proxied/retried:1`, { retry: FAST });
+      assert.equal(puts, pushed.uploaded.length + 1, 'one PUT failed and was sent again');
+      skopeo('copy', '--src-tls-verify=false', `docker://${registry.host}/proxied/retried:1`, `dir:${join(work, 'retried-dir')}`); // skopeo checks every digest
+      assert.equal(skopeoDigest(`${registry.host}/proxied/retried:1`), derived.manifestDigest);
+      proxy.fault = (req) => (isBlobPut(req) ? { status: 503 } : undefined);
+      // Files of the store this process has open (connections kept alive are not the push's to close).
+      const blobs = join(work, 'state', 'images');
+      const storeFiles = (): string[] => readdirSync('/proc/self/fd').map((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`);
+        } catch {
+          return '';
+        }
+      }).filter((path) => path.startsWith(blobs));
+      await assert.rejects(rt.images.push('derived:latest', `${proxy.host}/proxied/refused:1`, { retry: FAST }), { code: 'ERR_REGISTRY_UNAVAILABLE', status: 503 });
+      await eventually(() => storeFiles().length === 0, 2000);
+      assert.deepEqual(storeFiles(), []);
     });
 
     it('refuses a schema 1 manifest', async () => {
