@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Runtime, type RegistriesConfig } from '../../lib/index.ts';
 import { busyboxLayout } from '../image-fixtures.ts';
 import { eventually, removeWork, rootless } from '../helpers.ts';
 import { freePort, skopeoArgs, startRegistry, testCertificates, type TestCertificates, type TestRegistry } from '../registry-fixtures.ts';
 
 const skopeo = (...args: string[]): string => execFileSync('skopeo', skopeoArgs(args), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const cli = join(dirname(dirname(dirname(fileURLToPath(import.meta.url)))), 'dist/cli/main.js');
 const FAST = { attempts: 3, baseDelayMs: 10, maxDelayMs: 1000 };
 
 describe(`registry over TLS (${rootless ? 'rootless' : 'root'})`, function () {
@@ -101,6 +103,37 @@ describe(`registry over TLS (${rootless ? 'rootless' : 'root'})`, function () {
       assert.match(e.message, new RegExp(`${plain.host}/corral/plain: the registry does not speak TLS \\(ERR_SSL_WRONG_VERSION_NUMBER\\); mark it insecure`));
       return true;
     });
+  });
+
+  it("corral pull and push --cert-dir verify with that directory's CA files (podman's --cert-dir); a user's own certs.d is read when not root", async () => {
+    const root = join(work, 'state-cli');
+    const corral = (args: string[], env: NodeJS.ProcessEnv = process.env) => spawnSync(process.execPath, [cli, ...args, '--root', root], { encoding: 'utf8', env });
+    const pulled = corral(['pull', '--cert-dir', certs.caDir, ref]);
+    assert.equal(pulled.status, 0, pulled.stderr);
+    assert.equal(pulled.stdout, `${skopeoDigest(ref)} ${ref}\n`);
+    const dest = `${secure.host}/corral/cli-pushed:1`;
+    const pushed = corral(['push', '--cert-dir', certs.caDir, ref, dest]);
+    assert.equal(pushed.status, 0, pushed.stderr);
+    assert.equal(skopeoDigest(dest), skopeoDigest(ref));
+    const refused = corral(['pull', '--cert-dir', otherCa.caDir, ref]);
+    assert.equal(refused.status, 125);
+    assert.match(refused.stderr, /TLS certificate is not trusted \(UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
+    assert.match(corral(['pull', '--cert-dir', join(work, 'no-such-dir'), ref]).stderr, /cert dir .*no-such-dir/);
+    // ~/.config/containers/certs.d/HOST (here under XDG_CONFIG_HOME) holding another CA: read when
+    // not root, so the pull is refused; as root (podman reads /etc only) the loopback registry stays insecure.
+    const config = join(work, 'xdg-config');
+    mkdirSync(join(config, 'containers', 'certs.d', secure.host), { recursive: true });
+    copyFileSync(otherCa.ca, join(config, 'containers', 'certs.d', secure.host, 'ca.crt'));
+    const withCertsD = corral(['pull', ref], { ...process.env, XDG_CONFIG_HOME: config });
+    if (rootless) {
+      assert.equal(withCertsD.status, 125, withCertsD.stdout);
+      assert.match(withCertsD.stderr, /TLS certificate is not trusted/);
+      copyFileSync(certs.ca, join(config, 'containers', 'certs.d', secure.host, 'ca.crt'));
+      const verified = corral(['pull', ref], { ...process.env, XDG_CONFIG_HOME: config });
+      assert.equal(verified.status, 0, verified.stderr);
+    } else {
+      assert.equal(withCertsD.status, 0, withCertsD.stderr);
+    }
   });
 
   it("an https:// mirror is verified with the mirror's own CA bundle; an unreadable bundle is refused by name", async () => {
