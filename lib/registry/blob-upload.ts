@@ -67,14 +67,22 @@ async function uploadOnce(client: RegistryClient, start: URL, descriptor: Descri
   const finish = async (body: (() => Readable) | undefined, length: number): Promise<void> => {
     const put = new URL(url);
     put.searchParams.set('digest', descriptor.digest);
-    const response = await client.request(put, {
-      operation,
-      method: 'PUT',
-      access: 'push',
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(length) },
-      ...(body ? { body } : {}),
-      ok: [201],
-    });
+    let response: Response;
+    try {
+      response = await client.request(put, {
+        operation,
+        method: 'PUT',
+        access: 'push',
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(length) },
+        ...(body ? { body } : {}),
+        ok: [201],
+      });
+    } catch (error) {
+      // A PUT whose answer was lost may have stored the blob (the retry then finds the upload
+      // gone): the registry says whether it has it.
+      if (error instanceof RegistryError && (await blobExists(client, descriptor.digest).catch(() => false))) return;
+      throw error;
+    }
     await response.body?.cancel();
     const stored = response.headers.get('docker-content-digest');
     if (stored && stored !== descriptor.digest) throw protocolError(`the registry stored the blob as ${stored}`, client.context(operation), 'ERR_DIGEST_MISMATCH');

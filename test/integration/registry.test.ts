@@ -266,7 +266,7 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
       skopeo('copy', '--src-tls-verify=false', `docker://${registry.host}/proxied/app:1`, `dir:${join(work, 'proxied-dir')}`);
     });
 
-    it('a monolithic PUT that failed is sent again, streamed anew from the store; a push that gives up leaves no file open', async () => {
+    it('a monolithic PUT that failed is sent again, streamed anew from the store, one whose answer was lost is found stored; a push that gives up leaves no file open', async () => {
       await rt.images.import(layout);
       const derived = await rt.images.inspect('derived:latest');
       const isBlobPut = (req: { method?: string | undefined; url?: string | undefined }): boolean => req.method === 'PUT' && /\/blobs\/uploads\/.*digest=/.test(req.url ?? '');
@@ -276,6 +276,12 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
       assert.equal(puts, pushed.uploaded.length + 1, 'one PUT failed and was sent again');
       skopeo('copy', '--src-tls-verify=false', `docker://${registry.host}/proxied/retried:1`, `dir:${join(work, 'retried-dir')}`); // skopeo checks every digest
       assert.equal(skopeoDigest(`${registry.host}/proxied/retried:1`), derived.manifestDigest);
+      // A PUT the registry stored whose answer was lost: the retry finds the upload gone, the blob there.
+      puts = 0;
+      proxy.fault = (req) => (isBlobPut(req) && ++puts === 1 ? 'swallow' : undefined);
+      const lost = await rt.images.push('derived:latest', `${proxy.host}/proxied/lost:1`, { retry: FAST });
+      assert.equal(lost.uploaded.length, pushed.uploaded.length);
+      assert.equal(skopeoDigest(`${registry.host}/proxied/lost:1`), derived.manifestDigest);
       proxy.fault = (req) => (isBlobPut(req) ? { status: 503 } : undefined);
       // Files of the store this process has open (connections kept alive are not the push's to close).
       const blobs = join(work, 'state', 'images');
