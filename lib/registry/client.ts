@@ -45,15 +45,27 @@ export interface RequestInit {
   once?: boolean;
 }
 
-/** A body that opens its stream only when fetch starts reading it, and closes it however the
- * request ends (a request that fails before sending leaves no open file behind). */
-async function* opened(open: () => Readable): AsyncGenerator<Buffer> {
-  const stream = open();
-  try {
-    yield* stream as AsyncIterable<Buffer>;
-  } finally {
-    stream.destroy();
-  }
+/** A streamed body: its stream opened only when fetch starts reading it, and closed by close()
+ * once the request has its answer (a registry that answers before reading everything, or a
+ * request that fails before sending, leaves no open file behind). */
+function streamed(open: () => Readable): { body: AsyncIterable<Buffer>; close(): void } {
+  let stream: Readable | undefined;
+  let closed = false;
+  return {
+    body: (async function* () {
+      if (closed) return;
+      stream = open();
+      try {
+        yield* stream as AsyncIterable<Buffer>;
+      } finally {
+        stream.destroy();
+      }
+    })(),
+    close: () => {
+      closed = true;
+      stream?.destroy();
+    },
+  };
 }
 
 /** The transports a client and its copies share: the one in use, and whether it has answered. */
@@ -134,11 +146,12 @@ export class RegistryClient {
       const authorization = this.#auth.header(scopes);
       if (authorization) headers.authorization = authorization;
       let response: Response;
+      const stream = typeof init.body === 'function' ? streamed(init.body) : undefined;
       try {
         response = await fetch(url, {
           method: init.method ?? 'GET',
           headers,
-          ...(init.body === undefined ? {} : typeof init.body === 'function' ? { body: opened(init.body), duplex: 'half' } : { body: init.body }),
+          ...(stream ? { body: stream.body, duplex: 'half' } : init.body ? { body: init.body } : {}),
           redirect: 'follow',
           ...(this.signal ? { signal: this.signal } : {}),
           ...(this.#transport.dispatcher ? { dispatcher: this.#transport.dispatcher } : {}),
@@ -158,6 +171,8 @@ export class RegistryClient {
         }
         const cause = (error as { cause?: { code?: string; message?: string } }).cause;
         throw new RegistryError(`${init.operation} ${this.registry}/${this.repository}: ${cause?.code ?? cause?.message ?? (error as Error).message}${attempt > 1 ? ` (after ${attempt} attempts)` : ''}`, 'ERR_REGISTRY_UNAVAILABLE', context, { cause: error });
+      } finally {
+        stream?.close();
       }
       if (ok.includes(response.status)) return response;
       if (response.status === 401 && !challenged) {
