@@ -85,13 +85,13 @@ function certsDirs(): string[] {
 }
 
 /** The PEM text of the *.crt files in dir (sorted), or undefined when it has none; a directory
- * that was asked for (`required`) must exist. */
+ * that was asked for (`required`) must exist and be readable, a default one need not. */
 function caFiles(dir: string, required: boolean): string | undefined {
   let names: string[];
   try {
     names = readdirSync(dir).filter((n) => n.endsWith('.crt')).sort();
   } catch (cause) {
-    if (!required && (errorCode(cause) === 'ENOENT' || errorCode(cause) === 'ENOTDIR')) return undefined;
+    if (!required && ['ENOENT', 'ENOTDIR', 'EACCES'].includes(errorCode(cause) ?? '')) return undefined;
     throw new CorralError(`cert dir ${dir}: ${(cause as Error).message}`, { code: 'ERR_INVALID_ARG_VALUE', path: dir, cause });
   }
   if (names.length === 0) {
