@@ -10,8 +10,8 @@
  *
  * Each push goes to a fresh registry (skopeo's blob info cache would otherwise mount what it saw),
  * corral and skopeo in turn first. Prints medians and ratios of the wall time and of the CPU time
- * the push costs (the pushing process plus the registry: steadier than wall time on a busy host);
- * it asserts nothing, but every timed run must succeed.
+ * each costs (the tool plus the registry: steadier than wall time on a busy host); it asserts
+ * nothing, but every timed run must succeed.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -28,13 +28,6 @@ const run = promisify(execFile);
 const runs = process.argv.includes('--runs') || process.argv.some((a) => a.startsWith('--runs=')) ? runsArg(process.argv.slice(2), 'benchmarks/registry.ts') : 3;
 const work = mkdtempSync(join(tmpdir(), 'corral-bench-registry-'));
 const FILE_BYTES = 2 << 20;
-
-/** Times fn once. */
-async function time(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await fn();
-  return performance.now() - t0;
-}
 
 /** CPU ms from /proc/PID/stat: the process's own (utime + stime) or its waited-for children's
  * (cutime + cstime), at 100 ticks a second. */
@@ -70,37 +63,42 @@ try {
   const add = (name: string, ms: number): void => void (times[name] ??= []).push(ms);
   let storageWorks = process.getuid!() === 0;
   let targets = 0;
-  /** Times one push to a fresh registry: wall time, and CPU of the pusher (`cpu`) plus the registry. */
+  /** Times fn once: its wall time, and the CPU of the tool (`cpu`) plus the registry's (`registryPid`). */
+  const timed = async (name: string, cpu: () => number, registryPid: number, fn: () => Promise<unknown>): Promise<void> => {
+    const [wall0, cpu0, registry0] = [performance.now(), cpu(), cpuMs(registryPid)];
+    await fn();
+    add(name, performance.now() - wall0);
+    add(`${name} (cpu)`, cpu() - cpu0 + cpuMs(registryPid) - registry0);
+  };
+  const skopeoCpu = (): number => cpuMs('self', true);
+  /** Times one push to a fresh registry. */
   const timedPush = async (name: string, cpu: () => number, push: (dest: string) => Promise<unknown>): Promise<void> => {
     const target = await startRegistry(join(work, `target-${targets++}`));
-    const [wall0, cpu0, registry0] = [performance.now(), cpu(), cpuMs(target.pid)];
-    await push(`${target.host}/bench/pushed:1`);
-    add(`${name}`, performance.now() - wall0);
-    add(`${name} (cpu)`, cpu() - cpu0 + cpuMs(target.pid) - registry0);
+    await timed(name, cpu, target.pid, () => push(`${target.host}/bench/pushed:1`));
     await target.stop();
     rmSync(target.dir, { recursive: true, force: true });
   };
   for (let i = 0; i < runs; i++) {
     const rt = new Runtime({ root: join(work, `corral-${i}`), cgroupParent: false });
-    add('pull cold: corral (with unpack)', await time(() => rt.images.pull(source)));
-    add('pull warm: corral', await time(() => rt.images.pull(source)));
-    add('push within the registry: corral (mounts)', await time(() => rt.images.push(source, `${registry.host}/bench/mounted-${i}:1`)));
+    await timed('pull cold: corral (with unpack)', ownCpuMs, registry.pid, () => rt.images.pull(source));
+    await timed('pull warm: corral', ownCpuMs, registry.pid, () => rt.images.pull(source));
+    await timed('push within the registry: corral (mounts)', ownCpuMs, registry.pid, () => rt.images.push(source, `${registry.host}/bench/mounted-${i}:1`));
     const oci = join(work, `oci-${i}`);
-    add('pull cold: skopeo to oci', await time(() => skopeo('copy', '--src-tls-verify=false', `docker://${source}`, `oci:${oci}:x`)));
-    add('pull warm: skopeo to oci', await time(() => skopeo('copy', '--src-tls-verify=false', `docker://${source}`, `oci:${oci}:x`)));
+    await timed('pull cold: skopeo to oci', skopeoCpu, registry.pid, () => skopeo('copy', '--src-tls-verify=false', `docker://${source}`, `oci:${oci}:x`));
+    await timed('pull warm: skopeo to oci', skopeoCpu, registry.pid, () => skopeo('copy', '--src-tls-verify=false', `docker://${source}`, `oci:${oci}:x`));
     for (const { name, tag, layout } of images) {
       // Named off the registry, so nothing can be mounted: every blob goes up, as with skopeo.
       await rt.images.import(layout, { tag: `bench-${tag}:${i}` });
       const pushes = [
         () => timedPush(`push ${name}: corral`, ownCpuMs, (dest) => rt.images.push(`bench-${tag}:${i}`, dest)),
-        () => timedPush(`push ${name}: skopeo from oci`, () => cpuMs('self', true), (dest) => skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:${tag}`, `docker://${dest}`)),
+        () => timedPush(`push ${name}: skopeo from oci`, skopeoCpu, (dest) => skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:${tag}`, `docker://${dest}`)),
       ];
       for (const push of i % 2 ? pushes.reverse() : pushes) await push();
     }
     if (storageWorks) {
       const store = `containers-storage:[vfs@${join(work, `cs-${i}`)}+${join(work, `cs-run-${i}`)}]bench:1`;
       try {
-        add('pull cold: skopeo to containers-storage (vfs, unpacks)', await time(() => skopeo('copy', '--src-tls-verify=false', `docker://${source}`, store)));
+        await timed('pull cold: skopeo to containers-storage (vfs, unpacks)', skopeoCpu, registry.pid, () => skopeo('copy', '--src-tls-verify=false', `docker://${source}`, store));
       } catch (error) {
         console.log(`containers-storage does not run here: ${(error as Error).message.split('\n')[0]}`);
         storageWorks = false;
@@ -115,6 +113,7 @@ try {
   ratio('cold pull corral (with unpack) / skopeo to oci', 'pull cold: corral (with unpack)', 'pull cold: skopeo to oci');
   if (times['pull cold: skopeo to containers-storage (vfs, unpacks)']) {
     ratio('cold pull corral / skopeo to containers-storage', 'pull cold: corral (with unpack)', 'pull cold: skopeo to containers-storage (vfs, unpacks)');
+    ratio('cold pull corral / skopeo to containers-storage, cpu', 'pull cold: corral (with unpack) (cpu)', 'pull cold: skopeo to containers-storage (vfs, unpacks) (cpu)');
   }
   ratio('warm pull corral / skopeo', 'pull warm: corral', 'pull warm: skopeo to oci');
   for (const { name: image } of images) {

@@ -8,9 +8,6 @@ import type { RegistryClient } from './client.ts';
 import { protocolError, RegistryError } from './registry-error.ts';
 import { retryableStatus, retryDelay, sleep } from './retry.ts';
 
-/** Blobs up to this size go up in one PUT; larger ones in PATCH chunks of this size. */
-export const DEFAULT_CHUNK_SIZE = 32 << 20;
-
 /** Whether the repository already has the blob (HEAD: 200 yes, 404 no). */
 export async function blobExists(client: RegistryClient, digest: string): Promise<boolean> {
   const response = await client.request(`blobs/${digest}`, { operation: `check blob ${digest}`, method: 'HEAD', ok: [200, 404], access: 'push' });
@@ -60,7 +57,9 @@ class UploadLost extends Error {}
 /** One upload: a blob up to the chunk size in one PUT, a larger one in PATCHes of the chunk size
  * then an empty PUT; every body streamed from the store, none held in memory. */
 async function uploadOnce(client: RegistryClient, start: URL, descriptor: Descriptor, open: OpenBlob, options: { chunkSize?: number; onBytes?: (n: number) => void }): Promise<void> {
-  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  // Without a chunk size every blob goes up in one streamed PUT, as containerd pushes: each PATCH
+  // is a request the registry must finish before the next (measured: benchmarks/registry.ts).
+  const chunkSize = options.chunkSize ?? Infinity;
   const operation = `push blob ${descriptor.digest}`;
   const size = descriptor.size;
   let url = start;

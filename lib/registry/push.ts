@@ -30,7 +30,8 @@ export interface PushProgress {
 /** Options of push(). */
 export interface PushOptions extends RegistryOptions {
   onProgress?: (progress: PushProgress) => void;
-  /** PATCH chunk size for large blobs (default 32 MiB); smaller blobs go up in one PUT. */
+  /** Blobs larger than this go up in PATCH chunks of this size (for a registry or proxy that
+   * limits request bodies); by default every blob goes up in one streamed PUT, as containerd. */
   chunkSize?: number;
   /** Blobs checked and uploaded at once (default 5, Docker's max-concurrent-uploads). */
   concurrency?: number;
