@@ -36,7 +36,7 @@ export interface RuntimeConfig {
    * $XDG_DATA_HOME/corral otherwise. */
   root?: string;
   /** Per-registry settings by registry name: mirrors (pulls try them in order, then the registry),
-   * insecure (plain HTTP), ca (a PEM CA bundle path). */
+   * insecure (unverified TLS, then plain HTTP), ca (a PEM CA bundle path). */
   registries?: RegistriesConfig;
   /** The map of rootless containers' user namespaces: 'auto' (the default) maps 0 to you and
    * 1..N to your subordinate range in /etc/subuid and /etc/subgid when you have one and

@@ -1,20 +1,33 @@
 // Registries for the tests, all on 127.0.0.1: Debian's docker-registry (distribution 2.8) started
-// with a generated config (plain, htpasswd, or token auth), a token server in the test (Docker Hub's
-// flow, JWTs signed with node:crypto), and a proxy that breaks responses on purpose.
+// with a generated config (plain or TLS with a certificate openssl makes; htpasswd or token auth),
+// a token server in the test (Docker Hub's flow, JWTs signed with node:crypto), and a proxy that
+// breaks responses on purpose.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createSign, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** A running registry: its host:port, its access log so far, and how to stop it. */
 export interface TestRegistry {
   host: string;
   dir: string;
+  /** docker-registry's pid (the benchmarks read its CPU time). */
+  pid: number;
   /** The access log lines ("PUT /v2/… HTTP/1.1" 201 …) written so far. */
   requests(): string[];
+  /** The TLS handshakes that failed so far (the registry's "http: TLS handshake error" lines). */
+  handshakeErrors(): string[];
   stop(): Promise<void>;
+}
+
+/** skopeo's arguments with an auth file of its own (absent: no credentials) after the subcommand:
+ * rootless skopeo otherwise reads /run/containers/UID/auth.json and fails with EACCES once a root
+ * podman or skopeo on the host has made /run/containers root-only. */
+export function skopeoArgs(args: string[]): string[] {
+  return [args[0]!, '--authfile', join(tmpdir(), `corral-test-no-skopeo-auth-${process.pid}.json`), ...args.slice(1)];
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -26,8 +39,36 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts docker-registry in dir with the given auth section (YAML lines, indented by two). */
-export async function startRegistry(dir: string, auth: string[] = []): Promise<TestRegistry> {
+/** A test CA and a certificate it signed for 127.0.0.1 (PEM files): `caDir` holds the CA as
+ * ca.crt, as skopeo's --cert-dir wants it. */
+export interface TestCertificates {
+  ca: string;
+  caDir: string;
+  cert: string;
+  key: string;
+}
+
+/** Makes a CA named `name` and a server certificate for 127.0.0.1 and localhost, in dir. */
+export function testCertificates(dir: string, name: string): TestCertificates {
+  const caDir = join(dir, `${name}-ca`);
+  mkdirSync(caDir, { recursive: true });
+  const ca = join(caDir, 'ca.crt');
+  const caKey = join(dir, `${name}-ca.key`);
+  const key = join(dir, `${name}-server.key`);
+  const csr = join(dir, `${name}-server.csr`);
+  const cert = join(dir, `${name}-server.crt`);
+  const ext = join(dir, `${name}-server.ext`);
+  const openssl = (...args: string[]): void => void execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', caKey, '-out', ca, '-days', '2', '-subj', `/CN=corral test CA ${name}`);
+  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=127.0.0.1');
+  writeFileSync(ext, 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  openssl('x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '2', '-extfile', ext);
+  return { ca, caDir, cert, key };
+}
+
+/** Starts docker-registry in dir with the given auth section (YAML lines, indented by two), over
+ * TLS with `tls`'s certificate when given. */
+export async function startRegistry(dir: string, auth: string[] = [], tls?: TestCertificates): Promise<TestRegistry> {
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
   const config = join(dir, 'config.yml');
@@ -36,6 +77,7 @@ export async function startRegistry(dir: string, auth: string[] = []): Promise<T
     'log:', '  level: info',
     'storage:', '  filesystem:', `    rootdirectory: ${join(dir, 'data')}`, '  delete:', '    enabled: true',
     'http:', `  addr: 127.0.0.1:${port}`, `  secret: ${randomBytes(8).toString('hex')}`,
+    ...(tls ? ['  tls:', `    certificate: ${tls.cert}`, `    key: ${tls.key}`] : []),
     ...(auth.length ? ['auth:', ...auth] : []),
   ].join('\n'));
   const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -54,6 +96,8 @@ export async function startRegistry(dir: string, auth: string[] = []): Promise<T
     host,
     dir,
     requests: () => log.split('\n').filter((l) => /^127\.0\.0\.1 - /.test(l)),
+    handshakeErrors: () => log.split('\n').filter((l) => l.includes('TLS handshake error')),
+    pid: child.pid!,
     stop: () => stopChild(child),
   };
 }

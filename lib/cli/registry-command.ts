@@ -4,13 +4,18 @@ import { Runtime } from '../runtime.ts';
 import type { PullProgress } from '../registry/pull.ts';
 import type { PushProgress } from '../registry/push.ts';
 import { usageError } from './parse.ts';
+import { normalizeReference } from '../image/reference.ts';
 
 /** Help for `corral pull|push|login|logout`. */
-export const REGISTRY_USAGE = `usage: corral pull REF [--platform OS/ARCH[/VARIANT]] [--insecure] [--root DIR]
-       corral push REF [DESTREF] [--insecure] [--root DIR]
+export const REGISTRY_USAGE = `usage: corral pull REF [--platform OS/ARCH[/VARIANT]] [--insecure] [--cert-dir DIR] [--root DIR]
+       corral push REF [DESTREF] [--insecure] [--cert-dir DIR] [--root DIR]
        corral login REGISTRY -u USER (--password-stdin | -p PASSWORD)
        corral logout REGISTRY
 
+--insecure: TLS without verification, then plain HTTP (loopback registries are insecure by default).
+--cert-dir: the CA files (*.crt) that verify the registry; by default those of its certs.d
+directory (~/.config/containers/certs.d/HOST when not root, /etc/containers/certs.d/HOST,
+/etc/docker/certs.d/HOST).
 Credentials come from Docker's config.json ($DOCKER_CONFIG or ~/.docker) and its credential helpers.`;
 
 /** Progress on stderr: a bar on a terminal, a line per 10% otherwise. */
@@ -42,6 +47,7 @@ export async function registryCommand(command: 'pull' | 'push' | 'login' | 'logo
       root: { type: 'string' },
       platform: { type: 'string' },
       insecure: { type: 'boolean' },
+      'cert-dir': { type: 'string' },
       username: { type: 'string', short: 'u' },
       password: { type: 'string', short: 'p' },
       'password-stdin': { type: 'boolean' },
@@ -55,15 +61,16 @@ export async function registryCommand(command: 'pull' | 'push' | 'login' | 'logo
   const [a, b] = positionals;
   if (!a) throw usageError(`corral ${command} needs a ${command === 'login' || command === 'logout' ? 'REGISTRY' : 'REF'}`);
   const images = new Runtime(values.root === undefined ? {} : { root: values.root }).images;
-  const insecure = values.insecure ? { insecure: true } : {};
+  const tls = { ...(values.insecure ? { insecure: true } : {}), ...(values['cert-dir'] === undefined ? {} : { certDir: values['cert-dir'] }) };
   switch (command) {
     case 'pull': {
-      const image = await images.pull(a, { ...insecure, ...(values.platform ? { platform: values.platform } : {}), onProgress: progress('pull') });
-      console.log(`${image.manifestDigest} ${image.tags.join(' ')}`.trim());
+      const image = await images.pull(a, { ...tls, ...(values.platform ? { platform: values.platform } : {}), onProgress: progress('pull') });
+      // The reference pulled, as Docker prints it: the image may have other tags in this store.
+      console.log(`${image.manifestDigest} ${normalizeReference(a)}`);
       return 0;
     }
     case 'push': {
-      const result = await images.push(a, b, { ...insecure, onProgress: progress('push') });
+      const result = await images.push(a, b, { ...tls, onProgress: progress('push') });
       console.log(`${result.manifestDigest} ${result.ref}`);
       return 0;
     }

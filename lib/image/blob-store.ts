@@ -120,10 +120,11 @@ export class BlobStore {
     }
   }
 
-  /** A stream of the blob, for layers too large to hold in memory (not re-verified). */
-  createReadStream(digest: string): ReadStream {
+  /** A stream of the blob, or of the bytes start..end (inclusive) of it, for layers too large to
+   * hold in memory (not re-verified); `highWaterMark` is its read size. */
+  createReadStream(digest: string, options?: { start?: number; end?: number; highWaterMark?: number }): ReadStream {
     if (!this.has(digest)) throw notFound(digest);
-    return createReadStream(this.path(digest));
+    return createReadStream(this.path(digest), options);
   }
 
   /** Deletes a blob (gc decides which); removing an absent blob is not an error. */

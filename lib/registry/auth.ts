@@ -22,9 +22,12 @@ export class Authenticator {
   /** Token requests in flight, so concurrent 401s share one. */
   readonly #pending = new Map<string, Promise<CachedToken>>();
   #basic: string | undefined;
+  /** The registry's TLS settings, which the token server is reached with too (as Docker does). */
+  readonly #dispatcher: () => object | undefined;
 
-  constructor(credentials?: Credentials) {
+  constructor(credentials?: Credentials, dispatcher: () => object | undefined = () => undefined) {
     this.#credentials = credentials;
+    this.#dispatcher = dispatcher;
   }
 
   /** The header to send for a request needing `scopes`, or undefined (anonymous until challenged). */
@@ -76,7 +79,8 @@ export class Authenticator {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#credentials) headers.authorization = `Basic ${Buffer.from(`${this.#credentials.username}:${this.#credentials.password}`).toString('base64')}`;
     const tokenContext = { ...context, operation: `${context.operation}: get a token from ${url.host}` };
-    const response = await fetch(url, { headers, ...(signal ? { signal } : {}) });
+    const dispatcher = this.#dispatcher();
+    const response = await fetch(url, { headers, ...(signal ? { signal } : {}), ...(dispatcher ? { dispatcher } : {}) } as globalThis.RequestInit);
     if (!response.ok) throw await responseError(response, tokenContext);
     const body = (await response.json()) as { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
     const token = body.token ?? body.access_token;

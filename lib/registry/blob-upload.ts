@@ -1,14 +1,12 @@
 /** Blobs into a registry: HEAD first, a cross-repository mount where one can serve, else an
- * upload, monolithic when small, else chunked with PATCH following each Location. */
+ * upload streamed from the store, monolithic when small, else chunked with PATCH following each
+ * Location. */
 
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../image/oci.ts';
 import type { RegistryClient } from './client.ts';
 import { protocolError, RegistryError } from './registry-error.ts';
 import { retryableStatus, retryDelay, sleep } from './retry.ts';
-
-/** Blobs up to this size go up in one PUT; larger ones in PATCH chunks of this size. */
-export const DEFAULT_CHUNK_SIZE = 32 << 20;
 
 /** Whether the repository already has the blob (HEAD: 200 yes, 404 no). */
 export async function blobExists(client: RegistryClient, digest: string): Promise<boolean> {
@@ -33,15 +31,18 @@ export async function startUpload(client: RegistryClient, digest: string, mountF
   return location(client, response, operation);
 }
 
-/** Uploads a blob to `start` (from startUpload), reading it from `open()`; `onBytes` hears of what
- * went up. A chunk whose fate is unknown (its answer was lost) is settled by asking the registry
- * how much it holds; where it cannot say (distribution invalidates the old Location), the upload
- * starts over, a bounded number of times. */
-export async function uploadBlob(client: RegistryClient, start: URL, descriptor: Descriptor, open: () => Readable, options: { chunkSize?: number; onBytes?: (n: number) => void } = {}): Promise<void> {
+/** Opens a stored blob, or the bytes start..end (inclusive) of it. */
+export type OpenBlob = (range?: { start: number; end: number }) => Readable;
+
+/** Uploads a blob to `start` (from startUpload), streaming it from `open()`; `onBytes` hears of
+ * what went up. A chunk whose fate is unknown (its answer was lost) is settled by asking the
+ * registry how much it holds; where it cannot say (distribution invalidates the old Location), the
+ * upload starts over, a bounded number of times. */
+export async function uploadBlob(client: RegistryClient, start: URL, descriptor: Descriptor, open: OpenBlob, options: { chunkSize?: number; onBytes?: (n: number) => void } = {}): Promise<void> {
   let url = start;
   for (let round = 1; ; round++) {
     try {
-      await uploadOnce(client, url, descriptor, open(), options);
+      await uploadOnce(client, url, descriptor, open, options);
       return;
     } catch (error) {
       if (!(error instanceof UploadLost) || round >= client.retry.attempts) throw error instanceof UploadLost ? error.cause : error;
@@ -53,37 +54,47 @@ export async function uploadBlob(client: RegistryClient, start: URL, descriptor:
 /** An upload the registry can no longer continue: start it again. */
 class UploadLost extends Error {}
 
-async function uploadOnce(client: RegistryClient, start: URL, descriptor: Descriptor, source: Readable, options: { chunkSize?: number; onBytes?: (n: number) => void }): Promise<void> {
-  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+/** One upload: a blob up to the chunk size in one PUT, a larger one in PATCHes of the chunk size
+ * then an empty PUT; every body streamed from the store, none held in memory. */
+async function uploadOnce(client: RegistryClient, start: URL, descriptor: Descriptor, open: OpenBlob, options: { chunkSize?: number; onBytes?: (n: number) => void }): Promise<void> {
+  // Without a chunk size every blob goes up in one streamed PUT, as containerd pushes: each PATCH
+  // is a request the registry must finish before the next (measured: benchmarks/registry.ts).
+  const chunkSize = options.chunkSize ?? Infinity;
   const operation = `push blob ${descriptor.digest}`;
+  const size = descriptor.size;
   let url = start;
-  let offset = 0;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const finish = async (body: Buffer | undefined): Promise<void> => {
+  const finish = async (body: (() => Readable) | undefined, length: number): Promise<void> => {
     const put = new URL(url);
     put.searchParams.set('digest', descriptor.digest);
-    const response = await client.request(put, {
-      operation,
-      method: 'PUT',
-      access: 'push',
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(body?.length ?? 0) },
-      ...(body ? { body } : {}),
-      ok: [201],
-    });
+    let response: Response;
+    try {
+      response = await client.request(put, {
+        operation,
+        method: 'PUT',
+        access: 'push',
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(length) },
+        ...(body ? { body } : {}),
+        ok: [201],
+      });
+    } catch (error) {
+      // A PUT whose answer was lost may have stored the blob (the retry then finds the upload
+      // gone): the registry says whether it has it.
+      if (error instanceof RegistryError && (await blobExists(client, descriptor.digest).catch(() => false))) return;
+      throw error;
+    }
     await response.body?.cancel();
     const stored = response.headers.get('docker-content-digest');
     if (stored && stored !== descriptor.digest) throw protocolError(`the registry stored the blob as ${stored}`, client.context(operation), 'ERR_DIGEST_MISMATCH');
   };
-  const patch = async (chunk: Buffer): Promise<void> => {
+  const patch = async (offset: number, length: number): Promise<void> => {
     for (let attempt = 1; ; attempt++) {
       try {
         const response = await client.request(url, {
           operation,
           method: 'PATCH',
           access: 'push',
-          headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + chunk.length - 1}`, 'content-length': String(chunk.length) },
-          body: chunk,
+          headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + length - 1}`, 'content-length': String(length) },
+          body: () => open({ start: offset, end: offset + length - 1 }),
           ok: [202],
           once: true,
         });
@@ -98,32 +109,20 @@ async function uploadOnce(client: RegistryClient, start: URL, descriptor: Descri
           throw new UploadLost(`the upload of ${descriptor.digest} was lost`, { cause: e });
         });
         url = has.location;
-        if (has.bytes === offset + chunk.length) break;
+        if (has.bytes === offset + length) break;
         if (has.bytes !== offset) throw new UploadLost(`the registry has ${has.bytes} bytes of ${descriptor.digest}, not ${offset}`, { cause: error });
       }
     }
-    offset += chunk.length;
-    options.onBytes?.(chunk.length);
+    options.onBytes?.(length);
   };
-  for await (const data of source as AsyncIterable<Buffer>) {
-    pending.push(data);
-    pendingBytes += data.length;
-    while (pendingBytes >= chunkSize && (offset > 0 || pendingBytes > chunkSize)) {
-      const all = Buffer.concat(pending);
-      await patch(all.subarray(0, chunkSize));
-      pending = [all.subarray(chunkSize)];
-      pendingBytes = pending[0]!.length;
-    }
-  }
-  const rest = Buffer.concat(pending);
-  if (offset === 0) {
+  if (size <= chunkSize) {
     // Small enough for one request: the monolithic PUT.
-    await finish(rest);
-    options.onBytes?.(rest.length);
+    await finish(() => open(), size);
+    options.onBytes?.(size);
     return;
   }
-  if (rest.length > 0) await patch(rest);
-  await finish(undefined);
+  for (let offset = 0; offset < size; offset += chunkSize) await patch(offset, Math.min(chunkSize, size - offset));
+  await finish(undefined, 0);
 }
 
 /** How many bytes an upload holds (GET on it: 204 with Range 0-LAST; distribution says 0-0 for none). */

@@ -11,12 +11,15 @@ import { DEFAULT_RETRY, type RetryPolicy } from './retry.ts';
 export interface RegistryOptions {
   /** Credentials for this call; by default those Docker's config.json has for the registry. */
   auth?: Credentials;
-  /** Plain HTTP (loopback registries use it unless this is false). */
+  /** Unverified TLS, then plain HTTP (loopback registries without a CA are insecure unless this is false). */
   insecure?: boolean;
   retry?: Partial<RetryPolicy>;
   signal?: AbortSignal;
   /** Per-registry mirrors, insecure and CA (the runtime's RuntimeConfig.registries). */
   registries?: RegistriesConfig;
+  /** A directory of CA files (*.crt) for the registries without a `ca` (podman's --cert-dir);
+   * by default their certs.d directories (~/.config/containers, /etc/containers, /etc/docker). */
+  certDir?: string;
 }
 
 /** A client for the repository `ref` names on its own registry, with the credentials that apply. */
@@ -27,7 +30,13 @@ export async function connect(ref: Reference, options: RegistryOptions, signal?:
 /** Clients for `ref`'s repository on each mirror of its registry, in order, then on the registry. */
 export async function connectAll(ref: Reference, options: RegistryOptions, signal?: AbortSignal, withMirrors = true): Promise<RegistryClient[]> {
   const s = signal ?? options.signal;
-  return Promise.all(endpoints(ref.registry, options.registries, options.insecure, withMirrors).map(async (endpoint) => {
+  const where = endpoints(ref.registry, {
+    withMirrors,
+    ...(options.registries ? { config: options.registries } : {}),
+    ...(options.insecure === undefined ? {} : { insecure: options.insecure }),
+    ...(options.certDir === undefined ? {} : { certDir: options.certDir }),
+  });
+  return Promise.all(where.map(async (endpoint) => {
     const credentials = options.auth ?? (await findCredentials(endpoint.registry));
     return new RegistryClient({
       ...endpoint,

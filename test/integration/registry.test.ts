@@ -2,20 +2,20 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Runtime } from '../../lib/index.ts';
 import { busyboxLayout, deriveImage, umoci } from '../image-fixtures.ts';
-import { removeWork, rootless } from '../helpers.ts';
+import { eventually, removeWork, rootless } from '../helpers.ts';
 import { zstdCompressAvailable } from '../../lib/image/layer/zstd.ts';
-import { freePort, htpasswdAuth, startFaultProxy, startRegistry, startTokenServer, type FaultProxy, type TestRegistry, type TokenServer } from '../registry-fixtures.ts';
+import { freePort, htpasswdAuth, skopeoArgs, startFaultProxy, startRegistry, startTokenServer, type FaultProxy, type TestRegistry, type TokenServer } from '../registry-fixtures.ts';
 
-const skopeo = (...args: string[]): string => execFileSync('skopeo', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const skopeo = (...args: string[]): string => execFileSync('skopeo', skopeoArgs(args), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const skopeoDigest = (ref: string, ...flags: string[]): string => skopeo('inspect', '--tls-verify=false', ...flags, '--format', '{{.Digest}}', `docker://${ref}`).trim();
 /** skopeo without blocking the event loop: for the token server, which runs in this process. */
-const skopeoAsync = async (...args: string[]): Promise<string> => (await promisify(execFile)('skopeo', args, { encoding: 'utf8' })).stdout;
+const skopeoAsync = async (...args: string[]): Promise<string> => (await promisify(execFile)('skopeo', skopeoArgs(args), { encoding: 'utf8' })).stdout;
 const sh = (script: string): string[] => ['/bin/sh', '-c', script];
 const cli = join(dirname(dirname(dirname(fileURLToPath(import.meta.url)))), 'dist/cli/main.js');
 const FAST = { attempts: 3, baseDelayMs: 10, maxDelayMs: 3000 };
@@ -162,7 +162,7 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
       proxy = await startFaultProxy(registry.host);
       skopeo('copy', '--dest-tls-verify=false', '--format', 'v2s2', `oci:${layout}:derived`, `docker://${registry.host}/corral/v2s2:1`);
       ref = `${proxy.host}/corral/v2s2:1`;
-      const manifest = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/corral/v2s2:1`], { encoding: 'utf8' })) as { layers: { digest: string; size: number }[] };
+      const manifest = JSON.parse(skopeo('inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/corral/v2s2:1`)) as { layers: { digest: string; size: number }[] };
       layer = manifest.layers.reduce((a, b) => (a.size > b.size ? a : b)).digest;
       let n = 0;
       fresh = () => new Runtime({ root: join(work, `proxy-state-${n++}`), cgroupParent: false });
@@ -264,6 +264,37 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
       assert.ok(proxy.seen.some((s) => s.startsWith('GET /v2/proxied/app/blobs/uploads/')), 'asked the registry how much it has');
       assert.equal(skopeoDigest(`${registry.host}/proxied/app:1`), derived.manifestDigest);
       skopeo('copy', '--src-tls-verify=false', `docker://${registry.host}/proxied/app:1`, `dir:${join(work, 'proxied-dir')}`);
+    });
+
+    it('a monolithic PUT that failed is sent again, streamed anew from the store, one whose answer was lost is found stored; a push that gives up leaves no file open', async () => {
+      await rt.images.import(layout);
+      const derived = await rt.images.inspect('derived:latest');
+      const isBlobPut = (req: { method?: string | undefined; url?: string | undefined }): boolean => req.method === 'PUT' && /\/blobs\/uploads\/.*digest=/.test(req.url ?? '');
+      let puts = 0;
+      proxy.fault = (req) => (isBlobPut(req) && ++puts === 1 ? { status: 500 } : undefined);
+      const pushed = await rt.images.push('derived:latest', `${proxy.host}/proxied/retried:1`, { retry: FAST });
+      assert.equal(puts, pushed.uploaded.length + 1, 'one PUT failed and was sent again');
+      skopeo('copy', '--src-tls-verify=false', `docker://${registry.host}/proxied/retried:1`, `dir:${join(work, 'retried-dir')}`); // skopeo checks every digest
+      assert.equal(skopeoDigest(`${registry.host}/proxied/retried:1`), derived.manifestDigest);
+      // A PUT the registry stored whose answer was lost: the retry finds the upload gone, the blob there.
+      puts = 0;
+      proxy.fault = (req) => (isBlobPut(req) && ++puts === 1 ? 'swallow' : undefined);
+      const lost = await rt.images.push('derived:latest', `${proxy.host}/proxied/lost:1`, { retry: FAST });
+      assert.equal(lost.uploaded.length, pushed.uploaded.length);
+      assert.equal(skopeoDigest(`${registry.host}/proxied/lost:1`), derived.manifestDigest);
+      proxy.fault = (req) => (isBlobPut(req) ? { status: 503 } : undefined);
+      // Files of the store this process has open (connections kept alive are not the push's to close).
+      const blobs = join(work, 'state', 'images');
+      const storeFiles = (): string[] => readdirSync('/proc/self/fd').map((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`);
+        } catch {
+          return '';
+        }
+      }).filter((path) => path.startsWith(blobs));
+      await assert.rejects(rt.images.push('derived:latest', `${proxy.host}/proxied/refused:1`, { retry: FAST }), { code: 'ERR_REGISTRY_UNAVAILABLE', status: 503 });
+      await eventually(() => storeFiles().length === 0, 2000);
+      assert.deepEqual(storeFiles(), []);
     });
 
     it('refuses a schema 1 manifest', async () => {
@@ -432,8 +463,8 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
       assert.equal(r.stdout.toString(), 'hi from image\n', r.stderr.toString());
     });
 
-    it('corral images lists short ids and human sizes; corral rmi removes', () => {
-      const root = join(work, 'state-cli');
+    it('corral images lists short ids and human sizes, and only the tag pulled into a fresh store; corral rmi removes', () => {
+      const root = join(work, 'state-cli-images');
       const corral = (...args: string[]) => spawnSync(process.execPath, [cli, ...args, '--root', root], { encoding: 'utf8' });
       const ref = `${registry.host}/corral/cli-images:1`;
       skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:base`, `docker://${ref}`);
@@ -441,14 +472,22 @@ describe(`registry pull and push (${rootless ? 'rootless' : 'root'})`, function 
       assert.equal(pulled.status, 0, pulled.stderr);
       const listed = corral('images');
       assert.equal(listed.status, 0, listed.stderr);
-      // The image's row, found by its short id (the pull printed its digest); its REF names the repository.
-      const shortId = pulled.stdout.trim().split(' ')[0]!.slice(7, 19);
-      const row = listed.stdout.split('\n').map((l) => l.split('\t')).find((r) => r[1] === shortId);
-      assert.ok(row, `no row for ${shortId} in:\n${listed.stdout}\n(pull printed: ${pulled.stdout})`);
-      // REF lists every tag of the image, comma-separated.
-      assert.ok(row[0]!.split(',').includes(ref), listed.stdout);
+      assert.match(pulled.stdout, new RegExp(`^sha256:[a-f0-9]{64} ${ref}\n$`));
+      // The same manifest is in other repositories and registries of this test (corral/base:1,
+      // team/base:1, ...): a fresh store knows it by the pulled name only.
+      const shortId = pulled.stdout.slice(7, 19);
+      const rows = listed.stdout.trim().split('\n').slice(1).map((l) => l.split('\t'));
+      assert.equal(rows.length, 1, listed.stdout);
+      const row = rows[0]!;
+      assert.deepEqual(row.slice(0, 2), [ref, shortId], listed.stdout);
       assert.match(row[1]!, /^[0-9a-f]{12}$/);
       assert.match(row[3]!, /^\d+(\.\d+)?(B|kB|MB|GB)$/);
+      // A second name for the same image: pull prints the name pulled, REF lists both.
+      const twin = `${registry.host}/corral/cli-images-twin:1`;
+      skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:base`, `docker://${twin}`);
+      const again = corral('pull', twin);
+      assert.equal(again.stdout, `${pulled.stdout.split(' ')[0]} ${twin}\n`, again.stderr);
+      assert.equal(corral('images').stdout.trim().split('\n')[1]!.split('\t')[0], [ref, twin].sort().join(','));
       const never = corral('run', '--pull', 'never', `${registry.host}/corral/not-here:1`);
       assert.notEqual(never.status, 0);
       assert.match(never.stderr, /no image/);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { parseChallenges } from '../../lib/registry/auth-challenge.ts';
 import { parsePlatform } from '../../lib/registry/platform-spec.ts';
 import { DEFAULT_RETRY, retryableError, retryableStatus, retryDelay } from '../../lib/registry/retry.ts';
+import { tlsFailure, transports } from '../../lib/registry/transport.ts';
 
 describe('registry HTTP pieces', () => {
   it('parses WWW-Authenticate challenges (Docker Hub, distribution, several at once, escapes)', () => {
@@ -34,6 +35,27 @@ describe('registry HTTP pieces', () => {
       const full = DEFAULT_RETRY.baseDelayMs * 2 ** (attempt - 1);
       assert.ok(d >= full / 2 && d <= full, `${attempt}: ${d}`);
     }
+  });
+
+  it("picks transports as Docker does: HTTPS verified; insecure (loopback by default) unverified, then plain HTTP; a mirror's scheme as written", () => {
+    const kinds = (settings: Parameters<typeof transports>[0]): string[] => transports(settings).map((t) => `${t.scheme}${t.scheme === 'https' ? (t.verify ? '+verify' : '-verify') : ''}`);
+    assert.deepEqual(kinds({ registry: 'ghcr.io' }), ['https+verify']);
+    assert.deepEqual(kinds({ registry: 'dev:5000', insecure: true }), ['https-verify', 'http']);
+    for (const loopback of ['localhost:5000', '127.0.0.1:5000', '[::1]:5000', 'localhost']) assert.deepEqual(kinds({ registry: loopback }), ['https-verify', 'http'], loopback);
+    assert.deepEqual(kinds({ registry: 'localhost:5000', insecure: false }), ['https+verify']);
+    assert.deepEqual(kinds({ registry: 'localhost:5000', ca: 'PEM' }), ['https+verify']);
+    assert.deepEqual(kinds({ registry: 'mirror:5000', scheme: 'http' }), ['http']);
+    assert.deepEqual(kinds({ registry: 'mirror:5000', scheme: 'https', insecure: true }), ['https-verify']);
+    assert.equal(transports({ registry: 'ghcr.io' })[0]!.dispatcher, undefined, "Node's default");
+    assert.equal(transports({ registry: 'a:1', ca: 'PEM' })[0]!.dispatcher, transports({ registry: 'b:2', ca: 'PEM' })[0]!.dispatcher, 'one dispatcher per setting');
+  });
+
+  it('tells an untrusted certificate and a server without TLS from other failed fetches', () => {
+    const failed = (code: string): TypeError => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(`${code} text`), { code }) });
+    for (const code of ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID']) assert.equal(tlsFailure(failed(code))?.kind, 'untrusted', code);
+    assert.deepEqual(tlsFailure(failed('ERR_SSL_WRONG_VERSION_NUMBER')), { kind: 'not-tls', code: 'ERR_SSL_WRONG_VERSION_NUMBER', message: 'ERR_SSL_WRONG_VERSION_NUMBER text' });
+    for (const code of ['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET']) assert.equal(tlsFailure(failed(code)), undefined, code);
+    assert.equal(tlsFailure(new Error('x')), undefined);
   });
 
   it('parses platforms as os/arch[/variant]', () => {
