@@ -1,27 +1,20 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Runtime } from '../runtime.ts';
-import type { BuildProgress, BuildSecret } from '../build/builder.ts';
+import type { BuildSecret } from '../build/builder.ts';
+import { progressPrinter } from './build-progress.ts';
 import { pairs, usageError } from './parse.ts';
 
 /** Help for `corral build`. */
 export const BUILD_USAGE = `usage: corral build [-t TAG] [-f FILE] [--build-arg K=V]... [--target STAGE] [--no-cache]
-       [--secret id=ID[,src=FILE|,env=VAR]]... [--root DIR] CONTEXT
+       [--secret id=ID[,src=FILE|,env=VAR]]... [--progress auto|plain|tty|quiet] [-q] [--root DIR] CONTEXT
 
 Builds an image from a Dockerfile (default CONTEXT/Dockerfile), each RUN step in a corral container;
-prints the image's manifest digest. A failed build leaves the image store as it was. A secret is
+prints the image's manifest digest; the steps go to stderr, redrawn in place on a terminal, plain
+lines otherwise (--progress; -q: none). A failed build leaves the image store as it was. A secret is
 mounted at /run/secrets/ID by RUN --mount=type=secret,id=ID (without src or env it is the
 environment variable named ID), and never stored in the image. SOURCE_DATE_EPOCH in the environment
 (or as a --build-arg) dates the images and clamps file times, so a rebuild gives the same digests.`;
-
-/** One plain line per step on stderr, and the RUN output as it comes. */
-function printProgress(event: BuildProgress): void {
-  const where = `#${event.step}/${event.total}`;
-  if (event.status === 'output') process.stderr.write(event.output!);
-  else if (event.status === 'cached') process.stderr.write(`${where} CACHED ${event.instruction}\n`);
-  else if (event.status === 'running') process.stderr.write(`${where} ${event.instruction}\n`);
-  else if (event.elapsedMs! >= 100) process.stderr.write(`${where} DONE ${(event.elapsedMs! / 1000).toFixed(1)}s\n`);
-}
 
 /** --secret id=ID[,src|source=FILE][,env=VAR][,type=file|env], as docker buildx takes it. */
 function parseSecretFlag(value: string): [string, BuildSecret] {
@@ -56,6 +49,7 @@ export async function buildCommand(args: string[]): Promise<number> {
       'no-cache': { type: 'boolean' },
       secret: { type: 'string', multiple: true },
       quiet: { type: 'boolean', short: 'q' },
+      progress: { type: 'string' },
       root: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -65,6 +59,7 @@ export async function buildCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw usageError('corral build needs exactly one CONTEXT directory (try corral build --help)');
+  const printer = progressPrinter(values.quiet ? 'quiet' : values.progress ?? 'auto');
   const runtime = new Runtime(values.root === undefined ? {} : { root: values.root });
   const buildArgs = pairs(values['build-arg'], '--build-arg');
   // As docker buildx: the environment's SOURCE_DATE_EPOCH is the build arg unless one is given.
@@ -82,12 +77,13 @@ export async function buildCommand(args: string[]): Promise<number> {
       ...(values.target === undefined ? {} : { target: values.target }),
       noCache: values['no-cache'] ?? false,
       secrets: Object.fromEntries((values.secret ?? []).map(parseSecretFlag)),
-      ...(values.quiet ? {} : { onProgress: printProgress }),
+      ...(printer.onProgress ? { onProgress: printer.onProgress } : {}),
       signal: abort.signal,
     });
     console.log(manifestDigest);
     return 0;
   } finally {
+    printer.end();
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   }
 }

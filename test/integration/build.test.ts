@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -218,6 +218,29 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
     const digest = cli('-t', 'cli:1', '-f', join(ctx, 'other.Dockerfile'), '--build-arg', 'X=seven', '--target', 'a', ctx).trim();
     assert.match(digest, /^sha256:[0-9a-f]{64}$/);
     assert.throws(() => cli('-f', join(ctx, 'other.Dockerfile'), ctx), (e: { status: number; stderr: string }) => e.status === 125 && /#3\/3 RUN exit 1\n.*other.Dockerfile:5: RUN exit 1: the command exited with 1/s.test(e.stderr));
+  });
+
+  it('corral build --progress: plain lines where stderr is no terminal, tty redraws the steps in place with the running output, quiet nothing', () => {
+    const ctx = fresh({ 'Dockerfile': 'FROM base\nRUN echo one; echo two\nENV Y=2\n' });
+    const build = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', 'build', '--root', join(work, 'state'), '--no-cache', ...args, ctx], { encoding: 'utf8' });
+    const plain = build();
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.match(plain.stderr, /^#1\/2 RUN echo one; echo two\none\ntwo\n/m);
+    assert.ok(!plain.stderr.includes('\x1b['), 'no escape sequences in plain lines');
+    const tty = build('--progress', 'tty');
+    assert.equal(tty.status, 0, tty.stderr);
+    const frames = tty.stderr.split('\x1b[J');
+    assert.ok(frames.length >= 3, `redrawn in place: ${JSON.stringify(tty.stderr)}`);
+    const last = frames.at(-1)!.split('\n').filter(Boolean);
+    assert.deepEqual(last.map((l) => l.replace(/ \d+\.\ds$/, '')), ['#1/2 DONE    RUN echo one; echo two', '#2/2 DONE    ENV Y=2']);
+    assert.ok(frames.some((f) => /#1\/2 RUNNING RUN echo one; echo two \d+\.\ds\n {6}one\n {6}two\n/.test(f)), 'the running step shows its output under it');
+    const quiet = build('-q');
+    assert.equal(quiet.status, 0, quiet.stderr);
+    assert.equal(quiet.stderr, '');
+    assert.match(quiet.stdout, /^sha256:[0-9a-f]{64}\n$/);
+    const bad = build('--progress', 'fancy');
+    assert.equal(bad.status, 125);
+    assert.match(bad.stderr, /--progress must be auto, plain, tty or quiet, got 'fancy'/);
   });
 
   it('pulls a FROM image the store lacks from its registry', async () => {
