@@ -66,17 +66,19 @@ function count(label, counts, exit) {
 }
 
 /** Runs mocha on the given spec globs in dir, as uid (or the current user), and adds up its counts.
- * Each pass gets a home and temp directory of its own, so leftovers are its own to find, and each
- * run a summary file of its own, so a crash cannot re-read another run's counts. With a cgroup
- * (delegated to uid), mocha starts in it. */
+ * Each pass gets a home and temp directory of its own, so leftovers are its own to find (and a
+ * store the range pass shifted into the range is not the single-id pass's), as uid a runtime
+ * directory as a login session has (XDG_RUNTIME_DIR: without it skopeo reads /run/containers/UID,
+ * which a root podman leaves unreadable), and a summary file of its own, so a crash cannot re-read another
+ * run's counts. With a cgroup (delegated to uid), mocha starts in it. */
 function mocha(label, dir, specs, uid, cgroup) {
-  const home = join(scratch, `pass-${uid ?? 'self'}`);
+  const home = join(scratch, `pass-${++runs}-${uid ?? 'self'}`);
   mkdirSync(join(home, 'tmp'), { recursive: true });
   if (uid !== undefined) {
-    chownSync(home, uid, uid);
-    chownSync(join(home, 'tmp'), uid, uid);
+    mkdirSync(join(home, 'run'), { mode: 0o700 });
+    for (const path of [home, join(home, 'tmp'), join(home, 'run')]) chownSync(path, uid, uid);
   }
-  const summary = join(home, `summary-${++runs}.json`);
+  const summary = join(home, 'summary.json');
   console.log(`\n=== ${label} ===`);
   const argv = [process.execPath, join(dir, 'node_modules/mocha/bin/mocha.js'), ...MOCHA_FLAGS, ...specs];
   // Into the cgroup as root, then setpriv (util-linux) drops to uid for mocha.
@@ -86,7 +88,7 @@ function mocha(label, dir, specs, uid, cgroup) {
   const result = spawnSync(command, args, {
     cwd: dir,
     stdio: 'inherit',
-    env: { ...process.env, CORRAL_TEST_SUMMARY: summary, TMPDIR: join(home, 'tmp'), ...(uid === undefined ? {} : { HOME: home }) },
+    env: { ...process.env, CORRAL_TEST_SUMMARY: summary, TMPDIR: join(home, 'tmp'), ...(uid === undefined ? {} : { HOME: home, XDG_RUNTIME_DIR: join(home, 'run') }) },
     ...ids,
   });
   const exit = result.status ?? result.signal;
