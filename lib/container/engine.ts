@@ -26,7 +26,7 @@ import type { NetnsPool } from '../net/netns-pool.ts';
 import { startPasta } from '../net/pasta.ts';
 import { join } from 'node:path';
 import { hostRootEntries } from '../fs/rootfs.ts';
-import { isSingleIdMap, type IdMap } from '../sys/id-map.ts';
+import { isSingleIdMap, singleIdMap, type IdMap } from '../sys/id-map.ts';
 
 const SIGKILL = 9;
 
@@ -181,7 +181,7 @@ export class ContainerEngine {
   /** A handle for a detached container from its saved state (made by this or another process). */
   #restore(id: string): Container {
     const state = this.#store.read(id);
-    const resolved = resolveSpec(state.spec, this.#parts.rootless, state.image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
+    const resolved = resolveSpec(state.spec, this.#parts.rootless, state.image?.defaults ?? null, this.#parts.cgroups.deviceFilter, state.idMap ?? singleIdMap());
     const status = supervisedStatus(this.#store, id, state.supervisor);
     const host = HeldResources.restore(this.#resources, resolved, state.image, state.host);
     const init = new SupervisedInit(this.#store, id, state.supervisor, status, null);
@@ -218,8 +218,6 @@ export class ContainerEngine {
     return { ...spec, user: await this.#parts.images.resolveUser(spec.user, rootDirs(image, typeof spec.rootfs === 'string' ? spec.rootfs : null)) };
   }
 
-  /** Makes a detached container: its state directory and name first, then the supervisor (whose
-   * tag owns the host resources, so sweepers leave them alone while it lives), then the plan. */
   /** HOME, when neither the spec nor the image sets it: the user's passwd entry, else Docker's. */
   async #setHome(resolved: ResolvedSpec, image: ResolvedImage | null): Promise<void> {
     if (resolved.env.HOME !== undefined) return;
@@ -227,10 +225,13 @@ export class ContainerEngine {
     resolved.env.HOME = (await this.#parts.homeOf(rootDirs(image, resolved.rootfs), uid)) ?? (uid === 0 ? '/root' : '/');
   }
 
+  /** Makes a detached container: its state directory and name first, then the supervisor (whose
+   * tag owns the host resources, so sweepers leave them alone while it lives), then the plan. With
+   * a subordinate range the supervisor maps each init's ids (newuidmap) itself, restarts too. */
   async #launchDetached(named: ContainerSpec, options: DetachedOptions): Promise<Container> {
     const image = named?.image === undefined ? null : await this.#image(named.image, pullPolicy(named.pull));
     const spec = await this.#withUserIds(named, image);
-    const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
+    const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter, this.#parts.idMap);
     await this.#setHome(resolved, image);
     if (resolved.network === 'bridge' || resolved.network === 'pasta') {
       // Their attachments (addresses, veths, rules, pasta) are not yet released from another process.
@@ -261,6 +262,7 @@ export class ContainerEngine {
         name: options.name,
         createdAt: new Date().toISOString(),
         spec: { ...spec, id: resolved.id },
+        ...(resolved.idMap ? { idMap: resolved.idMap } : {}),
         image,
         supervisor: { pid: supervisor.pid, startTime: supervisor.startTime },
         host: host.save(),

@@ -7,12 +7,13 @@ import { encodePlan } from './plan.ts';
 import { StatusChannel } from './status-channel.ts';
 import { pendingPlan, stepError, type LaunchSpec } from './launch.ts';
 import { executorImageFd } from './executor-image.ts';
+import { idMapCommands } from './write-id-maps.ts';
 
 // lib/spawn (or dist/spawn) → bindings/build/corral-supervisor
 const supervisorPath = fileURLToPath(new URL('../../bindings/build/corral-supervisor', import.meta.url));
 
 /** The fds the supervisor gives the container's init for each launch (bindings/supervisor.c). */
-const SUPERVISOR_FDS = { exe: 4, status: 5, start: 6, stdio: [7, 8, 9] as const };
+const SUPERVISOR_FDS = { exe: 4, status: 5, start: 6, stdio: [7, 8, 9] as const, maps: 10 };
 
 /** How the supervisor keeps logs and restarts its container. */
 export interface SupervisorConfig {
@@ -83,8 +84,10 @@ export function startSupervisor(config: SupervisorConfig): StartedSupervisor {
       channel.close();
     },
     async launch(spec, cgroupPath, overlayWork) {
-      const ops = pendingPlan(spec, SUPERVISOR_FDS.status, SUPERVISOR_FDS.start, { stdio: SUPERVISOR_FDS.stdio, exe: SUPERVISOR_FDS.exe });
-      const header = `${spec.cloneFlags}\n${cgroupPath ?? '-'}\n${overlayWork ?? '-'}\n`;
+      const ops = pendingPlan(spec, SUPERVISOR_FDS.status, SUPERVISOR_FDS.start, { stdio: SUPERVISOR_FDS.stdio, exe: SUPERVISOR_FDS.exe }, spec.idMap ? SUPERVISOR_FDS.maps : null);
+      // With a range the supervisor runs newuidmap and newgidmap for each init it launches.
+      const maps = spec.idMap ? idMapCommands(spec.idMap) : null;
+      const header = [spec.cloneFlags, cgroupPath ?? '-', overlayWork ?? '-', maps?.uids.join(' ') ?? '-', maps?.gids.join(' ') ?? '-'].map((l) => `${l}\n`).join('');
       input.end(Buffer.concat([Buffer.from(header), encodePlan(ops, SUPERVISOR_FDS.status)]));
       const first = await channel.next();
       const ready = first?.kind === 'pid' ? await channel.next() : first;
@@ -105,3 +108,4 @@ export function startSupervisor(config: SupervisorConfig): StartedSupervisor {
     },
   };
 }
+

@@ -117,6 +117,23 @@ if (!singleIdRootless) describe(`rootless ids: the subordinate range, owners kep
     // A removed container leaves no layer behind, even with files of other users in it.
     assert.ok(await eventually(() => readdirSafe(join(state, 'containers')).every((d) => readdirSafe(join(state, 'containers', d)).length === 0)));
   });
+
+  it('runs a detached container with the range too (its supervisor maps each restart), and a later process commits it the same', async () => {
+    const script = 'id -u; ls -lnd /var/lib/apt; echo a >> /var/lib/apt/lists; exit 3';
+    const c = await rt.run({ image: 'owners:1', command: sh(script), user: { uid: 100, gid: 101 }, detached: true, restart: 'on-failure:1' });
+    assert.deepEqual(await c.wait(), { exitCode: 3, signal: null });
+    const lines: string[][] = [];
+    for await (const e of c.logs()) lines.push(e.log.trim().split(/\s+/));
+    // uid, then the mode and owner of /var/lib/apt: in the run and in the restart
+    assert.deepEqual(lines.map((f) => (f.length === 1 ? f : [f[0], f[2], f[3]])), [['100'], ['drwxr-xr-x', '100', '101'], ['100'], ['drwxr-xr-x', '100', '101']]);
+    // Another process's handle: its map comes from the saved state, not from that runtime's own.
+    const later = new Runtime({ root: state, cgroupParent: false, idMap: 'single' });
+    const { manifestDigest } = await later.get(c.id)!.commit({ ref: 'owners:detached' });
+    await later.get(c.id)!.remove();
+    assert.deepEqual(Object.fromEntries(await layerHeaders(topLayerBlob(state, manifestDigest))), {
+      'var/': '0:0 755', 'var/lib/': '0:0 755', 'var/lib/apt/': '100:101 755', 'var/lib/apt/lists': '100:101 644',
+    });
+  });
 });
 
 // As root a user namespace keeps the single mapping and every id exists: nothing to refuse there.
