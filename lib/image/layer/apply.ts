@@ -18,7 +18,7 @@ import { Tally, uncompressed } from './decompress.ts';
 import { entryComponents, entryMarker, invalidLayer, isOverlayXattr, opaqueXattr } from './entry-names.ts';
 import { findInLayers, isWhiteout } from './overlay-view.ts';
 import { isSingleIdMap, toHost, toInside, type IdMap } from '../../sys/id-map.ts';
-import type { OwnerToShift } from './shift-owners.ts';
+import type { OwnerToShift } from '../../fs/shift-owners.ts';
 
 const debug = createDebug('corral:image');
 
