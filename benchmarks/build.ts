@@ -24,10 +24,23 @@ const CORPUS: Record<string, Record<string, string>> = {
   'multi-stage': {
     Dockerfile: 'FROM base AS build\nRUN mkdir /out && for i in 1 2 3 4 5; do echo file $i > /out/f$i; done\nFROM base\nCOPY --from=build /out /opt/out\nRUN ls /opt/out > /opt/list\nENTRYPOINT ["/bin/sh", "-c"]\nCMD ["cat /opt/list"]\n',
   },
+  'add-and-mounts': {
+    Dockerfile: 'FROM base\nADD app.tgz /opt/app/\nRUN --mount=type=cache,target=/cache touch /cache/x && test -e /cache/x && echo ok > /opt/cache-ok\nRUN --mount=type=bind,source=pkg,target=/src cp /src/bin/tool /opt/tool\nRUN --mount=type=tmpfs,target=/scratch echo t > /scratch/t && cat /scratch/t > /opt/t\n',
+    'pkg/bin/tool': '#!/bin/sh\necho tool\n', 'pkg/share/doc/README': 'readme\n', 'pkg/share/doc/NEWS': 'news\n',
+  },
+  // two independent stages that wait (a download, a compiler): corral builds them at once
+  'parallel-stages': {
+    Dockerfile: 'FROM base AS one\nRUN sleep 1 && echo one > /one\nFROM base AS two\nRUN sleep 1 && echo two > /two\nFROM base\nCOPY --from=one /one /\nCOPY --from=two /two /\n',
+  },
   'many-files': {
     Dockerfile: 'FROM base\nCOPY tree/ /tree/\nRUN find /tree -type f | wc -l > /count\nVOLUME /data\nSTOPSIGNAL SIGINT\n',
     ...Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`tree/d${i % 10}/f${i}.txt`, `content ${i}\n`.repeat(20)])),
   },
+};
+
+/** Files a context needs that are made, not written: ADD's archive (gzip tar) of pkg/. */
+const PREPARE: Record<string, (ctx: string) => void> = {
+  'add-and-mounts': (ctx) => execFileSync('tar', ['-czf', join(ctx, 'app.tgz'), '--owner=0', '--group=0', '-C', join(ctx, 'pkg'), '.']),
 };
 
 const rounds = Number(/--runs[= ](\d+)/.exec(process.argv.slice(2).join(' '))?.[1] ?? 1);
@@ -90,6 +103,7 @@ async function main(): Promise<void> {
   let differences = 0;
   for (const [name, files] of Object.entries(CORPUS)) {
     const ctx = contextOf(join(work, `ctx-${name}`), files);
+    PREPARE[name]?.(ctx);
     const tag = `bench-${name}:1`;
     const t = { cc: [] as number[], bc: [] as number[], cw: [] as number[], bw: [] as number[] };
     for (let r = 0; r < rounds; r++) {

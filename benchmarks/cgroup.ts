@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Runtime, type ContainerSpec } from '../lib/index.ts';
 import { availableControllers, findV2Mount } from '../lib/cgroup/hierarchy.ts';
-import { interleaved, median, runsArg, timedRun } from './common.ts';
+import { interleaved, median, rerunInVm, runsArg, timedRun } from './common.ts';
 
 /** Times the variants in interleaved rounds of 50 (shuffled per round) and prints medians and the added cost. */
 async function measure(runs: number): Promise<void> {
@@ -52,14 +52,5 @@ const runs = runsArg(process.argv.slice(2), 'cgroup.ts');
 await measure(runs);
 const mount = findV2Mount();
 if (process.env.CORRAL_IN_VM !== '1' && !(mount && availableControllers(mount).has('memory'))) {
-  const { runInVm, vmAvailable } = await import('../test/vm/vm.mjs');
-  const vm = vmAvailable();
-  if (!vm.ok) {
-    console.log(`\nno VM for the limits variant: ${vm.reason}`);
-  } else {
-    console.log('\nin the pure cgroup v2 VM (qemu TCG):');
-    const self = fileURLToPath(import.meta.url);
-    const { output } = await runInVm({ command: [process.execPath, '--import', 'tsx', self, '--runs', String(runs)], env: { CORRAL_IN_VM: '1' }, timeoutMs: 900_000 });
-    console.log(output.trimEnd());
-  }
+  await rerunInVm(fileURLToPath(import.meta.url), runs, 'the limits variant');
 }

@@ -1,5 +1,8 @@
-// What the benchmarks share: the --runs option, medians, checked container runs, and timing of
-// variants in interleaved rounds whose order is shuffled every round.
+// What the benchmarks share: the --runs option, medians, checked container runs, timing of
+// variants in interleaved rounds whose order is shuffled every round, and starting the peers.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ContainerSpec, Runtime } from '../lib/index.ts';
 
 /** --runs N or --runs=N (default 300), the only option a benchmark takes. */
@@ -15,10 +18,15 @@ export function runsArg(argv: string[], usage: string): number {
   return runs;
 }
 
+/** The value at fraction q (0..1) of a sorted copy of a list of milliseconds (no interpolation). */
+export function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
+}
+
 /** The median of a list of milliseconds. */
 export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
+  return quantile(values, 0.5);
 }
 
 /** A small seeded PRNG (mulberry32), so the round orders are shuffled but the same on every run. */
@@ -60,4 +68,36 @@ export async function timedRun(rt: Runtime, spec: ContainerSpec, name: string): 
   const ms = performance.now() - t0;
   if (r.exitCode !== 0) throw new Error(`${name}: exited with ${r.exitCode ?? r.signal}: ${r.stderr.toString().trim()}`);
   return ms;
+}
+
+/** Spawns a program with fds 0-2 on /dev/null and resolves on exit 0 (rejects otherwise), the way a
+ * Node caller would start bwrap or runc. */
+export function spawnQuiet(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${cmd} exited with ${signal ?? code}`));
+    });
+  });
+}
+
+/** True when an executable of that name is on PATH. */
+export function installed(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, cmd)));
+}
+
+/** Runs a benchmark script again inside the pure cgroup v2 VM of test/vm (CORRAL_IN_VM=1 there)
+ * and prints its output, or why there is no VM; what: the part that needs the VM. */
+export async function rerunInVm(script: string, runs: number, what: string, timeoutMs = 900_000): Promise<void> {
+  const { runInVm, vmAvailable } = await import('../test/vm/vm.mjs');
+  const vm = vmAvailable();
+  if (!vm.ok) {
+    console.log(`\nno VM for ${what}: ${vm.reason}`);
+    return;
+  }
+  console.log('\nin the pure cgroup v2 VM (qemu TCG):');
+  const { output } = await runInVm({ command: [process.execPath, '--import', 'tsx', script, '--runs', String(runs)], env: { CORRAL_IN_VM: '1' }, timeoutMs });
+  console.log(output.trimEnd());
 }

@@ -1,68 +1,140 @@
 /**
- * Detached containers: start-to-running latency (create + start under a supervisor, against an
- * attached create + start in the same run), `list({ all })` with 200 detached containers, and the
- * memory each supervisor costs on the host (RSS and PSS).
+ * Detached containers side by side with podman in one run: start-to-running (corral's supervisor
+ * against `podman run -d` under conmon, and an attached corral create + start for reference), stop
+ * with no grace period, `ps -a` of a fleet of detached containers (corral's CLI and list({ all })
+ * in-process against `podman ps -a`), and the memory each supervisor (conmon) costs on the host.
+ * podman runs rootful with its own scratch storage (`--root`/`--runroot`/`--tmpdir`, vfs), runc
+ * and cgroupfs, `--net none` and limited ulimits (crun and podman's default ulimits are refused
+ * here), and only where no cgroup v1 hierarchy is mounted: on a hybrid host podman's cgroupfs
+ * manager makes its groups in the v1 hierarchies, which must not be touched. Without podman the
+ * corral side is printed alone, with the reason.
  *
- *   node --import tsx benchmarks/detached.ts [--runs N]
+ *   npm run build && node --import tsx benchmarks/detached.ts [--runs N]   (starts per side, default 300)
+ *   FLEET=N: the size of the fleet ps lists (default 200)
  *
- * Prints numbers only: it asserts nothing about them. (podman is not part of it yet.)
+ * Prints numbers and ratios only: it asserts nothing about them.
  */
-import { mkdirSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir, loadavg } from 'node:os';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Runtime, type Container } from '../lib/index.ts';
+import { interleaved, median, runsArg } from './common.ts';
 
-const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 30;
-const FLEET = 200;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
+const runs = runsArg(process.argv.slice(2), 'node --import tsx benchmarks/detached.ts');
+const FLEET = Number(process.env.FLEET ?? 200);
+const run = promisify(execFile);
+const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
 function statusKb(pid: number, field: string, file = 'status'): number {
   return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'))![1]);
 }
 
+/** Wall milliseconds of fn. */
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+const fmt = (ms: number): string => ms.toFixed(2).padStart(8);
+const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}x`;
+
 const scratch = mkdtempSync(join(tmpdir(), 'corral-bench-detached-'));
 const rootfs = join(scratch, 'rootfs');
 for (const dir of ['bin', 'proc', 'dev', 'tmp']) mkdirSync(join(rootfs, dir), { recursive: true });
 copyFileSync('/bin/busybox', join(rootfs, 'bin', 'busybox'));
-for (const tool of ['sh', 'sleep', 'true']) copyFileSync('/bin/busybox', join(rootfs, 'bin', tool));
-const runtime = new Runtime({ root: join(scratch, 'root') });
+for (const tool of ['sh', 'sleep', 'true']) symlinkSync('busybox', join(rootfs, 'bin', tool));
+const root = join(scratch, 'root');
+const runtime = new Runtime({ root });
+
+/** Why podman is left out, or null. */
+function podmanMissing(): string | null {
+  if (process.getuid!() !== 0) return 'not root';
+  if (spawnSync('podman', ['--version']).status !== 0) return 'not installed';
+  if (/^\S+ \S+ cgroup /m.test(readFileSync('/proc/self/mounts', 'utf8'))) return 'cgroup v1 hierarchies are mounted (hybrid host): podman would make its groups in them';
+  return null;
+}
+const noPodman = podmanMissing();
+const hasPodman = noPodman === null;
+const podmanGlobal = ['--root', join(scratch, 'podman'), '--runroot', join(scratch, 'podman-run'), '--tmpdir', join(scratch, 'podman-tmp'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none', '--runtime', 'runc'];
+const podman = (...args: string[]): Promise<{ stdout: string }> => run('podman', [...podmanGlobal, ...args], { maxBuffer: 64 << 20 });
+const podmanRun = ['run', '-d', '--net', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', 'localhost/bench-busybox', 'sleep', '1000'];
+
 try {
-  const detached: number[] = [];
-  const attached: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    let t = performance.now();
-    const d = await runtime.run({ detached: true, command: ['sleep', '1000'], rootfs });
-    detached.push(performance.now() - t);
-    t = performance.now();
-    const a = await runtime.create({ command: ['sleep', '1000'], rootfs, stdio: 'ignore' });
-    await a.start();
-    attached.push(performance.now() - t);
-    await d.remove({ force: true });
-    await a.remove({ force: true });
+  if (hasPodman) {
+    execFileSync('tar', ['-C', rootfs, '-cf', join(scratch, 'rootfs.tar'), '.']);
+    await podman('import', join(scratch, 'rootfs.tar'), 'localhost/bench-busybox');
   }
-  console.log(`load ${loadavg()[0]!.toFixed(1)}; ${runs} runs, median ms start-to-running:`);
-  console.log(`  detached (supervisor)  ${median(detached).toFixed(2)}`);
-  console.log(`  attached               ${median(attached).toFixed(2)}   ratio ${(median(detached) / median(attached)).toFixed(2)}x`);
+  console.log(`load ${loadavg()[0]!.toFixed(1)}; ${runs} starts per side, median ms${hasPodman ? '' : ` (corral alone; podman left out: ${noPodman})`}`);
+
+  const sides = hasPodman ? ['corral', 'podman', 'attached'] as const : ['corral', 'attached'] as const;
+  const stop = new Map<(typeof sides)[number], number[]>(sides.map((s) => [s, []]));
+  // Each sample is a start; the stop of the same container is recorded beside it.
+  const start = await interleaved(sides, runs, 5, async (side) => {
+    if (side === 'podman') {
+      let id = '';
+      const ms = await timed(async () => {
+        id = (await podman(...podmanRun)).stdout.trim();
+      });
+      stop.get(side)!.push(await timed(() => podman('stop', '-t', '0', id)));
+      await podman('rm', id);
+      return ms;
+    }
+    let c: Container | undefined;
+    const ms = await timed(async () => {
+      if (side === 'corral') c = await runtime.run({ detached: true, command: ['sleep', '1000'], rootfs });
+      else {
+        c = await runtime.create({ command: ['sleep', '1000'], rootfs, stdio: 'ignore' });
+        await c.start();
+      }
+    });
+    stop.get(side)!.push(await timed(() => c!.stop({ timeout: 0 })));
+    await c!.remove();
+    return ms;
+  });
+  const row = (what: string, samples: Map<(typeof sides)[number], number[]>): void => {
+    const m = (s: (typeof sides)[number]): number => median(samples.get(s)!);
+    console.log(`  ${what.padEnd(30)} corral ${fmt(m('corral'))}   attached ${fmt(m('attached'))}${hasPodman ? `   podman ${fmt(m('podman'))}   corral/podman ${ratio(m('corral'), m('podman'))}` : ''}`);
+  };
+  row('detached start-to-running', start);
+  row('stop, no grace period', stop);
 
   const fleet: Container[] = [];
   for (let i = 0; i < FLEET; i++) fleet.push(await runtime.run({ detached: true, command: ['sleep', '1000'], rootfs }));
-  const fresh = new Runtime({ root: join(scratch, 'root') });
+  const podmanFleet: string[] = [];
+  if (hasPodman) for (let i = 0; i < FLEET; i++) podmanFleet.push((await podman(...podmanRun)).stdout.trim());
   const listMs: number[] = [];
+  const psMs: number[] = [];
+  const podmanPsMs: number[] = [];
+  const withCli = existsSync(cli);
   for (let i = 0; i < 5; i++) {
-    const t = performance.now();
-    fresh.list({ all: true });
-    listMs.push(performance.now() - t);
+    listMs.push(await timed(async () => new Runtime({ root }).list({ all: true })));
+    if (withCli) psMs.push(await timed(() => run(process.execPath, [cli, 'ps', '-a', '--root', root], { maxBuffer: 64 << 20 })));
+    if (hasPodman) podmanPsMs.push(await timed(() => podman('ps', '-a')));
   }
+  console.log(`${FLEET} detached containers, median ms of 5:`);
+  console.log(`  list({ all }) in-process      ${fmt(median(listMs))}`);
+  if (withCli) console.log(`  corral ps -a (node + CLI)     ${fmt(median(psMs))}${hasPodman ? `   podman ps -a ${fmt(median(podmanPsMs))}   corral/podman ${ratio(median(psMs), median(podmanPsMs))}` : ''}`);
+  else console.log('  corral ps -a: dist/ is not built (npm run build)');
   const sups = fleet.map((c) => c.inspect().supervision!.supervisorPid);
   const rss = sups.map((p) => statusKb(p, 'VmRSS'));
   const pss = sups.map((p) => statusKb(p, 'Pss', 'smaps_rollup'));
-  console.log(`${FLEET} detached containers: list({ all }) median ${median(listMs).toFixed(1)} ms`);
   console.log(`  supervisor RSS median ${median(rss)} kB (max ${Math.max(...rss)}), PSS median ${median(pss)} kB`);
+  if (hasPodman) {
+    // Ours: their command lines name our scratch storage.
+    const conmons = execFileSync('pgrep', ['-x', 'conmon'], { encoding: 'utf8' }).trim().split('\n').map(Number)
+      .filter((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(scratch));
+    const crss = conmons.map((p) => statusKb(p, 'VmRSS'));
+    const cpss = conmons.map((p) => statusKb(p, 'Pss', 'smaps_rollup'));
+    console.log(`  conmon RSS median ${median(crss)} kB, PSS median ${median(cpss)} kB   corral/podman RSS ${ratio(median(rss), median(crss))}`);
+  }
   for (const c of fleet) await c.remove({ force: true });
+  if (hasPodman) await podman('rm', '-f', '-t', '0', ...podmanFleet);
 } finally {
+  if (hasPodman) await podman('rm', '-af', '-t', '0').catch(() => {});
+  if (hasPodman) await podman('rmi', '-af').catch(() => {});
   rmSync(scratch, { recursive: true, force: true });
 }

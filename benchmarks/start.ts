@@ -14,7 +14,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir, release, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Runtime } from '../lib/index.ts';
-import { interleaved, runsArg } from './common.ts';
+import { installed, interleaved, runsArg, spawnQuiet } from './common.ts';
 
 // The comparison rows: bwrap makes no cgroup and binds the root as it is, so corral runs without a
 // cgroup and with rootfsWritable 'direct' there. The default-spec rows (printed first) use a
@@ -79,19 +79,6 @@ function cleanup(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** Spawns a program with fds 0-2 on /dev/null and resolves on exit 0 (rejects otherwise), the way a
- * Node caller would start bwrap or runc. */
-function spawnQuiet(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: 'ignore' });
-    child.once('error', reject);
-    child.once('exit', (code, signal) => {
-      if (code === 0) resolve();
-      else reject(new Error(`${cmd} exited with ${signal ?? code}`));
-    });
-  });
-}
-
 /** Runs a command once with stderr captured, to decide whether a tool works here and say why not. */
 function probe(cmd: string, args: string[]): Promise<string | null> {
   return new Promise((resolve) => {
@@ -104,11 +91,6 @@ function probe(cmd: string, args: string[]): Promise<string | null> {
       else resolve(stderr.split('\n').find((l) => l.trim() !== '')?.trim() ?? `exited with ${signal ?? code}, no stderr`);
     });
   });
-}
-
-/** True when an executable of that name is on PATH. */
-function installed(cmd: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, cmd)));
 }
 
 /** First line of `cmd --version`, for the header. */

@@ -74,6 +74,12 @@ static const struct shape shapes[OP_COUNT] = {
 	[OP_INIT] = S({ 0 }, { 0 }),
 	[OP_AWAIT_MAPS] = S({ 0 }, { 0 }),
 	[OP_CHOWN_IN_ROOT] = S({ W_ANY, W_ANY, W_ANY, W_DIR }, { W_STR_REQ }),
+	[OP_BIND_OWN_FILE] = S({ W_DIR, W_DIR }, { W_STR_REQ, W_STR_REQ, W_STR_REQ }),
+	[OP_FSOPEN] = S({ W_SLOT }, { W_STR_REQ }),
+	[OP_FSCONFIG] = S({ W_SLOT, W_ANY, W_SLOT }, { W_STR, W_STR }),
+	[OP_OVERLAY_LOWERS] = S({ W_SLOT, W_ANY, W_SLOT, W_DIR }, { 0, W_LIST }),
+	[OP_FSMOUNT] = S({ W_SLOT, W_ANY, W_SLOT }, { 0 }),
+	[OP_EXIT] = S({ 0 }, { 0 }),
 };
 
 /* A NUL-terminated string that starts at off and ends inside the plan. */

@@ -19,6 +19,8 @@ struct plan_header {
  * "dir" fields hold a slot number + 1 (0: the path is taken as it is, from the current directory);
  * "slot" fields a slot number below SLOT_COUNT. */
 #define SLOT_COUNT 64
+/* overlayfs stacks at most this many lower layers (OVL_MAX_STACK). */
+#define OVERLAY_MAX_LOWERS 500
 struct plan_op {
 	uint32_t code;
 	uint32_t reserved;
@@ -94,6 +96,21 @@ enum op_code {
 	                         * namespace's maps (newuidmap, newgidmap) and a byte, then closes it */
 	OP_CHOWN_IN_ROOT = 47,  /* n3 root dir, s0 path (inside it, no symlink followed), n1 uid, n2 gid,
 	                         * n0 mode + 1 to set again afterwards (chown clears set-id bits), or 0 */
+	OP_BIND_OWN_FILE = 48,  /* n0 root dir, n1 dir of the container's own files (a tmpfs), s0 path
+	                         * inside the root, s1 text, s2 name in n1: writes the text to a new file
+	                         * there and binds it over the path, resolved inside the root (a symlink,
+	                         * dangling too, leads to a path inside it; what is missing is made) */
+	OP_FSOPEN = 49,         /* s0 filesystem type, n0 slot: a filesystem context (fsopen) */
+	OP_FSCONFIG = 50,       /* n0 context slot, n1 FSCONFIG_* command, s0 key, s1 string value,
+	                         * n2 slot of the fd (FSCONFIG_SET_FD) */
+	OP_OVERLAY_LOWERS = 51, /* n0 context slot, n3 dir, s1 layer names (n1 their pointer scratch), top
+	                         * first: each cloned (open_tree OPEN_TREE_CLONE) and given as lowerdir+
+	                         * by fd, then the superblock created (FSCONFIG_CMD_CREATE) while the
+	                         * clones are still open, then each clone attached on the directory of
+	                         * slot n2; at most OVERLAY_MAX_LOWERS */
+	OP_FSMOUNT = 52,        /* n0 context slot, n1 MOUNT_ATTR_* flags, n2 slot: a detached mount */
+	OP_EXIT = 53,           /* n0 status: reports ready and ends the process (a probe's plan,
+	                         * which has no command) */
 	OP_COUNT
 };
 

@@ -1,16 +1,21 @@
 /* corral-supervisor: the parent of one detached container (conmon's job), no Node in it.
  * Started by lib/spawn/supervised-launch.ts; keep the fd numbers and the protocol in step with it.
  *
- *   corral-supervisor DIR LOG_MAX_BYTES LOG_MAX_FILES RESTART MAX_RETRIES [-- EXIT_COMMAND...]
+ *   corral-supervisor DIR LOG_MAX_BYTES LOG_MAX_FILES RESTART MAX_RETRIES [-n NETWORK_HELPER...]
+ *                     [-- EXIT_COMMAND...]
  *
  * EXIT_COMMAND (autoRemove) replaces the supervisor once the container has ended for good (podman's
  * conmon --exit-command): same pid and start time, so what it owns stays its own until removed.
+ * NETWORK_HELPER (pasta) runs at each launch once the init is set up, the init's pid appended; it
+ * must write its pid to DIR/network.pid and stay (its output goes to DIR/network.log); it is
+ * killed when that run of the container ends.
  *
- * stdin: five lines, the clone flags, the cgroup directory, the overlay work directory, and the
- *        newuidmap and newgidmap commands with their "inside outside count" triples (each "-" for
- *        none), then the encoded plan until EOF. With the maps commands each launch runs them for
- *        the new init (the pid goes after the helper's path) while it waits on fd 10 (OP_AWAIT_MAPS),
- *        then lets it go on: a restart maps its ids again without Node.
+ * stdin: six lines, the clone flags, the cgroup directory, the overlay work directory, a network
+ *        namespace to hold as fd 3 for the plan to join, and the newuidmap and newgidmap commands
+ *        with their "inside outside count" triples (each "-" for none), then the encoded plan
+ *        until EOF. With the maps commands each launch runs them for the new init (the pid goes
+ *        after the helper's path) while it waits on fd 10 (OP_AWAIT_MAPS), then lets it go on: a
+ *        restart maps its ids again without Node.
  * fd 1: reports to the creator, status records (plan.h): PID, then READY (set up, waiting for
  *       start), then READY again once exec'd, or ERROR (step, errno). Closed after that.
  * DIR/control: a FIFO of one-byte commands: 's' start (or start again once exited), 'x' the
@@ -43,7 +48,10 @@
 int64_t corral_spawn(void *plan, uint64_t size, uint64_t flags, int32_t cgroup_fd, int32_t *pidfd, int32_t *bad_op);
 
 /* Where the plan expects its fds (lib/spawn/supervised-launch.ts SUPERVISOR_FDS). */
-enum { REPORT_FD = 1, EXE_FD = 4, STATUS_FD = 5, START_FD = 6, CHILD_STDIN = 7, CHILD_STDOUT = 8, CHILD_STDERR = 9, MAPS_FD = 10 };
+enum { REPORT_FD = 1, NETNS_FD = 3, EXE_FD = 4, STATUS_FD = 5, START_FD = 6, CHILD_STDIN = 7, CHILD_STDOUT = 8, CHILD_STDERR = 9, MAPS_FD = 10 };
+
+/* The step an ERROR report names when the network helper failed (its exit status as errno). */
+#define HELPER_STEP (-2)
 
 enum policy { POLICY_NO, POLICY_ON_FAILURE, POLICY_ALWAYS, POLICY_UNLESS_STOPPED };
 
@@ -62,6 +70,9 @@ static struct {
 	char *work;
 	char **uid_map, **gid_map; /* newuidmap/newgidmap argv with a slot for the pid, or NULL */
 	char **exit_cmd;
+	char **helper;
+	int helper_argc;
+	pid_t helper_pid;
 	int cgroup;
 	uint64_t flags;
 	char *plan;
@@ -339,9 +350,64 @@ static void park(int fd)
 	dup2(s.devnull, fd);
 }
 
+/* Runs the network helper for the init just set up; returns 0 once it runs in the background
+ * (its pid read from DIR/network.pid), else its exit status (or 127: not run). */
+static int start_helper(void)
+{
+	if (!s.helper)
+		return 0;
+	char pid[16];
+	snprintf(pid, sizeof pid, "%d", s.pid);
+	s.helper[s.helper_argc] = pid;
+	unlinkat(s.dir, "network.pid", 0);
+	int log = openat(s.dir, "network.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	pid_t child = fork();
+	if (child == 0) {
+		/* As a fresh process: no signal blocked (we block SIGCHLD), SIGPIPE not ignored. */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, 0);
+		signal(SIGPIPE, SIG_DFL);
+		dup2(s.devnull, 0);
+		dup2(log, 1);
+		dup2(log, 2);
+		close_range(3, ~0U, 0);
+		execvp(s.helper[0], s.helper);
+		dprintf(2, "cannot run %s: %s\n", s.helper[0], strerror(errno));
+		_exit(127);
+	}
+	if (log >= 0)
+		close(log);
+	int status = 0;
+	if (child < 0 || waitpid(child, &status, 0) < 0)
+		return 127;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	char buf[16] = { 0 };
+	int fd = openat(s.dir, "network.pid", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, buf, sizeof buf - 1) < 0)
+			buf[0] = 0;
+		close(fd);
+		unlinkat(s.dir, "network.pid", 0);
+	}
+	/* It daemonized: as our subreaped child its pid stays its own until we reap it. */
+	s.helper_pid = atoi(buf);
+	return s.helper_pid > 0 ? 0 : 127;
+}
+
+static void stop_helper(void)
+{
+	if (s.helper_pid <= 0)
+		return;
+	kill(s.helper_pid, SIGKILL);
+	waitpid(s.helper_pid, 0, 0);
+	s.helper_pid = 0;
+}
+
 /* Runs a newuidmap/newgidmap argv for pid; 0 when it exited 0. Its stderr is ours, its stdout
  * /dev/null. */
-static int run_helper(char **argv, pid_t pid)
+static int run_id_helper(char **argv, pid_t pid)
 {
 	char pid_text[16];
 	snprintf(pid_text, sizeof pid_text, "%d", pid);
@@ -364,7 +430,7 @@ static int run_helper(char **argv, pid_t pid)
 /* Writes the init's id maps through the setuid helpers (its user namespace is not ours to write). */
 static int map_ids(pid_t pid)
 {
-	return run_helper(s.uid_map, pid) || run_helper(s.gid_map, pid) ? -1 : 0;
+	return run_id_helper(s.uid_map, pid) || run_id_helper(s.gid_map, pid) ? -1 : 0;
 }
 
 /* Clones the container's init with the plan; it sets up and waits for start. Returns 0 once it
@@ -436,6 +502,17 @@ static int launch(int first)
 		close(s.start_wr);
 		s.start_wr = -1;
 		return e;
+	}
+	int helper = start_helper();
+	if (helper != 0) {
+		kill(s.pid, SIGKILL);
+		stop_helper();
+		report(STATUS_ERROR, HELPER_STEP, helper, 0);
+		close(s.status_rd);
+		s.status_rd = -1;
+		close(s.start_wr);
+		s.start_wr = -1;
+		return helper;
 	}
 	/* Recorded before it is reported, so the creator finds the record once it hears. */
 	if (first)
@@ -613,8 +690,11 @@ static void reap(int sigfd)
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == s.helper_pid)
+			s.helper_pid = 0;
 		if (pid == s.pid) {
 			s.pid = -pid;
+			stop_helper();
 			on_exit_status(status);
 			if (s.quitting)
 				exit(0);
@@ -657,8 +737,8 @@ static void read_input(void)
 			break;
 		len += (size_t)n;
 	}
-	char *line[5], *at = buf;
-	for (int i = 0; i < 5; i++) {
+	char *line[6], *at = buf;
+	for (int i = 0; i < 6; i++) {
 		char *nl = memchr(at, '\n', len - (size_t)(at - buf));
 		if (!nl)
 			exit(1); /* the creator went away before sending the plan */
@@ -674,9 +754,15 @@ static void read_input(void)
 	}
 	if (strcmp(line[2], "-") != 0)
 		s.work = strdup(line[2]);
-	if (strcmp(line[3], "-") != 0 && strcmp(line[4], "-") != 0) {
-		s.uid_map = helper_argv(line[3]);
-		s.gid_map = helper_argv(line[4]);
+	if (strcmp(line[3], "-") != 0) {
+		int ns = open(line[3], O_RDONLY | O_CLOEXEC);
+		if (ns < 0 || dup3(ns, NETNS_FD, O_CLOEXEC) < 0)
+			die(line[3]);
+		close(ns);
+	}
+	if (strcmp(line[4], "-") != 0 && strcmp(line[5], "-") != 0) {
+		s.uid_map = helper_argv(line[4]);
+		s.gid_map = helper_argv(line[5]);
 	}
 	s.plan = at;
 	if ((size_t)(s.plan - buf) + sizeof(struct plan_header) > len || ((struct plan_header *)s.plan)->magic != PLAN_MAGIC)
@@ -718,8 +804,19 @@ int main(int argc, char **argv)
 	s.policy = !strcmp(argv[4], "on-failure") ? POLICY_ON_FAILURE : !strcmp(argv[4], "always") ? POLICY_ALWAYS
 		 : !strcmp(argv[4], "unless-stopped") ? POLICY_UNLESS_STOPPED : POLICY_NO;
 	s.max_retries = atoi(argv[5]);
-	if (argc > 7 && strcmp(argv[6], "--") == 0)
-		s.exit_cmd = argv + 7;
+	int arg = 6;
+	if (arg < argc && strcmp(argv[arg], "-n") == 0) {
+		s.helper = argv + ++arg;
+		while (arg < argc && strcmp(argv[arg], "--") != 0)
+			arg++;
+		s.helper_argc = (int)(argv + arg - s.helper);
+		/* Room for the pid and the NULL: the helper's argv is copied out of argv. */
+		char **copy = calloc((size_t)s.helper_argc + 2, sizeof *copy);
+		memcpy(copy, s.helper, (size_t)s.helper_argc * sizeof *copy);
+		s.helper = copy;
+	}
+	if (arg + 1 < argc && strcmp(argv[arg], "--") == 0)
+		s.exit_cmd = argv + arg + 1;
 	s.out = (struct stream){ .fd = -1, .name = "stdout" };
 	s.err = (struct stream){ .fd = -1, .name = "stderr" };
 	signal(SIGPIPE, SIG_IGN);
@@ -758,6 +855,7 @@ int main(int argc, char **argv)
 			while (read(s.control, &c, 1) == 1) {
 				if (c == 'q') {
 					kill(s.pid, SIGKILL);
+					stop_helper();
 					return 0;
 				}
 				if (c == 'x')

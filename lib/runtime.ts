@@ -16,6 +16,7 @@ import { ImageStore } from './image/image-store.ts';
 import { containerImages } from './image/container-images.ts';
 import { passwdHome } from './image/run-config.ts';
 import { buildImage, type BuildOptions } from './build/builder.ts';
+import { pruneCacheMounts } from './build/mount-sources.ts';
 import { registryImages, type RegistryImages } from './registry/registry-images.ts';
 import type { RegistriesConfig } from './registry/registry-config.ts';
 
@@ -96,8 +97,15 @@ export class Runtime {
     });
     this.#engine = engine;
     // A build is an image operation that runs containers: the one part that needs both.
+    const prune = images.prune.bind(images);
     this.images = Object.assign(images, registry, {
-      build: (options: BuildOptions) => buildImage({ root, images, create: (spec) => engine.create(spec), pull: (ref) => registry.pull(ref) }, options),
+      /** With buildCache, the RUN --mount=type=cache directories go too (those no build uses). */
+      prune: async (options: { buildCache?: boolean } = {}) => {
+        const result = await prune(options);
+        if (options.buildCache) pruneCacheMounts(root);
+        return result;
+      },
+      build: (options: BuildOptions) => buildImage({ root, rootless, images, create: (spec) => engine.create(spec), pull: (ref) => registry.pull(ref) }, options),
     });
   }
 

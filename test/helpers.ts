@@ -1,5 +1,7 @@
 // Fixtures shared by the tests: a busybox-static root filesystem and snapshots of what a process holds.
-import { execFileSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -153,4 +155,37 @@ export function treeEntries(dir: string): string[] {
  * subordinate range (removed through a user namespace with the caller's map). */
 export async function removeWork(dir: string): Promise<void> {
   await removeTreeMapped(dir, rootless ? callerIdMap() : null);
+}
+
+/** Runs a mocha spec file of test/netns/ in a network namespace of its own (unshare --net): the
+ * bridges, veth pairs, nftables rules and sysctls it makes never touch the host's, and nothing of
+ * them can outlive it. Fails with its output. */
+export function mochaInOwnNetns(spec: string): void {
+  const repo = join(import.meta.dirname, '..');
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.CORRAL_TEST_SUMMARY;
+  const r = spawnSync('unshare', ['--net', process.execPath, join(repo, 'node_modules/mocha/bin/mocha.js'), '--reporter', 'dot', spec], { cwd: repo, env, encoding: 'utf8' });
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+}
+
+/** One TCP exchange (connect, read to the end) with host:port, retried while the server starts
+ * (up to 5 s); '' when it never answered. */
+export async function tcpAnswer(host: string, port: number): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    const answer = await tcpOnce(host, port).catch(() => '');
+    if (answer) return answer;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return '';
+}
+
+function tcpOnce(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port }, () => s.end());
+    let data = '';
+    s.on('data', (d) => { data += d; });
+    s.on('end', () => resolve(data));
+    s.on('error', reject);
+    s.setTimeout(3000, () => s.destroy(new Error(`timeout on ${host}:${port}`)));
+  });
 }

@@ -27,7 +27,8 @@ const PR_NAMES = Object.fromEntries(Object.entries(PR).map(([k, v]) => [v, k]));
 const SLOT_FIELDS = new Set([
   'OPEN_TREE.into', 'MOUNT_SETATTR.slot', 'MOVE_MOUNT.slot', 'MKDIR.dir', 'MKNOD.dir', 'CREATE_FILE.dir', 'SYMLINK.dir',
   'OPEN_IN_ROOT.root', 'OPEN_IN_ROOT.into', 'MOUNT_AT.slot', 'MOVE_MOUNT_AT.from', 'MOVE_MOUNT_AT.to', 'SETATTR_ONE.slot',
-  'MASK_PATH.root', 'READONLY_PATH.root',
+  'MASK_PATH.root', 'READONLY_PATH.root', 'FSOPEN.into', 'FSCONFIG.context', 'FSCONFIG.fd', 'OVERLAY_LOWERS.context',
+  'OVERLAY_LOWERS.dir', 'OVERLAY_LOWERS.park', 'FSMOUNT.context', 'FSMOUNT.into', 'BIND_OWN_FILE.root', 'BIND_OWN_FILE.dir',
 ]);
 
 /** How one field of an op reads. */
@@ -46,7 +47,7 @@ function fieldText(opName: string, field: string, value: unknown): string {
   if (field === 'flags' && (opName === 'MOUNT' || opName === 'MOUNT_AT')) return flagNames(v, MS);
   if (field === 'flags' && opName === 'OPEN_TREE') return flagNames(v, OPEN_TREE);
   if (field === 'flags' || field === 'nstype') return flagNames(v, CLONE);
-  if (field === 'set' || field === 'clear') return flagNames(v, MOUNT_ATTR);
+  if (field === 'set' || field === 'clear' || field === 'attrs') return flagNames(v, MOUNT_ATTR);
   if (field === 'propagation') return flagNames(v, { PRIVATE: MS.PRIVATE, SLAVE: MS.SLAVE, SHARED: MS.SHARED });
   if (field === 'option') return `PR_${PR_NAMES[Number(v)] ?? v}`;
   if (field === 'mode' || field === 'mask') return `0o${v.toString(8)}`;

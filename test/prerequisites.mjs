@@ -27,8 +27,11 @@ const NEEDS = [
   ['newuidmap', 'newuidmap', 'uidmap'],
   ['mmdebstrap', 'mmdebstrap', 'mmdebstrap'],
   ['runc', 'runc', 'runc'],
+  ['containerd and ctr (corral-oci driven by containerd\'s runc shim)', 'containerd', 'containerd'],
+  ['script (a terminal for ctr run -t)', 'script', 'bsdutils'],
   ['qemu (the cgroup v2 VM)', 'qemu-system-x86_64', 'qemu-system-x86'],
-  ['xz (the VM initramfs)', 'xz', 'xz-utils'],
+  ['xz (the VM initramfs, ADD of xz archives)', 'xz', 'xz-utils'],
+  ['bzip2 (ADD of bzip2 archives)', 'bzip2', 'bzip2'],
 ];
 
 function onPath(command) {

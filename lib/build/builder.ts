@@ -6,6 +6,7 @@ import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
 import type { Container } from '../container/container.ts';
+import { checkEpoch } from '../container/commit.ts';
 import type { ContainerSpec } from '../container/spec.ts';
 import { findImage } from '../image/image-index.ts';
 import { storeParts, writing, type ImageStore } from '../image/image-store.ts';
@@ -17,6 +18,7 @@ import { IgnoreMatcher } from './dockerignore.ts';
 import { expandWord } from './expand.ts';
 import { instructionError, interpret } from './instructions.ts';
 import { parseDockerfile, type Dockerfile, type RawInstruction } from './parser.ts';
+import { MountFlagError, parseRunMount } from './run-mounts.ts';
 import { ContextTree } from './sources.ts';
 import { buildStage, type BuildProgress, type BuildShared } from './stage.ts';
 
@@ -36,14 +38,26 @@ export interface BuildOptions {
   target?: string;
   /** Run every step again, reusing nothing. */
   noCache?: boolean;
+  /** Secrets for RUN --mount=type=secret,id=ID by id: a file to read, an environment variable, or
+   * the bytes. Never stored in a layer, the history or the build cache. */
+  secrets?: Record<string, BuildSecret>;
+  /** SOURCE_DATE_EPOCH (seconds since 1970; also taken from the build arg of that name, as
+   * BuildKit does): every image and history entry dated then and no file of a layer later, so
+   * building the same context twice gives the same digests. */
+  sourceDateEpoch?: number;
   /** Called per step: cached, running, done, and the RUN output. */
   onProgress?: (event: BuildProgress) => void;
   signal?: AbortSignal;
 }
 
+/** Where a build secret comes from (docker build --secret id=ID,src=FILE or env=VAR). */
+export type BuildSecret = { src: string } | { env: string } | { value: string | Uint8Array };
+
 /** What the builder needs of a runtime. */
 export interface BuilderParts {
   root: string;
+  /** Whether its containers map only the caller. */
+  rootless: boolean;
   images: ImageStore;
   create: (spec: ContainerSpec) => Promise<Container>;
   /** Pulls an image that FROM or COPY --from names and the store lacks. */
@@ -74,37 +88,61 @@ export async function buildImage(builder: BuilderParts, options: BuildOptions): 
   const fromName = (stage: Stage): string => expandWord(stage.from.args.split(/\s+/)[0]!, globalLookup, dockerfile.escape).toLowerCase();
   const needed = neededStages(stages, target, fromName, (v) => expandWord(v, globalLookup, dockerfile.escape));
   const ignore = IgnoreMatcher.parse(read(`${file}.dockerignore`, 'read the .dockerignore') ?? read(join(context, '.dockerignore'), 'read the .dockerignore') ?? '');
+  const secrets = readSecrets(options.secrets ?? {});
+  const epochArg = options.sourceDateEpoch ?? buildArgs.SOURCE_DATE_EPOCH;
+  const sourceDateEpoch = epochArg === undefined ? undefined : checkEpoch(epochArg, options.sourceDateEpoch === undefined ? 'the build arg SOURCE_DATE_EPOCH' : 'sourceDateEpoch');
   const parts = storeParts(builder.images);
   const cache = new BuildCache(builder.root);
   const before = new Set(Object.keys(parts.index.read().images));
   const created: string[] = [];
-  const results = new Map<number, string | null>();
+  const results = new Map<number, Promise<string | null>>();
   const progress = options.onProgress ?? (() => {});
+  // The first stage to fail stops the others (they build at once when independent).
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const manifestDigest = await writing(parts, async (write) => {
     try {
-      const shared: BuildShared = {
+      const shared: Omit<BuildShared, 'stageImage'> = {
+        root: builder.root, rootless: builder.rootless, secret: (id) => secrets.get(id), sourceDateEpoch,
         parts, write, cache, noCache: options.noCache ?? false, file, escape: dockerfile.escape, create: builder.create,
-        context: new ContextTree(context, ignore), buildArgs, globalArgs, created, progress,
-        ...(options.signal ? { signal: options.signal } : {}),
+        context: new ContextTree(context, ignore), buildArgs, globalArgs, created, progress, signal,
         counter: { step: 0, total: needed.reduce((n, i) => n + stages[i]!.steps.length, 0) },
+      };
+      // Stages building at once that name the same image find (or pull) it once.
+      const images = new Map<string, Promise<string>>();
+      const image = (name: string, raw: RawInstruction): Promise<string> => {
+        if (!images.has(name)) images.set(name, storeImage(parts, builder.pull, name, file, raw));
+        return images.get(name)!;
+      };
+      /** Stage `current`'s view: COPY --from or RUN --mount from= an earlier stage waits for it. */
+      const forStage = (current: number): BuildShared => ({
+        ...shared,
         stageImage: async (name, raw) => {
           const i = stageIndex(stages, name.toLowerCase());
-          if (i >= 0) {
-            if (!results.has(i)) throw instructionError(file, raw, `stage '${name}' is not built before this step (a stage can only copy from an earlier one)`, 'ERR_BUILD_FAILED');
-            return results.get(i)!;
-          }
-          return storeImage(parts, builder.pull, name, file, raw);
+          if (i < 0) return image(name, raw);
+          if (i >= current || !results.has(i)) throw instructionError(file, raw, `stage '${name}' is not built before this step (a stage can only copy from an earlier one)`, 'ERR_BUILD_FAILED');
+          return results.get(i)!;
         },
-      };
+      });
+      let failure: { error: unknown } | null = null;
       for (const i of needed) {
         const stage = stages[i]!;
-        interpret(stage.from, globalLookup, dockerfile.escape, file);
-        const image = fromName(stage);
-        const parent = stageIndex(stages.slice(0, i), image);
-        const base = parent >= 0 ? results.get(parent)! : image === 'scratch' ? null : await storeImage(parts, builder.pull, image, file, stage.from);
-        results.set(i, await buildStage(shared, base, stage.steps));
+        const built = (async () => {
+          interpret(stage.from, globalLookup, dockerfile.escape, file);
+          const name = fromName(stage);
+          const parent = stageIndex(stages.slice(0, i), name);
+          const base = parent >= 0 ? await results.get(parent)! : name === 'scratch' ? null : await image(name, stage.from);
+          return buildStage(forStage(i), base, stage.from, stage.steps);
+        })();
+        built.catch((error: unknown) => {
+          failure ??= { error };
+          stop.abort();
+        });
+        results.set(i, built);
       }
-      const result = results.get(target)!;
+      await Promise.allSettled(results.values());
+      if (failure !== null) throw (failure as { error: unknown }).error;
+      const result = await results.get(target)!;
       if (result === null) throw new CorralError(`${file}: the target stage is an empty scratch image (nothing to tag)`, { code: 'ERR_BUILD_FAILED', path: file });
       const ref = options.tag === undefined ? undefined : normalizeRef(options.tag);
       await parts.index.update((db) => {
@@ -153,15 +191,52 @@ function neededStages(stages: Stage[], target: number, fromName: (s: Stage) => s
     const parent = stageIndex(before, fromName(stages[i]!));
     if (parent >= 0) visit(parent);
     for (const step of stages[i]!.steps) {
-      for (const [flag, value] of step.flags) {
-        if (step.keyword !== 'COPY' || flag !== 'from' || value === null) continue;
-        const dep = stageIndex(before, expand(value).toLowerCase());
+      for (const name of stepSources(step, expand)) {
+        const dep = stageIndex(before, name.toLowerCase());
         if (dep >= 0) visit(dep);
       }
     }
   };
   visit(target);
   return [...needed].sort((a, b) => a - b);
+}
+
+/** The stages or images a step reads: COPY --from, RUN --mount=...,from= (a malformed flag names
+ * none here: interpret() reports it when the step runs). */
+function stepSources(step: RawInstruction, expand: (v: string) => string): string[] {
+  const names: string[] = [];
+  for (const [flag, value] of step.flags) {
+    if (value === null) continue;
+    if (step.keyword === 'COPY' && flag === 'from') names.push(expand(value));
+    if (step.keyword === 'RUN' && flag === 'mount') {
+      try {
+        const mount = parseRunMount(expand(value));
+        if (mount.type === 'bind' && mount.from !== null) names.push(mount.from);
+      } catch (e) {
+        if (!(e instanceof MountFlagError)) throw e;
+      }
+    }
+  }
+  return names;
+}
+
+/** The build's secrets read once, up front: a missing file or variable fails the build before any step. */
+function readSecrets(secrets: Record<string, BuildSecret>): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const [id, secret] of Object.entries(secrets)) {
+    if ('src' in secret) {
+      try {
+        out.set(id, readFileSync(secret.src));
+      } catch (e) {
+        throw fromNodeError(e, `read build secret '${id}'`, secret.src);
+      }
+    } else if ('env' in secret) {
+      const value = process.env[secret.env];
+      if (value === undefined) throw new CorralError(`build secret '${id}': the environment variable ${secret.env} is not set`, { code: 'ERR_INVALID_ARG_VALUE', step: `read build secret '${id}'` });
+      out.set(id, Buffer.from(value));
+    } else out.set(id, Buffer.from(secret.value));
+  }
+  return out;
 }
 
 /** An image of the store by name, pulled first when the store lacks it. */

@@ -2,12 +2,13 @@
  * digest of their content and metadata (the cache key: mtime left out), and the layer tar itself. */
 
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { chmodSync, closeSync, constants, fstatSync, lutimesSync, mkdirSync, openSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
+import { open, writeFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import type { Writable } from 'node:stream';
 import { CorralError } from '../sys/errors.ts';
 import { TarWriter } from '../image/tar/writer.ts';
+import { writeArchive } from './archives.ts';
 import type { LayerDigest } from '../image/layer/apply.ts';
 import { cleanRelative, globRegExp } from './dockerignore.ts';
 import { ContextTree, isExcluded, type SourceNode, type SourceTree } from './sources.ts';
@@ -15,16 +16,17 @@ import type { IgnoreMatcher } from './dockerignore.ts';
 
 /** One entry of the layer a COPY makes. */
 export interface CopyEntry {
-  /** Path in the image, relative ('app/main.c'). */
+  /** Path in the image, relative ('app/main.c'); an archive's is the directory it unpacks into. */
   name: string;
-  type: 'file' | 'directory' | 'symlink';
+  /** 'archive': a local tar archive ADD unpacks (lib/build/archives.ts). */
+  type: 'file' | 'directory' | 'symlink' | 'archive';
   mode: number;
   uid: number;
   gid: number;
   mtime: number;
   size: number;
   linkname?: string;
-  /** A file's content: a host path to read, or the bytes (a heredoc). */
+  /** A file's (or archive's) content: a host path to read, or the bytes (a heredoc). */
   from?: string | Buffer;
 }
 
@@ -32,8 +34,8 @@ export interface CopyEntry {
 export interface CopyPlan {
   tree: SourceTree | null;
   sources: string[];
-  /** Heredoc files: name and content. */
-  inline: { name: string; content: string }[];
+  /** Files from outside the tree: heredocs (their text) and ADD's downloads (a host file, 0600). */
+  inline: ({ name: string; content: string } | { name: string; download: string; size: number; mtime: number })[];
   /** The destination, absolute in the image. */
   dest: string;
   owner: { uid: number; gid: number };
@@ -43,6 +45,8 @@ export interface CopyPlan {
   existing: (path: string) => 'directory' | 'other' | null;
   /** mtime of directories and heredoc files the step creates. */
   now: number;
+  /** ADD: whether a source file (not one found in a source directory) is an archive to unpack. */
+  unpack?: (hostPath: string, source: string) => boolean;
 }
 
 /** A COPY that cannot be done: the caller names the file, line and instruction. */
@@ -90,17 +94,26 @@ export function planCopy(plan: CopyPlan): CopyEntry[] {
     }
   };
   if (plan.sources.length === 0 && plan.inline.length === 0) dir(target); // WORKDIR's directory
+  const archives: CopyEntry[] = [];
   for (const { as, node } of matches) {
     if (node.stat.isDirectory()) {
       dir(target);
       walk(plan.tree!, node, target);
+    } else if (node.stat.isFile() && plan.unpack?.(node.hostPath, as)) {
+      dir(target);
+      archives.push({ name: target, type: 'archive', mode: 0, ...plan.owner, mtime: plan.now, size: node.stat.size, from: node.hostPath });
     } else add(entryOf(node, destDir ? posix.join(target, posix.basename(as)) : target, plan));
   }
-  for (const { name, content } of plan.inline) {
-    const bytes = Buffer.from(content);
-    add({ name: destDir ? posix.join(target, name) : target, type: 'file', mode: plan.chmod ?? 0o644, ...plan.owner, mtime: plan.now, size: bytes.length, from: bytes });
+  for (const file of plan.inline) {
+    const name = destDir ? posix.join(target, file.name) : target;
+    if ('download' in file) add({ name, type: 'file', mode: plan.chmod ?? 0o600, ...plan.owner, mtime: file.mtime, size: file.size, from: file.download });
+    else {
+      const bytes = Buffer.from(file.content);
+      add({ name, type: 'file', mode: plan.chmod ?? 0o644, ...plan.owner, mtime: plan.now, size: bytes.length, from: bytes });
+    }
   }
-  return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // Archives unpack after the rest, into directories the layer has by then.
+  return [...[...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)), ...archives];
 }
 
 /** Whether a source path climbs out of its root ('../x', 'a/../../x'). */
@@ -185,7 +198,7 @@ export async function copyDigest(entries: CopyEntry[]): Promise<string> {
   const hash = createHash('sha256');
   for (const e of entries) {
     hash.update(JSON.stringify([e.name, e.type, e.mode, e.uid, e.gid, e.size, e.linkname ?? '']));
-    if (e.type === 'file') {
+    if (e.type === 'file' || e.type === 'archive') {
       const h = createHash('sha256');
       for await (const chunk of content(e)) h.update(chunk as Buffer);
       hash.update(h.digest('hex'));
@@ -194,12 +207,43 @@ export async function copyDigest(entries: CopyEntry[]): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Writes the entries as a layer tar (not ending `out`); returns its DiffID. */
-export async function writeCopyLayer(entries: CopyEntry[], out: Writable): Promise<LayerDigest> {
-  const tar = new TarWriter(out, { digest: true });
+/** Writes the entries as a layer tar (not ending `out`); returns its DiffID. `existing` (what the
+ * image has) keeps an archive from restating the directories it unpacks into; no entry is dated
+ * later than `clampMtime` (SOURCE_DATE_EPOCH). */
+export async function writeCopyLayer(entries: CopyEntry[], out: Writable, existing: CopyPlan['existing'] = () => null, clampMtime?: number): Promise<LayerDigest> {
+  const tar = new TarWriter(out, { digest: true, clampMtime });
+  const dirs = new Set(entries.filter((e) => e.type === 'directory').map((e) => e.name));
   for (const e of entries) {
+    if (e.type === 'archive') {
+      await writeArchive(e.from as string, posix.basename(e.from as string), e.name, tar, (rel) => dirs.has(rel) || existing(`/${rel}`) === 'directory', e.mtime);
+      continue;
+    }
     await tar.add({ name: e.type === 'directory' ? `${e.name}/` : e.name, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.size, ...(e.linkname === undefined ? {} : { linkname: e.linkname }) }, content(e));
   }
   await tar.end();
   return tar.digest();
+}
+
+/** Writes the entries as files under `dir` (an empty directory): a RUN --mount=type=bind source,
+ * so the step sees what COPY would copy (no .dockerignore'd file) and its writes reach nothing real.
+ * Owners are those of the writer (root inside the step's namespace). */
+export async function writeCopyTree(entries: CopyEntry[], dir: string): Promise<void> {
+  const dirs: CopyEntry[] = [];
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    if (e.type === 'directory') {
+      mkdirSync(path, { mode: 0o700 });
+      dirs.push(e);
+    } else if (e.type === 'symlink') symlinkSync(e.linkname!, path);
+    else {
+      await writeFile(path, content(e) as AsyncIterable<Buffer>, { mode: 0o600, flag: 'wx' });
+      chmodSync(path, e.mode);
+    }
+    if (e.type !== 'directory') lutimesSync(path, e.mtime, e.mtime);
+  }
+  for (const e of dirs.reverse()) {
+    const path = join(dir, e.name);
+    chmodSync(path, e.mode);
+    lutimesSync(path, e.mtime, e.mtime);
+  }
 }

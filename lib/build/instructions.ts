@@ -4,6 +4,7 @@
 import { CorralError } from '../sys/errors.ts';
 import { expandHeredoc, expandWord, expandWords, ExpandError, splitRaw, type Lookup } from './expand.ts';
 import { parseJson, type Heredoc, type RawInstruction } from './parser.ts';
+import { MountFlagError, parseRunMount, type RunMount } from './run-mounts.ts';
 
 /** A command in exec form (an argv) or shell form (a string for the SHELL). */
 export type Command = { exec: string[] } | { shell: string };
@@ -21,7 +22,7 @@ export interface Healthcheck {
 /** A typed instruction. */
 export type Instruction =
   | { kind: 'FROM'; image: string; name: string | null; platform: string | null }
-  | { kind: 'RUN'; command: Command; network: 'none' | 'host' | 'default' }
+  | { kind: 'RUN'; command: Command; network: 'none' | 'host' | 'default'; mounts: RunMount[] }
   | { kind: 'CMD' | 'ENTRYPOINT'; command: Command }
   | { kind: 'LABEL' | 'ENV'; pairs: [string, string][] }
   | { kind: 'ARG'; args: { name: string; value: string | undefined }[] }
@@ -31,7 +32,7 @@ export type Instruction =
   | { kind: 'SHELL'; shell: string[] }
   | { kind: 'HEALTHCHECK'; check: Healthcheck | null }
   | { kind: 'ONBUILD'; trigger: string }
-  | { kind: 'COPY' | 'ADD'; sources: string[]; dest: string; from: string | null; chown: string | null; chmod: number | null; link: boolean; exclude: string[]; heredocs: Heredoc[] };
+  | { kind: 'COPY' | 'ADD'; sources: string[]; dest: string; from: string | null; chown: string | null; chmod: number | null; link: boolean; exclude: string[]; heredocs: Heredoc[]; checksum: string | null };
 
 /** An error about one instruction: the file, its line and the instruction text. */
 export function instructionError(file: string, raw: Pick<RawInstruction, 'line' | 'text'>, message: string, code: 'ERR_DOCKERFILE_SYNTAX' | 'ERR_BUILD_FAILED' | 'ERR_BUILD_CONTEXT' = 'ERR_DOCKERFILE_SYNTAX'): CorralError {
@@ -80,8 +81,16 @@ export function interpret(raw: RawInstruction, lookup: Lookup, escape: string, f
       needArgs();
       const network = flag('network') ?? 'default';
       if (network !== 'none' && network !== 'host' && network !== 'default') throw fail(`unsupported network mode '${network}'`);
-      if (raw.flags.some(([n]) => n === 'mount' || n === 'security')) throw fail('RUN --mount and --security are not supported yet');
-      return { kind: 'RUN', command: runCommand(raw), network };
+      if (raw.flags.some(([n]) => n === 'security')) throw fail('RUN --security is not supported');
+      const mounts = raw.flags.filter(([n]) => n === 'mount').map(([, v]) => {
+        try {
+          return parseRunMount(expand(v ?? ''));
+        } catch (e) {
+          if (e instanceof MountFlagError) throw fail(`--mount: ${e.message}`);
+          throw e;
+        }
+      });
+      return { kind: 'RUN', command: runCommand(raw), network, mounts };
     }
     case 'CMD':
     case 'ENTRYPOINT':
@@ -151,6 +160,7 @@ export function interpret(raw: RawInstruction, lookup: Lookup, escape: string, f
       return {
         kind: k, sources, dest,
         from: k === 'COPY' ? flag('from') : null,
+        checksum: k === 'ADD' ? flag('checksum') : null,
         chown: flag('chown'),
         chmod: chmodText === null ? null : parseInt(chmodText, 8),
         link: flag('link') === 'true',

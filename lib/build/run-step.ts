@@ -4,6 +4,7 @@
 
 import type { Container } from '../container/container.ts';
 import type { ContainerSpec } from '../container/spec.ts';
+import type { MountSpec } from '../fs/mounts.ts';
 
 /** How a RUN step runs. */
 export interface RunStep {
@@ -13,8 +14,13 @@ export interface RunStep {
   /** Build args in scope (the image's Env wins over them). */
   env: Record<string, string>;
   network: 'none' | 'host';
+  /** RUN --mount's mounts, and the mount points they make that the layer leaves out when empty. */
+  mounts: MountSpec[];
+  mountStubs: string[];
   /** The history entry's created_by. */
   createdBy: string;
+  /** SOURCE_DATE_EPOCH (seconds), when the build has one. */
+  sourceDateEpoch?: number;
   onOutput: (chunk: Buffer) => void;
   signal?: AbortSignal;
 }
@@ -26,7 +32,7 @@ const TAIL_BYTES = 4096;
 
 /** Runs the step's container and commits its changes when it exits 0. */
 export async function runStep(create: (spec: ContainerSpec) => Promise<Container>, step: RunStep): Promise<RunStepResult> {
-  const container = await create({ image: step.image, command: step.command, env: step.env, network: step.network, stdio: 'pipe' });
+  const container = await create({ image: step.image, command: step.command, env: step.env, network: step.network, mounts: step.mounts, stdio: 'pipe' });
   let tail = Buffer.alloc(0);
   const collect = (chunk: Buffer): void => {
     step.onOutput(chunk);
@@ -47,7 +53,7 @@ export async function runStep(create: (spec: ContainerSpec) => Promise<Container
     await Promise.all(streams);
     step.signal?.throwIfAborted();
     if (exit.exitCode !== 0) return { exitCode: exit.exitCode, signal: exit.signal ?? null, tail: tail.toString('utf8') };
-    return await container.commit({ createdBy: step.createdBy });
+    return await container.commit({ createdBy: step.createdBy, mountStubs: step.mountStubs, ...(step.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: step.sourceDateEpoch }) });
   } finally {
     step.signal?.removeEventListener('abort', abort);
     await container.remove({ force: true });

@@ -1,10 +1,13 @@
 /** One build stage: its instructions executed in order on top of its FROM image, each step an
  * image of its own (untagged: the cache) made through compose, reused when its cache key is known. */
 
-import { posix } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
 import type { Container } from '../container/container.ts';
 import type { ContainerSpec } from '../container/spec.ts';
+import { removeTree } from '../fs/remove-tree.ts';
+import { runtimeDir } from '../fs/runtime-root.ts';
 import { composeImage, storeLayer } from '../image/compose.ts';
 import { findImage } from '../image/image-index.ts';
 import { OverlayView } from '../image/layer/overlay-view.ts';
@@ -12,10 +15,14 @@ import type { ImageConfig, ImageManifest } from '../image/oci.ts';
 import { resolveUser } from '../image/run-config.ts';
 import type { StoreParts, StoreWrite } from '../image/store-parts.ts';
 import { cacheKey, type BuildCache } from './cache.ts';
-import { copyDigest, CopyError, planCopy, writeCopyLayer, type CopyEntry } from './copy.ts';
+import { ArchiveError, isTarArchive } from './archives.ts';
+import { copyDigest, CopyError, planCopy, writeCopyLayer, type CopyEntry, type CopyPlan } from './copy.ts';
+import { download, DownloadError, isUrl, type Downloaded } from './download.ts';
 import { IgnoreMatcher } from './dockerignore.ts';
 import { instructionError, interpret, type Command, type Instruction } from './instructions.ts';
-import type { RawInstruction } from './parser.ts';
+import { parseDockerfile, type RawInstruction } from './parser.ts';
+import { mountStep, planMounts, type MountInputs, type PlannedMounts } from './mount-sources.ts';
+import { atWorkdir, MountFlagError, type RunMount } from './run-mounts.ts';
 import { runStep } from './run-step.ts';
 import { LayerTree, type SourceTree } from './sources.ts';
 
@@ -34,6 +41,9 @@ export interface BuildProgress {
 
 /** What every stage of one build shares. */
 export interface BuildShared {
+  /** The runtime root, and whether its containers map only the caller. */
+  root: string;
+  rootless: boolean;
   parts: StoreParts;
   write: StoreWrite;
   cache: BuildCache;
@@ -50,6 +60,10 @@ export interface BuildShared {
   /** The image a COPY --from names: a built stage or a store image. */
   stageImage: (name: string, raw: RawInstruction) => Promise<string | null>;
   progress: (event: BuildProgress) => void;
+  /** A build secret's bytes by id (RUN --mount=type=secret). */
+  secret: (id: string) => Buffer | undefined;
+  /** SOURCE_DATE_EPOCH (seconds): every image dated then, no file of a layer later; in every key. */
+  sourceDateEpoch: number | undefined;
   signal?: AbortSignal;
   counter: { step: number; total: number };
 }
@@ -60,6 +74,11 @@ type Config = NonNullable<ImageConfig['config']>;
 interface StepInputs {
   key: string[];
   copy?: CopyEntry[];
+  /** What the step's parent image has at a path (COPY and ADD). */
+  existing?: CopyPlan['existing'];
+  mounts?: PlannedMounts;
+  /** Removes what the inputs left on disk (ADD's downloads), once the step is done. */
+  dispose?: () => void;
 }
 
 const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
@@ -67,8 +86,8 @@ const DEFAULT_SHELL = ['/bin/sh', '-c'];
 
 /** Builds one stage from its FROM (`base`: a manifest digest, or null for scratch); returns the
  * stage's image (null when it is scratch with no step). */
-export async function buildStage(shared: BuildShared, base: string | null, steps: RawInstruction[]): Promise<string | null> {
-  return new StageBuild(shared, base).run(steps);
+export async function buildStage(shared: BuildShared, base: string | null, from: RawInstruction, steps: RawInstruction[]): Promise<string | null> {
+  return new StageBuild(shared, base).run(from, steps);
 }
 
 class StageBuild {
@@ -77,20 +96,23 @@ class StageBuild {
   #config: Config = {};
   readonly #args = new Map<string, string | undefined>();
   #cmdSet = false;
+  /** The number of the step running (stages build side by side, so not the build's counter). */
+  #stepNumber = 0;
 
   constructor(shared: BuildShared, base: string | null) {
     this.#s = shared;
     this.#digest = base;
   }
 
-  async run(steps: RawInstruction[]): Promise<string | null> {
+  async run(from: RawInstruction, stageSteps: RawInstruction[]): Promise<string | null> {
     this.#config = (await this.#imageConfig())?.config ?? {};
-    if ((this.#config.OnBuild ?? []).length > 0) {
-      throw new CorralError(`${this.#s.file}: the base image has ONBUILD triggers, which corral does not run yet`, { code: 'ERR_BUILD_FAILED', path: this.#s.file });
-    }
+    const triggers = await this.#onBuild(from);
+    const steps = [...triggers, ...stageSteps];
+    this.#s.counter.total += triggers.length;
     for (const raw of steps) {
       this.#s.signal?.throwIfAborted();
       const n = ++this.#s.counter.step;
+      this.#stepNumber = n;
       const instruction = interpret(raw, (name) => this.#lookup(name), this.#s.escape, this.#s.file);
       const started = performance.now();
       const event = { step: n, total: this.#s.counter.total, instruction: raw.text };
@@ -102,21 +124,52 @@ class StageBuild {
       }
       if (instruction.kind === 'CMD') this.#cmdSet = true; // a cached CMD counts as set too
       const inputs = await this.#inputs(raw, instruction);
-      const key = cacheKey(this.#digest, JSON.stringify(instruction), inputs.key);
-      const hit = this.#s.noCache ? undefined : this.#s.cache.get(key);
-      if (hit !== undefined && this.#s.parts.index.read().images[hit] !== undefined) {
-        this.#digest = hit;
-        this.#config = (await this.#imageConfig())?.config ?? {};
-        this.#s.progress({ ...event, status: 'cached' });
-        continue;
+      try {
+        await this.#step(raw, instruction, inputs, event, started);
+      } finally {
+        inputs.dispose?.();
       }
-      this.#s.progress({ ...event, status: 'running' });
-      const made = await this.#execute(raw, instruction, inputs);
-      this.#s.cache.set(key, made);
-      this.#digest = made;
-      this.#s.progress({ ...event, status: 'done', elapsedMs: performance.now() - started });
     }
     return this.#digest;
+  }
+
+  /** One step: reused from the cache, or executed and recorded there. */
+  async #step(raw: RawInstruction, instruction: Instruction, inputs: StepInputs, event: Omit<BuildProgress, 'status'>, started: number): Promise<void> {
+    const key = cacheKey(this.#digest, JSON.stringify(instruction), [...inputs.key, ...this.#epochKey()]);
+    const hit = this.#s.noCache ? undefined : this.#s.cache.get(key);
+    if (hit !== undefined && this.#s.parts.index.read().images[hit] !== undefined) {
+      this.#digest = hit;
+      this.#config = (await this.#imageConfig())?.config ?? {};
+      this.#s.progress({ ...event, status: 'cached' });
+      return;
+    }
+    this.#s.progress({ ...event, status: 'running' });
+    const made = await this.#execute(raw, instruction, inputs);
+    this.#s.cache.set(key, made);
+    this.#digest = made;
+    this.#s.progress({ ...event, status: 'done', elapsedMs: performance.now() - started });
+  }
+
+  /** The base image's ONBUILD triggers, to run before the stage's own steps (reported at the FROM
+   * line); the stage starts from the base without them, as they are not inherited further. */
+  async #onBuild(from: RawInstruction): Promise<RawInstruction[]> {
+    const triggers = this.#config.OnBuild ?? [];
+    if (triggers.length === 0 || this.#digest === null) return [];
+    const parsed = triggers.flatMap((trigger) => parseDockerfile(trigger, this.#s.file).instructions.map((raw) => ({ ...raw, line: from.line, endLine: from.endLine })));
+    for (const raw of parsed) {
+      if (['ONBUILD', 'FROM', 'MAINTAINER'].includes(raw.keyword)) throw instructionError(this.#s.file, from, `the base image's ONBUILD trigger '${raw.text}' is not allowed`, 'ERR_BUILD_FAILED');
+    }
+    const key = cacheKey(this.#digest, 'without ONBUILD triggers', this.#epochKey());
+    const hit = this.#s.cache.get(key);
+    if (hit !== undefined && this.#s.parts.index.read().images[hit] !== undefined) this.#digest = hit;
+    else {
+      const { manifestDigest } = await composeImage(this.#s.parts, this.#s.write, { base: this.#digest, changes: { OnBuild: null }, history: null, ...this.#created() });
+      this.#s.created.push(manifestDigest);
+      this.#s.cache.set(key, manifestDigest);
+      this.#digest = manifestDigest;
+    }
+    this.#config = { ...this.#config, OnBuild: null };
+    return parsed;
   }
 
   /** ENV wins over ARG; proxy args need no ARG. */
@@ -159,7 +212,12 @@ class StageBuild {
 
   /** What besides its text a step's key holds: RUN its build args, COPY its files' digest. */
   async #inputs(raw: RawInstruction, ins: Instruction): Promise<StepInputs> {
-    if (ins.kind === 'RUN') return { key: Object.entries(this.#runArgs()).sort().map(([k, v]) => `${k}=${v}`) };
+    if (ins.kind === 'RUN') {
+      const args = Object.entries(this.#runArgs()).sort().map(([k, v]) => `${k}=${v}`);
+      if (ins.mounts.length === 0) return { key: args };
+      const mounts = await this.#planMounts(raw, ins.mounts);
+      return { key: [...args, ...mounts.key], mounts };
+    }
     if (ins.kind === 'WORKDIR') return { key: [this.#workdir(ins.value)] };
     if (ins.kind !== 'COPY' && ins.kind !== 'ADD') return { key: [] };
     const fail = (m: string): CorralError => instructionError(this.#s.file, raw, m, 'ERR_BUILD_CONTEXT');
@@ -176,24 +234,49 @@ class StageBuild {
       }
     }
     try {
-      if (ins.kind === 'ADD') refuseUrls(ins.sources);
-      const entries = planCopy({
-        tree,
-        sources: ins.sources,
-        inline: ins.heredocs.map((h) => ({ name: h.name, content: h.content })),
-        dest: this.#absolute(ins.dest),
-        owner,
-        chmod: ins.chmod,
-        exclude: ins.exclude.length > 0 ? new IgnoreMatcher(ins.exclude) : null,
-        existing: existingIn(view),
-        now: Math.floor(Date.now() / 1000),
-      });
-      if (ins.kind === 'ADD') refuseArchives(entries);
-      return { key: [from ?? '', await copyDigest(entries)], copy: entries };
+      const urls = ins.kind === 'ADD' ? ins.sources.filter(isUrl) : [];
+      if (ins.checksum !== null && (urls.length === 0 || urls.length < ins.sources.length)) throw new CopyError('--checksum is for URL sources only');
+      const now = Math.floor(Date.now() / 1000);
+      const { downloads, dispose } = await this.#download(urls, ins.checksum, now);
+      const inputs: StepInputs = { key: [], ...(dispose ? { dispose } : {}) };
+      try {
+        const unnamed = downloads.findIndex((d) => d.name === '');
+        if (unnamed >= 0 && ins.dest.endsWith('/')) throw new CopyError(`${urls[unnamed]}: the URL names no file, so the destination must (not a directory)`);
+        const entries = planCopy({
+          tree,
+          sources: ins.sources.filter((s) => !isUrl(s)),
+          inline: [...ins.heredocs.map((h) => ({ name: h.name, content: h.content })), ...downloads],
+          dest: this.#absolute(ins.dest),
+          owner,
+          chmod: ins.chmod,
+          exclude: ins.exclude.length > 0 ? new IgnoreMatcher(ins.exclude) : null,
+          existing: existingIn(view),
+          now,
+          ...(ins.kind === 'ADD' ? { unpack: (path: string, source: string) => isTarArchive(path, source) } : {}),
+        });
+        return { ...inputs, key: [from ?? '', await copyDigest(entries)], copy: entries, existing: existingIn(view) };
+      } catch (e) {
+        inputs.dispose?.();
+        throw e;
+      }
     } catch (e) {
-      if (e instanceof CopyError) throw fail(e.message);
+      if (e instanceof CopyError || e instanceof ArchiveError || e instanceof DownloadError) throw fail(e.message);
       throw e;
     }
+  }
+
+  /** ADD's URLs downloaded to a scratch directory (removed by `dispose`, or at once on failure,
+   * once every download has settled). */
+  async #download(urls: string[], checksum: string | null, now: number): Promise<{ downloads: Downloaded[]; dispose?: () => void }> {
+    if (urls.length === 0) return { downloads: [] };
+    const scratch = mkdtempSync(join(runtimeDir(this.#s.root, 'build'), 'add-'));
+    const settled = await Promise.allSettled(urls.map((url, i) => download(url, scratch, i, checksum, now, this.#s.signal)));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) {
+      removeTree(scratch);
+      throw failed.reason;
+    }
+    return { downloads: settled.map((r) => (r as PromiseFulfilledResult<Downloaded>).value), dispose: () => removeTree(scratch) };
   }
 
   #absolute(dest: string): string {
@@ -218,10 +301,15 @@ class StageBuild {
       case 'ARG':
         throw instructionError(this.#s.file, raw, `${ins.kind} is not a step`);
       case 'RUN':
-        return this.#run(raw, ins.command, ins.network);
+        return this.#run(raw, ins.command, ins.network, inputs.mounts);
       case 'COPY':
       case 'ADD':
-        return this.#layer(raw, inputs.copy!);
+        try {
+          return await this.#layer(raw, inputs.copy!, {}, inputs.existing);
+        } catch (e) {
+          if (e instanceof ArchiveError) throw instructionError(this.#s.file, raw, e.message, 'ERR_BUILD_CONTEXT');
+          throw e;
+        }
       case 'CMD':
         return meta({ Cmd: this.#shellForm(ins.command) });
       case 'ENTRYPOINT':
@@ -262,31 +350,75 @@ class StageBuild {
     return this.#layer(raw, entries, { WorkingDir: dir });
   }
 
+  /** What SOURCE_DATE_EPOCH adds to a step's cache key: an image made with another date differs. */
+  #epochKey(): string[] {
+    return this.#s.sourceDateEpoch === undefined ? [] : [`SOURCE_DATE_EPOCH=${this.#s.sourceDateEpoch}`];
+  }
+
+  /** The composition's date: SOURCE_DATE_EPOCH's, when the build has one. */
+  #created(): { created?: number } {
+    return this.#s.sourceDateEpoch === undefined ? {} : { created: this.#s.sourceDateEpoch };
+  }
+
   async #compose(raw: RawInstruction, changes: Partial<Config>, author?: string): Promise<string> {
-    const { manifestDigest } = await composeImage(this.#s.parts, this.#s.write, { base: this.#digest, changes, history: { created_by: raw.text, ...(author === undefined ? {} : { comment: `author: ${author}` }) } });
+    const { manifestDigest } = await composeImage(this.#s.parts, this.#s.write, { base: this.#digest, changes, history: { created_by: raw.text, ...(author === undefined ? {} : { comment: `author: ${author}` }) }, ...this.#created() });
     this.#config = { ...this.#config, ...changes };
     this.#s.created.push(manifestDigest);
     return manifestDigest;
   }
 
   /** A layer of planned entries (and config changes) on the current image. */
-  async #layer(raw: RawInstruction, entries: CopyEntry[], changes: Partial<Config> = {}): Promise<string> {
-    const { blob, diff } = await storeLayer(this.#s.parts, this.#s.write, (tar) => writeCopyLayer(entries, tar));
-    const { manifestDigest } = await composeImage(this.#s.parts, this.#s.write, { base: this.#digest, layer: { blob, diffId: diff.diffId }, changes, history: { created_by: raw.text } });
+  async #layer(raw: RawInstruction, entries: CopyEntry[], changes: Partial<Config> = {}, existing?: CopyPlan['existing']): Promise<string> {
+    const { blob, diff } = await storeLayer(this.#s.parts, this.#s.write, (tar) => writeCopyLayer(entries, tar, existing, this.#s.sourceDateEpoch));
+    const { manifestDigest } = await composeImage(this.#s.parts, this.#s.write, { base: this.#digest, layer: { blob, diffId: diff.diffId }, changes, history: { created_by: raw.text }, ...this.#created() });
     this.#config = { ...this.#config, ...changes };
     this.#s.created.push(manifestDigest);
     return manifestDigest;
   }
 
-  async #run(raw: RawInstruction, command: Command, network: 'none' | 'host' | 'default'): Promise<string> {
+  /** A RUN's mounts with their targets against the WORKDIR, their sources planned and keyed. */
+  async #planMounts(raw: RawInstruction, mounts: RunMount[]): Promise<PlannedMounts> {
+    try {
+      return await planMounts(mounts.map((m) => atWorkdir(m, this.#config.WorkingDir || '/')), this.#mountInputs(raw));
+    } catch (e) {
+      if (e instanceof CopyError) throw instructionError(this.#s.file, raw, `--mount: ${e.message}`, 'ERR_BUILD_CONTEXT');
+      if (e instanceof MountFlagError) throw instructionError(this.#s.file, raw, `--mount: ${e.message}`);
+      throw e;
+    }
+  }
+
+  #mountInputs(raw: RawInstruction): MountInputs {
+    const layers = this.#layerDirs(this.#digest);
+    const view = new OverlayView(layers);
+    return {
+      root: this.#s.root,
+      rootless: this.#s.rootless,
+      tree: async (from) => {
+        if (from === null) return { tree: this.#s.context, digest: '' };
+        const digest = await this.#s.stageImage(from, raw);
+        return { tree: digest === null ? null : new LayerTree(this.#layerDirs(digest)), digest: digest ?? '' };
+      },
+      secret: this.#s.secret,
+      resolve: (path) => {
+        const found = view.resolve(path);
+        return found === null ? null : `/${posix.relative(layers[found.layer]!, found.path)}`;
+      },
+    };
+  }
+
+  async #run(raw: RawInstruction, command: Command, network: 'none' | 'host' | 'default', planned: PlannedMounts | undefined): Promise<string> {
     if (this.#digest === null) throw instructionError(this.#s.file, raw, 'RUN needs an image to run in (this stage is FROM scratch with no files)', 'ERR_BUILD_FAILED');
+    await using mounts = planned === undefined ? null : await mountStep(planned, this.#mountInputs(raw));
     const result = await runStep(this.#s.create, {
       image: this.#digest,
       command: this.#shellForm(command),
       env: this.#runArgs(),
       network: network === 'host' ? 'host' : 'none',
+      mounts: mounts?.specs ?? [],
+      mountStubs: mounts?.stubs ?? [],
       createdBy: raw.text,
-      onOutput: (output) => this.#s.progress({ step: this.#s.counter.step, total: this.#s.counter.total, instruction: raw.text, status: 'output', output }),
+      ...(this.#s.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: this.#s.sourceDateEpoch }),
+      onOutput: (output) => this.#s.progress({ step: this.#stepNumber, total: this.#s.counter.total, instruction: raw.text, status: 'output', output }),
       ...(this.#s.signal ? { signal: this.#s.signal } : {}),
     });
     if ('manifestDigest' in result) {
@@ -313,19 +445,4 @@ function existingIn(view: OverlayView): (path: string) => 'directory' | 'other' 
     const found = view.resolve(path);
     return found === null ? null : found.stat.isDirectory() ? 'directory' : 'other';
   };
-}
-
-const ARCHIVE_NAME = /\.(tar|tar\.gz|tgz|tar\.xz|txz|tar\.bz2|tbz2?|tar\.zst|tzst)$/i;
-
-/** ADD of a URL: refused (builds are offline). */
-function refuseUrls(sources: string[]): void {
-  for (const s of sources) {
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) throw new CopyError(`${s}: ADD of a URL is not supported (corral builds offline); download it into the context and COPY it`);
-  }
-}
-
-/** ADD of a local archive would extract it: not done yet, so refused rather than copied as is. */
-function refuseArchives(entries: CopyEntry[]): void {
-  const archive = entries.find((e) => e.type === 'file' && ARCHIVE_NAME.test(e.name));
-  if (archive) throw new CopyError(`${archive.name}: ADD does not extract local archives yet; use COPY and RUN tar`);
 }

@@ -3,8 +3,6 @@ import { dirname, join, relative } from 'node:path';
 import { CorralError, syscallError } from '../sys/errors.ts';
 import { availableControllers } from './hierarchy.ts';
 import type { CgroupWrites } from './limits.ts';
-import { attachDeviceFilter } from './device-program.ts';
-import type { DeviceRule } from './device-filter.ts';
 
 /** Resource usage of a container; a part whose controller is missing is null. */
 export interface CgroupStats {
@@ -96,8 +94,9 @@ export class Cgroup {
   }
 
   /** Makes the group (and its parent if needed), writes its limits and attaches the device
-   * filter for devices (null: none); undone on failure. */
-  static create(parent: string, name: string, writes: CgroupWrites, devices: readonly DeviceRule[] | null): Cgroup {
+   * filter (attachDeviceFilter of device-program.ts bound to the rules, or null: none; passed in so
+   * a process that only looks at groups loads no BPF); undone on failure. */
+  static create(parent: string, name: string, writes: CgroupWrites, attachFilter: ((groupFd: number, path: string) => void) | null): Cgroup {
     const path = join(parent, name);
     try {
       mkdirSync(parent, { recursive: true });
@@ -115,7 +114,7 @@ export class Cgroup {
       const group = new Cgroup(path, fd);
       for (const [file, value] of writes.files) group.write(file, value, `set ${file} to ${value}`);
       // test/security/device-*.test.ts: only allowed devices can be opened in the group.
-      if (devices) attachDeviceFilter(fd, path, devices);
+      attachFilter?.(fd, path);
       return group;
     } catch (e) {
       if (fd >= 0) closeSync(fd);

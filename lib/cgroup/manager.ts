@@ -5,7 +5,7 @@ import { Cgroup, enableControllers } from './cgroup.ts';
 import { defaultParent, findV2Mount } from './hierarchy.ts';
 import type { CgroupWrites } from './limits.ts';
 import type { DeviceRule } from './device-filter.ts';
-import { deviceFiltersSupported } from './device-program.ts';
+import { attachDeviceFilter, deviceFiltersSupported } from './device-program.ts';
 import { processGroup } from './process-group.ts';
 
 /** Controllers enabled for every container group when available, so stats() has numbers. */
@@ -52,11 +52,12 @@ export class CgroupManager {
       throw new CorralError(`cgroup limits are unavailable: ${place.unavailable}`, { code: 'ERR_CGROUP_UNAVAILABLE' });
     }
     this.enable(writes.controllers);
-    if (owner === undefined) return Cgroup.create(place.parent, id, writes, this.deviceFilter ? devices : null);
+    const filter = this.deviceFilter ? (fd: number, path: string) => attachDeviceFilter(fd, path, devices) : null;
+    if (owner === undefined) return Cgroup.create(place.parent, id, writes, filter);
     const ownerGroup = join(dirname(place.parent), owner);
     mkdirSync(ownerGroup, { recursive: true });
     enableControllers(place.mount, ownerGroup, this.#enabled);
-    return Cgroup.create(ownerGroup, id, writes, this.deviceFilter ? devices : null);
+    return Cgroup.create(ownerGroup, id, writes, filter);
   }
 
   /** Makes controllers usable for container groups (cgroup.subtree_control down the chain). */

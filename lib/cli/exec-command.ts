@@ -1,12 +1,19 @@
 import { parseArgs } from 'node:util';
 import { constants } from 'node:os';
-import type { ExecOptions } from '../index.ts';
+import type { SpawnOptions } from '../index.ts';
 import { pairs, usageError } from './parse.ts';
 import { cliRuntime, ROOT_OPTION } from './runtime-option.ts';
+import { connectTerminal, hostTerminalSize, onProxiedSignals } from './terminal.ts';
+import { ended } from '../container/attach.ts';
 
-const USAGE = `usage: corral exec [-e KEY=VALUE] [-w DIR] [-u UID[:GID]] [--root DIR] CONTAINER COMMAND [ARG...]
+const USAGE = `usage: corral exec [-i] [-t] [-e KEY=VALUE] [-w DIR] [-u UID[:GID]] [--root DIR] CONTAINER COMMAND [ARG...]
 
-Runs COMMAND in a running container with this terminal's stdio; exits with its exit code.`;
+Runs COMMAND in a running container with this terminal's stdio; exits with its exit code.
+
+  -t, --tty           a terminal for the command (from the container's /dev/pts), sized like ours
+  -i, --interactive   with -t: our terminal in raw mode, typed keys (Ctrl-C too) go in
+  -e, --env KEY=VALUE, -w, --cwd DIR, -u, --user UID[:GID]
+SIGINT, SIGTERM and SIGHUP sent to corral are forwarded to the command.`;
 
 const WITH_VALUE = new Set(['-e', '--env', '-w', '--cwd', '-u', '--user', '--root']);
 
@@ -27,7 +34,15 @@ export async function execCommand(args: string[]): Promise<number> {
   const end = optionsEnd(args);
   const { values } = parseArgs({
     args: args.slice(0, end),
-    options: { env: { type: 'string', short: 'e', multiple: true }, cwd: { type: 'string', short: 'w' }, user: { type: 'string', short: 'u' }, help: { type: 'boolean', short: 'h' }, ...ROOT_OPTION },
+    options: {
+      env: { type: 'string', short: 'e', multiple: true },
+      cwd: { type: 'string', short: 'w' },
+      user: { type: 'string', short: 'u' },
+      interactive: { type: 'boolean', short: 'i' },
+      tty: { type: 'boolean', short: 't' },
+      help: { type: 'boolean', short: 'h' },
+      ...ROOT_OPTION,
+    },
   });
   if (values.help) {
     console.log(USAGE);
@@ -35,7 +50,8 @@ export async function execCommand(args: string[]): Promise<number> {
   }
   const [id, ...command] = args.slice(args[end] === '--' ? end + 1 : end);
   if (!id || command.length === 0) throw usageError('corral exec needs CONTAINER and COMMAND (see corral exec --help)');
-  const options: ExecOptions = { stdio: 'inherit' };
+  const size = hostTerminalSize();
+  const options: SpawnOptions = values.tty ? { tty: true, ...(size ? { consoleSize: size } : {}) } : { stdio: 'inherit' };
   if (values.cwd !== undefined) options.cwd = values.cwd;
   if (values.user !== undefined) {
     const m = /^(\d+)(?::(\d+))?$/.exec(values.user);
@@ -44,6 +60,16 @@ export async function execCommand(args: string[]): Promise<number> {
   }
   const container = cliRuntime(values.root).find(id);
   if (values.env) options.env = { ...container.inspect().env, ...pairs(values.env, '--env') };
-  const result = await container.exec(command, options);
-  return result.exitCode ?? 128 + (constants.signals[result.signal!] ?? 0);
+  const proc = await container.spawn(command, options);
+  const undo = [onProxiedSignals((signal) => proc.kill(signal))];
+  if (proc.terminal) undo.push(connectTerminal(proc.terminal, values.interactive ?? false));
+  let exit;
+  try {
+    exit = await proc.wait();
+    await ended(proc.terminal);
+  } finally {
+    undo.reverse().forEach((f) => f());
+    proc.terminal?.destroy();
+  }
+  return exit.exitCode ?? 128 + (constants.signals[exit.signal!] ?? 0);
 }

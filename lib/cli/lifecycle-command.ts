@@ -19,16 +19,25 @@ function seconds(value: string | boolean | undefined, what: string): number | un
   return n * 1000;
 }
 
+/** -t SECONDS of stop and restart. */
+const TIME_OPTION = { time: { type: 'string', short: 't' } } as const;
+
+function stopOptions(values: Record<string, string | boolean | undefined>): { timeout?: number } {
+  const timeout = seconds(values.time, '--time');
+  return timeout === undefined ? {} : { timeout };
+}
+
 const COMMANDS: Record<string, Lifecycle> = {
   start: { usage: 'corral start CONTAINER...   starts created or stopped detached containers', act: async (c, _v, name) => (await c.start(), name) },
   stop: {
     usage: 'corral stop [-t SECONDS] CONTAINER...   SIGTERM, then SIGKILL after the timeout (default 10)',
-    options: { time: { type: 'string', short: 't' } },
-    act: async (c, v, name) => {
-      const timeout = seconds(v.time, '--time');
-      await c.stop(timeout === undefined ? {} : { timeout });
-      return name;
-    },
+    options: TIME_OPTION,
+    act: async (c, v, name) => (await c.stop(stopOptions(v)), name),
+  },
+  restart: {
+    usage: 'corral restart [-t SECONDS] CONTAINER...   stops detached containers (as stop) and starts them again',
+    options: TIME_OPTION,
+    act: async (c, v, name) => (await c.restart(stopOptions(v)), name),
   },
   kill: {
     usage: 'corral kill [-s SIGNAL] CONTAINER...   sends a signal (default SIGKILL)',
@@ -59,7 +68,7 @@ const COMMANDS: Record<string, Lifecycle> = {
 /** The names of the lifecycle commands. */
 export const LIFECYCLE_COMMANDS = new Set([...Object.keys(COMMANDS), 'rename']);
 
-/** `corral start|stop|kill|rm|wait|pause|unpause CONTAINER...` and `corral rename CONTAINER NAME`. */
+/** `corral start|stop|restart|kill|rm|wait|pause|unpause CONTAINER...` and `corral rename CONTAINER NAME`. */
 export async function lifecycleCommand(command: string, args: string[]): Promise<number> {
   const spec = COMMANDS[command];
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...spec?.options, help: { type: 'boolean', short: 'h' }, ...ROOT_OPTION } });

@@ -3,30 +3,24 @@
 // (or a terminal of its own with -t) and exits with the container's exit code.
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { CorralError, Runtime, type ContainerSpec } from '../index.ts';
+// The library and each command's module are imported when the command runs: --version, --help
+// and usage errors load none of them, and a command only what it uses.
+import type { ContainerSpec, Runtime } from '../index.ts';
+import { CorralError } from '../sys/errors.ts';
 import { failureLine, pairs, parseMountFlag, parsePublishFlag, parseTmpfsFlag, parseVolumeFlag, usageError } from './parse.ts';
-import { networkCommand } from './network-command.ts';
-import { volumeCommand } from './volume-command.ts';
-import { imageCommand } from './image-command.ts';
 import { pullPolicy } from '../container/pull-policy.ts';
-import { attachTerminal, stdioSpec, terminalDrained, type TerminalFlags } from './terminal.ts';
-import { buildCommand } from './build-command.ts';
-import { psCommand } from './ps-command.ts';
-import { logsCommand } from './logs-command.ts';
-import { execCommand } from './exec-command.ts';
-import { inspectCommand } from './inspect-command.ts';
-import { statsCommand } from './stats-command.ts';
-import { LIFECYCLE_COMMANDS, lifecycleCommand } from './lifecycle-command.ts';
-import { registryCommand } from './registry-command.ts';
-import { parseRunArgs, runEnvironment, runLimits, runUser } from './run-options.ts';
+import { attachTerminal, stdioSpec, type TerminalFlags } from './terminal.ts';
+import { ended } from '../container/attach.ts';
+import { parseRunArgs, runEnvironment, runExtraHosts, runLimits, runUser } from './run-options.ts';
 
 const USAGE = `usage: corral run [options] IMAGE [COMMAND [ARG...]] | corral run [options] [--rootfs DIR] -- COMMAND [ARG...]
        corral commit [options] IMAGE NEWREF [COMMAND...]   (run, then store the changes as NEWREF)
        corral build [-t TAG] [-f FILE] [--build-arg K=V] [--target STAGE] [--no-cache] CONTEXT
        corral run -d [--name NAME] [--restart POLICY] [options] ...   (detached: prints the id)
        corral ps [-a] [-q] [--format json] | logs [-f] [--tail N] [--since T] [-t] CONTAINER
-       corral exec [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
-       corral start|stop [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
+       corral exec [-it] [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
+       corral attach [--no-stdin] [--detach-keys KEYS] [--sig-proxy BOOL] CONTAINER
+       corral start|stop [-t S]|restart [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
        corral image import|export|ls|inspect|tag|rm|gc|du ...   (corral images, corral rmi REF)
        corral pull|push|login|logout ...                       (registries: corral pull --help)
        corral volume create|ls|inspect|rm|prune ...
@@ -43,7 +37,11 @@ options:
       --entrypoint CMD    replaces the image's Entrypoint (and its Cmd); '' clears it
   -w, --cwd DIR           working directory inside the container
   -u, --user U[:G]        run as this user: ids or names (of the image's or rootfs's /etc/passwd)
-      --hostname NAME     host name inside the container
+  -h, --hostname NAME     host name inside the container (also its own /etc/hostname and /etc/hosts)
+      --add-host NAME:IP  another line of the container's /etc/hosts (repeatable; NAME=IP, [IPv6] too)
+      --dns IP            nameserver of the container's /etc/resolv.conf, replacing the host's (repeatable)
+      --dns-search DOMAIN search domain of its resolv.conf (repeatable)
+      --dns-option OPT    resolver option of its resolv.conf, e.g. ndots:2 (repeatable)
       --network MODE      none (default: own namespace with lo), host, bridge or a network's name
       --network-alias N   another name the container resolves by on its network (repeatable)
   -p, --publish [IP:][HOST:]CONTAINER[/udp]  publish a port (default IP 127.0.0.1; no --network: bridge)
@@ -72,7 +70,7 @@ options:
       --sig-proxy BOOL    forward SIGINT, SIGTERM, SIGHUP to the container (default true)
       --stop-timeout S    seconds between SIGTERM and SIGKILL when corral stops it (default 10)
   -m, --message TEXT      (commit) recorded in the new image's history
-  -h, --help              this text
+      --help              this text
       --version           corral's version
 
 Options come before IMAGE; what follows IMAGE is the command with its own options.
@@ -85,6 +83,12 @@ const EXIT = { failed: 125, notExecutable: 126, notFound: 127, timedOut: 124 } a
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
+}
+
+/** The runtime of --root, with the library imported now (outside runCommand: tsc leaves the
+ * extension of an import() inside a function with `await using` unrewritten). */
+async function runtimeFor(root: string | undefined): Promise<Runtime> {
+  return (await import('./runtime-option.ts')).cliRuntime(root);
 }
 
 /** `corral run` and `corral commit`: options, then IMAGE (and for commit NEWREF) before '--',
@@ -100,7 +104,11 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
     entrypoint: { type: 'string' },
     cwd: { type: 'string', short: 'w' },
     user: { type: 'string', short: 'u' },
-    hostname: { type: 'string' },
+    hostname: { type: 'string', short: 'h' },
+    'add-host': { type: 'string', multiple: true },
+    dns: { type: 'string', multiple: true },
+    'dns-search': { type: 'string', multiple: true },
+    'dns-option': { type: 'string', multiple: true },
     network: { type: 'string' },
     'network-alias': { type: 'string', multiple: true },
     publish: { type: 'string', short: 'p', multiple: true },
@@ -128,7 +136,8 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
     restart: { type: 'string' },
     rm: { type: 'boolean' },
     pull: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
+    // -h is --hostname, as in docker run.
+    help: { type: 'boolean' },
   }, commit ? 2 : 1, what);
   if (values.help) {
     console.log(USAGE);
@@ -155,6 +164,10 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   if (values.cwd !== undefined) spec.cwd = values.cwd;
   if (values.user !== undefined) spec.user = runUser(values.user);
   if (values.hostname !== undefined) spec.hostname = values.hostname;
+  if (values['add-host']) spec.extraHosts = runExtraHosts(values['add-host']);
+  if (values.dns) spec.dns = values.dns;
+  if (values['dns-search']) spec.dnsSearch = values['dns-search'];
+  if (values['dns-option']) spec.dnsOptions = values['dns-option'];
   if (values.network !== undefined) spec.network = values.network;
   if (values['network-alias']) spec.network = { name: values.network ?? 'bridge', aliases: values['network-alias'] };
   if (values.publish) spec.ports = values.publish.map(parsePublishFlag);
@@ -172,7 +185,7 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeout !== undefined && !(timeout >= 0)) throw usageError(`--timeout must be milliseconds, got '${values.timeout}'`);
 
-  const runtime = new Runtime(values.root === undefined ? {} : { root: values.root });
+  const runtime = await runtimeFor(values.root);
   if (values.detach) {
     if (commit || timeout !== undefined) throw usageError(`--detach does not go with ${commit ? 'commit' : '--timeout'} (see corral --help)`);
     if (flags.tty || flags.interactive) throw usageError('--detach does not go with -i or -t yet (a detached container has no terminal)');
@@ -193,7 +206,7 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   try {
     await container.start();
     exit = await container.wait();
-    await terminalDrained(container);
+    await ended(container.terminal);
   } finally {
     detach();
     if (timer) clearTimeout(timer);
@@ -216,32 +229,34 @@ async function main(argv: string[]): Promise<number> {
     case 'commit':
       return runCommand(rest, true);
     case 'build':
-      return buildCommand(rest);
+      return (await import('./build-command.ts')).buildCommand(rest);
     case 'image':
-      return imageCommand(rest);
+      return (await import('./image-command.ts')).imageCommand(rest);
     case 'images':
-      return imageCommand(['ls', ...rest]);
+      return (await import('./image-command.ts')).imageCommand(['ls', ...rest]);
     case 'rmi':
-      return imageCommand(['rm', ...rest]);
+      return (await import('./image-command.ts')).imageCommand(['rm', ...rest]);
     case 'volume':
-      return volumeCommand(rest);
+      return (await import('./volume-command.ts')).volumeCommand(rest);
     case 'ps':
-      return psCommand(rest);
+      return (await import('./ps-command.ts')).psCommand(rest);
     case 'logs':
-      return logsCommand(rest);
+      return (await import('./logs-command.ts')).logsCommand(rest);
     case 'exec':
-      return execCommand(rest);
+      return (await import('./exec-command.ts')).execCommand(rest);
+    case 'attach':
+      return (await import('./attach-command.ts')).attachCommand(rest);
     case 'inspect':
-      return inspectCommand(rest);
+      return (await import('./inspect-command.ts')).inspectCommand(rest);
     case 'stats':
-      return statsCommand(rest);
+      return (await import('./stats-command.ts')).statsCommand(rest);
     case 'network':
-      return networkCommand(rest);
+      return (await import('./network-command.ts')).networkCommand(rest);
     case 'pull':
     case 'push':
     case 'login':
     case 'logout':
-      return registryCommand(command, rest);
+      return (await import('./registry-command.ts')).registryCommand(command, rest);
     case '--version':
       console.log(`corral ${version()}`);
       return 0;
@@ -251,9 +266,11 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
       console.log(USAGE);
       return 0;
-    default:
-      if (LIFECYCLE_COMMANDS.has(command)) return lifecycleCommand(command, rest);
+    default: {
+      const lifecycle = await import('./lifecycle-command.ts');
+      if (lifecycle.LIFECYCLE_COMMANDS.has(command)) return lifecycle.lifecycleCommand(command, rest);
       throw usageError(`unknown command '${command}' (see corral --help)`);
+    }
   }
 }
 

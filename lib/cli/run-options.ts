@@ -112,3 +112,15 @@ export function runUser(value: string): NonNullable<ContainerSpec['user']> {
   if (!/^[^:\s]+(:[^:\s]+)?$/.test(value)) throw usageError(`--user must be UID[:GID] or NAME[:GROUP], got '${value}' (see corral run --help)`);
   return value;
 }
+
+/** --add-host NAME:IP (or NAME=IP; an IPv6 address may come in brackets) as spec.extraHosts; the
+ * spec checks the name and the address. */
+export function runExtraHosts(flags: string[]): Record<string, string> {
+  const hosts: Record<string, string> = {};
+  for (const flag of flags) {
+    const at = flag.search(/[:=]/);
+    if (at <= 0 || at === flag.length - 1) throw usageError(`--add-host must be NAME:IP, got '${flag}' (see corral run --help)`);
+    hosts[flag.slice(0, at)] = flag.slice(at + 1).replace(/^\[(.*)\]$/, '$1');
+  }
+  return hosts;
+}

@@ -1,12 +1,8 @@
 // What `corral run` does at a terminal and with signals: -t gives the container a terminal sized
 // like ours, -i connects our input to it in raw mode (restored on every way out), the window size
 // follows ours, and signals sent to corral reach the container without ever leaving it hanging.
-import { once } from 'node:events';
-import type { Container, ContainerSpec } from '../index.ts';
+import type { Container, ContainerSpec, Terminal, TerminalSize } from '../index.ts';
 import { rawOutput } from '../sys/pty.ts';
-
-/** How long corral waits, after the container exited, for the rest of its terminal's output. */
-const OUTPUT_GRACE_MS = 1000;
 
 /** The flags of `corral run` this file acts on. */
 export interface TerminalFlags {
@@ -18,59 +14,68 @@ export interface TerminalFlags {
   stopTimeout: number;
 }
 
+/** Our terminal's size, when stdout is one. */
+export function hostTerminalSize(): TerminalSize | null {
+  const { columns, rows } = process.stdout;
+  return process.stdout.isTTY && columns > 0 && rows > 0 ? { cols: columns, rows } : null;
+}
+
 /** The spec's stdio for the flags: a terminal sized like ours with -t, else our own stdio (-i or
  * not: our stdin is the container's, as it always was). */
 export function stdioSpec(flags: TerminalFlags): Pick<ContainerSpec, 'stdio' | 'tty' | 'consoleSize'> {
   if (!flags.tty) return { stdio: 'inherit' };
-  const { columns, rows } = process.stdout;
-  return { tty: true, ...(process.stdout.isTTY && columns > 0 && rows > 0 ? { consoleSize: { cols: columns, rows } } : {}) };
+  const size = hostTerminalSize();
+  return { tty: true, ...(size ? { consoleSize: size } : {}) };
+}
+
+/** Connects a container's terminal (its first process's, or an exec'd one's) to ours: its output to
+ * our stdout, the window size following ours, and with interactive our input in raw mode; the
+ * returned function undoes it (raw mode off). */
+export function connectTerminal(terminal: Terminal, interactive: boolean): () => void {
+  const undo: (() => void)[] = [];
+  terminal.pipe(process.stdout, { end: false });
+  undo.push(() => terminal.unpipe(process.stdout));
+  if (process.stdout.isTTY) {
+    const resize = (): void => {
+      if (!terminal.destroyed) terminal.resize({ cols: process.stdout.columns, rows: process.stdout.rows });
+    };
+    process.stdout.on('resize', resize);
+    undo.push(() => process.stdout.off('resize', resize));
+  }
+  if (interactive) {
+    // Raw: keys, Ctrl-C and Ctrl-Z included, go to the container's terminal, which turns them
+    // into signals for its foreground process group.
+    if (process.stdin.isTTY) {
+      process.stdin.setRawMode(true);
+      // The container's terminal did the output processing already (setRawMode(false) restores it).
+      rawOutput(0);
+      // Node itself also puts its stdio's terminal mode back when it exits, by a signal or an
+      // uncaught error too; this undoes it as soon as the container is done (commit goes on).
+      undo.push(() => process.stdin.setRawMode(false));
+    }
+    process.stdin.pipe(terminal, { end: false });
+    undo.push(() => {
+      process.stdin.unpipe(terminal);
+      process.stdin.pause();
+    });
+  }
+  return () => undo.reverse().forEach((f) => f());
 }
 
 /** Connects a started container's terminal to ours (-t; input only with -i) and sets up the signal
  * handling; the returned function undoes all of it (raw mode off, listeners gone). */
 export function attachTerminal(container: Container, flags: TerminalFlags): () => void {
-  const undo: (() => void)[] = [];
-  const terminal = container.terminal;
-  if (terminal) {
-    terminal.pipe(process.stdout, { end: false });
-    undo.push(() => terminal.unpipe(process.stdout));
-    if (process.stdout.isTTY) {
-      const resize = (): void => {
-        if (!terminal.destroyed) terminal.resize({ cols: process.stdout.columns, rows: process.stdout.rows });
-      };
-      process.stdout.on('resize', resize);
-      undo.push(() => process.stdout.off('resize', resize));
-    }
-    if (flags.interactive) {
-      // Raw: keys, Ctrl-C and Ctrl-Z included, go to the container's terminal, which turns them
-      // into signals for its foreground process group.
-      if (process.stdin.isTTY) {
-        process.stdin.setRawMode(true);
-        // The container's terminal did the output processing already (setRawMode(false) restores it).
-        rawOutput(0);
-        // Node itself also puts its stdio's terminal mode back when it exits, by a signal or an
-        // uncaught error too; this undoes it as soon as the container is done (commit goes on).
-        undo.push(() => process.stdin.setRawMode(false));
-      }
-      process.stdin.pipe(terminal, { end: false });
-      undo.push(() => {
-        process.stdin.unpipe(terminal);
-        process.stdin.pause();
-      });
-    }
-  }
-  undo.push(handleSignals(container, flags));
+  const undo = [handleSignals(container, flags)];
+  if (container.terminal) undo.push(connectTerminal(container.terminal, flags.interactive));
   return () => undo.reverse().forEach((f) => f());
 }
 
-/** Resolves once the container's terminal, if it has one, has given all its output (its last
- * process closed it) or after a grace period. */
-export async function terminalDrained(container: Container): Promise<void> {
-  const terminal = container.terminal;
-  if (!terminal || terminal.readableEnded || terminal.destroyed) return;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([once(terminal, 'end'), new Promise((resolve) => { timer = setTimeout(resolve, OUTPUT_GRACE_MS); })]);
-  clearTimeout(timer);
+/** Calls handler on SIGINT, SIGTERM and SIGHUP sent to corral (the signals it proxies) instead of
+ * dying of them; the returned function removes the listeners. */
+export function onProxiedSignals(handler: (signal: NodeJS.Signals) => void): () => void {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const s of signals) process.on(s, handler);
+  return () => signals.forEach((s) => process.off(s, handler));
 }
 
 /** SIGINT, SIGTERM and SIGHUP sent to corral. With --sig-proxy they are forwarded; SIGTERM and
@@ -88,7 +93,5 @@ function handleSignals(container: Container, flags: TerminalFlags): () => void {
     if (signal !== 'SIGINT' || interrupted) stop();
     interrupted = true;
   };
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  for (const s of signals) process.on(s, handler);
-  return () => signals.forEach((s) => process.off(s, handler));
+  return onProxiedSignals(handler);
 }

@@ -1,5 +1,6 @@
 import { CorralError } from '../sys/errors.ts';
 import type { WritableLayer } from '../fs/container-layers.ts';
+import { removeMountStubs } from '../fs/mount-stubs.ts';
 import type { IdMap } from '../sys/id-map.ts';
 import type { CommitChanges, CommitRequest } from './image-provider.ts';
 
@@ -13,6 +14,12 @@ export interface CommitOptions {
   message?: string;
   /** Config fields to set: Cmd, Entrypoint, Env, WorkingDir, User, Labels. */
   changes?: CommitChanges;
+  /** Mount points (absolute paths) made for this run only, left out of the layer when still empty:
+   * a build's RUN --mount targets the image lacked. For a container that has exited. */
+  mountStubs?: string[];
+  /** SOURCE_DATE_EPOCH (seconds): the image is dated then and no file of the layer later, so the
+   * same changes give the same image digest (reproducible builds). */
+  sourceDateEpoch?: number;
 }
 
 /** What commit needs of a container. */
@@ -41,6 +48,7 @@ export async function commitContainer(
   if (source.layer.kind === 'memory') {
     throw new CorralError(`container ${source.id} cannot be committed: its writable layer is in memory inside its own mount namespace, where commit cannot read it (${source.layer.why})`, { code: 'ERR_COMMIT_UNSUPPORTED' });
   }
+  if (options.mountStubs) removeMountStubs(source.layer.upper, options.mountStubs);
   const thaw = await source.freeze();
   try {
     return await store({
@@ -51,8 +59,19 @@ export async function commitContainer(
       ...(options.createdBy === undefined ? {} : { createdBy: options.createdBy }),
       ...(options.message === undefined ? {} : { message: options.message }),
       ...(options.changes === undefined ? {} : { changes: options.changes }),
+      ...(options.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: checkEpoch(options.sourceDateEpoch) }),
     });
   } finally {
     await thaw?.();
   }
+}
+
+/** A SOURCE_DATE_EPOCH as commit and build take it: whole seconds since 1970, as a number or the
+ * decimal string the environment variable and build arg hold. */
+export function checkEpoch(value: number | string, what = 'sourceDateEpoch'): number {
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+    throw new CorralError(`${what} must be whole seconds since 1970 (SOURCE_DATE_EPOCH), got ${JSON.stringify(value)}`, { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  return n;
 }

@@ -14,10 +14,11 @@ import type { InitProcess } from './init-process.ts';
 import type { Terminal } from './terminal.ts';
 import { ContainerState, type ContainerStatus } from './status.ts';
 import { OomWatch } from './oom-watch.ts';
-import { execIn, type ExecOptions } from './exec.ts';
+import { execIn, spawnIn, type ExecOptions, type ExecProcess, type ExecTarget, type SpawnOptions } from './exec.ts';
 import { stopGracefully, type StopOptions } from './stop.ts';
 import { commitContainer, type CommitOptions } from './commit.ts';
 import type { LogEntry, LogOptions } from './logs.ts';
+import { attachTo, type AttachOptions, type AttachResult } from './attach.ts';
 
 /** What a Container needs from the engine that made it. */
 export interface ContainerOwner {
@@ -270,13 +271,39 @@ export class Container extends EventEmitter<ContainerEvents> {
     return this.#held(stopGracefully(this.#init, () => this.#killNow(), options.timeout ?? this.#owner.stopTimeout));
   }
 
+  /** stop(), then start() (docker restart): a detached container runs its command anew. */
+  async restart(options: StopOptions = {}): Promise<void> {
+    await this.stop(options);
+    await this.start();
+  }
+
   /** Runs another process inside the running container and collects its output. */
   exec(command: string[], options: ExecOptions & { encoding: BufferEncoding }): Promise<RunResult<string>>;
   exec(command: string[], options?: ExecOptions): Promise<RunResult>;
   async exec(command: string[], options: ExecOptions = {}): Promise<RunResult<Buffer | string>> {
+    return execIn(this.#execTarget(), command, options);
+  }
+
+  /** Starts another process inside the running container and hands it over running: its streams
+   * or its terminal, wait() and kill() (docker exec -it; exec() collects instead). */
+  async spawn(command: string[], options: SpawnOptions = {}): Promise<ExecProcess> {
+    return spawnIn(this.#execTarget(), command, options);
+  }
+
+  #execTarget(): ExecTarget {
     this.#state.require('exec');
     if (this.#init.pidfd < 0) throw new CorralError(`container ${this.id} has exited; exec needs it running`, { code: 'ERR_CONTAINER_STATE' });
-    return execIn({ spec: this.#spec, initPidfd: this.#init.pidfd, cgroup: this.#cgroup }, command, options);
+    return { spec: this.#spec, initPidfd: this.#init.pidfd, cgroup: this.#cgroup };
+  }
+
+  /** Connects streams to the container (its terminal, its pipes, or a detached one's output from
+   * now on) until it exits (after its last output) or the detach keys are typed on stdin (Docker's
+   * ctrl-p,ctrl-q by default) or options.signal aborts; the container goes on after a detach. */
+  async attach(options: AttachOptions = {}): Promise<AttachResult> {
+    this.#state.require('attach');
+    const follow = this.#owner.logs ? (signal: AbortSignal) => this.logs({ follow: true, tail: 0, signal }) : null;
+    // Held while attached only: a detach must not leave the exit watched closely (wait() would).
+    return this.#held(attachTo({ terminal: this.terminal, stdin: this.stdin, stdout: this.stdout, stderr: this.stderr, follow, wait: () => this.#exited }, options));
   }
 
   /** logs() as a byte stream of the lines' text, to pipe (stdout and stderr interleaved unless
@@ -342,7 +369,7 @@ export class Container extends EventEmitter<ContainerEvents> {
     this.stdin?.destroy();
     this.stdout?.destroy();
     this.stderr?.destroy();
-    this.terminal?.destroy();
+    await this.terminal?.close();
     try {
       await this.#init.dispose();
       await this.#host.release();
@@ -367,10 +394,14 @@ export class Container extends EventEmitter<ContainerEvents> {
   }
 
   /** Kills every process of the container: through cgroup.kill when it has a group, so processes
-   * that left its process group die too. */
+   * that left its process group die too. A group its supervisor launches into again is spared
+   * cgroup.kill when SIGKILL of the init ends them all (its own PID namespace, as docker kills):
+   * Linux 6.18 kills at birth every process cloned with CLONE_INTO_CGROUP into a group once
+   * killed (test/integration/detached-restart.test.ts). */
   async #killNow(): Promise<void> {
     await this.#init.abandon();
-    if (this.#cgroup) this.#cgroup.killAll();
+    const reused = this.#init.restart !== undefined && this.#spec.namespaces.pid;
+    if (this.#cgroup && !reused) this.#cgroup.killAll();
     else this.#init.signal(SIGKILL);
     await this.#held(this.#exited);
   }

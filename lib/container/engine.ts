@@ -1,10 +1,11 @@
 import { CorralError } from '../sys/errors.ts';
 import { launchNow, launchPending, withoutDumpable, type LaunchSpec } from '../spawn/launch.ts';
-import { startSupervisor, type StartedSupervisor } from '../spawn/supervised-launch.ts';
+import { startSupervisor, SUPERVISED_NETNS_FD, type StartedSupervisor } from '../spawn/supervised-launch.ts';
 import type { CgroupManager } from '../cgroup/manager.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
 import { Container, type ContainerOwner } from './container.ts';
 import { abortError, checkRunOptions, collectRun, type RunOptions, type RunResult } from './run-result.ts';
+import { etcFiles } from './etc-files.ts';
 import { cloneFlags, commandStartOps, containerSetupOps, envList, searchPath } from './setup.ts';
 import { lastStepOps } from './hardening.ts';
 import { resolveSpec, type ContainerSpec, type ResolvedSpec } from './spec.ts';
@@ -23,7 +24,8 @@ import type { NetworkStore } from '../net/network-store.ts';
 import { CLONE } from '../sys/constants.ts';
 import { joinNetworkOp, networkResource, preparedNetnsResource } from './network-resource.ts';
 import type { NetnsPool } from '../net/netns-pool.ts';
-import { startPasta } from '../net/pasta.ts';
+import { pastaCommand, pastaPorts, startPasta } from '../net/pasta.ts';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostRootEntries } from '../fs/rootfs.ts';
 import { isSingleIdMap, singleIdMap, type IdMap } from '../sys/id-map.ts';
@@ -55,6 +57,17 @@ export interface EngineParts {
 
 /** The directories a container's root is seen through (top first): the image's layers, else the
  * rootfs, else the host's root. */
+/** The key of a root directory's passwd for uid: the file's identity and times, so an edit or a
+ * replacement (also by a link) misses; null when it cannot be seen (the lookup says what it finds). */
+function passwdKey(root: string, uid: number): string | null {
+  try {
+    const s = lstatSync(join(root, 'etc/passwd'), { bigint: true });
+    return `${root} ${uid} ${s.dev}:${s.ino} ${s.size} ${s.mtimeNs} ${s.ctimeNs}`;
+  } catch {
+    return null;
+  }
+}
+
 function rootDirs(image: ResolvedImage | null, rootfs: string | null): string[] {
   return image ? image.lowerNames.map((n) => join(image.layersDir, n)) : [rootfs ?? '/'];
 }
@@ -68,6 +81,8 @@ export class ContainerEngine {
   readonly #parts: EngineParts;
   readonly #resources: readonly HostResource[];
   readonly #owner: ContainerOwner;
+  /** HOME by image or root directory and uid (#setHome). */
+  readonly #homes = new Map<string, string>();
 
   constructor(parts: EngineParts) {
     this.#parts = parts;
@@ -218,11 +233,22 @@ export class ContainerEngine {
     return { ...spec, user: await this.#parts.images.resolveUser(spec.user, rootDirs(image, typeof spec.rootfs === 'string' ? spec.rootfs : null)) };
   }
 
-  /** HOME, when neither the spec nor the image sets it: the user's passwd entry, else Docker's. */
+  /** HOME, when neither the spec nor the image sets it: the user's passwd entry, else Docker's.
+   * Looked up once per image and uid (layers never change), and once per root directory and uid
+   * while its /etc/passwd is the same file unchanged (ino, size, mtime, ctime). */
   async #setHome(resolved: ResolvedSpec, image: ResolvedImage | null): Promise<void> {
     if (resolved.env.HOME !== undefined) return;
     const uid = resolved.user?.uid ?? 0;
-    resolved.env.HOME = (await this.#parts.homeOf(rootDirs(image, resolved.rootfs), uid)) ?? (uid === 0 ? '/root' : '/');
+    const key = image ? `${image.manifestDigest} ${uid}` : passwdKey(resolved.rootfs ?? '/', uid);
+    let home = key === null ? undefined : this.#homes.get(key);
+    if (home === undefined) {
+      home = (await this.#parts.homeOf(rootDirs(image, resolved.rootfs), uid)) ?? (uid === 0 ? '/root' : '/');
+      if (key !== null) {
+        if (this.#homes.size >= 256) this.#homes.clear();
+        this.#homes.set(key, home);
+      }
+    }
+    resolved.env.HOME = home;
   }
 
   /** Makes a detached container: its state directory and name first, then the supervisor (whose
@@ -233,19 +259,18 @@ export class ContainerEngine {
     const spec = await this.#withUserIds(named, image);
     const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter, this.#parts.idMap);
     await this.#setHome(resolved, image);
-    if (resolved.network === 'bridge' || resolved.network === 'pasta') {
-      // Their attachments (addresses, veths, rules, pasta) are not yet released from another process.
-      throw new CorralError(`invalid container spec: a detached container's network must be 'none' or 'host' for now, got ${resolved.network}`, { code: 'ERR_INVALID_SPEC' });
-    }
     // Its terminal's master would have to live in the supervisor, which does not hold one yet.
     if (resolved.tty) throw new CorralError('invalid container spec: a detached container cannot have a terminal (tty) yet', { code: 'ERR_INVALID_SPEC' });
     if (this.#containers.has(resolved.id)) {
       throw new CorralError(`a container with id ${resolved.id} already exists`, { code: 'ERR_CONTAINER_EXISTS' });
     }
     this.#store.reserve(resolved.id, options.name);
+    const dir = this.#store.dir(resolved.id);
     let supervisor: StartedSupervisor | undefined;
     let host: HeldResources | undefined;
     try {
+      // pasta needs the pid of each run's init: the supervisor starts it at every launch.
+      const pastaPublished = resolved.network === 'pasta' ? await pastaPorts(resolved.ports) : null;
       supervisor = startSupervisor({
         dir: this.#store.dir(resolved.id),
         logMaxBytes: options.logs.maxSize,
@@ -253,9 +278,19 @@ export class ContainerEngine {
         restart: options.restart.policy,
         maxRetries: options.restart.maxRetries,
         exitCommand: options.autoRemove ? this.#parts.removeCommand(resolved.id) : null,
+        networkHelper: pastaPublished && pastaCommand(pastaPublished, join(dir, 'network.pid')),
       });
       host = await HeldResources.acquire(this.#resources, resolved, image, supervisor.tag);
-      const proc = await supervisor.launch(this.#launchSpec(resolved, noStdio(), host, null), host.state.cgroup?.path ?? null, host.state.layer?.kind === 'disk' ? host.state.layer.work : null);
+      if (pastaPublished) host.state.ports = pastaPublished;
+      const network = host.state.network;
+      const proc = await supervisor.launch(
+        this.#launchSpec(resolved, noStdio(), host, null, SUPERVISED_NETNS_FD),
+        host.state.cgroup?.path ?? null,
+        host.state.layer?.kind === 'disk' ? host.state.layer.work : null,
+        // The supervisor opens its own fd of the namespace from ours.
+        network && `/proc/${process.pid}/fd/${network.nsfd}`,
+      );
+      host.launched();
       const state: PersistedState = {
         version: 1,
         id: resolved.id,
@@ -277,7 +312,7 @@ export class ContainerEngine {
       return container;
     } catch (e) {
       supervisor?.cancel();
-      tellSupervisor(this.#store.dir(resolved.id), 'q');
+      tellSupervisor(dir, 'q');
       await host?.release().catch(() => {});
       this.#store.remove(resolved.id, options.name);
       throw e;
@@ -345,21 +380,23 @@ export class ContainerEngine {
     return this.#parts.images.resolve(ref, pull);
   }
 
-  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources, consoleSocket: ConsoleSocket | null): LaunchSpec {
+  /** netnsFd: the fd of the prepared network namespace as the cloning process holds it (a
+   * supervisor holds its own). */
+  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources, consoleSocket: ConsoleSocket | null, netnsFd = host.state.network?.nsfd): LaunchSpec {
     const { cgroup, layer, image, mounts, network } = host.state;
     // test/security/host-root-runtime-root.test.ts: a container on the host's root never sees the
     // runtime's own root (other containers' layers, images, volumes).
     const onHostRoot = spec.rootfs === null && !image && spec.namespaces.mount;
     const visible = onHostRoot ? { ...spec, maskedPaths: [...spec.maskedPaths, this.#parts.root] } : spec;
-    const context = { ownCgroup: cgroup !== null, layer, image, mounts, hostEntries: onHostRoot ? hostRootEntries(spec.hostRoot, mounts) : null };
+    const context = { ownCgroup: cgroup !== null, layer, image, mounts, hostEntries: onHostRoot ? hostRootEntries(spec.hostRoot, mounts) : null, ownFiles: etcFiles(spec, mounts, onHostRoot) };
     return {
       cloneFlags: network ? cloneFlags(spec, cgroup !== null) & ~CLONE.NEWNET : cloneFlags(spec, cgroup !== null),
       setup: spec.network === 'pasta'
         // pasta opens /proc/PID/ns/* of the held child: it stays dumpable (as on the vfork path; no
         // process of the container exists before its exec, and exec resets it).
         ? withoutDumpable(containerSetupOps(visible, context))
-        : [...(network ? [joinNetworkOp(network.nsfd)] : []), ...containerSetupOps(visible, context)],
-      keepFds: [...(network ? [network.nsfd] : []), ...(consoleSocket ? [consoleSocket.childFd] : [])],
+        : [...(network ? [joinNetworkOp(netnsFd!)] : []), ...containerSetupOps(visible, context)],
+      keepFds: [...(network ? [netnsFd!] : []), ...(consoleSocket ? [consoleSocket.childFd] : [])],
       afterResolve: commandStartOps(spec, consoleSocket?.childFd ?? null),
       beforeExec: lastStepOps(spec.hardening),
       command: spec.command,

@@ -29,6 +29,9 @@ export interface HostState {
   /** The process tag that owns what is acquired: null for this process, a supervisor's for a
    * detached container (so sweepers leave it alone while the supervisor lives). */
   owner: string | null;
+  /** What this process lets go once a detached container's supervisor has launched it (its fd of
+   * the network namespace, which the supervisor holds from then on). */
+  untilLaunched: (() => void)[];
 }
 
 /** What a HostState holds in a form another process can read back (state.json). */
@@ -37,6 +40,9 @@ export interface SavedHostState {
   layer: WritableLayer | null;
   mounts: PlannedMount[];
   owner: string;
+  /** Its address on its bridge network (absent in states saved before networks were kept). */
+  ip?: string | null;
+  ports?: PublishedPort[];
 }
 
 /** Undoes one acquisition. */
@@ -65,7 +71,7 @@ export class HeldResources {
   /** Acquires the resources in order for a container; on a failure what was acquired is released
    * (in reverse) before the error is thrown, so a failed create leaves nothing behind. */
   static async acquire(resources: readonly HostResource[], spec: ResolvedSpec, image: ResolvedImage | null, owner: string | null = null, runOnce = false): Promise<HeldResources> {
-    const held = new HeldResources({ cgroup: null, layer: null, runOnce, image, mounts: [], network: null, ports: [], owner });
+    const held = new HeldResources({ cgroup: null, layer: null, runOnce, image, mounts: [], network: null, ports: [], owner, untilLaunched: [] });
     try {
       for (const resource of resources) {
         const release = await resource.acquire(spec, held.state);
@@ -82,7 +88,8 @@ export class HeldResources {
    * another process releases it. */
   static restore(resources: readonly HostResource[], spec: ResolvedSpec, image: ResolvedImage | null, saved: SavedHostState): HeldResources {
     const cgroup = saved.cgroup === null ? null : Cgroup.open(saved.cgroup);
-    const held = new HeldResources({ cgroup, layer: saved.layer, runOnce: false, image, mounts: saved.mounts, network: null, ports: [], owner: saved.owner });
+    const network = saved.ip ? { nsfd: -1, ip: saved.ip } : null;
+    const held = new HeldResources({ cgroup, layer: saved.layer, runOnce: false, image, mounts: saved.mounts, network, ports: saved.ports ?? [], owner: saved.owner, untilLaunched: [] });
     for (const resource of resources) {
       const release = resource.restore?.(spec, held.state);
       if (release) held.#releases.push(release);
@@ -92,8 +99,14 @@ export class HeldResources {
 
   /** The state to save for another process (a detached container's; owner is set). */
   save(): SavedHostState {
-    const { cgroup, layer, mounts, owner } = this.state;
-    return { cgroup: cgroup?.path ?? null, layer, mounts, owner: owner! };
+    const { cgroup, layer, mounts, owner, network, ports } = this.state;
+    return { cgroup: cgroup?.path ?? null, layer, mounts, owner: owner!, ip: network?.ip ?? null, ports };
+  }
+
+  /** A detached container's supervisor has launched it: this process lets go of what only the
+   * launch needed. */
+  launched(): void {
+    for (let letGo = this.state.untilLaunched.pop(); letGo; letGo = this.state.untilLaunched.pop()) letGo();
   }
 
   /** Adds what was acquired after the launch (pasta, which needs the container's pid): released first. */

@@ -37,6 +37,8 @@ export interface CommitRequest {
   createdBy?: string;
   message?: string;
   changes?: CommitChanges;
+  /** SOURCE_DATE_EPOCH (seconds): the image's created time, and no file of the layer dated later. */
+  sourceDateEpoch?: number;
 }
 
 /** Config fields a commit can set, as docker commit --change does. */

@@ -1,6 +1,8 @@
 import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CorralError, errorCode, fromNodeError } from '../sys/errors.ts';
+import { abortError } from './run-result.ts';
 
 /** One line of a detached container's output, as the supervisor logged it (Docker's json-file). */
 export interface LogEntry {
@@ -25,6 +27,8 @@ export interface LogOptions {
   /** Which streams (default both). */
   stdout?: boolean;
   stderr?: boolean;
+  /** Aborting ends a follow: the iteration rejects with an AbortError. */
+  signal?: AbortSignal;
 }
 
 const FOLLOW_MS = 100;
@@ -132,7 +136,11 @@ export async function* readLogs(dir: string, options: LogOptions, ended: () => b
         continue;
       }
       if (done) return;
-      await new Promise((r) => setTimeout(r, FOLLOW_MS));
+      try {
+        await sleep(FOLLOW_MS, undefined, options.signal ? { signal: options.signal } : {});
+      } catch (e) {
+        throw options.signal?.aborted ? abortError(options.signal) : e;
+      }
     }
   } finally {
     closeSync(fd);

@@ -3,6 +3,7 @@ import { CorralError } from '../sys/errors.ts';
 import { DEFAULT_CAPABILITIES, type CapabilitySpec } from './capabilities.ts';
 import type { ContainerSpec } from './spec.ts';
 import type { MountSpec } from '../fs/mounts.ts';
+import type { DeviceSpec } from './devices.ts';
 import type { RlimitSpec } from './hardening.ts';
 import type { Limits } from '../cgroup/limits.ts';
 
@@ -15,7 +16,13 @@ export interface OciContainer {
   annotations: Record<string, string>;
   /** linux.cgroupsPath, or null for the default place. */
   cgroupsPath: string | null;
+  /** Namespaces given by path (a pod's sandbox: network, ipc, uts), joined instead of made. */
+  joinNamespaces: { type: JoinableNamespace; path: string }[];
 }
+
+/** The namespace types a config may name by path. */
+export type JoinableNamespace = 'network' | 'ipc' | 'uts';
+const JOINABLE = new Set(['network', 'ipc', 'uts']);
 
 /** Mounts every corral container gets anyway (its own /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue,
  * /sys and a read-only cgroup view): accepted from a config as they are. */
@@ -29,7 +36,7 @@ const NAMESPACES: Readonly<Record<string, keyof NonNullable<ContainerSpec['names
 /** Fields corral maps; any other key present is refused with its name. */
 const KNOWN = {
   top: new Set(['ociVersion', 'process', 'root', 'hostname', 'mounts', 'linux', 'annotations']),
-  process: new Set(['terminal', 'user', 'args', 'env', 'cwd', 'capabilities', 'rlimits', 'noNewPrivileges', 'oomScoreAdj']),
+  process: new Set(['terminal', 'consoleSize', 'user', 'args', 'env', 'cwd', 'capabilities', 'rlimits', 'noNewPrivileges', 'oomScoreAdj']),
   linux: new Set(['namespaces', 'resources', 'seccomp', 'maskedPaths', 'readonlyPaths', 'cgroupsPath']),
   resources: new Set(['memory', 'cpu', 'pids', 'devices']),
 };
@@ -52,7 +59,8 @@ function capabilities(caps: Record<string, string[] | undefined> | undefined): C
   }
   // Without inheritable bits the kernel refuses to raise ambient ones (runc ignores that error too).
   if (names(caps.inheritable).length > 0) throw unsupported('process.capabilities.inheritable', 'inheritable capabilities are never granted');
-  return { drop: DEFAULT_CAPABILITIES.filter((c) => !bounding.includes(c)), add: bounding.filter((c) => !DEFAULT_CAPABILITIES.includes(c)) };
+  // Exactly the listed set, whatever corral's defaults (which leave out MKNOD without a device filter).
+  return { drop: ['ALL'], add: bounding };
 }
 
 function rlimits(list: { type: string; soft: number; hard: number }[]): RlimitSpec {
@@ -81,12 +89,36 @@ function mounts(list: { destination: string; type?: string; source?: string; opt
   return out;
 }
 
-function resources(res: Record<string, any> | undefined): Limits | undefined {
+/** linux.resources.devices as corral's allow-list: a leading deny-all (corral's filter denies what
+ * it does not allow), then allow rules; a deny rule after an allow cannot be expressed. */
+function devices(list: { allow: boolean; type?: string; major?: number; minor?: number; access?: string }[] | undefined): DeviceSpec[] {
+  const out: DeviceSpec[] = [];
+  (list ?? []).forEach((d, i) => {
+    const denyAll = !d.allow && (d.type === undefined || d.type === 'a') && d.major === undefined && d.minor === undefined;
+    if (denyAll && out.length === 0) return;
+    if (!d.allow) throw unsupported(`linux.resources.devices[${i}]`, 'a deny rule is only accepted as a leading deny-all (corral allows a list of devices)');
+    const type = d.type ?? 'a';
+    if (type !== 'a' && type !== 'b' && type !== 'c') throw unsupported(`linux.resources.devices[${i}].type`, `unknown device type '${type}'`);
+    out.push({ type, major: d.major ?? '*', minor: d.minor ?? '*', access: d.access ?? 'rwm' });
+  });
+  return out;
+}
+
+const DEFAULT_CPU_WEIGHT = 100;
+
+/** crun's conversion of cgroup v1 cpu shares (2-262144, default 1024) to a v2 weight (1-10000,
+ * default 100): the defaults meet, which runc's linear one misses (1024 → 39). */
+export function sharesToWeight(shares: number): number {
+  if (shares <= 2) return 1;
+  if (shares >= 262144) return 10000;
+  const l = Math.log2(shares);
+  return Math.ceil(10 ** ((l * l + 125 * l) / 612 - 7 / 34));
+}
+
+/** linux.resources (memory, cpu, pids) as corral's limits (devices are the device filter's). */
+export function ociLimits(res: Record<string, any> | undefined): Limits | undefined {
   if (!res) return undefined;
   checkKeys(res, KNOWN.resources, 'linux.resources');
-  (res.devices ?? []).forEach((d: { allow: boolean; type?: string; major?: number }, i: number) => {
-    if (i > 0 || d.allow || d.type !== undefined || d.major !== undefined) throw unsupported(`linux.resources.devices[${i}]`, 'only a leading deny-all rule is (the default devices stay allowed)');
-  });
   const limits: Limits = {};
   if (res.memory) {
     for (const key of Object.keys(res.memory)) if (key !== 'limit' && key !== 'swap') throw unsupported(`linux.resources.memory.${key}`, 'not implemented');
@@ -97,8 +129,9 @@ function resources(res: Record<string, any> | undefined): Limits | undefined {
     for (const key of Object.keys(res.cpu)) if (!['quota', 'period', 'cpus', 'shares'].includes(key)) throw unsupported(`linux.resources.cpu.${key}`, 'not implemented');
     if (res.cpu.quota !== undefined && res.cpu.quota > 0) limits.cpus = res.cpu.quota / (res.cpu.period ?? 100_000);
     if (res.cpu.cpus !== undefined) limits.cpuset = res.cpu.cpus;
-    // runc's conversion of cgroup v1 shares to a v2 weight.
-    if (res.cpu.shares !== undefined) limits.cpuWeight = Math.round(1 + ((res.cpu.shares - 2) * 9999) / 262142);
+    // containerd asks for v1's default of 1024 shares on every container: that is v2's default
+    // weight, which a new group has already (and a host without the cpu controller can honour).
+    if (res.cpu.shares !== undefined && res.cpu.shares !== 0 && sharesToWeight(res.cpu.shares) !== DEFAULT_CPU_WEIGHT) limits.cpuWeight = sharesToWeight(res.cpu.shares);
   }
   if (res.pids?.limit !== undefined && res.pids.limit > 0) limits.pids = res.pids.limit;
   return limits;
@@ -113,15 +146,19 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
   const linux = config.linux ?? {};
   checkKeys(proc, KNOWN.process, 'process');
   checkKeys(linux, KNOWN.linux, 'linux');
-  if (proc.terminal) throw unsupported('process.terminal', 'terminals (--console-socket) are not implemented yet');
   if (!config.root?.path) throw unsupported('root.path', 'it is required');
   const rootfs = isAbsolute(config.root.path) ? config.root.path : resolve(bundle, config.root.path);
 
+  const joinNamespaces: OciContainer['joinNamespaces'] = [];
   const namespaces: NonNullable<ContainerSpec['namespaces']> = { pid: false, net: false, ipc: false, uts: false, mount: false, cgroup: false, user: false };
   (linux.namespaces ?? []).forEach((ns: { type: string; path?: string }, i: number) => {
     const key = NAMESPACES[ns.type];
     if (!key) throw unsupported(`linux.namespaces[${i}].type`, `unknown namespace '${ns.type}'`);
-    if (ns.path) throw unsupported(`linux.namespaces[${i}].path`, 'joining an existing namespace is not implemented');
+    if (ns.path) {
+      if (!JOINABLE.has(ns.type)) throw unsupported(`linux.namespaces[${i}].path`, `joining a ${ns.type} namespace is not implemented (network, ipc and uts are)`);
+      joinNamespaces.push({ type: ns.type as JoinableNamespace, path: ns.path });
+      return;
+    }
     if (key === 'user') throw unsupported(`linux.namespaces[${i}]`, 'user namespaces need uid/gid mappings, not implemented yet');
     namespaces[key] = true;
   });
@@ -135,7 +172,7 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
   for (const key of Object.keys(user)) if (!['uid', 'gid', 'additionalGids', 'umask'].includes(key)) throw unsupported(`process.user.${key}`, 'not implemented');
   if (user.umask !== undefined) throw unsupported('process.user.umask', 'not implemented');
 
-  const limits = resources(linux.resources);
+  const limits = ociLimits(linux.resources);
   const spec: ContainerSpec = {
     id,
     command: proc.args,
@@ -148,16 +185,19 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
     namespaces,
     network: namespaces.net ? 'none' : 'host',
     stdio: 'inherit',
+    ...(proc.terminal === true ? { tty: true, ...(proc.consoleSize ? { consoleSize: { rows: proc.consoleSize.height, cols: proc.consoleSize.width } } : {}) } : {}),
     capabilities: capabilities(proc.capabilities),
     noNewPrivileges: proc.noNewPrivileges === true,
     seccomp: linux.seccomp ?? 'unconfined',
     mounts: mounts(config.mounts, bundle),
     maskedPaths: linux.maskedPaths ?? [],
     readonlyPaths: linux.readonlyPaths ?? [],
-    ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
+    // In a joined UTS namespace the hostname is set by oci-create.ts, as runc does.
+    ...(config.hostname === undefined || joinNamespaces.some((ns) => ns.type === 'uts') ? {} : { hostname: config.hostname }),
     ...(proc.oomScoreAdj === undefined ? {} : { oomScoreAdj: proc.oomScoreAdj }),
     ...(limits ? { limits } : {}),
+    ...(linux.resources?.devices ? { devices: devices(linux.resources.devices) } : {}),
     ...(proc.rlimits ? { rlimits: rlimits(proc.rlimits) } : {}),
   };
-  return { spec, rootfs, annotations: config.annotations ?? {}, cgroupsPath: linux.cgroupsPath ?? null };
+  return { spec, rootfs, annotations: config.annotations ?? {}, cgroupsPath: linux.cgroupsPath ?? null, joinNamespaces };
 }

@@ -1,19 +1,10 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync, constants } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
-import { close, mkfifo, pipe } from '../sys/libc.ts';
-import { PR } from '../sys/constants.ts';
 import { startTime } from '../sys/process-tag.ts';
-import { clonePlan, pendingPlan, stepError } from '../spawn/launch.ts';
-import { encodePlan } from '../spawn/plan.ts';
-import { StatusChannel } from '../spawn/status-channel.ts';
-import { Cgroup } from '../cgroup/cgroup.ts';
+import { Cgroup, enableControllers, type CgroupStats } from '../cgroup/cgroup.ts';
+import type { CgroupWrites } from '../cgroup/limits.ts';
 import { findV2Mount } from '../cgroup/hierarchy.ts';
-import type { PlannedMount } from '../fs/rootfs.ts';
-import { cloneFlags, containerSetupOps, envList, searchPath } from './setup.ts';
-import { lastStepOps } from './hardening.ts';
-import { resolveSpec } from './spec.ts';
-import { ociToSpec } from './oci-config.ts';
 
 /** What `state` prints (runc's JSON). */
 export interface OciState {
@@ -41,6 +32,14 @@ interface Record_ {
   created: string;
   annotations: Record<string, string>;
   cgroup: string | null;
+  /** The bundle's config.json as it was at create, which exec starts its processes from. */
+  config: Record<string, any>;
+}
+
+/** What create does besides the bundle: where a terminal's master goes. */
+export interface OciCreateOptions {
+  /** A unix socket path the caller listens on for the pty master (process.terminal). */
+  consoleSocket?: string;
 }
 
 /** The OCI runtime spec version corral-oci implements. */
@@ -79,8 +78,9 @@ export class OciStore {
     return readdirSync(this.#root).sort().filter((id) => existsSync(join(this.#root, id, 'state.json')));
   }
 
-  /** Sets up the bundle's container with its init blocked before exec until start(); returns its pid. */
-  async create(id: string, bundle: string): Promise<number> {
+  /** Sets up the bundle's container with its init blocked before exec until start(); returns its
+   * pid. A failed create leaves nothing (no state directory, cgroup or process). */
+  async create(id: string, bundle: string, options: OciCreateOptions = {}): Promise<number> {
     const dir = this.#dir(id);
     let config;
     try {
@@ -88,8 +88,6 @@ export class OciStore {
     } catch (e) {
       throw new CorralError(`cannot read ${join(bundle, 'config.json')}: ${(e as Error).message}`, { code: 'ERR_INVALID_SPEC', path: join(bundle, 'config.json') });
     }
-    const oci = ociToSpec(id, config, bundle);
-    const resolved = resolveSpec(oci.spec, false);
     mkdirSync(this.#root, { recursive: true, mode: 0o700 });
     try {
       mkdirSync(dir, { mode: 0o700 });
@@ -97,46 +95,15 @@ export class OciStore {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new CorralError(`container "${id}" already exists`, { code: 'ERR_CONTAINER_EXISTS' });
       throw e;
     }
-    let cgroup: Cgroup | null = null;
     try {
-      const mount = findV2Mount();
-      if (mount) {
-        const path = oci.cgroupsPath ?? `/corral-oci/${id}`;
-        if (path.includes(':')) throw new CorralError(`linux.cgroupsPath "${path}" is a systemd slice: only cgroupfs paths are supported`, { code: 'ERR_INVALID_SPEC', step: 'linux.cgroupsPath' });
-        cgroup = Cgroup.create(join(mount, dirname(path)), basename(path), resolved.limits, null);
-      } else if (resolved.limits.files.length > 0) {
-        throw new CorralError('linux.resources need a cgroup v2 hierarchy, none is mounted', { code: 'ERR_CGROUP_UNAVAILABLE' });
-      }
-      const fifo = join(dir, 'exec.fifo');
-      mkfifo(fifo, 0o600);
-      const startFd = openSync(fifo, constants.O_RDWR);
-      const [statusRead, statusWrite] = pipe();
-      const setup = containerSetupOps(resolved, { ownCgroup: cgroup !== null, layer: null, image: null, mounts: resolved.mounts as PlannedMount[], hostEntries: null })
-        // The init outlives this command: its parent is whoever ran it (a shim), not us.
-        .filter((o) => !(o.name === 'PRCTL' && o.fields.option === PR.SET_PDEATHSIG));
-      const ops = pendingPlan({
-        cloneFlags: cloneFlags(resolved, cgroup !== null), setup, beforeExec: lastStepOps(resolved.hardening),
-        command: resolved.command, env: envList(resolved.env), searchPath: searchPath(resolved.env), stdio: [0, 1, 2],
-      }, statusWrite, startFd);
-      let child;
-      try {
-        child = clonePlan(encodePlan(ops, statusWrite), cloneFlags(resolved, cgroup !== null), cgroup?.fd);
-      } finally {
-        close(statusWrite);
-        closeSync(startFd);
-      }
-      close(child.pidfd);
-      const channel = new StatusChannel(statusRead);
-      const first = await channel.next();
-      channel.close();
-      if (first?.kind === 'error') throw stepError(ops, first);
-      if (first?.kind !== 'ready') throw new CorralError('the container init exited during setup', { code: 'ERR_SETUP_FAILED', step: 'setup' });
-      const record: Record_ = { ociVersion: String(config.ociVersion ?? OCI_VERSION), id, pid: child.pid, startTime: startTime(child.pid) ?? '', bundle, rootfs: oci.rootfs, created: new Date().toISOString(), annotations: oci.annotations, cgroup: cgroup?.path ?? null };
+      // Loaded here only: state, start, kill and delete run without the spec compiler.
+      const { launchOciInit } = await import('./oci-create.ts');
+      const init = await launchOciInit(id, config, bundle, join(dir, 'exec.fifo'), options.consoleSocket);
+      const record: Record_ = { ociVersion: String(config.ociVersion ?? OCI_VERSION), id, pid: init.pid, startTime: startTime(init.pid) ?? '', bundle, rootfs: init.rootfs, created: new Date().toISOString(), annotations: init.annotations, cgroup: init.cgroup, config };
       writeFileSync(join(dir, 'state.json.tmp'), JSON.stringify(record));
       renameSync(join(dir, 'state.json.tmp'), join(dir, 'state.json'));
-      return child.pid;
+      return init.pid;
     } catch (e) {
-      if (cgroup) await cgroup.remove().catch(() => {});
       rmSync(dir, { recursive: true, force: true });
       throw e;
     }
@@ -178,12 +145,68 @@ export class OciStore {
   /** Sends a signal to the init, or (all) to every process of its cgroup. */
   kill(id: string, signal: number, all: boolean): void {
     const r = this.#read(id);
-    if (!this.#alive(r)) throw new CorralError(`container "${id}" is not running`, { code: 'ERR_CONTAINER_STATE' });
+    // containerd's shim takes "container not running" for a process that has finished.
+    if (!this.#alive(r)) throw new CorralError(`cannot signal container "${id}": container not running`, { code: 'ERR_CONTAINER_STATE' });
     if (all && r.cgroup) {
       for (const pid of readFileSync(join(r.cgroup, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) signalPid(Number(pid), signal);
     } else {
       signalPid(r.pid, signal);
     }
+  }
+
+  /** The container's group (its processes, freezer and limits); an error when it has none. */
+  #group(r: Record_, what: string): Cgroup {
+    const group = r.cgroup === null ? null : Cgroup.open(r.cgroup);
+    if (!group) throw new CorralError(`cannot ${what} container "${r.id}": it has no cgroup (no cgroup v2 hierarchy is mounted)`, { code: 'ERR_CGROUP_UNAVAILABLE' });
+    return group;
+  }
+
+  /** Freezes (pause) or thaws (resume) every process of a running or paused container. */
+  async setPaused(id: string, paused: boolean): Promise<void> {
+    const r = this.#read(id);
+    const status = this.#status(r);
+    const from = paused ? 'running' : 'paused';
+    if (status !== from) throw new CorralError(`cannot ${paused ? 'pause' : 'resume'} container "${id}" that is ${status}`, { code: 'ERR_CONTAINER_STATE' });
+    await this.#group(r, paused ? 'pause' : 'resume').setFrozen(paused);
+  }
+
+  /** The pids of every process of the container (its cgroup's, or the init alone without one). */
+  pids(id: string): number[] {
+    const r = this.#read(id);
+    if (!this.#alive(r)) return [];
+    if (r.cgroup === null) return [r.pid];
+    return this.#group(r, 'list the processes of').read('cgroup.procs').split('\n').filter(Boolean).map(Number);
+  }
+
+  /** Changes the limits of a live container (update --resources). */
+  update(id: string, writes: CgroupWrites): void {
+    const r = this.#read(id);
+    if (!this.#alive(r)) throw new CorralError(`cannot update container "${id}": container not running`, { code: 'ERR_CONTAINER_STATE' });
+    const group = this.#group(r, 'update');
+    const mount = findV2Mount();
+    if (mount) enableControllers(mount, dirname(group.path), writes.controllers);
+    group.apply(writes);
+  }
+
+  /** Usage of a live container's cgroup (events --stats). */
+  stats(id: string): CgroupStats {
+    const r = this.#read(id);
+    if (!this.#alive(r)) throw new CorralError(`cannot read the stats of container "${id}": container not running`, { code: 'ERR_CONTAINER_STATE' });
+    return this.#group(r, 'read the stats of').stats();
+  }
+
+  /** The config.json a container was created from. */
+  config(id: string): Record<string, any> {
+    return this.#read(id).config;
+  }
+
+  /** What exec joins: the running init (with a check that its pid still names it, for after a
+   * pidfd of it is opened), the config it was created from, and its cgroup. */
+  execTarget(id: string): { pid: number; stillOurs: () => boolean; config: Record<string, any>; bundle: string; cgroup: Cgroup | null } {
+    const r = this.#read(id);
+    const status = this.#status(r);
+    if (status !== 'running') throw new CorralError(`cannot exec in container "${id}" that is ${status}`, { code: 'ERR_CONTAINER_STATE' });
+    return { pid: r.pid, stillOurs: () => this.#alive(r), config: r.config, bundle: r.bundle, cgroup: r.cgroup === null ? null : Cgroup.open(r.cgroup) };
   }
 
   /** Removes a stopped container (force: kills a live one first): its cgroup and state directory. */

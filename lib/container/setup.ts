@@ -1,8 +1,10 @@
 import { CLONE, PR } from '../sys/constants.ts';
 import { op, type PlanOp } from '../spawn/ops.ts';
 import { liftedDefences } from '../spawn/lifted-defences.ts';
-import { rootfsOps, type HostEntry, type PlannedMount } from '../fs/rootfs.ts';
+import { rootfsOps, type HostEntry, type OwnFile, type PlannedMount } from '../fs/rootfs.ts';
 import type { WritableLayer } from '../fs/container-layers.ts';
+import type { OverlayMount } from '../fs/overlay-mount.ts';
+import { overlayMount } from '../fs/overlay-probe.ts';
 import type { ResolvedImage } from './image-provider.ts';
 import { lastCapability } from './capabilities.ts';
 import { limitOps, seccompOp } from './hardening.ts';
@@ -63,6 +65,10 @@ export interface SetupContext {
   mounts: PlannedMount[];
   /** The host root's top-level entries to bind, for a container on it that needs them (else null). */
   hostEntries: readonly HostEntry[] | null;
+  /** Its own /etc files (etc-files.ts), bound over the root's. */
+  ownFiles: readonly OwnFile[];
+  /** How the overlay is mounted; by default the way the kernel takes (probed once, overlay-probe.ts). */
+  overlayMount?: OverlayMount;
 }
 
 /** Every step of the container's first process between clone and the command. */
@@ -75,20 +81,22 @@ export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): Pl
   }
   ops.push(dieWithParentOp());
   ops.push(op.prctl({ step: 'make the setup non-dumpable', option: PR.SET_DUMPABLE, arg: 0 }));
-  if (!liftedDefences.hostSession) ops.push(op.setsid({ step: 'start a new session' }));
+  ops.push(...newSessionOps());
   if (spec.namespaces.mount) {
     ops.push(...rootfsOps({
       rootfs: spec.rootfs,
       hostRoot: spec.hostRoot,
       hostEntries: context.hostEntries,
       overlay: context.layer && {
-        layer: context.layer.kind === 'memory' ? 'memory' : { upper: context.layer.upper, work: context.layer.work },
+        layer: context.layer.kind === 'memory' ? 'memory' : { dir: context.layer.dir, upper: context.layer.upper, work: context.layer.work },
         lowers: context.image ? { base: context.image.layersDir, names: context.image.lowerNames } : null,
+        mount: context.overlayMount ?? overlayMount(),
       },
       readonlyRootfs: spec.readonlyRootfs,
       rootless: spec.namespaces.user,
       ownProc: spec.namespaces.pid,
       mounts: context.mounts,
+      ownFiles: context.ownFiles,
       // Only a network namespace of our own gets a fresh sysfs: the host's sysfs superblock is
       // mounted read-write, so a read-only one for the same namespace is refused with EBUSY.
       ownSysfs: spec.namespaces.net,
@@ -100,6 +108,18 @@ export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): Pl
   if (spec.namespaces.net) ops.push(op.loopbackUp({ step: 'bring up lo' }));
   ops.push(...processOps(spec, true));
   return ops;
+}
+
+/** setsid: a container process leads a session of its own, with no controlling terminal, so
+ * TIOCSTI cannot reach the host's (test/security/tiocsti.test.ts, tiocsti-tty.test.ts). */
+function newSessionOps(): PlanOp[] {
+  return liftedDefences.hostSession ? [] : [op.setsid({ step: 'start a new session' })];
+}
+
+/** A plan without PR_SET_PDEATHSIG, for processes that outlive the command that made them
+ * (corral-oci's: their parent is whoever ran it, containerd's shim as subreaper, not us). */
+export function withoutParentDeath(ops: PlanOp[]): PlanOp[] {
+  return ops.filter((o) => !(o.name === 'PRCTL' && o.fields.option === PR.SET_PDEATHSIG));
 }
 
 /** PR_SET_PDEATHSIG: a container process dies with the host process that made it. */
@@ -138,7 +158,7 @@ export function joiningOps(): PlanOp[] {
 
 /** Every step of a process exec'd into a running container, once it is forked inside. */
 export function joinedProcessOps(spec: Pick<ResolvedSpec, 'cwd' | 'user' | 'idMap' | 'namespaces' | 'capabilities' | 'hardening'>): PlanOp[] {
-  return [dieWithParentOp(), op.setsid({ step: 'start a new session' }), ...processOps(spec, false)];
+  return [dieWithParentOp(), ...newSessionOps(), ...processOps(spec, false)];
 }
 
 /** The steps right after the command is resolved (before a created container waits for start): the

@@ -13,9 +13,12 @@ import { resolveMounts, type MountSpec, type ResolvedMount } from '../fs/mounts.
 import type { ImageDefaults } from './image-provider.ts';
 import type { PullPolicy } from './pull-policy.ts';
 import { checkTerminalSize, type TerminalSize } from './terminal.ts';
+import { isIP } from 'node:net';
 import { parseAddress } from '../net/ipv4.ts';
+import type { HostEntry } from '../net/hosts-file.ts';
+import { setsDns, type DnsSettings } from '../net/resolv-conf.ts';
 import type { PortRequest } from '../net/ports.ts';
-import { DEFAULT_NETWORK } from '../net/network-store.ts';
+import { DEFAULT_NETWORK } from '../net/default-network.ts';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, resolveHardening, type Hardening, type RlimitSpec, type SeccompSpec } from './hardening.ts';
 
 /** Namespaces a spec can turn off (all are on by default; `user` is on when not root). */
@@ -55,7 +58,17 @@ export interface ContainerSpec {
   /** Ids, or 'name[:group]' (names or numbers) resolved through the /etc/passwd and /etc/group
    * of the container's root (image, rootfs or host), as docker does. */
   user?: { uid: number; gid: number; groups?: number[] } | string;
+  /** The container's host name (UTS namespace), also in its own /etc/hostname and /etc/hosts;
+   * default the container's id (12 characters unless the spec gives one), as Docker. */
   hostname?: string;
+  /** Nameservers for the container's own /etc/resolv.conf (docker run --dns), replacing the host's. */
+  dns?: string[];
+  /** Search domains for its resolv.conf (--dns-search), replacing the host's. */
+  dnsSearch?: string[];
+  /** Resolver options for its resolv.conf (--dns-option, e.g. 'ndots:2'), replacing the host's. */
+  dnsOptions?: string[];
+  /** More /etc/hosts entries, name to address (docker run --add-host NAME:ADDRESS). */
+  extraHosts?: Record<string, string>;
   /** 'none' (default): own network namespace with lo up; 'host': the host's network; 'bridge' (the
    * default network) or a network's name, or { name, aliases, ip }: a namespace of its own
    * attached to that network (root), resolving the network's containers by name. */
@@ -136,6 +149,10 @@ export interface ResolvedSpec {
   /** The user namespace's map, null without a user namespace. */
   idMap: IdMap | null;
   hostname: string;
+  /** The spec's resolv.conf settings (null each: the host's). */
+  dns: DnsSettings;
+  /** spec.extraHosts as hosts file lines. */
+  extraHosts: HostEntry[];
   /** 'bridge': attached to the network in attach; 'pasta': in a user namespace, the default
    * network through pasta (outbound and published ports, no other containers). */
   network: 'none' | 'host' | 'bridge' | 'pasta';
@@ -164,7 +181,7 @@ export interface ResolvedSpec {
 /** The PATH a container gets when the spec gives none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const KNOWN_KEYS = new Set(['command', 'entrypoint', 'rootfs', 'hostRoot', 'env', 'cwd', 'user', 'hostname', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'pull', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths', 'devices', 'ports', 'tty', 'consoleSize', 'init']);
+const KNOWN_KEYS = new Set(['command', 'entrypoint', 'rootfs', 'hostRoot', 'env', 'cwd', 'user', 'hostname', 'dns', 'dnsSearch', 'dnsOptions', 'extraHosts', 'network', 'namespaces', 'stdio', 'id', 'labels', 'capabilities', 'limits', 'image', 'pull', 'mounts', 'readonlyRootfs', 'rootfsWritable', 'noNewPrivileges', 'seccomp', 'rlimits', 'oomScoreAdj', 'maskedPaths', 'readonlyPaths', 'devices', 'ports', 'tty', 'consoleSize', 'init']);
 const NAMESPACE_KEYS = new Set(['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup', 'user']);
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
@@ -225,6 +242,36 @@ function resolveNetwork(value: unknown, ports: unknown): 'none' | 'host' | { nam
     }
   }
   return { name: checkNetworkName(v.name), aliases, ip: v.ip ?? null };
+}
+
+/** A list of strings each matching a test, or null when the spec leaves it out. */
+function checkList(value: unknown, what: string, ok: (item: string) => boolean, expected: string): string[] | null {
+  if (value === undefined) return null;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || !ok(v))) throw invalid(`${what} must be an array of ${expected}`);
+  return value as string[];
+}
+
+/** A name a resolver looks up: labels of letters, digits and '-', joined by dots. */
+const DOMAIN_PATTERN = /^(?=.{1,253}$)[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,62})(\.[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,62}))*\.?$/;
+
+/** spec.dns, dnsSearch and dnsOptions checked. */
+function resolveDns(spec: ContainerSpec): DnsSettings {
+  return {
+    servers: checkList(spec.dns, 'dns', (s) => isIP(s) !== 0, 'IP addresses'),
+    search: checkList(spec.dnsSearch, 'dnsSearch', (s) => DOMAIN_PATTERN.test(s), 'domain names'),
+    options: checkList(spec.dnsOptions, 'dnsOptions', (s) => /^[^\s\0]+$/.test(s), 'resolver options without spaces'),
+  };
+}
+
+/** spec.extraHosts checked: names to addresses, as hosts file lines. */
+function resolveExtraHosts(value: unknown): HostEntry[] {
+  if (value === undefined) return [];
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('extraHosts must be an object of names to addresses');
+  return Object.entries(value).map(([name, ip]) => {
+    if (!DOMAIN_PATTERN.test(name)) throw invalid(`extraHosts name '${name}' is not a host name`);
+    if (typeof ip !== 'string' || isIP(ip) === 0) throw invalid(`extraHosts.${name} must be an IP address, got '${String(ip)}'`);
+    return { ip, names: [name] };
+  });
 }
 
 function checkNetworkName(name: unknown): string {
@@ -341,6 +388,9 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   const hostname = spec.hostname === undefined ? id.slice(0, 63) : checkString(spec.hostname, 'hostname');
   if (!HOSTNAME_PATTERN.test(hostname)) throw invalid(`hostname '${hostname}' is not a valid host name`);
   if (spec.hostname !== undefined && !namespaces.uts) throw invalid('hostname needs the UTS namespace');
+  const dns = resolveDns(spec);
+  const extraHosts = resolveExtraHosts(spec.extraHosts);
+  if (!namespaces.mount && (setsDns(dns) || extraHosts.length > 0)) throw invalid('dns, dnsSearch, dnsOptions and extraHosts need the mount namespace');
 
   const attach = network === 'bridge' && typeof requested === 'object'
     ? { network: requested.name, names: [...new Set([id, hostname, ...requested.aliases])], ip: requested.ip }
@@ -379,5 +429,5 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
 
   return { id, image: image ? spec.image! : null, idMap, command, rootfs, hostRoot, mounts, hardening: resolveHardening(spec, capabilities),
     maskedPaths: pathList(spec.maskedPaths, 'maskedPaths', DEFAULT_MASKED_PATHS),
-    readonlyPaths: pathList(spec.readonlyPaths, 'readonlyPaths', DEFAULT_READONLY_PATHS), readonlyRootfs: spec.readonlyRootfs ?? false, rootfsWritable, env, cwd, user, hostname, network, attach, ports, namespaces, stdio, tty, init: spec.init ?? false, labels: stringRecord(spec.labels, 'labels'), capabilities, limits: limitWrites(spec.limits ?? {}), devices: deviceRules(spec.devices) };
+    readonlyPaths: pathList(spec.readonlyPaths, 'readonlyPaths', DEFAULT_READONLY_PATHS), readonlyRootfs: spec.readonlyRootfs ?? false, rootfsWritable, env, cwd, user, hostname, dns, extraHosts, network, attach, ports, namespaces, stdio, tty, init: spec.init ?? false, labels: stringRecord(spec.labels, 'labels'), capabilities, limits: limitWrites(spec.limits ?? {}), devices: deviceRules(spec.devices) };
 }

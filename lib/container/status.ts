@@ -4,7 +4,7 @@ import { CorralError } from '../sys/errors.ts';
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'stopped' | 'removed';
 
 /** What can be asked of a container; each needs the container in one of a few states. */
-export type ContainerOperation = 'start' | 'kill' | 'pause' | 'resume' | 'update' | 'exec' | 'commit' | 'stats';
+export type ContainerOperation = 'start' | 'kill' | 'pause' | 'resume' | 'update' | 'exec' | 'attach' | 'commit' | 'stats';
 
 /** What a container is, as far as the guards care: only a detached one (its supervisor holds it)
  * can start again once stopped, as docker start does with an exited container. */
@@ -34,6 +34,7 @@ const ALLOWED: Readonly<Record<ContainerOperation, readonly Move[]>> = {
   resume: ['paused'],
   update: ['created', 'running', 'paused'],
   exec: ['running'],
+  attach: ['created', 'running'],
   commit: ['created', 'running', 'paused', 'stopped'],
   stats: ['created', 'running', 'paused', 'stopped'],
 };

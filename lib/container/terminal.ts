@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { Duplex } from 'node:stream';
 import { ReadStream, WriteStream } from 'node:tty';
 import { CorralError } from '../sys/errors.ts';
@@ -62,10 +63,23 @@ export class Terminal extends Duplex {
     this.#out.write(chunk, (e) => callback(e && (e as NodeJS.ErrnoException).code !== EIO ? e : null));
   }
 
+  /** Destroys the stream; resolves once its fds are closed (a handle closes on a later turn). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const closed = once(this, 'close');
+    this.destroy();
+    await closed;
+  }
+
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#in.destroy();
-    this.#out.destroy();
-    callback(error);
+    let open = 2;
+    const closed = (): void => {
+      if (--open === 0) callback(error);
+    };
+    for (const side of [this.#in, this.#out]) {
+      if (side.closed) closed();
+      else side.once('close', closed).destroy();
+    }
   }
 }
 

@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { op, slot, type PlanOp, type Slot } from '../spawn/ops.ts';
 import { liftedDefences } from '../spawn/lifted-defences.ts';
 import { CorralError } from '../sys/errors.ts';
@@ -6,11 +7,18 @@ import {
   AT_RECURSIVE, makedev, MOUNT_ATTR, MS, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, S_IFCHR,
 } from '../sys/constants.ts';
 import type { Propagation } from './mounts.ts';
+import { overlayOps, type OverlayPlan } from './overlay-mount.ts';
 
 /** A mount as the root filesystem plan takes it: volumes are binds of their directory by now. */
 export type PlannedMount =
   | { type: 'bind'; source: string; target: string; readonly: boolean; recursive: boolean; propagation: Propagation; sourceIsDir: boolean }
   | { type: 'tmpfs'; target: string; size: number | null; mode: number };
+
+/** A file of the container's own (/etc/hosts and the like): its text, bound over target. */
+export interface OwnFile {
+  target: string;
+  text: string;
+}
 
 /** A top-level entry of the host's /: a directory, a file, or a symlink and its target. */
 export type HostEntry = { name: string; kind: 'dir' | 'file' } | { name: string; kind: 'link'; target: string };
@@ -20,12 +28,31 @@ export type HostEntry = { name: string; kind: 'dir' | 'file' } | { name: string;
  * null when a read-only clone of the host's whole tree will do (one clone instead of a bind each). */
 export function hostRootEntries(mode: 'full' | 'system', mounts: readonly PlannedMount[]): HostEntry[] | null {
   if (mode === 'full' && mounts.every((m) => existsSync(m.target))) return null;
+  mounts.forEach((m, i) => checkHostRootTarget(mode, m.target, mounts.slice(0, i)));
   const entries: HostEntry[] = [];
   for (const e of readdirSync('/', { withFileTypes: true })) {
     if (e.isSymbolicLink()) entries.push({ name: e.name, kind: 'link', target: readlinkSync(`/${e.name}`) });
     else if (e.isDirectory() || e.isFile()) entries.push({ name: e.name, kind: e.isDirectory() ? 'dir' : 'file' });
   }
   return entries;
+}
+
+/** A mount target on the host root must be makeable: on the tmpfs the host's entries are bound
+ * on, in a fresh directory (/tmp) or on an earlier mount, not inside a host directory, which the
+ * container sees read-only (it failed at setup with EROFS; Docker would make it on the host). */
+function checkHostRootTarget(mode: 'full' | 'system', target: string, earlier: readonly PlannedMount[]): void {
+  if (existsSync(target)) return;
+  let parent = dirname(target);
+  while (!existsSync(parent)) parent = dirname(parent);
+  const top = target.split('/')[1]!;
+  const fromHost = parent !== '/' && !FRESH_DIRS.has(top) && (mode === 'full' || SYSTEM_DIRS.test(top));
+  const onEarlier = earlier.some((m) => target.startsWith(`${m.target}/`));
+  if (!fromHost || onEarlier) return;
+  const next = target.indexOf('/', parent.length + 1);
+  const missing = next < 0 ? target : target.slice(0, next);
+  throw new CorralError(`cannot mount on ${target}: ${missing} does not exist in the host's ${parent}, which a container on the host root sees read-only; make it on the host, or mount on a path whose parent exists (or at the top level, such as /${target.split('/').at(-1)})`, {
+    code: 'EROFS', errno: 30, syscall: 'mkdirat', path: target, step: 'check the mount targets on the host root',
+  });
 }
 
 /** How the container's root filesystem is put together. */
@@ -39,10 +66,10 @@ export interface RootfsPlan {
    * tree is cloned whole, read-only. */
   hostEntries: readonly HostEntry[] | null;
   /** An overlay whose upper layer takes the writes (discarded with the container): in layer's
-   * directories, or 'memory', a tmpfs mounted on the staging directory in the child's own mount
-   * namespace (gone with it); its lower is the rootfs, or the layers of an image (names relative
-   * to base, top first). */
-  overlay: { layer: { upper: string; work: string } | 'memory'; lowers: { base: string; names: string[] } | null } | null;
+   * directories, or 'memory', a tmpfs in the child's own mount namespace (gone with it); its lower
+   * is the rootfs, or the layers of an image (names relative to base, top first); mounted from fds
+   * or paths (overlay-mount.ts). */
+  overlay: (Pick<OverlayPlan, 'layer' | 'mount'> & { lowers: { base: string; names: readonly string[] } | null }) | null;
   /** The root mount read-only (its submounts such as /proc, /dev and volumes keep their own flags). */
   readonlyRootfs: boolean;
   /** True inside a user namespace: devices are bind-mounted from the host, overlay uses userxattr. */
@@ -53,6 +80,9 @@ export interface RootfsPlan {
    * host's /sys is bound. Either way /sys is read-only. */
   ownSysfs: boolean;
   mounts: readonly PlannedMount[];
+  /** Files written to a tmpfs of the container's own and bound over their targets before the
+   * mounts (which may cover them); the root itself is never written to. */
+  ownFiles: readonly OwnFile[];
   /** Hidden: /dev/null over files, an empty read-only tmpfs over directories. */
   maskedPaths: readonly string[];
   /** Bound read-only onto themselves. */
@@ -72,8 +102,14 @@ const DEV_LINKS: readonly [string, string][] = [
 const STAGING_CANDIDATES = ['/tmp', '/mnt', '/run', '/var/tmp'];
 
 /** Slots (fds in the child, bindings/executor.c) the plan uses: fixed ones, then one per bind source. */
-const SLOT = { root: slot(0), dev: slot(1), scratch: slot(2), sys: slot(3), host: slot(4) } as const;
-const FIRST_SOURCE_SLOT = 5;
+const SLOT = {
+  root: slot(0), dev: slot(1), scratch: slot(2), sys: slot(3), host: slot(4),
+  // the overlay's (overlay-mount.ts): its context, its writable layer, upper, work, and the staging directory
+  fsContext: slot(5), layer: slot(6), upper: slot(7), work: slot(8), staging: slot(9),
+  // the tmpfs of the container's own files when it has no in-memory writable layer (ownFileOps)
+  own: slot(10),
+} as const;
+const FIRST_SOURCE_SLOT = 11;
 
 /** Top-level host entries a container on the host root never gets from the host: made fresh. */
 const FRESH_DIRS = new Set(['proc', 'sys', 'dev', 'tmp']);
@@ -102,9 +138,6 @@ function stagingDir(): string {
   }
   return staging;
 }
-
-/** Characters overlayfs cannot take in a lowerdir/upperdir option. */
-const OVERLAY_UNSAFE = /[,:\\]/;
 
 /** Opens a path inside the new root (RESOLVE_IN_ROOT: symlinks cannot lead out of it) into a slot. */
 function openInRoot(path: string, into: Slot, create: 'none' | 'dirs' | 'file', what: string): PlanOp {
@@ -151,27 +184,9 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
 
   ops.push(op.mount({ step: 'make the mount tree private', path: '/', source: null, target: '/', fstype: null, data: null, flags: MS.REC | MS.PRIVATE }));
   if (plan.overlay) {
-    const lowers = plan.overlay.lowers;
-    const layer = plan.overlay.layer === 'memory' ? { upper: `${root}/upper`, work: `${root}/work` } : plan.overlay.layer;
-    const paths = [layer.upper, layer.work, ...(lowers ? [lowers.base] : [source])];
-    for (const p of paths) {
-      if (OVERLAY_UNSAFE.test(p)) throw new CorralError(`overlay cannot take the path ${p} (it has a comma, colon or backslash); use rootfsWritable: 'direct'`, { code: 'ERR_INVALID_SPEC', path: p });
-    }
-    // An image's layers are named relative to their directory, which the child enters first: the
-    // option string must fit in a page, and 200 absolute layer paths would not. 'volatile': the
-    // upper layer is thrown away with the container, so overlayfs need not sync it at unmount;
-    // no redirect_dir or metacopy (userxattr, rootless, has neither), so the upper directory alone
-    // holds every change (for commit).
-    // The lower is entered before the in-memory upper's tmpfs covers the staging directory, which
-    // may hold it (a rootfs under /tmp): named relative to the working directory, it stays reachable.
-    const base = lowers?.base ?? source;
-    ops.push(op.chdir({ step: `enter ${lowers ? 'the layer store' : 'the lower directory'} ${base}`, path: base, dir: base }));
-    if (plan.overlay.layer === 'memory') ops.push(...memoryUpperOps(root, nodev));
-    const lowerdir = lowers ? (lowers.names.length ? lowers.names.join(':') : null) : '.';
-    if (lowerdir === null) throw new CorralError('an image without layers cannot be run', { code: 'ERR_INVALID_IMAGE' });
-    const data = `lowerdir=${lowerdir},upperdir=${layer.upper},workdir=${layer.work},volatile${plan.rootless ? ',userxattr' : ',redirect_dir=off,metacopy=off'}`;
-    if (data.length >= 4096) throw new CorralError(`the overlay options take ${data.length} bytes, more than the page the kernel accepts`, { code: 'E2BIG', path: lowers?.base ?? source });
-    ops.push(op.mount({ step: `mount an overlay over ${lowers ? `${lowers.names.length} image layers` : source}`, path: lowers?.base ?? source, source: 'overlay', target: root, fstype: 'overlay', data, flags: nodev }));
+    ops.push(...overlayOps({ ...plan.overlay, lowers: plan.overlay.lowers ?? { dir: source }, rootless: plan.rootless, nodev: !liftedDefences.devNodes }, root, {
+      context: SLOT.fsContext, layer: SLOT.layer, upper: SLOT.upper, work: SLOT.work, lowers: SLOT.scratch, park: SLOT.staging, mounted: SLOT.root,
+    }));
   } else if (skeleton) {
     ops.push(op.mount({ step: `mount tmpfs on ${root} for the host root`, path: root, source: 'tmpfs', target: root, fstype: 'tmpfs', data: 'mode=755', flags: MS.NOSUID | nodev }));
   } else {
@@ -191,6 +206,7 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   ops.push(plan.ownSysfs
     ? mountAt('mount sysfs on /sys read-only', '/sys', SLOT.scratch, 'sysfs', 'sysfs', MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC)
     : op.moveMountAt({ step: hostSys, path: '/sys', from: SLOT.sys, to: SLOT.scratch }));
+  if (plan.ownFiles.length > 0) ops.push(...ownFileOps(plan.ownFiles, root, plan.overlay?.layer === 'memory'));
   ops.push(...devOps(plan.rootless, nodev));
   if (plan.rootfs === null) {
     ops.push(openInRoot('/tmp', SLOT.scratch, 'dirs', 'tmpfs'));
@@ -251,17 +267,27 @@ function hostRootOps(mode: 'full' | 'system', entries: readonly HostEntry[], sta
   return ops;
 }
 
-/** A tmpfs on the staging directory holding the overlay's upper and work directories: the overlay
- * is then mounted over it (it keeps its references to them), and the tmpfs goes with the mount
- * namespace (bubblewrap's --tmp-overlay). */
-function memoryUpperOps(root: string, nodev: number): PlanOp[] {
-  const step = `mount tmpfs on ${root} for the writable layer`;
-  return [
-    op.mount({ step, path: root, source: 'tmpfs', target: root, fstype: 'tmpfs', data: 'mode=755', flags: MS.NOSUID | nodev }),
-    op.openInRoot({ step: `open ${root} for the writable layer`, path: root, root: null, inRoot: root, into: SLOT.scratch, create: 'none' }),
-    op.mkdir({ step: `create ${root}/upper`, path: `${root}/upper`, name: 'upper', mode: 0o755, dir: SLOT.scratch }),
-    op.mkdir({ step: `create ${root}/work`, path: `${root}/work`, name: 'work', mode: 0o700, dir: SLOT.scratch }),
+/** The container's own files, each bound over its target, which is resolved inside the root: an
+ * image's /etc/hosts that links to a host path leads to that path inside the root, never out of it
+ * (test/security/etc-files-host-link.test.ts). They are made on a tmpfs nothing inside reaches by
+ * path, gone with the mount namespace: the in-memory writable layer's (inMemoryUpper: its tmpfs
+ * stays open in SLOT.layer, overlay-mount.ts), or one mounted on the root's /dev and then covered
+ * by /dev's own. */
+function ownFileOps(files: readonly OwnFile[], staging: string, inMemoryUpper: boolean): PlanOp[] {
+  const dir = inMemoryUpper ? SLOT.layer : SLOT.own;
+  const ops: PlanOp[] = inMemoryUpper ? [] : [
+    openInRoot('/dev', SLOT.scratch, 'dirs', "the container's own files"),
+    mountAt("mount a tmpfs for the container's own files on /dev (covered by /dev's)", '/dev', SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=755'),
+    openInRoot('/dev', SLOT.own, 'none', "the container's own files"),
   ];
+  const onHost = liftedDefences.ownFilesOnHostPaths;
+  for (const f of files) {
+    ops.push(op.bindOwnFile({
+      step: `bind the container's own ${f.target}`, path: f.target, root: onHost ? null : SLOT.root, dir,
+      inRoot: onHost ? `${staging}${f.target}` : f.target, text: f.text, name: f.target.slice(f.target.lastIndexOf('/') + 1),
+    }));
+  }
+  return ops;
 }
 
 /** A fresh tmpfs on /dev with the standard devices, devpts, /dev/shm and the usual links; every

@@ -17,12 +17,15 @@ export async function commitUpper(parts: StoreParts, write: StoreWrite, request:
   const { blob, diff } = await storeLayer(parts, write, (tar) =>
     // With subordinate ids the container's other users may own what the caller cannot read: the
     // diff runs in a user namespace with the container's map, where stat gives the owners inside.
-    request.idMap && !isSingleIdMap(request.idMap) ? diffInNamespace(request.upper, tar, request.idMap) : diffLayer(request.upper, tar, { rootless: parts.rootless, idMap: request.idMap }));
+    request.idMap && !isSingleIdMap(request.idMap)
+      ? diffInNamespace(request.upper, tar, request.idMap, request.sourceDateEpoch)
+      : diffLayer(request.upper, tar, { rootless: parts.rootless, idMap: request.idMap, clampMtime: request.sourceDateEpoch }));
   return composeImage(parts, write, {
     base: request.baseManifestDigest,
     layer: { blob, diffId: diff.diffId },
     ...(request.changes === undefined ? {} : { changes: request.changes }),
     history: { created_by: request.createdBy ?? 'corral commit', ...(request.message ? { comment: request.message } : {}) },
     ...(request.ref === undefined ? {} : { ref: request.ref }),
+    ...(request.sourceDateEpoch === undefined ? {} : { created: request.sourceDateEpoch }),
   });
 }

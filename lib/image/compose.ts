@@ -20,10 +20,13 @@ export interface Composition {
   layer?: { blob: Descriptor; diffId: string };
   /** Fields of the config's `config` to set. */
   changes?: Partial<NonNullable<ImageConfig['config']>>;
-  /** The history entry of this step. */
-  history: { created_by: string; comment?: string };
+  /** The history entry of this step; null for none (a change that no instruction made: a build
+   * stage leaving out its base image's ONBUILD triggers). */
+  history: { created_by: string; comment?: string } | null;
   /** The tag to give it. */
   ref?: string;
+  /** When it was made (seconds since the epoch; SOURCE_DATE_EPOCH), default now. */
+  created?: number;
 }
 
 /** A layer tar written by `produce` (a container's upper for commit, the files of a COPY for the
@@ -62,13 +65,13 @@ export async function composeImage(parts: StoreParts, write: StoreWrite, composi
   const { layer } = composition;
   const diffIds = [...baseConfig.rootfs.diff_ids, ...(layer === undefined ? [] : [layer.diffId])];
   const chains = chainIds(diffIds);
-  const now = new Date().toISOString();
+  const now = (composition.created === undefined ? new Date() : new Date(composition.created * 1000)).toISOString();
   const config: ImageConfig = {
     ...baseConfig,
     created: now,
     config: { ...baseConfig.config, ...composition.changes },
     rootfs: { type: 'layers', diff_ids: diffIds },
-    history: [...(baseConfig.history ?? []), { created: now, ...composition.history, ...(layer === undefined ? { empty_layer: true } : {}) }],
+    history: [...(baseConfig.history ?? []), ...(composition.history === null ? [] : [{ created: now, ...composition.history, ...(layer === undefined ? { empty_layer: true } : {}) }])],
   };
   const configBlob = await parts.blobs.put(Buffer.from(JSON.stringify(config)));
   write.blobs.push(configBlob.digest);

@@ -3,7 +3,8 @@ import { close } from '../sys/libc.ts';
 import { netnsSocket } from '../sys/netns.ts';
 import { isStaleTag, processTag } from '../sys/process-tag.ts';
 import { ensureBridge } from './bridge.ts';
-import { renderHosts } from './hosts-file.ts';
+import { rmSync } from 'node:fs';
+import { renderHosts, type HostEntry } from './hosts-file.ts';
 import { rewriteInPlace } from './in-place-file.ts';
 import { containerResolvConf } from './resolv-conf.ts';
 import { Ipam, type Endpoint } from './ipam.ts';
@@ -27,8 +28,12 @@ export interface AttachRequest {
   names: string[];
   /** A fixed address, or null for the next free one. */
   ip: string | null;
+  /** Lines for its hosts file alone (spec.extraHosts): it then gets a hosts file of its own. */
+  extraHosts: HostEntry[];
   /** Host ports already held for it (lib/net/ports.ts). */
   ports: readonly HeldPort[];
+  /** The process tag that owns the endpoint (a detached container's supervisor's); default ours. */
+  owner?: string;
 }
 
 /** A container's attachment: its network namespace (the container joins it), address, hosts
@@ -37,10 +42,14 @@ export interface Attachment {
   /** fd of the prepared network namespace (ours until release). */
   nsfd: number;
   ip: string;
+  /** The network's hosts file, or the endpoint's own when it has extra lines. */
   hostsFile: string;
   /** The host's resolv.conf without loopback nameservers, for /etc/resolv.conf. */
   resolvConf: string;
   ports: PublishedPort[];
+  /** This process lets go of the namespace (idempotent; release() then undoes the rest): a
+   * detached container's supervisor holds its own fd, and the namespace goes with the last. */
+  handOver(): void;
   release(): void;
 }
 
@@ -57,8 +66,8 @@ function ipamOf(net: NetworkHandle): Ipam {
   return new Ipam(net.paths.endpoints, parseSubnet(c.subnet), [c.gateway]);
 }
 
-function portRules(container: string, ip: string, ports: readonly HeldPort[]): NftRule[] {
-  const comment = `corral:${processTag()}:${container}`;
+function portRules(container: string, owner: string, ip: string, ports: readonly HeldPort[]): NftRule[] {
+  const comment = `corral:${owner}:${container}`;
   return ports.map((p) => ({
     chain: 'ports' as const,
     comment,
@@ -66,16 +75,27 @@ function portRules(container: string, ip: string, ports: readonly HeldPort[]): N
   }));
 }
 
+/** The hosts file of an endpoint with extra lines (spec.extraHosts), beside the network's. */
+function ownHostsFile(net: NetworkHandle, ip: string): string {
+  return `${net.paths.hosts}-${ip}`;
+}
+
+/** Rewrites the network's hosts file, and the own hosts file of every endpoint with extra lines
+ * (the network's entries, then its own). */
 function rewriteHosts(net: NetworkHandle, ipam: Ipam): void {
   const live = ipam.endpoints().filter((e) => !isStaleTag(e.owner)).sort((a, b) => a.ip.localeCompare(b.ip, 'en', { numeric: true }));
   rewriteInPlace(net.paths.hosts, renderHosts(live), 'the network hosts file');
+  for (const e of live) {
+    if (e.extraHosts?.length) rewriteInPlace(ownHostsFile(net, e.ip), renderHosts([...live, ...e.extraHosts]), `the hosts file of container ${e.container}`);
+  }
 }
 
 /** Undoes what an endpoint holds on the host: its rules, its veth (gone already when its
- * namespace went away) and its address. */
-function undoEndpoint(ipam: Ipam, e: Endpoint): void {
+ * namespace went away), its own hosts file and its address. */
+function undoEndpoint(net: NetworkHandle, ipam: Ipam, e: Endpoint): void {
   deleteRules(e.rules);
   host().deleteLink(e.veth);
+  rmSync(ownHostsFile(net, e.ip), { force: true });
   ipam.release(e.ip);
 }
 
@@ -84,7 +104,7 @@ function undoEndpoint(ipam: Ipam, e: Endpoint): void {
 export function sweepEndpoints(net: NetworkHandle, ipam = ipamOf(net)): Endpoint[] {
   const all = ipam.endpoints();
   const stale = all.filter((e) => isStaleTag(e.owner));
-  for (const e of stale) undoEndpoint(ipam, e);
+  for (const e of stale) undoEndpoint(net, ipam, e);
   if (stale.length > 0) rewriteHosts(net, ipam);
   return all.filter((e) => !stale.includes(e));
 }
@@ -104,6 +124,7 @@ export function attach(net: NetworkHandle, request: AttachRequest): Attachment {
   const { nsfd, sock } = netnsSocket(null, RtNetlink.SOCKET.family, RtNetlink.SOCKET.type, RtNetlink.SOCKET.protocol);
   const inner = new RtNetlink(sock);
   const ipam = ipamOf(net);
+  const owner = request.owner ?? processTag();
   let endpoint: Endpoint | undefined;
   let rules: NftRuleRef[] = [];
   try {
@@ -112,7 +133,8 @@ export function attach(net: NetworkHandle, request: AttachRequest): Attachment {
       sweepEndpoints(net, ipam);
       const bridge = ensureBridge(host(), { bridge: c.bridge, subnet: formatAddress(subnet.base), prefix, gateway: c.gateway, internal: c.internal });
       const veth = `vc${randomBytes(6).toString('hex')}`;
-      const e = ipam.allocate({ container: request.container, owner: processTag(), veth, names: request.names, rules: [] }, request.ip);
+      const extra = request.extraHosts.length ? { extraHosts: request.extraHosts } : {};
+      const e = ipam.allocate({ container: request.container, owner, veth, names: request.names, ...extra, rules: [] }, request.ip);
       try {
         host().addVeth(veth, bridge, 'eth0', nsfd);
         host().setUp(host().linkIndex(veth)!, veth);
@@ -120,13 +142,13 @@ export function attach(net: NetworkHandle, request: AttachRequest): Attachment {
         inner.addAddress(eth0, 'eth0', e.ip, prefix);
         inner.setUp(eth0, 'eth0');
         inner.addDefaultRoute(c.gateway);
-        rules = addRules(portRules(request.container, e.ip, request.ports), `publish the ports of container ${request.container}`);
+        rules = addRules(portRules(request.container, owner, e.ip, request.ports), `publish the ports of container ${request.container}`);
         e.rules = rules;
         if (rules.length > 0) ipam.update(e);
         rewriteHosts(net, ipam);
         rewriteInPlace(net.paths.resolvConf, containerResolvConf(), 'the network resolv.conf');
       } catch (err) {
-        undoEndpoint(ipam, e);
+        undoEndpoint(net, ipam, e);
         throw err;
       }
       return e;
@@ -139,26 +161,46 @@ export function attach(net: NetworkHandle, request: AttachRequest): Attachment {
   inner.close();
   const done = endpoint;
   let released = false;
+  let nsOpen = true;
+  const handOver = (): void => {
+    if (nsOpen) close(nsfd);
+    nsOpen = false;
+  };
   return {
     nsfd,
     ip: done.ip,
-    hostsFile: net.paths.hosts,
+    hostsFile: done.extraHosts ? ownHostsFile(net, done.ip) : net.paths.hosts,
     resolvConf: net.paths.resolvConf,
     ports: request.ports.map(({ hostIp, host: hostPort, container, protocol }) => ({ hostIp, host: hostPort, container, protocol })),
+    handOver,
     release() {
       if (released) return;
       released = true;
       try {
         withLock(net.paths.lock, () => {
           deleteRules(done.rules);
+          rmSync(ownHostsFile(net, done.ip), { force: true });
           ipam.release(done.ip);
           rewriteHosts(net, ipam);
         });
       } finally {
         // The last reference to the namespace: the kernel tears it down with the veth pair
         // (asynchronously; deleting the veth here would cost ~25 ms of RCU waits).
-        close(nsfd);
+        handOver();
       }
     },
   };
+}
+
+/** Undoes the endpoint a container of another process holds (a detached one's, from its saved
+ * address and owner), once its namespace is gone; nothing when it is no longer that container's
+ * (a sweeper freed it after its owner died, and the address may be another's now). */
+export function detach(net: NetworkHandle, endpoint: { container: string; ip: string; owner: string }): void {
+  withLock(net.paths.lock, () => {
+    const ipam = ipamOf(net);
+    const e = ipam.endpoints().find((x) => x.ip === endpoint.ip && x.container === endpoint.container && x.owner === endpoint.owner);
+    if (!e) return;
+    undoEndpoint(net, ipam, e);
+    rewriteHosts(net, ipam);
+  });
 }

@@ -4,9 +4,20 @@ export interface HostEntry {
   names: string[];
 }
 
-/** The text of a network's hosts file: localhost, then every endpoint. */
-export function renderHosts(entries: readonly HostEntry[]): string {
-  const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback'];
+/** The lines every container's hosts file starts with (Docker's). */
+const LOCAL_LINES = [
+  '127.0.0.1\tlocalhost',
+  '::1\tlocalhost ip6-localhost ip6-loopback',
+  'fe00::0\tip6-localnet',
+  'ff00::0\tip6-mcastprefix',
+  'ff02::1\tip6-allnodes',
+  'ff02::2\tip6-allrouters',
+];
+
+/** The text of a hosts file: localhost (or `base`, another hosts file's text, such as the host's
+ * for a container on the host's network), then every entry. */
+export function renderHosts(entries: readonly HostEntry[], base: string | null = null): string {
+  const lines = base === null ? [...LOCAL_LINES] : base.split('\n').filter((line, i, all) => line !== '' || i < all.length - 1);
   for (const e of entries) lines.push(`${e.ip}\t${[...new Set(e.names)].join(' ')}`);
   return `${lines.join('\n')}\n`;
 }

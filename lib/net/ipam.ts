@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
 import { formatAddress, hostRange, isHostOf, parseAddress, type Subnet } from './ipv4.ts';
 import type { NftRuleRef } from './nftables.ts';
+import type { HostEntry } from './hosts-file.ts';
 
 /** One container's place on a network, kept as its address file (what it owns on the host, so a
  * sweeper can undo it after its process died). */
@@ -15,6 +16,8 @@ export interface Endpoint {
   veth: string;
   /** Names it resolves by: id, hostname, aliases. */
   names: string[];
+  /** Lines only its own hosts file has (spec.extraHosts); absent in records without any. */
+  extraHosts?: HostEntry[];
   /** Its published-port rules. */
   rules: NftRuleRef[];
 }

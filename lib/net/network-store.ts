@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
 import { runtimeDir } from '../fs/runtime-root.ts';
 import { BRIDGE_PREFIX, removeBridge } from './bridge.ts';
-import { attach, liveEndpoints, sweepEndpoints, type Attachment } from './endpoints.ts';
+import { attach, detach, liveEndpoints, sweepEndpoints, type AttachRequest, type Attachment } from './endpoints.ts';
 import { formatAddress, formatSubnet, isHostOf, overlaps, parseAddress, parseSubnet, type Subnet } from './ipv4.ts';
 import { withLock } from './lock.ts';
+import { DEFAULT_NETWORK } from './default-network.ts';
 import { holdPorts, type PortRequest } from './ports.ts';
 import { RtNetlink } from './rtnetlink.ts';
 
@@ -52,8 +53,6 @@ export interface NetworkOptions {
   labels?: Record<string, string>;
 }
 
-/** The network containers join with network: 'bridge' (made on first use). */
-export const DEFAULT_NETWORK = 'bridge';
 const DEFAULT_SUBNET = '10.88.0.0/16';
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
 
@@ -210,8 +209,10 @@ export class NetworkStore {
   }
 
   /** Attaches a container to a network (the default one is made on first use): holds its host
-   * ports, then lib/net/endpoints.ts does the rest. */
-  async attach(name: string, request: { container: string; names: string[]; ip: string | null; ports: PortRequest[] }): Promise<Attachment> {
+   * ports, then lib/net/endpoints.ts does the rest. owner: the process tag the endpoint belongs to
+   * (default this process's). handOver() lets the held ports go too: a detached container's
+   * published ports are then kept by their DNAT rules alone (docker's userland-proxy=false). */
+  async attach(name: string, request: Omit<AttachRequest, 'ports'> & { ports: PortRequest[] }): Promise<Attachment> {
     if (process.getuid!() !== 0) {
       throw new CorralError('bridge networks need root for now (rootless networking with pasta is not implemented)', { code: 'ERR_NETWORK_UNAVAILABLE', path: name });
     }
@@ -224,17 +225,37 @@ export class NetworkStore {
     const ports = await holdPorts(request.ports);
     try {
       const attachment = attach({ config: stored, paths: this.#paths(name) }, { ...request, ports });
-      return { ...attachment, release: () => {
-        try {
-          attachment.release();
-        } finally {
-          for (const p of ports) p.close();
-        }
-      } };
+      let held = true;
+      const letPortsGo = (): void => {
+        if (held) for (const p of ports) p.close();
+        held = false;
+      };
+      return {
+        ...attachment,
+        handOver: () => {
+          attachment.handOver();
+          letPortsGo();
+        },
+        release: () => {
+          try {
+            attachment.release();
+          } finally {
+            letPortsGo();
+          }
+        },
+      };
     } catch (e) {
       for (const p of ports) p.close();
       throw e;
     }
+  }
+
+  /** Undoes the endpoint a container of another process left on a network (lib/net/endpoints.ts
+   * detach): a detached container's, once its supervisor is gone. A network removed meanwhile has
+   * nothing left to undo. */
+  detach(name: string, endpoint: { container: string; ip: string; owner: string }): void {
+    const stored = this.#read(checkName(name));
+    if (stored) detach({ config: stored, paths: this.#paths(name) }, endpoint);
   }
 }
 

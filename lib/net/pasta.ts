@@ -3,9 +3,9 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
 import { close, pidfdOpen, pidfdSendSignal } from '../sys/libc.ts';
+import { holdPorts, type PortRequest, type PublishedPort } from './ports.ts';
 
 const SIGTERM = 15;
-import { holdPorts, type PortRequest, type PublishedPort } from './ports.ts';
 
 /** pasta (Debian's passt) serving one container's network namespace. */
 export interface PastaProcess {
@@ -14,23 +14,34 @@ export interface PastaProcess {
   stop(): void;
 }
 
-/** Starts pasta for the network namespace of pid (joining its user namespace): addresses and
- * routes copied from the host (--config-net), outbound through pasta's sockets, the ports published
- * on the host keeping their source address. Host port 0 becomes a free port; a port in use fails
- * with ERR_PORT_IN_USE before pasta starts. pidDir holds pasta's pid file. */
-export async function startPasta(pid: number, requested: readonly PortRequest[], pidDir: string, id: string): Promise<PastaProcess> {
-  // Held to check and choose them, let go just before pasta binds them itself.
+/** The host ports pasta is to publish: host port 0 becomes a free port, a port in use fails with
+ * ERR_PORT_IN_USE before pasta starts (held to check and choose them, let go just before pasta
+ * binds them itself). */
+export async function pastaPorts(requested: readonly PortRequest[]): Promise<PublishedPort[]> {
   const held = await holdPorts(requested);
   for (const p of held) p.close();
-  const ports = held.map(({ hostIp, host, container, protocol }) => ({ hostIp, host, container, protocol }));
+  return held.map(({ hostIp, host, container, protocol }) => ({ hostIp, host, container, protocol }));
+}
+
+/** pasta's command line, the target pid to append: addresses and routes copied from the host
+ * (--config-net), outbound through pasta's sockets, the ports published on the host keeping their
+ * source address; it writes its pid to pidFile once the namespace is configured. */
+export function pastaCommand(ports: readonly PublishedPort[], pidFile: string): string[] {
   const spec = (protocol: 'tcp' | 'udp'): string[] => {
     const list = ports.filter((p) => p.protocol === protocol).map((p) => `${p.hostIp === '0.0.0.0' ? '' : `${p.hostIp}/`}${p.host}:${p.container}`);
     return list.length ? [protocol === 'tcp' ? '-t' : '-u', list.join(',')] : [protocol === 'tcp' ? '-t' : '-u', 'none'];
   };
+  return ['pasta', '--config-net', '-4', '--quiet', '-T', 'none', '-U', 'none', ...spec('tcp'), ...spec('udp'), '-P', pidFile];
+}
+
+/** Starts pasta for the network namespace of pid (joining its user namespace), publishing the
+ * requested ports (pastaPorts). pidDir holds pasta's pid file. */
+export async function startPasta(pid: number, requested: readonly PortRequest[], pidDir: string, id: string): Promise<PastaProcess> {
+  const ports = await pastaPorts(requested);
   const pidFile = join(pidDir, `pasta-${id}.pid`);
-  const args = ['--config-net', '-4', '--quiet', '-T', 'none', '-U', 'none', ...spec('tcp'), ...spec('udp'), '-P', pidFile, String(pid)];
+  const [command, ...args] = [...pastaCommand(ports, pidFile), String(pid)];
   await new Promise<void>((resolve, reject) => {
-    const child = spawn('pasta', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let text = '';
     child.stderr!.on('data', (d) => { text += d; });
     child.once('error', (e) => reject((e as NodeJS.ErrnoException).code === 'ENOENT'

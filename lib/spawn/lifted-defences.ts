@@ -16,7 +16,19 @@ export const liftedDefences = {
   hostExe: false,
   /** Mounts other than /dev without nodev, so device nodes on them open. */
   devNodes: false,
-  /** The first process stays in the host's session (no setsid), so the host's terminal, when it
-   * has the host's stdio, is its controlling terminal. */
+  /** The first process and exec'd ones stay in the host's session (no setsid), so the host's
+   * terminal, when they have the host's stdio, is their controlling terminal. */
   hostSession: false,
+  /** The container's own /etc files bound over their paths taken as host paths (an image's
+   * symlink followed from the host's root) instead of resolved inside the container's root. */
+  ownFilesOnHostPaths: false,
+  /** A build step's mount stubs removed by plain paths, following a symlink the step left on the
+   * way (lib/fs/mount-stubs.ts). */
+  followStubLinks: false,
+  /** ADD unpacks an archive's whiteout names (.wh.x) into the layer, where they delete image files
+   * (lib/build/archives.ts). */
+  archiveWhiteouts: false,
+  /** The overlay mounted with mount(2) from paths, as on kernels that take no layers by fd, so
+   * /proc/self/mountinfo shows the writable layer's host path. */
+  overlayFromPaths: false,
 };

@@ -50,6 +50,12 @@ export const OP = {
   INIT: 45,
   AWAIT_MAPS: 46,
   CHOWN_IN_ROOT: 47,
+  BIND_OWN_FILE: 48,
+  FSOPEN: 49,
+  FSCONFIG: 50,
+  OVERLAY_LOWERS: 51,
+  FSMOUNT: 52,
+  EXIT: 53,
 } as const;
 
 /** The name of an op code. */
@@ -117,6 +123,9 @@ function define<F extends object>(name: OpName, syscall: string | ((f: F) => str
 
 /** How OPEN_IN_ROOT creates what is missing. */
 const CREATE = { none: 0, dirs: 1, file: 2 } as const;
+
+/** fsconfig(2) commands: a flag, a string value, an fd (a slot's), or creating the superblock. */
+const FSCONFIG = { flag: 0, string: 1, fd: 5, create: 6 } as const;
 
 /** One builder per op of bindings/plan.h. */
 export const op = {
@@ -194,6 +203,24 @@ export const op = {
   awaitMaps: define<{ fd: number }>('AWAIT_MAPS', 'read', (f) => ({ n: [f.fd] })),
   /** Gives a file inside a root dir (no symlink followed) an owner, and its mode again when given
    * (chown clears set-id bits). */
+  /** fsopen(2): a filesystem context in a slot, configured with fsconfig, mounted with fsmount. */
+  fsopen: define<{ fstype: string; into: Slot }>('FSOPEN', 'fsopen', (f) => ({ s: [f.fstype], n: [f.into] })),
+  /** fsconfig(2) on a slot's filesystem context: a flag or string option, an fd (a slot's) as an
+   * option's value, or 'create' to make the superblock. */
+  fsconfig: define<{ context: Slot; command: keyof typeof FSCONFIG; key: string | null; value: string | null; fd: Slot | null }>(
+    'FSCONFIG', 'fsconfig', (f) => ({ s: [f.key, f.value], n: [f.context, FSCONFIG[f.command], f.fd ?? 0] })),
+  /** An overlay context's lower layers (names in dir, top first), each a detached clone given by fd,
+   * then its superblock created and the clones attached on park's directory. */
+  overlayLowers: define<{ context: Slot; dir: Slot | null; names: readonly string[]; park: Slot }>(
+    'OVERLAY_LOWERS', 'fsconfig', (f) => ({ lists: [undefined, f.names], n: [f.context, 0, f.park, dirWord(f.dir)] })),
+  /** fsmount(2): the detached mount of a slot's created filesystem context, with MOUNT_ATTR_* flags. */
+  fsmount: define<{ context: Slot; attrs: number; into: Slot }>('FSMOUNT', 'fsmount', (f) => ({ n: [f.context, f.attrs, f.into] })),
+  /** Reports ready and ends the process with a status: the last step of a probe, which runs no command. */
+  exit: define<{ status: number }>('EXIT', 'exit_group', (f) => ({ n: [f.status] })),
   chownInRoot: define<{ root: Slot; inRoot: string; uid: number; gid: number; mode: number | null }>(
     'CHOWN_IN_ROOT', 'fchownat', (f) => ({ s: [f.inRoot], n: [f.mode === null ? 0 : f.mode + 1, f.uid, f.gid, dirWord(f.root)] })),
+  /** Writes text to a new file (name) in dir, a tmpfs of the container's own, and binds it over
+   * inRoot, resolved inside root (null: a host path), made when missing: /etc/hosts and the like. */
+  bindOwnFile: define<{ root: Slot | null; dir: Slot; inRoot: string; text: string; name: string }>(
+    'BIND_OWN_FILE', 'move_mount', (f) => ({ s: [f.inRoot, f.text, f.name], n: [dirWord(f.root), dirWord(f.dir)] })),
 };

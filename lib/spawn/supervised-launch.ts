@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { close, pipe } from '../sys/libc.ts';
 import { CorralError } from '../sys/errors.ts';
@@ -15,6 +17,12 @@ const supervisorPath = fileURLToPath(new URL('../../bindings/build/corral-superv
 /** The fds the supervisor gives the container's init for each launch (bindings/supervisor.c). */
 const SUPERVISOR_FDS = { exe: 4, status: 5, start: 6, stdio: [7, 8, 9] as const, maps: 10 };
 
+/** The fd of the network namespace the supervisor holds for its container's plan to join. */
+export const SUPERVISED_NETNS_FD = 3;
+
+/** The step of a supervisor's error report when its network helper failed (bindings/supervisor.c). */
+const HELPER_STEP = -2;
+
 /** How the supervisor keeps logs and restarts its container. */
 export interface SupervisorConfig {
   /** The container's state directory (holds the FIFO named control, process.json, the logs). */
@@ -25,6 +33,9 @@ export interface SupervisorConfig {
   maxRetries: number;
   /** What replaces the supervisor once the container has ended for good (autoRemove), or null. */
   exitCommand: string[] | null;
+  /** Run at each launch with the init's pid appended (pasta), or null; it writes its pid to
+   * DIR/network.pid and its output to DIR/network.log, and is killed when that run ends. */
+  networkHelper: string[] | null;
 }
 
 /** A supervisor started and waiting for the plan; its tag owns what the container acquires. */
@@ -35,8 +46,9 @@ export interface StartedSupervisor {
   /** 'proc-PID-STARTTIME' of the supervisor. */
   tag: string;
   /** Sends the plan; resolves once the init is set up and waits for start. overlayWork: the work
-   * directory of the container's volatile overlay, reset by the supervisor before a restart. */
-  launch(spec: LaunchSpec, cgroupPath: string | null, overlayWork: string | null): Promise<SupervisedProcess>;
+   * directory of the container's volatile overlay, reset by the supervisor before a restart;
+   * netns: a path of the network namespace the supervisor holds as SUPERVISED_NETNS_FD. */
+  launch(spec: LaunchSpec, cgroupPath: string | null, overlayWork: string | null, netns: string | null): Promise<SupervisedProcess>;
   /** Gives up before launch: the supervisor exits. */
   cancel(): void;
 }
@@ -48,13 +60,31 @@ export interface SupervisedProcess {
   started(): Promise<void>;
 }
 
+/** The network helper's failure, with what it printed. */
+function helperError(config: SupervisorConfig, status: number): CorralError {
+  const log = join(config.dir, 'network.log');
+  let text = '';
+  try {
+    text = readFileSync(log, 'utf8').trim();
+  } catch {
+    // it printed nothing
+  }
+  const name = config.networkHelper![0]!;
+  const message = status === 127 && text.startsWith('cannot run') ? `${text} (rootless networking needs pasta: install the passt package)` : `${name} exited with ${status}: ${text}`;
+  return new CorralError(message, { code: 'ERR_NETWORK_SETUP', path: log, step: `start ${name} for the container network` });
+}
+
 /** Starts a supervisor (its own session, not tied to this process) that waits for its plan. */
 export function startSupervisor(config: SupervisorConfig): StartedSupervisor {
   const [reportRead, reportWrite] = pipe();
   let child: ChildProcess;
   try {
-    const args = [config.dir, String(config.logMaxBytes), String(config.logMaxFiles), config.restart, String(config.maxRetries)];
-    child = spawn(supervisorPath, config.exitCommand ? [...args, '--', ...config.exitCommand] : args, {
+    const args = [
+      config.dir, String(config.logMaxBytes), String(config.logMaxFiles), config.restart, String(config.maxRetries),
+      ...(config.networkHelper ? ['-n', ...config.networkHelper] : []),
+      ...(config.exitCommand ? ['--', ...config.exitCommand] : []),
+    ];
+    child = spawn(supervisorPath, args, {
       // fd 4: the sealed executor image the container's processes exec into (OP_REEXEC).
       stdio: ['pipe', reportWrite, 'ignore', 'ignore', executorImageFd()],
       detached: true,
@@ -83,16 +113,17 @@ export function startSupervisor(config: SupervisorConfig): StartedSupervisor {
       input.destroy();
       channel.close();
     },
-    async launch(spec, cgroupPath, overlayWork) {
+    async launch(spec, cgroupPath, overlayWork, netns) {
       const ops = pendingPlan(spec, SUPERVISOR_FDS.status, SUPERVISOR_FDS.start, { stdio: SUPERVISOR_FDS.stdio, exe: SUPERVISOR_FDS.exe }, spec.idMap ? SUPERVISOR_FDS.maps : null);
       // With a range the supervisor runs newuidmap and newgidmap for each init it launches.
       const maps = spec.idMap ? idMapCommands(spec.idMap) : null;
-      const header = [spec.cloneFlags, cgroupPath ?? '-', overlayWork ?? '-', maps?.uids.join(' ') ?? '-', maps?.gids.join(' ') ?? '-'].map((l) => `${l}\n`).join('');
+      const header = [spec.cloneFlags, cgroupPath ?? '-', overlayWork ?? '-', netns ?? '-', maps?.uids.join(' ') ?? '-', maps?.gids.join(' ') ?? '-'].map((l) => `${l}\n`).join('');
       input.end(Buffer.concat([Buffer.from(header), encodePlan(ops, SUPERVISOR_FDS.status)]));
       const first = await channel.next();
       const ready = first?.kind === 'pid' ? await channel.next() : first;
       if (first?.kind !== 'pid' || ready?.kind !== 'ready') {
         channel.close();
+        if (ready?.kind === 'error' && ready.step === HELPER_STEP) throw helperError(config, ready.errno);
         if (ready?.kind === 'error' && ready.step >= 0) throw stepError(ops, ready);
         throw new CorralError(`the supervisor (pid ${pid}) failed to set up the container${ready?.kind === 'error' ? `: errno ${ready.errno}` : ''}`, { code: 'ERR_SETUP_FAILED', step: 'setup' });
       }

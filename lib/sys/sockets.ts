@@ -1,5 +1,6 @@
 import koffi from 'koffi';
 import { syscallError } from './errors.ts';
+import { close } from './libc.ts';
 
 const libc = koffi.load('libc.so.6');
 const c = {
@@ -7,6 +8,7 @@ const c = {
   send: libc.func('long send(int fd, const uint8_t *buf, unsigned long len, int flags)'),
   recv: libc.func('long recv(int fd, _Out_ uint8_t *buf, unsigned long len, int flags)'),
   flock: libc.func('int flock(int fd, int op)'),
+  connect: libc.func('int connect(int fd, const uint8_t *addr, uint32_t len)'),
 };
 
 const SOCK_CLOEXEC = 0o2000000;
@@ -31,6 +33,28 @@ export function recv(fd: number, size: number): Buffer {
     if (n >= 0) return buf.subarray(0, n);
     const errno = koffi.errno();
     if (errno !== 4) throw syscallError('recv', errno);
+  }
+}
+
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SUN_PATH_MAX = 108;
+
+/** A close-on-exec stream socket connected to a unix socket path (an OCI runtime's
+ * --console-socket, where the caller waits for the pty master). */
+export function connectUnix(path: string): number {
+  const name = Buffer.from(path);
+  if (name.length >= SUN_PATH_MAX) throw syscallError('connect', 36 /* ENAMETOOLONG */, { path });
+  const addr = Buffer.alloc(2 + SUN_PATH_MAX);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  name.copy(addr, 2);
+  const fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  for (;;) {
+    if (c.connect(fd, addr, addr.length) === 0) return fd;
+    const errno = koffi.errno();
+    if (errno === 4) continue;
+    close(fd);
+    throw syscallError('connect', errno, { path });
   }
 }
 

@@ -3,10 +3,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Runtime, type BuildProgress } from '../../lib/index.ts';
+import { Runtime } from '../../lib/index.ts';
 import { busyboxLayout, contextOf } from '../image-fixtures.ts';
 import { startRegistry } from '../registry-fixtures.ts';
 import { removeWork, rootless, singleIdRootless } from '../helpers.ts';
+import { buildHelpers } from '../build-helpers.ts';
 import { layerHeaders, storedBlobs, storedLayers } from '../image-store-contents.ts';
 
 const DEMO = `# syntax=docker/dockerfile:1
@@ -52,17 +53,7 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
   let layout: string;
   let n = 0;
   const fresh = (files: Record<string, string>): string => contextOf(join(work, `ctx-${++n}`), files);
-  const build = async (context: string, extra: Record<string, unknown> = {}): Promise<{ manifestDigest: string; events: BuildProgress[] }> => {
-    const events: BuildProgress[] = [];
-    const { manifestDigest } = await rt.images.build({ context, onProgress: (e) => events.push(e), ...extra });
-    return { manifestDigest, events };
-  };
-  const out = async (image: string, script: string): Promise<string> => {
-    const r = await rt.run({ image, command: ['/bin/sh', '-c', script] });
-    assert.equal(r.exitCode, 0, r.stderr.toString());
-    return r.stdout.toString();
-  };
-  const ran = (events: BuildProgress[]): string[] => events.filter((e) => e.status === 'running').map((e) => e.instruction);
+  const { build, out, ran } = buildHelpers(() => rt);
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'corral-test-build-'));
@@ -147,6 +138,19 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
     assert.equal(await out(builder.manifestDigest, 'cat /out/bin'), 'built\n');
   });
 
+  it('builds independent stages at once (each waits for the other\'s mark); the first failure stops the rest', async () => {
+    const id = `sync-${Date.now()}`;
+    const waitFor = (mine: string, theirs: string): string => `RUN --mount=type=cache,id=${id},target=/s touch /s/${mine} && i=0 && while [ ! -e /s/${theirs} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done && cp /s/${theirs} /saw-${theirs}`;
+    const ctx = fresh({ 'Dockerfile': `FROM base AS a\n${waitFor('a', 'b')}\nFROM base AS b\n${waitFor('b', 'a')}\nFROM base\nCOPY --from=a /saw-b /\nCOPY --from=b /saw-a /\n` });
+    const { manifestDigest } = await build(ctx, { noCache: true });
+    assert.equal(await out(manifestDigest, 'ls /saw-a /saw-b'), '/saw-a\n/saw-b\n', 'each stage saw the other\'s mark while it ran');
+    const root = join(work, 'state');
+    const [images, blobs, layers] = [rt.images.list(), storedBlobs(root), storedLayers(root)];
+    const failing = fresh({ 'Dockerfile': 'FROM base AS slow\nRUN sleep 30\nFROM base AS broken\nRUN exit 9\nFROM base\nCOPY --from=slow /etc/passwd /a\nCOPY --from=broken /etc/passwd /b\n' });
+    await assert.rejects(build(failing, { noCache: true }), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_FAILED' && /Dockerfile:4: RUN exit 9: the command exited with 9/.test(e.message));
+    assert.deepEqual([rt.images.list(), storedBlobs(root), storedLayers(root), rt.list()], [images, blobs, layers, []]);
+  });
+
   it('honours .dockerignore with ** and ! exceptions, last match wins', async () => {
     const ctx = fresh({
       'Dockerfile': 'FROM base\nCOPY . /ctx/\n',
@@ -179,15 +183,30 @@ describe(`build (${rootless ? 'rootless' : 'root'})`, function () {
     await assert.rejects(build(noImage), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_FAILED' && /Dockerfile:1: FROM 127.0.0.1:9\/nothere:1: image '127.0.0.1:9\/nothere:1' is not in the store and pulling it failed: /.test(e.message));
   });
 
-  it('resets the base image\'s CMD when ENTRYPOINT is set (not one set in the stage); ADD copies local files, refuses URLs and archives', async () => {
+  it('resets the base image\'s CMD when ENTRYPOINT is set (not one set in the stage); ADD copies local files', async () => {
     const reset = await build(fresh({ 'Dockerfile': 'FROM base\nENTRYPOINT ["/bin/echo"]\n' }));
     assert.equal((await rt.images.inspect(reset.manifestDigest)).config.config!.Cmd, null);
     const kept = await build(fresh({ 'Dockerfile': 'FROM base\nCMD ["x"]\nENTRYPOINT ["/bin/echo"]\n' }));
     assert.deepEqual((await rt.images.inspect(kept.manifestDigest)).config.config!.Cmd, ['x']);
     const add = await build(fresh({ 'Dockerfile': 'FROM base\nADD a.txt /a.txt\n', 'a.txt': 'added' }));
     assert.equal(await out(add.manifestDigest, 'cat /a.txt'), 'added');
-    await assert.rejects(build(fresh({ 'Dockerfile': 'FROM base\nADD https://example.com/x /x\n' })), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_CONTEXT' && /Dockerfile:2: .*ADD of a URL is not supported/.test(e.message));
-    await assert.rejects(build(fresh({ 'Dockerfile': 'FROM base\nADD x.tar.gz /x/\n', 'x.tar.gz': 'x' })), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_CONTEXT' && /does not extract local archives yet/.test(e.message));
+  });
+
+  it('runs the base image\'s ONBUILD triggers first in a child build (not in the grandchild), reported at the FROM line', async () => {
+    await build(fresh({ 'Dockerfile': 'FROM base\nONBUILD COPY app.txt /app/\nONBUILD RUN cat /app/app.txt > /app/seen\nONBUILD ENV CHILD=1\n' }), { tag: 'parent:1' });
+    assert.deepEqual((await rt.images.inspect('parent:1')).config.config!.OnBuild, ['COPY app.txt /app/', 'RUN cat /app/app.txt > /app/seen', 'ENV CHILD=1']);
+    const ctx = fresh({ 'Dockerfile': '# child\nFROM parent:1\nRUN echo "$CHILD" >> /app/seen\n', 'app.txt': 'from the child context\n' });
+    const child = await build(ctx, { tag: 'child:1' });
+    assert.deepEqual(ran(child.events), ['COPY app.txt /app/', 'RUN cat /app/app.txt > /app/seen', 'ENV CHILD=1', 'RUN echo "$CHILD" >> /app/seen']);
+    assert.deepEqual(child.events.filter((e) => e.status === 'running').map((e) => `${e.step}/${e.total}`), ['1/4', '2/4', '3/4', '4/4']);
+    assert.equal(await out('child:1', 'cat /app/seen'), 'from the child context\n1\n');
+    const info = await rt.images.inspect('child:1');
+    assert.equal(info.config.config!.OnBuild ?? null, null, 'the triggers are not inherited');
+    assert.deepEqual(info.config.history!.slice(-4).map((h) => h.created_by), ['COPY app.txt /app/', 'RUN cat /app/app.txt > /app/seen', 'ENV CHILD=1', 'RUN echo "$CHILD" >> /app/seen']);
+    assert.equal((await build(ctx)).manifestDigest, child.manifestDigest, 'a second build is all cached');
+    const grandchild = await build(fresh({ 'Dockerfile': 'FROM child:1\nRUN test ! -e /app/app.txt.again\n' }));
+    assert.deepEqual(ran(grandchild.events), ['RUN test ! -e /app/app.txt.again']);
+    await assert.rejects(build(fresh({ 'Dockerfile': 'FROM parent:1\n' })), (e: { code: string; message: string }) => e.code === 'ERR_BUILD_CONTEXT' && /Dockerfile:1: COPY app.txt \/app\/: app.txt: no such file or directory in the build context/.test(e.message));
   });
 
   it('stops at an abort during a RUN: the container is killed, nothing stays behind', async () => {

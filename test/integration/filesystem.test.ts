@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Runtime } from '../../lib/index.ts';
 import { processTag } from '../../lib/sys/process-tag.ts';
+import { overlayMount } from '../../lib/fs/overlay-probe.ts';
 import { makeBusyboxRoot, mountTable, rmRoot, rootless, singleIdRootless } from '../helpers.ts';
 
 const sh = (script: string) => ['/bin/sh', '-c', script];
@@ -128,6 +129,22 @@ describe(`filesystems: mounts, volumes, the writable layer (${rootless ? 'rootle
       await c.remove();
       // the layer is renamed away at once and deleted in the background
       assert.deepEqual(readdirSync(ours).filter((d) => !d.startsWith('.trash-')), [], 'the layer was not removed');
+    });
+
+    it('takes a rootfs whose path has a comma or colon where the overlay is mounted from fds (from paths: ERR_INVALID_SPEC)', async () => {
+      const odd = mkdtempSync(join(tmpdir(), 'corral-test-odd,name:'));
+      try {
+        execFileSync('cp', ['-a', `${root}/.`, odd]);
+        const run = rt.run({ command: sh('echo x > /f && cat /f'), rootfs: odd });
+        if (overlayMount() === 'fds') {
+          const r = await run;
+          assert.equal(r.stdout.toString(), 'x\n', r.stderr.toString());
+        } else {
+          await assert.rejects(run, { code: 'ERR_INVALID_SPEC', message: /comma, colon or backslash/ });
+        }
+      } finally {
+        rmRoot(odd);
+      }
     });
 
     it("writes into the directory itself with rootfsWritable: 'direct'", async () => {

@@ -43,4 +43,16 @@ describe(`HOME (${rootless ? 'rootless' : 'root'})`, () => {
       writeFileSync(passwd, 'root:x:0:0:root:/srv/roothome:/bin/sh\n');
     }
   });
+
+  it('follows an edit of /etc/passwd between runs (the lookup is cached only while the file is unchanged)', async () => {
+    const passwd = join(rootfs, 'etc/passwd');
+    assert.equal(await home({}), '/srv/roothome');
+    writeFileSync(passwd, 'root:x:0:0:root:/srv/edited:/bin/sh\n');
+    try {
+      assert.equal(await home({}), '/srv/edited');
+    } finally {
+      writeFileSync(passwd, 'root:x:0:0:root:/srv/roothome:/bin/sh\n');
+    }
+    assert.equal(await home({}), '/srv/roothome');
+  });
 });

@@ -38,6 +38,20 @@ describe(`the host root (${rootless ? 'rootless' : 'root'})`, function () {
     assert.equal(mountTable(), mounts, 'nothing mounted on the host');
   });
 
+  it('a target missing inside a host directory (read-only there) is refused up front naming it; below /tmp or an earlier mount it is made', async () => {
+    const name = `corral-${randomBytes(4).toString('hex')}`;
+    await assert.rejects(rt.run({ command: ['true'], mounts: [{ type: 'tmpfs', target: `/usr/share/${name}/cache` }] }), {
+      code: 'EROFS', path: `/usr/share/${name}/cache`, step: 'check the mount targets on the host root',
+      message: new RegExp(`/usr/share/${name} does not exist in the host's /usr/share, which a container on the host root sees read-only`),
+    });
+    const r = await rt.run({
+      command: sh(`ls -d /tmp/${name}/a /${name}/b/c`),
+      mounts: [{ type: 'tmpfs', target: `/tmp/${name}/a` }, { type: 'tmpfs', target: `/${name}` }, { type: 'bind', source: work, target: `/${name}/b/c` }],
+    });
+    assert.equal(r.stdout.toString(), `/${name}/b/c\n/tmp/${name}/a\n`, r.stderr.toString());
+    assert.ok(!existsSync(`/usr/share/${name}`) && !existsSync(`/${name}`) && !existsSync(`/tmp/${name}`), 'nothing made on the host');
+  });
+
   it("network 'host': the host's /sys, read-only", async () => {
     const r = await rt.run({ command: sh('ls /sys/class/net >/dev/null && echo sys; touch /sys/x 2>/dev/null || echo ro'), network: 'host' });
     assert.equal(r.stdout.toString(), 'sys\nro\n', r.stderr.toString());

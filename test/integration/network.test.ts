@@ -1,31 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
-import { createServer, connect } from 'node:net';
+import { createServer } from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
 import { create, run } from '../../lib/index.ts';
-import { rootless } from '../helpers.ts';
-
-/** One TCP exchange with a published port on the host's loopback, retried while the server starts. */
-async function request(port: number): Promise<string> {
-  for (let i = 0; i < 100; i++) {
-    const answer = await once(port).catch(() => '');
-    if (answer) return answer;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return '';
-}
-
-function once(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port }, () => s.end());
-    let data = '';
-    s.on('data', (d) => { data += d; });
-    s.on('end', () => resolve(data));
-    s.on('error', reject);
-    s.setTimeout(3000, () => s.destroy(new Error(`timeout on 127.0.0.1:${port}`)));
-  });
-}
+import { mochaInOwnNetns, rootless, tcpAnswer } from '../helpers.ts';
 
 describe(`bridge networks (${rootless ? 'rootless' : 'root'})`, () => {
   if (rootless) {
@@ -50,7 +28,7 @@ describe(`bridge networks (${rootless ? 'rootless' : 'root'})`, () => {
       assert.equal(port!.hostIp, '127.0.0.1');
       assert.ok(port!.host > 0);
       assert.equal(pastaOf(c.id).length, 1);
-      assert.equal(await request(port!.host), 'via-pasta\n');
+      assert.equal(await tcpAnswer('127.0.0.1', port!.host), 'via-pasta\n');
       await c.remove({ force: true });
       await gone(() => pastaOf(c.id).length === 0);
       const probe = createServer();
@@ -59,7 +37,7 @@ describe(`bridge networks (${rootless ? 'rootless' : 'root'})`, () => {
       await assert.rejects(run({ ports: [{ host: fixed, container: 80 }], command: ['true'] }), { code: 'ERR_PORT_IN_USE', path: `127.0.0.1:${fixed}/tcp` });
       await new Promise((r) => probe.close(r));
       const served = run({ id: 'pasta-run', ports: [{ host: fixed, container: 80 }], command: ['busybox', 'sh', '-c', 'echo once | busybox nc -l -p 80'] });
-      assert.equal(await request(fixed), 'once\n');
+      assert.equal(await tcpAnswer('127.0.0.1', fixed), 'once\n');
       assert.equal((await served).exitCode, 0);
       await gone(() => pastaOf('pasta-run').length === 0);
     });
@@ -75,11 +53,7 @@ describe(`bridge networks (${rootless ? 'rootless' : 'root'})`, () => {
   // namespace of its own so the host's are never touched (and nothing can outlive it).
   it('test/netns/bridge-network.spec.ts passes under unshare --net', function () {
     this.timeout(300_000);
-    const repo = join(import.meta.dirname, '../..');
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    delete env.CORRAL_TEST_SUMMARY;
-    const r = spawnSync('unshare', ['--net', process.execPath, join(repo, 'node_modules/mocha/bin/mocha.js'), '--reporter', 'dot', 'test/netns/bridge-network.spec.ts'], { cwd: repo, env, encoding: 'utf8' });
-    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    mochaInOwnNetns('test/netns/bridge-network.spec.ts');
   });
 
   // A guard for the whole suite: no test (of this file or another) attached a container to a bridge

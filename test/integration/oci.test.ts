@@ -2,11 +2,12 @@
 // error log, what delete leaves behind, and the config.json fields it refuses. As root only.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { alive, eventually, makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
+import { availableControllers, findV2Mount } from '../../lib/cgroup/hierarchy.ts';
 
 const cli = fileURLToPath(new URL('../../lib/cli/oci/main.ts', import.meta.url));
 type Result = { status: number | null; stdout: string; stderr: string };
@@ -125,7 +126,7 @@ if (!rootless) describe('corral-oci (runc command line) against runc', function 
   it('refuses what it cannot map, naming the field', function () {
     const cases: [string, (c: any) => void][] = [
       ['linux.namespaces[0].path', (c) => { c.linux.namespaces[0].path = '/proc/1/ns/pid'; }],
-      ['process.terminal', (c) => { c.process.terminal = true; }],
+      ['process.apparmorProfile', (c) => { c.process.apparmorProfile = 'docker-default'; }],
       ['linux.sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1' }; }],
       ['mounts[7]', (c) => { c.mounts.push({ destination: '/x', type: 'nfs', source: 'h:/x' }); }],
     ];
@@ -136,6 +137,112 @@ if (!rootless) describe('corral-oci (runc command line) against runc', function 
       assert.equal(r.status, 1, field);
       assert.ok(r.stderr.includes(field), `${field}: ${r.stderr}`);
       assert.equal(existsSync(join(root, 'x1')), false);
+    }
+  });
+
+  for (const name of ['runc', 'corral-oci'] as const) {
+    it(`${name}: exec (command line, --process --detach --pid-file), ps --format json, list, pause/resume, events --stats, kill --all`, async function () {
+      const root = join(dir, `exec-${name}`);
+      const b = withRoot(bundle(dir, ['sleep', '100']));
+      assert.equal(runtime(name, root, 'create', '--bundle', b, 'e1').status, 0);
+      try {
+        assert.equal(runtime(name, root, 'start', 'e1').status, 0);
+        const init = JSON.parse(runtime(name, root, 'state', 'e1').stdout).pid as number;
+
+        const inside = runtime(name, root, 'exec', 'e1', 'sh', '-c', 'echo in-$(hostname) $(cat /proc/1/cmdline | tr "\\0" " "); exit 4');
+        assert.equal(inside.status, 4, inside.stderr);
+        assert.equal(inside.stdout, 'in-runc sleep 100\n');
+
+        const processFile = join(dir, `process-${name}.json`);
+        writeFileSync(processFile, JSON.stringify({ ...JSON.parse(readFileSync(join(b, 'config.json'), 'utf8')).process, args: ['sleep', '200'] }));
+        const pidFile = join(dir, `exec-pid-${name}`);
+        const detached = runtime(name, root, 'exec', '--process', processFile, '--detach', '--pid-file', pidFile, 'e1');
+        assert.equal(detached.status, 0, detached.stderr);
+        const execPid = Number(readFileSync(pidFile, 'utf8'));
+        assert.ok(alive(execPid), 'a detached exec outlives the exec command');
+        assert.deepEqual((JSON.parse(runtime(name, root, 'ps', '--format', 'json', 'e1').stdout) as number[]).sort(), [init, execPid].sort());
+        assert.match(runtime(name, root, 'ps', 'e1').stdout, /^UID +PID/, 'ps prints the host ps table cut to the container');
+
+        const listed = JSON.parse(runtime(name, root, 'list', '--format', 'json').stdout);
+        assert.deepEqual(listed.map((c: { id: string; status: string; pid: number }) => [c.id, c.status, c.pid]), [['e1', 'running', init]]);
+        assert.equal(runtime(name, root, 'pause', 'e1').status, 0);
+        assert.equal(JSON.parse(runtime(name, root, 'state', 'e1').stdout).status, 'paused');
+        assert.notEqual(runtime(name, root, 'pause', 'e1').status, 0, 'a paused container is not paused again');
+        assert.equal(runtime(name, root, 'resume', 'e1').status, 0);
+        assert.equal(JSON.parse(runtime(name, root, 'state', 'e1').stdout).status, 'running');
+
+        const event = JSON.parse(runtime(name, root, 'events', '--stats', 'e1').stdout);
+        assert.equal(event.type, 'stats');
+        assert.equal(event.id, 'e1');
+        assert.equal(typeof event.data.cpu.usage.total, 'number');
+
+        assert.equal(runtime(name, root, 'kill', '--all', 'e1', 'KILL').status, 0);
+        assert.ok(await eventually(() => !alive(init) && !alive(execPid), 5000), 'kill --all reached the exec\'d process');
+        assert.equal(runtime(name, root, 'delete', 'e1').status, 0);
+      } finally {
+        // (after a failed assertion: nothing of the container stays for the next test)
+        runtime(name, root, 'delete', '--force', 'e1');
+      }
+      assert.equal(existsSync(join(root, 'e1')), false);
+    });
+  }
+
+  for (const name of ['runc', 'corral-oci'] as const) {
+    it(`${name}: joins the network, ipc and uts namespaces a config names by path (a pod's sandbox)`, function () {
+      const root = join(dir, `join-${name}`);
+      const sandbox = withRoot(bundle(dir, ['sleep', '100'], (c) => { c.hostname = 'sandbox'; }));
+      assert.equal(runtime(name, root, 'create', '--bundle', sandbox, 'pod').status, 0);
+      try {
+        const pid = JSON.parse(runtime(name, root, 'state', 'pod').stdout).pid as number;
+        assert.ok(pid > 0);
+        const member = withRoot(bundle(dir, ['sh', '-c', 'for n in net ipc uts; do readlink /proc/self/ns/$n; done; hostname'], (c) => {
+          for (const ns of c.linux.namespaces) if (['network', 'ipc', 'uts'].includes(ns.type)) ns.path = `/proc/${pid}/ns/${ns.type === 'network' ? 'net' : ns.type}`;
+          c.hostname = 'sandbox';
+        }));
+        const r = runtime(name, root, 'run', '--bundle', member, 'member');
+        assert.equal(r.status, 0, r.stderr);
+        const expected = ['net', 'ipc', 'uts'].map((t) => readlinkSync(`/proc/${pid}/ns/${t}`));
+        assert.equal(r.stdout, `${expected.join('\n')}\nsandbox\n`);
+      } finally {
+        runtime(name, root, 'delete', '--force', 'pod');
+      }
+    });
+  }
+
+  it('spec writes a config that runc and corral-oci both run the same way', function () {
+    const b = mkdtempSync(join(dir, 'spec-'));
+    assert.equal(runtime('corral-oci', join(dir, 'spec-root'), 'spec', '--bundle', b).status, 0);
+    const config = JSON.parse(readFileSync(join(b, 'config.json'), 'utf8'));
+    const theirs = bundle(dir, ['true']);
+    assert.deepEqual(Object.keys(config).sort(), Object.keys(JSON.parse(readFileSync(join(theirs, 'config.json'), 'utf8'))).sort());
+    assert.notEqual(runtime('corral-oci', join(dir, 'spec-root'), 'spec', '--bundle', b).status, 0, 'an existing config.json is not overwritten');
+    Object.assign(config.process, { terminal: false, args: ['sh', '-c', 'hostname; grep CapBnd /proc/self/status; touch /x 2>/dev/null || echo read-only'] });
+    config.root.path = rootfs;
+    writeFileSync(join(b, 'config.json'), JSON.stringify(config));
+    const runc = runtime('runc', join(dir, 'spec-runc'), 'run', '--bundle', b, 's1');
+    const ours = runtime('corral-oci', join(dir, 'spec-oci'), 'run', '--bundle', b, 's1');
+    assert.equal(runc.stdout, 'corral\nCapBnd:\t0000000020000420\nread-only\n', runc.stderr);
+    assert.equal(ours.stdout, runc.stdout, ours.stderr);
+  });
+
+  it('update sets pids.max where the pids controller is in v2, and names the missing controller where it is not (a hybrid host)', function () {
+    const root = join(dir, 'update');
+    const b = withRoot(bundle(dir, ['sleep', '100']));
+    assert.equal(runtime('corral-oci', root, 'create', '--bundle', b, 'u1').status, 0);
+    try {
+      const group = '/sys/fs/cgroup/unified/corral-oci/u1';
+      const mount = findV2Mount()!;
+      const r = runtime('corral-oci', root, 'update', '--pids-limit', '10', 'u1');
+      if (availableControllers(mount).has('pids')) {
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(readFileSync(join(mount, 'corral-oci/u1/pids.max'), 'utf8').trim(), '10');
+      } else {
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /cgroup controller 'pids' is not available/);
+        assert.ok(existsSync(group));
+      }
+    } finally {
+      assert.equal(runtime('corral-oci', root, 'delete', '--force', 'u1').status, 0);
     }
   });
 });

@@ -71,6 +71,11 @@ describe('the executor checks every plan before it runs it', () => {
       op.openTree({ step: 'open', source: '/', flags: 0, into: 64 as Slot }),
       op.mkdir({ step: 'mkdir', name: 'x', mode: 0o755, dir: 64 as Slot }),
       op.moveMountAt({ step: 'move', from: slot(1), to: -1 as Slot }),
+      op.bindOwnFile({ step: 'own file', root: slot(0), dir: 64 as Slot, inRoot: '/etc/hosts', text: '', name: 'hosts' }),
+      op.fsopen({ step: 'fsopen', fstype: 'tmpfs', into: 64 as Slot }),
+      op.fsconfig({ step: 'fsconfig', context: slot(1), command: 'fd', key: 'upperdir', value: null, fd: 64 as Slot }),
+      op.overlayLowers({ step: 'lowers', context: slot(1), dir: null, names: ['a'], park: 64 as Slot }),
+      op.fsmount({ step: 'fsmount', context: slot(1), attrs: 0, into: 64 as Slot }),
     ];
     for (const o of bad) {
       assert.throws(() => clonePlan(truePlan(statusWrite, [o]), 0n, undefined), { code: 'ERR_INVALID_PLAN', message: /at op 1\b/ });

@@ -6,7 +6,7 @@ import { TerminalSession } from '../terminal-session.ts';
 const sh = (script: string) => ['/bin/sh', '-c', script];
 const wide = { cols: 200, rows: 50 };
 
-describe(`terminals: spec.tty and exec with tty (${rootless ? 'rootless' : 'root'})`, () => {
+describe(`terminals: spec.tty, exec and spawn with tty (${rootless ? 'rootless' : 'root'})`, () => {
   let root: string;
   before(() => {
     root = makeBusyboxRoot();
@@ -81,27 +81,69 @@ describe(`terminals: spec.tty and exec with tty (${rootless ? 'rootless' : 'root
     assert.deepEqual(zombieChildren(), []);
   });
 
-  it('gives exec(cmd, { tty: true }) a terminal of its own, with consoleSize and onTerminal', async () => {
+  it('gives exec(cmd, { tty: true }) a terminal of its own, sized by consoleSize, its output collected', async () => {
     await using c = await create({ command: ['sleep', '100'], rootfs: root });
     await c.start();
     const r = await c.exec(sh('tty; stty size'), { tty: true, consoleSize: { cols: 90, rows: 33 }, encoding: 'utf8' });
     assert.equal(r.exitCode, 0);
     assert.match(r.stdout, /^\/dev\/pts\/\d+\r\n33 90\r\n$/);
-    let session: TerminalSession | undefined;
-    const typed = await c.exec(['/bin/sh'], {
-      tty: true,
-      consoleSize: wide,
-      encoding: 'utf8',
-      onTerminal: (terminal) => {
-        session = new TerminalSession(terminal);
-        terminal.resize({ cols: 101, rows: 21 });
-        void session.command('stty size').then(() => session!.type('exit 4\n'));
-      },
-    });
-    assert.equal(typed.exitCode, 4);
-    assert.match(session!.output, /21 101/);
     const piped = await c.exec(['tty'], { encoding: 'utf8' });
     assert.equal(piped.stdout, 'not a tty\n');
+  });
+
+  it('spawn(cmd, { tty: true }) hands over the running process: its terminal streams, resizes, takes Ctrl-C, and wait() gives the exit', async () => {
+    await using c = await create({ command: ['sleep', '100'], rootfs: root });
+    await c.start();
+    const p = await c.spawn(['/bin/sh'], { tty: true, consoleSize: wide });
+    assert.equal(p.stdin, null);
+    const t = new TerminalSession(p.terminal!);
+    // Output arrives while the process runs, not only at its end.
+    assert.match(await t.command('tty; stty size'), /^\/dev\/pts\/\d+\r\n50 200\r\n$/);
+    p.terminal!.resize({ cols: 101, rows: 21 });
+    assert.match(await t.command('stty size'), /^21 101\r\n$/);
+    assert.match(await t.interruptSleep(), /^status-130\r\n$/);
+    assert.equal(p.exitInfo, null);
+    t.type('exit 4\n');
+    assert.deepEqual(await p.wait(), { exitCode: 4, signal: null });
+    assert.deepEqual(p.exitInfo, { exitCode: 4, signal: null });
+  });
+
+  it('spawn() with pipes streams stdin to stdout while it runs; kill() signals it; await using ends what is left', async () => {
+    const fds = openFds();
+    {
+      await using c = await create({ command: ['sleep', '100'], rootfs: root });
+      await c.start();
+      const cat = await c.spawn(['cat']);
+      const out: Buffer[] = [];
+      cat.stdout!.on('data', (d: Buffer) => out.push(d));
+      cat.stdin!.write('one\n');
+      for (let i = 0; i < 100 && Buffer.concat(out).toString() !== 'one\n'; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(Buffer.concat(out).toString(), 'one\n');
+      cat.stdin!.end('two\n');
+      assert.deepEqual(await cat.wait(), { exitCode: 0, signal: null });
+      const sleeper = await c.spawn(['sleep', '100'], { stdio: 'ignore' });
+      assert.equal(sleeper.stdout, null);
+      sleeper.kill('SIGTERM');
+      assert.deepEqual(await sleeper.wait(), { exitCode: null, signal: 'SIGTERM' });
+      // Left running, with a child of its own: the end of the scope kills its group and reaps it.
+      await using left = await c.spawn(sh('sleep 100 & sleep 100'));
+      assert.ok(left.pid > 0);
+    }
+    assert.deepEqual(openFds(), fds);
+    assert.deepEqual(zombieChildren(), []);
+  });
+
+  it('spawn() ends on abort with killSignal, and refuses an aborted signal, a bad command or tty size before starting', async () => {
+    await using c = await create({ command: ['sleep', '100'], rootfs: root });
+    await c.start();
+    const ac = new AbortController();
+    const p = await c.spawn(['sleep', '100'], { signal: ac.signal, killSignal: 'SIGTERM', stdio: 'ignore' });
+    ac.abort();
+    assert.deepEqual(await p.wait(), { exitCode: null, signal: 'SIGTERM' });
+    await assert.rejects(c.spawn(['true'], { signal: ac.signal }), { name: 'AbortError' });
+    await assert.rejects(c.spawn([]), { code: 'ERR_INVALID_ARG_VALUE' });
+    await assert.rejects(c.spawn(['sh'], { tty: true, consoleSize: { cols: 0, rows: 1 } }), { code: 'ERR_INVALID_ARG_VALUE' });
+    await assert.rejects(c.spawn(['/no/such/command'], { tty: true }), { code: 'ENOENT' });
   });
 
   it('refuses tty without a mount namespace, and a bad size, with ERR_INVALID_SPEC / ERR_INVALID_ARG_VALUE', async () => {

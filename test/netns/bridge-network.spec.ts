@@ -126,6 +126,27 @@ describe('bridge networks (in a network namespace of their own)', function () {
     assert.doesNotMatch(after.stdout.toString(), /\tdb /);
   });
 
+  it('a container with extraHosts gets a hosts file of its own that still follows the network; dns gives it its own resolv.conf', async () => {
+    await rt.networks.create('extras');
+    const c = await started({ id: 'ext', hostname: 'exthost', network: 'extras', extraHosts: { 'db.corp': '10.0.0.7' }, dns: ['10.0.0.53'], dnsSearch: ['corp.test'], command: ['sleep', '30'] });
+    const cat = async (path: string): Promise<string> => (await c.exec(['cat', path])).stdout.toString();
+    assert.equal(await cat('/etc/hostname'), 'exthost\n');
+    assert.match(await cat('/etc/hosts'), new RegExp(`^${c.ip!.replaceAll('.', '\\.')}\text exthost$`, 'm'));
+    assert.match(await cat('/etc/hosts'), /^10\.0\.0\.7\tdb\.corp$/m);
+    assert.equal(await cat('/etc/resolv.conf'), containerResolvConf('/etc/resolv.conf', { servers: ['10.0.0.53'], search: ['corp.test'], options: null }));
+    // A peer that joins later shows in its hosts file; the network's own file has no extra line.
+    const peer = await started({ id: 'later', network: 'extras', command: ['sleep', '30'] });
+    assert.match(await cat('/etc/hosts'), /\tlater$/m);
+    assert.doesNotMatch((await peer.exec(['cat', '/etc/hosts'])).stdout.toString(), /db\.corp/);
+    assert.equal((await peer.exec(['cat', '/etc/resolv.conf'])).stdout.toString(), containerResolvConf());
+    const own = readdirSync(join(root, 'networks/extras')).filter((n) => n.startsWith('hosts-'));
+    assert.deepEqual(own, [`hosts-${c.ip}`]);
+    await c.remove({ force: true });
+    assert.deepEqual(readdirSync(join(root, 'networks/extras')).filter((n) => n.startsWith('hosts-')), []);
+    await peer.remove({ force: true });
+    await rt.networks.remove('extras');
+  });
+
   it('a container on its own root filesystem (no /etc/hosts in it) gets the network\'s hosts file and reaches a peer by name', async () => {
     const busybox = makeBusyboxRoot();
     try {

@@ -9,8 +9,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, type ContainerSpec } from '../../lib/index.ts';
-import { liftedDefences } from '../../lib/spawn/lifted-defences.ts';
 import { makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
+import { withLifted } from './lifted.ts';
 
 /** A shell line per path: "PATH: opened", or "PATH: " and cat's error. */
 function tryOpen(paths: string[]): string {
@@ -54,14 +54,7 @@ describe(`device nodes outside /dev do not open: nodev mounts (${rootless ? 'roo
     return outcomes(r.stdout.toString());
   }
 
-  async function withNodevLifted<T>(fn: () => Promise<T>): Promise<T> {
-    liftedDefences.devNodes = true;
-    try {
-      return await fn();
-    } finally {
-      liftedDefences.devNodes = false;
-    }
-  }
+  const withNodevLifted = <T>(fn: () => Promise<T>): Promise<T> => withLifted({ devNodes: true }, fn);
 
   // A bind of the host's /dev: its nodes are real devices; rootless can do this too.
   const hostDev: Partial<ContainerSpec> = { mounts: [{ type: 'bind', source: '/dev', target: '/hostdev', readonly: true }] };

@@ -1,7 +1,8 @@
-// CVE-2017-5226 (bubblewrap) with spec.tty: a container that has a terminal pushes input with
-// TIOCSTI into it. Its terminal is a pty of its own devpts and its controlling terminal is that pty,
-// so the bytes land in its own input and never in the terminal of the host that runs it (here a
-// real host pty that is the runner's controlling terminal). The default seccomp filter refuses
+// CVE-2017-5226 (bubblewrap) with spec.tty and exec's tty: a container (or a process exec'd into
+// one) that has a terminal pushes input with TIOCSTI into it. Its terminal is a pty of its own
+// devpts and its controlling terminal is that pty, so the bytes land in its own input and never in
+// the terminal of the host that runs it (here a real host pty that is the runner's controlling
+// terminal). The default seccomp filter refuses
 // TIOCSTI anyway; these runs are unconfined to show the terminal alone holds.
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +11,7 @@ import { spawnOnPty } from '../host-pty.ts';
 
 const fixture = fileURLToPath(new URL('../fixtures/tiocsti-host.ts', import.meta.url));
 
-async function attack(root: string, how: 'tty' | 'host-session'): Promise<{ exitCode: number; container: string; reached: string }> {
+async function attack(root: string, how: 'tty' | 'host-session' | 'exec-tty' | 'exec-host-session'): Promise<{ exitCode: number; container: string; reached: string }> {
   const p = spawnOnPty([process.execPath, '--import', 'tsx', fixture, root, how]);
   const m = await p.session.waitFor(/RESULT (\{.*\})\r?\n/, 0, 30_000);
   await p.exited;
@@ -18,20 +19,34 @@ async function attack(root: string, how: 'tty' | 'host-session'): Promise<{ exit
   return JSON.parse(m[1]!) as { exitCode: number; container: string; reached: string };
 }
 
+/** The pushed byte came back as the process's own terminal input and never reached the host's. */
+function assertOwnInput(r: { exitCode: number; container: string; reached: string }): void {
+  assert.equal(r.exitCode, 0);
+  // The terminal echoes the pushed x before the probe's "ok".
+  assert.match(r.container, /^x?ok\r\n/);
+  assert.match(r.container, /read:x\r\n$/);
+  assert.equal(r.reached, '');
+}
+
 describe(`security: TIOCSTI from a container with a terminal, CVE-2017-5226 (${mode})`, () => {
   const h = hostileRoot();
 
   it("lands in the container's own terminal input, not in the host's terminal", async () => {
-    const r = await attack(h.root, 'tty');
-    assert.equal(r.exitCode, 0);
-    // The terminal echoes the pushed x before the probe's "ok".
-    assert.match(r.container, /^x?ok\r\n/);
-    assert.match(r.container, /read:x\r\n$/);
-    assert.equal(r.reached, '');
+    assertOwnInput(await attack(h.root, 'tty'));
   });
 
   it('twin: in the host session with the host terminal as stdio, the byte reaches the host', async () => {
     const r = await attack(h.root, 'host-session');
+    assert.equal(r.exitCode, 0);
+    assert.equal(r.reached, 'x');
+  });
+
+  it("exec(cmd, { tty: true }): lands in the exec'd process's own terminal input, not in the host's terminal", async () => {
+    assertOwnInput(await attack(h.root, 'exec-tty'));
+  });
+
+  it("twin: an exec'd process in the host session with the host terminal as stdio reaches the host", async () => {
+    const r = await attack(h.root, 'exec-host-session');
     assert.equal(r.exitCode, 0);
     assert.equal(r.reached, 'x');
   });

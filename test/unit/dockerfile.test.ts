@@ -44,12 +44,33 @@ describe('Dockerfile parser', () => {
   it('tells exec (JSON) from shell form, falling back to shell form on bad JSON', () => {
     assert.deepEqual(one('CMD ["a", "b c"]'), { kind: 'CMD', command: { exec: ['a', 'b c'] } });
     assert.deepEqual(one('CMD [a, b]'), { kind: 'CMD', command: { shell: '[a, b]' } });
-    assert.deepEqual(one('RUN echo $A'), { kind: 'RUN', command: { shell: 'echo $A' }, network: 'default' });
+    assert.deepEqual(one('RUN echo $A'), { kind: 'RUN', command: { shell: 'echo $A' }, network: 'default', mounts: [] });
     syntax('SHELL sh -c', /SHELL requires the arguments to be in JSON form/);
   });
 
+  it('reads RUN --mount values with BuildKit\'s defaults and aliases; refuses bad ones', () => {
+    const mounts = (line: string): unknown => (one(line) as { mounts: unknown }).mounts;
+    assert.deepEqual(mounts('RUN --mount=type=cache,target=/root/.cache --mount=target=src,ro=false x'), [
+      { type: 'cache', target: '/root/.cache', id: '/root/.cache', sharing: 'shared', readonly: false, mode: 0o755, uid: 0, gid: 0 },
+      { type: 'bind', target: 'src', from: null, source: '/', readonly: false },
+    ]);
+    assert.deepEqual(mounts('RUN --mount=type=secret,id=tok --mount=type=secret,dst=/etc/key,required,mode=0440,uid=5 x'), [
+      { type: 'secret', target: '/run/secrets/tok', id: 'tok', required: false, mode: 0o400, uid: 0, gid: 0 },
+      { type: 'secret', target: '/etc/key', id: 'key', required: true, mode: 0o440, uid: 5, gid: 0 },
+    ]);
+    assert.deepEqual(mounts('RUN --mount=type=tmpfs,target=/t,size=2m --mount=type=bind,from=build,src=/out/a,target=/o x'), [
+      { type: 'tmpfs', target: '/t', size: 2 * 1024 * 1024 },
+      { type: 'bind', target: '/o', from: 'build', source: '/out/a', readonly: true },
+    ]);
+    syntax('RUN --mount=type=cache x', /--mount: a cache mount needs a target/);
+    syntax('RUN --mount=type=cache,target=/c,sharing=maybe x', /invalid sharing 'maybe'/);
+    syntax('RUN --mount=type=tmpfs,target=/t,id=x x', /unexpected key 'id' .* for a tmpfs mount/);
+    syntax('RUN --mount=type=ssh x', /type=ssh is not supported/);
+    syntax('RUN --mount=type=bind,target=/ x', /a mount target cannot be \//);
+  });
+
   it('reads heredocs: a lone RUN heredoc is the script, others stay inline; COPY heredocs expand unless quoted', () => {
-    assert.deepEqual(one('RUN <<EOF\necho a\necho b\nEOF'), { kind: 'RUN', command: { shell: 'echo a\necho b\n' }, network: 'default' });
+    assert.deepEqual(one('RUN <<EOF\necho a\necho b\nEOF'), { kind: 'RUN', command: { shell: 'echo a\necho b\n' }, network: 'default', mounts: [] });
     assert.deepEqual((one('RUN cat <<-EOT > /f\n\tline\n\tEOT') as { command: unknown }).command, { shell: 'cat <<-EOT > /f\nline\nEOT\n' });
     const copy = one('COPY <<A <<"B" /dir/\nx=$A\nA\ny=$A\nB') as Extract<Instruction, { sources: string[] }>;
     assert.deepEqual(copy.sources, []);

@@ -6,7 +6,7 @@ import { Ipam } from '../../lib/net/ipam.ts';
 import { formatAddress, overlaps, parseSubnet } from '../../lib/net/ipv4.ts';
 import { renderHosts } from '../../lib/net/hosts-file.ts';
 import { rewriteInPlace } from '../../lib/net/in-place-file.ts';
-import { containerResolvConf } from '../../lib/net/resolv-conf.ts';
+import { containerResolvConf, HOST_DNS } from '../../lib/net/resolv-conf.ts';
 import { resolveSpec } from '../../lib/container/spec.ts';
 import { parsePublishFlag } from '../../lib/cli/parse.ts';
 import { processTag } from '../../lib/sys/process-tag.ts';
@@ -58,7 +58,23 @@ describe('networks: addresses, IPAM, hosts files, specs', () => {
     const path = join(dir, 'resolv.conf');
     writeFileSync(path, 'search example.test\nnameserver 127.0.0.53\nnameserver 10.1.2.3\nnameserver ::1\noptions ndots:2\n');
     assert.equal(containerResolvConf(path), 'search example.test\nnameserver 10.1.2.3\noptions ndots:2\n');
-    assert.equal(containerResolvConf(join(dir, 'missing')), '');
+  });
+
+  it("falls back to Docker's nameservers when only loopback ones are left, not on the host's network", () => {
+    const path = join(dir, 'resolv-stub.conf');
+    writeFileSync(path, '# stub\nnameserver 127.0.0.53\noptions edns0\n');
+    assert.equal(containerResolvConf(path), '# stub\nnameserver 8.8.8.8\nnameserver 8.8.4.4\noptions edns0\n');
+    assert.equal(containerResolvConf(join(dir, 'missing')), 'nameserver 8.8.8.8\nnameserver 8.8.4.4\n');
+    assert.equal(containerResolvConf(path, HOST_DNS, true), '# stub\nnameserver 127.0.0.53\noptions edns0\n');
+  });
+
+  it('replaces the host\'s nameservers, search domains and options with the spec\'s (docker run --dns, --dns-search, --dns-option)', () => {
+    const path = join(dir, 'resolv-full.conf');
+    writeFileSync(path, 'domain host.test\nsearch a.test b.test\nnameserver 10.1.2.3\noptions ndots:5\n');
+    assert.equal(containerResolvConf(path, { servers: ['10.9.9.9', 'fd00::53'], search: null, options: null }), 'domain host.test\nsearch a.test b.test\nnameserver 10.9.9.9\nnameserver fd00::53\noptions ndots:5\n');
+    assert.equal(containerResolvConf(path, { servers: null, search: ['corp.test'], options: ['ndots:1', 'rotate'] }), 'search corp.test\nnameserver 10.1.2.3\noptions ndots:1 rotate\n');
+    // An empty list removes the host's lines and names none.
+    assert.equal(containerResolvConf(path, { servers: null, search: [], options: [] }), 'nameserver 10.1.2.3\n');
   });
 
   it('resolves spec.network and spec.ports', () => {

@@ -12,8 +12,11 @@ import { joinPlan, pendingPlan, runPlan, type LaunchSpec } from '../../lib/spawn
 import type { PlanOp } from '../../lib/spawn/ops.ts';
 import type { HostEntry } from '../../lib/fs/rootfs.ts';
 import { planText } from '../plan-text.ts';
+import { etcFiles, type HostEtc } from '../../lib/container/etc-files.ts';
 
 // Far above any fd this process has open, so it can never be the executor image's fd (shown as exe).
+const TARGET_PIDFD = 1019;
+const JOIN_CGROUP_FD = 1020;
 const STATUS_FD = 1021;
 const START_FD = 1022;
 const CONSOLE_FD = 1023;
@@ -31,15 +34,18 @@ const HOST_ENTRIES: HostEntry[] = [
 
 /** A rootfs directory must exist for the spec to resolve; the plans read it as /srv/rootfs. */
 let rootfs = '';
+/** The host's hosts file and resolv.conf the plans' own /etc files are made from (fixtures in rootfs). */
+let hostEtc: HostEtc = { hosts: '', resolvConf: '' };
 const ROOTFS = '/srv/rootfs';
 
 /** The launch of a container's first process for a spec, as the runtime builds it. */
 function launchOf(spec: ContainerSpec, rootless: boolean, context: Partial<SetupContext> = {}): LaunchSpec {
   const resolved = resolveSpec({ id: 'golden', ...spec, ...(spec.rootfs ? { rootfs } : {}) }, rootless);
   const ownCgroup = context.ownCgroup ?? !rootless;
+  const ownFiles = etcFiles(resolved, context.mounts ?? [], false, hostEtc);
   return {
     cloneFlags: cloneFlags(resolved, ownCgroup),
-    setup: containerSetupOps(resolved, { ownCgroup, layer: null, image: null, mounts: [], hostEntries: null, ...context }),
+    setup: containerSetupOps(resolved, { ownCgroup, layer: null, image: null, mounts: [], hostEntries: null, ownFiles, overlayMount: 'fds', ...context }),
     beforeExec: lastStepOps(resolved.hardening),
     afterResolve: commandStartOps(resolved, CONSOLE_FD),
     keepFds: resolved.tty ? [CONSOLE_FD] : [],
@@ -55,9 +61,9 @@ function execPlan(tty: boolean): PlanOp[] {
   const resolved = resolveSpec({ id: 'golden', command: ['sleep', '1'], rootfs, cwd: '/work' }, false);
   return joinPlan({
     cloneFlags: 0n,
-    targetPidfd: 40,
+    targetPidfd: TARGET_PIDFD,
     nsFlags: cloneFlags(resolved),
-    joinCgroupFd: 41,
+    joinCgroupFd: JOIN_CGROUP_FD,
     joinSetup: joiningOps(),
     setup: joinedProcessOps(resolved),
     beforeExec: lastStepOps(resolved.hardening),
@@ -75,6 +81,9 @@ const plans: Record<string, () => PlanOp[]> = {
   'run-rootless': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS }, true, { layer: MEMORY }), STATUS_FD),
   'run-rootless-host-pid-net': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, network: 'host', namespaces: { pid: false, net: false } }, true, { layer: MEMORY }), STATUS_FD),
   'run-image-overlay': () => runPlan(launchOf({ command: ['sh'], cwd: '/srv' }, false, { layer: MEMORY, image: IMAGE }), STATUS_FD),
+  // The fallback for kernels that take no overlay layers by fd: mount(2) from paths.
+  'run-image-overlay-paths': () => runPlan(launchOf({ command: ['sh'], cwd: '/srv' }, false, { layer: MEMORY, image: IMAGE, overlayMount: 'paths' }), STATUS_FD),
+  'create-image-overlay-paths': () => pendingPlan(launchOf({ command: ['sh'] }, false, { layer: LAYER, image: IMAGE, overlayMount: 'paths' }), STATUS_FD, START_FD),
   'run-host-root': () => runPlan(launchOf({ command: ['true'] }, false), STATUS_FD),
   'run-host-root-system': () => runPlan(launchOf({ command: ['true'], hostRoot: 'system' }, true, {
     hostEntries: HOST_ENTRIES,
@@ -95,12 +104,18 @@ const plans: Record<string, () => PlanOp[]> = {
   'create-tty-init': () => pendingPlan(launchOf({ command: ['sh'], rootfs: ROOTFS, tty: true, consoleSize: { cols: 80, rows: 24 }, init: true }, false, { layer: LAYER }), STATUS_FD, START_FD),
   'run-rootless-tty': () => runPlan(launchOf({ command: ['sh'], rootfs: ROOTFS, tty: true }, true, { layer: MEMORY }), STATUS_FD),
   'create-default-root': () => pendingPlan(launchOf({ command: ['sleep', '1'], rootfs: ROOTFS }, false, { layer: LAYER }), STATUS_FD, START_FD),
+  'run-etc-files': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, hostname: 'web', dns: ['10.0.0.53'], dnsSearch: ['corp.test'], dnsOptions: ['ndots:2'], extraHosts: { db: '10.0.0.7' } }, false, { layer: MEMORY }), STATUS_FD),
   'exec-root': () => execPlan(false),
   'exec-tty': () => execPlan(true),
 };
 
 describe('golden setup plans', () => {
-  before(() => { rootfs = mkdtempSync(join(tmpdir(), 'corral-golden-')); });
+  before(() => {
+    rootfs = mkdtempSync(join(tmpdir(), 'corral-golden-'));
+    hostEtc = { hosts: join(rootfs, 'hosts'), resolvConf: join(rootfs, 'resolv.conf') };
+    writeFileSync(hostEtc.hosts, '127.0.0.1\tlocalhost\n10.0.0.5\thost.example\n');
+    writeFileSync(hostEtc.resolvConf, 'search example.test\nnameserver 127.0.0.53\noptions edns0\n');
+  });
   after(() => rmSync(rootfs, { recursive: true, force: true }));
   for (const [name, plan] of Object.entries(plans)) {
     it(name, () => {

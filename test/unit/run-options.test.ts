@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseRunArgs, runEnvironment, runLimits, runUser } from '../../lib/cli/run-options.ts';
@@ -44,11 +44,16 @@ describe('corral run arguments, as docker run takes them', () => {
   });
 
   it('builds the environment from --env-file then -e; a bare KEY passes through when set', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'corral-env-')), 'env');
-    writeFileSync(file, '# comment\n\nA=from-file\nB=b=c\r\nPASSED\nUNSET\n');
-    assert.deepEqual(runEnvironment(['A=flag', 'HOME_TOO', 'E='], [file], { PASSED: 'yes', HOME_TOO: 'h' }), { A: 'flag', B: 'b=c', PASSED: 'yes', HOME_TOO: 'h', E: '' });
-    assert.throws(() => runEnvironment(['=x'], undefined, {}), { message: "--env must be KEY=VALUE or KEY, got '=x'" });
-    assert.throws(() => runEnvironment([], [join(file, 'nope')], {}), { code: 'ENOTDIR' });
+    const dir = mkdtempSync(join(tmpdir(), 'corral-env-'));
+    const file = join(dir, 'env');
+    try {
+      writeFileSync(file, '# comment\n\nA=from-file\nB=b=c\r\nPASSED\nUNSET\n');
+      assert.deepEqual(runEnvironment(['A=flag', 'HOME_TOO', 'E='], [file], { PASSED: 'yes', HOME_TOO: 'h' }), { A: 'flag', B: 'b=c', PASSED: 'yes', HOME_TOO: 'h', E: '' });
+      assert.throws(() => runEnvironment(['=x'], undefined, {}), { message: "--env must be KEY=VALUE or KEY, got '=x'" });
+      assert.throws(() => runEnvironment([], [join(file, 'nope')], {}), { code: 'ENOTDIR' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('maps --memory, --cpus and --pids-limit onto limits', () => {

@@ -18,6 +18,26 @@ describe('container spec', () => {
     assert.equal(resolveSpec({ command: ['true'] }, true).namespaces.user, true);
   });
 
+  it('checks dns, dnsSearch, dnsOptions and extraHosts (absent: the host\'s, none)', () => {
+    const plain = resolveSpec({ command: ['true'] }, false);
+    assert.deepEqual(plain.dns, { servers: null, search: null, options: null });
+    assert.deepEqual(plain.extraHosts, []);
+    const set = resolveSpec({ command: ['true'], dns: ['10.0.0.53', '::1'], dnsSearch: ['corp.test', 'a-b.example.'], dnsOptions: ['ndots:2'], extraHosts: { db: '10.0.0.7', 'v6.test': 'fd00::7' } }, false);
+    assert.deepEqual(set.dns, { servers: ['10.0.0.53', '::1'], search: ['corp.test', 'a-b.example.'], options: ['ndots:2'] });
+    assert.deepEqual(set.extraHosts, [{ ip: '10.0.0.7', names: ['db'] }, { ip: 'fd00::7', names: ['v6.test'] }]);
+    const bad: [object, RegExp][] = [
+      [{ dns: '10.0.0.53' }, /dns must be an array of IP addresses/],
+      [{ dns: ['dns.example'] }, /dns must be an array of IP addresses/],
+      [{ dnsSearch: ['has space'] }, /dnsSearch must be an array of domain names/],
+      [{ dnsOptions: ['two words'] }, /dnsOptions must be an array of resolver options/],
+      [{ extraHosts: ['db:10.0.0.7'] }, /extraHosts must be an object/],
+      [{ extraHosts: { 'bad name': '10.0.0.7' } }, /extraHosts name 'bad name' is not a host name/],
+      [{ extraHosts: { db: '10.0.0' } }, /extraHosts\.db must be an IP address/],
+      [{ dns: ['10.0.0.53'], namespaces: { mount: false } }, /need the mount namespace/],
+    ];
+    for (const [extra, message] of bad) assert.throws(() => resolveSpec({ command: ['true'], ...extra } as never, false), { code: 'ERR_INVALID_SPEC', message });
+  });
+
   it('maps namespaces to clone flags', () => {
     const all = cloneFlags(resolveSpec({ command: ['true'] }, true));
     assert.equal(all, CLONE.NEWUSER | CLONE.NEWPID | CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWNET | CLONE.NEWCGROUP);
@@ -45,7 +65,7 @@ describe('container spec', () => {
   });
 
   it('plans setup steps in a safe order: user namespace, die-with-parent, filesystem, then identity', () => {
-    const ops = containerSetupOps(resolveSpec({ command: ['true'], user: { uid: 0, gid: 0 } }, true), { ownCgroup: false, layer: null, image: null, mounts: [], hostEntries: null });
+    const ops = containerSetupOps(resolveSpec({ command: ['true'], user: { uid: 0, gid: 0 } }, true), { ownCgroup: false, layer: null, image: null, mounts: [], hostEntries: null, ownFiles: [] });
     const order = ops.map((o) => o.name);
     /** Where the first op of that name is; a missing op fails the test instead of counting as -1. */
     const at = (name: string): number => {

@@ -22,6 +22,7 @@ describe('the container state machine', () => {
       resume: ['paused'],
       update: ['created', 'running', 'paused'],
       exec: ['running'],
+      attach: ['created', 'running'],
       commit: ['created', 'running', 'paused', 'stopped'],
       stats: ['created', 'running', 'paused', 'stopped'],
     };

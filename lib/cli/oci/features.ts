@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { OCI_VERSION } from '../../container/oci-container.ts';
 
 /** `features`: what this build supports, in runc's JSON shape. */
@@ -13,8 +14,8 @@ export function featuresCommand(): number {
       cgroup: { v1: false, v2: true, systemd: false, systemdUser: false },
       seccomp: { enabled: true },
     },
-    annotations: { 'org.opencontainers.runc.version': `corral-oci` },
+    annotations: { 'org.opencontainers.runc.version': 'corral-oci', 'org.opencontainers.runc.checkpoint.enabled': 'false' },
   };
-  process.stdout.write(`${JSON.stringify(features, null, 2)}\n`);
+  writeSync(1, `${JSON.stringify(features, null, 2)}\n`);
   return 0;
 }

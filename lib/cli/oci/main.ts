@@ -5,24 +5,26 @@ import { readFileSync } from 'node:fs';
 import { CorralError } from '../../sys/errors.ts';
 import { OCI_VERSION, OciStore } from '../../container/oci-container.ts';
 import { logError, type OciLog } from './log.ts';
-import { createCommand } from './create.ts';
-import { startCommand } from './start.ts';
-import { stateCommand } from './state.ts';
-import { killCommand } from './kill.ts';
-import { deleteCommand } from './delete.ts';
-import { runCommand } from './run.ts';
-import { featuresCommand } from './features.ts';
 
-const COMMANDS: Record<string, (store: OciStore, args: string[]) => number | Promise<number>> = {
-  create: createCommand, start: startCommand, state: stateCommand, kill: killCommand, delete: deleteCommand, run: runCommand,
-  features: () => featuresCommand(),
+type Command = (store: OciStore, args: string[]) => number | Promise<number>;
+
+/** Each command's module and function, loaded when it runs: a start-up of Node pays only for the
+ * modules its command needs (state, start, kill and delete no spec compiler), and containerd's
+ * shim starts us once per call. */
+const COMMANDS: Record<string, [module: string, exported: string]> = {
+  create: ['./create.ts', 'createCommand'], start: ['./start.ts', 'startCommand'], state: ['./state.ts', 'stateCommand'],
+  kill: ['./kill.ts', 'killCommand'], delete: ['./delete.ts', 'deleteCommand'], run: ['./run.ts', 'runCommand'],
+  exec: ['./exec.ts', 'execCommand'], ps: ['./ps.ts', 'psCommand'], pause: ['./pause.ts', 'pauseCommand'],
+  resume: ['./pause.ts', 'resumeCommand'], list: ['./list.ts', 'listCommand'], update: ['./update.ts', 'updateCommand'],
+  events: ['./events.ts', 'eventsCommand'], spec: ['./spec.ts', 'specCommand'], features: ['./features.ts', 'featuresCommand'],
 };
 const USAGE = `usage: corral-oci [--root DIR] [--log FILE] [--log-format text|json] COMMAND [ARGS...]
 commands: ${Object.keys(COMMANDS).join(', ')}; --version`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return `corral-oci version ${pkg.version}\nspec: ${OCI_VERSION}\n`;
+  // Three lines, as runc prints them (containerd's go-runc parses exactly that).
+  return `corral-oci version ${pkg.version}\ncommit: corral ${pkg.version}\nspec: ${OCI_VERSION}\n`;
 }
 
 /** Splits the global flags (before the command) from the command and its arguments. */
@@ -39,7 +41,10 @@ function globals(argv: string[]): { root: string; log: OciLog; command: string |
     else if (flag === '--systemd-cgroup') throw new CorralError('--systemd-cgroup is not supported: corral-oci manages cgroupfs paths only', { code: 'ERR_INVALID_ARG_VALUE' });
     else if (flag === '--version' || flag === '-v') return { root, log, command: '--version', args: [] };
     else if (flag === '--debug') continue;
-    else if (flag === '--rootless') value();
+    else if (flag === '--rootless') {
+      const mode = inline ?? (['true', 'false', 'auto'].includes(argv[i + 1] ?? '') ? argv[++i] : 'true');
+      if (mode === 'true') throw new CorralError(`--rootless: corral-oci runs containers as root only for now`, { code: 'ERR_INVALID_ARG_VALUE' });
+    }
     else if (flag === '--help' || flag === '-h') return { root, log, command: '--help', args: [] };
     else throw new CorralError(`unknown global flag ${flag}`, { code: 'ERR_INVALID_ARG_VALUE' });
   }
@@ -53,8 +58,9 @@ async function main(argv: string[]): Promise<number> {
     log = parsed.log;
     if (parsed.command === '--version') return process.stdout.write(version()), 0;
     if (parsed.command === '--help' || parsed.command === undefined) return process.stdout.write(`${USAGE}\n`), parsed.command ? 0 : 1;
-    const command = COMMANDS[parsed.command];
-    if (!command) throw new CorralError(`unknown command "${parsed.command}"`, { code: 'ERR_INVALID_ARG_VALUE' });
+    const entry = COMMANDS[parsed.command];
+    if (!entry) throw new CorralError(`unknown command "${parsed.command}"`, { code: 'ERR_INVALID_ARG_VALUE' });
+    const command = ((await import(entry[0])) as Record<string, Command>)[entry[1]]!;
     return await command(new OciStore(parsed.root), parsed.args);
   } catch (e) {
     logError(log, e instanceof Error ? e.message : String(e));

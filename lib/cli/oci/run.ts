@@ -3,12 +3,18 @@ import { resolve } from 'node:path';
 import { close, pidfdOpen, type ExitStatus } from '../../sys/libc.ts';
 import { exitWatcher } from '../../spawn/exit-watcher.ts';
 import type { OciStore } from '../../container/oci-container.ts';
-import { ociFlags } from './flags.ts';
+import { checkPreserveFds, consoleSocket, createFlags, ociFlags } from './flags.ts';
+
+/** The exit code runc reports for a process: its own, or 128+N for signal N. */
+export function exitCode(status: ExitStatus): number {
+  return status.exitCode ?? 128 + (status.signal ?? 0);
+}
 
 /** `run --bundle B ID`: create, start, wait, delete; exits with the process's code (128+N for signal N). */
 export async function runCommand(store: OciStore, args: string[]): Promise<number> {
-  const { values, id } = ociFlags(args, { bundle: { type: 'string', short: 'b' }, 'pid-file': { type: 'string' }, detach: { type: 'boolean', short: 'd' }, 'no-pivot': { type: 'boolean' }, 'no-new-keyring': { type: 'boolean' } });
-  const pid = await store.create(id, resolve(String(values.bundle ?? '.')));
+  const { values, id } = ociFlags(args, createFlags);
+  checkPreserveFds(values);
+  const pid = await store.create(id, resolve(String(values.bundle ?? '.')), consoleSocket(values));
   if (values['pid-file']) writeFileSync(String(values['pid-file']), String(pid));
   // Ours to reap: the init is our child until we exit.
   const pidfd = pidfdOpen(pid);
@@ -21,5 +27,5 @@ export async function runCommand(store: OciStore, args: string[]): Promise<numbe
   const status = await ended;
   close(pidfd);
   await store.delete(id, true);
-  return status.exitCode ?? 128 + (status.signal ?? 0);
+  return exitCode(status);
 }

@@ -17,7 +17,7 @@ const NODE_FLAGS = FROM_SOURCE ? process.execArgv : [];
 /** diffLayer run by node as root of a user namespace with the container's map (diff-main): what
  * the container's other users own is readable there, and stat gives the owners inside. The tar
  * goes to out (not ended) and is digested here. */
-export async function diffInNamespace(upper: string, out: Writable, map: IdMap): Promise<LayerDigest> {
+export async function diffInNamespace(upper: string, out: Writable, map: IdMap, clampMtime?: number): Promise<LayerDigest> {
   const [outRead, outWrite] = pipe();
   const [errRead, errWrite] = pipe();
   const stdout = new Socket({ fd: outRead, readable: true, writable: false });
@@ -49,7 +49,7 @@ export async function diffInNamespace(upper: string, out: Writable, map: IdMap):
   try {
     await Promise.all([
       runInUserNamespace(map, {
-        what: `diff ${upper}`, setup: [], command: [process.execPath, ...NODE_FLAGS, MAIN, upper],
+        what: `diff ${upper}`, setup: [], command: [process.execPath, ...NODE_FLAGS, MAIN, upper, ...(clampMtime === undefined ? [] : [String(clampMtime)])],
         env: ['PATH=/usr/bin:/bin'], stdout: outWrite, stderr: errWrite, onStarted: closeEnds,
       }).finally(closeEnds),
       copied,

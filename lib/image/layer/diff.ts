@@ -15,6 +15,7 @@ import { TarWriter, type EntryToWrite } from '../tar/writer.ts';
 import type { LayerDigest } from './apply.ts';
 import { isOverlayXattr, OPAQUE_MARKER, opaqueXattr, WHITEOUT_PREFIX } from './entry-names.ts';
 import { isWhiteout } from './overlay-view.ts';
+import { ETC_FILE_PATHS } from '../../container/etc-files.ts';
 
 const debug = createDebug('corral:image');
 
@@ -27,6 +28,8 @@ export interface DiffLayerOptions {
   /** Called with each directory (relative to the upper) just before the walk opens it: the seam a
    * test uses to swap the directory for a symlink at the worst moment. */
   onDirectory?: (rel: string) => void | Promise<void>;
+  /** No entry dated later than this (seconds; SOURCE_DATE_EPOCH). */
+  clampMtime?: number | undefined;
 }
 
 /**
@@ -36,7 +39,7 @@ export interface DiffLayerOptions {
  * (issue 10 item 6, the commit race); what it changes under the walk fails with ERR_LAYER_CHANGED.
  */
 export async function diffLayer(upper: string, out: Writable, options: DiffLayerOptions): Promise<LayerDigest> {
-  const tar = new TarWriter(out, { digest: true });
+  const tar = new TarWriter(out, { digest: true, clampMtime: options.clampMtime });
   const root = openAt(AT_FDCWD, cName(upper), OPEN_AT.O_RDONLY | OPEN_AT.O_DIRECTORY);
   try {
     await new UpperWalker(tar, options).walk(root, '');
@@ -59,6 +62,10 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 const MARKER = { type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: 0 } as const; // whiteouts carry no metadata worth keeping
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = OPEN_AT;
 const OVERFLOW_ID = 65534; // /proc/sys/kernel/overflowuid and overflowgid
+
+/** Empty files that are only the mount points of a container's own /etc files (made in its layer
+ * when the image lacks them): kept out of a commit, as Docker's init layer keeps them. */
+const OWN_FILE_MOUNT_POINTS = new Set(ETC_FILE_PATHS.map((p) => p.slice(1)));
 
 /** Emits the entries of an upper directory in sorted order, depth first. Every name is opened in
  * the directory fd it belongs to (openat), and its metadata read through `/proc/self/fd/<fd>/<name>`
@@ -93,6 +100,7 @@ class UpperWalker {
       const rel = join(dir, name);
       const at = `${fdPath(dirFd)}/${name}`;
       const stat = lstatSync(at);
+      if (OWN_FILE_MOUNT_POINTS.has(rel) && stat.isFile() && stat.size === 0) continue;
       if (isWhiteout(stat)) {
         await this.#tar.add({ name: join(dir, WHITEOUT_PREFIX + name), ...MARKER });
       } else if (stat.isDirectory()) {

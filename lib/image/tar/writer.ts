@@ -16,28 +16,32 @@ const FLAGS: Record<TarEntry['type'], string> = { file: '0', link: '1', symlink:
 const FLUSH_AT = 256 * 1024;
 
 /** Writes entries to `out` (never ending it), batching small writes and honouring backpressure;
- * with `digest`, hashes every byte (a layer's DiffID). */
+ * with `digest`, hashes every byte (a layer's DiffID); with `clampMtime` (seconds), no entry is
+ * dated later than it (SOURCE_DATE_EPOCH: the same tree gives the same layer whenever it is made). */
 export class TarWriter {
   readonly #out: Writable;
   readonly #hash: Hash | null;
   #size = 0;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
+  readonly #clampMtime: number;
 
-  constructor(out: Writable, options: { digest?: boolean } = {}) {
+  constructor(out: Writable, options: { digest?: boolean; clampMtime?: number | undefined } = {}) {
     this.#out = out;
     this.#hash = options.digest ? createHash('sha256') : null;
+    this.#clampMtime = options.clampMtime ?? Infinity;
   }
 
   /** Writes an entry; a file's body must hold exactly `size` bytes. */
   async add(entry: EntryToWrite, body?: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
     const size = entry.size ?? 0;
+    const mtime = Math.min(entry.mtime, this.#clampMtime);
     const { block, pax } = encodeHeader({
-      name: entry.name, flag: FLAGS[entry.type], mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime,
+      name: entry.name, flag: FLAGS[entry.type], mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime,
       size, linkname: entry.linkname ?? '', devmajor: entry.devmajor ?? 0, devminor: entry.devminor ?? 0,
     });
     for (const [key, value] of entry.xattrs ?? []) pax.push([`${XATTR_PREFIX}${key}`, value]);
-    if (pax.length > 0) for (const part of encodePax(pax, entry.name, entry.mtime)) await this.#push(part);
+    if (pax.length > 0) for (const part of encodePax(pax, entry.name, mtime)) await this.#push(part);
     await this.#push(block);
     let written = 0;
     for await (const chunk of body ?? []) {

@@ -1,0 +1,55 @@
+import { parseArgs } from 'node:util';
+import { constants } from 'node:os';
+import type { AttachOptions } from '../index.ts';
+import { usageError } from './parse.ts';
+import { cliRuntime, ROOT_OPTION } from './runtime-option.ts';
+import { onProxiedSignals } from './terminal.ts';
+
+const USAGE = `usage: corral attach [--no-stdin] [--detach-keys KEYS] [--sig-proxy true|false] [--root DIR] CONTAINER
+
+Connects this terminal to a running container's output (a detached one's from now on) and its
+input when it takes any, until it exits (then exits with its exit code) or the detach keys are
+typed (default ctrl-p,ctrl-q; the container goes on).
+
+      --no-stdin          do not connect our input
+      --detach-keys KEYS  the keys that detach: comma-separated characters or ctrl-X
+      --sig-proxy BOOL    forward SIGINT, SIGTERM and SIGHUP to the container (default true);
+                          false: they detach`;
+
+/** `corral attach CONTAINER`, as docker attach. */
+export async function attachCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      'no-stdin': { type: 'boolean' },
+      'detach-keys': { type: 'string' },
+      'sig-proxy': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      ...ROOT_OPTION,
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) throw usageError('corral attach takes one CONTAINER (see corral attach --help)');
+  const sigProxy = values['sig-proxy'] ?? 'true';
+  if (sigProxy !== 'true' && sigProxy !== 'false') throw usageError(`--sig-proxy must be true or false, got '${sigProxy}'`);
+  const container = cliRuntime(values.root).find(positionals[0]!);
+  const letGo = new AbortController();
+  const options: AttachOptions = { stdout: process.stdout, stderr: process.stderr, signal: letGo.signal };
+  if (!values['no-stdin']) options.stdin = process.stdin;
+  if (values['detach-keys'] !== undefined) options.detachKeys = values['detach-keys'];
+  const stopProxy = onProxiedSignals((signal) => {
+    if (sigProxy === 'false') letGo.abort();
+    else if (container.status === 'running') container.kill(signal);
+  });
+  try {
+    const result = await container.attach(options);
+    if (result.detached) return 0;
+    return result.exit.exitCode ?? 128 + (constants.signals[result.exit.signal!] ?? 0);
+  } finally {
+    stopProxy();
+  }
+}

@@ -1,0 +1,31 @@
+import { writeSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CorralError } from '../../sys/errors.ts';
+import type { CgroupStats } from '../../cgroup/cgroup.ts';
+import type { OciStore } from '../../container/oci-container.ts';
+import { ociFlags } from './flags.ts';
+
+/** cgroup usage in runc's events/stats shape (types.Stats: cpu nanoseconds, memory bytes). */
+export function runcStats(s: CgroupStats): Record<string, unknown> {
+  return {
+    cpu: { usage: { total: s.cpu.usageUsec * 1000, kernel: s.cpu.systemUsec * 1000, user: s.cpu.userUsec * 1000 }, throttling: { throttledTime: (s.cpu.throttledUsec ?? 0) * 1000 } },
+    memory: { usage: { usage: s.memory?.current ?? 0, max: s.memory?.peak ?? 0, limit: s.memory?.limit ?? 0 } },
+    pids: { current: s.pids?.current ?? 0, limit: s.pids?.limit ?? 0 },
+    blkio: s.io ? { ioServiceBytesRecursive: [{ op: 'Read', value: s.io.readBytes }, { op: 'Write', value: s.io.writeBytes }] } : {},
+  };
+}
+
+/** `events [--stats] [--interval 5s] ID`: one stats event (--stats), or one every interval while
+ * the container is alive, as JSON lines. */
+export async function eventsCommand(store: OciStore, args: string[]): Promise<number> {
+  const { values, id } = ociFlags(args, { stats: { type: 'boolean' }, interval: { type: 'string' } });
+  const interval = /^(\d+)(ms|s|m)?$/.exec(String(values.interval ?? '5s'));
+  if (!interval) throw new CorralError(`invalid --interval "${String(values.interval)}": a duration such as 5s or 500ms`, { code: 'ERR_INVALID_ARG_VALUE' });
+  const ms = Number(interval[1]) * ({ ms: 1, s: 1000, m: 60_000 } as Record<string, number>)[interval[2] ?? 's']!;
+  for (;;) {
+    writeSync(1, `${JSON.stringify({ type: 'stats', id, data: runcStats(store.stats(id)) })}\n`);
+    if (values.stats) return 0;
+    await sleep(ms);
+    if (store.state(id).status === 'stopped') return 0;
+  }
+}

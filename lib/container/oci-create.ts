@@ -1,0 +1,98 @@
+import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { CorralError } from '../sys/errors.ts';
+import { close, mkfifo, openRaw, pipe } from '../sys/libc.ts';
+import { CLONE } from '../sys/constants.ts';
+import { op } from '../spawn/ops.ts';
+import { connectUnix } from '../sys/sockets.ts';
+import { clonePlan, pendingPlan, stepError } from '../spawn/launch.ts';
+import { encodePlan } from '../spawn/plan.ts';
+import { StatusChannel } from '../spawn/status-channel.ts';
+import { Cgroup, enableControllers } from '../cgroup/cgroup.ts';
+import { attachDeviceFilter, deviceFiltersSupported } from '../cgroup/device-program.ts';
+import { findV2Mount } from '../cgroup/hierarchy.ts';
+import type { PlannedMount } from '../fs/rootfs.ts';
+import { cloneFlags, commandStartOps, containerSetupOps, envList, searchPath, withoutParentDeath } from './setup.ts';
+import { lastStepOps } from './hardening.ts';
+import { resolveSpec } from './spec.ts';
+import { ociToSpec, type JoinableNamespace } from './oci-config.ts';
+
+const O_RDONLY = 0;
+const JOIN_FLAGS: Record<JoinableNamespace, bigint> = { network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS };
+
+/** A created container's init, blocked on its exec fifo until start. */
+export interface OciInit {
+  pid: number;
+  rootfs: string;
+  annotations: Record<string, string>;
+  /** Its cgroup's directory, or null without a v2 hierarchy. */
+  cgroup: string | null;
+}
+
+/** `create`'s long part: the config compiled, the cgroup made (linux.cgroupsPath, default
+ * /corral-oci/ID), the namespaces named by path joined first thing, the init cloned with its setup done and blocked on a fifo at fifoPath until
+ * start writes to it; with a terminal its pty master is sent to consoleSocket first. Its parent is
+ * whoever ran the command (a shim), so it is not killed when we exit. On failure nothing of it is
+ * left but the fifo (in the caller's state directory). */
+export async function launchOciInit(id: string, config: Record<string, any>, bundle: string, fifoPath: string, consoleSocket: string | undefined): Promise<OciInit> {
+  const oci = ociToSpec(id, config, bundle);
+  const resolved = resolveSpec(oci.spec, false);
+  if (resolved.tty && consoleSocket === undefined) throw new CorralError('process.terminal needs --console-socket (where the pty master is sent)', { code: 'ERR_INVALID_ARG_VALUE', step: 'process.terminal' });
+  if (!resolved.tty && consoleSocket !== undefined) throw new CorralError('--console-socket needs process.terminal: true in config.json', { code: 'ERR_INVALID_ARG_VALUE', step: '--console-socket' });
+  let cgroup: Cgroup | null = null;
+  let consoleFd = -1;
+  const joined: { type: JoinableNamespace; path: string; fd: number }[] = [];
+  try {
+    for (const ns of oci.joinNamespaces) joined.push({ ...ns, fd: openRaw(ns.path, O_RDONLY) });
+    if (consoleSocket !== undefined) consoleFd = connectUnix(consoleSocket);
+    const mount = findV2Mount();
+    if (mount) {
+      const path = oci.cgroupsPath ?? `/corral-oci/${id}`;
+      if (path.includes(':')) throw new CorralError(`linux.cgroupsPath "${path}" is a systemd slice: only cgroupfs paths are supported`, { code: 'ERR_INVALID_SPEC', step: 'linux.cgroupsPath' });
+      const parent = join(mount, dirname(path));
+      mkdirSync(parent, { recursive: true });
+      enableControllers(mount, parent, resolved.limits.controllers);
+      // test/security/device-*.test.ts: only allowed devices can be opened in the group.
+      const filter = deviceFiltersSupported() ? (fd: number, at: string) => attachDeviceFilter(fd, at, resolved.devices) : null;
+      cgroup = Cgroup.create(parent, basename(path), resolved.limits, filter);
+    } else if (resolved.limits.files.length > 0) {
+      throw new CorralError('linux.resources need a cgroup v2 hierarchy, none is mounted', { code: 'ERR_CGROUP_UNAVAILABLE' });
+    }
+    mkfifo(fifoPath, 0o600);
+    const startFd = openSync(fifoPath, constants.O_RDWR);
+    const [statusRead, statusWrite] = pipe();
+    const setup = [
+      ...joined.map((ns) => op.setns({ step: `join the ${ns.type} namespace ${ns.path}`, fd: ns.fd, nstype: JOIN_FLAGS[ns.type] })),
+      // runc sets the config's hostname in a joined UTS namespace too.
+      ...(joined.some((ns) => ns.type === 'uts') && typeof config.hostname === 'string' ? [op.sethostname({ step: `set hostname ${config.hostname}`, name: config.hostname })] : []),
+      ...withoutParentDeath(containerSetupOps(resolved, { ownCgroup: cgroup !== null, layer: null, image: null, mounts: resolved.mounts as PlannedMount[], hostEntries: null, ownFiles: [] })),
+    ];
+    const ops = pendingPlan({
+      cloneFlags: cloneFlags(resolved, cgroup !== null), setup, beforeExec: lastStepOps(resolved.hardening),
+      afterResolve: commandStartOps(resolved, consoleFd >= 0 ? consoleFd : null), keepFds: [...(consoleFd >= 0 ? [consoleFd] : []), ...joined.map((ns) => ns.fd)],
+      command: resolved.command, env: envList(resolved.env), searchPath: searchPath(resolved.env), stdio: [0, 1, 2],
+    }, statusWrite, startFd);
+    let child;
+    try {
+      child = clonePlan(encodePlan(ops, statusWrite), cloneFlags(resolved, cgroup !== null), cgroup?.fd);
+    } finally {
+      close(statusWrite);
+      closeSync(startFd);
+      if (consoleFd >= 0) close(consoleFd);
+      consoleFd = -1;
+    }
+    close(child.pidfd);
+    const channel = new StatusChannel(statusRead);
+    const first = await channel.next();
+    channel.close();
+    if (first?.kind === 'error') throw stepError(ops, first);
+    if (first?.kind !== 'ready') throw new CorralError('the container init exited during setup', { code: 'ERR_SETUP_FAILED', step: 'setup' });
+    return { pid: child.pid, rootfs: oci.rootfs, annotations: oci.annotations, cgroup: cgroup?.path ?? null };
+  } catch (e) {
+    if (consoleFd >= 0) close(consoleFd);
+    if (cgroup) await cgroup.remove().catch(() => {});
+    throw e;
+  } finally {
+    for (const ns of joined) close(ns.fd);
+  }
+}
