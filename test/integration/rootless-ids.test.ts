@@ -130,7 +130,9 @@ if (!singleIdRootless) describe(`rootless ids: the subordinate range, owners kep
     const later = new Runtime({ root: state, cgroupParent: false, idMap: 'single' });
     const { manifestDigest } = await later.get(c.id)!.commit({ ref: 'owners:detached' });
     await later.get(c.id)!.remove();
-    assert.deepEqual(Object.fromEntries(await layerHeaders(topLayerBlob(state, manifestDigest))), {
+    // (var/ only: the layer may also hold etc/, the parent of the container's own /etc files.)
+    const written = [...await layerHeaders(topLayerBlob(state, manifestDigest))].filter(([name]) => name.startsWith('var/'));
+    assert.deepEqual(Object.fromEntries(written), {
       'var/': '0:0 755', 'var/lib/': '0:0 755', 'var/lib/apt/': '100:101 755', 'var/lib/apt/lists': '100:101 644',
     });
   });
