@@ -1,42 +1,102 @@
 /**
- * Rootless start benchmark: a container in a user namespace with the caller's subordinate range
- * (the newuidmap/newgidmap handshake, a fork-like clone) against the single mapping (the child
- * writes its own one-line maps on the CLONE_VM|CLONE_VFORK path), in interleaved rounds; and the
- * handshake alone (newuidmap + newgidmap for a waiting child).
+ * Rootless start benchmark, side by side in one run: a container in a user namespace with the
+ * caller's subordinate range (the newuidmap/newgidmap handshake, a fork-like clone) against the
+ * single mapping (the child writes its own one-line maps on the CLONE_VM|CLONE_VFORK path), the
+ * same with the range from an image, and `podman run --rm` rootless on that very image (vfs
+ * storage, runc: crun refuses hybrid cgroups), with ratios.
  *
  *   setpriv --reuid=65534 --regid=65534 --clear-groups node --import tsx benchmarks/rootless.ts [--runs N]
  *
  * Must run as a user with a range in /etc/subuid and /etc/subgid and uidmap installed. Every
- * variant runs /bin/true in the same busybox root (no cgroup, rootfsWritable 'direct', no
- * network). This prints numbers only: it asserts nothing about them.
+ * corral variant runs /bin/true in a busybox root (no cgroup, rootfsWritable 'direct' for the
+ * rootfs ones, no network); podman gets a tenth of the runs (it is two orders slower), spread over
+ * the same ten slices of the run. This prints numbers only: it asserts nothing about them.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Runtime, type ContainerSpec } from '../lib/index.ts';
 import { callerIdMap, isSingleIdMap } from '../lib/sys/id-map.ts';
+import { removeTreeMapped } from '../lib/fs/remove-mapped.ts';
+import { busyboxLayout } from '../test/image-fixtures.ts';
 import { interleaved, median, runsArg, timedRun } from './common.ts';
 
 const runs = runsArg(process.argv.slice(2), 'benchmarks/rootless.ts');
 if (process.getuid!() === 0) throw new Error('run this as an unprivileged user with a subordinate range (setpriv --reuid=...)');
 if (isSingleIdMap(callerIdMap())) throw new Error(`uid ${process.getuid!()} has no subordinate range in /etc/subuid and /etc/subgid, or uidmap is missing`);
 
+interface Variant {
+  name: string;
+  once: () => Promise<number>;
+}
+
+/** podman rootless on the image at layout:base, its storage in work (a short path: podman refuses
+ * a runroot over 50 characters), or why it cannot run here. */
+async function podmanVariant(work: string, layout: string): Promise<Variant | string> {
+  for (const tool of ['podman', 'runc']) if (spawnSync(tool, ['--version']).status !== 0) return `${tool} is not installed`;
+  const podman = ['--root', join(work, 'root'), '--runroot', join(work, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', 'runc'];
+  const env = { ...process.env, XDG_RUNTIME_DIR: join(work, 'xdg') };
+  mkdirSync(env.XDG_RUNTIME_DIR, { recursive: true, mode: 0o700 });
+  // As an OCI archive: podman pull oci:DIR names the image after DIR, which may not be a valid name.
+  const archive = join(work, 'image.tar');
+  spawnSync('tar', ['-C', layout, '-cf', archive, '.']);
+  const loaded = spawnSync('podman', [...podman, 'load', '-q', '-i', archive], { env, encoding: 'utf8' });
+  if (loaded.status !== 0) return `podman load failed: ${loaded.stderr.trim()}`;
+  const image = spawnSync('podman', [...podman, 'images', '-q'], { env, encoding: 'utf8' }).stdout.trim().split('\n')[0]!;
+  const run = promisify(execFile);
+  const once = async (): Promise<number> => {
+    const t0 = performance.now();
+    await run('podman', [...podman, 'run', '--rm', '--network', 'none', image, '/bin/true'], { env });
+    return performance.now() - t0;
+  };
+  try {
+    await once();
+  } catch (e) {
+    return `podman run failed: ${(e as { stderr?: string }).stderr?.trim() ?? String(e)}`;
+  }
+  return { name: 'podman run --rm (rootless, same image, runc)', once };
+}
+
 const work = mkdtempSync(join(tmpdir(), 'corral-bench-rootless-'));
+const podmanWork = mkdtempSync('/tmp/corral-bench-podman-');
 try {
   const root = join(work, 'root');
   for (const dir of ['bin', 'proc', 'dev', 'tmp']) mkdirSync(join(root, dir), { recursive: true });
   copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
   symlinkSync('busybox', join(root, 'bin/true'));
   const spec: ContainerSpec = { rootfs: root, command: ['/bin/true'], rootfsWritable: 'direct', network: 'none' };
-  const variants = [
-    { name: 'single mapping (vfork, child writes its maps)', rt: new Runtime({ root: join(work, 'single'), cgroupParent: false, idMap: 'single' }) },
-    { name: 'subordinate range (newuidmap handshake)', rt: new Runtime({ root: join(work, 'range'), cgroupParent: false, idMap: 'auto' }) },
+  const single = new Runtime({ root: join(work, 'single'), cgroupParent: false, idMap: 'single' });
+  const range = new Runtime({ root: join(work, 'range'), cgroupParent: false, idMap: 'auto' });
+  const layout = busyboxLayout(mkdtempSync(join(work, 'image-')));
+  await range.images.import(layout);
+  const imageSpec: ContainerSpec = { image: 'base:latest', command: ['/bin/true'], network: 'none' };
+  const variants: Variant[] = [
+    { name: 'single mapping, rootfs (vfork, child writes its maps)', once: () => timedRun(single, spec, 'single') },
+    { name: 'subordinate range, rootfs (newuidmap handshake)', once: () => timedRun(range, spec, 'range') },
+    { name: 'subordinate range, image (overlay in memory)', once: () => timedRun(range, imageSpec, 'range image') },
   ];
-  for (const v of variants) for (let i = 0; i < 20; i++) await timedRun(v.rt, spec, v.name);
-  const samples = await interleaved(variants, runs, 25, (v) => timedRun(v.rt, spec, v.name));
-  const [single, range] = variants.map((v) => median(samples.get(v)!));
-  for (const v of variants) console.log(`${v.name.padEnd(50)} median ${median(samples.get(v)!).toFixed(2)} ms (${runs} runs)`);
-  console.log(`the range costs ${(range! - single!).toFixed(2)} ms per container start`);
+  for (const v of variants) for (let i = 0; i < 20; i++) await v.once();
+  const podman = await podmanVariant(podmanWork, layout);
+  // Ten slices, each the corral variants interleaved and then podman's share.
+  const samples = new Map(variants.map((v) => [v, [] as number[]]));
+  const podmanSamples: number[] = [];
+  const slices = 10;
+  for (let slice = 0; slice < slices; slice++) {
+    for (const [v, xs] of await interleaved(variants, Math.ceil(runs / slices), 25, (x) => x.once())) samples.get(v)!.push(...xs);
+    if (typeof podman !== 'string') for (let i = 0; i < Math.max(1, Math.round(runs / 10 / slices)); i++) podmanSamples.push(await podman.once());
+  }
+  const medians = variants.map((v) => median(samples.get(v)!));
+  for (const [i, v] of variants.entries()) console.log(`${v.name.padEnd(58)} median ${medians[i]!.toFixed(2)} ms (${samples.get(v)!.length} runs)`);
+  console.log(`the range costs ${(medians[1]! - medians[0]!).toFixed(2)} ms per container start (${(medians[1]! / medians[0]!).toFixed(2)}x the single mapping)`);
+  if (typeof podman === 'string') console.log(`podman: not run (${podman})`);
+  else {
+    const p = median(podmanSamples);
+    console.log(`${podman.name.padEnd(58)} median ${p.toFixed(2)} ms (${podmanSamples.length} runs)`);
+    console.log(`corral with the range vs podman on the same image: ${(medians[2]! / p).toFixed(3)}x (target 0.05x)`);
+  }
 } finally {
-  rmSync(work, { recursive: true, force: true });
+  // podman's user namespace has the same map as corral's: what either shifted goes through it.
+  for (const dir of [work, podmanWork]) await removeTreeMapped(dir, callerIdMap());
 }

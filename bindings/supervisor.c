@@ -10,9 +10,12 @@
  * must write its pid to DIR/network.pid and stay (its output goes to DIR/network.log); it is
  * killed when that run of the container ends.
  *
- * stdin: four lines, the clone flags, the cgroup directory, the overlay work directory and a
- *        network namespace to hold as fd 3 for the plan to join (each "-" for none), then the
- *        encoded plan until EOF.
+ * stdin: six lines, the clone flags, the cgroup directory, the overlay work directory, a network
+ *        namespace to hold as fd 3 for the plan to join, and the newuidmap and newgidmap commands
+ *        with their "inside outside count" triples (each "-" for none), then the encoded plan
+ *        until EOF. With the maps commands each launch runs them for the new init (the pid goes
+ *        after the helper's path) while it waits on fd 10 (OP_AWAIT_MAPS), then lets it go on: a
+ *        restart maps its ids again without Node.
  * fd 1: reports to the creator, status records (plan.h): PID, then READY (set up, waiting for
  *       start), then READY again once exec'd, or ERROR (step, errno). Closed after that.
  * DIR/control: a FIFO of one-byte commands: 's' start (or start again once exited), 'x' the
@@ -45,7 +48,7 @@
 int64_t corral_spawn(void *plan, uint64_t size, uint64_t flags, int32_t cgroup_fd, int32_t *pidfd, int32_t *bad_op);
 
 /* Where the plan expects its fds (lib/spawn/supervised-launch.ts SUPERVISOR_FDS). */
-enum { REPORT_FD = 1, NETNS_FD = 3, EXE_FD = 4, STATUS_FD = 5, START_FD = 6, CHILD_STDIN = 7, CHILD_STDOUT = 8, CHILD_STDERR = 9 };
+enum { REPORT_FD = 1, NETNS_FD = 3, EXE_FD = 4, STATUS_FD = 5, START_FD = 6, CHILD_STDIN = 7, CHILD_STDOUT = 8, CHILD_STDERR = 9, MAPS_FD = 10 };
 
 /* The step an ERROR report names when the network helper failed (its exit status as errno). */
 #define HELPER_STEP (-2)
@@ -65,6 +68,7 @@ static struct {
 	int dir;
 	int devnull;
 	char *work;
+	char **uid_map, **gid_map; /* newuidmap/newgidmap argv with a slot for the pid, or NULL */
 	char **exit_cmd;
 	char **helper;
 	int helper_argc;
@@ -401,13 +405,47 @@ static void stop_helper(void)
 	s.helper_pid = 0;
 }
 
+/* Runs a newuidmap/newgidmap argv for pid; 0 when it exited 0. Its stderr is ours, its stdout
+ * /dev/null. */
+static int run_id_helper(char **argv, pid_t pid)
+{
+	char pid_text[16];
+	snprintf(pid_text, sizeof pid_text, "%d", pid);
+	argv[1] = pid_text;
+	pid_t helper = fork();
+	if (helper == 0) {
+		dup2(s.devnull, REPORT_FD); /* fd 1 is the creator's report channel */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, 0);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	int status = 0;
+	while (helper > 0 && waitpid(helper, &status, 0) < 0 && errno == EINTR) {
+	}
+	return helper > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Writes the init's id maps through the setuid helpers (its user namespace is not ours to write). */
+static int map_ids(pid_t pid)
+{
+	return run_id_helper(s.uid_map, pid) || run_id_helper(s.gid_map, pid) ? -1 : 0;
+}
+
 /* Clones the container's init with the plan; it sets up and waits for start. Returns 0 once it
  * is ready, else the failed step's errno (reported and recorded). */
 static int launch(int first)
 {
-	int st[2], sp[2], out[2], err[2];
-	if (pipe2(st, O_CLOEXEC) || pipe2(sp, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
+	int st[2], sp[2], out[2], err[2], mp[2] = { -1, -1 };
+	if (pipe2(st, O_CLOEXEC) || pipe2(sp, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) ||
+	    (s.uid_map && pipe2(mp, O_CLOEXEC)))
 		die("pipe2");
+	if (s.uid_map) {
+		dup2(mp[0], MAPS_FD);
+		fcntl(MAPS_FD, F_SETFD, FD_CLOEXEC);
+		close(mp[0]);
+	}
 	dup2(st[1], STATUS_FD);
 	dup2(sp[0], START_FD);
 	dup2(s.devnull, CHILD_STDIN);
@@ -422,7 +460,7 @@ static int launch(int first)
 	close(err[1]);
 	int32_t pidfd = -1, bad_op = -1;
 	int64_t pid = corral_spawn(s.plan, s.plan_size, s.flags, s.cgroup, &pidfd, &bad_op);
-	for (int fd = STATUS_FD; fd <= CHILD_STDERR; fd++)
+	for (int fd = STATUS_FD; fd <= MAPS_FD; fd++)
 		park(fd);
 	if (pidfd >= 0)
 		close(pidfd);
@@ -437,6 +475,8 @@ static int launch(int first)
 	fcntl(out[0], F_SETFL, O_NONBLOCK);
 	fcntl(err[0], F_SETFL, O_NONBLOCK);
 	if (pid < 0) {
+		if (mp[1] >= 0)
+			close(mp[1]);
 		report(STATUS_ERROR, -1, (int)-pid, 0);
 		s.start_step = -1;
 		errno = (int)-pid;
@@ -445,6 +485,12 @@ static int launch(int first)
 	s.pid = (pid_t)pid;
 	read_start_time(s.pid, s.start_time, sizeof s.start_time);
 	report(STATUS_PID, 0, 0, s.pid);
+	if (mp[1] >= 0) {
+		/* Unwritten, the pipe's close ends the init's wait: it exits and the record below fails. */
+		if (map_ids(s.pid) == 0)
+			write_all(mp[1], "\1", 1);
+		close(mp[1]);
+	}
 	struct status_record r = { 0 };
 	if (!read_record(&r) || r.kind != STATUS_READY) {
 		int e = r.kind == STATUS_ERROR ? r.err : EPIPE;
@@ -656,6 +702,25 @@ static void reap(int sigfd)
 	}
 }
 
+/* "HELPER A B C ..." as an argv with an empty slot for the pid after HELPER: {HELPER, pid, A, ...}. */
+static char **helper_argv(const char *line)
+{
+	char *copy = strdup(line);
+	size_t words = 1;
+	for (const char *c = line; *c; c++)
+		words += *c == ' ';
+	char **argv = calloc(words + 2, sizeof *argv);
+	if (!copy || !argv)
+		die("calloc");
+	size_t n = 0;
+	for (char *save = 0, *w = strtok_r(copy, " ", &save); w; w = strtok_r(0, " ", &save)) {
+		argv[n++] = w;
+		if (n == 1)
+			argv[n++] = 0; /* the pid, filled in per launch */
+	}
+	return argv;
+}
+
 static void read_input(void)
 {
 	size_t cap = 1 << 16, len = 0;
@@ -672,8 +737,8 @@ static void read_input(void)
 			break;
 		len += (size_t)n;
 	}
-	char *line[4], *at = buf;
-	for (int i = 0; i < 4; i++) {
+	char *line[6], *at = buf;
+	for (int i = 0; i < 6; i++) {
 		char *nl = memchr(at, '\n', len - (size_t)(at - buf));
 		if (!nl)
 			exit(1); /* the creator went away before sending the plan */
@@ -695,6 +760,10 @@ static void read_input(void)
 			die(line[3]);
 		close(ns);
 	}
+	if (strcmp(line[4], "-") != 0 && strcmp(line[5], "-") != 0) {
+		s.uid_map = helper_argv(line[4]);
+		s.gid_map = helper_argv(line[5]);
+	}
 	s.plan = at;
 	if ((size_t)(s.plan - buf) + sizeof(struct plan_header) > len || ((struct plan_header *)s.plan)->magic != PLAN_MAGIC)
 		exit(1);
@@ -712,17 +781,17 @@ int main(int argc, char **argv)
 		dprintf(2, "usage: corral-supervisor DIR LOG_MAX_BYTES LOG_MAX_FILES RESTART MAX_RETRIES\n");
 		return 2;
 	}
-	/* Above the fds the plan uses (3..9), so launches never overwrite it. */
+	/* Above the fds the plan uses (3..10), so launches never overwrite it. */
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	s.devnull = fcntl(null, F_DUPFD_CLOEXEC, CHILD_STDERR + 1);
+	s.devnull = fcntl(null, F_DUPFD_CLOEXEC, MAPS_FD + 1);
 	if (null < 0 || s.devnull < 0)
 		die("open /dev/null");
 	close(null);
-	/* Keep 3..9 taken, so nothing we open lands on the numbers the plan uses; 4 is the sealed
+	/* Keep 3..10 taken, so nothing we open lands on the numbers the plan uses; 4 is the sealed
 	 * executor image from our creator, which the container's processes exec (OP_REEXEC). */
 	if (fcntl(EXE_FD, F_SETFD, FD_CLOEXEC) < 0)
 		die("the executor image (fd 4)");
-	for (int fd = 3; fd <= CHILD_STDERR; fd++)
+	for (int fd = 3; fd <= MAPS_FD; fd++)
 		if (fd != s.devnull && fd != EXE_FD)
 			dup3(s.devnull, fd, O_CLOEXEC);
 	s.dir = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -31,7 +31,7 @@ export type { SeccompProfile, SeccompRule, SeccompArg, SeccompAction, SeccompOp 
 export type { Limits, IoLimit } from './cgroup/limits.ts';
 export type { CgroupStats } from './cgroup/cgroup.ts';
 export type { MountSpec, Propagation } from './fs/mounts.ts';
-export type { VolumeInfo } from './fs/volumes.ts';
+export type { VolumeInfo, VolumeOptions } from './fs/volumes.ts';
 export type { ExitInfo, RunOptions, EncodedRunOptions, RunResult } from './container/run-result.ts';
 export { CorralError, type ErrorCode, type CorralErrorCode } from './sys/errors.ts';
 

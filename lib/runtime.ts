@@ -84,7 +84,7 @@ export class Runtime {
     const idMap = rootless ? runtimeIdMap(config.idMap) : singleIdMap();
     const cgroups = new CgroupManager(config.cgroupParent, !rootless);
     this.root = config.root ?? defaultRoot();
-    const volumes = new VolumeStore(this.root);
+    const volumes = new VolumeStore(this.root, rootless ? idMap : null);
     const images = new ImageStore(this.root, { rootless, idMap: rootless ? idMap : null });
     const networks = new NetworkStore(this.root);
     this.volumes = volumes;

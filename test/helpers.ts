@@ -6,7 +6,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeTreeMapped } from '../lib/fs/remove-mapped.ts';
-import { callerIdMap } from '../lib/sys/id-map.ts';
+import { callerIdMap, isSingleIdMap } from '../lib/sys/id-map.ts';
 
 /** busybox-static, installed by .ci/run (Debian's busybox-static). */
 export const BUSYBOX = '/bin/busybox';
@@ -32,8 +32,12 @@ export function rmRoot(root: string): void {
   rmSync(root, { recursive: true, force: true });
 }
 
-/** True when the tests run without root (the rootless pass). */
+/** True when the tests run without root (the rootless passes). */
 export const rootless = process.getuid!() !== 0;
+
+/** True when the tests run rootless with only the caller's own id mapped (no subordinate range in
+ * /etc/subuid and /etc/subgid, or no newuidmap/newgidmap): images cannot use another id. */
+export const singleIdRootless = rootless && isSingleIdMap(callerIdMap());
 
 /** The fds this process has open, by number. */
 export function openFds(): string[] {

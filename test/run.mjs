@@ -1,18 +1,26 @@
-// Runs the whole suite: the type check of test/ and benchmarks/, unit, integration and security
-// tests as the current user (root in CI), the integration and security tests again as uid 65534
-// (rootless, through a user namespace), the cgroup v2 limit tests (test/vm-suite) on a host with the
-// controllers or else inside a pure cgroup v2 kernel under qemu (test/vm), and prints the closing
-// line "N passed, N failed" (", N skipped" may follow) that CI reads. A run that exits non-zero is a
-// failure whatever it reported; under CI=true a skipped or pending test is one too.
+// Runs the whole suite and prints the closing line "N passed, N failed" (", N skipped" may follow)
+// that CI reads. The passes:
+//   1. the type check of test/ and benchmarks/;
+//   2. unit, integration and security tests as the current user (root in CI);
+//   3. as root, rootless with a subordinate range: the integration and security tests again as uid
+//      65534 with a range granted in /etc/subuid and /etc/subgid for the pass (the user namespace
+//      maps 0 to 65534 and 1..65536 to the range through newuidmap, as for users with uidmap);
+//   4. as root, rootless with one id: a representative set (SINGLE_ID_SPECS) as uid 65534 with no
+//      range (the executor writes its own one-line maps, no newuidmap), as for users without one;
+//   5. the cgroup v2 limit tests (test/vm-suite) on a host with the controllers, else inside a
+//      pure cgroup v2 kernel under qemu (test/vm).
+// Passes 3 and 4 run in a cgroup delegated to uid 65534. A run that exits non-zero is a failure
+// whatever it reported; under CI=true a skipped or pending test is one too.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableControllers, findV2Mount } from '../dist/cgroup/hierarchy.js';
+import { callerIdMap, isSingleIdMap } from '../dist/sys/id-map.js';
 import { runInVm, vmAvailable } from './vm/vm.mjs';
 import { missingPrerequisites } from './prerequisites.mjs';
-import { grantSubordinateIds } from './subordinate-ids.mjs';
+import { grantSubordinateIds, withoutSubordinateIds } from './subordinate-ids.mjs';
 
 const repo = dirname(dirname(fileURLToPath(import.meta.url)));
 const NOBODY = 65534;
@@ -21,6 +29,24 @@ const totals = { passes: 0, failures: 0, pending: 0 };
 const scratch = mkdtempSync(join(tmpdir(), 'corral-test-run-'));
 chmodSync(scratch, 0o755);
 let runs = 0;
+
+/** What must hold without a subordinate range, run once more with one id mapped: the fallback of
+ * idMap 'auto' and ERR_ROOTLESS_IDS (rootless-ids), the executor's own maps on the vfork path
+ * (isolation, lifecycle), layers and volumes owned by the caller alone (filesystem, images, build),
+ * and the attacks that touch the user namespace or the store (security). A few seconds each; the
+ * rest of the suite behaves the same with one id as with a range. */
+const SINGLE_ID_SPECS = [
+  'test/integration/rootless-ids.test.ts',
+  'test/integration/isolation.test.ts',
+  'test/integration/lifecycle.test.ts',
+  'test/integration/filesystem.test.ts',
+  'test/integration/images.test.ts',
+  'test/integration/build.test.ts',
+  'test/security/cve-2019-5736-proc-self-exe.test.ts',
+  'test/security/userns-unshare-remount.test.ts',
+  'test/security/inherited-fds.test.ts',
+  'test/security/host-user-reaches-store.test.ts',
+];
 
 /** mocha's own flags: no .only ever, and under CI no pending test either. */
 const MOCHA_FLAGS = ['--forbid-only', ...(CI ? ['--forbid-pending'] : [])];
@@ -40,17 +66,19 @@ function count(label, counts, exit) {
 }
 
 /** Runs mocha on the given spec globs in dir, as uid (or the current user), and adds up its counts.
- * Each pass gets a home and temp directory of its own, so leftovers are its own to find, and each
- * run a summary file of its own, so a crash cannot re-read another run's counts. With a cgroup
- * (delegated to uid), mocha starts in it. */
+ * Each pass gets a home and temp directory of its own, so leftovers are its own to find (and a
+ * store the range pass shifted into the range is not the single-id pass's), as uid a runtime
+ * directory as a login session has (XDG_RUNTIME_DIR: without it skopeo reads /run/containers/UID,
+ * which a root podman leaves unreadable), and a summary file of its own, so a crash cannot re-read another
+ * run's counts. With a cgroup (delegated to uid), mocha starts in it. */
 function mocha(label, dir, specs, uid, cgroup) {
-  const home = join(scratch, `pass-${uid ?? 'self'}`);
+  const home = join(scratch, `pass-${++runs}-${uid ?? 'self'}`);
   mkdirSync(join(home, 'tmp'), { recursive: true });
   if (uid !== undefined) {
-    chownSync(home, uid, uid);
-    chownSync(join(home, 'tmp'), uid, uid);
+    mkdirSync(join(home, 'run'), { mode: 0o700 });
+    for (const path of [home, join(home, 'tmp'), join(home, 'run')]) chownSync(path, uid, uid);
   }
-  const summary = join(home, `summary-${++runs}.json`);
+  const summary = join(home, 'summary.json');
   console.log(`\n=== ${label} ===`);
   const argv = [process.execPath, join(dir, 'node_modules/mocha/bin/mocha.js'), ...MOCHA_FLAGS, ...specs];
   // Into the cgroup as root, then setpriv (util-linux) drops to uid for mocha.
@@ -60,7 +88,7 @@ function mocha(label, dir, specs, uid, cgroup) {
   const result = spawnSync(command, args, {
     cwd: dir,
     stdio: 'inherit',
-    env: { ...process.env, CORRAL_TEST_SUMMARY: summary, TMPDIR: join(home, 'tmp'), ...(uid === undefined ? {} : { HOME: home }) },
+    env: { ...process.env, CORRAL_TEST_SUMMARY: summary, TMPDIR: join(home, 'tmp'), ...(uid === undefined ? {} : { HOME: home, XDG_RUNTIME_DIR: join(home, 'run') }) },
     ...ids,
   });
   const exit = result.status ?? result.signal;
@@ -188,16 +216,20 @@ try {
   if (process.getuid() === 0) {
     const cgroup = delegatedCgroup(NOBODY);
     const tree = treeReadableBy(NOBODY);
+    const inCgroup = cgroup ? `, in the delegated cgroup ${cgroup}` : '';
     try {
-      // The single-id mapping (no subordinate range), as an unprivileged user without uidmap has.
-      mocha(`integration and security tests as uid ${NOBODY} (rootless, one id mapped${cgroup ? `, in the delegated cgroup ${cgroup}` : ''})`, tree,
-        ['--ignore', 'test/integration/rootless-*.test.ts', 'test/integration/**/*.test.ts', 'test/security/**/*.test.ts'], NOBODY, cgroup);
-      // test/integration/rootless-*.test.ts: with a subordinate range (uidmap), granted for this pass.
       const revokeIds = grantSubordinateIds(NOBODY);
       try {
-        mocha(`rootless id-range tests as uid ${NOBODY} (with a subordinate range)`, tree, ['test/integration/rootless-*.test.ts'], NOBODY, cgroup);
+        mocha(`integration and security tests as uid ${NOBODY} (rootless with a subordinate range, as with uidmap${inCgroup})`, tree,
+          ['test/integration/**/*.test.ts', 'test/security/**/*.test.ts'], NOBODY, cgroup);
       } finally {
         revokeIds();
+      }
+      const restoreIds = withoutSubordinateIds(NOBODY);
+      try {
+        mocha(`single-id tests as uid ${NOBODY} (rootless with one id mapped, as without uidmap or a range${inCgroup})`, tree, SINGLE_ID_SPECS, NOBODY, cgroup);
+      } finally {
+        restoreIds();
       }
     } finally {
       const left = cgroup ? removeCgroup(cgroup) : [];
@@ -207,7 +239,8 @@ try {
       }
     }
   } else {
-    console.log(`\nnot root: the rootless pass runs the same tests as this user (uid ${process.getuid()}) above`);
+    const ids = isSingleIdMap(callerIdMap()) ? 'one id mapped' : 'its subordinate range';
+    console.log(`\nnot root: no rootless passes as uid ${NOBODY} (they need root); the tests above ran rootless as uid ${process.getuid()} with ${ids}`);
   }
   await limitSuite();
 } finally {

@@ -1,11 +1,14 @@
 import { parseArgs } from 'node:util';
 import { Runtime } from '../runtime.ts';
+import type { VolumeOptions } from '../fs/volumes.ts';
 import { pairs, usageError } from './parse.ts';
 
 /** Help for `corral volume`. */
 export const VOLUME_USAGE = `usage: corral volume COMMAND [--root DIR]
 
-  create NAME [-l KEY=VALUE...]   make a volume
+  create NAME [-l KEY=VALUE...] [-o uid=N] [-o gid=N] [-o mode=0755]
+                                  make a volume (-o: its data directory's owner, ids
+                                  inside the containers, and octal mode; as podman's)
   ls                              list volumes (name, size, users)
   inspect NAME                    print a volume as JSON
   rm NAME [-f]                    remove a volume (refused while a container uses it, unless -f)
@@ -19,6 +22,7 @@ export async function volumeCommand(args: string[]): Promise<number> {
     options: {
       root: { type: 'string' },
       label: { type: 'string', short: 'l', multiple: true },
+      opt: { type: 'string', short: 'o', multiple: true },
       force: { type: 'boolean', short: 'f' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -35,7 +39,7 @@ export async function volumeCommand(args: string[]): Promise<number> {
   };
   switch (sub) {
     case 'create':
-      console.log((await volumes.create(needName(), { labels: pairs(values.label, '--label') })).name);
+      console.log((await volumes.create(needName(), { labels: pairs(values.label, '--label'), ...volumeOptions(values.opt) })).name);
       return 0;
     case 'ls':
     case 'list':
@@ -56,4 +60,16 @@ export async function volumeCommand(args: string[]): Promise<number> {
     default:
       throw usageError(`unknown volume command '${sub}' (try corral volume --help)`);
   }
+}
+
+/** -o uid=N, -o gid=N, -o mode=OCTAL (also comma-separated, as -o uid=1,gid=1). */
+function volumeOptions(values: string[] | undefined): VolumeOptions {
+  const out: VolumeOptions = {};
+  for (const [key, value] of Object.entries(pairs(values?.flatMap((v) => v.split(',')), '-o'))) {
+    if (key !== 'uid' && key !== 'gid' && key !== 'mode') throw usageError(`unknown volume option '${key}': corral knows uid, gid and mode`);
+    const mode = key === 'mode';
+    if (!(mode ? /^[0-7]{1,4}$/ : /^\d+$/).test(value)) throw usageError(`-o ${key} must be ${mode ? 'an octal mode such as 0755' : 'a number'}, got '${value}'`);
+    out[key] = mode ? parseInt(value, 8) : Number(value);
+  }
+  return out;
 }

@@ -28,7 +28,7 @@ import { pastaCommand, pastaPorts, startPasta } from '../net/pasta.ts';
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostRootEntries } from '../fs/rootfs.ts';
-import { isSingleIdMap, type IdMap } from '../sys/id-map.ts';
+import { isSingleIdMap, singleIdMap, type IdMap } from '../sys/id-map.ts';
 
 const SIGKILL = 9;
 
@@ -196,7 +196,7 @@ export class ContainerEngine {
   /** A handle for a detached container from its saved state (made by this or another process). */
   #restore(id: string): Container {
     const state = this.#store.read(id);
-    const resolved = resolveSpec(state.spec, this.#parts.rootless, state.image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
+    const resolved = resolveSpec(state.spec, this.#parts.rootless, state.image?.defaults ?? null, this.#parts.cgroups.deviceFilter, state.idMap ?? singleIdMap());
     const status = supervisedStatus(this.#store, id, state.supervisor);
     const host = HeldResources.restore(this.#resources, resolved, state.image, state.host);
     const init = new SupervisedInit(this.#store, id, state.supervisor, status, null);
@@ -252,11 +252,12 @@ export class ContainerEngine {
   }
 
   /** Makes a detached container: its state directory and name first, then the supervisor (whose
-   * tag owns the host resources, so sweepers leave them alone while it lives), then the plan. */
+   * tag owns the host resources, so sweepers leave them alone while it lives), then the plan. With
+   * a subordinate range the supervisor maps each init's ids (newuidmap) itself, restarts too. */
   async #launchDetached(named: ContainerSpec, options: DetachedOptions): Promise<Container> {
     const image = named?.image === undefined ? null : await this.#image(named.image, pullPolicy(named.pull));
     const spec = await this.#withUserIds(named, image);
-    const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter);
+    const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter, this.#parts.idMap);
     await this.#setHome(resolved, image);
     // Its terminal's master would have to live in the supervisor, which does not hold one yet.
     if (resolved.tty) throw new CorralError('invalid container spec: a detached container cannot have a terminal (tty) yet', { code: 'ERR_INVALID_SPEC' });
@@ -296,6 +297,7 @@ export class ContainerEngine {
         name: options.name,
         createdAt: new Date().toISOString(),
         spec: { ...spec, id: resolved.id },
+        ...(resolved.idMap ? { idMap: resolved.idMap } : {}),
         image,
         supervisor: { pid: supervisor.pid, startTime: supervisor.startTime },
         host: host.save(),

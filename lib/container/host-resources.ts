@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { Cgroup } from '../cgroup/cgroup.ts';
 import type { CgroupManager } from '../cgroup/manager.ts';
 import { createLayer, removeLayer, prepareLayers, type WritableLayer } from '../fs/container-layers.ts';
-import { removeTree } from '../fs/remove-tree.ts';
+import { removeTreeMapped } from '../fs/remove-mapped.ts';
 import type { PlannedMount } from '../fs/rootfs.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
 import type { PublishedPort } from '../net/ports.ts';
@@ -187,9 +187,10 @@ export function writableLayerResource(root: string): HostResource {
     const layer = host.layer;
     if (layer?.kind !== 'disk') return null; // in memory: it goes with the container's mount namespace
     if (!host.owner) return () => removeLayer(layer, spec.idMap);
-    // A supervisor's layer goes at once, with its directory when empty: its process may be short-lived.
-    return () => {
-      removeTree(layer.dir);
+    // A supervisor's layer goes at once, with its directory when empty: its process may be
+    // short-lived. What the container's other users wrote goes through its map.
+    return async () => {
+      await removeTreeMapped(layer.dir, spec.idMap);
       removeIfEmpty(dirname(layer.dir));
     };
   };

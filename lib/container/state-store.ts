@@ -7,6 +7,7 @@ import type { SavedHostState } from './host-resources.ts';
 import type { ResolvedImage } from './image-provider.ts';
 import type { ContainerSpec } from './spec.ts';
 import type { DetachedOptions } from './detached-spec.ts';
+import type { IdMap } from '../sys/id-map.ts';
 
 /** What a detached container's state.json holds: written by the process that made it (and under
  * the lock by any that changes it), read by every process of the runtime root. */
@@ -17,6 +18,9 @@ export interface PersistedState {
   createdAt: string;
   /** The spec as given (id filled in); a later process resolves it again. */
   spec: ContainerSpec & { id: string };
+  /** Rootless, the user namespace map it runs with (the runtime's when it was made): a later
+   * process exec's, commits and removes through the same one. Absent: the single mapping. */
+  idMap?: IdMap;
   image: ResolvedImage | null;
   /** The supervisor, named by pid and start time (never pid alone). */
   supervisor: { pid: number; startTime: string };

@@ -8,7 +8,7 @@ import { removeTreeMapped } from '../fs/remove-mapped.ts';
 import type { IdMap } from '../sys/id-map.ts';
 import { treeSize } from '../fs/tree-size.ts';
 import { applyLayer } from './layer/apply.ts';
-import { shiftOwners } from './layer/shift-owners.ts';
+import { shiftOwners } from '../fs/shift-owners.ts';
 
 /** Directory names are the first 12 hex digits of the ChainID, so 200 lowerdirs fit in the one
  * page overlayfs takes its options in (mounted from inside the layers directory). */

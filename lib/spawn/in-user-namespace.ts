@@ -1,7 +1,8 @@
 import { closeSync, openSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { CorralError } from '../sys/errors.ts';
 import { CLONE } from '../sys/constants.ts';
-import { close } from '../sys/libc.ts';
+import { close, pipe } from '../sys/libc.ts';
 import type { IdMap } from '../sys/id-map.ts';
 import type { ExitStatus } from '../sys/libc.ts';
 import { exitWatcher } from './exit-watcher.ts';
@@ -44,4 +45,28 @@ export async function runInUserNamespace(map: IdMap, job: UserNamespaceJob): Pro
       code: 'ERR_SETUP_FAILED', step: job.what,
     });
   }
+}
+
+/** runInUserNamespace for a command whose output is small (du, say): resolves with its stdout. */
+export async function outputInUserNamespace(map: IdMap, job: Omit<UserNamespaceJob, 'stdout' | 'onStarted'>): Promise<Buffer> {
+  const [read, write] = pipe();
+  const stdout = new Socket({ fd: read, readable: true, writable: false });
+  const chunks: Buffer[] = [];
+  stdout.on('data', (c: Buffer) => chunks.push(c));
+  const ended = new Promise<void>((resolve) => stdout.on('close', () => resolve()));
+  let open = true;
+  const closeWrite = (): void => {
+    if (open) close(write);
+    open = false;
+  };
+  try {
+    await runInUserNamespace(map, { ...job, stdout: write, onStarted: closeWrite });
+  } catch (e) {
+    stdout.destroy();
+    throw e;
+  } finally {
+    closeWrite();
+  }
+  await ended;
+  return Buffer.concat(chunks);
 }

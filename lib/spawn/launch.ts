@@ -92,9 +92,10 @@ function mapsPipe(spec: LaunchSpec): MapsPipe | null {
   return { read, write };
 }
 
-/** The wait for the id maps, first thing after the inherited fds are closed. */
-function awaitMapsOps(maps: MapsPipe | null): PlanOp[] {
-  return maps ? [op.awaitMaps({ step: 'wait for the user namespace id maps (newuidmap, newgidmap)', fd: maps.read })] : [];
+/** The wait for the id maps on mapsFd (its read end), first thing after the inherited fds are
+ * closed. */
+function awaitMapsOps(mapsFd: number | null): PlanOp[] {
+  return mapsFd === null ? [] : [op.awaitMaps({ step: 'wait for the user namespace id maps (newuidmap, newgidmap)', fd: mapsFd })];
 }
 
 /** The parent's half of the handshake: newuidmap and newgidmap for the child, then a byte; on a
@@ -149,21 +150,22 @@ export function withoutDumpable(ops: PlanOp[]): PlanOp[] {
 }
 
 /** The plan of a container's first process started right away (launchNow). */
-export function runPlan(spec: LaunchSpec, statusFd: number, maps: MapsPipe | null = null): PlanOp[] {
+export function runPlan(spec: LaunchSpec, statusFd: number, mapsFd: number | null = null): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  const keep = keptFds([0, 1, 2, statusFd, ...(spec.keepFds ?? []), ...(maps ? [maps.read] : [])]);
-  return withoutDumpable(withReexec([...stdioOps(spec.stdio), closeFdsOp(keep), ...awaitMapsOps(maps), ...spec.setup, ...resolve, ...exec], keep));
+  const keep = keptFds([0, 1, 2, statusFd, ...(spec.keepFds ?? []), ...(mapsFd === null ? [] : [mapsFd])]);
+  return withoutDumpable(withReexec([...stdioOps(spec.stdio), closeFdsOp(keep), ...awaitMapsOps(mapsFd), ...spec.setup, ...resolve, ...exec], keep));
 }
 
 /** The plan of a container's first process that waits for start() before exec (launchPending,
- * and a detached container's supervisor, whose fds differ: stdio and exe as it holds them). */
-export function pendingPlan(spec: LaunchSpec, statusFd: number, startFd: number, fds: { stdio: LaunchSpec['stdio']; exe: number } = { stdio: spec.stdio, exe: executorImageFd() }, maps: MapsPipe | null = null): PlanOp[] {
+ * and a detached container's supervisor, whose fds differ: stdio and exe as it holds them).
+ * mapsFd: where the child waits for its id maps (spec.idMap), or null. */
+export function pendingPlan(spec: LaunchSpec, statusFd: number, startFd: number, fds: { stdio: LaunchSpec['stdio']; exe: number } = { stdio: spec.stdio, exe: executorImageFd() }, mapsFd: number | null = null): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  const keep = keptFds([0, 1, 2, statusFd, startFd, ...(spec.keepFds ?? []), ...(maps ? [maps.read] : [])]);
+  const keep = keptFds([0, 1, 2, statusFd, startFd, ...(spec.keepFds ?? []), ...(mapsFd === null ? [] : [mapsFd])]);
   return withReexec([
     ...stdioOps(fds.stdio),
     closeFdsOp(keep, fds.exe),
-    ...awaitMapsOps(maps),
+    ...awaitMapsOps(mapsFd),
     ...spec.setup,
     ...resolve,
     op.waitStart({ step: 'wait for start', fd: startFd }),
@@ -212,7 +214,7 @@ export async function launchNow(spec: LaunchSpec): Promise<LaunchedProcess> {
   let ops: PlanOp[];
   try {
     maps = mapsPipe(spec);
-    ops = runPlan(spec, statusWrite, maps);
+    ops = runPlan(spec, statusWrite, maps?.read ?? null);
     child = clonePlan(encodePlan(ops, statusWrite), spec.cloneFlags | (maps ? 0n : CLONE.VM | CLONE.VFORK), spec.cgroupFd);
   } catch (e) {
     close(statusRead);
@@ -266,7 +268,7 @@ export async function launchPending(spec: LaunchSpec): Promise<PendingProcess> {
   let ops: PlanOp[];
   try {
     maps = mapsPipe(spec);
-    ops = pendingPlan(spec, statusWrite, startRead, undefined, maps);
+    ops = pendingPlan(spec, statusWrite, startRead, undefined, maps?.read ?? null);
     child = clonePlan(encodePlan(ops, statusWrite), spec.cloneFlags, spec.cgroupFd);
   } catch (e) {
     close(statusRead);

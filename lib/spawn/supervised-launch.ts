@@ -9,12 +9,13 @@ import { encodePlan } from './plan.ts';
 import { StatusChannel } from './status-channel.ts';
 import { pendingPlan, stepError, type LaunchSpec } from './launch.ts';
 import { executorImageFd } from './executor-image.ts';
+import { idMapCommands } from './write-id-maps.ts';
 
 // lib/spawn (or dist/spawn) → bindings/build/corral-supervisor
 const supervisorPath = fileURLToPath(new URL('../../bindings/build/corral-supervisor', import.meta.url));
 
 /** The fds the supervisor gives the container's init for each launch (bindings/supervisor.c). */
-const SUPERVISOR_FDS = { exe: 4, status: 5, start: 6, stdio: [7, 8, 9] as const };
+const SUPERVISOR_FDS = { exe: 4, status: 5, start: 6, stdio: [7, 8, 9] as const, maps: 10 };
 
 /** The fd of the network namespace the supervisor holds for its container's plan to join. */
 export const SUPERVISED_NETNS_FD = 3;
@@ -113,8 +114,10 @@ export function startSupervisor(config: SupervisorConfig): StartedSupervisor {
       channel.close();
     },
     async launch(spec, cgroupPath, overlayWork, netns) {
-      const ops = pendingPlan(spec, SUPERVISOR_FDS.status, SUPERVISOR_FDS.start, { stdio: SUPERVISOR_FDS.stdio, exe: SUPERVISOR_FDS.exe });
-      const header = `${spec.cloneFlags}\n${cgroupPath ?? '-'}\n${overlayWork ?? '-'}\n${netns ?? '-'}\n`;
+      const ops = pendingPlan(spec, SUPERVISOR_FDS.status, SUPERVISOR_FDS.start, { stdio: SUPERVISOR_FDS.stdio, exe: SUPERVISOR_FDS.exe }, spec.idMap ? SUPERVISOR_FDS.maps : null);
+      // With a range the supervisor runs newuidmap and newgidmap for each init it launches.
+      const maps = spec.idMap ? idMapCommands(spec.idMap) : null;
+      const header = [spec.cloneFlags, cgroupPath ?? '-', overlayWork ?? '-', netns ?? '-', maps?.uids.join(' ') ?? '-', maps?.gids.join(' ') ?? '-'].map((l) => `${l}\n`).join('');
       input.end(Buffer.concat([Buffer.from(header), encodePlan(ops, SUPERVISOR_FDS.status)]));
       const first = await channel.next();
       const ready = first?.kind === 'pid' ? await channel.next() : first;
@@ -136,3 +139,4 @@ export function startSupervisor(config: SupervisorConfig): StartedSupervisor {
     },
   };
 }
+

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { run } from '../../lib/index.ts';
-import { makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
+import { makeBusyboxRoot, rmRoot, rootless, singleIdRootless } from '../helpers.ts';
 
 const sh = (script: string) => ['/bin/sh', '-c', script];
 
@@ -92,10 +92,11 @@ describe(`isolation (${rootless ? 'rootless, uid ' + process.getuid!() : 'root'}
       rootfs: root,
       env: { PATH: '/bin', FOO: 'bar' },
       cwd: '/tmp',
-      ...(rootless ? {} : { user: { uid: 1000, gid: 1000 } }),
+      // Another user needs ids beyond the caller's: as root, or rootless with a subordinate range.
+      ...(singleIdRootless ? {} : { user: { uid: 1000, gid: 1000 } }),
     });
     assert.equal(r.exitCode, 0, r.stderr.toString());
-    assert.deepEqual(r.stdout.toString().trim().split('\n'), ['bar', '/tmp', rootless ? '0' : '1000', rootless ? '0' : '1000']);
+    assert.deepEqual(r.stdout.toString().trim().split('\n'), ['bar', '/tmp', singleIdRootless ? '0' : '1000', singleIdRootless ? '0' : '1000']);
   });
 
   it("keeps only Docker's default capabilities, none inheritable or ambient", async () => {

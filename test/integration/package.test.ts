@@ -61,6 +61,11 @@ describe(`the built package and the corral command (${rootless ? 'rootless' : 'r
     assert.match(ls.stdout, /^NAME\tSIZE\tUSED BY\nclivol\t2\t-\n$/);
     const inspect = JSON.parse(corral('volume', 'inspect', '--root', state, 'clivol').stdout);
     assert.deepEqual([inspect.name, inspect.labels, inspect.sizeBytes], ['clivol', { team: 'a' }, 2]);
+    assert.equal(corral('volume', 'create', '--root', state, 'modevol', '-o', 'mode=0700').status, 0);
+    assert.deepEqual(JSON.parse(corral('volume', 'inspect', '--root', state, 'modevol').stdout).options, { mode: 0o700 });
+    const badOpt = corral('volume', 'create', '--root', state, 'x', '-o', 'size=1g');
+    assert.deepEqual([badOpt.status, badOpt.stderr.trim().split('\n')[0]], [125, "corral: unknown volume option 'size': corral knows uid, gid and mode (see corral volume --help)"]);
+    assert.equal(corral('volume', 'rm', '--root', state, 'modevol').status, 0);
     assert.equal(corral('volume', 'rm', '--root', state, 'clivol').status, 0);
     const gone = corral('volume', 'inspect', '--root', state, 'clivol');
     assert.equal(gone.status, 125);

@@ -328,6 +328,18 @@ describe('applyLayer', () => {
       assert.equal(lstatSync(join(dir, 'usr/lib/new')).mode & 0o7777, 0o755, 'new to this layer: 0755');
     });
 
+    it('rootless with a range, gives a missing parent the owner it has below as the id inside, not its host id', async () => {
+      // The lower is on disk as the map shifted it: its owner (this process's ids) is 100:101 inside.
+      const usr = lstatSync(join(lower, 'usr'));
+      const idMap = {
+        uids: [{ inside: 0, outside: 1_000_000, count: 1 }, { inside: 100, outside: usr.uid, count: 1 }],
+        gids: [{ inside: 0, outside: 1_000_000, count: 1 }, { inside: 101, outside: usr.gid, count: 1 }],
+      };
+      const dir = fresh();
+      const { ownersToShift } = await applyLayer(Readable.from([await tarOf([{ name: 'usr/lib/new/tool', content: 't' }])]), dir, { rootless: true, lowerDirs: [lower], idMap });
+      assert.deepEqual(ownersToShift.find((o) => o.rel === 'usr'), { rel: 'usr', uid: 100, gid: 101, mode: 0o750 });
+    });
+
     it("materialises a hard link to a lower layer's file as a copy, shared by further links", async () => {
       const dir = await apply(await tarOf([
         { name: 'bin/sh', type: 'link', linkname: 'usr/lib/busybox' },

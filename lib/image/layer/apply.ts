@@ -18,7 +18,7 @@ import { Tally, uncompressed } from './decompress.ts';
 import { entryComponents, entryMarker, invalidLayer, isOverlayXattr, opaqueXattr } from './entry-names.ts';
 import { findInLayers, isWhiteout } from './overlay-view.ts';
 import { isSingleIdMap, toHost, toInside, type IdMap } from '../../sys/id-map.ts';
-import type { OwnerToShift } from './shift-owners.ts';
+import type { OwnerToShift } from '../../fs/shift-owners.ts';
 
 const debug = createDebug('corral:image');
 
@@ -291,11 +291,18 @@ class LayerWriter {
     return true;
   }
 
-  /** A copy of a lower layer's file keeps its owner: on disk a host id of the map, noted as the
-   * id inside. */
+  /** A copy of a lower layer's file keeps its owner. */
   #shiftCopy(rel: string, stat: Stats, mode: number | null): void {
-    if (!this.#idMap) return;
-    this.#shift(rel, toInside(this.#idMap.uids, stat.uid) ?? 0, toInside(this.#idMap.gids, stat.gid) ?? 0, mode);
+    const { uid, gid } = this.#lowerOwner(stat);
+    this.#shift(rel, uid, gid, mode);
+  }
+
+  /** The owner of a lower layer's entry as the image says it: rootless with a range it is on disk
+   * a host id of the map, the id inside is what the layer means (a host id taken as is would be
+   * shifted a second time, 0 becoming the caller's host uid inside). */
+  #lowerOwner(stat: Stats): { uid: number; gid: number } {
+    if (!this.#idMap) return { uid: stat.uid, gid: stat.gid };
+    return { uid: toInside(this.#idMap.uids, stat.uid) ?? 0, gid: toInside(this.#idMap.gids, stat.gid) ?? 0 };
   }
 
   /** Owner, mode and mtime of a non-directory, non-symlink; owner first, as chown clears setuid. */
@@ -348,8 +355,8 @@ class LayerWriter {
   #inheritedMeta(parts: string[]): DirMeta {
     const found = findInLayers(this.#lowers, parts);
     if (found === null || !found.stat.isDirectory()) return { mode: 0o755 };
-    const { mode, uid, gid, mtime } = found.stat;
-    return { mode: mode & 0o7777, owner: { uid, gid }, mtime: mtime.getTime() / 1000 };
+    const { mode, mtime } = found.stat;
+    return { mode: mode & 0o7777, owner: this.#lowerOwner(found.stat), mtime: mtime.getTime() / 1000 };
   }
 
   /** Runs `make` on the entry's path, first removing whatever an earlier entry left there. */
