@@ -377,6 +377,10 @@ static long bind_own_file(int root, int dir, const char *path, const char *text,
 		return tree;
 	long target = open_bind_target(root, path);
 	r = target;
+	/* A root whose /etc the container may not write (a rootless container over another user's
+	 * rootfs) keeps its own file, or none, as on the read-only host root. */
+	if (target == -EACCES || target == -EPERM || target == -EROFS)
+		r = 0;
 	if (target >= 0) {
 		r = raw5(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 		raw1(SYS_close, target);

@@ -7,12 +7,12 @@
 // Security section says so); its last test pins that down.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Runtime, type ContainerSpec } from '../../lib/index.ts';
 import { busyboxLayout, deriveImage } from '../image-fixtures.ts';
-import { makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
+import { makeBusyboxRoot, removeWork, rmRoot, rootless } from '../helpers.ts';
 import { withLifted } from './lifted.ts';
 
 /** One line of mountinfo: its mount point, root field, and the options after the separator. */
@@ -55,7 +55,7 @@ describe(`security: /proc/self/mountinfo names no host path of the container's l
   after(async () => {
     await rt.volumes.remove('corral-mountinfo-test').catch(() => {});
     rmRoot(rootfs);
-    rmSync(work, { recursive: true, force: true });
+    await removeWork(work);
   });
 
   /** The mountinfo the container's first process reads: from run(), or from an exec into a
