@@ -7,7 +7,7 @@ import { defaultRoot } from './fs/runtime-root.ts';
 import { VolumeStore } from './fs/volumes.ts';
 import { ContainerEngine } from './container/engine.ts';
 import { NetworkStore } from './net/network-store.ts';
-import { NetnsPool } from './net/netns-pool.ts';
+import { processNetnsPool } from './net/netns-pool.ts';
 import type { Container } from './container/container.ts';
 import type { ContainerSpec } from './container/spec.ts';
 import type { CreateSpec } from './container/detached-spec.ts';
@@ -92,7 +92,7 @@ export class Runtime {
     const root = this.root;
     const registry = registryImages(images, config.registries);
     const engine = new ContainerEngine({
-      stopTimeout, root, rootless, idMap, cgroups, volumes, networks, netnsPool: rootless ? null : new NetnsPool(), images: containerImages(images, (ref) => registry.pull(ref)), homeOf: passwdHome,
+      stopTimeout, root, rootless, idMap, cgroups, volumes, networks, netnsPool: rootless ? null : processNetnsPool(), images: containerImages(images, (ref) => registry.pull(ref)), homeOf: passwdHome,
       removeCommand: (id) => [process.execPath, ...process.execArgv, cliMain, 'rm', '-f', '--root', root, id],
     });
     this.#engine = engine;

@@ -41,7 +41,7 @@ export const singleIdRootless = rootless && isSingleIdMap(callerIdMap());
 
 /** The fds this process has open, by number. */
 export function openFds(): string[] {
-  // A runtime keeps a few fresh network namespaces ready (lib/net/netns-pool.ts, at most 4 each):
+  // A runtime keeps a few fresh network namespaces ready (lib/net/netns-pool.ts, at most 4 in a process):
   // those fds are its own by design, not a leak.
   return readdirSync('/proc/self/fd').filter((fd) => !isNetnsFd(fd)).sort();
 }
@@ -135,6 +135,20 @@ export async function eventually(check: () => boolean, ms = 5000): Promise<boole
 export async function settledFds(expected: string[]): Promise<string[]> {
   await eventually(() => JSON.stringify(openFds()) === JSON.stringify(expected), 2000);
   return openFds();
+}
+
+/** This process's fds once they stay the same for 100 ms (or after 2 s): a baseline taken while
+ * a pool refills would count its passing netlink socket. */
+export async function quietFds(): Promise<string[]> {
+  const end = Date.now() + 2000;
+  let last = openFds();
+  while (Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = openFds();
+    if (JSON.stringify(now) === JSON.stringify(last)) return now;
+    last = now;
+  }
+  return last;
 }
 
 /** Skips the calling test or hook, printing why, when missing names a missing prerequisite; under

@@ -8,6 +8,15 @@ const debug = createDebug('corral:net');
 /** How many never-used namespaces are kept ready. */
 const POOL_SIZE = 4;
 
+let shared: NetnsPool | undefined;
+
+/** The pool every runtime of this process shares (the namespaces are alike for all of them), so
+ * the fds held ready stay POOL_SIZE however many runtimes a process makes. */
+export function processNetnsPool(): NetnsPool {
+  shared ??= new NetnsPool();
+  return shared;
+}
+
 /** Fresh network namespaces with lo up, made ahead of demand on a worker thread, so a container
  * with `network: 'none'` joins one instead of making its own on the start path (issue 11). A
  * never-used namespace is as isolated as a new one; each is handed out once. Root only: an

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, create, CorralError } from '../../lib/index.ts';
-import { makeBusyboxRoot, openFds, rmRoot, rootless, settledFds, zombieChildren } from '../helpers.ts';
+import { makeBusyboxRoot, quietFds, rmRoot, rootless, settledFds, zombieChildren } from '../helpers.ts';
 
 describe(`errors (${rootless ? 'rootless' : 'root'})`, () => {
   let root: string;
@@ -33,7 +33,7 @@ describe(`errors (${rootless ? 'rootless' : 'root'})`, () => {
   });
 
   it('rejects a missing rootfs before anything is created', async () => {
-    const before = openFds();
+    const before = await quietFds();
     await assert.rejects(run({ command: ['true'], rootfs: join(root, 'missing') }), (e: CorralError) => {
       assert.equal(e.code, 'ENOENT');
       assert.equal(e.path, join(root, 'missing'));
@@ -69,7 +69,7 @@ describe(`errors (${rootless ? 'rootless' : 'root'})`, () => {
 
   it('leaves no process or fd behind after failed launches', async () => {
     await run({ command: ['true'], rootfs: root });
-    const before = openFds();
+    const before = await quietFds();
     for (let i = 0; i < 20; i++) {
       await assert.rejects(run({ command: ['no-such-program'], rootfs: root }), { code: 'ENOENT', step: /resolve command 'no-such-program'/ });
       await assert.rejects(create({ command: ['no-such-program'], rootfs: root }), { code: 'ENOENT', step: /resolve command 'no-such-program'/ });
