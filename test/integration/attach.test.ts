@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { create, Runtime } from '../../lib/index.ts';
-import { makeBusyboxRoot, openFds, rmRoot, rootless } from '../helpers.ts';
+import { makeBusyboxRoot, openFds, quietFds, rmRoot, rootless } from '../helpers.ts';
 import { spawnOnPty } from '../host-pty.ts';
 import { TerminalSession } from '../terminal-session.ts';
 
@@ -56,7 +56,7 @@ describe(`attach (${rootless ? 'rootless' : 'root'})`, () => {
   });
 
   it('connects to piped stdio (stderr apart), detaches on abort, and refuses bad detach keys', async () => {
-    const fds = openFds();
+    const fds = await quietFds();
     {
       await using c = await create({ command: sh('while read line; do echo "out:$line"; echo "err:$line" >&2; done'), rootfs: root });
       await c.start();

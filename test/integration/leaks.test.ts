@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Runtime } from '../../lib/index.ts';
-import { eventually, liveChildren, makeBusyboxRoot, mountTable, netnsFds, openFds, rmRoot, rootless, tmpEntries, treeEntries, settledFds, zombieChildren } from '../helpers.ts';
+import { eventually, liveChildren, makeBusyboxRoot, mountTable, netnsFds, quietFds, rmRoot, rootless, tmpEntries, treeEntries, settledFds, zombieChildren } from '../helpers.ts';
 
 /** The processes in a cgroup and all its subgroups. */
 function cgroupProcs(dir: string): string[] {
@@ -63,7 +63,7 @@ describe(`nothing leaks (${rootless ? 'rootless' : 'root'})`, () => {
     await rt.run({ command: ['true'], rootfs: root });
     await rt.run({ command: ['true'] });
     const stateBefore = await settledState();
-    const fds = openFds();
+    const fds = await quietFds();
     const nets = netnsFds();
     const mounts = mountTable();
     const tmp = tmpEntries();
@@ -77,7 +77,7 @@ describe(`nothing leaks (${rootless ? 'rootless' : 'root'})`, () => {
     assert.deepEqual(await settledState(), stateBefore, 'the runtime root kept something');
     assert.deepEqual(zombieChildren(), []);
     assert.deepEqual(await settledFds(fds), fds);
-    // openFds leaves out network namespaces: the runtimes' pools of prepared ones (at most 4 each)
+    // openFds leaves out network namespaces: the process's pool of prepared ones (at most 4)
     // may hold some, but 1,000 containers must not have left theirs.
     assert.ok(netnsFds() <= nets + 4, `${netnsFds()} network namespace fds are open, ${nets} before`);
     assert.equal(mountTable(), mounts);
@@ -89,7 +89,7 @@ describe(`nothing leaks (${rootless ? 'rootless' : 'root'})`, () => {
   it('500 containers alive at once can be created, waited for and removed', async function () {
     this.timeout(180_000);
     const stateBefore = await settledState();
-    const fds = openFds();
+    const fds = await quietFds();
     const host = snapshot();
     const containers = await Promise.all(Array.from({ length: 500 }, () => rt.create({ command: ['sleep', '60'], rootfs: root, network: 'host' })));
     await Promise.all(containers.map((c) => c.start()));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { run, create } from '../../lib/index.ts';
-import { makeBusyboxRoot, openFds, rmRoot, rootless, zombieChildren } from '../helpers.ts';
+import { makeBusyboxRoot, openFds, quietFds, rmRoot, rootless, zombieChildren } from '../helpers.ts';
 import { TerminalSession } from '../terminal-session.ts';
 
 const sh = (script: string) => ['/bin/sh', '-c', script];
@@ -59,7 +59,7 @@ describe(`terminals: spec.tty, exec and spawn with tty (${rootless ? 'rootless' 
   });
 
   it('ends the terminal stream when the process exits, leaving no fd behind', async () => {
-    const fds = openFds();
+    const fds = await quietFds();
     const c = await create({ command: sh('echo bye'), rootfs: root, tty: true });
     const ended = new Promise<void>((resolve) => c.terminal!.on('end', resolve).resume());
     await c.start();
@@ -70,7 +70,7 @@ describe(`terminals: spec.tty, exec and spawn with tty (${rootless ? 'rootless' 
   });
 
   it('leaves no fd or process behind when a launch with a terminal fails', async () => {
-    const fds = openFds();
+    const fds = await quietFds();
     await assert.rejects(run({ command: ['/no/such/command'], rootfs: root, tty: true, init: true }), { code: 'ENOENT', syscall: 'execve' });
     await assert.rejects(create({ command: ['/no/such/command'], rootfs: root, tty: true }), { code: 'ENOENT' });
     const c = await create({ command: ['sleep', '100'], rootfs: root });
@@ -109,7 +109,7 @@ describe(`terminals: spec.tty, exec and spawn with tty (${rootless ? 'rootless' 
   });
 
   it('spawn() with pipes streams stdin to stdout while it runs; kill() signals it; await using ends what is left', async () => {
-    const fds = openFds();
+    const fds = await quietFds();
     {
       await using c = await create({ command: ['sleep', '100'], rootfs: root });
       await c.start();
