@@ -137,6 +137,25 @@ export async function settledFds(expected: string[]): Promise<string[]> {
   return openFds();
 }
 
+/** What each of this process's fds is (readlink of /proc/self/fd/N), by number. */
+export function fdTargets(): Map<string, string> {
+  const what = (fd: string): string => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return '?';
+    }
+  };
+  return new Map(openFds().map((fd) => [fd, what(fd)]));
+}
+
+/** What differs between the fds of `before` (fdTargets) and those open now, for a message. */
+export function fdDiff(before: Map<string, string>): string {
+  const now = fdTargets();
+  const list = (from: Map<string, string>, other: Map<string, string>): string => [...from].filter(([fd]) => !other.has(fd)).map(([fd, t]) => `${fd} ${t}`).join(', ') || 'none';
+  return `opened: ${list(now, before)}; closed: ${list(before, now)}`;
+}
+
 /** This process's fds once they stay the same for 100 ms (or after 2 s): a baseline taken while
  * a pool refills would count its passing netlink socket. */
 export async function quietFds(): Promise<string[]> {

@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Runtime } from '../../lib/index.ts';
-import { eventually, liveChildren, makeBusyboxRoot, mountTable, netnsFds, quietFds, rmRoot, rootless, tmpEntries, treeEntries, settledFds, zombieChildren } from '../helpers.ts';
+import { eventually, liveChildren, makeBusyboxRoot, mountTable, netnsFds, fdDiff, fdTargets, openFds, quietFds, rmRoot, rootless, tmpEntries, treeEntries, settledFds, zombieChildren } from '../helpers.ts';
 
 /** The processes in a cgroup and all its subgroups. */
 function cgroupProcs(dir: string): string[] {
@@ -64,6 +64,7 @@ describe(`nothing leaks (${rootless ? 'rootless' : 'root'})`, () => {
     await rt.run({ command: ['true'] });
     const stateBefore = await settledState();
     const fds = await quietFds();
+    const targets = fdTargets();
     const nets = netnsFds();
     const mounts = mountTable();
     const tmp = tmpEntries();
@@ -76,7 +77,10 @@ describe(`nothing leaks (${rootless ? 'rootless' : 'root'})`, () => {
     // first the background deletion of layers ends (it holds fds while it runs)
     assert.deepEqual(await settledState(), stateBefore, 'the runtime root kept something');
     assert.deepEqual(zombieChildren(), []);
-    assert.deepEqual(await settledFds(fds), fds);
+    // By count: 1,000 leaking runs would add fds; the runtime's own long-lived fds may be replaced
+    // meanwhile by others of the same kind (seen once in ~10 runs as one closed, another opened).
+    await eventually(() => openFds().length <= fds.length, 2000);
+    assert.ok(openFds().length <= fds.length, `${openFds().length} fds open, ${fds.length} before: ${fdDiff(targets)}`);
     // openFds leaves out network namespaces: the process's pool of prepared ones (at most 4)
     // may hold some, but 1,000 containers must not have left theirs.
     assert.ok(netnsFds() <= nets + 4, `${netnsFds()} network namespace fds are open, ${nets} before`);
