@@ -38,8 +38,14 @@ export async function runStep(create: (spec: ContainerSpec) => Promise<Container
     step.onOutput(chunk);
     tail = Buffer.concat([tail, chunk]).subarray(-TAIL_BYTES);
   };
+  // Killed when it runs; one aborted before or while it starts is killed once started.
   const abort = (): void => {
-    if (container.status === 'running' || container.status === 'created') container.kill('SIGKILL');
+    if (container.status !== 'running') return;
+    try {
+      container.kill('SIGKILL');
+    } catch {
+      // it ended meanwhile
+    }
   };
   try {
     container.stdin?.end();
@@ -48,7 +54,9 @@ export async function runStep(create: (spec: ContainerSpec) => Promise<Container
       s.on('data', collect).on('end', resolve).on('close', resolve).on('error', () => resolve());
     }));
     step.signal?.addEventListener('abort', abort, { once: true });
+    step.signal?.throwIfAborted();
     await container.start();
+    if (step.signal?.aborted) abort();
     const exit = await container.wait();
     await Promise.all(streams);
     step.signal?.throwIfAborted();
