@@ -100,8 +100,9 @@ export class OciStore {
       const { launchOciInit } = await import('./oci-create.ts');
       const init = await launchOciInit(id, config, bundle, join(dir, 'exec.fifo'), options.consoleSocket);
       const record: Record_ = { ociVersion: String(config.ociVersion ?? OCI_VERSION), id, pid: init.pid, startTime: startTime(init.pid) ?? '', bundle, rootfs: init.rootfs, created: new Date().toISOString(), annotations: init.annotations, cgroup: init.cgroup, config };
-      writeFileSync(join(dir, 'state.json.tmp'), JSON.stringify(record));
-      renameSync(join(dir, 'state.json.tmp'), join(dir, 'state.json'));
+      const lines = ociStateLines(record, this.#render(record, record.pid, 'created'));
+      if (lines !== null) writeAtomically(join(dir, 'state.lines'), lines);
+      writeAtomically(join(dir, 'state.json'), JSON.stringify(record));
       return init.pid;
     } catch (e) {
       rmSync(dir, { recursive: true, force: true });
@@ -112,8 +113,12 @@ export class OciStore {
   /** runc's state of a container. */
   state(id: string): OciState {
     const r = this.#read(id);
+    return this.#render(r, this.#alive(r) ? r.pid : 0, this.#status(r));
+  }
+
+  #render(r: Record_, pid: number, status: OciState['status']): OciState {
     const annotations = Object.keys(r.annotations).length > 0 ? { annotations: r.annotations } : {};
-    return { ociVersion: r.ociVersion, id, pid: this.#alive(r) ? r.pid : 0, status: this.#status(r), bundle: r.bundle, rootfs: r.rootfs, created: r.created, owner: '', ...annotations };
+    return { ociVersion: r.ociVersion, id: r.id, pid, status, bundle: r.bundle, rootfs: r.rootfs, created: r.created, owner: '', ...annotations };
   }
 
   #alive(r: Record_): boolean {
@@ -220,6 +225,27 @@ export class OciStore {
     for (let i = 0; i < 200 && this.#alive(r); i++) await new Promise((done) => setTimeout(done, 5));
     rmSync(this.#dir(id), { recursive: true, force: true });
   }
+}
+
+/** runc's state JSON as `state` prints it. */
+export function ociStateJson(state: OciState): string {
+  return `${JSON.stringify(state, null, 2)}\n`;
+}
+
+/** ROOT/ID/state.lines, what bindings/oci-front.c (the native front end) reads to run start, state,
+ * kill and delete without Node: the format is described there. Null when a value would not fit on
+ * a line (the front end then hands every command to Node). */
+function ociStateLines(r: Record_, state: OciState): string | null {
+  const cgroup = r.cgroup ?? '';
+  if (cgroup.includes('\n') || r.startTime.includes('\n')) return null;
+  // Poststop hooks run in Node's delete.
+  const deleteInC = (r.config.hooks?.poststop?.length ?? 0) === 0 ? 1 : 0;
+  return `corral-oci-state 1\n${r.pid}\n${r.startTime}\n${cgroup}\n${deleteInC}\n${ociStateJson(state)}`;
+}
+
+function writeAtomically(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
 }
 
 function signalPid(pid: number, signal: number): void {
