@@ -4,7 +4,7 @@
 // terminal (--console-socket), exec, ps, pause/resume, kill, and nothing left behind. As root only.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,12 +13,14 @@ import { busyboxLayout } from '../image-fixtures.ts';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(repo, 'dist/cli/oci/main.js');
+// What the shim runs: the native front end, which execs Node (on PATH) on cli for what it leaves.
+const front = join(repo, 'bindings/build/corral-oci');
 const IMAGE = 'corral.test/busybox:base';
 const V2 = '/sys/fs/cgroup/unified';
 
 if (rootless) describe('corral-oci as an unprivileged user', function () {
   it('refuses --rootless=true with a clear error (root only for now)', function () {
-    const r = spawnSync(process.execPath, [cli, '--rootless=true', 'list'], { encoding: 'utf8' });
+    const r = spawnSync(front, ['--rootless=true', 'list'], { encoding: 'utf8' });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /root only/);
   });
@@ -36,7 +38,7 @@ if (!rootless) describe('containerd with corral-oci as its runc binary', functio
     const r = spawnSync('ctr', ['--address', join(dir, 'containerd.sock'), '--namespace', namespace, ...args], { encoding: 'utf8', timeout: 30_000 });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   };
-  const runtime = (): string[] => ['--snapshotter', 'native', '--runc-binary', join(dir, 'corral-oci'), '--runc-root', join(dir, 'runc')];
+  const runtime = (): string[] => ['--snapshotter', 'native', '--runc-binary', front, '--runc-root', join(dir, 'runc')];
   const taskStatus = (id: string): string | undefined => ctr('task', 'ls').stdout.split('\n').find((l) => l.startsWith(`${id} `))?.trim().split(/\s+/)[2];
   const shims = (): number[] => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
     try {
@@ -51,11 +53,8 @@ if (!rootless) describe('containerd with corral-oci as its runc binary', functio
     for (const tool of ['containerd', 'ctr', 'containerd-shim-runc-v2']) {
       assert.equal(spawnSync('sh', ['-c', `command -v ${tool}`]).status, 0, `${tool} drives these tests (apt-get install containerd)`);
     }
-    assert.ok(existsSync(cli), `${cli} is built (npm run build)`);
+    assert.ok(existsSync(cli) && existsSync(front), `${cli} and ${front} are built (npm run build)`);
     dir = mkdtempSync(join(tmpdir(), 'corral-containerd-'));
-    // The shim runs the runc binary by path: a script running this Node on the built CLI.
-    writeFileSync(join(dir, 'corral-oci'), `#!/bin/sh\nexec ${process.execPath} ${cli} "$@"\n`);
-    chmodSync(join(dir, 'corral-oci'), 0o755);
     writeFileSync(join(dir, 'config.toml'), [
       'version = 2',
       `root = "${dir}/root"`,

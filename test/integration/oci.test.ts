@@ -9,11 +9,14 @@ import { fileURLToPath } from 'node:url';
 import { alive, eventually, makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
 import { availableControllers, findV2Mount } from '../../lib/cgroup/hierarchy.ts';
 
-const cli = fileURLToPath(new URL('../../lib/cli/oci/main.ts', import.meta.url));
+// The command as installed: the native front end (start, state, kill, delete), which execs Node on
+// dist/cli/oci/main.js for the rest; 'node' is that Node entry point alone.
+const front = fileURLToPath(new URL('../../bindings/build/corral-oci', import.meta.url));
+const cli = fileURLToPath(new URL('../../dist/cli/oci/main.js', import.meta.url));
 type Result = { status: number | null; stdout: string; stderr: string };
 
-function runtime(name: 'runc' | 'corral-oci', root: string, ...args: string[]): Result {
-  const [bin, pre] = name === 'runc' ? ['runc', []] : [process.execPath, ['--import', 'tsx', cli]];
+function runtime(name: 'runc' | 'corral-oci' | 'node', root: string, ...args: string[]): Result {
+  const [bin, pre] = name === 'runc' ? ['runc', []] : name === 'node' ? [process.execPath, [cli]] : [front, []];
   // Files, not pipes: a created init keeps the caller's stdio, so a pipe would never reach EOF.
   const out = join(tmpdir(), `oci-out-${process.pid}`);
   const err = join(tmpdir(), `oci-err-${process.pid}`);
@@ -105,6 +108,38 @@ if (!rootless) describe('corral-oci (runc command line) against runc', function 
       assert.match(last.msg, /does not exist/);
     });
   }
+
+  it('the native front end and Node agree: the same state JSON when created, running, paused and stopped, the same errors', async function () {
+    const root = join(dir, 'agree');
+    const b = withRoot(bundle(dir, ['sleep', '100'], (c) => { c.annotations = { 'org.example/a': 'x "quoted"\nline' }; }));
+    assert.equal(runtime('corral-oci', root, 'create', '--bundle', b, 'a1').status, 0);
+    try {
+      const same = (status: string): void => {
+        const ours = runtime('corral-oci', root, 'state', 'a1');
+        assert.equal(ours.stdout, runtime('node', root, 'state', 'a1').stdout);
+        assert.equal(JSON.parse(ours.stdout).status, status);
+      };
+      same('created');
+      assert.equal(runtime('corral-oci', root, 'start', 'a1').status, 0);
+      same('running');
+      assert.equal(runtime('corral-oci', root, 'pause', 'a1').status, 0);
+      same('paused');
+      assert.equal(runtime('corral-oci', root, 'resume', 'a1').status, 0);
+      assert.match(runtime('corral-oci', root, 'start', 'a1').stderr, /cannot start a container that is running/, 'an error is Node\'s');
+      assert.match(runtime('corral-oci', root, 'kill', 'a1', 'NOSUCH').stderr, /unknown signal "NOSUCH"/);
+      assert.match(runtime('corral-oci', root, 'delete', 'a1').stderr, /stop it first or use --force/);
+      const pid = JSON.parse(runtime('corral-oci', root, 'state', 'a1').stdout).pid as number;
+      assert.equal(runtime('corral-oci', root, 'kill', 'a1', 'sigkill').status, 0);
+      assert.ok(await eventually(() => !alive(pid), 5000));
+      same('stopped');
+      assert.match(runtime('corral-oci', root, 'kill', 'a1', '9').stderr, /container not running/);
+    } finally {
+      assert.equal(runtime('corral-oci', root, 'delete', '--force', 'a1').status, 0);
+    }
+    assert.equal(existsSync(join(root, 'a1')), false);
+    assert.equal(existsSync('/sys/fs/cgroup/unified/corral-oci/a1'), false);
+    assert.match(runtime('corral-oci', root, 'state', 'a1').stderr, /container "a1" does not exist/);
+  });
 
   it('maps the config: readonly root, hostname, env, cwd, user, rlimits, capabilities, tmpfs and bind mounts, pids limit', function () {
     const b = withRoot(bundle(dir, ['sh', '-c', 'touch /x 2>/dev/null && echo rw || echo ro; hostname; echo $FOO; pwd; id -u; id -g; ulimit -n; grep CapBnd /proc/self/status; touch /scratch/f && echo tmpfs-rw; cat /data/marker']));
