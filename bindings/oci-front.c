@@ -4,7 +4,8 @@
  * delete: Node's start-up (~50-90 ms here) paid for start, state, kill and delete would be most of a
  * cycle. This program does those four itself when the case is the simple one, from the line-based
  * ROOT/ID/state.lines that lib/container/oci-container.ts writes beside state.json at create, and
- * for everything else execs Node on dist/cli/oci/main.js with argv unchanged: other commands, other
+ * for everything else execs Node on dist/corral-oci.js (dist/cli/oci/main.js bundled into one file
+ * by bundle-oci.mjs) with argv unchanged: other commands, other
  * flags, anything unexpected, and every error (Node reports it, with runc's json log, once). It
  * hands over before its first side effect, or after side effects that Node's own command redoes
  * harmlessly (delete), so the outcome is Node's.
@@ -37,13 +38,13 @@
 static int g_argc;
 static char **g_argv;
 
-/* Execs Node on dist/cli/oci/main.js (found from this binary: bindings/build/corral-oci) with the
+/* Execs Node on dist/corral-oci.js (found from this binary: bindings/build/corral-oci) with the
  * same arguments; never returns. */
 static void node(void) {
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n <= 0) {
-    fprintf(stderr, "corral-oci: readlink /proc/self/exe (to find dist/cli/oci/main.js) failed: %s\n", strerror(errno));
+    fprintf(stderr, "corral-oci: readlink /proc/self/exe (to find dist/corral-oci.js) failed: %s\n", strerror(errno));
     exit(127);
   }
   exe[n] = 0;
@@ -52,7 +53,7 @@ static void node(void) {
     if (slash) *slash = 0;
   }
   char main_js[PATH_MAX + 32];
-  snprintf(main_js, sizeof main_js, "%s/dist/cli/oci/main.js", exe);
+  snprintf(main_js, sizeof main_js, "%s/dist/corral-oci.js", exe);
   char **args = calloc((size_t)g_argc + 2, sizeof *args);
   if (!args) exit(127);
   args[0] = "node";

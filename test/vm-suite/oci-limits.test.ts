@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { findV2Mount } from '../../lib/cgroup/hierarchy.ts';
 import { makeBusyboxRoot, rmRoot } from '../helpers.ts';
 
-const cli = fileURLToPath(new URL('../../lib/cli/oci/main.ts', import.meta.url));
+// The native front end, which execs Node on dist/cli/oci/main.js for create and update.
+const front = fileURLToPath(new URL('../../bindings/build/corral-oci', import.meta.url));
 
 describe('corral-oci resources in a pure cgroup v2 kernel, beside runc', function () {
   this.timeout(300_000);
@@ -30,7 +31,7 @@ describe('corral-oci resources in a pure cgroup v2 kernel, beside runc', functio
 
   /** Runs a runtime's command; its stdio are files (a created init keeps them open). */
   const runtime = (name: 'runc' | 'corral-oci', input: string | null, ...args: string[]): { status: number | null; stderr: string } => {
-    const [bin, pre] = name === 'runc' ? ['runc', []] : [process.execPath, ['--import', 'tsx', cli]];
+    const [bin, pre] = name === 'runc' ? ['runc', []] : [front, []];
     const err = join(dir, `err-${name}`);
     const fd = openSync(err, 'w');
     const r = spawnSync(bin, [...pre, '--root', join(dir, `root-${name}`), ...args], { input: input ?? '', stdio: ['pipe', 'ignore', fd] });

@@ -10,13 +10,14 @@ type Command = (store: OciStore, args: string[]) => number | Promise<number>;
 
 /** Each command's module and function, loaded when it runs: a start-up of Node pays only for the
  * modules its command needs (state, start, kill and delete no spec compiler), and containerd's
- * shim starts us once per call. */
-const COMMANDS: Record<string, [module: string, exported: string]> = {
-  create: ['./create.ts', 'createCommand'], start: ['./start.ts', 'startCommand'], state: ['./state.ts', 'stateCommand'],
-  kill: ['./kill.ts', 'killCommand'], delete: ['./delete.ts', 'deleteCommand'], run: ['./run.ts', 'runCommand'],
-  exec: ['./exec.ts', 'execCommand'], ps: ['./ps.ts', 'psCommand'], pause: ['./pause.ts', 'pauseCommand'],
-  resume: ['./pause.ts', 'resumeCommand'], list: ['./list.ts', 'listCommand'], update: ['./update.ts', 'updateCommand'],
-  events: ['./events.ts', 'eventsCommand'], spec: ['./spec.ts', 'specCommand'], features: ['./features.ts', 'featuresCommand'],
+ * shim starts us once per call. Literal imports, so that dist/corral-oci.js (one file, see
+ * bindings/bundle-oci.mjs) holds them all. */
+const COMMANDS: Record<string, [load: () => Promise<object>, exported: string]> = {
+  create: [() => import('./create.ts'), 'createCommand'], start: [() => import('./start.ts'), 'startCommand'], state: [() => import('./state.ts'), 'stateCommand'],
+  kill: [() => import('./kill.ts'), 'killCommand'], delete: [() => import('./delete.ts'), 'deleteCommand'], run: [() => import('./run.ts'), 'runCommand'],
+  exec: [() => import('./exec.ts'), 'execCommand'], ps: [() => import('./ps.ts'), 'psCommand'], pause: [() => import('./pause.ts'), 'pauseCommand'],
+  resume: [() => import('./pause.ts'), 'resumeCommand'], list: [() => import('./list.ts'), 'listCommand'], update: [() => import('./update.ts'), 'updateCommand'],
+  events: [() => import('./events.ts'), 'eventsCommand'], spec: [() => import('./spec.ts'), 'specCommand'], features: [() => import('./features.ts'), 'featuresCommand'],
 };
 const USAGE = `usage: corral-oci [--root DIR] [--log FILE] [--log-format text|json] COMMAND [ARGS...]
 commands: ${Object.keys(COMMANDS).join(', ')}; --version`;
@@ -60,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
     if (parsed.command === '--help' || parsed.command === undefined) return process.stdout.write(`${USAGE}\n`), parsed.command ? 0 : 1;
     const entry = COMMANDS[parsed.command];
     if (!entry) throw new CorralError(`unknown command "${parsed.command}"`, { code: 'ERR_INVALID_ARG_VALUE' });
-    const command = ((await import(entry[0])) as Record<string, Command>)[entry[1]]!;
+    const command = ((await entry[0]()) as Record<string, Command>)[entry[1]]!;
     return await command(new OciStore(parsed.root), parsed.args);
   } catch (e) {
     logError(log, e instanceof Error ? e.message : String(e));
