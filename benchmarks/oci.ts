@@ -1,13 +1,14 @@
 /**
  * corral-oci against runc and crun: one create + start + delete --force cycle of /bin/true from
  * the same bundle (runc's spec, no terminal, a busybox root), as containerd's shim runs them, plus
- * what Node's own start-up costs (`node -e 0`), side by side in one run.
+ * corral-oci without its native front end (Node for every command, dist/cli/oci/main.js) and what
+ * Node's own start-up costs (`node -e 0`), side by side in one run.
  *
  *   node --import tsx benchmarks/oci.ts [--runs N]      (or: npm run bench:oci)
  *
  * crun refuses hybrid cgroups: on such a host it is left out here and the script runs itself
  * again inside the pure cgroup v2 VM of test/vm (TCG emulation: compare the ratios there, not the
- * absolute times). corral-oci runs from dist/ (npm run build first). Prints medians and ratios; it
+ * absolute times). corral-oci is bindings/build/corral-oci and dist/ (npm run build first). Prints medians and ratios; it
  * asserts nothing.
  */
 import { spawnSync } from 'node:child_process';
@@ -17,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { interleaved, median, rerunInVm, runsArg } from './common.ts';
 
+const front = fileURLToPath(new URL('../bindings/build/corral-oci', import.meta.url));
 const cli = fileURLToPath(new URL('../dist/cli/oci/main.js', import.meta.url));
 
 /** A runtime's command line: the binary and what comes before --root. */
@@ -61,14 +63,15 @@ async function measure(runs: number): Promise<void> {
   try {
     const bundle = makeBundle(dir);
     const runtimes: Runtime[] = [
-      { name: 'corral-oci', argv: [process.execPath, cli] },
+      { name: 'corral-oci', argv: [front] },
+      { name: 'corral-oci (Node only)', argv: [process.execPath, cli] },
       { name: 'runc', argv: ['runc'] },
       ...(existsSync('/usr/bin/crun') && crunWorks(dir, bundle) ? [{ name: 'crun', argv: ['crun'] }] : []),
     ];
     let n = 0;
     const cycle = async (rt: Runtime): Promise<number> => {
       const id = `bench-${n++}`;
-      const root = ['--root', join(dir, `root-${rt.name}`)];
+      const root = ['--root', join(dir, `root-${rt.name.replace(/\W+/g, '-')}`)];
       const t0 = performance.now();
       runOk([...rt.argv, ...root, 'create', '--bundle', bundle, id], `${rt.name} create`);
       runOk([...rt.argv, ...root, 'start', id], `${rt.name} start`);
@@ -90,8 +93,8 @@ async function measure(runs: number): Promise<void> {
     const ours = ms.get('corral-oci')!;
     for (const rt of variants) {
       const m = ms.get(rt.name)!;
-      const ratio = rt === nodeStart ? '(Node start-up, paid 3 times per cycle)' : rt.name === 'corral-oci' ? '' : `corral-oci / ${rt.name} = ${(ours / m).toFixed(2)}x`;
-      console.log(`  ${rt.name.padEnd(12)} median ${m.toFixed(1).padStart(7)} ms   ${ratio}`.trimEnd());
+      const ratio = rt === nodeStart ? '(Node start-up, paid once per cycle: create)' : rt.name === 'corral-oci' ? '' : `corral-oci / ${rt.name} = ${(ours / m).toFixed(2)}x`;
+      console.log(`  ${rt.name.padEnd(24)} median ${m.toFixed(1).padStart(7)} ms   ${ratio}`.trimEnd());
     }
     if (!runtimes.some((rt) => rt.name === 'crun')) console.log('  (crun refuses this host\'s cgroups: it is compared in the VM)');
   } finally {

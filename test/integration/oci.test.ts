@@ -64,7 +64,8 @@ if (!rootless) describe('corral-oci (runc command line) against runc', function 
       const root = join(dir, `root-${name}`);
       const b = withRoot(bundle(dir, ['sh', '-c', 'read x < /dev/null; sleep 2; exit 7']));
       const pidFile = join(dir, `pid-${name}`);
-      assert.equal(runtime(name, root, 'create', '--bundle', b, '--pid-file', pidFile, 'c1').status, 0);
+      const made = runtime(name, root, 'create', '--bundle', b, '--pid-file', pidFile, 'c1');
+      assert.equal(made.status, 0, made.stderr);
       const pid = Number(readFileSync(pidFile, 'utf8'));
       const created = JSON.parse(runtime(name, root, 'state', 'c1').stdout);
       assert.deepEqual(Object.keys(created).sort(), ['bundle', 'created', 'id', 'ociVersion', 'owner', 'pid', 'rootfs', 'status']);
