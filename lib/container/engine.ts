@@ -1,5 +1,6 @@
 import { CorralError } from '../sys/errors.ts';
 import { launchNow, launchPending, withoutDumpable, type LaunchSpec } from '../spawn/launch.ts';
+import { sharedUserNamespace } from '../spawn/shared-user-namespace.ts';
 import { startSupervisor, SUPERVISED_NETNS_FD, type StartedSupervisor } from '../spawn/supervised-launch.ts';
 import type { CgroupManager } from '../cgroup/manager.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
@@ -41,6 +42,9 @@ export interface EngineParts {
   rootless: boolean;
   /** The map of the containers' user namespaces. */
   idMap: IdMap;
+  /** Whether containers with subordinate ranges are made in the process's shared user namespace
+   * of that map (RuntimeConfig.userNamespace). */
+  sharedUserNamespace: boolean;
   cgroups: CgroupManager;
   volumes: VolumeStore;
   networks: NetworkStore;
@@ -343,7 +347,7 @@ export class ContainerEngine {
       // With a terminal, fds 0-2 are /dev/null until the terminal replaces them.
       stdio = openStdio(resolved.tty ? 'ignore' : resolved.stdio);
       consoleSocket = resolved.tty && new ConsoleSocket();
-      const launch = this.#launchSpec(resolved, stdio, host, consoleSocket);
+      const launch = await this.#inSharedUserNamespace(this.#launchSpec(resolved, stdio, host, consoleSocket));
       // pasta needs the container's pid before exec: such a run() takes the create() path.
       const pasta = resolved.network === 'pasta';
       const proc = now && !pasta ? await launchNow(launch) : await launchPending(launch);
@@ -378,6 +382,14 @@ export class ContainerEngine {
   async #image(ref: string, pull: PullPolicy): Promise<ResolvedImage> {
     if (!this.#parts.images) throw new CorralError('this runtime has no image store', { code: 'ERR_INVALID_SPEC' });
     return this.#parts.images.resolve(ref, pull);
+  }
+
+  /** A launch with subordinate ranges made in the shared user namespace of its map, when the
+   * runtime shares one (no newuidmap at the start). */
+  async #inSharedUserNamespace(launch: LaunchSpec): Promise<LaunchSpec> {
+    if (!launch.idMap || !this.#parts.sharedUserNamespace) return launch;
+    const { idMap, ...rest } = launch;
+    return { ...rest, userNamespaceFd: await sharedUserNamespace(idMap) };
   }
 
   /** netnsFd: the fd of the prepared network namespace as the cloning process holds it (a

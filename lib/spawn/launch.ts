@@ -32,6 +32,11 @@ export interface LaunchSpec {
   /** A user namespace map with subordinate ranges, written by the parent through newuidmap and
    * newgidmap while the child waits (the setup then has no USERNS_MAPS op). */
   idMap?: IdMap;
+  /** A long-lived user namespace (shared-user-namespace.ts) to make the container's namespaces in
+   * instead of a new one: the child joins it, execs the executor image, unshares the other
+   * namespaces of cloneFlags and forks the container's first process into them (a new pid
+   * namespace takes a child), which reports its pid; no newuidmap at the start. */
+  userNamespaceFd?: number;
 }
 
 /** A child process started by a launch: pid and pidfd (ours to close). */
@@ -63,7 +68,7 @@ function closeFdsOp(keep: number[], exe = executorImageFd()): PlanOp {
  * of node that /proc/self/exe hands out (CVE-2019-5736, test/security/cve-2019-5736-proc-self-exe.test.ts). */
 function withReexec(ops: PlanOp[], keep: number[], exe = executorImageFd()): PlanOp[] {
   if (liftedDefences.hostExe) return ops;
-  const maps = ops.findIndex((o) => o.name === 'USERNS_MAPS' || o.name === 'AWAIT_MAPS');
+  const maps = ops.findIndex((o) => o.name === 'USERNS_MAPS' || o.name === 'AWAIT_MAPS' || (o.name === 'SETNS' && o.fields.nstype === CLONE.NEWUSER));
   const at = (maps >= 0 ? maps : ops.findIndex((o) => o.name === 'CLOSE_FDS')) + 1;
   return [...ops.slice(0, at), op.reexec({ step: 'exec the executor image', exe, keep }), ...ops.slice(at)];
 }
@@ -114,6 +119,46 @@ async function mapIds(child: LaunchedProcess, spec: LaunchSpec, maps: MapsPipe |
   close(maps.write);
 }
 
+/** The start of a plan in a shared user namespace (spec.userNamespaceFd), right after the inherited
+ * fds are closed: join it (the executor image is exec'd next), make the other namespaces there,
+ * fork the container's first process into them. */
+function sharedUserNamespaceOps(spec: LaunchSpec): PlanOp[] {
+  if (spec.userNamespaceFd === undefined) return [];
+  const flags = spec.cloneFlags & ~CLONE.NEWUSER;
+  return [
+    op.setns({ step: 'join the shared user namespace', fd: spec.userNamespaceFd, nstype: CLONE.NEWUSER }),
+    ...(flags ? [op.unshare({ step: 'create the container namespaces in the shared user namespace', flags })] : []),
+    op.forkIntoParent({ step: 'fork the container process into its namespaces', cgroupFd: -1 }),
+  ];
+}
+
+/** The flags of the clone: in a shared user namespace none, its namespaces are made after the join. */
+function launchCloneFlags(spec: LaunchSpec): bigint {
+  return spec.userNamespaceFd === undefined ? spec.cloneFlags : 0n;
+}
+
+/** The fds the first close keeps: the shared user namespace's too, until the join (it is
+ * close-on-exec and not kept across the executor image's exec). */
+function firstKeep(spec: LaunchSpec, keep: number[]): number[] {
+  return spec.userNamespaceFd === undefined ? keep : [...keep, spec.userNamespaceFd];
+}
+
+/** The container's first process of a plan in a shared user namespace: the forked one whose pid
+ * the helper reported (our child through CLONE_PARENT), the helper reaped; else the child itself. */
+function forkedProcess(spec: LaunchSpec, child: LaunchedProcess, records: readonly StatusRecord[]): LaunchedProcess | null {
+  if (spec.userNamespaceFd === undefined) return child;
+  const forked = records.find((r) => r.kind === 'pid');
+  exitWatcher.watch(child.pidfd, () => close(child.pidfd));
+  return forked ? { pid: forked.value, pidfd: pidfdOpen(forked.value) } : null;
+}
+
+/** Whether the records so far tell how the setup went: a ready or error record, and in a shared
+ * user namespace the forked process's pid too (the helper's record and the forked process's may
+ * come in either order), which must be reaped even when it failed. */
+function setupSettled(spec: LaunchSpec, records: readonly StatusRecord[]): boolean {
+  return records.some((r) => r.kind !== 'pid') && (spec.userNamespaceFd === undefined || records.some((r) => r.kind === 'pid'));
+}
+
 /** The error a failed step reports. */
 export function stepError(ops: readonly PlanOp[], record: StatusRecord): CorralError {
   const failed = ops[record.step];
@@ -153,7 +198,7 @@ export function withoutDumpable(ops: PlanOp[]): PlanOp[] {
 export function runPlan(spec: LaunchSpec, statusFd: number, mapsFd: number | null = null): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
   const keep = keptFds([0, 1, 2, statusFd, ...(spec.keepFds ?? []), ...(mapsFd === null ? [] : [mapsFd])]);
-  return withoutDumpable(withReexec([...stdioOps(spec.stdio), closeFdsOp(keep), ...awaitMapsOps(mapsFd), ...spec.setup, ...resolve, ...exec], keep));
+  return withoutDumpable(withReexec([...stdioOps(spec.stdio), closeFdsOp(firstKeep(spec, keep)), ...awaitMapsOps(mapsFd), ...sharedUserNamespaceOps(spec), ...spec.setup, ...resolve, ...exec], keep));
 }
 
 /** The plan of a container's first process that waits for start() before exec (launchPending,
@@ -164,8 +209,9 @@ export function pendingPlan(spec: LaunchSpec, statusFd: number, startFd: number,
   const keep = keptFds([0, 1, 2, statusFd, startFd, ...(spec.keepFds ?? []), ...(mapsFd === null ? [] : [mapsFd])]);
   return withReexec([
     ...stdioOps(fds.stdio),
-    closeFdsOp(keep, fds.exe),
+    closeFdsOp(firstKeep(spec, keep), fds.exe),
     ...awaitMapsOps(mapsFd),
+    ...sharedUserNamespaceOps(spec),
     ...spec.setup,
     ...resolve,
     op.waitStart({ step: 'wait for start', fd: startFd }),
@@ -215,7 +261,7 @@ export async function launchNow(spec: LaunchSpec): Promise<LaunchedProcess> {
   try {
     maps = mapsPipe(spec);
     ops = runPlan(spec, statusWrite, maps?.read ?? null);
-    child = clonePlan(encodePlan(ops, statusWrite), spec.cloneFlags | (maps ? 0n : CLONE.VM | CLONE.VFORK), spec.cgroupFd);
+    child = clonePlan(encodePlan(ops, statusWrite), launchCloneFlags(spec) | (maps ? 0n : CLONE.VM | CLONE.VFORK), spec.cgroupFd);
   } catch (e) {
     close(statusRead);
     if (maps) { close(maps.read); close(maps.write); }
@@ -230,14 +276,17 @@ export async function launchNow(spec: LaunchSpec): Promise<LaunchedProcess> {
     let data = Buffer.alloc(0);
     for (let chunk = readNow(statusRead, 64); chunk?.length; chunk = readNow(statusRead, 64)) {
       data = Buffer.concat([data, chunk]);
-      if (parseRecords(data).some((r) => r.kind === 'error')) break;
+      if (parseRecords(data).some((r) => r.kind === 'error') && setupSettled(spec, parseRecords(data))) break;
     }
-    const failure = parseRecords(data).find((r) => r.kind === 'error');
-    if (failure) {
-      await reapFailed(child.pidfd);
-      throw stepError(ops, failure);
+    const records = parseRecords(data);
+    const failure = records.find((r) => r.kind === 'error');
+    const container = forkedProcess(spec, child, records);
+    if (failure || !container) {
+      if (container) await reapFailed(container.pidfd);
+      if (failure) throw stepError(ops, failure);
+      throw new CorralError('the container process exited during setup', { code: 'ERR_SETUP_FAILED', step: 'setup' });
     }
-    return child;
+    return container;
   } finally {
     close(statusRead);
   }
@@ -269,7 +318,7 @@ export async function launchPending(spec: LaunchSpec): Promise<PendingProcess> {
   try {
     maps = mapsPipe(spec);
     ops = pendingPlan(spec, statusWrite, startRead, undefined, maps?.read ?? null);
-    child = clonePlan(encodePlan(ops, statusWrite), spec.cloneFlags, spec.cgroupFd);
+    child = clonePlan(encodePlan(ops, statusWrite), launchCloneFlags(spec), spec.cgroupFd);
   } catch (e) {
     close(statusRead);
     close(startWrite);
@@ -287,17 +336,26 @@ export async function launchPending(spec: LaunchSpec): Promise<PendingProcess> {
     throw e;
   }
   const channel = new StatusChannel(statusRead);
-  const first = await channel.next();
-  if (first?.kind !== 'ready') {
+  // In a shared user namespace the helper's pid record and the forked process's first record may
+  // come in either order.
+  const records: StatusRecord[] = [];
+  while (!setupSettled(spec, records)) {
+    const r = await channel.next();
+    if (!r) break;
+    records.push(r);
+  }
+  const first = records.find((r) => r.kind !== 'pid');
+  const container = forkedProcess(spec, child, records);
+  if (first?.kind !== 'ready' || !container) {
     channel.close();
     close(startWrite);
-    await reapFailed(child.pidfd);
+    if (container) await reapFailed(container.pidfd);
     if (first?.kind === 'error') throw stepError(ops, first);
     throw new CorralError('the container process exited during setup', { code: 'ERR_SETUP_FAILED', step: 'setup' });
   }
   let settled = false;
   return {
-    ...child,
+    ...container,
     async start() {
       if (settled) throw new CorralError('the container was already started', { code: 'ERR_CONTAINER_STATE' });
       settled = true;
