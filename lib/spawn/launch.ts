@@ -121,7 +121,9 @@ async function mapIds(child: LaunchedProcess, spec: LaunchSpec, maps: MapsPipe |
 
 /** The start of a plan in a shared user namespace (spec.userNamespaceFd), right after the inherited
  * fds are closed: join it (the executor image is exec'd next), make the other namespaces there,
- * fork the container's first process into them. */
+ * fork the container's first process into them. Root of one container then has capabilities over
+ * the others' namespaces; its own pid and mount namespaces keep their processes out of its reach
+ * (test/security/shared-userns-isolation.test.ts). */
 function sharedUserNamespaceOps(spec: LaunchSpec): PlanOp[] {
   if (spec.userNamespaceFd === undefined) return [];
   const flags = spec.cloneFlags & ~CLONE.NEWUSER;
@@ -276,7 +278,8 @@ export async function launchNow(spec: LaunchSpec): Promise<LaunchedProcess> {
     let data = Buffer.alloc(0);
     for (let chunk = readNow(statusRead, 64); chunk?.length; chunk = readNow(statusRead, 64)) {
       data = Buffer.concat([data, chunk]);
-      if (parseRecords(data).some((r) => r.kind === 'error') && setupSettled(spec, parseRecords(data))) break;
+      const records = parseRecords(data);
+      if (records.some((r) => r.kind === 'error') && setupSettled(spec, records)) break;
     }
     const records = parseRecords(data);
     const failure = records.find((r) => r.kind === 'error');
