@@ -62,7 +62,8 @@ enum op_code {
 	OP_RESOLVE_COMMAND = 21,/* s0 name, s1 PATH */
 	OP_WAIT_START = 22,     /* n0 read end of the start pipe */
 	OP_SETNS = 23,          /* n0 fd, n1 nstype */
-	OP_FORK_INTO_PARENT = 24, /* n0 cgroup fd to be born in, or -1 */
+	OP_FORK_INTO_PARENT = 24, /* n0 cgroup fd to be born in, or -1; n1 1: share our memory until
+	                         * the new process execs (CLONE_VM|CLONE_VFORK, before OP_REEXEC) */
 	OP_EXEC = 25,           /* s0 argv list, s1 envp list */
 	OP_UMASK = 26,          /* n0 mask */
 	OP_CLOEXEC_FROM = 27,   /* n0 first fd */

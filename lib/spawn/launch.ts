@@ -33,9 +33,9 @@ export interface LaunchSpec {
    * newgidmap while the child waits (the setup then has no USERNS_MAPS op). */
   idMap?: IdMap;
   /** A long-lived user namespace (shared-user-namespace.ts) to make the container's namespaces in
-   * instead of a new one: the child joins it, execs the executor image, unshares the other
-   * namespaces of cloneFlags and forks the container's first process into them (a new pid
-   * namespace takes a child), which reports its pid; no newuidmap at the start. */
+   * instead of a new one: the child joins it, unshares the other namespaces of cloneFlags and
+   * forks the container's first process into them (a new pid namespace takes a child), then
+   * reports its pid; no newuidmap at the start. */
   userNamespaceFd?: number;
 }
 
@@ -68,7 +68,7 @@ function closeFdsOp(keep: number[], exe = executorImageFd()): PlanOp {
  * of node that /proc/self/exe hands out (CVE-2019-5736, test/security/cve-2019-5736-proc-self-exe.test.ts). */
 function withReexec(ops: PlanOp[], keep: number[], exe = executorImageFd()): PlanOp[] {
   if (liftedDefences.hostExe) return ops;
-  const maps = ops.findIndex((o) => o.name === 'USERNS_MAPS' || o.name === 'AWAIT_MAPS' || (o.name === 'SETNS' && o.fields.nstype === CLONE.NEWUSER));
+  const maps = ops.findIndex((o) => o.name === 'USERNS_MAPS' || o.name === 'AWAIT_MAPS' || (o.name === 'FORK_INTO_PARENT' && o.fields.shareMemory));
   const at = (maps >= 0 ? maps : ops.findIndex((o) => o.name === 'CLOSE_FDS')) + 1;
   return [...ops.slice(0, at), op.reexec({ step: 'exec the executor image', exe, keep }), ...ops.slice(at)];
 }
@@ -120,8 +120,8 @@ async function mapIds(child: LaunchedProcess, spec: LaunchSpec, maps: MapsPipe |
 }
 
 /** The start of a plan in a shared user namespace (spec.userNamespaceFd), right after the inherited
- * fds are closed: join it (the executor image is exec'd next), make the other namespaces there,
- * fork the container's first process into them. Root of one container then has capabilities over
+ * fds are closed: join it, make the other namespaces there, fork the container's first process
+ * into them (sharing memory until it execs the executor image, next). Root of one container then has capabilities over
  * the others' namespaces; its own pid and mount namespaces keep their processes out of its reach
  * (test/security/shared-userns-isolation.test.ts). */
 function sharedUserNamespaceOps(spec: LaunchSpec): PlanOp[] {
@@ -130,7 +130,7 @@ function sharedUserNamespaceOps(spec: LaunchSpec): PlanOp[] {
   return [
     op.setns({ step: 'join the shared user namespace', fd: spec.userNamespaceFd, nstype: CLONE.NEWUSER }),
     ...(flags ? [op.unshare({ step: 'create the container namespaces in the shared user namespace', flags })] : []),
-    op.forkIntoParent({ step: 'fork the container process into its namespaces', cgroupFd: -1 }),
+    op.forkIntoParent({ step: 'fork the container process into its namespaces', cgroupFd: -1, shareMemory: true }),
   ];
 }
 
@@ -139,8 +139,8 @@ function launchCloneFlags(spec: LaunchSpec): bigint {
   return spec.userNamespaceFd === undefined ? spec.cloneFlags : 0n;
 }
 
-/** The fds the first close keeps: the shared user namespace's too, until the join (it is
- * close-on-exec and not kept across the executor image's exec). */
+/** The fds the first close keeps: the shared user namespace's too (it is close-on-exec and not
+ * kept across the executor image's exec). */
 function firstKeep(spec: LaunchSpec, keep: number[]): number[] {
   return spec.userNamespaceFd === undefined ? keep : [...keep, spec.userNamespaceFd];
 }

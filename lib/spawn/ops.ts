@@ -162,8 +162,10 @@ export const op = {
   /** Reports ready, then blocks until the parent writes a byte to the start pipe. */
   waitStart: define<{ fd: number }>('WAIT_START', 'read', (f) => ({ n: [f.fd] })),
   setns: define<{ fd: number; nstype: bigint }>('SETNS', 'setns', (f) => ({ n: [f.fd, f.nstype] })),
-  /** Forks a sibling (CLONE_PARENT), born in cgroupFd's group when >= 0, that goes on with the plan. */
-  forkIntoParent: define<{ cgroupFd: number }>('FORK_INTO_PARENT', 'clone3', (f) => ({ n: [f.cgroupFd] })),
+  /** Forks a sibling (CLONE_PARENT), born in cgroupFd's group when >= 0, that goes on with the plan;
+   * shareMemory: it shares the forking process's memory until it execs (CLONE_VM|CLONE_VFORK),
+   * which waits for that (before the exec of the executor image, so only one process execs it). */
+  forkIntoParent: define<{ cgroupFd: number; shareMemory?: boolean }>('FORK_INTO_PARENT', 'clone3', (f) => ({ n: [f.cgroupFd, f.shareMemory ? 1 : 0] })),
   exec: define<{ argv: readonly string[]; envp: readonly string[] }>('EXEC', 'execve', (f) => ({ lists: [f.argv, f.envp] })),
   umask: define<{ mask: number }>('UMASK', 'umask', (f) => ({ n: [f.mask] })),
   cloexecFrom: define<{ fd: number }>('CLOEXEC_FROM', 'close_range', (f) => ({ n: [f.fd] })),
