@@ -130,7 +130,10 @@ function sharedUserNamespaceOps(spec: LaunchSpec): PlanOp[] {
   return [
     op.setns({ step: 'join the shared user namespace', fd: spec.userNamespaceFd, nstype: CLONE.NEWUSER }),
     ...(flags ? [op.unshare({ step: 'create the container namespaces in the shared user namespace', flags })] : []),
-    op.forkIntoParent({ step: 'fork the container process into its namespaces', cgroupFd: -1, shareMemory: true }),
+    // Sharing memory only until the exec of the executor image right after: without that exec (the
+    // lifted twin of test/security/cve-2019-5736-proc-self-exe.test.ts) the helper would wait for
+    // the command's exec, which a create() holds until start(), while we wait for the helper's pid record.
+    op.forkIntoParent({ step: 'fork the container process into its namespaces', cgroupFd: -1, shareMemory: !liftedDefences.hostExe }),
   ];
 }
 
