@@ -3,13 +3,14 @@ import { constants } from 'node:os';
 import type { AttachOptions } from '../index.ts';
 import { usageError } from './parse.ts';
 import { cliRuntime, ROOT_OPTION } from './runtime-option.ts';
-import { onProxiedSignals } from './terminal.ts';
+import { hostTerminalSize, onProxiedSignals, rawInput } from './terminal.ts';
 
 const USAGE = `usage: corral attach [--no-stdin] [--detach-keys KEYS] [--sig-proxy true|false] [--root DIR] CONTAINER
 
 Connects this terminal to a running container's output (a detached one's from now on) and its
-input when it takes any, until it exits (then exits with its exit code) or the detach keys are
-typed (default ctrl-p,ctrl-q; the container goes on).
+input when it takes any (run -i), until it exits (then exits with its exit code) or the detach
+keys are typed (default ctrl-p,ctrl-q; the container goes on). To a container's terminal (run -t)
+our input goes in raw mode (Ctrl-C is a key for it) and its window size follows ours.
 
       --no-stdin          do not connect our input
       --detach-keys KEYS  the keys that detach: comma-separated characters or ctrl-X
@@ -45,11 +46,22 @@ export async function attachCommand(args: string[]): Promise<number> {
     if (sigProxy === 'false') letGo.abort();
     else if (container.status === 'running') container.kill(signal);
   });
+  const undo = [stopProxy];
+  if (container.inspect().tty) {
+    const resize = (): void => {
+      const size = hostTerminalSize();
+      if (size && container.status === 'running') void container.resize(size).catch(() => {});
+    };
+    resize();
+    process.stdout.on('resize', resize);
+    undo.push(() => process.stdout.off('resize', resize));
+    if (options.stdin) undo.push(rawInput());
+  }
   try {
     const result = await container.attach(options);
     if (result.detached) return 0;
     return result.exit.exitCode ?? 128 + (constants.signals[result.exit.signal!] ?? 0);
   } finally {
-    stopProxy();
+    undo.reverse().forEach((f) => f());
   }
 }

@@ -188,9 +188,8 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   const runtime = await runtimeFor(values.root);
   if (values.detach) {
     if (commit || timeout !== undefined) throw usageError(`--detach does not go with ${commit ? 'commit' : '--timeout'} (see corral --help)`);
-    if (flags.tty || flags.interactive) throw usageError('--detach does not go with -i or -t yet (a detached container has no terminal)');
     delete spec.stdio;
-    const detached = await runtime.run({ ...spec, detached: true, ...(values.name === undefined ? {} : { name: values.name }), ...(values.restart === undefined ? {} : { restart: values.restart }), ...(values.rm ? { autoRemove: true } : {}) });
+    const detached = await runtime.run({ ...spec, detached: true, ...(flags.interactive ? { interactive: true } : {}), ...(values.name === undefined ? {} : { name: values.name }), ...(values.restart === undefined ? {} : { restart: values.restart }), ...(values.rm ? { autoRemove: true } : {}) });
     console.log(detached.id);
     return 0;
   }
