@@ -164,7 +164,7 @@ static void open_attach(void)
 	snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/attach", s.dir);
 	unlinkat(s.dir, "attach", 0);
 	attach_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	/* 0600: only the container's owner may attach (test/security/attach-socket-owner.test.ts). */
+	/* 0600: only the container's owner may attach (test/security/attach-socket-other-user.test.ts). */
 	mode_t mask = umask(077);
 	int bound = attach_fd < 0 ? -1 : bind(attach_fd, (struct sockaddr *)&addr, sizeof addr);
 	umask(mask);
@@ -1068,15 +1068,16 @@ int main(int argc, char **argv)
 		}
 		if (poll(p, 5 + ATTACHERS, (int)wait) < 0)
 			continue;
+		/* Attachers first: one that connected before start gets the first output. */
+		if (p[4].revents)
+			accept_attachers();
+		for (int i = 0; i < ATTACHERS; i++)
+			if (p[5 + i].revents && attachers[i].fd == p[5 + i].fd)
+				attacher_input(&attachers[i]);
 		if (p[2].revents)
 			pump(&s.out);
 		if (p[3].revents)
 			pump(&s.err);
-		for (int i = 0; i < ATTACHERS; i++)
-			if (p[5 + i].revents && attachers[i].fd == p[5 + i].fd)
-				attacher_input(&attachers[i]);
-		if (p[4].revents)
-			accept_attachers();
 		/* Commands first: a 'x' written before the signal that ended the command must count. */
 		if (p[1].revents)
 			control();
