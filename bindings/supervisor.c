@@ -165,7 +165,7 @@ static void open_attach(void)
 	unlinkat(s.dir, "attach", 0);
 	attach_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	/* 0600: only the container's owner may attach (test/security/attach-socket-other-user.test.ts). */
-	mode_t mask = umask(077);
+	mode_t mask = umask(0177);
 	int bound = attach_fd < 0 ? -1 : bind(attach_fd, (struct sockaddr *)&addr, sizeof addr);
 	umask(mask);
 	if (bound < 0 || listen(attach_fd, ATTACHERS) < 0)
