@@ -134,16 +134,19 @@ enum { FRAME_STDIN = 0, FRAME_RESIZE = 1, FRAME_STDOUT = 1, FRAME_STDERR = 2 };
 #define FRAME_MAX 4096
 #define ATTACHER_BUFFER (256 * 1024)
 
+/* fd -1: a free slot; buf is allocated while it is taken, so no attacher costs no memory. */
 static struct attacher {
 	int fd;
 	size_t len;
-	unsigned char buf[3 + FRAME_MAX];
+	unsigned char *buf;
 } attachers[ATTACHERS];
 static int attach_fd = -1;
 
 static void drop_attacher(struct attacher *a)
 {
 	close(a->fd);
+	free(a->buf);
+	a->buf = 0;
 	a->fd = -1;
 	a->len = 0;
 }
@@ -189,7 +192,7 @@ static void accept_attachers(void)
 			if (attachers[i].fd < 0)
 				free_slot = &attachers[i];
 		/* With no output left to give (the run is over), it is let go at once. */
-		if (!free_slot || (s.out.fd < 0 && s.err.fd < 0)) {
+		if (!free_slot || (s.out.fd < 0 && s.err.fd < 0) || !(free_slot->buf = malloc(3 + FRAME_MAX))) {
 			close(fd);
 			continue;
 		}
@@ -229,7 +232,7 @@ static void attacher_frame(int type, const unsigned char *data, size_t len)
 
 static void attacher_input(struct attacher *a)
 {
-	ssize_t n = read(a->fd, a->buf + a->len, sizeof a->buf - a->len);
+	ssize_t n = read(a->fd, a->buf + a->len, 3 + FRAME_MAX - a->len);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {

@@ -47,7 +47,8 @@ export async function attachCommand(args: string[]): Promise<number> {
     else if (container.status === 'running') container.kill(signal);
   });
   const undo = [stopProxy];
-  if (container.inspect().tty) {
+  const { tty, openStdin } = container.inspect();
+  if (tty) {
     const resize = (): void => {
       const size = hostTerminalSize();
       if (size && container.status === 'running') void container.resize(size).catch(() => {});
@@ -55,7 +56,8 @@ export async function attachCommand(args: string[]): Promise<number> {
     resize();
     process.stdout.on('resize', resize);
     undo.push(() => process.stdout.off('resize', resize));
-    if (options.stdin) undo.push(rawInput());
+    // Raw only when our keys go to it: else Ctrl-C must stay ours (a signal to proxy).
+    if (options.stdin && openStdin) undo.push(rawInput());
   }
   try {
     const result = await container.attach(options);

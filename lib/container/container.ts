@@ -57,6 +57,9 @@ export interface ContainerInfo {
   labels: Record<string, string>;
   /** It has a terminal (spec.tty; docker inspect's Config.Tty). */
   tty: boolean;
+  /** attach() sends input to it: its terminal or piped stdin, a detached one's made with
+   * interactive (docker inspect's Config.OpenStdin). */
+  openStdin: boolean;
   createdAt: string;
   exit: ExitInfo | null;
   cgroupPath: string | null;
@@ -180,6 +183,7 @@ export class Container extends EventEmitter<ContainerEvents> {
       env: { ...this.#spec.env },
       image: this.#spec.image,
       tty: this.#spec.tty !== null,
+      openStdin: this.#owner.attachSocket ? this.#owner.attachSocket.input : this.terminal !== null || this.stdin !== null,
       labels: { ...this.labels },
       createdAt: this.#createdAt,
       exit: this.#exit,

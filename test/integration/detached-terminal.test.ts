@@ -79,6 +79,18 @@ describe(`detached containers with a terminal or stdin (${rootless ? 'rootless' 
     assert.match(logged.map((e) => e.log).join(''), /typed-5\r\n[^]*again-2\r\n/);
   });
 
+  it('run -dt without -i: corral attach shows the terminal but keeps our keys cooked, so Ctrl-C stays ours (--sig-proxy false: it detaches)', async () => {
+    const id = corral(['run', '-dt', '--root', fx.store, '--rootfs', fx.rootfs, '--', 'sh', '-c', 'while :; do echo tick-$(tty); sleep 0.1; done']);
+    const p = spawnOnPty([process.execPath, cli, 'attach', '--sig-proxy', 'false', '--root', fx.store, id]);
+    // Our terminal adds its \r to the container terminal's \r\n: its output mode stays ours too.
+    await p.session.waitFor(/tick-\/dev\/pts\/\d+\r+\n/);
+    p.terminal.write('\x03');
+    assert.deepEqual(await p.exited, { code: 0, signal: null });
+    p.terminal.destroy();
+    assert.equal(fx.runtime.get(id)!.status, 'running');
+    assert.deepEqual(fx.runtime.get(id)!.inspect().openStdin, false);
+  });
+
   it('run -di: stdin kept as a pipe, echoed by cat to corral attach and to a second attacher at once; no input without -i', async () => {
     const id = corral(['run', '-di', '--root', fx.store, '--rootfs', fx.rootfs, '--', 'cat']);
     const other = captured();
