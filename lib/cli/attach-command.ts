@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { constants } from 'node:os';
-import type { AttachOptions } from '../index.ts';
+import type { AttachOptions, Container } from '../index.ts';
 import { usageError } from './parse.ts';
 import { cliRuntime, ROOT_OPTION } from './runtime-option.ts';
 import { hostTerminalSize, onProxiedSignals, rawInput } from './terminal.ts';
@@ -37,13 +37,23 @@ export async function attachCommand(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw usageError('corral attach takes one CONTAINER (see corral attach --help)');
   const sigProxy = values['sig-proxy'] ?? 'true';
   if (sigProxy !== 'true' && sigProxy !== 'false') throw usageError(`--sig-proxy must be true or false, got '${sigProxy}'`);
-  const container = cliRuntime(values.root).find(positionals[0]!);
+  return attachHere(cliRuntime(values.root).find(positionals[0]!), { stdin: !values['no-stdin'], detachKeys: values['detach-keys'], sigProxy: sigProxy === 'true' });
+}
+
+/** Connects our terminal to the container until it exits (its exit code) or we detach (0); start,
+ * when given, starts it once attached (corral start -a), or before when it has stopped (attach
+ * needs it created or running). */
+export async function attachHere(container: Container, flags: { stdin: boolean; detachKeys: string | undefined; sigProxy: boolean }, start?: () => Promise<void>): Promise<number> {
+  if (start && container.status === 'stopped') {
+    await start();
+    start = undefined;
+  }
   const letGo = new AbortController();
   const options: AttachOptions = { stdout: process.stdout, stderr: process.stderr, signal: letGo.signal };
-  if (!values['no-stdin']) options.stdin = process.stdin;
-  if (values['detach-keys'] !== undefined) options.detachKeys = values['detach-keys'];
+  if (flags.stdin) options.stdin = process.stdin;
+  if (flags.detachKeys !== undefined) options.detachKeys = flags.detachKeys;
   const stopProxy = onProxiedSignals((signal) => {
-    if (sigProxy === 'false') letGo.abort();
+    if (!flags.sigProxy) letGo.abort();
     else if (container.status === 'running') container.kill(signal);
   });
   const undo = [stopProxy];
@@ -60,7 +70,15 @@ export async function attachCommand(args: string[]): Promise<number> {
     if (options.stdin && openStdin) undo.push(rawInput());
   }
   try {
-    const result = await container.attach(options);
+    const attached = container.attach(options);
+    try {
+      await start?.();
+    } catch (e) {
+      letGo.abort();
+      await attached.catch(() => {});
+      throw e;
+    }
+    const result = await attached;
     if (result.detached) return 0;
     return result.exit.exitCode ?? 128 + (constants.signals[result.exit.signal!] ?? 0);
   } finally {

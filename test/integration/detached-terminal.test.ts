@@ -135,6 +135,16 @@ describe(`detached containers with a terminal or stdin (${rootless ? 'rootless' 
     assert.match(out.text(), /22 77\r\n\/dev\/pts\/\d+\r\n/);
   });
 
+  it('corral start -ai: a created detached container started with our terminal attached, its exit code ours', async () => {
+    const c = await fx.runtime.create({ detached: true, tty: true, interactive: true, rootfs: fx.rootfs, command: ['/bin/sh', '-c', 'echo started-$(tty); read line; echo got-$line; exit 5'] });
+    const p = spawnOnPty([process.execPath, cli, 'start', '-a', '-i', '--root', fx.store, c.id]);
+    await p.session.waitFor(/started-\/dev\/pts\/\d+\r\n/);
+    p.session.type('typed\r');
+    await p.session.waitFor(/got-typed\r\n/);
+    assert.deepEqual(await p.exited, { code: 5, signal: null });
+    p.terminal.destroy();
+  });
+
   it('refuses resize() of a container without a terminal, naming it', async () => {
     const c = await fx.runtime.run({ detached: true, rootfs: fx.rootfs, command: ['/bin/sleep', '100'] });
     await assert.rejects(c.resize({ cols: 10, rows: 10 }), { code: 'ERR_CONTAINER_STATE', message: new RegExp(`container ${c.id} has no terminal`) });
