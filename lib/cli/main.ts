@@ -16,11 +16,11 @@ import { parseRunArgs, runEnvironment, runExtraHosts, runLimits, runUser } from 
 const USAGE = `usage: corral run [options] IMAGE [COMMAND [ARG...]] | corral run [options] [--rootfs DIR] -- COMMAND [ARG...]
        corral commit [options] IMAGE NEWREF [COMMAND...]   (run, then store the changes as NEWREF)
        corral build [-t TAG] [-f FILE] [--build-arg K=V] [--target STAGE] [--no-cache] CONTEXT
-       corral run -d [--name NAME] [--restart POLICY] [options] ...   (detached: prints the id)
+       corral run -d [-i] [-t] [--name NAME] [--restart POLICY] [options] ...   (detached: prints the id)
        corral ps [-a] [-q] [--format json] | logs [-f] [--tail N] [--since T] [-t] CONTAINER
        corral exec [-it] [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
        corral attach [--no-stdin] [--detach-keys KEYS] [--sig-proxy BOOL] CONTAINER
-       corral start|stop [-t S]|restart [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
+       corral start [-a [-i]]|stop [-t S]|restart [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
        corral image import|export|ls|inspect|tag|rm|gc|du ...   (corral images, corral rmi REF)
        corral pull|push|login|logout ...                       (registries: corral pull --help)
        corral volume create|ls|inspect|rm|prune ...
