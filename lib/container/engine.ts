@@ -1,6 +1,6 @@
 import { CorralError } from '../sys/errors.ts';
 import { launchNow, launchPending, withoutDumpable, type LaunchSpec } from '../spawn/launch.ts';
-import { startSupervisor, SUPERVISED_NETNS_FD, type StartedSupervisor } from '../spawn/supervised-launch.ts';
+import { startSupervisor, SUPERVISED_CONSOLE_FD, SUPERVISED_NETNS_FD, type StartedSupervisor } from '../spawn/supervised-launch.ts';
 import type { CgroupManager } from '../cgroup/manager.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
 import { Container, type ContainerOwner } from './container.ts';
@@ -17,6 +17,7 @@ import { StateStore, type PersistedState } from './state-store.ts';
 import { SupervisedInit, supervisedStatus, tellSupervisor } from './supervisor-client.ts';
 import type { ContainerStatus } from './status.ts';
 import { readLogs } from './logs.ts';
+import { AttachConnection } from './attach-socket.ts';
 import { cgroupResource, HeldResources, imageLeaseResource, volumeResource, writableLayerResource, type HostResource } from './host-resources.ts';
 import type { ImageProvider, ResolvedImage } from './image-provider.ts';
 import { pullPolicy, type PullPolicy } from './pull-policy.ts';
@@ -213,6 +214,8 @@ export class ContainerEngine {
     return {
       ...this.#owner,
       logs: (options, ended) => readLogs(this.#store.dir(state.id), options, ended),
+      // State of an older version has no interactive: it took no input.
+      attachSocket: { open: () => AttachConnection.open(this.#store.dir(state.id)), input: state.options.interactive ?? false },
       supervision: () => {
         const record = this.#store.readProcess(state.id);
         return { supervisorPid: state.supervisor.pid, restartCount: record?.restartCount ?? 0, startedAt: record?.startedAt ?? null, finishedAt: record?.finishedAt ?? null };
@@ -259,8 +262,6 @@ export class ContainerEngine {
     const spec = await this.#withUserIds(named, image);
     const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter, this.#parts.idMap);
     await this.#setHome(resolved, image);
-    // Its terminal's master would have to live in the supervisor, which does not hold one yet.
-    if (resolved.tty) throw new CorralError('invalid container spec: a detached container cannot have a terminal (tty) yet', { code: 'ERR_INVALID_SPEC' });
     if (this.#containers.has(resolved.id)) {
       throw new CorralError(`a container with id ${resolved.id} already exists`, { code: 'ERR_CONTAINER_EXISTS' });
     }
@@ -277,6 +278,8 @@ export class ContainerEngine {
         logMaxFiles: options.logs.maxFiles,
         restart: options.restart.policy,
         maxRetries: options.restart.maxRetries,
+        tty: resolved.tty !== null,
+        interactive: options.interactive,
         exitCommand: options.autoRemove ? this.#parts.removeCommand(resolved.id) : null,
         networkHelper: pastaPublished && pastaCommand(pastaPublished, join(dir, 'network.pid')),
       });
@@ -284,7 +287,7 @@ export class ContainerEngine {
       if (pastaPublished) host.state.ports = pastaPublished;
       const network = host.state.network;
       const proc = await supervisor.launch(
-        this.#launchSpec(resolved, noStdio(), host, null, SUPERVISED_NETNS_FD),
+        this.#launchSpec(resolved, noStdio(), host, resolved.tty && SUPERVISED_CONSOLE_FD, SUPERVISED_NETNS_FD),
         host.state.cgroup?.path ?? null,
         host.state.layer?.kind === 'disk' ? host.state.layer.work : null,
         // The supervisor opens its own fd of the namespace from ours.
@@ -343,7 +346,7 @@ export class ContainerEngine {
       // With a terminal, fds 0-2 are /dev/null until the terminal replaces them.
       stdio = openStdio(resolved.tty ? 'ignore' : resolved.stdio);
       consoleSocket = resolved.tty && new ConsoleSocket();
-      const launch = this.#launchSpec(resolved, stdio, host, consoleSocket);
+      const launch = this.#launchSpec(resolved, stdio, host, consoleSocket?.childFd ?? null);
       // pasta needs the container's pid before exec: such a run() takes the create() path.
       const pasta = resolved.network === 'pasta';
       const proc = now && !pasta ? await launchNow(launch) : await launchPending(launch);
@@ -380,9 +383,9 @@ export class ContainerEngine {
     return this.#parts.images.resolve(ref, pull);
   }
 
-  /** netnsFd: the fd of the prepared network namespace as the cloning process holds it (a
-   * supervisor holds its own). */
-  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources, consoleSocket: ConsoleSocket | null, netnsFd = host.state.network?.nsfd): LaunchSpec {
+  /** consoleFd: the child's end of its console socket (spec.tty), or null; netnsFd: the fd of the
+   * prepared network namespace as the cloning process holds it (a supervisor holds its own). */
+  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources, consoleFd: number | null, netnsFd = host.state.network?.nsfd): LaunchSpec {
     const { cgroup, layer, image, mounts, network } = host.state;
     // test/security/host-root-runtime-root.test.ts: a container on the host's root never sees the
     // runtime's own root (other containers' layers, images, volumes).
@@ -396,8 +399,8 @@ export class ContainerEngine {
         // process of the container exists before its exec, and exec resets it).
         ? withoutDumpable(containerSetupOps(visible, context))
         : [...(network ? [joinNetworkOp(netnsFd!)] : []), ...containerSetupOps(visible, context)],
-      keepFds: [...(network ? [netnsFd!] : []), ...(consoleSocket ? [consoleSocket.childFd] : [])],
-      afterResolve: commandStartOps(spec, consoleSocket?.childFd ?? null),
+      keepFds: [...(network ? [netnsFd!] : []), ...(consoleFd === null ? [] : [consoleFd])],
+      afterResolve: commandStartOps(spec, consoleFd),
       beforeExec: lastStepOps(spec.hardening),
       command: spec.command,
       env: envList(spec.env),
