@@ -30,6 +30,7 @@ import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostRootEntries } from '../fs/rootfs.ts';
 import { isSingleIdMap, singleIdMap, type IdMap } from '../sys/id-map.ts';
+import type { OverlayMount } from '../fs/overlay-mount.ts';
 
 const SIGKILL = 9;
 
@@ -53,6 +54,9 @@ export interface EngineParts {
   homeOf: (lowerDirs: string[], uid: number) => Promise<string | null>;
   /** The command that removes a detached container by id (autoRemove: its supervisor becomes it). */
   removeCommand: (id: string) => string[];
+  /** How this kernel mounts a container's overlay, once known (probed in the background from the
+   * Runtime's construction on: lib/fs/overlay-probe.ts). */
+  overlayMount: () => Promise<OverlayMount>;
 }
 
 
@@ -286,8 +290,9 @@ export class ContainerEngine {
       host = await HeldResources.acquire(this.#resources, resolved, image, supervisor.tag);
       if (pastaPublished) host.state.ports = pastaPublished;
       const network = host.state.network;
+      const overlay = host.state.layer && (await this.#parts.overlayMount());
       const proc = await supervisor.launch(
-        this.#launchSpec(resolved, noStdio(), host, resolved.tty && SUPERVISED_CONSOLE_FD, SUPERVISED_NETNS_FD),
+        this.#launchSpec(resolved, noStdio(), host, resolved.tty && SUPERVISED_CONSOLE_FD, overlay, SUPERVISED_NETNS_FD),
         host.state.cgroup?.path ?? null,
         host.state.layer?.kind === 'disk' ? host.state.layer.work : null,
         // The supervisor opens its own fd of the namespace from ours.
@@ -343,10 +348,11 @@ export class ContainerEngine {
     let consoleSocket: ConsoleSocket | null = null;
     try {
       host = await HeldResources.acquire(this.#resources, resolved, image, null, now);
+      const overlay = host.state.layer && (await this.#parts.overlayMount());
       // With a terminal, fds 0-2 are /dev/null until the terminal replaces them.
       stdio = openStdio(resolved.tty ? 'ignore' : resolved.stdio);
       consoleSocket = resolved.tty && new ConsoleSocket();
-      const launch = this.#launchSpec(resolved, stdio, host, consoleSocket?.childFd ?? null);
+      const launch = this.#launchSpec(resolved, stdio, host, consoleSocket?.childFd ?? null, overlay);
       // pasta needs the container's pid before exec: such a run() takes the create() path.
       const pasta = resolved.network === 'pasta';
       const proc = now && !pasta ? await launchNow(launch) : await launchPending(launch);
@@ -383,15 +389,16 @@ export class ContainerEngine {
     return this.#parts.images.resolve(ref, pull);
   }
 
-  /** consoleFd: the child's end of its console socket (spec.tty), or null; netnsFd: the fd of the
-   * prepared network namespace as the cloning process holds it (a supervisor holds its own). */
-  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources, consoleFd: number | null, netnsFd = host.state.network?.nsfd): LaunchSpec {
+  /** consoleFd: the child's end of its console socket (spec.tty), or null; overlay: how the
+   * writable layer is mounted (null: the container has none); netnsFd: the fd of the prepared
+   * network namespace as the cloning process holds it (a supervisor holds its own). */
+  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources, consoleFd: number | null, overlay: OverlayMount | null, netnsFd = host.state.network?.nsfd): LaunchSpec {
     const { cgroup, layer, image, mounts, network } = host.state;
     // test/security/host-root-runtime-root.test.ts: a container on the host's root never sees the
     // runtime's own root (other containers' layers, images, volumes).
     const onHostRoot = spec.rootfs === null && !image && spec.namespaces.mount;
     const visible = onHostRoot ? { ...spec, maskedPaths: [...spec.maskedPaths, this.#parts.root] } : spec;
-    const context = { ownCgroup: cgroup !== null, layer, image, mounts, hostEntries: onHostRoot ? hostRootEntries(spec.hostRoot, mounts) : null, ownFiles: etcFiles(spec, mounts, onHostRoot) };
+    const context = { ownCgroup: cgroup !== null, layer, image, mounts, hostEntries: onHostRoot ? hostRootEntries(spec.hostRoot, mounts) : null, ownFiles: etcFiles(spec, mounts, onHostRoot), ...(overlay ? { overlayMount: overlay } : {}) };
     return {
       cloneFlags: network ? cloneFlags(spec, cgroup !== null) & ~CLONE.NEWNET : cloneFlags(spec, cgroup !== null),
       setup: spec.network === 'pasta'
