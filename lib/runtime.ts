@@ -8,6 +8,7 @@ import { VolumeStore } from './fs/volumes.ts';
 import { ContainerEngine } from './container/engine.ts';
 import { NetworkStore } from './net/network-store.ts';
 import { processNetnsPool } from './net/netns-pool.ts';
+import { probeOverlayMount } from './fs/overlay-probe.ts';
 import type { Container } from './container/container.ts';
 import type { ContainerSpec } from './container/spec.ts';
 import type { CreateSpec } from './container/detached-spec.ts';
@@ -104,7 +105,10 @@ export class Runtime {
     const engine = new ContainerEngine({
       stopTimeout, root, rootless, idMap, sharedUserNamespace: config.userNamespace !== 'per-container', cgroups, volumes, networks, netnsPool: rootless ? null : processNetnsPool(), images: containerImages(images, (ref) => registry.pull(ref)), homeOf: passwdHome,
       removeCommand: (id) => [process.execPath, ...process.execArgv, cliMain, 'rm', '-f', '--root', root, id],
+      overlayMount: probeOverlayMount,
     });
+    // Off the first container's start path: the answer is in by the time it is asked for.
+    void probeOverlayMount();
     this.#engine = engine;
     // A build is an image operation that runs containers: the one part that needs both.
     const prune = images.prune.bind(images);

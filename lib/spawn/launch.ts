@@ -1,5 +1,5 @@
 import { writeSync } from 'node:fs';
-import { cloneWithPlan, EBADMSG } from '../sys/native.ts';
+import { cloneWithPlan, cloneWithPlanAsync, EBADMSG, type CloneResult } from '../sys/native.ts';
 import { close, pidfdOpen, pipe, readNow } from '../sys/libc.ts';
 import { CorralError, syscallError } from '../sys/errors.ts';
 import { CLONE, PR } from '../sys/constants.ts';
@@ -182,7 +182,15 @@ function reapFailed(pidfd: number): Promise<void> {
 /** Clones a child that runs an encoded plan; a plan the executor refuses (bad magic, an op or a
  * slot or offset out of bounds) is an error before any child exists. */
 export function clonePlan(plan: Buffer, flags: bigint, cgroupFd: number | undefined): LaunchedProcess {
-  const child = cloneWithPlan(plan, flags, cgroupFd);
+  return cloned(cloneWithPlan(plan, flags, cgroupFd));
+}
+
+/** clonePlan on a libuv worker thread (lib/sys/native.ts cloneWithPlanAsync). */
+export async function clonePlanAsync(plan: Buffer, flags: bigint): Promise<LaunchedProcess> {
+  return cloned(await cloneWithPlanAsync(plan, flags));
+}
+
+function cloned(child: CloneResult): LaunchedProcess {
   if (child.pid === -EBADMSG) {
     const where = child.badOp < 0 ? 'in its header (magic, size or op count)' : `at op ${child.badOp}`;
     throw new CorralError(`the setup plan is malformed ${where}; the executor refused it and started nothing`, { code: 'ERR_INVALID_PLAN', step: 'check the setup plan' });
