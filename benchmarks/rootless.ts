@@ -120,6 +120,10 @@ try {
     console.log(`corral with the range vs podman on the same image: ${(medians[2]! / p).toFixed(3)}x (target 0.05x)`);
   }
 } finally {
+  // podman keeps a pause process (its long-lived user namespace) per XDG_RUNTIME_DIR: ours goes.
+  try {
+    process.kill(Number(readFileSync(join(podmanWork, 'xdg/libpod/tmp/pause.pid'), 'utf8')), 'SIGKILL');
+  } catch { /* podman did not run, or left none */ }
   // podman's user namespace has the same map as corral's: what either shifted goes through it.
   for (const dir of [work, podmanWork]) await removeTreeMapped(dir, callerIdMap());
 }
