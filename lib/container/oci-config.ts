@@ -6,6 +6,7 @@ import type { MountSpec } from '../fs/mounts.ts';
 import type { DeviceSpec } from './devices.ts';
 import type { RlimitSpec } from './hardening.ts';
 import type { Limits } from '../cgroup/limits.ts';
+import { sysctlWrites } from './oci-sysctl.ts';
 
 /** An OCI bundle's config.json turned into corral's terms. */
 export interface OciContainer {
@@ -18,6 +19,8 @@ export interface OciContainer {
   cgroupsPath: string | null;
   /** Namespaces given by path (a pod's sandbox: network, ipc, uts), joined instead of made. */
   joinNamespaces: { type: JoinableNamespace; path: string }[];
+  /** linux.sysctl as writes under the container's /proc/sys. */
+  sysctl: { path: string; text: string }[];
 }
 
 /** The namespace types a config may name by path. */
@@ -37,7 +40,7 @@ const NAMESPACES: Readonly<Record<string, keyof NonNullable<ContainerSpec['names
 const KNOWN = {
   top: new Set(['ociVersion', 'process', 'root', 'hostname', 'mounts', 'linux', 'annotations']),
   process: new Set(['terminal', 'consoleSize', 'user', 'args', 'env', 'cwd', 'capabilities', 'rlimits', 'noNewPrivileges', 'oomScoreAdj']),
-  linux: new Set(['namespaces', 'resources', 'seccomp', 'maskedPaths', 'readonlyPaths', 'cgroupsPath']),
+  linux: new Set(['namespaces', 'resources', 'seccomp', 'maskedPaths', 'readonlyPaths', 'cgroupsPath', 'sysctl']),
   resources: new Set(['memory', 'cpu', 'pids', 'devices']),
 };
 
@@ -172,6 +175,8 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
   for (const key of Object.keys(user)) if (!['uid', 'gid', 'additionalGids', 'umask'].includes(key)) throw unsupported(`process.user.${key}`, 'not implemented');
   if (user.umask !== undefined) throw unsupported('process.user.umask', 'not implemented');
 
+  const sysctl = sysctlWrites(linux.sysctl, linux.namespaces ?? []);
+  if (sysctl.length > 0 && !namespaces.mount) throw unsupported('linux.sysctl', 'it needs a mount namespace (the container\'s /proc is where it is written)');
   const limits = ociLimits(linux.resources);
   const spec: ContainerSpec = {
     id,
@@ -199,5 +204,5 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
     ...(linux.resources?.devices ? { devices: devices(linux.resources.devices) } : {}),
     ...(proc.rlimits ? { rlimits: rlimits(proc.rlimits) } : {}),
   };
-  return { spec, rootfs, annotations: config.annotations ?? {}, cgroupsPath: linux.cgroupsPath ?? null, joinNamespaces };
+  return { spec, rootfs, annotations: config.annotations ?? {}, cgroupsPath: linux.cgroupsPath ?? null, joinNamespaces, sysctl };
 }

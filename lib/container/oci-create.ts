@@ -65,7 +65,7 @@ export async function launchOciInit(id: string, config: Record<string, any>, bun
       ...joined.map((ns) => op.setns({ step: `join the ${ns.type} namespace ${ns.path}`, fd: ns.fd, nstype: JOIN_FLAGS[ns.type] })),
       // runc sets the config's hostname in a joined UTS namespace too.
       ...(joined.some((ns) => ns.type === 'uts') && typeof config.hostname === 'string' ? [op.sethostname({ step: `set hostname ${config.hostname}`, name: config.hostname })] : []),
-      ...withoutParentDeath(containerSetupOps(resolved, { ownCgroup: cgroup !== null, layer: null, image: null, mounts: resolved.mounts as PlannedMount[], hostEntries: null, ownFiles: [] })),
+      ...withoutParentDeath(containerSetupOps(resolved, { ownCgroup: cgroup !== null, layer: null, image: null, mounts: resolved.mounts as PlannedMount[], hostEntries: null, ownFiles: [], writes: oci.sysctl })),
     ];
     const ops = pendingPlan({
       cloneFlags: cloneFlags(resolved, cgroup !== null), setup, beforeExec: lastStepOps(resolved.hardening),
