@@ -40,6 +40,8 @@ interface Record_ {
 export interface OciCreateOptions {
   /** A unix socket path the caller listens on for the pty master (process.terminal). */
   consoleSocket?: string;
+  /** How many of our fds from 3 on the process gets (--preserve-fds). */
+  passFds?: number;
 }
 
 /** The OCI runtime spec version corral-oci implements. */
@@ -98,7 +100,7 @@ export class OciStore {
     try {
       // Loaded here only: state, start, kill and delete run without the spec compiler.
       const { launchOciInit } = await import('./oci-create.ts');
-      const init = await launchOciInit(id, config, bundle, join(dir, 'exec.fifo'), options.consoleSocket);
+      const init = await launchOciInit(id, config, bundle, join(dir, 'exec.fifo'), options);
       const record: Record_ = { ociVersion: String(config.ociVersion ?? OCI_VERSION), id, pid: init.pid, startTime: startTime(init.pid) ?? '', bundle, rootfs: init.rootfs, created: new Date().toISOString(), annotations: init.annotations, cgroup: init.cgroup, config };
       writeFileSync(join(dir, 'state.json.tmp'), JSON.stringify(record));
       renameSync(join(dir, 'state.json.tmp'), join(dir, 'state.json'));

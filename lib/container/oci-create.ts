@@ -16,6 +16,7 @@ import { cloneFlags, commandStartOps, containerSetupOps, envList, searchPath, wi
 import { lastStepOps } from './hardening.ts';
 import { resolveSpec } from './spec.ts';
 import { ociToSpec, type JoinableNamespace } from './oci-config.ts';
+import type { OciCreateOptions } from './oci-container.ts';
 
 const O_RDONLY = 0;
 const JOIN_FLAGS: Record<JoinableNamespace, bigint> = { network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS };
@@ -34,7 +35,8 @@ export interface OciInit {
  * start writes to it; with a terminal its pty master is sent to consoleSocket first. Its parent is
  * whoever ran the command (a shim), so it is not killed when we exit. On failure nothing of it is
  * left but the fifo (in the caller's state directory). */
-export async function launchOciInit(id: string, config: Record<string, any>, bundle: string, fifoPath: string, consoleSocket: string | undefined): Promise<OciInit> {
+export async function launchOciInit(id: string, config: Record<string, any>, bundle: string, fifoPath: string, options: OciCreateOptions): Promise<OciInit> {
+  const consoleSocket = options.consoleSocket;
   const oci = ociToSpec(id, config, bundle);
   const resolved = resolveSpec(oci.spec, false);
   if (resolved.tty && consoleSocket === undefined) throw new CorralError('process.terminal needs --console-socket (where the pty master is sent)', { code: 'ERR_INVALID_ARG_VALUE', step: 'process.terminal' });
@@ -71,6 +73,7 @@ export async function launchOciInit(id: string, config: Record<string, any>, bun
       cloneFlags: cloneFlags(resolved, cgroup !== null), setup, beforeExec: lastStepOps(resolved.hardening),
       afterResolve: commandStartOps(resolved, consoleFd >= 0 ? consoleFd : null), keepFds: [...(consoleFd >= 0 ? [consoleFd] : []), ...joined.map((ns) => ns.fd)],
       command: resolved.command, env: envList(resolved.env), searchPath: searchPath(resolved.env), stdio: [0, 1, 2],
+      ...(options.passFds ? { passFds: options.passFds } : {}),
     }, statusWrite, startFd);
     let child;
     try {

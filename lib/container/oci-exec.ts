@@ -4,15 +4,17 @@ import { connectUnix } from '../sys/sockets.ts';
 import { launchJoined, type LaunchedProcess } from '../spawn/launch.ts';
 import { joinSpec } from './exec.ts';
 import { ociToSpec } from './oci-config.ts';
-import type { OciStore } from './oci-container.ts';
+import type { OciCreateOptions, OciStore } from './oci-container.ts';
 import { resolveSpec } from './spec.ts';
 import { withoutParentDeath } from './setup.ts';
 
 /** Starts an OCI process (runc's `exec --process`: args, env, cwd, user, terminal, capabilities,
  * rlimits, noNewPrivileges) inside a running container of the store; the process is our child
  * (the caller waits for it, or leaves it to its subreaper) with our fds 0-2, or, with a terminal,
- * the pty whose master goes to consoleSocket. Returns its pid and a pidfd (the caller's to close). */
-export async function ociExec(store: OciStore, id: string, process: Record<string, any>, consoleSocket?: string): Promise<LaunchedProcess> {
+ * the pty whose master goes to options.consoleSocket, and options.passFds of our fds from 3 on.
+ * Returns its pid and a pidfd (the caller's to close). */
+export async function ociExec(store: OciStore, id: string, process: Record<string, any>, options: OciCreateOptions = {}): Promise<LaunchedProcess> {
+  const consoleSocket = options.consoleSocket;
   if (typeof process !== 'object' || process === null || !Array.isArray(process.args) || process.args.length === 0) {
     throw new CorralError('the exec process needs args: a non-empty array of strings', { code: 'ERR_INVALID_SPEC', step: 'process.args' });
   }
@@ -31,7 +33,7 @@ export async function ociExec(store: OciStore, id: string, process: Record<strin
     const launch = joinSpec({ spec: container, initPidfd: pidfd, cgroup: target.cgroup }, own, {
       command: own.command, env: own.env, stdio: [0, 1, 2], console: consoleFd >= 0 ? { fd: consoleFd, size: own.tty?.size ?? null } : null,
     });
-    return await launchJoined({ ...launch, setup: withoutParentDeath(launch.setup) });
+    return await launchJoined({ ...launch, setup: withoutParentDeath(launch.setup), ...(options.passFds ? { passFds: options.passFds } : {}) });
   } finally {
     if (consoleFd >= 0) close(consoleFd);
     close(pidfd);
