@@ -7,6 +7,8 @@ import type { DeviceSpec } from './devices.ts';
 import type { RlimitSpec } from './hardening.ts';
 import type { Limits } from '../cgroup/limits.ts';
 import { sysctlWrites } from './oci-sysctl.ts';
+import { envRecord } from './env-record.ts';
+import { ociHooks, type OciHooks } from './oci-hooks.ts';
 
 /** An OCI bundle's config.json turned into corral's terms. */
 export interface OciContainer {
@@ -21,6 +23,7 @@ export interface OciContainer {
   joinNamespaces: { type: JoinableNamespace; path: string }[];
   /** linux.sysctl as writes under the container's /proc/sys. */
   sysctl: { path: string; text: string }[];
+  hooks: OciHooks;
 }
 
 /** The namespace types a config may name by path. */
@@ -38,7 +41,7 @@ const NAMESPACES: Readonly<Record<string, keyof NonNullable<ContainerSpec['names
 };
 /** Fields corral maps; any other key present is refused with its name. */
 const KNOWN = {
-  top: new Set(['ociVersion', 'process', 'root', 'hostname', 'mounts', 'linux', 'annotations']),
+  top: new Set(['ociVersion', 'process', 'root', 'hostname', 'mounts', 'linux', 'annotations', 'hooks']),
   process: new Set(['terminal', 'consoleSize', 'user', 'args', 'env', 'cwd', 'capabilities', 'rlimits', 'noNewPrivileges', 'oomScoreAdj']),
   linux: new Set(['namespaces', 'resources', 'seccomp', 'maskedPaths', 'readonlyPaths', 'cgroupsPath', 'sysctl']),
   resources: new Set(['memory', 'cpu', 'pids', 'devices']),
@@ -166,17 +169,17 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
     namespaces[key] = true;
   });
 
-  const env: Record<string, string> = {};
-  for (const entry of proc.env ?? []) {
-    const at = String(entry).indexOf('=');
-    if (at > 0) env[entry.slice(0, at)] = entry.slice(at + 1);
-  }
+  const env = envRecord(proc.env ?? []);
   const user = proc.user ?? { uid: 0, gid: 0 };
   for (const key of Object.keys(user)) if (!['uid', 'gid', 'additionalGids', 'umask'].includes(key)) throw unsupported(`process.user.${key}`, 'not implemented');
   if (user.umask !== undefined) throw unsupported('process.user.umask', 'not implemented');
 
   const sysctl = sysctlWrites(linux.sysctl, linux.namespaces ?? []);
   if (sysctl.length > 0 && !namespaces.mount) throw unsupported('linux.sysctl', 'it needs a mount namespace (the container\'s /proc is where it is written)');
+  const hooks = ociHooks(config.hooks);
+  for (const kind of ['prestart', 'createRuntime', 'createContainer'] as const) {
+    if (hooks[kind].length > 0 && !namespaces.mount) throw unsupported(`hooks.${kind}`, 'it needs a mount namespace (the hooks run before its pivot_root)');
+  }
   const limits = ociLimits(linux.resources);
   const spec: ContainerSpec = {
     id,
@@ -204,5 +207,5 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
     ...(linux.resources?.devices ? { devices: devices(linux.resources.devices) } : {}),
     ...(proc.rlimits ? { rlimits: rlimits(proc.rlimits) } : {}),
   };
-  return { spec, rootfs, annotations: config.annotations ?? {}, cgroupsPath: linux.cgroupsPath ?? null, joinNamespaces, sysctl };
+  return { spec, rootfs, annotations: config.annotations ?? {}, cgroupsPath: linux.cgroupsPath ?? null, joinNamespaces, sysctl, hooks };
 }

@@ -22,6 +22,8 @@ export interface LaunchSpec {
   /** Ops after the command is resolved and before exec (the last hardening steps). */
   beforeExec?: PlanOp[];
   command: readonly string[];
+  /** The program to run when it is not command[0] (an OCI hook's path, whose argv[0] is its own). */
+  file?: string;
   env: readonly string[];
   /** PATH used to find command[0]. */
   searchPath: string;
@@ -80,7 +82,7 @@ function passedFds(spec: LaunchSpec): number[] {
 }
 
 function commandOps(spec: LaunchSpec): { resolve: PlanOp[]; exec: PlanOp[] } {
-  const name = spec.command[0]!;
+  const name = spec.file ?? spec.command[0]!;
   const passed = passedFds(spec);
   return {
     resolve: [op.resolveCommand({ step: `resolve command '${name}' in PATH`, path: name, name, searchPath: spec.searchPath }), ...(spec.afterResolve ?? [])],
