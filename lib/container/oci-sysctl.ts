@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { CorralError } from '../sys/errors.ts';
+import { liftedDefences } from '../spawn/lifted-defences.ts';
 
 /** The ipc namespace's sysctls (with fs.mqueue.*), as runc's validator lists them. */
 const IPC_KEYS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
@@ -20,6 +21,20 @@ function isOurs(path: string, type: string): boolean {
   return theirs.ino === ours.ino && theirs.dev === ours.dev;
 }
 
+/** Refuses a key outside the namespaces the container has of its own (own(type)), as runc's
+ * validator does. */
+function checkNamespaced(key: string, own: (type: string) => boolean): void {
+  if (IPC_KEYS.has(key) || key.startsWith('fs.mqueue.')) {
+    if (!own('ipc')) throw refused(key, 'it is not allowed in the host\'s ipc namespace (the config has no ipc namespace of its own)');
+  } else if (key.startsWith('net.')) {
+    if (!own('network')) throw refused(key, 'it is not allowed in the host\'s network namespace (the config has no network namespace of its own)');
+  } else if (key === 'kernel.hostname') {
+    throw refused(key, 'it conflicts with the hostname field');
+  } else if (key !== 'kernel.domainname' || !own('uts')) {
+    throw refused(key, 'it is not in a separate kernel namespace of the container');
+  }
+}
+
 /** linux.sysctl as writes under /proc/sys inside the container's root (made once its namespaces
  * exist and its /proc is mounted). Only keys of a namespace the container does not share with the
  * runtime are accepted (runc's validator): net.* with a network namespace of its own, the ipc keys
@@ -32,15 +47,7 @@ export function sysctlWrites(sysctl: Record<string, unknown> | undefined, namesp
     if (typeof value !== 'string') throw refused(key, 'its value must be a string');
     // A key names a file under /proc/sys: dots or slashes between plain names, nothing else.
     if (!/^[A-Za-z0-9_-]+([./][A-Za-z0-9_:@+-]+)*$/.test(key)) throw refused(key, 'it is not a sysctl name');
-    if (IPC_KEYS.has(key) || key.startsWith('fs.mqueue.')) {
-      if (!own('ipc')) throw refused(key, 'it is not allowed in the host\'s ipc namespace (the config has no ipc namespace of its own)');
-    } else if (key.startsWith('net.')) {
-      if (!own('network')) throw refused(key, 'it is not allowed in the host\'s network namespace (the config has no network namespace of its own)');
-    } else if (key === 'kernel.hostname') {
-      throw refused(key, 'it conflicts with the hostname field');
-    } else if (key !== 'kernel.domainname' || !own('uts')) {
-      throw refused(key, 'it is not in a separate kernel namespace of the container');
-    }
+    if (!liftedDefences.sysctlAnyKey) checkNamespaced(key, own);
     // runc's conversion: every dot becomes a slash.
     return { path: `/proc/sys/${key.replaceAll('.', '/')}`, text: value };
   });
