@@ -26,6 +26,11 @@ if (!rootless) describe('corral-oci: sysctl, --preserve-fds and hooks, against r
     c.root.path = rootfs;
     edit(c);
   });
+  it('features lists the hook points runc does', function () {
+    const hooks = (name: 'runc' | 'corral-oci'): string[] => JSON.parse(runtime(name, join(dir, 'features'), 'features').stdout).hooks;
+    assert.deepEqual(hooks('corral-oci'), hooks('runc'));
+  });
+
   const host = (key: string): string => readFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, 'utf8');
 
   for (const name of RUNTIMES) {
