@@ -218,6 +218,13 @@ export class OciStore {
     return this.#group(r, 'read the stats of').stats();
   }
 
+  /** A live container's group, for the events it has (memory.events: OOM kills). */
+  cgroup(id: string): Cgroup {
+    const r = this.#read(id);
+    if (!this.#alive(r)) throw new CorralError(`cannot watch the events of container "${id}": container not running`, { code: 'ERR_CONTAINER_STATE' });
+    return this.#group(r, 'watch the events of');
+  }
+
   /** The config.json a container was created from. */
   config(id: string): Record<string, any> {
     return this.#read(id).config;

@@ -4,10 +4,12 @@ import { connectUnix } from '../sys/sockets.ts';
 import { launchJoined, type LaunchedProcess } from '../spawn/launch.ts';
 import type { Cgroup } from '../cgroup/cgroup.ts';
 import { joinSpec } from './exec.ts';
-import { ociToSpec } from './oci-config.ts';
+import { ociToSpec, type JoinableNamespace } from './oci-config.ts';
 import type { OciCreateOptions, OciStore } from './oci-container.ts';
 import { resolveSpec } from './spec.ts';
 import { withoutParentDeath } from './setup.ts';
+
+const JOINED_TOGGLE: Record<JoinableNamespace, 'net' | 'ipc' | 'uts'> = { network: 'net', ipc: 'ipc', uts: 'uts' };
 
 /** A container's init to start a process beside, whatever its state: a pidfd of it, the config it
  * was created from (with its bundle) and its cgroup. */
@@ -33,7 +35,11 @@ export async function joinOciProcess(id: string, target: OciJoinTarget, process:
   const consoleSocket = options.consoleSocket;
   let consoleFd = -1;
   try {
-    const container = resolveSpec(ociToSpec(id, target.config, target.bundle).spec, false);
+    const oci = ociToSpec(id, target.config, target.bundle);
+    const made = resolveSpec(oci.spec, false);
+    // The namespaces the init joined by path are its own as much as the ones it made: the process
+    // joins them too (else it would stay in the runtime's network namespace).
+    const container = { ...made, namespaces: { ...made.namespaces, ...Object.fromEntries(oci.joinNamespaces.map((ns) => [JOINED_TOGGLE[ns.type], true])) } };
     // The process's own fields go through the same mapping as the container's first process.
     const mapped = resolveSpec(ociToSpec(id, { ...target.config, process }, target.bundle).spec, false);
     const own = overrides.capabilities === undefined ? mapped : { ...mapped, capabilities: overrides.capabilities };

@@ -177,6 +177,21 @@ if (!rootless) describe('corral-oci (runc command line) against runc', function 
         assert.equal(r.status, 0, r.stderr);
         const expected = ['net', 'ipc', 'uts'].map((t) => readlinkSync(`/proc/${pid}/ns/${t}`));
         assert.equal(r.stdout, `${expected.join('\n')}\nsandbox\n`);
+        // A process exec'd into the member is in the namespaces it joined, not the runtime's.
+        assert.equal(runtime(name, root, 'start', 'pod').status, 0);
+        const exec = runtime(name, root, 'exec', 'pod', 'sh', '-c', 'for n in net ipc uts; do readlink /proc/self/ns/$n; done');
+        assert.equal(exec.stdout, `${expected.join('\n')}\n`, exec.stderr);
+        const held = withRoot(bundle(dir, ['sleep', '100'], (c) => {
+          for (const ns of c.linux.namespaces) if (['network', 'ipc', 'uts'].includes(ns.type)) ns.path = `/proc/${pid}/ns/${ns.type === 'network' ? 'net' : ns.type}`;
+        }));
+        assert.equal(runtime(name, root, 'create', '--bundle', held, 'held').status, 0);
+        try {
+          assert.equal(runtime(name, root, 'start', 'held').status, 0);
+          const inMember = runtime(name, root, 'exec', 'held', 'sh', '-c', 'for n in net ipc uts; do readlink /proc/self/ns/$n; done');
+          assert.equal(inMember.stdout, `${expected.join('\n')}\n`, inMember.stderr);
+        } finally {
+          runtime(name, root, 'delete', '--force', 'held');
+        }
       } finally {
         runtime(name, root, 'delete', '--force', 'pod');
       }
