@@ -2,6 +2,7 @@ import { CorralError } from '../sys/errors.ts';
 import { close, pidfdOpen } from '../sys/libc.ts';
 import { connectUnix } from '../sys/sockets.ts';
 import { launchJoined, type LaunchedProcess } from '../spawn/launch.ts';
+import { liftedDefences } from '../spawn/lifted-defences.ts';
 import type { Cgroup } from '../cgroup/cgroup.ts';
 import { joinSpec } from './exec.ts';
 import { ociToSpec, type JoinableNamespace } from './oci-config.ts';
@@ -38,8 +39,10 @@ export async function joinOciProcess(id: string, target: OciJoinTarget, process:
     const oci = ociToSpec(id, target.config, target.bundle);
     const made = resolveSpec(oci.spec, false);
     // The namespaces the init joined by path are its own as much as the ones it made: the process
-    // joins them too (else it would stay in the runtime's network namespace).
-    const container = { ...made, namespaces: { ...made.namespaces, ...Object.fromEntries(oci.joinNamespaces.map((ns) => [JOINED_TOGGLE[ns.type], true])) } };
+    // joins them too, else it would stay in the runtime's network namespace
+    // (test/security/oci-exec-joined-netns.test.ts).
+    const joined = liftedDefences.execMadeNamespacesOnly ? [] : oci.joinNamespaces;
+    const container = { ...made, namespaces: { ...made.namespaces, ...Object.fromEntries(joined.map((ns) => [JOINED_TOGGLE[ns.type], true])) } };
     // The process's own fields go through the same mapping as the container's first process.
     const mapped = resolveSpec(ociToSpec(id, { ...target.config, process }, target.bundle).spec, false);
     const own = overrides.capabilities === undefined ? mapped : { ...mapped, capabilities: overrides.capabilities };

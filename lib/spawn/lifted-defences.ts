@@ -33,4 +33,7 @@ export const liftedDefences = {
   overlayFromPaths: false,
   /** corral-oci takes any linux.sysctl key, whichever namespace it belongs to (lib/container/oci-sysctl.ts). */
   sysctlAnyKey: false,
+  /** corral-oci's exec joins only the namespaces the container made, not those it joined by path
+   * (lib/container/oci-exec.ts). */
+  execMadeNamespacesOnly: false,
 };

@@ -33,8 +33,9 @@ describe('corral-oci events in a pure cgroup v2 kernel, beside runc', function (
       const bundle = mkdtempSync(join(dir, 'bundle-'));
       assert.equal(spawnSync('runc', ['spec', '--bundle', bundle]).status, 0);
       const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
-      // tail keeps the line it reads, and /dev/zero has no newline: it grows until the OOM killer ends it.
-      Object.assign(config.process, { terminal: false, args: ['sh', '-c', 'sleep 2; tail /dev/zero; sleep 100'] });
+      // Once events runs (the test makes /go-NAME): tail keeps the line it reads, and /dev/zero has
+      // no newline, so it grows until the OOM killer ends it.
+      Object.assign(config.process, { terminal: false, args: ['sh', '-c', `while [ ! -e /go-${name} ]; do sleep 0.2; done; tail /dev/zero; sleep 100`] });
       config.root.path = rootfs;
       config.linux.cgroupsPath = `/corral-oci-events/${name}`;
       config.linux.resources = { ...config.linux.resources, memory: { limit: 32 * 1024 * 1024, swap: 32 * 1024 * 1024 } };
@@ -48,9 +49,10 @@ describe('corral-oci events in a pure cgroup v2 kernel, beside runc', function (
         let out = '';
         events.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
         const lines = (): { type: string; id: string }[] => out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+        assert.ok(await eventually(() => lines().some((e) => e.type === 'stats'), 120_000), 'events started');
+        writeFileSync(join(rootfs, `go-${name}`), '');
         assert.ok(await eventually(() => lines().some((e) => e.type === 'oom'), 120_000), `no oom event: ${out}`);
         assert.deepEqual(lines().find((e) => e.type === 'oom'), { type: 'oom', id: 'o1' });
-        assert.ok(lines().some((e) => e.type === 'stats'));
       } finally {
         events?.kill();
         assert.equal(spawnSync(...command(name, 'delete', '--force', 'o1'), { stdio: 'ignore' }).status, 0);
