@@ -40,7 +40,7 @@ export async function joinOciProcess(id: string, target: OciJoinTarget, process:
     const made = resolveSpec(oci.spec, false);
     // The namespaces the init joined by path are its own as much as the ones it made: the process
     // joins them too, else it would stay in the runtime's network namespace
-    // (test/security/oci-exec-joined-netns.test.ts).
+    // (test/security/oci-exec-joined-netns.test.ts, test/netns/oci-exec-joined-netns.spec.ts).
     const joined = liftedDefences.execMadeNamespacesOnly ? [] : oci.joinNamespaces;
     const container = { ...made, namespaces: { ...made.namespaces, ...Object.fromEntries(joined.map((ns) => [JOINED_TOGGLE[ns.type], true])) } };
     // The process's own fields go through the same mapping as the container's first process.
