@@ -1,7 +1,7 @@
 import { closeSync, constants, mkdirSync, openSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
-import { close, mkfifo, openRaw, pidfdSendSignal, pipe } from '../sys/libc.ts';
+import { close, mkfifo, openRaw, pidfdOpen, pidfdSendSignal, pipe } from '../sys/libc.ts';
 import { CLONE } from '../sys/constants.ts';
 import { op } from '../spawn/ops.ts';
 import { connectUnix } from '../sys/sockets.ts';
@@ -23,7 +23,7 @@ import { runContainerHooks } from './oci-container-hooks.ts';
 import type { OciJoinTarget } from './oci-exec.ts';
 
 const O_RDONLY = 0;
-const JOIN_FLAGS: Record<JoinableNamespace, bigint> = { network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS };
+const JOIN_FLAGS: Record<JoinableNamespace, bigint> = { network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS, pid: CLONE.NEWPID };
 
 /** A created container's init, blocked on its exec fifo until start. */
 export interface OciInit {
@@ -48,6 +48,10 @@ export async function launchOciInit(id: string, config: Record<string, any>, bun
   let cgroup: Cgroup | null = null;
   let consoleFd = -1;
   let child: LaunchedProcess | undefined;
+  // The container's init: the clone, or its fork into a joined pid namespace (helperGone: the
+  // clone's exit then).
+  let init: LaunchedProcess | undefined;
+  let helperGone: Promise<void> | undefined;
   let hooksPipe: [number, number] | null = null;
   const joined: { type: JoinableNamespace; path: string; fd: number }[] = [];
   try {
@@ -74,20 +78,24 @@ export async function launchOciInit(id: string, config: Record<string, any>, bun
     const paused = ['prestart', 'createRuntime', 'createContainer'].some((k) => oci.hooks[k as HookKind].length > 0) ? pipe() : null;
     hooksPipe = paused;
     const pause = paused ? [op.waitStart({ step: 'wait for the createRuntime and createContainer hooks', fd: paused[0] })] : [];
+    const joinsPid = joined.some((ns) => ns.type === 'pid');
+    const flags = cloneFlags(resolved, cgroup !== null) & ~(joinsPid ? CLONE.NEWPID : 0n);
     const setup = [
       ...joined.map((ns) => op.setns({ step: `join the ${ns.type} namespace ${ns.path}`, fd: ns.fd, nstype: JOIN_FLAGS[ns.type] })),
       // runc sets the config's hostname in a joined UTS namespace too.
       ...(joined.some((ns) => ns.type === 'uts') && typeof config.hostname === 'string' ? [op.sethostname({ step: `set hostname ${config.hostname}`, name: config.hostname })] : []),
+      // setns puts only children in a pid namespace: the init is a fork, reported by its pid.
+      ...(joinsPid ? [op.forkIntoParent({ step: 'fork into the joined pid namespace', cgroupFd: -1 })] : []),
       ...withoutParentDeath(containerSetupOps(resolved, { ownCgroup: cgroup !== null, layer: null, image: null, mounts: resolved.mounts as PlannedMount[], hostEntries: null, ownFiles: [], writes: oci.sysctl, beforeMasks: pause })),
     ];
     const ops = pendingPlan({
-      cloneFlags: cloneFlags(resolved, cgroup !== null), setup, beforeExec: lastStepOps(resolved.hardening),
+      cloneFlags: flags, setup, beforeExec: lastStepOps(resolved.hardening),
       afterResolve: commandStartOps(resolved, consoleFd >= 0 ? consoleFd : null), keepFds: [...(consoleFd >= 0 ? [consoleFd] : []), ...joined.map((ns) => ns.fd), ...(paused ? [paused[0]] : [])],
       command: resolved.command, env: envList(resolved.env), searchPath: searchPath(resolved.env), stdio: [0, 1, 2],
       ...(options.passFds ? { passFds: options.passFds } : {}),
     }, statusWrite, startFd);
     try {
-      child = clonePlan(encodePlan(ops, statusWrite), cloneFlags(resolved, cgroup !== null), cgroup?.fd);
+      child = clonePlan(encodePlan(ops, statusWrite), flags, cgroup?.fd);
     } finally {
       close(statusWrite);
       closeSync(startFd);
@@ -98,8 +106,16 @@ export async function launchOciInit(id: string, config: Record<string, any>, bun
     const channel = new StatusChannel(statusRead);
     try {
       let record = await channel.next();
+      if (record?.kind === 'pid') {
+        // The clone forked the init into the joined pid namespace (a child of ours) and exits.
+        init = { pid: record.value, pidfd: pidfdOpen(record.value) };
+        const helper = child;
+        helperGone = new Promise((done) => exitWatcher.watch(helper.pidfd, () => { close(helper.pidfd); done(); }));
+        record = await channel.next();
+      }
+      init ??= child;
       if (paused && record?.kind === 'ready') {
-        await runCreateHooks(oci.hooks, { ociVersion: String(config.ociVersion ?? OCI_VERSION), id, pid: child.pid, status: 'creating', bundle, ...(Object.keys(oci.annotations).length > 0 ? { annotations: oci.annotations } : {}) }, { pidfd: child.pidfd, config, bundle, cgroup });
+        await runCreateHooks(oci.hooks, { ociVersion: String(config.ociVersion ?? OCI_VERSION), id, pid: init.pid, status: 'creating', bundle, ...(Object.keys(oci.annotations).length > 0 ? { annotations: oci.annotations } : {}) }, { pidfd: init.pidfd, config, bundle, cgroup });
         writeSync(paused[1], Buffer.from([1]));
         record = await channel.next();
       }
@@ -108,11 +124,14 @@ export async function launchOciInit(id: string, config: Record<string, any>, bun
     } finally {
       channel.close();
     }
-    close(child.pidfd);
-    return { pid: child.pid, rootfs: oci.rootfs, annotations: oci.annotations, cgroup: cgroup?.path ?? null };
+    await helperGone;
+    close(init.pidfd);
+    return { pid: init.pid, rootfs: oci.rootfs, annotations: oci.annotations, cgroup: cgroup?.path ?? null };
   } catch (e) {
     if (consoleFd >= 0) close(consoleFd);
-    if (child) await killInit(child.pidfd);
+    if (init && init !== child) await killInit(init.pidfd);
+    if (helperGone) await helperGone;
+    else if (child) await killInit(child.pidfd);
     if (cgroup) await cgroup.remove().catch(() => {});
     throw e;
   } finally {

@@ -99,7 +99,7 @@ if (!rootless) describe('corral-oci (runc command line) against runc', function 
 
   it('refuses what it cannot map, naming the field', function () {
     const cases: [string, (c: any) => void][] = [
-      ['linux.namespaces[0].path', (c) => { c.linux.namespaces[0].path = '/proc/1/ns/pid'; }],
+      ['linux.namespaces[4].path', (c) => { assert.equal(c.linux.namespaces[4].type, 'mount'); c.linux.namespaces[4].path = '/proc/self/ns/mnt'; }],
       ['process.apparmorProfile', (c) => { c.process.apparmorProfile = 'docker-default'; }],
       ['linux.sysctl', (c) => { c.linux.sysctl = { 'vm.swappiness': '10' }; }],
       ['mounts[7]', (c) => { c.mounts.push({ destination: '/x', type: 'nfs', source: 'h:/x' }); }],
