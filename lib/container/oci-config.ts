@@ -19,7 +19,7 @@ export interface OciContainer {
   annotations: Record<string, string>;
   /** linux.cgroupsPath, or null for the default place. */
   cgroupsPath: string | null;
-  /** Namespaces given by path (a pod's sandbox: network, ipc, uts, pid), joined instead of made. */
+  /** Namespaces given by path (a pod's sandbox: network, ipc, uts, pid; cgroup), joined instead of made. */
   joinNamespaces: { type: JoinableNamespace; path: string }[];
   /** linux.sysctl as writes under the container's /proc/sys. */
   sysctl: { path: string; text: string }[];
@@ -27,8 +27,8 @@ export interface OciContainer {
 }
 
 /** The namespace types a config may name by path. */
-export type JoinableNamespace = 'network' | 'ipc' | 'uts' | 'pid';
-const JOINABLE = new Set(['network', 'ipc', 'uts', 'pid']);
+export type JoinableNamespace = 'network' | 'ipc' | 'uts' | 'pid' | 'cgroup';
+const JOINABLE = new Set(['network', 'ipc', 'uts', 'pid', 'cgroup']);
 
 /** Mounts every corral container gets anyway (its own /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue,
  * /sys and a read-only cgroup view): accepted from a config as they are. */
@@ -161,7 +161,7 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
     const key = NAMESPACES[ns.type];
     if (!key) throw unsupported(`linux.namespaces[${i}].type`, `unknown namespace '${ns.type}'`);
     if (ns.path) {
-      if (!JOINABLE.has(ns.type)) throw unsupported(`linux.namespaces[${i}].path`, `joining a ${ns.type} namespace is not implemented (network, ipc, uts and pid are)`);
+      if (!JOINABLE.has(ns.type)) throw unsupported(`linux.namespaces[${i}].path`, `joining a ${ns.type} namespace is not implemented (network, ipc, uts, pid and cgroup are)`);
       joinNamespaces.push({ type: ns.type as JoinableNamespace, path: ns.path });
       // A joined pid namespace is the container's own as a new one would be (its /proc is mounted
       // for it, exec joins it); oci-create.ts enters it by a fork instead of the clone.

@@ -23,7 +23,7 @@ import { runContainerHooks } from './oci-container-hooks.ts';
 import type { OciJoinTarget } from './oci-exec.ts';
 
 const O_RDONLY = 0;
-const JOIN_FLAGS: Record<JoinableNamespace, bigint> = { network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS, pid: CLONE.NEWPID };
+const JOIN_FLAGS: Record<JoinableNamespace, bigint> = { network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS, pid: CLONE.NEWPID, cgroup: CLONE.NEWCGROUP };
 
 /** A created container's init, blocked on its exec fifo until start. */
 export interface OciInit {

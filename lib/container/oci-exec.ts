@@ -10,7 +10,7 @@ import type { OciCreateOptions, OciStore } from './oci-container.ts';
 import { resolveSpec } from './spec.ts';
 import { withoutParentDeath } from './setup.ts';
 
-const JOINED_TOGGLE: Record<JoinableNamespace, 'net' | 'ipc' | 'uts' | 'pid'> = { network: 'net', ipc: 'ipc', uts: 'uts', pid: 'pid' };
+const JOINED_TOGGLE: Record<JoinableNamespace, 'net' | 'ipc' | 'uts' | 'pid' | 'cgroup'> = { network: 'net', ipc: 'ipc', uts: 'uts', pid: 'pid', cgroup: 'cgroup' };
 
 /** A container's init to start a process beside, whatever its state: a pidfd of it, the config it
  * was created from (with its bundle) and its cgroup. */

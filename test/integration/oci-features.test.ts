@@ -100,26 +100,30 @@ if (!rootless) describe('corral-oci: sysctl, --preserve-fds and hooks, against r
   });
 
   for (const name of RUNTIMES) {
-    it(`${name}: joins a pid namespace a config names by path (a pod sharing its processes); exec joins it too`, function () {
+    it(`${name}: joins the pid and cgroup namespaces a config names by path (a pod sharing its processes); exec joins them too`, function () {
       const root = join(dir, `pidns-${name}`);
-      assert.equal(runtime(name, root, 'create', '--bundle', make(['sleep', '100']), 'sandbox').status, 0);
+      // runc's spec has no cgroup namespace: the sandbox gets one of its own to share.
+      assert.equal(runtime(name, root, 'create', '--bundle', make(['sleep', '100'], (c) => c.linux.namespaces.push({ type: 'cgroup' })), 'sandbox').status, 0);
       try {
         assert.equal(runtime(name, root, 'start', 'sandbox').status, 0);
         const sandbox = JSON.parse(runtime(name, root, 'state', 'sandbox').stdout).pid as number;
         const pidFile = join(dir, `pidns-member-${name}`);
-        const member = make(['sleep', '100'], (c) => { c.linux.namespaces.find((n: { type: string }) => n.type === 'pid').path = `/proc/${sandbox}/ns/pid`; });
+        const member = make(['sleep', '100'], (c) => {
+          c.linux.namespaces.find((n: { type: string }) => n.type === 'pid').path = `/proc/${sandbox}/ns/pid`;
+          c.linux.namespaces.push({ type: 'cgroup', path: `/proc/${sandbox}/ns/cgroup` });
+        });
         const created = runtime(name, root, 'create', '--bundle', member, '--pid-file', pidFile, 'member');
         assert.equal(created.status, 0, created.stderr);
         const pid = Number(readFileSync(pidFile, 'utf8'));
-        assert.equal(readlinkSync(`/proc/${pid}/ns/pid`), readlinkSync(`/proc/${sandbox}/ns/pid`));
+        for (const type of ['pid', 'cgroup']) assert.equal(readlinkSync(`/proc/${pid}/ns/${type}`), readlinkSync(`/proc/${sandbox}/ns/${type}`), type);
         assert.equal(JSON.parse(runtime(name, root, 'state', 'member').stdout).pid, pid);
         assert.equal(runtime(name, root, 'start', 'member').status, 0);
-        const exec = runtime(name, root, 'exec', 'member', 'sh', '-c', 'readlink /proc/self/ns/pid; tr "\\0" " " < /proc/1/cmdline');
-        assert.equal(exec.stdout, `${readlinkSync(`/proc/${sandbox}/ns/pid`)}\nsleep 100 `, exec.stderr);
+        const exec = runtime(name, root, 'exec', 'member', 'sh', '-c', 'readlink /proc/self/ns/pid; readlink /proc/self/ns/cgroup; tr "\\0" " " < /proc/1/cmdline');
+        assert.equal(exec.stdout, `${readlinkSync(`/proc/${sandbox}/ns/pid`)}\n${readlinkSync(`/proc/${sandbox}/ns/cgroup`)}\nsleep 100 `, exec.stderr);
         assert.equal(runtime(name, root, 'delete', '--force', 'member').status, 0);
         assert.ok(!alive(pid));
       } finally {
-        runtime(name, root, 'delete', '--force', 'sandbox');
+        for (const id of ['member', 'sandbox']) runtime(name, root, 'delete', '--force', id);
       }
     });
   }
