@@ -7,6 +7,7 @@ import type { DeviceSpec } from './devices.ts';
 import type { RlimitSpec } from './hardening.ts';
 import type { Limits } from '../cgroup/limits.ts';
 import { sysctlWrites } from './oci-sysctl.ts';
+import { op, type PlanOp } from '../spawn/ops.ts';
 import { envRecord } from './env-record.ts';
 import { ociHooks, type OciHooks } from './oci-hooks.ts';
 
@@ -24,6 +25,8 @@ export interface OciContainer {
   /** linux.sysctl as writes under the container's /proc/sys. */
   sysctl: { path: string; text: string }[];
   hooks: OciHooks;
+  /** process.user.umask: set right before exec (podman asks for 0022), or null to keep 0022. */
+  umask: number | null;
 }
 
 /** The namespace types a config may name by path. */
@@ -143,6 +146,11 @@ export function ociLimits(res: Record<string, any> | undefined): Limits | undefi
   return limits;
 }
 
+/** The process's umask (process.user.umask) as the step before it execs. */
+export function umaskOps(umask: number | null): PlanOp[] {
+  return umask === null ? [] : [op.umask({ step: `set umask ${umask.toString(8).padStart(4, '0')}`, mask: umask })];
+}
+
 /** Maps an OCI runtime config (config.json of the bundle directory) onto a ContainerSpec;
  * a field corral cannot honour is an ERR_INVALID_SPEC naming it, never ignored. */
 export function ociToSpec(id: string, config: Record<string, any>, bundle: string): OciContainer {
@@ -175,7 +183,7 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
   const env = envRecord(proc.env ?? []);
   const user = proc.user ?? { uid: 0, gid: 0 };
   for (const key of Object.keys(user)) if (!['uid', 'gid', 'additionalGids', 'umask'].includes(key)) throw unsupported(`process.user.${key}`, 'not implemented');
-  if (user.umask !== undefined) throw unsupported('process.user.umask', 'not implemented');
+  if (user.umask !== undefined && (!Number.isInteger(user.umask) || user.umask < 0 || user.umask > 0o777)) throw unsupported('process.user.umask', `${user.umask} is not a file mode mask`);
 
   const sysctl = sysctlWrites(linux.sysctl, linux.namespaces ?? []);
   if (sysctl.length > 0 && !namespaces.mount) throw unsupported('linux.sysctl', 'it needs a mount namespace (the container\'s /proc is where it is written)');
@@ -210,5 +218,5 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
     ...(linux.resources?.devices ? { devices: devices(linux.resources.devices) } : {}),
     ...(proc.rlimits ? { rlimits: rlimits(proc.rlimits) } : {}),
   };
-  return { spec, rootfs, annotations: config.annotations ?? {}, cgroupsPath: linux.cgroupsPath ?? null, joinNamespaces, sysctl, hooks };
+  return { spec, rootfs, annotations: config.annotations ?? {}, cgroupsPath: linux.cgroupsPath ?? null, joinNamespaces, sysctl, hooks, umask: user.umask ?? null };
 }

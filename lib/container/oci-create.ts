@@ -16,7 +16,7 @@ import type { PlannedMount } from '../fs/rootfs.ts';
 import { cloneFlags, commandStartOps, containerSetupOps, envList, searchPath, withoutParentDeath } from './setup.ts';
 import { lastStepOps } from './hardening.ts';
 import { resolveSpec } from './spec.ts';
-import { ociToSpec, type JoinableNamespace } from './oci-config.ts';
+import { ociToSpec, umaskOps, type JoinableNamespace } from './oci-config.ts';
 import { OCI_VERSION, type OciCreateOptions } from './oci-container.ts';
 import { runRuntimeHooks, type HookKind, type HookState, type OciHooks } from './oci-hooks.ts';
 import { runContainerHooks } from './oci-container-hooks.ts';
@@ -90,7 +90,7 @@ export async function launchOciInit(id: string, config: Record<string, any>, bun
     ];
     const ops = pendingPlan({
       cloneFlags: flags, setup, beforeExec: lastStepOps(resolved.hardening),
-      afterResolve: commandStartOps(resolved, consoleFd >= 0 ? consoleFd : null), keepFds: [...(consoleFd >= 0 ? [consoleFd] : []), ...joined.map((ns) => ns.fd), ...(paused ? [paused[0]] : [])],
+      afterResolve: [...commandStartOps(resolved, consoleFd >= 0 ? consoleFd : null), ...umaskOps(oci.umask)], keepFds: [...(consoleFd >= 0 ? [consoleFd] : []), ...joined.map((ns) => ns.fd), ...(paused ? [paused[0]] : [])],
       command: resolved.command, env: envList(resolved.env), searchPath: searchPath(resolved.env), stdio: [0, 1, 2],
       ...(options.passFds ? { passFds: options.passFds } : {}),
     }, statusWrite, startFd);

@@ -5,7 +5,7 @@ import { launchJoined, type LaunchedProcess } from '../spawn/launch.ts';
 import { liftedDefences } from '../spawn/lifted-defences.ts';
 import type { Cgroup } from '../cgroup/cgroup.ts';
 import { joinSpec } from './exec.ts';
-import { ociToSpec, type JoinableNamespace } from './oci-config.ts';
+import { ociToSpec, umaskOps, type JoinableNamespace } from './oci-config.ts';
 import type { OciCreateOptions, OciStore } from './oci-container.ts';
 import { resolveSpec } from './spec.ts';
 import { withoutParentDeath } from './setup.ts';
@@ -44,7 +44,8 @@ export async function joinOciProcess(id: string, target: OciJoinTarget, process:
     const joined = liftedDefences.execMadeNamespacesOnly ? [] : oci.joinNamespaces;
     const container = { ...made, namespaces: { ...made.namespaces, ...Object.fromEntries(joined.map((ns) => [JOINED_TOGGLE[ns.type], true])) } };
     // The process's own fields go through the same mapping as the container's first process.
-    const mapped = resolveSpec(ociToSpec(id, { ...target.config, process }, target.bundle).spec, false);
+    const ownOci = ociToSpec(id, { ...target.config, process }, target.bundle);
+    const mapped = resolveSpec(ownOci.spec, false);
     const own = overrides.capabilities === undefined ? mapped : { ...mapped, capabilities: overrides.capabilities };
     if (own.tty && consoleSocket === undefined) throw new CorralError('process.terminal needs --console-socket (where the pty master is sent)', { code: 'ERR_INVALID_ARG_VALUE', step: 'process.terminal' });
     if (!own.tty && consoleSocket !== undefined) throw new CorralError('--console-socket needs a process with terminal: true', { code: 'ERR_INVALID_ARG_VALUE', step: '--console-socket' });
@@ -53,7 +54,7 @@ export async function joinOciProcess(id: string, target: OciJoinTarget, process:
       command: own.command, env: own.env, stdio: overrides.stdio ?? [0, 1, 2], console: consoleFd >= 0 ? { fd: consoleFd, size: own.tty?.size ?? null } : null,
     });
     return await launchJoined({
-      ...launch, setup: withoutParentDeath(launch.setup),
+      ...launch, setup: withoutParentDeath(launch.setup), afterResolve: [...(launch.afterResolve ?? []), ...umaskOps(ownOci.umask)],
       ...(options.passFds ? { passFds: options.passFds } : {}), ...(overrides.file ? { file: overrides.file } : {}),
     });
   } finally {
