@@ -8,7 +8,7 @@ import { connectUnix } from '../sys/sockets.ts';
 import { clonePlan, pendingPlan, stepError, type LaunchedProcess } from '../spawn/launch.ts';
 import { exitWatcher } from '../spawn/exit-watcher.ts';
 import { encodePlan } from '../spawn/plan.ts';
-import { StatusChannel } from '../spawn/status-channel.ts';
+import { StatusChannel, type StatusRecord } from '../spawn/status-channel.ts';
 import { Cgroup, enableControllers } from '../cgroup/cgroup.ts';
 import { attachDeviceFilter, deviceFiltersSupported } from '../cgroup/device-program.ts';
 import { findV2Mount } from '../cgroup/hierarchy.ts';
@@ -105,19 +105,33 @@ export async function launchOciInit(id: string, config: Record<string, any>, bun
     }
     const channel = new StatusChannel(statusRead);
     try {
-      let record = await channel.next();
-      if (record?.kind === 'pid') {
-        // The clone forked the init into the joined pid namespace (a child of ours) and exits.
-        init = { pid: record.value, pidfd: pidfdOpen(record.value) };
-        const helper = child;
+      const helper = child;
+      // The clone forks the init into a joined pid namespace (a child of ours) and exits; the fork
+      // may reach its first wait before the clone reported it, so a ready waits for that pid.
+      const adopt = (pid: number): void => {
+        init = { pid, pidfd: pidfdOpen(pid) };
         helperGone = new Promise((done) => exitWatcher.watch(helper.pidfd, () => { close(helper.pidfd); done(); }));
-        record = await channel.next();
-      }
+      };
+      const next = async (): Promise<StatusRecord | null> => {
+        let held: StatusRecord | null = null;
+        for (;;) {
+          const r = await channel.next();
+          if (r?.kind === 'pid') {
+            adopt(r.value);
+            if (held) return held;
+          } else if (r?.kind === 'ready' && joinsPid && !init) {
+            held = r;
+          } else {
+            return r;
+          }
+        }
+      };
+      let record = await next();
       init ??= child;
       if (paused && record?.kind === 'ready') {
         await runCreateHooks(oci.hooks, { ociVersion: String(config.ociVersion ?? OCI_VERSION), id, pid: init.pid, status: 'creating', bundle, ...(Object.keys(oci.annotations).length > 0 ? { annotations: oci.annotations } : {}) }, { pidfd: init.pidfd, config, bundle, cgroup });
         writeSync(paused[1], Buffer.from([1]));
-        record = await channel.next();
+        record = await next();
       }
       if (record?.kind === 'error') throw stepError(ops, record);
       if (record?.kind !== 'ready') throw new CorralError('the container init exited during setup', { code: 'ERR_SETUP_FAILED', step: 'setup' });
