@@ -80,8 +80,8 @@ export function hookError(kind: HookKind, index: number, hook: OciHook, outcome:
 
 /** Runs one hook in the runtime's namespaces (prestart, createRuntime, poststart, poststop) as the
  * caller: its path, argv and environment exactly as the config gives them (a path inside the
- * bundle is the caller's choice, as with runc: test/security/oci-hook-as-caller.test.ts), the
- * state on stdin, SIGKILL at its timeout; throws if it fails. */
+ * bundle is the caller's choice, as with runc), the state on stdin, SIGKILL at its timeout
+ * (test/integration/oci-features.test.ts); throws if it fails. */
 export function runRuntimeHook(kind: HookKind, index: number, hook: OciHook, state: HookState): void {
   const r = spawnSync(hook.path, hook.args.slice(1), {
     argv0: hook.args[0]!, env: envRecord(hook.env), input: JSON.stringify(state),
