@@ -509,6 +509,19 @@ static long chdir_in_root(const char *path)
 	return r;
 }
 
+/* Writes text to an existing file inside root, resolved as if root were "/" and no magic link
+ * followed: a /proc symlink in the image cannot send a sysctl's write to a host path. */
+static long write_in_root(int root, const char *path, const char *text)
+{
+	struct open_how how = { .flags = O_WRONLY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	long fd = raw4(SYS_openat2, root, path, &how, sizeof how);
+	if (fd < 0)
+		return fd;
+	long r = raw3(SYS_write, fd, text, slen(text));
+	raw1(SYS_close, fd);
+	return r < 0 ? r : 0;
+}
+
 /* getcwd(2) names a directory outside the process root "(unreachable)/...": that is an escape. */
 static long check_cwd(void)
 {
@@ -727,6 +740,8 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 	}
 	case OP_WRITE_FILE:
 		return write_file(str(st, s[0]), str(st, s[1]));
+	case OP_WRITE_IN_ROOT:
+		return write_in_root(dirfd_of(st, n[0]), str(st, s[0]), str(st, s[1]));
 	case OP_MASK_PATH:
 		return mask_path(dirfd_of(st, n[0]), str(st, s[0]));
 	case OP_READONLY_PATH:

@@ -112,6 +112,9 @@ enum op_code {
 	OP_FSMOUNT = 52,        /* n0 context slot, n1 MOUNT_ATTR_* flags, n2 slot: a detached mount */
 	OP_EXIT = 53,           /* n0 status: reports ready and ends the process (a probe's plan,
 	                         * which has no command) */
+	/* 54-69 and 76- are kept for other work; 70-75 are corral-oci's. */
+	OP_WRITE_IN_ROOT = 70,  /* n0 root dir, s0 path inside it (RESOLVE_IN_ROOT, no magic links),
+	                         * s1 text: written to the existing file (a sysctl under /proc/sys) */
 	OP_COUNT
 };
 

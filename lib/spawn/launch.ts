@@ -22,6 +22,8 @@ export interface LaunchSpec {
   /** Ops after the command is resolved and before exec (the last hardening steps). */
   beforeExec?: PlanOp[];
   command: readonly string[];
+  /** The program to run when it is not command[0] (an OCI hook's path, whose argv[0] is its own). */
+  file?: string;
   env: readonly string[];
   /** PATH used to find command[0]. */
   searchPath: string;
@@ -29,6 +31,8 @@ export interface LaunchSpec {
   cgroupFd?: number;
   /** More fds the setup uses (a network namespace to join): kept open until exec. */
   keepFds?: readonly number[];
+  /** How many fds from 3 on the command gets as they are (corral-oci's --preserve-fds N). */
+  passFds?: number;
   /** A user namespace map with subordinate ranges, written by the parent through newuidmap and
    * newgidmap while the child waits (the setup then has no USERNS_MAPS op). */
   idMap?: IdMap;
@@ -73,13 +77,24 @@ function withReexec(ops: PlanOp[], keep: number[], exe = executorImageFd()): Pla
   return [...ops.slice(0, at), op.reexec({ step: 'exec the executor image', exe, keep }), ...ops.slice(at)];
 }
 
+/** The fds a launch keeps open for its setup and its command (keepFds, then 3.. of passFds). */
+function ownFds(spec: LaunchSpec): number[] {
+  return [...(spec.keepFds ?? []), ...passedFds(spec)];
+}
+
+function passedFds(spec: LaunchSpec): number[] {
+  return Array.from({ length: spec.passFds ?? 0 }, (_, i) => 3 + i);
+}
+
 function commandOps(spec: LaunchSpec): { resolve: PlanOp[]; exec: PlanOp[] } {
-  const name = spec.command[0]!;
+  const name = spec.file ?? spec.command[0]!;
+  const passed = passedFds(spec);
   return {
     resolve: [op.resolveCommand({ step: `resolve command '${name}' in PATH`, path: name, name, searchPath: spec.searchPath }), ...(spec.afterResolve ?? [])],
     exec: [
+      ...passed.map((fd) => op.dup2({ step: `pass fd ${fd} through`, from: fd, to: fd })),
       ...(spec.beforeExec ?? []),
-      op.cloexecFrom({ step: 'mark inherited fds close-on-exec', fd: 3 }),
+      op.cloexecFrom({ step: 'mark inherited fds close-on-exec', fd: 3 + passed.length }),
       op.exec({ step: `execute '${name}'`, path: name, argv: spec.command, envp: spec.env }),
     ],
   };
@@ -210,7 +225,7 @@ export function withoutDumpable(ops: PlanOp[]): PlanOp[] {
 /** The plan of a container's first process started right away (launchNow). */
 export function runPlan(spec: LaunchSpec, statusFd: number, mapsFd: number | null = null): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  const keep = keptFds([0, 1, 2, statusFd, ...(spec.keepFds ?? []), ...(mapsFd === null ? [] : [mapsFd])]);
+  const keep = keptFds([0, 1, 2, statusFd, ...ownFds(spec), ...(mapsFd === null ? [] : [mapsFd])]);
   return withoutDumpable(withReexec([...stdioOps(spec.stdio), closeFdsOp(firstKeep(spec, keep)), ...awaitMapsOps(mapsFd), ...sharedUserNamespaceOps(spec), ...spec.setup, ...resolve, ...exec], keep));
 }
 
@@ -219,7 +234,7 @@ export function runPlan(spec: LaunchSpec, statusFd: number, mapsFd: number | nul
  * mapsFd: where the child waits for its id maps (spec.idMap), or null. */
 export function pendingPlan(spec: LaunchSpec, statusFd: number, startFd: number, fds: { stdio: LaunchSpec['stdio']; exe: number } = { stdio: spec.stdio, exe: executorImageFd() }, mapsFd: number | null = null): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  const keep = keptFds([0, 1, 2, statusFd, startFd, ...(spec.keepFds ?? []), ...(mapsFd === null ? [] : [mapsFd])]);
+  const keep = keptFds([0, 1, 2, statusFd, startFd, ...ownFds(spec), ...(mapsFd === null ? [] : [mapsFd])]);
   return withReexec([
     ...stdioOps(fds.stdio),
     closeFdsOp(firstKeep(spec, keep), fds.exe),
@@ -248,14 +263,14 @@ export interface JoinSpec extends LaunchSpec {
  * /proc/self/fd/N reached the host's cgroupfs; test/security/cve-2024-21626-exec-cwd.test.ts). */
 export function joinPlan(spec: JoinSpec, statusFd: number): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  const keep = keptFds([0, 1, 2, statusFd, spec.targetPidfd, ...(spec.joinCgroupFd >= 0 ? [spec.joinCgroupFd] : []), ...(spec.keepFds ?? [])]);
+  const keep = keptFds([0, 1, 2, statusFd, spec.targetPidfd, ...(spec.joinCgroupFd >= 0 ? [spec.joinCgroupFd] : []), ...ownFds(spec)]);
   return withReexec([
     ...stdioOps(spec.stdio),
     closeFdsOp(keep),
     ...spec.joinSetup,
     op.setns({ step: 'join the container namespaces', fd: spec.targetPidfd, nstype: spec.nsFlags }),
     op.forkIntoParent({ step: 'fork inside the container', cgroupFd: spec.joinCgroupFd }),
-    ...(liftedDefences.keepHostFds ? [] : [op.closeFds({ step: 'close the fds of the host', keep: keptFds([0, 1, 2, statusFd, ...(spec.keepFds ?? [])]) })]),
+    ...(liftedDefences.keepHostFds ? [] : [op.closeFds({ step: 'close the fds of the host', keep: keptFds([0, 1, 2, statusFd, ...ownFds(spec)]) })]),
     ...spec.setup,
     ...resolve,
     ...exec,

@@ -56,6 +56,7 @@ export const OP = {
   OVERLAY_LOWERS: 51,
   FSMOUNT: 52,
   EXIT: 53,
+  WRITE_IN_ROOT: 70,
 } as const;
 
 /** The name of an op code. */
@@ -185,6 +186,8 @@ export const op = {
   seccomp: define<{ program: Buffer }>('SECCOMP', 'seccomp', (f) => ({ blob: f.program })),
   setrlimit: define<{ resource: number; soft: bigint; hard: bigint }>('SETRLIMIT', 'prlimit64', (f) => ({ n: [f.resource, f.soft, f.hard] })),
   writeFile: define<{ file: string; text: string }>('WRITE_FILE', 'write', (f) => ({ s: [f.file, f.text] })),
+  /** Writes text to an existing file resolved inside a root (a sysctl under its /proc/sys). */
+  writeInRoot: define<{ root: Slot | null; inRoot: string; text: string }>('WRITE_IN_ROOT', 'openat2', (f) => ({ s: [f.inRoot, f.text], n: [dirWord(f.root)] })),
   maskPath: define<{ root: Slot | null; target: string }>('MASK_PATH', 'mount', (f) => ({ s: [f.target], n: [dirWord(f.root)] })),
   readonlyPath: define<{ root: Slot | null; target: string }>('READONLY_PATH', 'mount_setattr', (f) => ({ s: [f.target], n: [dirWord(f.root)] })),
   /** The working directory, resolved inside the process root (no magic links), entered with fchdir. */
