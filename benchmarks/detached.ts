@@ -18,6 +18,7 @@ import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Runtime, type Container } from '../lib/index.ts';
@@ -123,6 +124,16 @@ try {
   const rss = sups.map((p) => statusKb(p, 'VmRSS'));
   const pss = sups.map((p) => statusKb(p, 'Pss', 'smaps_rollup'));
   console.log(`  supervisor RSS median ${median(rss)} kB (max ${Math.max(...rss)}), PSS median ${median(pss)} kB`);
+  // The same with one attacher each on its attach socket (live output, input).
+  const attachers = fleet.map((c) => {
+    const detach = new AbortController();
+    return { detach, done: c.attach({ stdout: new PassThrough().resume(), signal: detach.signal }) };
+  });
+  await new Promise((r) => setTimeout(r, 500));
+  const attachedRss = sups.map((p) => statusKb(p, 'VmRSS'));
+  console.log(`  supervisor RSS with an attacher each median ${median(attachedRss)} kB (max ${Math.max(...attachedRss)})`);
+  for (const a of attachers) a.detach.abort();
+  await Promise.all(attachers.map((a) => a.done));
   if (hasPodman) {
     // Ours: their command lines name our scratch storage.
     const conmons = execFileSync('pgrep', ['-x', 'conmon'], { encoding: 'utf8' }).trim().split('\n').map(Number)

@@ -201,7 +201,8 @@ function cpuTimes(): { user: number; system: number; children: number } {
 
 /** The default spec first, then one default removed at a time (the issue's breakdown), against
  * `bwrap --unshare-all --ro-bind ROOT / --proc /proc --dev /dev`; then the CPU each costs per
- * container: Node's user and system time and the reaped children's. */
+ * container: Node's user and system time and the reaped children's; then the default's throughput
+ * with 8 in flight beside bwrap's. */
 async function defaultSpecBreakdown(root: string, dir: string, runs: number): Promise<void> {
   const withCgroups = new Runtime({ root: join(dir, 'state') });
   type Spec = Parameters<Runtime['run']>[0];
@@ -250,6 +251,12 @@ async function defaultSpecBreakdown(root: string, dir: string, runs: number): Pr
     const after = cpuTimes();
     const per = (a: number, b: number): string => ((b - a) / runs).toFixed(2);
     console.log(`${v.name.trim().padEnd(width)} node user ${per(before.user, after.user)} ms, system ${per(before.system, after.system)} ms, reaped children ${per(before.children, after.children)} ms`);
+  }
+
+  console.log(`\nthroughput of the default spec, 8 in flight (${THROUGHPUT_MS / 1000} s or ${runs} containers, whichever comes first)`);
+  for (const v of [variants[0]!, ...(bwrap === null ? [] : [variants.at(-1)!])]) {
+    const t = await throughput(v, 8, runs);
+    console.log(`${v.name.trim().padEnd(width)}${t.perSec.toFixed(0).padStart(6)}/s  (${t.count} in ${t.seconds.toFixed(2)} s; target for the default: 1,000/s)`);
   }
   console.log('');
 }

@@ -509,6 +509,19 @@ static long chdir_in_root(const char *path)
 	return r;
 }
 
+/* Writes text to an existing file inside root, resolved as if root were "/" and no magic link
+ * followed: a /proc symlink in the image cannot send a sysctl's write to a host path. */
+static long write_in_root(int root, const char *path, const char *text)
+{
+	struct open_how how = { .flags = O_WRONLY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	long fd = raw4(SYS_openat2, root, path, &how, sizeof how);
+	if (fd < 0)
+		return fd;
+	long r = raw3(SYS_write, fd, text, slen(text));
+	raw1(SYS_close, fd);
+	return r < 0 ? r : 0;
+}
+
 /* getcwd(2) names a directory outside the process root "(unreachable)/...": that is an escape. */
 static long check_cwd(void)
 {
@@ -604,7 +617,7 @@ static long overlay_lowers(int context, int dir, char **names, int park)
 	return r;
 }
 
-static int fork_into_parent(struct exec_state *st, int step, int64_t cgroup_fd);
+static int fork_into_parent(struct exec_state *st, int step, int64_t cgroup_fd, int64_t share_memory);
 
 static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 {
@@ -704,7 +717,7 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 	case OP_SETNS:
 		return raw2(SYS_setns, n[0], n[1]);
 	case OP_FORK_INTO_PARENT:
-		return fork_into_parent(st, step, n[0]);
+		return fork_into_parent(st, step, n[0], n[1]);
 	case OP_EXEC:
 		return raw3(SYS_execve, st->resolved, list(st, s[0], n[0]), list(st, s[1], n[1]));
 	case OP_UMASK:
@@ -727,6 +740,8 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 	}
 	case OP_WRITE_FILE:
 		return write_file(str(st, s[0]), str(st, s[1]));
+	case OP_WRITE_IN_ROOT:
+		return write_in_root(dirfd_of(st, n[0]), str(st, s[0]), str(st, s[1]));
 	case OP_MASK_PATH:
 		return mask_path(dirfd_of(st, n[0]), str(st, s[0]));
 	case OP_READONLY_PATH:
@@ -771,20 +786,50 @@ static long run_op(struct exec_state *st, const struct plan_op *op, int step)
 	return -EINVAL;
 }
 
+static int run_from(struct exec_state *st, uint32_t first);
+
+/* Where a process forked with shared memory goes on: the plan after the fork, with the state of
+ * the process that forked it (which waits, suspended, until this one execs or exits). */
+struct forked_resume {
+	struct exec_state *st;
+	uint32_t first;
+};
+
+static int resume_forked(void *arg)
+{
+	struct forked_resume *r = arg;
+	return run_from(r->st, r->first);
+}
+
+/* Stack of a process forked with shared memory: it only runs to the next exec (OP_REEXEC). */
+#define FORK_STACK_SIZE (64 * 1024)
+
 /* Forks a process that is a child of our parent (so the parent can wait for it), reports its pid,
- * and exits: the new process goes on with the plan inside the namespaces joined so far. */
-static int fork_into_parent(struct exec_state *st, int step, int64_t cgroup_fd)
+ * and exits: the new process goes on with the plan inside the namespaces joined so far. With
+ * share_memory it shares our memory (CLONE_VM|CLONE_VFORK, on a stack in this frame) and we wait
+ * until it execs: before OP_REEXEC, so that of the two only the new one execs the executor image. */
+static int fork_into_parent(struct exec_state *st, int step, int64_t cgroup_fd, int64_t share_memory)
 {
 	struct clone_args args = { .flags = CLONE_PARENT, .exit_signal = 0 };
 	if (cgroup_fd >= 0) {
 		args.flags |= CLONE_INTO_CGROUP;
 		args.cgroup = (uint64_t)cgroup_fd;
 	}
-	long pid = raw6(SYS_clone3, (long)&args, sizeof args, 0, 0, 0, 0);
+	long pid;
+	if (share_memory) {
+		char stack[FORK_STACK_SIZE] __attribute__((aligned(16)));
+		struct forked_resume resume = { st, (uint32_t)step + 1 };
+		args.flags |= CLONE_VM | CLONE_VFORK;
+		args.stack = (uint64_t)(uintptr_t)stack;
+		args.stack_size = sizeof stack;
+		pid = raw_clone3(&args, sizeof args, resume_forked, &resume);
+	} else {
+		pid = raw6(SYS_clone3, (long)&args, sizeof args, 0, 0, 0, 0);
+		if (pid == 0)
+			return 0;
+	}
 	if (pid < 0)
 		return (int)pid;
-	if (pid == 0)
-		return 0;
 	put_record(st->status_fd, STATUS_PID, step, 0, (int32_t)pid);
 	raw1(SYS_exit_group, 0);
 	return 0;
@@ -804,6 +849,23 @@ static void reset_signals(void)
 	raw4(SYS_rt_sigprocmask, 2 /* SIG_SETMASK */, &none, 0, 8);
 }
 
+/* Runs the ops of st's plan from first on; returns only on failure (the exit status). */
+static int run_from(struct exec_state *st, uint32_t first)
+{
+	const struct plan_header *h = (const struct plan_header *)st->plan;
+	const struct plan_op *ops = (const struct plan_op *)(st->plan + sizeof *h);
+	for (uint32_t i = first; i < h->op_count; i++) {
+		long r = run_op(st, &ops[i], (int)i);
+		if (r < 0) {
+			put_record(st->status_fd, STATUS_ERROR, (int32_t)i, (int32_t)-r, 0);
+			return EXIT_SETUP_FAILED;
+		}
+	}
+	/* A plan always ends in OP_EXEC; reaching here means it did not. */
+	put_record(st->status_fd, STATUS_ERROR, (int32_t)h->op_count, EINVAL, 0);
+	return EXIT_SETUP_FAILED;
+}
+
 /* Runs the plan from op first on; returns only on failure (the exit status). */
 static int execute_from(void *arg, uint32_t first)
 {
@@ -817,17 +879,7 @@ static int execute_from(void *arg, uint32_t first)
 
 	if (first == 0)
 		reset_signals();
-	const struct plan_op *ops = (const struct plan_op *)(st.plan + sizeof *h);
-	for (uint32_t i = first; i < h->op_count; i++) {
-		long r = run_op(&st, &ops[i], (int)i);
-		if (r < 0) {
-			put_record(st.status_fd, STATUS_ERROR, (int32_t)i, (int32_t)-r, 0);
-			return EXIT_SETUP_FAILED;
-		}
-	}
-	/* A plan always ends in OP_EXEC; reaching here means it did not. */
-	put_record(st.status_fd, STATUS_ERROR, (int32_t)h->op_count, EINVAL, 0);
-	return EXIT_SETUP_FAILED;
+	return run_from(&st, first);
 }
 
 int corral_execute(void *arg)

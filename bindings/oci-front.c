@@ -15,7 +15,8 @@
  *   PID
  *   START_TIME            (field 22 of /proc/PID/stat at create)
  *   CGROUP_DIR            (empty: none)
- *   DELETE_IN_C           (1, or 0 when delete needs Node: poststop hooks)
+ *   NO_HOOKS              (1, or 0 when start and delete are Node's: startContainer, poststart
+ *                         or poststop hooks)
  *   then runc's state JSON as `state` prints it, pretty with two spaces, whose lines
  *   `  "pid": ...,` and `  "status": ...,` are replaced by the live values. */
 #define _GNU_SOURCE
@@ -68,7 +69,7 @@ struct record {
   int pid;
   char start[32];
   char cgroup[PATH_MAX];
-  int delete_in_c;
+  int no_hooks;
   const char *json; /* the rest of the file */
   char dir[PATH_MAX];
 };
@@ -114,7 +115,7 @@ static void load(const char *root, const char *id, struct record *r) {
   r->pid = atoi(pid);
   strcpy(r->start, start);
   strcpy(r->cgroup, cgroup);
-  r->delete_in_c = strcmp(del, "1") == 0;
+  r->no_hooks = strcmp(del, "1") == 0;
   r->json = p;
 }
 
@@ -204,7 +205,7 @@ static int cmd_state(const struct record *r) {
 }
 
 static int cmd_start(const struct record *r) {
-  if (strcmp(status(r), "created") != 0) node();
+  if (!r->no_hooks || strcmp(status(r), "created") != 0) node();
   char fifo[PATH_MAX + 16];
   snprintf(fifo, sizeof fifo, "%s/exec.fifo", r->dir);
   int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
@@ -274,7 +275,7 @@ static int remove_cgroup(const char *dir) {
 
 static int cmd_delete(const struct record *r, int force) {
   const char *st = status(r);
-  if (!r->delete_in_c || (!force && strcmp(st, "stopped") && strcmp(st, "created"))) node();
+  if (!r->no_hooks || (!force && strcmp(st, "stopped") && strcmp(st, "created"))) node();
   if (alive(r)) signal_init(r, SIGKILL);
   if (r->cgroup[0] && remove_cgroup(r->cgroup) < 0) node();
   for (int i = 0; i < 200 && alive(r); i++) sleep_ms(5);

@@ -80,6 +80,7 @@ static const struct shape shapes[OP_COUNT] = {
 	[OP_OVERLAY_LOWERS] = S({ W_SLOT, W_ANY, W_SLOT, W_DIR }, { 0, W_LIST }),
 	[OP_FSMOUNT] = S({ W_SLOT, W_ANY, W_SLOT }, { 0 }),
 	[OP_EXIT] = S({ 0 }, { 0 }),
+	[OP_WRITE_IN_ROOT] = S({ W_DIR }, { W_STR_REQ, W_STR_REQ }),
 };
 
 /* A NUL-terminated string that starts at off and ends inside the plan. */

@@ -62,7 +62,8 @@ enum op_code {
 	OP_RESOLVE_COMMAND = 21,/* s0 name, s1 PATH */
 	OP_WAIT_START = 22,     /* n0 read end of the start pipe */
 	OP_SETNS = 23,          /* n0 fd, n1 nstype */
-	OP_FORK_INTO_PARENT = 24, /* n0 cgroup fd to be born in, or -1 */
+	OP_FORK_INTO_PARENT = 24, /* n0 cgroup fd to be born in, or -1; n1 1: share our memory until
+	                         * the new process execs (CLONE_VM|CLONE_VFORK, before OP_REEXEC) */
 	OP_EXEC = 25,           /* s0 argv list, s1 envp list */
 	OP_UMASK = 26,          /* n0 mask */
 	OP_CLOEXEC_FROM = 27,   /* n0 first fd */
@@ -111,6 +112,9 @@ enum op_code {
 	OP_FSMOUNT = 52,        /* n0 context slot, n1 MOUNT_ATTR_* flags, n2 slot: a detached mount */
 	OP_EXIT = 53,           /* n0 status: reports ready and ends the process (a probe's plan,
 	                         * which has no command) */
+	/* 54-69 and 76- are kept for other work; 70-75 are corral-oci's. */
+	OP_WRITE_IN_ROOT = 70,  /* n0 root dir, s0 path inside it (RESOLVE_IN_ROOT, no magic links),
+	                         * s1 text: written to the existing file (a sysctl under /proc/sys) */
 	OP_COUNT
 };
 

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/sched.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -15,6 +16,9 @@
 #define VFORK_STACK_SIZE (256 * 1024)
 
 static void *vfork_stack;
+/* Held by a CLONE_VM caller until its child has exec'd or exited: the main thread spawns
+ * containers, a libuv thread the overlay probe (lib/fs/overlay-probe.ts), and they share the stack. */
+static pthread_mutex_t vfork_stack_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Clones a child that runs the plan (size bytes). With CLONE_VM|CLONE_VFORK in flags the call
  * returns once the child has exec'd or failed. Returns the child's pid (its pidfd in *pidfd) or
@@ -35,13 +39,16 @@ int64_t corral_spawn(void *plan, uint64_t size, uint64_t flags, int32_t cgroup_f
 		args.cgroup = (uint64_t)cgroup_fd;
 	}
 	if (flags & CLONE_VM) {
-		/* The main thread is the only caller and it is suspended until the child execs,
-		 * so one stack serves every spawn. */
+		/* The caller is suspended until the child execs, so one stack serves every spawn, one
+		 * caller at a time. */
+		pthread_mutex_lock(&vfork_stack_lock);
 		if (!vfork_stack) {
 			void *m = mmap(0, VFORK_STACK_SIZE, PROT_READ | PROT_WRITE,
 				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-			if (m == MAP_FAILED)
+			if (m == MAP_FAILED) {
+				pthread_mutex_unlock(&vfork_stack_lock);
 				return -12; /* ENOMEM */
+			}
 			vfork_stack = m;
 		}
 		args.stack = (uint64_t)(uintptr_t)vfork_stack;
@@ -52,5 +59,7 @@ int64_t corral_spawn(void *plan, uint64_t size, uint64_t flags, int32_t cgroup_f
 	raw4(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, 8);
 	long pid = raw_clone3(&args, sizeof args, corral_execute, plan);
 	raw4(SYS_rt_sigprocmask, SIG_SETMASK, &old, 0, 8);
+	if (flags & CLONE_VM)
+		pthread_mutex_unlock(&vfork_stack_lock);
 	return pid;
 }

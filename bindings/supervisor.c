@@ -1,8 +1,13 @@
 /* corral-supervisor: the parent of one detached container (conmon's job), no Node in it.
  * Started by lib/spawn/supervised-launch.ts; keep the fd numbers and the protocol in step with it.
  *
- *   corral-supervisor DIR LOG_MAX_BYTES LOG_MAX_FILES RESTART MAX_RETRIES [-n NETWORK_HELPER...]
- *                     [-- EXIT_COMMAND...]
+ *   corral-supervisor DIR LOG_MAX_BYTES LOG_MAX_FILES RESTART MAX_RETRIES [-t] [-i]
+ *                     [-n NETWORK_HELPER...] [-- EXIT_COMMAND...]
+ *
+ * -t: the container gets a terminal (OP_CONSOLE on fd 11), whose master the supervisor holds for
+ * good, reading it while nobody is attached and logging it as stdout (Docker does). -i: attachers'
+ * input goes in: to the terminal, or without -t to a pipe kept as the container's stdin (never
+ * closed by a detach: Docker without --stdin-once).
  *
  * EXIT_COMMAND (autoRemove) replaces the supervisor once the container has ended for good (podman's
  * conmon --exit-command): same pid and start time, so what it owns stays its own until removed.
@@ -22,6 +27,11 @@
  *       user stopped it (no restart), 'q' kill the container if it lives, then exit.
  * DIR/process.json: what the supervisor knows of the current process, rewritten atomically.
  * DIR/container.log (+ .1 … rotated): stdout and stderr as Docker json-file lines.
+ * DIR/attach: a unix stream socket (mode 0600 in the 0700 state dir: the owner only; conmon's
+ *       attach socket). Frames both ways are [type][length, 2 bytes big-endian][data]: to an
+ *       attacher the live output (type 1 stdout, 2 stderr), from it input (0) and a window size
+ *       (1: rows, cols, 2 bytes big-endian each). An attacher that falls 256 KB behind is let go;
+ *       all are once the output of a run has ended (test/integration/detached-terminal.test.ts).
  *
  * It is a subreaper, holds the container's stdio, records each exit, applies the restart policy
  * (no, on-failure, always, unless-stopped) with a doubling backoff, and stays until 'q' so what the
@@ -36,9 +46,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,9 +60,11 @@
 #include "plan.h"
 
 int64_t corral_spawn(void *plan, uint64_t size, uint64_t flags, int32_t cgroup_fd, int32_t *pidfd, int32_t *bad_op);
+int32_t corral_receive_terminal(int32_t sock);
 
 /* Where the plan expects its fds (lib/spawn/supervised-launch.ts SUPERVISOR_FDS). */
-enum { REPORT_FD = 1, NETNS_FD = 3, EXE_FD = 4, STATUS_FD = 5, START_FD = 6, CHILD_STDIN = 7, CHILD_STDOUT = 8, CHILD_STDERR = 9, MAPS_FD = 10 };
+enum { REPORT_FD = 1, NETNS_FD = 3, EXE_FD = 4, STATUS_FD = 5, START_FD = 6, CHILD_STDIN = 7, CHILD_STDOUT = 8, CHILD_STDERR = 9, MAPS_FD = 10,
+       CONSOLE_FD = 11 };
 
 /* The step an ERROR report names when the network helper failed (its exit status as errno). */
 #define HELPER_STEP (-2)
@@ -93,6 +109,9 @@ static struct {
 	int stop_requested;
 	int quitting;
 	int restarts;
+	int tty;
+	int interactive;
+	int in_fd; /* the write end of the container's stdin pipe (-i without -t), or -1 */
 	int has_exit;
 	int exit_code;
 	int exit_signal;
@@ -103,7 +122,139 @@ static struct {
 	struct timespec run_since;
 	struct stream out, err;
 } s = { .cgroup = -1, .report = REPORT_FD, .log_fd = -1, .pid = -1, .status_rd = -1, .start_wr = -1,
-	.start_step = -1 };
+	.start_step = -1, .in_fd = -1 };
+
+static void die(const char *what);
+static void write_all(int fd, const char *buf, size_t len);
+
+/* ---- attachers (DIR/attach) ---- */
+
+enum { FRAME_STDIN = 0, FRAME_RESIZE = 1, FRAME_STDOUT = 1, FRAME_STDERR = 2 };
+#define ATTACHERS 16
+#define FRAME_MAX 4096
+#define ATTACHER_BUFFER (256 * 1024)
+
+/* fd -1: a free slot; buf is allocated while it is taken, so no attacher costs no memory. */
+static struct attacher {
+	int fd;
+	size_t len;
+	unsigned char *buf;
+} attachers[ATTACHERS];
+static int attach_fd = -1;
+
+static void drop_attacher(struct attacher *a)
+{
+	close(a->fd);
+	free(a->buf);
+	a->buf = 0;
+	a->fd = -1;
+	a->len = 0;
+}
+
+static void drop_attachers(void)
+{
+	for (int i = 0; i < ATTACHERS; i++)
+		if (attachers[i].fd >= 0)
+			drop_attacher(&attachers[i]);
+}
+
+/* Listens on DIR/attach, bound through /proc/self/fd so a long DIR fits in sun_path. */
+static void open_attach(void)
+{
+	for (int i = 0; i < ATTACHERS; i++)
+		attachers[i].fd = -1;
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/attach", s.dir);
+	unlinkat(s.dir, "attach", 0);
+	attach_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* 0600: only the container's owner may attach (test/security/attach-socket-other-user.test.ts). */
+	mode_t mask = umask(0177);
+	int bound = attach_fd < 0 ? -1 : bind(attach_fd, (struct sockaddr *)&addr, sizeof addr);
+	umask(mask);
+	if (bound < 0 || listen(attach_fd, ATTACHERS) < 0)
+		die("listen on DIR/attach");
+}
+
+/* The fd the attachers' input goes to, or -1 (no -i, or the run is over). */
+static int input_fd(void)
+{
+	if (!s.interactive)
+		return -1;
+	return s.tty ? s.out.fd : s.in_fd;
+}
+
+static void accept_attachers(void)
+{
+	int fd;
+	while ((fd = accept4(attach_fd, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		struct attacher *free_slot = 0;
+		for (int i = 0; i < ATTACHERS && !free_slot; i++)
+			if (attachers[i].fd < 0)
+				free_slot = &attachers[i];
+		/* With no output left to give (the run is over), it is let go at once. */
+		if (!free_slot || (s.out.fd < 0 && s.err.fd < 0) || !(free_slot->buf = malloc(3 + FRAME_MAX))) {
+			close(fd);
+			continue;
+		}
+		int size = ATTACHER_BUFFER;
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+		free_slot->fd = fd;
+		free_slot->len = 0;
+	}
+}
+
+/* Live output to every attacher, as one frame each. */
+static void broadcast(int type, const char *data, size_t len)
+{
+	unsigned char head[3] = { (unsigned char)type, (unsigned char)(len >> 8), (unsigned char)len };
+	struct iovec iov[2] = { { head, 3 }, { (void *)data, len } };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+	for (int i = 0; i < ATTACHERS; i++) {
+		if (attachers[i].fd < 0)
+			continue;
+		/* A frame half sent cannot be finished later without blocking the others: let it go. */
+		if (sendmsg(attachers[i].fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)(3 + len))
+			drop_attacher(&attachers[i]);
+	}
+}
+
+static void attacher_frame(int type, const unsigned char *data, size_t len)
+{
+	int fd = input_fd();
+	if (type == FRAME_STDIN && fd >= 0)
+		write_all(fd, (const char *)data, len);
+	if (type == FRAME_RESIZE && s.tty && s.out.fd >= 0 && len == 4) {
+		struct winsize ws = { .ws_row = (unsigned short)(data[0] << 8 | data[1]),
+				      .ws_col = (unsigned short)(data[2] << 8 | data[3]) };
+		ioctl(s.out.fd, TIOCSWINSZ, &ws);
+	}
+}
+
+static void attacher_input(struct attacher *a)
+{
+	ssize_t n = read(a->fd, a->buf + a->len, 3 + FRAME_MAX - a->len);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		drop_attacher(a);
+		return;
+	}
+	a->len += (size_t)n;
+	size_t at = 0;
+	while (a->len - at >= 3) {
+		size_t len = (size_t)a->buf[at + 1] << 8 | a->buf[at + 2];
+		if (len > FRAME_MAX) {
+			drop_attacher(a);
+			return;
+		}
+		if (a->len - at < 3 + len)
+			break;
+		attacher_frame(a->buf[at], a->buf + at + 3, len);
+		at += 3 + len;
+	}
+	memmove(a->buf, a->buf + at, a->len - at);
+	a->len -= at;
+}
 
 static void die(const char *what)
 {
@@ -301,8 +452,12 @@ static int pump(struct stream *st)
 		st->len = 0;
 		close(st->fd);
 		st->fd = -1;
+		/* The run's output is over (a terminal's last holder closed it: EIO): so is attaching. */
+		if (s.out.fd < 0 && s.err.fd < 0)
+			drop_attachers();
 		return 0;
 	}
+	broadcast(st == &s.out ? FRAME_STDOUT : FRAME_STDERR, st->buf + st->len, (size_t)n);
 	st->len += (size_t)n;
 	size_t start = 0;
 	for (size_t i = 0; i < st->len; i++) {
@@ -433,14 +588,29 @@ static int map_ids(pid_t pid)
 	return run_id_helper(s.uid_map, pid) || run_id_helper(s.gid_map, pid) ? -1 : 0;
 }
 
+/* Reports a launch that failed at step with err and lets go of its status and start pipes. */
+static int abandon_launch(int step, int err)
+{
+	report(STATUS_ERROR, step, err, 0);
+	close(s.status_rd);
+	s.status_rd = -1;
+	close(s.start_wr);
+	s.start_wr = -1;
+	return err;
+}
+
 /* Clones the container's init with the plan; it sets up and waits for start. Returns 0 once it
  * is ready, else the failed step's errno (reported and recorded). */
 static int launch(int first)
 {
-	int st[2], sp[2], out[2], err[2], mp[2] = { -1, -1 };
-	if (pipe2(st, O_CLOEXEC) || pipe2(sp, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) ||
-	    (s.uid_map && pipe2(mp, O_CLOEXEC)))
+	int st[2], sp[2], mp[2] = { -1, -1 };
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, in[2] = { -1, -1 }, cs[2] = { -1, -1 };
+	if (pipe2(st, O_CLOEXEC) || pipe2(sp, O_CLOEXEC) || (s.uid_map && pipe2(mp, O_CLOEXEC)))
 		die("pipe2");
+	/* A terminal: its master comes back on the console socket; else pipes (stdin with -i). */
+	if (s.tty ? socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cs) != 0
+		  : pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || (s.interactive && pipe2(in, O_CLOEXEC)))
+		die("the container's stdio");
 	if (s.uid_map) {
 		dup2(mp[0], MAPS_FD);
 		fcntl(MAPS_FD, F_SETFD, FD_CLOEXEC);
@@ -448,19 +618,23 @@ static int launch(int first)
 	}
 	dup2(st[1], STATUS_FD);
 	dup2(sp[0], START_FD);
-	dup2(s.devnull, CHILD_STDIN);
-	dup2(out[1], CHILD_STDOUT);
-	dup2(err[1], CHILD_STDERR);
+	dup2(in[0] >= 0 ? in[0] : s.devnull, CHILD_STDIN);
+	dup2(out[1] >= 0 ? out[1] : s.devnull, CHILD_STDOUT);
+	dup2(err[1] >= 0 ? err[1] : s.devnull, CHILD_STDERR);
+	if (cs[1] >= 0)
+		dup2(cs[1], CONSOLE_FD);
 	/* The status and start pipes must close at exec: EOF means the command runs. */
 	fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC);
 	fcntl(START_FD, F_SETFD, FD_CLOEXEC);
 	close(st[1]);
 	close(sp[0]);
-	close(out[1]);
-	close(err[1]);
+	int child_ends[] = { in[0], out[1], err[1], cs[1] };
+	for (size_t i = 0; i < sizeof child_ends / sizeof *child_ends; i++)
+		if (child_ends[i] >= 0)
+			close(child_ends[i]);
 	int32_t pidfd = -1, bad_op = -1;
 	int64_t pid = corral_spawn(s.plan, s.plan_size, s.flags, s.cgroup, &pidfd, &bad_op);
-	for (int fd = STATUS_FD; fd <= MAPS_FD; fd++)
+	for (int fd = STATUS_FD; fd <= CONSOLE_FD; fd++)
 		park(fd);
 	if (pidfd >= 0)
 		close(pidfd);
@@ -470,11 +644,18 @@ static int launch(int first)
 		close(s.out.fd);
 	if (s.err.fd >= 0)
 		close(s.err.fd);
+	if (s.in_fd >= 0)
+		close(s.in_fd);
 	s.out.fd = out[0];
 	s.err.fd = err[0];
-	fcntl(out[0], F_SETFL, O_NONBLOCK);
-	fcntl(err[0], F_SETFL, O_NONBLOCK);
+	s.in_fd = in[1];
+	int host_ends[] = { out[0], err[0], in[1] };
+	for (size_t i = 0; i < sizeof host_ends / sizeof *host_ends; i++)
+		if (host_ends[i] >= 0)
+			fcntl(host_ends[i], F_SETFL, O_NONBLOCK);
 	if (pid < 0) {
+		if (cs[0] >= 0)
+			close(cs[0]);
 		if (mp[1] >= 0)
 			close(mp[1]);
 		report(STATUS_ERROR, -1, (int)-pid, 0);
@@ -496,23 +677,26 @@ static int launch(int first)
 		int e = r.kind == STATUS_ERROR ? r.err : EPIPE;
 		s.start_step = r.kind == STATUS_ERROR ? r.step : -1;
 		s.start_errno = e;
-		report(STATUS_ERROR, s.start_step, e, 0);
-		close(s.status_rd);
-		s.status_rd = -1;
-		close(s.start_wr);
-		s.start_wr = -1;
-		return e;
+		if (cs[0] >= 0)
+			close(cs[0]);
+		return abandon_launch(s.start_step, e);
+	}
+	if (cs[0] >= 0) {
+		/* Sent by OP_CONSOLE before the init reported ready. */
+		int master = corral_receive_terminal(cs[0]);
+		close(cs[0]);
+		if (master < 0) {
+			kill(s.pid, SIGKILL);
+			return abandon_launch(-1, -master);
+		}
+		fcntl(master, F_SETFL, O_NONBLOCK);
+		s.out.fd = master;
 	}
 	int helper = start_helper();
 	if (helper != 0) {
 		kill(s.pid, SIGKILL);
 		stop_helper();
-		report(STATUS_ERROR, HELPER_STEP, helper, 0);
-		close(s.status_rd);
-		s.status_rd = -1;
-		close(s.start_wr);
-		s.start_wr = -1;
-		return helper;
+		return abandon_launch(HELPER_STEP, helper);
 	}
 	/* Recorded before it is reported, so the creator finds the record once it hears. */
 	if (first)
@@ -781,17 +965,17 @@ int main(int argc, char **argv)
 		dprintf(2, "usage: corral-supervisor DIR LOG_MAX_BYTES LOG_MAX_FILES RESTART MAX_RETRIES\n");
 		return 2;
 	}
-	/* Above the fds the plan uses (3..10), so launches never overwrite it. */
+	/* Above the fds the plan uses (3..11), so launches never overwrite it. */
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	s.devnull = fcntl(null, F_DUPFD_CLOEXEC, MAPS_FD + 1);
+	s.devnull = fcntl(null, F_DUPFD_CLOEXEC, CONSOLE_FD + 1);
 	if (null < 0 || s.devnull < 0)
 		die("open /dev/null");
 	close(null);
-	/* Keep 3..10 taken, so nothing we open lands on the numbers the plan uses; 4 is the sealed
+	/* Keep 3..11 taken, so nothing we open lands on the numbers the plan uses; 4 is the sealed
 	 * executor image from our creator, which the container's processes exec (OP_REEXEC). */
 	if (fcntl(EXE_FD, F_SETFD, FD_CLOEXEC) < 0)
 		die("the executor image (fd 4)");
-	for (int fd = 3; fd <= MAPS_FD; fd++)
+	for (int fd = 3; fd <= CONSOLE_FD; fd++)
 		if (fd != s.devnull && fd != EXE_FD)
 			dup3(s.devnull, fd, O_CLOEXEC);
 	s.dir = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -805,6 +989,8 @@ int main(int argc, char **argv)
 		 : !strcmp(argv[4], "unless-stopped") ? POLICY_UNLESS_STOPPED : POLICY_NO;
 	s.max_retries = atoi(argv[5]);
 	int arg = 6;
+	for (; arg < argc && (!strcmp(argv[arg], "-t") || !strcmp(argv[arg], "-i")); arg++)
+		*(argv[arg][1] == 't' ? &s.tty : &s.interactive) = 1;
 	if (arg < argc && strcmp(argv[arg], "-n") == 0) {
 		s.helper = argv + ++arg;
 		while (arg < argc && strcmp(argv[arg], "--") != 0)
@@ -828,6 +1014,7 @@ int main(int argc, char **argv)
 	if (s.control < 0)
 		die("open control");
 	open_log();
+	open_attach();
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
@@ -872,15 +1059,24 @@ int main(int argc, char **argv)
 	end_reports();
 
 	for (;;) {
-		struct pollfd p[4] = { { sigfd, POLLIN, 0 }, { s.control, POLLIN, 0 }, { s.out.fd, POLLIN, 0 }, { s.err.fd, POLLIN, 0 } };
+		struct pollfd p[5 + ATTACHERS] = { { sigfd, POLLIN, 0 }, { s.control, POLLIN, 0 }, { s.out.fd, POLLIN, 0 },
+						   { s.err.fd, POLLIN, 0 }, { attach_fd, POLLIN, 0 } };
+		for (int i = 0; i < ATTACHERS; i++)
+			p[5 + i] = (struct pollfd){ attachers[i].fd, POLLIN, 0 };
 		long wait = restart_at && !s.running ? restart_at - now_ms() : -1;
 		if (restart_at && !s.running && wait <= 0) {
 			restart_at = 0;
 			relaunch(1);
 			continue;
 		}
-		if (poll(p, 4, (int)wait) < 0)
+		if (poll(p, 5 + ATTACHERS, (int)wait) < 0)
 			continue;
+		/* Attachers first: one that connected before start gets the first output. */
+		if (p[4].revents)
+			accept_attachers();
+		for (int i = 0; i < ATTACHERS; i++)
+			if (p[5 + i].revents && attachers[i].fd == p[5 + i].fd)
+				attacher_input(&attachers[i]);
 		if (p[2].revents)
 			pump(&s.out);
 		if (p[3].revents)

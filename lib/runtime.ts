@@ -8,6 +8,7 @@ import { VolumeStore } from './fs/volumes.ts';
 import { ContainerEngine } from './container/engine.ts';
 import { NetworkStore } from './net/network-store.ts';
 import { processNetnsPool } from './net/netns-pool.ts';
+import { probeOverlayMount } from './fs/overlay-probe.ts';
 import type { Container } from './container/container.ts';
 import type { ContainerSpec } from './container/spec.ts';
 import type { CreateSpec } from './container/detached-spec.ts';
@@ -43,6 +44,13 @@ export interface RuntimeConfig {
    * newuidmap/newgidmap exist, else only you to 0 ('single'); or explicit ranges, which must be
    * yours in /etc/subuid and /etc/subgid. As root, user namespaces keep the single mapping. */
   idMap?: 'auto' | 'single' | IdMap;
+  /** Rootless with subordinate ranges: 'shared' (the default) creates every container's namespaces
+   * in one user namespace per process, mapped once, so no newuidmap runs at a start (podman's
+   * pause process; root in one container then holds capabilities over the namespaces of the
+   * others, which its own pid and mount namespaces keep out of its reach:
+   * test/security/shared-userns-isolation.test.ts); 'per-container' maps a fresh one at each
+   * start. Detached containers always get their own (their supervisor maps it). */
+  userNamespace?: 'shared' | 'per-container';
 }
 
 /** The network operations a runtime offers. */
@@ -82,6 +90,9 @@ export class Runtime {
     }
     const rootless = process.getuid!() !== 0;
     const idMap = rootless ? runtimeIdMap(config.idMap) : singleIdMap();
+    if (config.userNamespace !== undefined && config.userNamespace !== 'shared' && config.userNamespace !== 'per-container') {
+      throw new CorralError(`userNamespace must be 'shared' or 'per-container', got ${String(config.userNamespace)}`, { code: 'ERR_INVALID_ARG_VALUE' });
+    }
     const cgroups = new CgroupManager(config.cgroupParent, !rootless);
     this.root = config.root ?? defaultRoot();
     const volumes = new VolumeStore(this.root, rootless ? idMap : null);
@@ -92,9 +103,12 @@ export class Runtime {
     const root = this.root;
     const registry = registryImages(images, config.registries);
     const engine = new ContainerEngine({
-      stopTimeout, root, rootless, idMap, cgroups, volumes, networks, netnsPool: rootless ? null : processNetnsPool(), images: containerImages(images, (ref) => registry.pull(ref)), homeOf: passwdHome,
+      stopTimeout, root, rootless, idMap, sharedUserNamespace: config.userNamespace !== 'per-container', cgroups, volumes, networks, netnsPool: rootless ? null : processNetnsPool(), images: containerImages(images, (ref) => registry.pull(ref)), homeOf: passwdHome,
       removeCommand: (id) => [process.execPath, ...process.execArgv, cliMain, 'rm', '-f', '--root', root, id],
+      overlayMount: probeOverlayMount,
     });
+    // Off the first container's start path: the answer is in by the time it is asked for.
+    void probeOverlayMount();
     this.#engine = engine;
     // A build is an image operation that runs containers: the one part that needs both.
     const prune = images.prune.bind(images);

@@ -29,6 +29,8 @@ const NEEDS = [
   ['runc', 'runc', 'runc'],
   ['containerd and ctr (corral-oci driven by containerd\'s runc shim)', 'containerd', 'containerd'],
   ['script (a terminal for ctr run -t)', 'script', 'bsdutils'],
+  ['podman and conmon (corral-oci driven by podman, in the VM)', 'podman', 'podman'],
+  ['conmon (podman\'s monitor of corral-oci)', 'conmon', 'conmon'],
   ['qemu (the cgroup v2 VM)', 'qemu-system-x86_64', 'qemu-system-x86'],
   ['xz (the VM initramfs, ADD of xz archives)', 'xz', 'xz-utils'],
   ['bzip2 (ADD of bzip2 archives)', 'bzip2', 'bzip2'],

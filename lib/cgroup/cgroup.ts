@@ -93,16 +93,12 @@ export class Cgroup {
     return this.#fd;
   }
 
-  /** Makes the group (and its parent if needed), writes its limits and attaches the device
-   * filter (attachDeviceFilter of device-program.ts bound to the rules, or null: none; passed in so
-   * a process that only looks at groups loads no BPF); undone on failure. */
+  /** Makes the group in parent (which its callers have made: no mkdir of it on the start path),
+   * writes its limits and attaches the device filter (attachDeviceFilter of device-program.ts
+   * bound to the rules, or null: none; passed in so a process that only looks at groups loads no
+   * BPF); undone on failure. */
   static create(parent: string, name: string, writes: CgroupWrites, attachFilter: ((groupFd: number, path: string) => void) | null): Cgroup {
     const path = join(parent, name);
-    try {
-      mkdirSync(parent, { recursive: true });
-    } catch (e) {
-      throw fsError(e, 'mkdir', parent, 'create the parent cgroup');
-    }
     try {
       mkdirSync(path);
     } catch (e) {

@@ -28,7 +28,11 @@ function stopOptions(values: Record<string, string | boolean | undefined>): { ti
 }
 
 const COMMANDS: Record<string, Lifecycle> = {
-  start: { usage: 'corral start CONTAINER...   starts created or stopped detached containers', act: async (c, _v, name) => (await c.start(), name) },
+  start: {
+    usage: 'corral start [-a [-i]] CONTAINER...   starts created or stopped detached containers (-a: one, attached to its output, -i: and its input, until it exits or the detach keys)',
+    options: { attach: { type: 'boolean', short: 'a' }, interactive: { type: 'boolean', short: 'i' } },
+    act: async (c, _v, name) => (await c.start(), name),
+  },
   stop: {
     usage: 'corral stop [-t SECONDS] CONTAINER...   SIGTERM, then SIGKILL after the timeout (default 10)',
     options: TIME_OPTION,
@@ -84,6 +88,13 @@ export async function lifecycleCommand(command: string, args: string[]): Promise
     return 0;
   }
   if (positionals.length === 0) throw usageError(`corral ${command} needs a CONTAINER (see corral ${command} --help)`);
+  const start = values as { attach?: boolean; interactive?: boolean };
+  if (command === 'start' && start.attach) {
+    if (positionals.length !== 1) throw usageError('corral start -a takes one CONTAINER (see corral start --help)');
+    const container = runtime.find(positionals[0]!);
+    return (await import('./attach-command.ts')).attachHere(container, { stdin: start.interactive === true, detachKeys: undefined, sigProxy: true }, () => container.start());
+  }
+  if (command === 'start' && start.interactive) throw usageError('corral start -i needs -a (see corral start --help)');
   let failed = false;
   for (const name of positionals) {
     try {

@@ -16,11 +16,11 @@ import { parseRunArgs, runEnvironment, runExtraHosts, runLimits, runUser } from 
 const USAGE = `usage: corral run [options] IMAGE [COMMAND [ARG...]] | corral run [options] [--rootfs DIR] -- COMMAND [ARG...]
        corral commit [options] IMAGE NEWREF [COMMAND...]   (run, then store the changes as NEWREF)
        corral build [-t TAG] [-f FILE] [--build-arg K=V] [--target STAGE] [--no-cache] CONTEXT
-       corral run -d [--name NAME] [--restart POLICY] [options] ...   (detached: prints the id)
+       corral run -d [-i] [-t] [--name NAME] [--restart POLICY] [options] ...   (detached: prints the id)
        corral ps [-a] [-q] [--format json] | logs [-f] [--tail N] [--since T] [-t] CONTAINER
        corral exec [-it] [-e] [-w] [-u] CONTAINER COMMAND... | inspect CONTAINER... | stats [--no-stream]
        corral attach [--no-stdin] [--detach-keys KEYS] [--sig-proxy BOOL] CONTAINER
-       corral start|stop [-t S]|restart [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
+       corral start [-a [-i]]|stop [-t S]|restart [-t S]|kill [-s SIG]|rm [-f]|wait|pause|unpause CONTAINER... | rename CONTAINER NAME
        corral image import|export|ls|inspect|tag|rm|gc|du ...   (corral images, corral rmi REF)
        corral pull|push|login|logout ...                       (registries: corral pull --help)
        corral volume create|ls|inspect|rm|prune ...
@@ -188,9 +188,8 @@ async function runCommand(args: string[], commit: boolean): Promise<number> {
   const runtime = await runtimeFor(values.root);
   if (values.detach) {
     if (commit || timeout !== undefined) throw usageError(`--detach does not go with ${commit ? 'commit' : '--timeout'} (see corral --help)`);
-    if (flags.tty || flags.interactive) throw usageError('--detach does not go with -i or -t yet (a detached container has no terminal)');
     delete spec.stdio;
-    const detached = await runtime.run({ ...spec, detached: true, ...(values.name === undefined ? {} : { name: values.name }), ...(values.restart === undefined ? {} : { restart: values.restart }), ...(values.rm ? { autoRemove: true } : {}) });
+    const detached = await runtime.run({ ...spec, detached: true, ...(flags.interactive ? { interactive: true } : {}), ...(values.name === undefined ? {} : { name: values.name }), ...(values.restart === undefined ? {} : { restart: values.restart }), ...(values.rm ? { autoRemove: true } : {}) });
     console.log(detached.id);
     return 0;
   }

@@ -43,16 +43,7 @@ export function connectTerminal(terminal: Terminal, interactive: boolean): () =>
     undo.push(() => process.stdout.off('resize', resize));
   }
   if (interactive) {
-    // Raw: keys, Ctrl-C and Ctrl-Z included, go to the container's terminal, which turns them
-    // into signals for its foreground process group.
-    if (process.stdin.isTTY) {
-      process.stdin.setRawMode(true);
-      // The container's terminal did the output processing already (setRawMode(false) restores it).
-      rawOutput(0);
-      // Node itself also puts its stdio's terminal mode back when it exits, by a signal or an
-      // uncaught error too; this undoes it as soon as the container is done (commit goes on).
-      undo.push(() => process.stdin.setRawMode(false));
-    }
+    undo.push(rawInput());
     process.stdin.pipe(terminal, { end: false });
     undo.push(() => {
       process.stdin.unpipe(terminal);
@@ -60,6 +51,19 @@ export function connectTerminal(terminal: Terminal, interactive: boolean): () =>
     });
   }
   return () => undo.reverse().forEach((f) => f());
+}
+
+/** Puts our terminal (when stdin is one) in raw mode: keys, Ctrl-C and Ctrl-Z included, go to the
+ * container's terminal, which turns them into signals for its foreground process group; the
+ * returned function restores it. */
+export function rawInput(): () => void {
+  if (!process.stdin.isTTY) return () => {};
+  process.stdin.setRawMode(true);
+  // The container's terminal did the output processing already (setRawMode(false) restores it).
+  rawOutput(0);
+  // Node itself also puts its stdio's terminal mode back when it exits, by a signal or an
+  // uncaught error too; this undoes it as soon as the container is done (commit goes on).
+  return () => process.stdin.setRawMode(false);
 }
 
 /** Connects a started container's terminal to ours (-t; input only with -i) and sets up the signal

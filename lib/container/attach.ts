@@ -1,16 +1,15 @@
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import type { ExitInfo } from './run-result.ts';
-import type { LogEntry } from './logs.ts';
 import type { Terminal } from './terminal.ts';
 import { DEFAULT_DETACH_KEYS, DetachKeyFilter, parseDetachKeys } from './detach-keys.ts';
 
 /** Options of attach(): the streams to connect to the container and how to let go of it. */
 export interface AttachOptions {
   /** Typed into the container's terminal or written to its stdin (which is not ended when this
-   * ends); unused for a container that takes no input (a detached one). */
+   * ends); unused for a container that takes no input (a detached one made without interactive). */
   stdin?: Readable;
-  /** Where its output goes: all of a terminal's, or its stdout (a detached one's log from now on). */
+  /** Where its output goes: all of a terminal's, or its stdout (a detached one's from now on). */
   stdout?: Writable;
   /** Where its stderr goes (default stdout); a terminal has none. */
   stderr?: Writable;
@@ -24,15 +23,13 @@ export interface AttachOptions {
  * container's exit. */
 export type AttachResult = { detached: true; exit: null } | { detached: false; exit: ExitInfo };
 
-/** What attach connects to: a container's terminal, its pipes, or its log. */
+/** What attach connects to: a container's terminal, its pipes, or its supervisor's attach socket
+ * (a detached one: lib/container/attach-socket.ts). */
 export interface AttachSource {
   terminal: Terminal | null;
   stdin: Writable | null;
   stdout: Readable | null;
   stderr: Readable | null;
-  /** A detached container's log from now on, ending once it has exited (or on abort); null for
-   * an attached one. */
-  follow: ((signal: AbortSignal) => AsyncGenerator<LogEntry>) | null;
   wait(): Promise<ExitInfo>;
 }
 
@@ -73,27 +70,13 @@ export async function attachTo(source: AttachSource, options: AttachOptions): Pr
     from.pipe(to, { end: false });
     undo.push(() => from.unpipe(to));
   }
-  let logDone: Promise<void> = Promise.resolve();
-  if (source.follow) {
-    const stopFollowing = new AbortController();
-    const entries = source.follow(stopFollowing.signal);
-    logDone = (async () => {
-      for await (const entry of entries) (entry.stream === 'stderr' ? err : out)?.write(entry.log);
-    })().catch((e: unknown) => {
-      if (!stopFollowing.signal.aborted) throw e;
-    });
-    undo.push(() => stopFollowing.abort());
-  }
   const onAbort = (): void => detach();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) detach();
-  // A log that cannot be read ends the attach with its error.
-  const logFailed = new Promise<never>((_resolve, reject) => void logDone.catch(reject));
-  logFailed.catch(() => {});
   try {
-    const outcome = await Promise.race([detached.then(() => null), source.wait(), logFailed]);
+    const outcome = await Promise.race([detached.then(() => null), source.wait()]);
     if (outcome === null) return { detached: true, exit: null };
-    await Promise.all([...outputs.map(([from]) => ended(from)), logDone]);
+    await Promise.all(outputs.map(([from]) => ended(from)));
     return { detached: false, exit: outcome };
   } finally {
     options.signal?.removeEventListener('abort', onAbort);

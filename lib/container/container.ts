@@ -11,7 +11,7 @@ import type { CommitRequest } from './image-provider.ts';
 import type { HeldResources } from './host-resources.ts';
 import type { PublishedPort } from '../net/ports.ts';
 import type { InitProcess } from './init-process.ts';
-import type { Terminal } from './terminal.ts';
+import type { Terminal, TerminalSize } from './terminal.ts';
 import { ContainerState, type ContainerStatus } from './status.ts';
 import { OomWatch } from './oom-watch.ts';
 import { execIn, spawnIn, type ExecOptions, type ExecProcess, type ExecTarget, type SpawnOptions } from './exec.ts';
@@ -19,6 +19,7 @@ import { stopGracefully, type StopOptions } from './stop.ts';
 import { commitContainer, type CommitOptions } from './commit.ts';
 import type { LogEntry, LogOptions } from './logs.ts';
 import { attachTo, type AttachOptions, type AttachResult } from './attach.ts';
+import type { AttachConnection } from './attach-socket.ts';
 
 /** What a Container needs from the engine that made it. */
 export interface ContainerOwner {
@@ -29,6 +30,9 @@ export interface ContainerOwner {
   commit: ((request: CommitRequest) => Promise<{ manifestDigest: string }>) | null;
   /** A detached container's log (lib/container/logs.ts); absent for attached ones. */
   logs?: (options: LogOptions, ended: () => boolean) => AsyncGenerator<LogEntry>;
+  /** A detached container's attach socket, and whether it takes input (interactive); absent for
+   * attached ones. */
+  attachSocket?: { open(): Promise<AttachConnection>; input: boolean };
   /** What a detached container's supervisor recorded (inspect()); absent for attached ones. */
   supervision?: () => Supervision;
 }
@@ -51,6 +55,11 @@ export interface ContainerInfo {
   env: Record<string, string>;
   image: string | null;
   labels: Record<string, string>;
+  /** It has a terminal (spec.tty; docker inspect's Config.Tty). */
+  tty: boolean;
+  /** attach() sends input to it: its terminal or piped stdin, a detached one's made with
+   * interactive (docker inspect's Config.OpenStdin). */
+  openStdin: boolean;
   createdAt: string;
   exit: ExitInfo | null;
   cgroupPath: string | null;
@@ -173,6 +182,8 @@ export class Container extends EventEmitter<ContainerEvents> {
       command: [...this.#spec.command],
       env: { ...this.#spec.env },
       image: this.#spec.image,
+      tty: this.#spec.tty !== null,
+      openStdin: this.#owner.attachSocket ? this.#owner.attachSocket.input : this.terminal !== null || this.stdin !== null,
       labels: { ...this.labels },
       createdAt: this.#createdAt,
       exit: this.#exit,
@@ -301,9 +312,29 @@ export class Container extends EventEmitter<ContainerEvents> {
    * ctrl-p,ctrl-q by default) or options.signal aborts; the container goes on after a detach. */
   async attach(options: AttachOptions = {}): Promise<AttachResult> {
     this.#state.require('attach');
-    const follow = this.#owner.logs ? (signal: AbortSignal) => this.logs({ follow: true, tail: 0, signal }) : null;
+    const wait = (): Promise<ExitInfo> => this.#exited;
+    const socket = this.#owner.attachSocket;
     // Held while attached only: a detach must not leave the exit watched closely (wait() would).
-    return this.#held(attachTo({ terminal: this.terminal, stdin: this.stdin, stdout: this.stdout, stderr: this.stderr, follow, wait: () => this.#exited }, options));
+    if (!socket) return this.#held(attachTo({ terminal: this.terminal, stdin: this.stdin, stdout: this.stdout, stderr: this.stderr, wait }, options));
+    const connection = await socket.open();
+    try {
+      return await this.#held(attachTo({ terminal: null, stdin: socket.input ? connection.stdin : null, stdout: connection.stdout, stderr: connection.stderr, wait }, options));
+    } finally {
+      await connection.close();
+    }
+  }
+
+  /** Sets the window size of the container's terminal (spec.tty; a detached one's through its
+   * supervisor): its foreground process group gets SIGWINCH, as docker resize. */
+  async resize(size: TerminalSize): Promise<void> {
+    if (!this.#spec.tty) throw new CorralError(`container ${this.id} has no terminal (tty) to resize`, { code: 'ERR_CONTAINER_STATE' });
+    if (this.terminal) return this.terminal.resize(size);
+    const connection = await this.#owner.attachSocket!.open();
+    try {
+      connection.resize(size);
+    } finally {
+      await connection.close();
+    }
   }
 
   /** logs() as a byte stream of the lines' text, to pipe (stdout and stderr interleaved unless

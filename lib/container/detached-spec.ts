@@ -11,6 +11,9 @@ export interface DetachedSpec {
   name?: string;
   /** 'no' (default), 'on-failure[:N]', 'always', 'unless-stopped': applied by the supervisor. */
   restart?: string;
+  /** Keeps the container's input open for attach() (docker run -di): its terminal's with tty, else
+   * a stdin pipe its supervisor holds, never closed by a detach. */
+  interactive?: boolean;
   /** Removed once it has ended for good, by its supervisor, whether or not a process watches. */
   autoRemove?: boolean;
   /** Size-based rotation of the json-file log: maxSize bytes or '10m' (default 10m; 0: no
@@ -25,6 +28,7 @@ export type CreateSpec = ContainerSpec & DetachedSpec;
 export interface DetachedOptions {
   name: string | null;
   autoRemove: boolean;
+  interactive: boolean;
   restart: { policy: 'no' | 'on-failure' | 'always' | 'unless-stopped'; maxRetries: number };
   logs: { maxSize: number; maxFiles: number };
 }
@@ -40,15 +44,16 @@ function invalid(message: string): CorralError {
  * attached container, which may not use them). */
 export function splitDetached(spec: CreateSpec): [ContainerSpec, DetachedOptions | null] {
   if (typeof spec !== 'object' || spec === null) return [spec, null];
-  const { detached, name, restart, logs, autoRemove, ...rest } = spec;
+  const { detached, name, restart, logs, autoRemove, interactive, ...rest } = spec;
   if (detached !== undefined && typeof detached !== 'boolean') throw invalid('detached must be a boolean');
   if (!detached) {
-    const used = Object.entries({ name, restart, logs, autoRemove }).find(([, v]) => v !== undefined);
+    const used = Object.entries({ name, restart, logs, autoRemove, interactive }).find(([, v]) => v !== undefined);
     if (used) throw invalid(`${used[0]} needs detached: true`);
     return [rest, null];
   }
   if (name !== undefined && (typeof name !== 'string' || !NAME.test(name))) throw invalid(`name '${String(name)}' must match ${NAME}`);
   if (autoRemove !== undefined && typeof autoRemove !== 'boolean') throw invalid('autoRemove must be a boolean');
+  if (interactive !== undefined && typeof interactive !== 'boolean') throw invalid('interactive must be a boolean');
   const policy = POLICY.exec(restart ?? 'no');
   if (!policy || (policy[2] !== undefined && policy[1] !== 'on-failure')) {
     throw invalid(`restart must be no, on-failure[:N], always or unless-stopped, got '${String(restart)}'`);
@@ -59,6 +64,7 @@ export function splitDetached(spec: CreateSpec): [ContainerSpec, DetachedOptions
   return [rest, {
     name: name ?? null,
     autoRemove: autoRemove ?? false,
+    interactive: interactive ?? false,
     restart: { policy: policy[1] as DetachedOptions['restart']['policy'], maxRetries: Number(policy[2] ?? 0) },
     logs: { maxSize, maxFiles },
   }];

@@ -1,6 +1,7 @@
 import { CorralError } from '../sys/errors.ts';
 import { launchNow, launchPending, withoutDumpable, type LaunchSpec } from '../spawn/launch.ts';
-import { startSupervisor, SUPERVISED_NETNS_FD, type StartedSupervisor } from '../spawn/supervised-launch.ts';
+import { sharedUserNamespace } from '../spawn/shared-user-namespace.ts';
+import { startSupervisor, SUPERVISED_CONSOLE_FD, SUPERVISED_NETNS_FD, type StartedSupervisor } from '../spawn/supervised-launch.ts';
 import type { CgroupManager } from '../cgroup/manager.ts';
 import type { VolumeStore } from '../fs/volumes.ts';
 import { Container, type ContainerOwner } from './container.ts';
@@ -17,6 +18,7 @@ import { StateStore, type PersistedState } from './state-store.ts';
 import { SupervisedInit, supervisedStatus, tellSupervisor } from './supervisor-client.ts';
 import type { ContainerStatus } from './status.ts';
 import { readLogs } from './logs.ts';
+import { AttachConnection } from './attach-socket.ts';
 import { cgroupResource, HeldResources, imageLeaseResource, volumeResource, writableLayerResource, type HostResource } from './host-resources.ts';
 import type { ImageProvider, ResolvedImage } from './image-provider.ts';
 import { pullPolicy, type PullPolicy } from './pull-policy.ts';
@@ -29,6 +31,7 @@ import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostRootEntries } from '../fs/rootfs.ts';
 import { isSingleIdMap, singleIdMap, type IdMap } from '../sys/id-map.ts';
+import type { OverlayMount } from '../fs/overlay-mount.ts';
 
 const SIGKILL = 9;
 
@@ -41,6 +44,9 @@ export interface EngineParts {
   rootless: boolean;
   /** The map of the containers' user namespaces. */
   idMap: IdMap;
+  /** Whether containers with subordinate ranges are made in the process's shared user namespace
+   * of that map (RuntimeConfig.userNamespace). */
+  sharedUserNamespace: boolean;
   cgroups: CgroupManager;
   volumes: VolumeStore;
   networks: NetworkStore;
@@ -52,6 +58,9 @@ export interface EngineParts {
   homeOf: (lowerDirs: string[], uid: number) => Promise<string | null>;
   /** The command that removes a detached container by id (autoRemove: its supervisor becomes it). */
   removeCommand: (id: string) => string[];
+  /** How this kernel mounts a container's overlay, once known (probed in the background from the
+   * Runtime's construction on: lib/fs/overlay-probe.ts). */
+  overlayMount: () => Promise<OverlayMount>;
 }
 
 
@@ -213,6 +222,8 @@ export class ContainerEngine {
     return {
       ...this.#owner,
       logs: (options, ended) => readLogs(this.#store.dir(state.id), options, ended),
+      // State of an older version has no interactive: it took no input.
+      attachSocket: { open: () => AttachConnection.open(this.#store.dir(state.id)), input: state.options.interactive ?? false },
       supervision: () => {
         const record = this.#store.readProcess(state.id);
         return { supervisorPid: state.supervisor.pid, restartCount: record?.restartCount ?? 0, startedAt: record?.startedAt ?? null, finishedAt: record?.finishedAt ?? null };
@@ -259,8 +270,6 @@ export class ContainerEngine {
     const spec = await this.#withUserIds(named, image);
     const resolved = resolveSpec(spec, this.#parts.rootless, image?.defaults ?? null, this.#parts.cgroups.deviceFilter, this.#parts.idMap);
     await this.#setHome(resolved, image);
-    // Its terminal's master would have to live in the supervisor, which does not hold one yet.
-    if (resolved.tty) throw new CorralError('invalid container spec: a detached container cannot have a terminal (tty) yet', { code: 'ERR_INVALID_SPEC' });
     if (this.#containers.has(resolved.id)) {
       throw new CorralError(`a container with id ${resolved.id} already exists`, { code: 'ERR_CONTAINER_EXISTS' });
     }
@@ -277,14 +286,17 @@ export class ContainerEngine {
         logMaxFiles: options.logs.maxFiles,
         restart: options.restart.policy,
         maxRetries: options.restart.maxRetries,
+        tty: resolved.tty !== null,
+        interactive: options.interactive,
         exitCommand: options.autoRemove ? this.#parts.removeCommand(resolved.id) : null,
         networkHelper: pastaPublished && pastaCommand(pastaPublished, join(dir, 'network.pid')),
       });
       host = await HeldResources.acquire(this.#resources, resolved, image, supervisor.tag);
       if (pastaPublished) host.state.ports = pastaPublished;
       const network = host.state.network;
+      const overlay = host.state.layer && (await this.#parts.overlayMount());
       const proc = await supervisor.launch(
-        this.#launchSpec(resolved, noStdio(), host, null, SUPERVISED_NETNS_FD),
+        this.#launchSpec(resolved, noStdio(), host, resolved.tty && SUPERVISED_CONSOLE_FD, overlay, SUPERVISED_NETNS_FD),
         host.state.cgroup?.path ?? null,
         host.state.layer?.kind === 'disk' ? host.state.layer.work : null,
         // The supervisor opens its own fd of the namespace from ours.
@@ -340,10 +352,11 @@ export class ContainerEngine {
     let consoleSocket: ConsoleSocket | null = null;
     try {
       host = await HeldResources.acquire(this.#resources, resolved, image, null, now);
+      const overlay = host.state.layer && (await this.#parts.overlayMount());
       // With a terminal, fds 0-2 are /dev/null until the terminal replaces them.
       stdio = openStdio(resolved.tty ? 'ignore' : resolved.stdio);
       consoleSocket = resolved.tty && new ConsoleSocket();
-      const launch = this.#launchSpec(resolved, stdio, host, consoleSocket);
+      const launch = await this.#inSharedUserNamespace(this.#launchSpec(resolved, stdio, host, consoleSocket?.childFd ?? null, overlay));
       // pasta needs the container's pid before exec: such a run() takes the create() path.
       const pasta = resolved.network === 'pasta';
       const proc = now && !pasta ? await launchNow(launch) : await launchPending(launch);
@@ -380,15 +393,24 @@ export class ContainerEngine {
     return this.#parts.images.resolve(ref, pull);
   }
 
-  /** netnsFd: the fd of the prepared network namespace as the cloning process holds it (a
-   * supervisor holds its own). */
-  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources, consoleSocket: ConsoleSocket | null, netnsFd = host.state.network?.nsfd): LaunchSpec {
+  /** A launch with subordinate ranges made in the shared user namespace of its map, when the
+   * runtime shares one (no newuidmap at the start). */
+  async #inSharedUserNamespace(launch: LaunchSpec): Promise<LaunchSpec> {
+    if (!launch.idMap || !this.#parts.sharedUserNamespace) return launch;
+    const { idMap, ...rest } = launch;
+    return { ...rest, userNamespaceFd: await sharedUserNamespace(idMap) };
+  }
+
+  /** consoleFd: the child's end of its console socket (spec.tty), or null; overlay: how the
+   * writable layer is mounted (null: the container has none); netnsFd: the fd of the prepared
+   * network namespace as the cloning process holds it (a supervisor holds its own). */
+  #launchSpec(spec: ResolvedSpec, stdio: StdioSet, host: HeldResources, consoleFd: number | null, overlay: OverlayMount | null, netnsFd = host.state.network?.nsfd): LaunchSpec {
     const { cgroup, layer, image, mounts, network } = host.state;
     // test/security/host-root-runtime-root.test.ts: a container on the host's root never sees the
     // runtime's own root (other containers' layers, images, volumes).
     const onHostRoot = spec.rootfs === null && !image && spec.namespaces.mount;
     const visible = onHostRoot ? { ...spec, maskedPaths: [...spec.maskedPaths, this.#parts.root] } : spec;
-    const context = { ownCgroup: cgroup !== null, layer, image, mounts, hostEntries: onHostRoot ? hostRootEntries(spec.hostRoot, mounts) : null, ownFiles: etcFiles(spec, mounts, onHostRoot) };
+    const context = { ownCgroup: cgroup !== null, layer, image, mounts, hostEntries: onHostRoot ? hostRootEntries(spec.hostRoot, mounts) : null, ownFiles: etcFiles(spec, mounts, onHostRoot), ...(overlay ? { overlayMount: overlay } : {}) };
     return {
       cloneFlags: network ? cloneFlags(spec, cgroup !== null) & ~CLONE.NEWNET : cloneFlags(spec, cgroup !== null),
       setup: spec.network === 'pasta'
@@ -396,8 +418,8 @@ export class ContainerEngine {
         // process of the container exists before its exec, and exec resets it).
         ? withoutDumpable(containerSetupOps(visible, context))
         : [...(network ? [joinNetworkOp(netnsFd!)] : []), ...containerSetupOps(visible, context)],
-      keepFds: [...(network ? [netnsFd!] : []), ...(consoleSocket ? [consoleSocket.childFd] : [])],
-      afterResolve: commandStartOps(spec, consoleSocket?.childFd ?? null),
+      keepFds: [...(network ? [netnsFd!] : []), ...(consoleFd === null ? [] : [consoleFd])],
+      afterResolve: commandStartOps(spec, consoleFd),
       beforeExec: lastStepOps(spec.hardening),
       command: spec.command,
       env: envList(spec.env),

@@ -6,6 +6,10 @@ import type { MountSpec } from '../fs/mounts.ts';
 import type { DeviceSpec } from './devices.ts';
 import type { RlimitSpec } from './hardening.ts';
 import type { Limits } from '../cgroup/limits.ts';
+import { sysctlWrites } from './oci-sysctl.ts';
+import { op, type PlanOp } from '../spawn/ops.ts';
+import { envRecord } from './env-record.ts';
+import { ociHooks, type OciHooks } from './oci-hooks.ts';
 
 /** An OCI bundle's config.json turned into corral's terms. */
 export interface OciContainer {
@@ -16,13 +20,18 @@ export interface OciContainer {
   annotations: Record<string, string>;
   /** linux.cgroupsPath, or null for the default place. */
   cgroupsPath: string | null;
-  /** Namespaces given by path (a pod's sandbox: network, ipc, uts), joined instead of made. */
+  /** Namespaces given by path (a pod's sandbox: network, ipc, uts, pid; cgroup), joined instead of made. */
   joinNamespaces: { type: JoinableNamespace; path: string }[];
+  /** linux.sysctl as writes under the container's /proc/sys. */
+  sysctl: { path: string; text: string }[];
+  hooks: OciHooks;
+  /** process.user.umask: set right before exec (podman asks for 0022), or null to keep 0022. */
+  umask: number | null;
 }
 
 /** The namespace types a config may name by path. */
-export type JoinableNamespace = 'network' | 'ipc' | 'uts';
-const JOINABLE = new Set(['network', 'ipc', 'uts']);
+export type JoinableNamespace = 'network' | 'ipc' | 'uts' | 'pid' | 'cgroup';
+const JOINABLE = new Set(['network', 'ipc', 'uts', 'pid', 'cgroup']);
 
 /** Mounts every corral container gets anyway (its own /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue,
  * /sys and a read-only cgroup view): accepted from a config as they are. */
@@ -35,9 +44,9 @@ const NAMESPACES: Readonly<Record<string, keyof NonNullable<ContainerSpec['names
 };
 /** Fields corral maps; any other key present is refused with its name. */
 const KNOWN = {
-  top: new Set(['ociVersion', 'process', 'root', 'hostname', 'mounts', 'linux', 'annotations']),
+  top: new Set(['ociVersion', 'process', 'root', 'hostname', 'mounts', 'linux', 'annotations', 'hooks']),
   process: new Set(['terminal', 'consoleSize', 'user', 'args', 'env', 'cwd', 'capabilities', 'rlimits', 'noNewPrivileges', 'oomScoreAdj']),
-  linux: new Set(['namespaces', 'resources', 'seccomp', 'maskedPaths', 'readonlyPaths', 'cgroupsPath']),
+  linux: new Set(['namespaces', 'resources', 'seccomp', 'maskedPaths', 'readonlyPaths', 'cgroupsPath', 'sysctl']),
   resources: new Set(['memory', 'cpu', 'pids', 'devices']),
 };
 
@@ -137,6 +146,11 @@ export function ociLimits(res: Record<string, any> | undefined): Limits | undefi
   return limits;
 }
 
+/** The process's umask (process.user.umask) as the step before it execs. */
+export function umaskOps(umask: number | null): PlanOp[] {
+  return umask === null ? [] : [op.umask({ step: `set umask ${umask.toString(8).padStart(4, '0')}`, mask: umask })];
+}
+
 /** Maps an OCI runtime config (config.json of the bundle directory) onto a ContainerSpec;
  * a field corral cannot honour is an ERR_INVALID_SPEC naming it, never ignored. */
 export function ociToSpec(id: string, config: Record<string, any>, bundle: string): OciContainer {
@@ -155,23 +169,28 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
     const key = NAMESPACES[ns.type];
     if (!key) throw unsupported(`linux.namespaces[${i}].type`, `unknown namespace '${ns.type}'`);
     if (ns.path) {
-      if (!JOINABLE.has(ns.type)) throw unsupported(`linux.namespaces[${i}].path`, `joining a ${ns.type} namespace is not implemented (network, ipc and uts are)`);
+      if (!JOINABLE.has(ns.type)) throw unsupported(`linux.namespaces[${i}].path`, `joining a ${ns.type} namespace is not implemented (network, ipc, uts, pid and cgroup are)`);
       joinNamespaces.push({ type: ns.type as JoinableNamespace, path: ns.path });
+      // A joined pid namespace is the container's own as a new one would be (its /proc is mounted
+      // for it, exec joins it); oci-create.ts enters it by a fork instead of the clone.
+      if (ns.type === 'pid') namespaces.pid = true;
       return;
     }
     if (key === 'user') throw unsupported(`linux.namespaces[${i}]`, 'user namespaces need uid/gid mappings, not implemented yet');
     namespaces[key] = true;
   });
 
-  const env: Record<string, string> = {};
-  for (const entry of proc.env ?? []) {
-    const at = String(entry).indexOf('=');
-    if (at > 0) env[entry.slice(0, at)] = entry.slice(at + 1);
-  }
+  const env = envRecord(proc.env ?? []);
   const user = proc.user ?? { uid: 0, gid: 0 };
   for (const key of Object.keys(user)) if (!['uid', 'gid', 'additionalGids', 'umask'].includes(key)) throw unsupported(`process.user.${key}`, 'not implemented');
-  if (user.umask !== undefined) throw unsupported('process.user.umask', 'not implemented');
+  if (user.umask !== undefined && (!Number.isInteger(user.umask) || user.umask < 0 || user.umask > 0o777)) throw unsupported('process.user.umask', `${user.umask} is not a file mode mask`);
 
+  const sysctl = sysctlWrites(linux.sysctl, linux.namespaces ?? []);
+  if (sysctl.length > 0 && !namespaces.mount) throw unsupported('linux.sysctl', 'it needs a mount namespace (the container\'s /proc is where it is written)');
+  const hooks = ociHooks(config.hooks);
+  for (const kind of ['prestart', 'createRuntime', 'createContainer'] as const) {
+    if (hooks[kind].length > 0 && !namespaces.mount) throw unsupported(`hooks.${kind}`, 'it needs a mount namespace (the hooks run before its pivot_root)');
+  }
   const limits = ociLimits(linux.resources);
   const spec: ContainerSpec = {
     id,
@@ -199,5 +218,5 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
     ...(linux.resources?.devices ? { devices: devices(linux.resources.devices) } : {}),
     ...(proc.rlimits ? { rlimits: rlimits(proc.rlimits) } : {}),
   };
-  return { spec, rootfs, annotations: config.annotations ?? {}, cgroupsPath: linux.cgroupsPath ?? null, joinNamespaces };
+  return { spec, rootfs, annotations: config.annotations ?? {}, cgroupsPath: linux.cgroupsPath ?? null, joinNamespaces, sysctl, hooks, umask: user.umask ?? null };
 }

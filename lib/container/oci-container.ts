@@ -5,6 +5,7 @@ import { startTime } from '../sys/process-tag.ts';
 import { Cgroup, enableControllers, type CgroupStats } from '../cgroup/cgroup.ts';
 import type { CgroupWrites } from '../cgroup/limits.ts';
 import { findV2Mount } from '../cgroup/hierarchy.ts';
+import { ociHooks, runRuntimeHook, runRuntimeHooks, type HookState, type OciHook } from './oci-hooks.ts';
 
 /** What `state` prints (runc's JSON). */
 export interface OciState {
@@ -40,6 +41,8 @@ interface Record_ {
 export interface OciCreateOptions {
   /** A unix socket path the caller listens on for the pty master (process.terminal). */
   consoleSocket?: string;
+  /** How many of our fds from 3 on the process gets (--preserve-fds). */
+  passFds?: number;
 }
 
 /** The OCI runtime spec version corral-oci implements. */
@@ -98,7 +101,7 @@ export class OciStore {
     try {
       // Loaded here only: state, start, kill and delete run without the spec compiler.
       const { launchOciInit } = await import('./oci-create.ts');
-      const init = await launchOciInit(id, config, bundle, join(dir, 'exec.fifo'), options.consoleSocket);
+      const init = await launchOciInit(id, config, bundle, join(dir, 'exec.fifo'), options);
       const record: Record_ = { ociVersion: String(config.ociVersion ?? OCI_VERSION), id, pid: init.pid, startTime: startTime(init.pid) ?? '', bundle, rootfs: init.rootfs, created: new Date().toISOString(), annotations: init.annotations, cgroup: init.cgroup, config };
       const lines = ociStateLines(record, this.#render(record, record.pid, 'created'));
       if (lines !== null) writeAtomically(join(dir, 'state.lines'), lines);
@@ -132,19 +135,39 @@ export class OciStore {
     return group && group.event('frozen') === 1 ? 'paused' : 'running';
   }
 
-  /** Lets a created container's init exec its process. */
-  start(id: string): void {
+  /** Lets a created container's init exec its process: its startContainer hooks first (inside
+   * it), its poststart hooks after (here); a failing hook kills the container, as runc does. */
+  async start(id: string): Promise<void> {
     const r = this.#read(id);
     const status = this.#status(r);
     if (status !== 'created') throw new CorralError(`cannot start a container that is ${status}`, { code: 'ERR_CONTAINER_STATE' });
-    const fifo = join(this.#dir(id), 'exec.fifo');
-    const fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    const hooks = ociHooks(r.config.hooks);
     try {
-      writeSync(fd, Buffer.from([1]));
-    } finally {
-      closeSync(fd);
-      rmSync(fifo);
+      if (hooks.startContainer.length > 0) await this.#startContainerHooks(r, hooks.startContainer);
+      const fifo = join(this.#dir(id), 'exec.fifo');
+      const fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+      try {
+        writeSync(fd, Buffer.from([1]));
+      } finally {
+        closeSync(fd);
+        rmSync(fifo);
+      }
+      runRuntimeHooks('poststart', hooks.poststart, this.#hookState(r, 'running'));
+    } catch (e) {
+      if ((e as CorralError).code === 'ERR_HOOK_FAILED' && this.#alive(r)) signalPid(r.pid, 9);
+      throw e;
     }
+  }
+
+  /** The state a hook reads on its stdin. */
+  #hookState(r: Record_, status: HookState['status']): HookState {
+    return { ociVersion: r.ociVersion, id: r.id, pid: r.pid, status, bundle: r.bundle, ...(Object.keys(r.annotations).length > 0 ? { annotations: r.annotations } : {}) };
+  }
+
+  async #startContainerHooks(r: Record_, hooks: OciHook[]): Promise<void> {
+    // Loaded here only: a start without these hooks needs no spec compiler.
+    const { runStartContainerHooks } = await import('./oci-container-hooks.ts');
+    await runStartContainerHooks(hooks, this.#hookState(r, 'created'), { pid: r.pid, alive: () => this.#alive(r), config: r.config, bundle: r.bundle, cgroup: r.cgroup });
   }
 
   /** Sends a signal to the init, or (all) to every process of its cgroup. */
@@ -200,6 +223,13 @@ export class OciStore {
     return this.#group(r, 'read the stats of').stats();
   }
 
+  /** A live container's group, for the events it has (memory.events: OOM kills). */
+  cgroup(id: string): Cgroup {
+    const r = this.#read(id);
+    if (!this.#alive(r)) throw new CorralError(`cannot watch the events of container "${id}": container not running`, { code: 'ERR_CONTAINER_STATE' });
+    return this.#group(r, 'watch the events of');
+  }
+
   /** The config.json a container was created from. */
   config(id: string): Record<string, any> {
     return this.#read(id).config;
@@ -214,8 +244,9 @@ export class OciStore {
     return { pid: r.pid, stillOurs: () => this.#alive(r), config: r.config, bundle: r.bundle, cgroup: r.cgroup === null ? null : Cgroup.open(r.cgroup) };
   }
 
-  /** Removes a stopped container (force: kills a live one first): its cgroup and state directory. */
-  async delete(id: string, force: boolean): Promise<void> {
+  /** Removes a stopped container (force: kills a live one first): its cgroup and state directory;
+   * then runs its poststop hooks, whose failures it returns. */
+  async delete(id: string, force: boolean): Promise<string[]> {
     const r = this.#read(id);
     const status = this.#status(r);
     if (status !== 'stopped' && status !== 'created' && !force) throw new CorralError(`cannot delete container "${id}" that is ${status}: stop it first or use --force`, { code: 'ERR_CONTAINER_STATE' });
@@ -223,7 +254,18 @@ export class OciStore {
     const group = r.cgroup === null ? null : Cgroup.open(r.cgroup);
     await group?.remove();
     for (let i = 0; i < 200 && this.#alive(r); i++) await new Promise((done) => setTimeout(done, 5));
+    // Poststop hooks run once it is gone; their failures are only reported (the spec's and runc's
+    // rule: the container is deleted anyway).
+    const warnings: string[] = [];
+    ociHooks(r.config.hooks).poststop.forEach((hook, i) => {
+      try {
+        runRuntimeHook('poststop', i, hook, this.#hookState(r, 'stopped'));
+      } catch (e) {
+        warnings.push((e as Error).message);
+      }
+    });
     rmSync(this.#dir(id), { recursive: true, force: true });
+    return warnings;
   }
 }
 
@@ -238,9 +280,10 @@ export function ociStateJson(state: OciState): string {
 function ociStateLines(r: Record_, state: OciState): string | null {
   const cgroup = r.cgroup ?? '';
   if (cgroup.includes('\n') || r.startTime.includes('\n')) return null;
-  // Poststop hooks run in Node's delete.
-  const deleteInC = (r.config.hooks?.poststop?.length ?? 0) === 0 ? 1 : 0;
-  return `corral-oci-state 1\n${r.pid}\n${r.startTime}\n${cgroup}\n${deleteInC}\n${ociStateJson(state)}`;
+  // startContainer and poststart hooks run in Node's start, poststop hooks in its delete.
+  const hooks = ociHooks(r.config.hooks);
+  const noHooks = hooks.startContainer.length + hooks.poststart.length + hooks.poststop.length === 0 ? 1 : 0;
+  return `corral-oci-state 1\n${r.pid}\n${r.startTime}\n${cgroup}\n${noHooks}\n${ociStateJson(state)}`;
 }
 
 function writeAtomically(path: string, text: string): void {

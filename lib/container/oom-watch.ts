@@ -11,9 +11,11 @@ export class OomWatch {
   #watcher: FSWatcher | null = null;
   #closed = false;
 
-  constructor(cgroup: Cgroup, onOom: () => void) {
+  /** seen: the kills already counted (corral-oci's events reports later ones only). */
+  constructor(cgroup: Cgroup, onOom: () => void, seen = 0) {
     this.#cgroup = cgroup;
     this.#onOom = onOom;
+    this.#kills = seen;
   }
 
   /** True once the OOM killer has killed in the group. */

@@ -67,6 +67,10 @@ export interface SetupContext {
   hostEntries: readonly HostEntry[] | null;
   /** Its own /etc files (etc-files.ts), bound over the root's. */
   ownFiles: readonly OwnFile[];
+  /** rootfsOps' steps before the masks and its writes in the root (corral-oci's hooks, sysctl);
+   * with a mount namespace only. */
+  beforeMasks?: readonly PlanOp[];
+  writes?: readonly { path: string; text: string }[];
   /** How the overlay is mounted; by default the way the kernel takes (probed once, overlay-probe.ts). */
   overlayMount?: OverlayMount;
 }
@@ -102,6 +106,8 @@ export function containerSetupOps(spec: ResolvedSpec, context: SetupContext): Pl
       ownSysfs: spec.namespaces.net,
       maskedPaths: spec.maskedPaths,
       readonlyPaths: spec.readonlyPaths,
+      ...(context.beforeMasks ? { beforeMasks: context.beforeMasks } : {}),
+      ...(context.writes ? { writes: context.writes } : {}),
     }));
   }
   if (spec.namespaces.uts) ops.push(op.sethostname({ step: `set hostname ${spec.hostname}`, name: spec.hostname }));

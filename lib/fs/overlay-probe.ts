@@ -1,6 +1,6 @@
 import createDebug from 'debug';
 import { fileURLToPath } from 'node:url';
-import { clonePlan } from '../spawn/launch.ts';
+import { clonePlan, clonePlanAsync } from '../spawn/launch.ts';
 import { encodePlan } from '../spawn/plan.ts';
 import { op, slot, type PlanOp } from '../spawn/ops.ts';
 import { parseRecords } from '../spawn/status-channel.ts';
@@ -13,6 +13,7 @@ import { detachedOverlayOps, type OverlayMount } from './overlay-mount.ts';
 const debug = createDebug('corral:fs');
 
 let probed: OverlayMount | undefined;
+let background: Promise<OverlayMount> | undefined;
 
 /** The probe's lower layer: this file's directory, which no mount is under (a user namespace may
  * clone no mount that has locked mounts under it, as / has). */
@@ -22,11 +23,27 @@ const PROBE_LOWER = fileURLToPath(new URL('.', import.meta.url));
  * mounts by fd (fsconfig FSCONFIG_SET_FD "lowerdir+", "upperdir", "workdir": Linux 6.13; detached
  * mounts as layers: 6.15), else 'paths'. Probed once per process: a throwaway child (in a user
  * namespace of its own when not root) makes the overlay a container with an in-memory writable
- * layer would get, attaches it nowhere, and exits. */
+ * layer would get, attaches it nowhere, and exits. The answer of probeOverlayMount() once it is
+ * in; before that the probe runs here, synchronously (on the vfork path). */
 export function overlayMount(): OverlayMount {
   if (liftedDefences.overlayFromPaths) return 'paths';
   probed ??= probe();
   return probed;
+}
+
+/** overlayMount() without blocking: the probe started once per process (by the Runtime's
+ * constructor, so it is off the first container's start path) on a libuv worker thread, whose
+ * vfork parent waits for the child there instead of holding the event loop (2-60 ms). Never
+ * rejects: a probe that cannot run answers 'paths'. */
+export function probeOverlayMount(): Promise<OverlayMount> {
+  if (liftedDefences.overlayFromPaths) return Promise.resolve('paths');
+  if (probed) return Promise.resolve(probed);
+  background ??= probeOffLoop().then((found) => {
+    // A synchronous probe may have answered first: the kernel is the same, so is the answer.
+    probed ??= found;
+    return probed;
+  });
+  return background;
 }
 
 /** The probe's plan: in its own mount namespace, made private first (its layers' mounts are
@@ -41,6 +58,11 @@ function probeOps(rootless: boolean): PlanOp[] {
   ];
 }
 
+/** The flags of the probe's child: on the vfork path, in a user namespace of its own when not root. */
+function probeFlags(rootless: boolean): bigint {
+  return CLONE.NEWNS | (rootless ? CLONE.NEWUSER : 0n) | CLONE.VM | CLONE.VFORK;
+}
+
 /** Runs the probe on the vfork path: the call returns once the child is exiting, and its status
  * pipe holds its one record by then: ready (every step passed) or the error of the step that
  * failed; its exit is reaped later, on the event loop. */
@@ -48,21 +70,48 @@ function probe(): OverlayMount {
   const rootless = process.getuid!() !== 0;
   const ops = probeOps(rootless);
   const [read, write] = pipe();
+  try {
+    const child = clonePlan(encodePlan(ops, write), probeFlags(rootless), undefined);
+    exitWatcher.watch(child.pidfd, () => close(child.pidfd));
+  } catch (e) {
+    close(read);
+    debug('overlay probe could not run: %s', (e as Error).message);
+    return 'paths';
+  } finally {
+    close(write);
+  }
+  return probeAnswer(ops, read);
+}
+
+/** probe() with the clone on a libuv worker thread (it returns once the child is exiting). */
+async function probeOffLoop(): Promise<OverlayMount> {
+  const rootless = process.getuid!() !== 0;
+  const ops = probeOps(rootless);
+  const [read, write] = pipe();
+  try {
+    const child = await clonePlanAsync(encodePlan(ops, write), probeFlags(rootless));
+    exitWatcher.watch(child.pidfd, () => close(child.pidfd));
+  } catch (e) {
+    close(read);
+    debug('overlay probe could not run: %s', (e as Error).message);
+    return 'paths';
+  } finally {
+    close(write);
+  }
+  return probeAnswer(ops, read);
+}
+
+/** Reads the probe's one record from its status pipe (read, closed here) and says what it means. */
+function probeAnswer(ops: PlanOp[], read: number): OverlayMount {
   let data = Buffer.alloc(0);
   try {
-    try {
-      const child = clonePlan(encodePlan(ops, write), CLONE.NEWNS | (rootless ? CLONE.NEWUSER : 0n) | CLONE.VM | CLONE.VFORK, undefined);
-      exitWatcher.watch(child.pidfd, () => close(child.pidfd));
-    } finally {
-      close(write);
-    }
     while (parseRecords(data).length === 0) {
       const chunk = readNow(read, 16);
       if (!chunk?.length) break;
       data = Buffer.concat([data, chunk]);
     }
   } catch (e) {
-    debug('overlay probe could not run: %s', (e as Error).message);
+    debug('overlay probe could not be read: %s', (e as Error).message);
     return 'paths';
   } finally {
     close(read);

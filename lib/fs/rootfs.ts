@@ -87,6 +87,11 @@ export interface RootfsPlan {
   maskedPaths: readonly string[];
   /** Bound read-only onto themselves. */
   readonlyPaths: readonly string[];
+  /** Steps once every mount is in place, before the masks, the read-only paths and pivot_root
+   * (corral-oci's pause for its createRuntime hooks, as runc's). */
+  beforeMasks?: readonly PlanOp[];
+  /** Existing files written inside the root then, /proc/sys ones (corral-oci's linux.sysctl). */
+  writes?: readonly { path: string; text: string }[];
 }
 
 /** The standard devices every container gets: name, major, minor. */
@@ -223,6 +228,8 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
       ops.push(mountAt(`mount tmpfs on ${m.target}`, m.target, SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | nodev, data));
     }
   }
+  ops.push(...(plan.beforeMasks ?? []));
+  for (const w of plan.writes ?? []) ops.push(op.writeInRoot({ step: `write ${w.text} to ${w.path}`, path: w.path, root: SLOT.root, inRoot: w.path, text: w.text }));
   const masked = onHostRoot && plan.hostRoot === 'system' ? [...plan.maskedPaths, ...ETC_SECRETS] : plan.maskedPaths;
   for (const path of masked) ops.push(op.maskPath({ step: `mask ${path}`, path, root: SLOT.root, target: path }));
   for (const path of plan.readonlyPaths) ops.push(op.readonlyPath({ step: `make ${path} read-only`, path, root: SLOT.root, target: path }));

@@ -3,6 +3,7 @@
 
 import { CorralError } from '../sys/errors.ts';
 import type { ImageDefaults } from '../container/image-provider.ts';
+import { envRecord } from '../container/env-record.ts';
 import { OverlayView } from './layer/overlay-view.ts';
 import type { ImageConfig } from './oci.ts';
 
@@ -59,11 +60,7 @@ export async function passwdHome(lowerDirs: string[], uid: number): Promise<stri
 /** The container defaults an image config gives; lowerDirs are its layer directories, top first. */
 export async function imageDefaults(config: ImageConfig, lowerDirs: string[]): Promise<ImageDefaults> {
   const c = config.config ?? {};
-  const env: Record<string, string> = {};
-  for (const kv of c.Env ?? []) {
-    const at = kv.indexOf('=');
-    if (at > 0) env[kv.slice(0, at)] = kv.slice(at + 1);
-  }
+  const env = envRecord(c.Env ?? []);
   return {
     entrypoint: c.Entrypoint ?? [],
     cmd: c.Cmd ?? [],

@@ -1,6 +1,6 @@
 import { closeSync, constants, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { fromNodeError } from '../sys/errors.ts';
-import { flock, LOCK } from '../sys/sockets.ts';
+import { lockExclusive } from '../sys/libc.ts';
 
 /** Rewrites a file containers bind-mount (/etc/hosts, /etc/resolv.conf) in place under flock: a
  * rename would leave them with the old one. Unchanged text is not written again. */
@@ -12,7 +12,7 @@ export function rewriteInPlace(path: string, text: string, what: string): void {
     throw fromNodeError(e, `open ${what}`, path);
   }
   try {
-    flock(fd, LOCK.EX, path);
+    lockExclusive(fd, path);
     const data = Buffer.from(text);
     if (readFileSync(fd).equals(data)) return;
     // Written over the old text, then cut to length: a reader never sees an empty file.

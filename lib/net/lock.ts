@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fromNodeError } from '../sys/errors.ts';
-import { flock, LOCK } from '../sys/sockets.ts';
+import { lockExclusive } from '../sys/libc.ts';
 
 /** Runs fn holding an exclusive flock on path (made when missing): the lock of a network's
  * addresses, endpoints and hosts file, shared with every other process using the same root. */
@@ -14,7 +14,7 @@ export function withLock<T>(path: string, fn: () => T): T {
     throw fromNodeError(e, 'open the network lock', path);
   }
   try {
-    flock(fd, LOCK.EX, path);
+    lockExclusive(fd, path);
     return fn();
   } finally {
     closeSync(fd);

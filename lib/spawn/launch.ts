@@ -1,5 +1,5 @@
 import { writeSync } from 'node:fs';
-import { cloneWithPlan, EBADMSG } from '../sys/native.ts';
+import { cloneWithPlan, cloneWithPlanAsync, EBADMSG, type CloneResult } from '../sys/native.ts';
 import { close, pidfdOpen, pipe, readNow } from '../sys/libc.ts';
 import { CorralError, syscallError } from '../sys/errors.ts';
 import { CLONE, PR } from '../sys/constants.ts';
@@ -22,6 +22,8 @@ export interface LaunchSpec {
   /** Ops after the command is resolved and before exec (the last hardening steps). */
   beforeExec?: PlanOp[];
   command: readonly string[];
+  /** The program to run when it is not command[0] (an OCI hook's path, whose argv[0] is its own). */
+  file?: string;
   env: readonly string[];
   /** PATH used to find command[0]. */
   searchPath: string;
@@ -29,9 +31,16 @@ export interface LaunchSpec {
   cgroupFd?: number;
   /** More fds the setup uses (a network namespace to join): kept open until exec. */
   keepFds?: readonly number[];
+  /** How many fds from 3 on the command gets as they are (corral-oci's --preserve-fds N). */
+  passFds?: number;
   /** A user namespace map with subordinate ranges, written by the parent through newuidmap and
    * newgidmap while the child waits (the setup then has no USERNS_MAPS op). */
   idMap?: IdMap;
+  /** A long-lived user namespace (shared-user-namespace.ts) to make the container's namespaces in
+   * instead of a new one: the child joins it, unshares the other namespaces of cloneFlags and
+   * forks the container's first process into them (a new pid namespace takes a child), then
+   * reports its pid; no newuidmap at the start. */
+  userNamespaceFd?: number;
 }
 
 /** A child process started by a launch: pid and pidfd (ours to close). */
@@ -63,18 +72,29 @@ function closeFdsOp(keep: number[], exe = executorImageFd()): PlanOp {
  * of node that /proc/self/exe hands out (CVE-2019-5736, test/security/cve-2019-5736-proc-self-exe.test.ts). */
 function withReexec(ops: PlanOp[], keep: number[], exe = executorImageFd()): PlanOp[] {
   if (liftedDefences.hostExe) return ops;
-  const maps = ops.findIndex((o) => o.name === 'USERNS_MAPS' || o.name === 'AWAIT_MAPS');
+  const maps = ops.findIndex((o) => o.name === 'USERNS_MAPS' || o.name === 'AWAIT_MAPS' || (o.name === 'FORK_INTO_PARENT' && o.fields.shareMemory));
   const at = (maps >= 0 ? maps : ops.findIndex((o) => o.name === 'CLOSE_FDS')) + 1;
   return [...ops.slice(0, at), op.reexec({ step: 'exec the executor image', exe, keep }), ...ops.slice(at)];
 }
 
+/** The fds a launch keeps open for its setup and its command (keepFds, then 3.. of passFds). */
+function ownFds(spec: LaunchSpec): number[] {
+  return [...(spec.keepFds ?? []), ...passedFds(spec)];
+}
+
+function passedFds(spec: LaunchSpec): number[] {
+  return Array.from({ length: spec.passFds ?? 0 }, (_, i) => 3 + i);
+}
+
 function commandOps(spec: LaunchSpec): { resolve: PlanOp[]; exec: PlanOp[] } {
-  const name = spec.command[0]!;
+  const name = spec.file ?? spec.command[0]!;
+  const passed = passedFds(spec);
   return {
     resolve: [op.resolveCommand({ step: `resolve command '${name}' in PATH`, path: name, name, searchPath: spec.searchPath }), ...(spec.afterResolve ?? [])],
     exec: [
+      ...passed.map((fd) => op.dup2({ step: `pass fd ${fd} through`, from: fd, to: fd })),
       ...(spec.beforeExec ?? []),
-      op.cloexecFrom({ step: 'mark inherited fds close-on-exec', fd: 3 }),
+      op.cloexecFrom({ step: 'mark inherited fds close-on-exec', fd: 3 + passed.length }),
       op.exec({ step: `execute '${name}'`, path: name, argv: spec.command, envp: spec.env }),
     ],
   };
@@ -114,6 +134,51 @@ async function mapIds(child: LaunchedProcess, spec: LaunchSpec, maps: MapsPipe |
   close(maps.write);
 }
 
+/** The start of a plan in a shared user namespace (spec.userNamespaceFd), right after the inherited
+ * fds are closed: join it, make the other namespaces there, fork the container's first process
+ * into them (sharing memory until it execs the executor image, next). Root of one container then has capabilities over
+ * the others' namespaces; its own pid and mount namespaces keep their processes out of its reach
+ * (test/security/shared-userns-isolation.test.ts). */
+function sharedUserNamespaceOps(spec: LaunchSpec): PlanOp[] {
+  if (spec.userNamespaceFd === undefined) return [];
+  const flags = spec.cloneFlags & ~CLONE.NEWUSER;
+  return [
+    op.setns({ step: 'join the shared user namespace', fd: spec.userNamespaceFd, nstype: CLONE.NEWUSER }),
+    ...(flags ? [op.unshare({ step: 'create the container namespaces in the shared user namespace', flags })] : []),
+    // Sharing memory only until the exec of the executor image right after: without that exec (the
+    // lifted twin of test/security/cve-2019-5736-proc-self-exe.test.ts) the helper would wait for
+    // the command's exec, which a create() holds until start(), while we wait for the helper's pid record.
+    op.forkIntoParent({ step: 'fork the container process into its namespaces', cgroupFd: -1, shareMemory: !liftedDefences.hostExe }),
+  ];
+}
+
+/** The flags of the clone: in a shared user namespace none, its namespaces are made after the join. */
+function launchCloneFlags(spec: LaunchSpec): bigint {
+  return spec.userNamespaceFd === undefined ? spec.cloneFlags : 0n;
+}
+
+/** The fds the first close keeps: the shared user namespace's too (it is close-on-exec and not
+ * kept across the executor image's exec). */
+function firstKeep(spec: LaunchSpec, keep: number[]): number[] {
+  return spec.userNamespaceFd === undefined ? keep : [...keep, spec.userNamespaceFd];
+}
+
+/** The container's first process of a plan in a shared user namespace: the forked one whose pid
+ * the helper reported (our child through CLONE_PARENT), the helper reaped; else the child itself. */
+function forkedProcess(spec: LaunchSpec, child: LaunchedProcess, records: readonly StatusRecord[]): LaunchedProcess | null {
+  if (spec.userNamespaceFd === undefined) return child;
+  const forked = records.find((r) => r.kind === 'pid');
+  exitWatcher.watch(child.pidfd, () => close(child.pidfd));
+  return forked ? { pid: forked.value, pidfd: pidfdOpen(forked.value) } : null;
+}
+
+/** Whether the records so far tell how the setup went: a ready or error record, and in a shared
+ * user namespace the forked process's pid too (the helper's record and the forked process's may
+ * come in either order), which must be reaped even when it failed. */
+function setupSettled(spec: LaunchSpec, records: readonly StatusRecord[]): boolean {
+  return records.some((r) => r.kind !== 'pid') && (spec.userNamespaceFd === undefined || records.some((r) => r.kind === 'pid'));
+}
+
 /** The error a failed step reports. */
 export function stepError(ops: readonly PlanOp[], record: StatusRecord): CorralError {
   const failed = ops[record.step];
@@ -132,7 +197,15 @@ function reapFailed(pidfd: number): Promise<void> {
 /** Clones a child that runs an encoded plan; a plan the executor refuses (bad magic, an op or a
  * slot or offset out of bounds) is an error before any child exists. */
 export function clonePlan(plan: Buffer, flags: bigint, cgroupFd: number | undefined): LaunchedProcess {
-  const child = cloneWithPlan(plan, flags, cgroupFd);
+  return cloned(cloneWithPlan(plan, flags, cgroupFd));
+}
+
+/** clonePlan on a libuv worker thread (lib/sys/native.ts cloneWithPlanAsync). */
+export async function clonePlanAsync(plan: Buffer, flags: bigint): Promise<LaunchedProcess> {
+  return cloned(await cloneWithPlanAsync(plan, flags));
+}
+
+function cloned(child: CloneResult): LaunchedProcess {
   if (child.pid === -EBADMSG) {
     const where = child.badOp < 0 ? 'in its header (magic, size or op count)' : `at op ${child.badOp}`;
     throw new CorralError(`the setup plan is malformed ${where}; the executor refused it and started nothing`, { code: 'ERR_INVALID_PLAN', step: 'check the setup plan' });
@@ -152,8 +225,8 @@ export function withoutDumpable(ops: PlanOp[]): PlanOp[] {
 /** The plan of a container's first process started right away (launchNow). */
 export function runPlan(spec: LaunchSpec, statusFd: number, mapsFd: number | null = null): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  const keep = keptFds([0, 1, 2, statusFd, ...(spec.keepFds ?? []), ...(mapsFd === null ? [] : [mapsFd])]);
-  return withoutDumpable(withReexec([...stdioOps(spec.stdio), closeFdsOp(keep), ...awaitMapsOps(mapsFd), ...spec.setup, ...resolve, ...exec], keep));
+  const keep = keptFds([0, 1, 2, statusFd, ...ownFds(spec), ...(mapsFd === null ? [] : [mapsFd])]);
+  return withoutDumpable(withReexec([...stdioOps(spec.stdio), closeFdsOp(firstKeep(spec, keep)), ...awaitMapsOps(mapsFd), ...sharedUserNamespaceOps(spec), ...spec.setup, ...resolve, ...exec], keep));
 }
 
 /** The plan of a container's first process that waits for start() before exec (launchPending,
@@ -161,11 +234,12 @@ export function runPlan(spec: LaunchSpec, statusFd: number, mapsFd: number | nul
  * mapsFd: where the child waits for its id maps (spec.idMap), or null. */
 export function pendingPlan(spec: LaunchSpec, statusFd: number, startFd: number, fds: { stdio: LaunchSpec['stdio']; exe: number } = { stdio: spec.stdio, exe: executorImageFd() }, mapsFd: number | null = null): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  const keep = keptFds([0, 1, 2, statusFd, startFd, ...(spec.keepFds ?? []), ...(mapsFd === null ? [] : [mapsFd])]);
+  const keep = keptFds([0, 1, 2, statusFd, startFd, ...ownFds(spec), ...(mapsFd === null ? [] : [mapsFd])]);
   return withReexec([
     ...stdioOps(fds.stdio),
-    closeFdsOp(keep, fds.exe),
+    closeFdsOp(firstKeep(spec, keep), fds.exe),
     ...awaitMapsOps(mapsFd),
+    ...sharedUserNamespaceOps(spec),
     ...spec.setup,
     ...resolve,
     op.waitStart({ step: 'wait for start', fd: startFd }),
@@ -189,14 +263,14 @@ export interface JoinSpec extends LaunchSpec {
  * /proc/self/fd/N reached the host's cgroupfs; test/security/cve-2024-21626-exec-cwd.test.ts). */
 export function joinPlan(spec: JoinSpec, statusFd: number): PlanOp[] {
   const { resolve, exec } = commandOps(spec);
-  const keep = keptFds([0, 1, 2, statusFd, spec.targetPidfd, ...(spec.joinCgroupFd >= 0 ? [spec.joinCgroupFd] : []), ...(spec.keepFds ?? [])]);
+  const keep = keptFds([0, 1, 2, statusFd, spec.targetPidfd, ...(spec.joinCgroupFd >= 0 ? [spec.joinCgroupFd] : []), ...ownFds(spec)]);
   return withReexec([
     ...stdioOps(spec.stdio),
     closeFdsOp(keep),
     ...spec.joinSetup,
     op.setns({ step: 'join the container namespaces', fd: spec.targetPidfd, nstype: spec.nsFlags }),
     op.forkIntoParent({ step: 'fork inside the container', cgroupFd: spec.joinCgroupFd }),
-    ...(liftedDefences.keepHostFds ? [] : [op.closeFds({ step: 'close the fds of the host', keep: keptFds([0, 1, 2, statusFd, ...(spec.keepFds ?? [])]) })]),
+    ...(liftedDefences.keepHostFds ? [] : [op.closeFds({ step: 'close the fds of the host', keep: keptFds([0, 1, 2, statusFd, ...ownFds(spec)]) })]),
     ...spec.setup,
     ...resolve,
     ...exec,
@@ -215,7 +289,7 @@ export async function launchNow(spec: LaunchSpec): Promise<LaunchedProcess> {
   try {
     maps = mapsPipe(spec);
     ops = runPlan(spec, statusWrite, maps?.read ?? null);
-    child = clonePlan(encodePlan(ops, statusWrite), spec.cloneFlags | (maps ? 0n : CLONE.VM | CLONE.VFORK), spec.cgroupFd);
+    child = clonePlan(encodePlan(ops, statusWrite), launchCloneFlags(spec) | (maps ? 0n : CLONE.VM | CLONE.VFORK), spec.cgroupFd);
   } catch (e) {
     close(statusRead);
     if (maps) { close(maps.read); close(maps.write); }
@@ -230,14 +304,18 @@ export async function launchNow(spec: LaunchSpec): Promise<LaunchedProcess> {
     let data = Buffer.alloc(0);
     for (let chunk = readNow(statusRead, 64); chunk?.length; chunk = readNow(statusRead, 64)) {
       data = Buffer.concat([data, chunk]);
-      if (parseRecords(data).some((r) => r.kind === 'error')) break;
+      const records = parseRecords(data);
+      if (records.some((r) => r.kind === 'error') && setupSettled(spec, records)) break;
     }
-    const failure = parseRecords(data).find((r) => r.kind === 'error');
-    if (failure) {
-      await reapFailed(child.pidfd);
-      throw stepError(ops, failure);
+    const records = parseRecords(data);
+    const failure = records.find((r) => r.kind === 'error');
+    const container = forkedProcess(spec, child, records);
+    if (failure || !container) {
+      if (container) await reapFailed(container.pidfd);
+      if (failure) throw stepError(ops, failure);
+      throw new CorralError('the container process exited during setup', { code: 'ERR_SETUP_FAILED', step: 'setup' });
     }
-    return child;
+    return container;
   } finally {
     close(statusRead);
   }
@@ -269,7 +347,7 @@ export async function launchPending(spec: LaunchSpec): Promise<PendingProcess> {
   try {
     maps = mapsPipe(spec);
     ops = pendingPlan(spec, statusWrite, startRead, undefined, maps?.read ?? null);
-    child = clonePlan(encodePlan(ops, statusWrite), spec.cloneFlags, spec.cgroupFd);
+    child = clonePlan(encodePlan(ops, statusWrite), launchCloneFlags(spec), spec.cgroupFd);
   } catch (e) {
     close(statusRead);
     close(startWrite);
@@ -287,17 +365,26 @@ export async function launchPending(spec: LaunchSpec): Promise<PendingProcess> {
     throw e;
   }
   const channel = new StatusChannel(statusRead);
-  const first = await channel.next();
-  if (first?.kind !== 'ready') {
+  // In a shared user namespace the helper's pid record and the forked process's first record may
+  // come in either order.
+  const records: StatusRecord[] = [];
+  while (!setupSettled(spec, records)) {
+    const r = await channel.next();
+    if (!r) break;
+    records.push(r);
+  }
+  const first = records.find((r) => r.kind !== 'pid');
+  const container = forkedProcess(spec, child, records);
+  if (first?.kind !== 'ready' || !container) {
     channel.close();
     close(startWrite);
-    await reapFailed(child.pidfd);
+    if (container) await reapFailed(container.pidfd);
     if (first?.kind === 'error') throw stepError(ops, first);
     throw new CorralError('the container process exited during setup', { code: 'ERR_SETUP_FAILED', step: 'setup' });
   }
   let settled = false;
   return {
-    ...child,
+    ...container,
     async start() {
       if (settled) throw new CorralError('the container was already started', { code: 'ERR_CONTAINER_STATE' });
       settled = true;

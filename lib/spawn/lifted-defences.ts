@@ -31,4 +31,9 @@ export const liftedDefences = {
   /** The overlay mounted with mount(2) from paths, as on kernels that take no layers by fd, so
    * /proc/self/mountinfo shows the writable layer's host path. */
   overlayFromPaths: false,
+  /** corral-oci takes any linux.sysctl key, whichever namespace it belongs to (lib/container/oci-sysctl.ts). */
+  sysctlAnyKey: false,
+  /** corral-oci's exec joins only the namespaces the container made, not those it joined by path
+   * (lib/container/oci-exec.ts). */
+  execMadeNamespacesOnly: false,
 };

@@ -56,6 +56,7 @@ export const OP = {
   OVERLAY_LOWERS: 51,
   FSMOUNT: 52,
   EXIT: 53,
+  WRITE_IN_ROOT: 70,
 } as const;
 
 /** The name of an op code. */
@@ -162,8 +163,10 @@ export const op = {
   /** Reports ready, then blocks until the parent writes a byte to the start pipe. */
   waitStart: define<{ fd: number }>('WAIT_START', 'read', (f) => ({ n: [f.fd] })),
   setns: define<{ fd: number; nstype: bigint }>('SETNS', 'setns', (f) => ({ n: [f.fd, f.nstype] })),
-  /** Forks a sibling (CLONE_PARENT), born in cgroupFd's group when >= 0, that goes on with the plan. */
-  forkIntoParent: define<{ cgroupFd: number }>('FORK_INTO_PARENT', 'clone3', (f) => ({ n: [f.cgroupFd] })),
+  /** Forks a sibling (CLONE_PARENT), born in cgroupFd's group when >= 0, that goes on with the plan;
+   * shareMemory: it shares the forking process's memory until it execs (CLONE_VM|CLONE_VFORK),
+   * which waits for that (before the exec of the executor image, so only one process execs it). */
+  forkIntoParent: define<{ cgroupFd: number; shareMemory?: boolean }>('FORK_INTO_PARENT', 'clone3', (f) => ({ n: [f.cgroupFd, f.shareMemory ? 1 : 0] })),
   exec: define<{ argv: readonly string[]; envp: readonly string[] }>('EXEC', 'execve', (f) => ({ lists: [f.argv, f.envp] })),
   umask: define<{ mask: number }>('UMASK', 'umask', (f) => ({ n: [f.mask] })),
   cloexecFrom: define<{ fd: number }>('CLOEXEC_FROM', 'close_range', (f) => ({ n: [f.fd] })),
@@ -183,6 +186,8 @@ export const op = {
   seccomp: define<{ program: Buffer }>('SECCOMP', 'seccomp', (f) => ({ blob: f.program })),
   setrlimit: define<{ resource: number; soft: bigint; hard: bigint }>('SETRLIMIT', 'prlimit64', (f) => ({ n: [f.resource, f.soft, f.hard] })),
   writeFile: define<{ file: string; text: string }>('WRITE_FILE', 'write', (f) => ({ s: [f.file, f.text] })),
+  /** Writes text to an existing file resolved inside a root (a sysctl under its /proc/sys). */
+  writeInRoot: define<{ root: Slot | null; inRoot: string; text: string }>('WRITE_IN_ROOT', 'openat2', (f) => ({ s: [f.inRoot, f.text], n: [dirWord(f.root)] })),
   maskPath: define<{ root: Slot | null; target: string }>('MASK_PATH', 'mount', (f) => ({ s: [f.target], n: [dirWord(f.root)] })),
   readonlyPath: define<{ root: Slot | null; target: string }>('READONLY_PATH', 'mount_setattr', (f) => ({ s: [f.target], n: [dirWord(f.root)] })),
   /** The working directory, resolved inside the process root (no magic links), entered with fchdir. */

@@ -15,10 +15,14 @@ import { idMapCommands } from './write-id-maps.ts';
 const supervisorPath = fileURLToPath(new URL('../../bindings/build/corral-supervisor', import.meta.url));
 
 /** The fds the supervisor gives the container's init for each launch (bindings/supervisor.c). */
-const SUPERVISOR_FDS = { exe: 4, status: 5, start: 6, stdio: [7, 8, 9] as const, maps: 10 };
+const SUPERVISOR_FDS = { exe: 4, status: 5, start: 6, stdio: [7, 8, 9] as const, maps: 10, console: 11 };
 
 /** The fd of the network namespace the supervisor holds for its container's plan to join. */
 export const SUPERVISED_NETNS_FD = 3;
+
+/** The fd of the console socket the supervisor gives a container with a terminal (OP_CONSOLE): it
+ * holds the pty master from then on. */
+export const SUPERVISED_CONSOLE_FD = SUPERVISOR_FDS.console;
 
 /** The step of a supervisor's error report when its network helper failed (bindings/supervisor.c). */
 const HELPER_STEP = -2;
@@ -31,6 +35,10 @@ export interface SupervisorConfig {
   logMaxFiles: number;
   restart: 'no' | 'on-failure' | 'always' | 'unless-stopped';
   maxRetries: number;
+  /** The container has a terminal, whose master the supervisor holds (spec.tty). */
+  tty: boolean;
+  /** Attachers' input goes in: to the terminal, or to a stdin pipe the supervisor keeps. */
+  interactive: boolean;
   /** What replaces the supervisor once the container has ended for good (autoRemove), or null. */
   exitCommand: string[] | null;
   /** Run at each launch with the init's pid appended (pasta), or null; it writes its pid to
@@ -81,6 +89,7 @@ export function startSupervisor(config: SupervisorConfig): StartedSupervisor {
   try {
     const args = [
       config.dir, String(config.logMaxBytes), String(config.logMaxFiles), config.restart, String(config.maxRetries),
+      ...(config.tty ? ['-t'] : []), ...(config.interactive ? ['-i'] : []),
       ...(config.networkHelper ? ['-n', ...config.networkHelper] : []),
       ...(config.exitCommand ? ['--', ...config.exitCommand] : []),
     ];

@@ -2,8 +2,8 @@
 
 import koffi from 'koffi';
 import { CorralError, errnoName, syscallError } from './errors.ts';
+import { libc } from './libc.ts';
 
-const libc = koffi.load('libc.so.6');
 const syscall = libc.func('long syscall(long number, ...)');
 
 /** x86_64 system call number of bpf(2). */

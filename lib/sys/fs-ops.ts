@@ -3,8 +3,8 @@
 
 import koffi from 'koffi';
 import { syscallError } from './errors.ts';
+import { libc } from './libc.ts';
 
-const libc = koffi.load('libc.so.6');
 
 const c = {
   mknod: libc.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),

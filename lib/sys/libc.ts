@@ -1,7 +1,8 @@
 import koffi from 'koffi';
 import { syscallError } from './errors.ts';
 
-const libc = koffi.load('libc.so.6');
+/** The one handle on the C library that every lib/sys module declares its functions on. */
+export const libc = koffi.load('libc.so.6');
 
 /** siginfo_t as waitid fills it; only the fields corral reads are named. */
 koffi.struct('corral_siginfo', {

@@ -41,3 +41,16 @@ export function cloneWithPlan(plan: Buffer, flags: bigint, cgroupFd = -1): Clone
   const pid = Number(spawnFn(plan, plan.length, flags, cgroupFd, pidfd, badOp));
   return { pid, pidfd: pidfd[0]!, badOp: badOp[0]! };
 }
+
+/** cloneWithPlan on a libuv worker thread, so a vfork parent waiting for its child holds no event
+ * loop (the overlay probe's); the native side lets one CLONE_VM caller at a time use its stack. */
+export function cloneWithPlanAsync(plan: Buffer, flags: bigint, cgroupFd = -1): Promise<CloneResult> {
+  const pidfd = [-1];
+  const badOp = [-1];
+  return new Promise((resolve, reject) => {
+    spawnFn.async(plan, plan.length, flags, cgroupFd, pidfd, badOp, (err: unknown, pid: bigint | number) => {
+      if (err) reject(err);
+      else resolve({ pid: Number(pid), pidfd: pidfd[0]!, badOp: badOp[0]! });
+    });
+  });
+}

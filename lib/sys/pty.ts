@@ -1,8 +1,8 @@
 import koffi from 'koffi';
 import { nativeLibrary } from './native.ts';
 import { syscallError } from './errors.ts';
+import { libc } from './libc.ts';
 
-const libc = koffi.load('libc.so.6');
 const c = {
   socketpair: libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *fds)'),
   ioctl: libc.func('int ioctl(int fd, unsigned long request, const uint8_t *arg)'),

@@ -1,13 +1,11 @@
 import koffi from 'koffi';
 import { syscallError } from './errors.ts';
-import { close } from './libc.ts';
+import { close, libc } from './libc.ts';
 
-const libc = koffi.load('libc.so.6');
 const c = {
   socket: libc.func('int socket(int domain, int type, int protocol)'),
   send: libc.func('long send(int fd, const uint8_t *buf, unsigned long len, int flags)'),
   recv: libc.func('long recv(int fd, _Out_ uint8_t *buf, unsigned long len, int flags)'),
-  flock: libc.func('int flock(int fd, int op)'),
   connect: libc.func('int connect(int fd, const uint8_t *addr, uint32_t len)'),
 };
 
@@ -58,14 +56,3 @@ export function connectUnix(path: string): number {
   }
 }
 
-/** flock(2) operations. */
-export const LOCK = { EX: 2, UN: 8 } as const;
-
-/** flock(2) on an fd (blocking); path names it in errors. */
-export function flock(fd: number, op: number, path: string): void {
-  for (;;) {
-    if (c.flock(fd, op) === 0) return;
-    const errno = koffi.errno();
-    if (errno !== 4) throw syscallError('flock', errno, { path });
-  }
-}

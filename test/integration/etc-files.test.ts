@@ -89,6 +89,17 @@ describe(`a container's own /etc/hostname, /etc/hosts and /etc/resolv.conf (${ro
     assert.equal(got.resolv, containerResolvConf('/etc/resolv.conf', HOST_DNS, true));
   });
 
+  /** The entry names of an image's top layer, read from an OCI layout export of it. */
+  const topLayerNames = async (ref: string): Promise<string[]> => {
+    const out = mkdtempSync(join(work, 'exported-'));
+    rmSync(out, { recursive: true });
+    await rt.images.export(ref, out, { format: 'oci-layout' });
+    const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8'));
+    const blob = (digest: string) => join(out, 'blobs/sha256', digest.slice('sha256:'.length));
+    const manifest = JSON.parse(readFileSync(blob(index.manifests[0].digest), 'utf8'));
+    return execFileSync('tar', ['-tzf', blob(manifest.layers.at(-1).digest)], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  };
+
   it("an image's files are covered; exec sees the same ones; commit leaves the empty mount points out", async () => {
     const c = await rt.create({ image: 'base', hostname: 'imagebox', extraHosts: { db: '10.0.0.7' }, command: ['sleep', '30'] });
     try {
@@ -100,14 +111,20 @@ describe(`a container's own /etc/hostname, /etc/hosts and /etc/resolv.conf (${ro
     } finally {
       await c.remove({ force: true });
     }
-    const out = join(work, 'exported');
-    await rt.images.export('etc-committed:1', out, { format: 'oci-layout' });
-    const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8'));
-    const blob = (digest: string) => join(out, 'blobs/sha256', digest.slice('sha256:'.length));
-    const manifest = JSON.parse(readFileSync(blob(index.manifests[0].digest), 'utf8'));
-    const names = execFileSync('tar', ['-tzf', blob(manifest.layers.at(-1).digest)], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const names = await topLayerNames('etc-committed:1');
     assert.ok(names.some((n) => /(^|\/)etc\/kept$/.test(n)), names.join(' '));
     assert.ok(!names.some((n) => /(^|\/)etc\/(hostname|hosts|resolv\.conf)$/.test(n)), names.join(' '));
+  });
+
+  it('an untouched container commits an empty layer: no etc/ made only for the mount points', async () => {
+    const c = await rt.create({ image: 'base', hostname: 'untouched', command: ['sleep', '30'] });
+    try {
+      await c.start();
+      await c.commit({ ref: 'etc-untouched:1' });
+    } finally {
+      await c.remove({ force: true });
+    }
+    assert.deepEqual(await topLayerNames('etc-untouched:1'), []);
   });
 
   it("an image's /etc/resolv.conf that links to a file under an empty /run (as Ubuntu's) is followed inside the root", async () => {

@@ -159,7 +159,7 @@ if (!rootless) describe('containerd with corral-oci as its runc binary', functio
   });
 
   it('a create error reaches ctr from the json log, and the failed create leaves nothing', function () {
-    const r = ctr('run', '--rm', ...runtime(), '--with-ns', 'pid:/proc/self/ns/pid', IMAGE, 'bad1', 'true');
+    const r = ctr('run', '--rm', ...runtime(), '--with-ns', 'mount:/proc/self/ns/mnt', IMAGE, 'bad1', 'true');
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /linux\.namespaces\[\d\]\.path is not supported by corral-oci/);
     assert.equal(existsSync(join(dir, 'runc', namespace, 'bad1')), false);

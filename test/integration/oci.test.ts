@@ -2,41 +2,12 @@
 // error log, what delete leaves behind, and the config.json fields it refuses. As root only.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { alive, eventually, makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
 import { availableControllers, findV2Mount } from '../../lib/cgroup/hierarchy.ts';
-
-// The command as installed: the native front end (start, state, kill, delete), which execs Node on
-// dist/cli/oci/main.js for the rest; 'node' is that Node entry point alone.
-const front = fileURLToPath(new URL('../../bindings/build/corral-oci', import.meta.url));
-const cli = fileURLToPath(new URL('../../dist/cli/oci/main.js', import.meta.url));
-type Result = { status: number | null; stdout: string; stderr: string };
-
-function runtime(name: 'runc' | 'corral-oci' | 'node', root: string, ...args: string[]): Result {
-  const [bin, pre] = name === 'runc' ? ['runc', []] : name === 'node' ? [process.execPath, [cli]] : [front, []];
-  // Files, not pipes: a created init keeps the caller's stdio, so a pipe would never reach EOF.
-  const out = join(tmpdir(), `oci-out-${process.pid}`);
-  const err = join(tmpdir(), `oci-err-${process.pid}`);
-  const fds = [openSync(out, 'w'), openSync(err, 'w')];
-  const r = spawnSync(bin, [...pre, '--root', root, ...args], { stdio: ['ignore', fds[0]!, fds[1]!] });
-  fds.forEach((fd) => closeSync(fd));
-  return { status: r.status, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8') };
-}
-
-/** A bundle: `runc spec`'s config without a terminal, running args. */
-function bundle(dir: string, args: string[], edit: (c: any) => void = () => {}): string {
-  const b = mkdtempSync(join(dir, 'bundle-'));
-  assert.equal(spawnSync('runc', ['spec', '--bundle', b]).status, 0);
-  const config = JSON.parse(readFileSync(join(b, 'config.json'), 'utf8'));
-  config.process.terminal = false;
-  config.process.args = args;
-  edit(config);
-  writeFileSync(join(b, 'config.json'), JSON.stringify(config));
-  return b;
-}
+import { bundle, removeRuntimeOutput, runtime } from '../oci-cli.ts';
 
 // corral-oci is root only for now (its rootless mode is not built): the root pass runs these.
 if (!rootless) describe('corral-oci (runc command line) against runc', function () {
@@ -49,7 +20,7 @@ if (!rootless) describe('corral-oci (runc command line) against runc', function 
   });
   after(() => {
     if (dir) rmRoot(dir);
-    for (const f of ['out', 'err']) rmRoot(join(tmpdir(), `oci-${f}-${process.pid}`));
+    removeRuntimeOutput();
     if (rootfs) rmRoot(rootfs);
   });
   const withRoot = (b: string): string => {
@@ -161,9 +132,9 @@ if (!rootless) describe('corral-oci (runc command line) against runc', function 
 
   it('refuses what it cannot map, naming the field', function () {
     const cases: [string, (c: any) => void][] = [
-      ['linux.namespaces[0].path', (c) => { c.linux.namespaces[0].path = '/proc/1/ns/pid'; }],
+      ['linux.namespaces[4].path', (c) => { assert.equal(c.linux.namespaces[4].type, 'mount'); c.linux.namespaces[4].path = '/proc/self/ns/mnt'; }],
       ['process.apparmorProfile', (c) => { c.process.apparmorProfile = 'docker-default'; }],
-      ['linux.sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1' }; }],
+      ['linux.sysctl', (c) => { c.linux.sysctl = { 'vm.swappiness': '10' }; }],
       ['mounts[7]', (c) => { c.mounts.push({ destination: '/x', type: 'nfs', source: 'h:/x' }); }],
     ];
     for (const [field, edit] of cases) {
@@ -239,6 +210,21 @@ if (!rootless) describe('corral-oci (runc command line) against runc', function 
         assert.equal(r.status, 0, r.stderr);
         const expected = ['net', 'ipc', 'uts'].map((t) => readlinkSync(`/proc/${pid}/ns/${t}`));
         assert.equal(r.stdout, `${expected.join('\n')}\nsandbox\n`);
+        // A process exec'd into the member is in the namespaces it joined, not the runtime's.
+        assert.equal(runtime(name, root, 'start', 'pod').status, 0);
+        const exec = runtime(name, root, 'exec', 'pod', 'sh', '-c', 'for n in net ipc uts; do readlink /proc/self/ns/$n; done');
+        assert.equal(exec.stdout, `${expected.join('\n')}\n`, exec.stderr);
+        const held = withRoot(bundle(dir, ['sleep', '100'], (c) => {
+          for (const ns of c.linux.namespaces) if (['network', 'ipc', 'uts'].includes(ns.type)) ns.path = `/proc/${pid}/ns/${ns.type === 'network' ? 'net' : ns.type}`;
+        }));
+        assert.equal(runtime(name, root, 'create', '--bundle', held, 'held').status, 0);
+        try {
+          assert.equal(runtime(name, root, 'start', 'held').status, 0);
+          const inMember = runtime(name, root, 'exec', 'held', 'sh', '-c', 'for n in net ipc uts; do readlink /proc/self/ns/$n; done');
+          assert.equal(inMember.stdout, `${expected.join('\n')}\n`, inMember.stderr);
+        } finally {
+          runtime(name, root, 'delete', '--force', 'held');
+        }
       } finally {
         runtime(name, root, 'delete', '--force', 'pod');
       }

@@ -118,6 +118,23 @@ if (!singleIdRootless) describe(`rootless ids: the subordinate range, owners kep
     assert.ok(await eventually(() => readdirSafe(join(state, 'containers')).every((d) => readdirSafe(join(state, 'containers', d)).length === 0)));
   });
 
+  // Rootless, containers are made in one user namespace per process and map, mapped once
+  // (lib/spawn/shared-user-namespace.ts: no newuidmap at a start); 'per-container' maps a fresh one.
+  if (rootless) it("makes its containers in one shared user namespace, or in one each with userNamespace 'per-container'", async () => {
+    const perContainer = new Runtime({ root: state, cgroupParent: false, userNamespace: 'per-container' });
+    const userns = async (r: Runtime): Promise<string> => {
+      const got = await r.run({ image: 'owners:1', command: sh('cat /proc/self/uid_map; ls -l /proc/self/ns/user') }, { encoding: 'utf8' });
+      assert.equal(got.exitCode, 0, got.stderr);
+      const maps = got.stdout.trim().split('\n').slice(0, -1);
+      assert.deepEqual(maps.map((l) => l!.trim().split(/\s+/).map(Number)), callerIdMap().uids.map((u) => [u.inside, u.outside, u.count]));
+      return got.stdout.trim().split('-> ')[1]!;
+    };
+    const shared = [await userns(rt), await userns(rt)];
+    const own = [await userns(perContainer), await userns(perContainer)];
+    assert.equal(shared[0], shared[1]);
+    assert.equal(new Set([shared[0], ...own]).size, 3, `${shared[0]} ${own.join(' ')}`);
+  });
+
   it('runs a detached container with the range too (its supervisor maps each restart), and a later process commits it the same', async () => {
     const script = 'id -u; ls -lnd /var/lib/apt; echo a >> /var/lib/apt/lists; exit 3';
     const c = await rt.run({ image: 'owners:1', command: sh(script), user: { uid: 100, gid: 101 }, detached: true, restart: 'on-failure:1' });

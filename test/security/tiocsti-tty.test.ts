@@ -1,5 +1,6 @@
 // CVE-2017-5226 (bubblewrap) with spec.tty and exec's tty: a container (or a process exec'd into
-// one) that has a terminal pushes input with TIOCSTI into it. Its terminal is a pty of its own
+// one, or a detached one whose terminal the host attached to) that has a terminal pushes input with
+// TIOCSTI into it. Its terminal is a pty of its own
 // devpts and its controlling terminal is that pty, so the bytes land in its own input and never in
 // the terminal of the host that runs it (here a real host pty that is the runner's controlling
 // terminal). The default seccomp filter refuses
@@ -11,7 +12,7 @@ import { spawnOnPty } from '../host-pty.ts';
 
 const fixture = fileURLToPath(new URL('../fixtures/tiocsti-host.ts', import.meta.url));
 
-async function attack(root: string, how: 'tty' | 'host-session' | 'exec-tty' | 'exec-host-session'): Promise<{ exitCode: number; container: string; reached: string }> {
+async function attack(root: string, how: 'tty' | 'host-session' | 'exec-tty' | 'exec-host-session' | 'detached-tty'): Promise<{ exitCode: number; container: string; reached: string }> {
   const p = spawnOnPty([process.execPath, '--import', 'tsx', fixture, root, how]);
   const m = await p.session.waitFor(/RESULT (\{.*\})\r?\n/, 0, 30_000);
   await p.exited;
@@ -49,6 +50,10 @@ describe(`security: TIOCSTI from a container with a terminal, CVE-2017-5226 (${m
     const r = await attack(h.root, 'exec-host-session');
     assert.equal(r.exitCode, 0);
     assert.equal(r.reached, 'x');
+  });
+
+  it("detached with a terminal and our terminal attached: lands in its own terminal input, not in ours (the twin: host-session above)", async () => {
+    assertOwnInput(await attack(h.root, 'detached-tty'));
   });
 
   it('is refused by the default seccomp filter on the terminal as well', async () => {

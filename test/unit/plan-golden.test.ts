@@ -10,6 +10,7 @@ import { cloneFlags, commandStartOps, containerSetupOps, envList, joinedProcessO
 import { lastStepOps } from '../../lib/container/hardening.ts';
 import { joinPlan, pendingPlan, runPlan, type LaunchSpec } from '../../lib/spawn/launch.ts';
 import type { PlanOp } from '../../lib/spawn/ops.ts';
+import type { IdMap } from '../../lib/sys/id-map.ts';
 import type { HostEntry } from '../../lib/fs/rootfs.ts';
 import { planText } from '../plan-text.ts';
 import { etcFiles, type HostEtc } from '../../lib/container/etc-files.ts';
@@ -20,6 +21,13 @@ const JOIN_CGROUP_FD = 1020;
 const STATUS_FD = 1021;
 const START_FD = 1022;
 const CONSOLE_FD = 1023;
+/** The process's shared user namespace (rootless with a range). */
+const USERNS_FD = 1018;
+/** A map with a subordinate range: the parent maps it (newuidmap), or it is the shared namespace's. */
+const RANGE: IdMap = {
+  uids: [{ inside: 0, outside: 1000, count: 1 }, { inside: 1, outside: 100000, count: 65536 }],
+  gids: [{ inside: 0, outside: 1000, count: 1 }, { inside: 1, outside: 100000, count: 65536 }],
+};
 const STDIO = [30, 31, 32] as const;
 const LAYER = { kind: 'disk' as const, dir: '/var/lib/corral/containers/golden', upper: '/var/lib/corral/containers/golden/upper', work: '/var/lib/corral/containers/golden/work' };
 /** What run() gets: the writable layer on a tmpfs inside the container's mount namespace. */
@@ -39,8 +47,8 @@ let hostEtc: HostEtc = { hosts: '', resolvConf: '' };
 const ROOTFS = '/srv/rootfs';
 
 /** The launch of a container's first process for a spec, as the runtime builds it. */
-function launchOf(spec: ContainerSpec, rootless: boolean, context: Partial<SetupContext> = {}): LaunchSpec {
-  const resolved = resolveSpec({ id: 'golden', ...spec, ...(spec.rootfs ? { rootfs } : {}) }, rootless);
+function launchOf(spec: ContainerSpec, rootless: boolean, context: Partial<SetupContext> = {}, idMap?: IdMap): LaunchSpec {
+  const resolved = resolveSpec({ id: 'golden', ...spec, ...(spec.rootfs ? { rootfs } : {}) }, rootless, null, false, idMap);
   const ownCgroup = context.ownCgroup ?? !rootless;
   const ownFiles = etcFiles(resolved, context.mounts ?? [], false, hostEtc);
   return {
@@ -105,6 +113,9 @@ const plans: Record<string, () => PlanOp[]> = {
   'run-rootless-tty': () => runPlan(launchOf({ command: ['sh'], rootfs: ROOTFS, tty: true }, true, { layer: MEMORY }), STATUS_FD),
   'create-default-root': () => pendingPlan(launchOf({ command: ['sleep', '1'], rootfs: ROOTFS }, false, { layer: LAYER }), STATUS_FD, START_FD),
   'run-etc-files': () => runPlan(launchOf({ command: ['true'], rootfs: ROOTFS, hostname: 'web', dns: ['10.0.0.53'], dnsSearch: ['corp.test'], dnsOptions: ['ndots:2'], extraHosts: { db: '10.0.0.7' } }, false, { layer: MEMORY }), STATUS_FD),
+  // Rootless with a range, in the process's shared user namespace: joined, then the other namespaces.
+  'run-rootless-shared-userns': () => runPlan({ ...launchOf({ command: ['true'], rootfs: ROOTFS }, true, { layer: MEMORY }, RANGE), userNamespaceFd: USERNS_FD }, STATUS_FD),
+  'create-rootless-shared-userns': () => pendingPlan({ ...launchOf({ command: ['sleep', '1'], rootfs: ROOTFS }, true, { layer: MEMORY }, RANGE), userNamespaceFd: USERNS_FD }, STATUS_FD, START_FD),
   'exec-root': () => execPlan(false),
   'exec-tty': () => execPlan(true),
 };

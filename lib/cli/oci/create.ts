@@ -1,13 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { OciStore } from '../../container/oci-container.ts';
-import { checkPreserveFds, consoleSocket, createFlags, ociFlags } from './flags.ts';
+import { consoleSocket, preserveFds, createFlags, ociFlags } from './flags.ts';
 
-/** `create --bundle B --pid-file P [--console-socket S] ID`: the init set up and blocked until `start`. */
+/** `create --bundle B --pid-file P [--console-socket S] [--preserve-fds N] ID`: the init set up and blocked until `start`. */
 export async function createCommand(store: OciStore, args: string[]): Promise<number> {
   const { values, id } = ociFlags(args, createFlags);
-  checkPreserveFds(values);
-  const pid = await store.create(id, resolve(String(values.bundle ?? '.')), consoleSocket(values));
+  const pid = await store.create(id, resolve(String(values.bundle ?? '.')), { ...consoleSocket(values), ...preserveFds(values) });
   if (values['pid-file']) writeFileSync(String(values['pid-file']), String(pid));
   return 0;
 }

@@ -4,7 +4,7 @@ import { close, type ExitStatus } from '../../sys/libc.ts';
 import { exitWatcher } from '../../spawn/exit-watcher.ts';
 import type { OciStore } from '../../container/oci-container.ts';
 import { ociExec } from '../../container/oci-exec.ts';
-import { consoleSocket, ociFlags } from './flags.ts';
+import { consoleSocket, ociFlags, preserveFds } from './flags.ts';
 import { exitCode } from './run.ts';
 
 /** The process to exec: --process FILE (containerd's shim writes the whole OCI process), or the
@@ -31,16 +31,16 @@ function execProcess(values: Record<string, unknown>, command: string[], base: R
   return process;
 }
 
-/** `exec [--process FILE | --tty --cwd --env --user] [--detach] [--pid-file P] [--console-socket S]
+/** `exec [--process FILE | --tty --cwd --env --user] [--detach] [--pid-file P] [--console-socket S] [--preserve-fds N]
  * ID [COMMAND...]`: a process inside a running container; without --detach it waits and exits
  * with the process's code. */
 export async function execCommand(store: OciStore, args: string[]): Promise<number> {
   const { values, id, rest } = ociFlags(args, {
     process: { type: 'string', short: 'p' }, detach: { type: 'boolean', short: 'd' }, 'pid-file': { type: 'string' },
     'console-socket': { type: 'string' }, tty: { type: 'boolean', short: 't' }, cwd: { type: 'string' },
-    env: { type: 'string', short: 'e', multiple: true }, user: { type: 'string', short: 'u' },
+    env: { type: 'string', short: 'e', multiple: true }, user: { type: 'string', short: 'u' }, 'preserve-fds': { type: 'string' },
   });
-  const proc = await ociExec(store, id, execProcess(values, rest, store.config(id).process ?? {}), consoleSocket(values).consoleSocket);
+  const proc = await ociExec(store, id, execProcess(values, rest, store.config(id).process ?? {}), { ...consoleSocket(values), ...preserveFds(values) });
   if (values['pid-file']) writeFileSync(String(values['pid-file']), String(proc.pid));
   if (values.detach) {
     close(proc.pidfd);

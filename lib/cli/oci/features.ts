@@ -1,12 +1,13 @@
 import { writeSync } from 'node:fs';
 import { OCI_VERSION } from '../../container/oci-container.ts';
+import { HOOK_KINDS } from '../../container/oci-hooks.ts';
 
 /** `features`: what this build supports, in runc's JSON shape. */
 export function featuresCommand(): number {
   const features = {
     ociVersionMin: '1.0.0',
     ociVersionMax: OCI_VERSION,
-    hooks: [],
+    hooks: HOOK_KINDS,
     mountOptions: ['bind', 'rbind', 'ro', 'private', 'rprivate', 'slave', 'rslave', 'shared', 'rshared', 'size', 'mode'],
     linux: {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts'],

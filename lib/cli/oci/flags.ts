@@ -1,3 +1,4 @@
+import { fstatSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CorralError } from '../../sys/errors.ts';
 
@@ -35,11 +36,21 @@ export const createFlags: Options = {
   detach: { type: 'boolean', short: 'd' },
 };
 
-/** --preserve-fds N: only 0 (passing more fds through is not built). */
-export function checkPreserveFds(values: Record<string, unknown>): void {
-  if (values['preserve-fds'] !== undefined && values['preserve-fds'] !== '0') {
-    throw new CorralError('--preserve-fds is not supported by corral-oci (only 0)', { code: 'ERR_INVALID_ARG_VALUE', step: '--preserve-fds' });
+/** --preserve-fds N of create, run and exec: fds 3 to 3+N-1 of ours are passed to the process as
+ * they are (podman's conmon and containerd pass sockets so); each must be open. */
+export function preserveFds(values: Record<string, unknown>): { passFds?: number } {
+  if (values['preserve-fds'] === undefined) return {};
+  const text = String(values['preserve-fds']);
+  if (!/^\d+$/.test(text)) throw new CorralError(`--preserve-fds must be a number of fds, got "${text}"`, { code: 'ERR_INVALID_ARG_VALUE', step: '--preserve-fds' });
+  const count = Number(text);
+  for (let fd = 3; fd < 3 + count; fd++) {
+    try {
+      fstatSync(fd);
+    } catch (e) {
+      throw new CorralError(`--preserve-fds ${count}: fd ${fd} is not open (${(e as NodeJS.ErrnoException).code})`, { code: 'ERR_INVALID_ARG_VALUE', step: '--preserve-fds', syscall: 'fstat', errno: Math.abs((e as NodeJS.ErrnoException).errno ?? 0) });
+    }
   }
+  return count === 0 ? {} : { passFds: count };
 }
 
 /** The --console-socket of create, run and exec as store options. */

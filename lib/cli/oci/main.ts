@@ -6,7 +6,7 @@ import { CorralError } from '../../sys/errors.ts';
 import { OCI_VERSION, OciStore } from '../../container/oci-container.ts';
 import { logError, type OciLog } from './log.ts';
 
-type Command = (store: OciStore, args: string[]) => number | Promise<number>;
+type Command = (store: OciStore, args: string[], log: OciLog) => number | Promise<number>;
 
 /** Each command's module and function, loaded when it runs: a start-up of Node pays only for the
  * modules its command needs (state, start, kill and delete no spec compiler), and containerd's
@@ -62,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
     const entry = COMMANDS[parsed.command];
     if (!entry) throw new CorralError(`unknown command "${parsed.command}"`, { code: 'ERR_INVALID_ARG_VALUE' });
     const command = ((await entry[0]()) as Record<string, Command>)[entry[1]]!;
-    return await command(new OciStore(parsed.root), parsed.args);
+    return await command(new OciStore(parsed.root), parsed.args, log);
   } catch (e) {
     logError(log, e instanceof Error ? e.message : String(e));
     return 1;

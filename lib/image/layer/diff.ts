@@ -78,6 +78,9 @@ class UpperWalker {
   readonly #idMap: IdMap | null;
   /** The first name each multiply-linked inode was archived under. */
   readonly #links = new Map<string, string>();
+  /** Directory entries not written yet: the open directories (outermost first) under which nothing
+   * has been written so far. They are written, in order, before the first entry below them. */
+  readonly #pending: EntryToWrite[] = [];
 
   constructor(tar: TarWriter, options: DiffLayerOptions) {
     this.#tar = tar;
@@ -93,23 +96,37 @@ class UpperWalker {
     return { uid: toInside(this.#idMap.uids, stat.uid) ?? OVERFLOW_ID, gid: toInside(this.#idMap.gids, stat.gid) ?? OVERFLOW_ID };
   }
 
-  async walk(dirFd: number, dir: string): Promise<void> {
+  /** Writes the entries below the directory open at dirFd; true when all it held were own-file
+   * mount points (or directories holding only those), so the directory itself is left out too. */
+  async walk(dirFd: number, dir: string): Promise<boolean> {
     const names = readDirFd(dirFd).map((e) => e.name.subarray(0, -1)).sort(Buffer.compare);
+    let onlyMountPoints = names.length > 0;
     for (const raw of names) {
       const name = utf8Name(raw, dir);
       const rel = join(dir, name);
       const at = `${fdPath(dirFd)}/${name}`;
       const stat = lstatSync(at);
       if (OWN_FILE_MOUNT_POINTS.has(rel) && stat.isFile() && stat.size === 0) continue;
+      if (!stat.isDirectory()) onlyMountPoints = false;
       if (isWhiteout(stat)) {
-        await this.#tar.add({ name: join(dir, WHITEOUT_PREFIX + name), ...MARKER });
+        await this.#add({ name: join(dir, WHITEOUT_PREFIX + name), ...MARKER });
       } else if (stat.isDirectory()) {
         await this.#onDirectory?.(rel);
         const fd = openChecked(dirFd, raw, rel, stat, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
         try {
-          await this.#tar.add({ name: `${rel}/`, type: 'directory', ...this.#common(at, rel, stat) });
-          if (lgetxattr(at, this.#opaque)?.toString() === 'y') await this.#tar.add({ name: `${rel}/${OPAQUE_MARKER}`, ...MARKER });
-          await this.walk(fd, rel);
+          // A directory in the upper only because the own /etc files' mount points were made in it
+          // (the container did not touch /etc) is left out with them: an untouched container commits
+          // an empty layer, as Docker's init layer keeps etc/ out of the container's.
+          const entry: EntryToWrite = { name: `${rel}/`, type: 'directory', ...this.#common(at, rel, stat) };
+          this.#pending.push(entry);
+          if (lgetxattr(at, this.#opaque)?.toString() === 'y') await this.#add({ name: `${rel}/${OPAQUE_MARKER}`, ...MARKER });
+          const leftOut = await this.walk(fd, rel);
+          if (this.#pending.at(-1) === entry) {
+            this.#pending.pop();
+            if (leftOut) continue;
+            await this.#add(entry);
+          }
+          onlyMountPoints = false;
         } finally {
           close(fd);
         }
@@ -119,6 +136,13 @@ class UpperWalker {
         await this.#nonDirectory(dirFd, raw, at, rel, stat);
       }
     }
+    return onlyMountPoints;
+  }
+
+  /** Writes an entry, after the directories above it that are still pending. */
+  async #add(entry: EntryToWrite, body?: AsyncIterable<Buffer>): Promise<void> {
+    for (const dir of this.#pending.splice(0)) await this.#tar.add(dir);
+    await this.#tar.add(entry, body);
   }
 
   /** A non-directory: `raw` its name in the directory open at dirFd, `at` its /proc path. */
@@ -127,7 +151,7 @@ class UpperWalker {
       const inode = `${stat.dev}:${stat.ino}`;
       const first = this.#links.get(inode);
       if (first !== undefined) {
-        await this.#tar.add({ name: rel, type: 'link', linkname: first, ...this.#common(at, rel, stat, false) });
+        await this.#add({ name: rel, type: 'link', linkname: first, ...this.#common(at, rel, stat, false) });
         return;
       }
       this.#links.set(inode, rel);
@@ -136,17 +160,17 @@ class UpperWalker {
     if (stat.isFile()) {
       const fd = openChecked(dirFd, raw, rel, stat, O_RDONLY | O_NOFOLLOW | constants.O_NONBLOCK);
       try {
-        await this.#tar.add({ name: rel, type: 'file', size: stat.size, ...common }, content(fd, rel, stat.size));
+        await this.#add({ name: rel, type: 'file', size: stat.size, ...common }, content(fd, rel, stat.size));
       } finally {
         close(fd);
       }
     } else if (stat.isSymbolicLink()) {
-      await this.#tar.add({ name: rel, type: 'symlink', linkname: utf8Name(readlinkSync(at, { encoding: 'buffer' }), rel), ...common });
+      await this.#add({ name: rel, type: 'symlink', linkname: utf8Name(readlinkSync(at, { encoding: 'buffer' }), rel), ...common });
     } else if (stat.isFIFO()) {
-      await this.#tar.add({ name: rel, type: 'fifo', ...common });
+      await this.#add({ name: rel, type: 'fifo', ...common });
     } else {
       const type = stat.isCharacterDevice() ? 'char' : 'block';
-      await this.#tar.add({ name: rel, type, devmajor: devMajor(stat.rdev), devminor: devMinor(stat.rdev), ...common });
+      await this.#add({ name: rel, type, devmajor: devMajor(stat.rdev), devminor: devMinor(stat.rdev), ...common });
     }
   }
 
