@@ -22,9 +22,14 @@ export type { Images } from './build/runtime-images.ts';
 /** The extension of this build's modules: .ts from the sources, .js from dist/. */
 const ext = extname(fileURLToPath(import.meta.url));
 
+type ImageSide = typeof import('./build/runtime-images.ts');
+const imageSidePath = `./build/runtime-images${ext}`;
+/** The image side from the sources (under tsx, whose require() would compile a second copy of
+ * every module it reaches): imported up front. */
+const preloadedImageSide = ext === '.ts' ? await import(imageSidePath) as ImageSide : null;
 /** Loads the image side (lib/build/runtime-images.ts) when first used: synchronously, since
  * runtime.images.list() is, with require() of an ES module (Node 20.19 and later). */
-const loadRuntimeImages = (): typeof import('./build/runtime-images.ts') => createRequire(import.meta.url)(`./build/runtime-images${ext}`);
+const loadRuntimeImages = (): ImageSide => preloadedImageSide ?? createRequire(import.meta.url)(imageSidePath) as ImageSide;
 
 /** The corral command (lib/cli/main.ts, or dist/cli/main.js when built): what a detached
  * container's supervisor runs to remove it (autoRemove). */

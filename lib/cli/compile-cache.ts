@@ -1,13 +1,27 @@
 import { mkdirSync } from 'node:fs';
 import module from 'node:module';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** Where the corral command keeps V8's compiled code of its modules: /var/cache/corral as root,
  * $XDG_CACHE_HOME/corral (~/.cache/corral) otherwise. */
 function cacheDir(): string {
   if (process.getuid!() === 0) return '/var/cache/corral/compile';
   return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'corral', 'compile');
+}
+
+/** Makes dir and its missing parents one by one: Node's own recursive making (mkdirSync's and
+ * enableCompileCache's) spins forever under /proc, where mkdir fails with ENOENT. */
+function makeDir(dir: string): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT' || dirname(dir) === dir) throw e;
+    makeDir(dirname(dir));
+    mkdirSync(dir, { mode: 0o700 });
+  }
 }
 
 /** Turns on Node's module compile cache (Node 22.1 and later; Node 20 has none) so each command
@@ -17,9 +31,8 @@ export function useCompileCache(): void {
   const enable = (module as { enableCompileCache?: (dir: string) => unknown }).enableCompileCache;
   if (typeof enable !== 'function') return;
   try {
-    // Made here first: Node 24's own making of it spins forever on some paths (under /proc).
     const dir = cacheDir();
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDir(dir);
     enable(dir);
   } catch {
     // no cache: the command runs as without one
