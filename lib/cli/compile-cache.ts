@@ -3,11 +3,11 @@ import module from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 
-/** Where the corral command keeps V8's compiled code of its modules: /var/cache/corral as root,
- * $XDG_CACHE_HOME/corral (~/.cache/corral) otherwise. */
+/** Where the corral command keeps V8's compiled code of its modules: $XDG_CACHE_HOME/corral/compile
+ * when set, else /var/cache/corral/compile as root and ~/.cache/corral/compile otherwise. */
 function cacheDir(): string {
-  if (process.getuid!() === 0) return '/var/cache/corral/compile';
-  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'corral', 'compile');
+  const base = process.env.XDG_CACHE_HOME || (process.getuid!() === 0 ? '/var/cache' : join(homedir(), '.cache'));
+  return join(base, 'corral', 'compile');
 }
 
 /** Makes dir and its missing parents one by one: Node's own recursive making (mkdirSync's and
