@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { extname, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CorralError } from './sys/errors.ts';
@@ -13,27 +12,17 @@ import type { Container } from './container/container.ts';
 import type { ContainerSpec } from './container/spec.ts';
 import type { CreateSpec } from './container/detached-spec.ts';
 import type { EncodedRunOptions, RunOptions, RunResult } from './container/run-result.ts';
+import { ImageStore } from './image/image-store.ts';
+import { containerImages } from './image/container-images.ts';
 import { passwdHome } from './image/run-config.ts';
-import type { Images, RuntimeImages } from './build/runtime-images.ts';
+import { buildImage, type BuildOptions } from './build/builder.ts';
+import { pruneCacheMounts } from './build/mount-sources.ts';
+import { registryImages, type RegistryImages } from './registry/registry-images.ts';
 import type { RegistriesConfig } from './registry/registry-config.ts';
-
-export type { Images } from './build/runtime-images.ts';
-
-/** The extension of this build's modules: .ts from the sources, .js from dist/. */
-const ext = extname(fileURLToPath(import.meta.url));
-
-type ImageSide = typeof import('./build/runtime-images.ts');
-const imageSidePath = `./build/runtime-images${ext}`;
-/** The image side from the sources (under tsx, whose require() would compile a second copy of
- * every module it reaches): imported up front. */
-const preloadedImageSide = ext === '.ts' ? await import(imageSidePath) as ImageSide : null;
-/** Loads the image side (lib/build/runtime-images.ts) when first used: synchronously, since
- * runtime.images.list() is, with require() of an ES module (Node 20.19 and later). */
-const loadRuntimeImages = (): ImageSide => preloadedImageSide ?? createRequire(import.meta.url)(imageSidePath) as ImageSide;
 
 /** The corral command (lib/cli/main.ts, or dist/cli/main.js when built): what a detached
  * container's supervisor runs to remove it (autoRemove). */
-const cliMain = fileURLToPath(new URL(`./cli/main${ext}`, import.meta.url));
+const cliMain = fileURLToPath(new URL(`./cli/main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 /** Settings of a Runtime. */
 export interface RuntimeConfig {
@@ -59,22 +48,29 @@ export interface RuntimeConfig {
 /** The network operations a runtime offers. */
 export type Networks = Pick<NetworkStore, 'create' | 'list' | 'inspect' | 'remove' | 'prune'>;
 
+/** The image operations a runtime offers (the store's internals stay inside). */
+export type Images = Pick<ImageStore, 'import' | 'export' | 'list' | 'inspect' | 'tag' | 'remove' | 'gc' | 'prune' | 'diskUsage'> & RegistryImages & {
+  /** Builds an image from a Dockerfile (its RUN steps in containers of this runtime, a FROM image
+   * not in the store pulled); resolves with its manifest digest. A failed build leaves the store as
+   * it was (but for pulled base images). */
+  build(options: BuildOptions): Promise<{ manifestDigest: string }>;
+};
+
 /** The named-volume operations a runtime offers. */
 export type Volumes = Pick<VolumeStore, 'create' | 'list' | 'inspect' | 'remove' | 'prune'>;
 
 /** corral's runtime: the composition root that assembles the parts (cgroup manager, volumes, image
- * store, container engine) by constructor, the image side on first use; a new capability is a new
- * part here, not a subclass. */
+ * store, container engine) by constructor; a new capability is a new part here, not a subclass. */
 export class Runtime {
   /** The runtime's root directory (images, volumes, container layers). */
   readonly root: string;
   /** Named volumes: create, list, inspect, remove, prune. */
   readonly volumes: Volumes;
+  /** Images: import, export, list, inspect, tag, remove, gc, prune, diskUsage; pull, push, login, logout; build. */
+  readonly images: Images;
   /** Bridge networks: create, list, inspect, remove, prune. */
   readonly networks: Networks;
   readonly #engine: ContainerEngine;
-  /** The image side, made on first use (a command that never touches images never loads it). */
-  readonly #images: () => RuntimeImages;
 
   constructor(config: RuntimeConfig = {}) {
     const stopTimeout = config.stopTimeout ?? 10_000;
@@ -89,32 +85,28 @@ export class Runtime {
     const cgroups = new CgroupManager(config.cgroupParent, !rootless);
     this.root = config.root ?? defaultRoot();
     const volumes = new VolumeStore(this.root, rootless ? idMap : null);
+    const images = new ImageStore(this.root, { rootless, idMap: rootless ? idMap : null });
     const networks = new NetworkStore(this.root);
     this.volumes = volumes;
     this.networks = networks;
     const root = this.root;
-    let side: RuntimeImages | undefined;
-    this.#images = () => side ??= loadRuntimeImages().runtimeImages({ root, rootless, idMap, registries: config.registries, create: (spec) => engine.create(spec) });
-    const provider = () => this.#images().provider;
+    const registry = registryImages(images, config.registries);
     const engine = new ContainerEngine({
-      stopTimeout, root, rootless, idMap, cgroups, volumes, networks, netnsPool: rootless ? null : processNetnsPool(),
-      images: {
-        resolve: (ref, pull) => provider().resolve(ref, pull),
-        resolveUser: (user, dirs) => provider().resolveUser(user, dirs),
-        markUsed: (digest, id, owner) => provider().markUsed(digest, id, owner),
-        release: (digest, id, owner) => provider().release(digest, id, owner),
-        commit: (request) => provider().commit(request),
-      },
-      homeOf: passwdHome,
+      stopTimeout, root, rootless, idMap, cgroups, volumes, networks, netnsPool: rootless ? null : processNetnsPool(), images: containerImages(images, (ref) => registry.pull(ref)), homeOf: passwdHome,
       removeCommand: (id) => [process.execPath, ...process.execArgv, cliMain, 'rm', '-f', '--root', root, id],
     });
     this.#engine = engine;
-  }
-
-  /** Images: import, export, list, inspect, tag, remove, gc, prune, diskUsage; pull, push, login,
-   * logout; build. The image store is opened on first use. */
-  get images(): Images {
-    return this.#images().images;
+    // A build is an image operation that runs containers: the one part that needs both.
+    const prune = images.prune.bind(images);
+    this.images = Object.assign(images, registry, {
+      /** With buildCache, the RUN --mount=type=cache directories go too (those no build uses). */
+      prune: async (options: { buildCache?: boolean } = {}) => {
+        const result = await prune(options);
+        if (options.buildCache) pruneCacheMounts(root);
+        return result;
+      },
+      build: (options: BuildOptions) => buildImage({ root, rootless, images, create: (spec) => engine.create(spec), pull: (ref) => registry.pull(ref) }, options),
+    });
   }
 
   /** Creates a container whose first process is set up and waits before exec until start();

@@ -117,24 +117,6 @@ describe(`the built package and the corral command (${rootless ? 'rootless' : 'r
     assert.match(usage.stderr, /unknown command 'bogus'/);
   });
 
-  it('corral ps, inspect and rm of a detached container never open the image store (loaded on first use)', () => {
-    const state = mkdtempSync(join(tmpdir(), 'corral-lazy-images-'));
-    try {
-      const corral = (command: string, ...args: string[]) => spawnSync(process.execPath, [cli, command, '--root', state, ...args], { encoding: 'utf8' });
-      const started = corral('run', '-d', '--rootfs', root, '--', 'sleep', '30');
-      assert.equal(started.status, 0, started.stderr);
-      const id = started.stdout.trim();
-      assert.equal(corral('ps', '-q').stdout.trim(), id);
-      assert.equal(JSON.parse(corral('inspect', id).stdout)[0].id, id);
-      assert.equal(corral('rm', '-f', id).status, 0);
-      assert.equal(existsSync(join(state, 'images')), false, 'the image store was opened');
-      assert.equal(corral('images').status, 0);
-      assert.equal(existsSync(join(state, 'images')), true);
-    } finally {
-      rmSync(state, { recursive: true, force: true });
-    }
-  });
-
   it('corral keeps a compile cache where Node has one, and runs without it when its directory cannot be made', () => {
     const cache = mkdtempSync(join(tmpdir(), 'corral-compile-cache-'));
     try {
