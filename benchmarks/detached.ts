@@ -1,6 +1,8 @@
 /**
  * Detached containers side by side with podman in one run: start-to-running (corral's supervisor
- * against `podman run -d` under conmon, and an attached corral create + start for reference), stop
+ * in-process with run({ detached: true }) and from the command line with `corral run -d` (node's
+ * start-up included) against `podman run -d` under conmon, and an attached corral create + start
+ * for reference), stop
  * with no grace period, `ps -a` of a fleet of detached containers (corral's CLI and list({ all })
  * in-process against `podman ps -a`), and the memory each supervisor (conmon) costs on the host.
  * podman runs rootful with its own scratch storage (`--root`/`--runroot`/`--tmpdir`, vfs), runc
@@ -71,8 +73,10 @@ try {
   }
   console.log(`load ${loadavg()[0]!.toFixed(1)}; ${runs} starts per side, median ms${hasPodman ? '' : ` (corral alone; podman left out: ${noPodman})`}`);
 
-  const sides = hasPodman ? ['corral', 'podman', 'attached'] as const : ['corral', 'attached'] as const;
-  const stop = new Map<(typeof sides)[number], number[]>(sides.map((s) => [s, []]));
+  const withCli = existsSync(cli);
+  type Side = 'corral' | 'attached' | 'cli' | 'podman';
+  const sides: Side[] = ['corral', 'attached', ...(withCli ? ['cli' as const] : []), ...(hasPodman ? ['podman' as const] : [])];
+  const stop = new Map<Side, number[]>(sides.map((s) => [s, []]));
   // Each sample is a start; the stop of the same container is recorded beside it.
   const start = await interleaved(sides, runs, 5, async (side) => {
     if (side === 'podman') {
@@ -86,7 +90,8 @@ try {
     }
     let c: Container | undefined;
     const ms = await timed(async () => {
-      if (side === 'corral') c = await runtime.run({ detached: true, command: ['sleep', '1000'], rootfs });
+      if (side === 'cli') c = runtime.find((await run(process.execPath, [cli, 'run', '-d', '--root', root, '--rootfs', rootfs, '--', 'sleep', '1000'])).stdout.trim());
+      else if (side === 'corral') c = await runtime.run({ detached: true, command: ['sleep', '1000'], rootfs });
       else {
         c = await runtime.create({ command: ['sleep', '1000'], rootfs, stdio: 'ignore' });
         await c.start();
@@ -96,9 +101,10 @@ try {
     await c!.remove();
     return ms;
   });
-  const row = (what: string, samples: Map<(typeof sides)[number], number[]>): void => {
-    const m = (s: (typeof sides)[number]): number => median(samples.get(s)!);
-    console.log(`  ${what.padEnd(30)} corral ${fmt(m('corral'))}   attached ${fmt(m('attached'))}${hasPodman ? `   podman ${fmt(m('podman'))}   corral/podman ${ratio(m('corral'), m('podman'))}` : ''}`);
+  const row = (what: string, samples: Map<Side, number[]>): void => {
+    const m = (s: Side): number => median(samples.get(s)!);
+    const vsPodman = (s: Side): string => (hasPodman ? ` (${ratio(m(s), m('podman'))} podman)` : '');
+    console.log(`  ${what.padEnd(26)} in-process ${fmt(m('corral'))}${vsPodman('corral')}${withCli ? `   corral CLI ${fmt(m('cli'))}${vsPodman('cli')}` : ''}   attached ${fmt(m('attached'))}${hasPodman ? `   podman ${fmt(m('podman'))}` : ''}`);
   };
   row('detached start-to-running', start);
   row('stop, no grace period', stop);
@@ -110,7 +116,6 @@ try {
   const listMs: number[] = [];
   const psMs: number[] = [];
   const podmanPsMs: number[] = [];
-  const withCli = existsSync(cli);
   for (let i = 0; i < 5; i++) {
     listMs.push(await timed(async () => new Runtime({ root }).list({ all: true })));
     if (withCli) psMs.push(await timed(() => run(process.execPath, [cli, 'ps', '-a', '--root', root], { maxBuffer: 64 << 20 })));

@@ -12,6 +12,7 @@ import { pullPolicy } from '../container/pull-policy.ts';
 import { attachTerminal, stdioSpec, type TerminalFlags } from './terminal.ts';
 import { ended } from '../container/attach.ts';
 import { parseRunArgs, runEnvironment, runExtraHosts, runLimits, runUser } from './run-options.ts';
+import { useCompileCache } from './compile-cache.ts';
 
 const USAGE = `usage: corral run [options] IMAGE [COMMAND [ARG...]] | corral run [options] [--rootfs DIR] -- COMMAND [ARG...]
        corral commit [options] IMAGE NEWREF [COMMAND...]   (run, then store the changes as NEWREF)
@@ -273,6 +274,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+useCompileCache();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -67,7 +67,7 @@ function seccompProgram(seccomp: SeccompSpec, capabilities: bigint): Buffer | nu
   return byCaps.get(capabilities)!;
 }
 
-/** Checks the hardening fields of a spec and compiles its seccomp profile. */
+/** Checks the hardening fields of a spec and compiles its seccomp profile (the default one on first use). */
 export function resolveHardening(spec: { noNewPrivileges?: boolean; seccomp?: SeccompSpec; rlimits?: RlimitSpec; oomScoreAdj?: number }, capabilities: bigint): Hardening {
   if (spec.noNewPrivileges !== undefined && typeof spec.noNewPrivileges !== 'boolean') throw bad('noNewPrivileges must be a boolean');
   const rlimits: Hardening['rlimits'] = [];
@@ -82,12 +82,12 @@ export function resolveHardening(spec: { noNewPrivileges?: boolean; seccomp?: Se
   }
   const oom = spec.oomScoreAdj;
   if (oom !== undefined && (!Number.isInteger(oom) || oom < -1000 || oom > 1000)) throw bad('oomScoreAdj must be an integer from -1000 to 1000');
-  return {
-    noNewPrivileges: spec.noNewPrivileges ?? true,
-    seccomp: seccompProgram(spec.seccomp ?? 'default', capabilities),
-    rlimits,
-    oomScoreAdj: oom ?? null,
-  };
+  const common = { noNewPrivileges: spec.noNewPrivileges ?? true, rlimits, oomScoreAdj: oom ?? null };
+  const seccomp = spec.seccomp ?? 'default';
+  // Docker's default profile cannot be invalid: it is compiled when a plan first needs it, so a
+  // handle list() or get() restores from a state file (which runs nothing) never compiles it.
+  if (seccomp === 'default') return { ...common, get seccomp() { return seccompProgram('default', capabilities); } };
+  return { ...common, seccomp: seccompProgram(seccomp, capabilities) };
 }
 
 /** Steps while still privileged: resource limits, and for the first process the OOM score (its

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import module from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,5 +115,25 @@ describe(`the built package and the corral command (${rootless ? 'rootless' : 'r
     const usage = spawnSync(process.execPath, [cli, 'bogus'], { encoding: 'utf8' });
     assert.equal(usage.status, 125);
     assert.match(usage.stderr, /unknown command 'bogus'/);
+  });
+
+  it('corral keeps a compile cache where Node has one, and runs without it when its directory cannot be made', () => {
+    const cache = mkdtempSync(join(tmpdir(), 'corral-compile-cache-'));
+    try {
+      const { NODE_COMPILE_CACHE: _, NODE_DISABLE_COMPILE_CACHE: __, ...env } = process.env;
+      const ps = (xdg: string) => spawnSync(process.execPath, [cli, 'ps', '-q', '--root', join(cache, 'root')], { encoding: 'utf8', timeout: 30_000, env: { ...env, XDG_CACHE_HOME: xdg } });
+      // Under /proc mkdir fails with ENOENT, where Node's own recursive mkdir spins forever.
+      for (const bad of ['/proc/corral-none', join(cache, 'file', 'below')]) {
+        if (bad.startsWith(cache)) writeFileSync(join(cache, 'file'), '');
+        const r = ps(bad);
+        assert.deepEqual([r.status, r.stdout, r.stderr], [0, '', ''], bad);
+      }
+      assert.equal(ps(join(cache, 'xdg')).status, 0);
+      const dir = join(cache, 'xdg', 'corral', 'compile');
+      if (typeof (module as { enableCompileCache?: unknown }).enableCompileCache === 'function') assert.ok(readdirSync(dir).length > 0, `nothing cached in ${dir}`);
+      else assert.equal(existsSync(dir), false, `Node ${process.version} has no compile cache, yet ${dir} was made`);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
   });
 });
