@@ -5,7 +5,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rmRoot } from './helpers.ts';
+import { makeBusyboxRoot, rmRoot } from './helpers.ts';
 
 // The command as installed: the native front end (start, state, kill, delete), which execs Node on
 // dist/corral-oci.js for the rest; 'node' is dist/cli/oci/main.js alone, without the front end.
@@ -47,4 +47,28 @@ export function bundle(dir: string, args: string[], edit: (c: any) => void = () 
   edit(config);
   writeFileSync(join(b, 'config.json'), JSON.stringify(config));
   return b;
+}
+
+/** A temp dir and a busybox root for a describe block's bundles (made before, removed after):
+ * make(args, edit) is a bundle of them; dir() and rootfs() the paths. */
+export function useBundles(prefix: string): { dir: () => string; rootfs: () => string; make: (args: string[], edit?: (c: any) => void) => string } {
+  let dir = '';
+  let rootfs = '';
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), prefix));
+    rootfs = makeBusyboxRoot();
+  });
+  after(() => {
+    if (dir) rmRoot(dir);
+    removeRuntimeOutput();
+    if (rootfs) rmRoot(rootfs);
+  });
+  return {
+    dir: () => dir,
+    rootfs: () => rootfs,
+    make: (args, edit = () => {}) => bundle(dir, args, (c) => {
+      c.root.path = rootfs;
+      edit(c);
+    }),
+  };
 }

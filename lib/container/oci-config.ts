@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { CorralError } from '../sys/errors.ts';
 import { DEFAULT_CAPABILITIES, type CapabilitySpec } from './capabilities.ts';
@@ -44,9 +45,10 @@ const NAMESPACES: Readonly<Record<string, keyof NonNullable<ContainerSpec['names
 };
 /** Fields corral maps; any other key present is refused with its name. */
 const KNOWN = {
-  top: new Set(['ociVersion', 'process', 'root', 'hostname', 'mounts', 'linux', 'annotations', 'hooks']),
+  top: new Set(['ociVersion', 'process', 'root', 'hostname', 'domainname', 'mounts', 'linux', 'annotations', 'hooks']),
   process: new Set(['terminal', 'consoleSize', 'user', 'args', 'env', 'cwd', 'capabilities', 'rlimits', 'noNewPrivileges', 'oomScoreAdj']),
-  linux: new Set(['namespaces', 'resources', 'seccomp', 'maskedPaths', 'readonlyPaths', 'cgroupsPath', 'sysctl']),
+  linux: new Set(['namespaces', 'resources', 'seccomp', 'maskedPaths', 'readonlyPaths', 'cgroupsPath', 'sysctl', 'personality']),
+  root: new Set(['path', 'readonly']),
   resources: new Set(['memory', 'cpu', 'pids', 'devices']),
 };
 
@@ -59,8 +61,11 @@ function checkKeys(value: object, known: Set<string>, where: string): void {
   for (const key of Object.keys(value)) if (!known.has(key)) throw unsupported(where ? `${where}.${key}` : key, 'not implemented');
 }
 
-function capabilities(caps: Record<string, string[] | undefined> | undefined): CapabilitySpec {
+const CAPABILITY_SETS = new Set(['bounding', 'effective', 'permitted', 'inheritable', 'ambient']);
+
+function capabilities(caps: Record<string, string[] | undefined> | undefined, uid: number): CapabilitySpec {
   if (caps === undefined) return { drop: [...DEFAULT_CAPABILITIES] };
+  checkKeys(caps, CAPABILITY_SETS, 'process.capabilities');
   const names = (set: string[] | undefined): string[] => (set ?? []).map((c) => c.replace(/^CAP_/, '')).sort();
   const bounding = names(caps.bounding);
   for (const set of ['effective', 'permitted'] as const) {
@@ -68,6 +73,12 @@ function capabilities(caps: Record<string, string[] | undefined> | undefined): C
   }
   // Without inheritable bits the kernel refuses to raise ambient ones (runc ignores that error too).
   if (names(caps.inheritable).length > 0) throw unsupported('process.capabilities.inheritable', 'inheritable capabilities are never granted');
+  // runc's spec lists ambient ones for root, whose exec gets the bounding set anyway; for another
+  // user they would be raised, which corral never does.
+  const ambient = names(caps.ambient);
+  if (ambient.length > 0 && (uid !== 0 || ambient.some((c) => !bounding.includes(c)))) {
+    throw unsupported('process.capabilities.ambient', 'ambient capabilities are never raised (accepted only for uid 0, within the bounding set)');
+  }
   // Exactly the listed set, whatever corral's defaults (which leave out MKNOD without a device filter).
   return { drop: ['ALL'], add: bounding };
 }
@@ -78,21 +89,42 @@ function rlimits(list: { type: string; soft: number; hard: number }[]): RlimitSp
   return out;
 }
 
+const MOUNT_KEYS = new Set(['destination', 'type', 'source', 'options']);
+const PROPAGATION_OPTION = /^r?(private|slave|shared)$/;
+/** Options every bind or tmpfs of corral has anyway (nodev always; suid and exec unless asked
+ * otherwise; a tmpfs is nosuid; rw is the default; bind/rbind name the type). */
+const IMPLIED = new Set(['bind', 'rbind', 'rw', 'nodev', 'exec']);
+
+/** config.mounts as corral's: bind and tmpfs mounts with the options it can honour (ro and rro,
+ * which corral's recursive mount_setattr makes the same, nosuid, noexec, propagation; a tmpfs's
+ * size, mode and atime); any other option, an idmapped mount or another type is refused by name. */
 function mounts(list: { destination: string; type?: string; source?: string; options?: string[] }[] | undefined, bundle: string): MountSpec[] {
   const out: MountSpec[] = [];
   (list ?? []).forEach((m, i) => {
     const options = m.options ?? [];
     if (BUILT_IN_MOUNTS.get(m.destination) === m.type) return;
+    for (const key of Object.keys(m)) {
+      if (!MOUNT_KEYS.has(key)) throw unsupported(`mounts[${i}].${key}`, key.endsWith('Mappings') ? 'idmapped mounts are not implemented' : 'not implemented');
+    }
     const bind = m.type === 'bind' || options.includes('bind') || options.includes('rbind');
+    const tmpfs = !bind && m.type === 'tmpfs';
+    if (!bind && !tmpfs) throw unsupported(`mounts[${i}]`, `a ${m.type ?? 'typeless'} mount at ${m.destination} (bind and tmpfs mounts are, and the default ones)`);
+    options.forEach((o, j) => {
+      const honoured = IMPLIED.has(o) || ['nosuid', 'noexec'].includes(o)
+        || (bind && (o === 'ro' || o === 'rro' || o === 'suid' || PROPAGATION_OPTION.test(o)))
+        || (tmpfs && (/^(size|mode)=/.test(o) || ['relatime', 'strictatime', 'noatime'].includes(o)));
+      if (!honoured) throw unsupported(`mounts[${i}].options[${j}]`, `'${o}' on the ${bind ? 'bind' : 'tmpfs'} mount at ${m.destination}`);
+    });
+    const flags = { ...(options.includes('nosuid') ? { nosuid: true } : {}), ...(options.includes('noexec') ? { noexec: true } : {}) };
     if (bind) {
-      const propagation = options.find((o) => /^r?(private|slave|shared)$/.test(o)) as 'rprivate' | undefined;
-      out.push({ type: 'bind', source: resolve(bundle, m.source ?? ''), target: m.destination, readonly: options.includes('ro'), recursive: options.includes('rbind'), ...(propagation ? { propagation } : {}) });
-    } else if (m.type === 'tmpfs') {
+      const propagation = options.find((o) => PROPAGATION_OPTION.test(o)) as 'rprivate' | undefined;
+      const readonly = options.includes('ro') || options.includes('rro');
+      out.push({ type: 'bind', source: resolve(bundle, m.source ?? ''), target: m.destination, readonly, recursive: options.includes('rbind'), ...(propagation ? { propagation } : {}), ...flags });
+    } else {
       const size = options.find((o) => o.startsWith('size='))?.slice(5);
       const mode = options.find((o) => o.startsWith('mode='))?.slice(5);
-      out.push({ type: 'tmpfs', target: m.destination, ...(size ? { size } : {}), ...(mode ? { mode: parseInt(mode, 8) } : {}) });
-    } else {
-      throw unsupported(`mounts[${i}]`, `a ${m.type ?? 'typeless'} mount at ${m.destination} (bind and tmpfs mounts are, and the default ones)`);
+      const atime = options.includes('strictatime') ? 'strictatime' : options.includes('noatime') ? 'noatime' : undefined;
+      out.push({ type: 'tmpfs', target: m.destination, ...(size ? { size } : {}), ...(mode ? { mode: parseInt(mode, 8) } : {}), ...(atime ? { atime } : {}), ...flags });
     }
   });
   return out;
@@ -146,6 +178,25 @@ export function ociLimits(res: Record<string, any> | undefined): Limits | undefi
   return limits;
 }
 
+/** linux.personality: only the one corral-oci runs with (LINUX, no flags) can be had; LINUX32 or
+ * flags would need personality(2) in the init, not implemented. */
+function personality(value: { domain?: string; flags?: string[] } | undefined): void {
+  if (value === undefined) return;
+  if (value.domain !== 'LINUX') throw unsupported('linux.personality.domain', `'${value.domain}' (only LINUX, the runtime's own, is)`);
+  if ((value.flags ?? []).length > 0) throw unsupported('linux.personality.flags', 'personality flags are not implemented');
+  if (readFileSync('/proc/self/personality', 'utf8').trim() !== '00000000') throw unsupported('linux.personality', 'corral-oci itself runs with another personality, which the container would inherit');
+}
+
+/** The domainname field as runc sets it, a kernel.domainname write in the container's own UTS
+ * namespace (the sysctl checks refuse it without one). */
+function withDomainname(sysctl: Record<string, unknown> | undefined, domainname: unknown): Record<string, unknown> | undefined {
+  if (domainname === undefined) return sysctl;
+  if (typeof domainname !== 'string') throw unsupported('domainname', 'it must be a string');
+  const given = sysctl?.['kernel.domainname'];
+  if (given !== undefined && given !== domainname) throw unsupported('domainname', `it conflicts with linux.sysctl's kernel.domainname '${String(given)}'`);
+  return { ...sysctl, 'kernel.domainname': domainname };
+}
+
 /** The process's umask (process.user.umask) as the step before it execs. */
 export function umaskOps(umask: number | null): PlanOp[] {
   return umask === null ? [] : [op.umask({ step: `set umask ${umask.toString(8).padStart(4, '0')}`, mask: umask })];
@@ -185,7 +236,9 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
   for (const key of Object.keys(user)) if (!['uid', 'gid', 'additionalGids', 'umask'].includes(key)) throw unsupported(`process.user.${key}`, 'not implemented');
   if (user.umask !== undefined && (!Number.isInteger(user.umask) || user.umask < 0 || user.umask > 0o777)) throw unsupported('process.user.umask', `${user.umask} is not a file mode mask`);
 
-  const sysctl = sysctlWrites(linux.sysctl, linux.namespaces ?? []);
+  checkKeys(config.root ?? {}, KNOWN.root, 'root');
+  personality(linux.personality);
+  const sysctl = sysctlWrites(withDomainname(linux.sysctl, config.domainname), linux.namespaces ?? []);
   if (sysctl.length > 0 && !namespaces.mount) throw unsupported('linux.sysctl', 'it needs a mount namespace (the container\'s /proc is where it is written)');
   const hooks = ociHooks(config.hooks);
   for (const kind of ['prestart', 'createRuntime', 'createContainer'] as const) {
@@ -205,7 +258,7 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
     network: namespaces.net ? 'none' : 'host',
     stdio: 'inherit',
     ...(proc.terminal === true ? { tty: true, ...(proc.consoleSize ? { consoleSize: { rows: proc.consoleSize.height, cols: proc.consoleSize.width } } : {}) } : {}),
-    capabilities: capabilities(proc.capabilities),
+    capabilities: capabilities(proc.capabilities, user.uid ?? 0),
     noNewPrivileges: proc.noNewPrivileges === true,
     seccomp: linux.seccomp ?? 'unconfined',
     mounts: mounts(config.mounts, bundle),

@@ -8,18 +8,29 @@ export type Propagation = 'private' | 'rprivate' | 'slave' | 'rslave' | 'shared'
 
 /** spec.mounts entries. */
 export type MountSpec =
-  | { type: 'bind'; source: string; target: string; readonly?: boolean; recursive?: boolean; propagation?: Propagation }
-  | { type: 'tmpfs'; target: string; size?: number | string; mode?: number }
+  | { type: 'bind'; source: string; target: string; readonly?: boolean; recursive?: boolean; propagation?: Propagation } & MountFlags
+  | { type: 'tmpfs'; target: string; size?: number | string; mode?: number; atime?: TmpfsAtime } & MountFlags
   | { type: 'volume'; source: string; target: string; readonly?: boolean };
+
+/** Flags a bind or tmpfs mount may add to corral's own (every such mount is nodev, a tmpfs nosuid):
+ * OCI configs ask for them (podman's volumes are nosuid,noexec). */
+export interface MountFlags {
+  nosuid?: boolean;
+  noexec?: boolean;
+}
+
+/** A tmpfs's access-time updates (the kernel's default: relatime); containerd's /run is strictatime. */
+export type TmpfsAtime = 'relatime' | 'strictatime' | 'noatime';
 
 /** A mount checked and normalized: binds know whether their source is a directory. */
 export type ResolvedMount =
-  | { type: 'bind'; source: string; target: string; readonly: boolean; recursive: boolean; propagation: Propagation; sourceIsDir: boolean }
-  | { type: 'tmpfs'; target: string; size: number | null; mode: number }
+  | { type: 'bind'; source: string; target: string; readonly: boolean; recursive: boolean; propagation: Propagation; sourceIsDir: boolean } & MountFlags
+  | { type: 'tmpfs'; target: string; size: number | null; mode: number; atime?: TmpfsAtime } & MountFlags
   | { type: 'volume'; name: string; target: string; readonly: boolean };
 
 /** Most mounts a spec may have (each needs fds in the child's setup). */
 export const MAX_MOUNTS = 32;
+const ATIMES = new Set(['relatime', 'strictatime', 'noatime']);
 const PROPAGATIONS = new Set(['private', 'rprivate', 'slave', 'rslave', 'shared', 'rshared']);
 /** Volume names: what docker accepts. */
 export const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -33,6 +44,10 @@ function target(value: unknown, i: number): string {
   const normal = posix.normalize(value).replace(/\/+$/, '');
   if (normal === '') throw bad(`mounts[${i}].target cannot be /`);
   return normal;
+}
+
+function flags(m: MountFlags): MountFlags {
+  return { ...(m.nosuid === true ? { nosuid: true } : {}), ...(m.noexec === true ? { noexec: true } : {}) };
 }
 
 /** Checks spec.mounts before anything is created: bind sources must exist on the host. */
@@ -53,7 +68,7 @@ export function resolveMounts(mounts: unknown): ResolvedMount[] {
         }
         const propagation = m.propagation ?? 'rprivate';
         if (!PROPAGATIONS.has(propagation)) throw bad(`mounts[${i}].propagation '${String(propagation)}' is not one of ${[...PROPAGATIONS].join(', ')}`);
-        return { type: 'bind', source: m.source, target: target(m.target, i), readonly: m.readonly === true, recursive: m.recursive !== false, propagation, sourceIsDir: isDir };
+        return { type: 'bind', source: m.source, target: target(m.target, i), readonly: m.readonly === true, recursive: m.recursive !== false, propagation, sourceIsDir: isDir, ...flags(m) };
       }
       case 'tmpfs': {
         const mode = m.mode ?? 0o1777;
@@ -62,7 +77,8 @@ export function resolveMounts(mounts: unknown): ResolvedMount[] {
         if (m.size !== undefined) {
           size = parseBytes(m.size, `mounts[${i}].size`, bad);
         }
-        return { type: 'tmpfs', target: target(m.target, i), size, mode };
+        if (m.atime !== undefined && !ATIMES.has(m.atime)) throw bad(`mounts[${i}].atime '${String(m.atime)}' is not one of ${[...ATIMES].join(', ')}`);
+        return { type: 'tmpfs', target: target(m.target, i), size, mode, ...flags(m), ...(m.atime ? { atime: m.atime } : {}) };
       }
       case 'volume': {
         if (typeof m.source !== 'string' || !VOLUME_NAME.test(m.source)) throw bad(`mounts[${i}].source must be a volume name matching ${VOLUME_NAME}`);

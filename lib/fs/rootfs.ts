@@ -6,13 +6,13 @@ import { CorralError } from '../sys/errors.ts';
 import {
   AT_RECURSIVE, makedev, MOUNT_ATTR, MS, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, S_IFCHR,
 } from '../sys/constants.ts';
-import type { Propagation } from './mounts.ts';
+import type { MountFlags, Propagation, TmpfsAtime } from './mounts.ts';
 import { overlayOps, type OverlayPlan } from './overlay-mount.ts';
 
 /** A mount as the root filesystem plan takes it: volumes are binds of their directory by now. */
 export type PlannedMount =
-  | { type: 'bind'; source: string; target: string; readonly: boolean; recursive: boolean; propagation: Propagation; sourceIsDir: boolean }
-  | { type: 'tmpfs'; target: string; size: number | null; mode: number };
+  | { type: 'bind'; source: string; target: string; readonly: boolean; recursive: boolean; propagation: Propagation; sourceIsDir: boolean } & MountFlags
+  | { type: 'tmpfs'; target: string; size: number | null; mode: number; atime?: TmpfsAtime } & MountFlags;
 
 /** A file of the container's own (/etc/hosts and the like): its text, bound over target. */
 export interface OwnFile {
@@ -174,7 +174,9 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
   binds.forEach((m, i) => {
     const into = slot(FIRST_SOURCE_SLOT + i);
     ops.push(op.openTree({ step: `clone the bind mount source ${m.source}`, path: m.source, source: m.source, flags: m.recursive ? CLONE_TREE : CLONE_TREE & ~AT_RECURSIVE, into }));
-    ops.push(op.mountSetattr({ step: `set ${m.readonly ? 'read-only, ' : ''}${m.propagation} on ${m.source}`, path: m.source, slot: into, set: (m.readonly ? MOUNT_ATTR.RDONLY : 0) | attrNodev, clear: 0, propagation: PROPAGATION_FLAG[m.propagation] }));
+    const set = (m.readonly ? MOUNT_ATTR.RDONLY : 0) | (m.nosuid ? MOUNT_ATTR.NOSUID : 0) | (m.noexec ? MOUNT_ATTR.NOEXEC : 0) | attrNodev;
+    const named = [m.readonly && 'read-only', m.nosuid && 'nosuid', m.noexec && 'noexec', m.propagation].filter(Boolean).join(', ');
+    ops.push(op.mountSetattr({ step: `set ${named} on ${m.source}`, path: m.source, slot: into, set, clear: 0, propagation: PROPAGATION_FLAG[m.propagation] }));
   });
   const hostProc = 'bind the host /proc';
   if (!plan.ownProc) {
@@ -225,7 +227,8 @@ export function rootfsOps(plan: RootfsPlan): PlanOp[] {
     } else {
       ops.push(openInRoot(m.target, SLOT.scratch, 'dirs', 'a tmpfs'));
       const data = `mode=${m.mode.toString(8)}${m.size === null ? '' : `,size=${m.size}`}`;
-      ops.push(mountAt(`mount tmpfs on ${m.target}`, m.target, SLOT.scratch, 'tmpfs', 'tmpfs', MS.NOSUID | nodev, data));
+      const flags = MS.NOSUID | nodev | (m.noexec ? MS.NOEXEC : 0) | (m.atime === 'strictatime' ? MS.STRICTATIME : m.atime === 'noatime' ? MS.NOATIME : 0);
+      ops.push(mountAt(`mount tmpfs on ${m.target}`, m.target, SLOT.scratch, 'tmpfs', 'tmpfs', flags, data));
     }
   }
   ops.push(...(plan.beforeMasks ?? []));

@@ -19,6 +19,7 @@ export const MS = {
   NOSUID: 0x2,
   NODEV: 0x4,
   NOEXEC: 0x8,
+  NOATIME: 0x400,
   BIND: 0x1000,
   REC: 0x4000,
   PRIVATE: 0x40000,

@@ -1,30 +1,21 @@
 // corral-oci against runc on the same bundles, for what containerd and podman pass besides the
 // lifecycle: linux.sysctl, --preserve-fds, and the hooks of every point. As root only.
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, openSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { alive, eventually, makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
-import { bundle, removeRuntimeOutput, runtime, runtimeWithFds } from '../oci-cli.ts';
+import { alive, eventually, rootless } from '../helpers.ts';
+import { runtime, runtimeWithFds, useBundles } from '../oci-cli.ts';
 
 const RUNTIMES = ['runc', 'corral-oci'] as const;
 
 // corral-oci is root only for now (its rootless mode is not built): the root pass runs these.
 if (!rootless) describe('corral-oci: sysctl, --preserve-fds and hooks, against runc', function () {
+  const bundles = useBundles('corral-oci-features-');
+  const make = bundles.make;
   let dir: string;
   let rootfs: string;
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'corral-oci-features-'));
-    rootfs = makeBusyboxRoot();
-  });
-  after(() => {
-    if (dir) rmRoot(dir);
-    removeRuntimeOutput();
-    if (rootfs) rmRoot(rootfs);
-  });
-  const make = (args: string[], edit: (c: any) => void = () => {}): string => bundle(dir, args, (c) => {
-    c.root.path = rootfs;
-    edit(c);
+    [dir, rootfs] = [bundles.dir(), bundles.rootfs()];
   });
   it('features lists the hook points runc does', function () {
     const hooks = (name: 'runc' | 'corral-oci'): string[] => JSON.parse(runtime(name, join(dir, 'features'), 'features').stdout).hooks;
