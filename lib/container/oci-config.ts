@@ -63,7 +63,7 @@ function checkKeys(value: object, known: Set<string>, where: string): void {
 
 const CAPABILITY_SETS = new Set(['bounding', 'effective', 'permitted', 'inheritable', 'ambient']);
 
-function capabilities(caps: Record<string, string[] | undefined> | undefined, uid: number): CapabilitySpec {
+function capabilities(caps: Record<string, string[] | undefined> | undefined): CapabilitySpec {
   if (caps === undefined) return { drop: [...DEFAULT_CAPABILITIES] };
   checkKeys(caps, CAPABILITY_SETS, 'process.capabilities');
   const names = (set: string[] | undefined): string[] => (set ?? []).map((c) => c.replace(/^CAP_/, '')).sort();
@@ -71,14 +71,10 @@ function capabilities(caps: Record<string, string[] | undefined> | undefined, ui
   for (const set of ['effective', 'permitted'] as const) {
     if (names(caps[set]).join() !== bounding.join()) throw unsupported(`process.capabilities.${set}`, 'must equal the bounding set');
   }
-  // Without inheritable bits the kernel refuses to raise ambient ones (runc ignores that error too).
   if (names(caps.inheritable).length > 0) throw unsupported('process.capabilities.inheritable', 'inheritable capabilities are never granted');
-  // runc's spec lists ambient ones for root, whose exec gets the bounding set anyway; for another
-  // user they would be raised, which corral never does.
-  const ambient = names(caps.ambient);
-  if (ambient.length > 0 && (uid !== 0 || ambient.some((c) => !bounding.includes(c)))) {
-    throw unsupported('process.capabilities.ambient', 'ambient capabilities are never raised (accepted only for uid 0, within the bounding set)');
-  }
+  // Ambient ones (runc's spec lists three) are left as runc 1.1 leaves them: without inheritable
+  // bits the kernel refuses to raise them and runc ignores that, so CapAmb is 0 under both
+  // (test/integration/oci.test.ts, 'maps the config').
   // Exactly the listed set, whatever corral's defaults (which leave out MKNOD without a device filter).
   return { drop: ['ALL'], add: bounding };
 }
@@ -258,7 +254,7 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
     network: namespaces.net ? 'none' : 'host',
     stdio: 'inherit',
     ...(proc.terminal === true ? { tty: true, ...(proc.consoleSize ? { consoleSize: { rows: proc.consoleSize.height, cols: proc.consoleSize.width } } : {}) } : {}),
-    capabilities: capabilities(proc.capabilities, user.uid ?? 0),
+    capabilities: capabilities(proc.capabilities),
     noNewPrivileges: proc.noNewPrivileges === true,
     seccomp: linux.seccomp ?? 'unconfined',
     mounts: mounts(config.mounts, bundle),

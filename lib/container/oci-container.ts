@@ -235,12 +235,12 @@ export class OciStore {
     return this.#read(id).config;
   }
 
-  /** What exec joins: the running init (with a check that its pid still names it, for after a
+  /** What exec joins: the init, running or created (runc execs beside a created one too), (with a check that its pid still names it, for after a
    * pidfd of it is opened), the config it was created from, and its cgroup. */
   execTarget(id: string): { pid: number; stillOurs: () => boolean; config: Record<string, any>; bundle: string; cgroup: Cgroup | null } {
     const r = this.#read(id);
     const status = this.#status(r);
-    if (status !== 'running') throw new CorralError(`cannot exec in container "${id}" that is ${status}`, { code: 'ERR_CONTAINER_STATE' });
+    if (status !== 'running' && status !== 'created') throw new CorralError(`cannot exec in container "${id}" that is ${status}`, { code: 'ERR_CONTAINER_STATE' });
     return { pid: r.pid, stillOurs: () => this.#alive(r), config: r.config, bundle: r.bundle, cgroup: r.cgroup === null ? null : Cgroup.open(r.cgroup) };
   }
 

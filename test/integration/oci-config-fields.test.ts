@@ -65,7 +65,6 @@ if (!rootless) describe('corral-oci: config fields honoured as runc does, or ref
       ['tmpfs ro', (c) => { c.mounts.push({ destination: '/scratch', type: 'tmpfs', options: ['ro'] }); }, /mounts\[\d+\]\.options\[0\] is not supported by corral-oci: 'ro' on the tmpfs/],
       ['tmpfs suid', (c) => { c.mounts.push({ destination: '/scratch', type: 'tmpfs', options: ['suid'] }); }, /'suid' on the tmpfs/],
       ['overlay', (c) => { c.mounts.push({ destination: '/scratch', type: 'overlay', source: 'overlay', options: [] }); }, /a overlay mount at \/scratch/],
-      ['ambient', (c) => { c.process.user.uid = 1000; }, /process\.capabilities\.ambient is not supported/],
       ['capability set', (c) => { c.process.capabilities.bounds = ['CAP_KILL']; }, /process\.capabilities\.bounds is not supported/],
       ['personality', (c) => { c.linux.personality = { domain: 'LINUX32' }; }, /linux\.personality\.domain is not supported by corral-oci: 'LINUX32'/],
       ['personality flags', (c) => { c.linux.personality = { domain: 'LINUX', flags: ['ADDR_NO_RANDOMIZE'] }; }, /linux\.personality\.flags is not supported/],

@@ -113,8 +113,8 @@ if (!rootless) describe('corral-oci (runc command line) against runc', function 
     assert.match(runtime('corral-oci', root, 'state', 'a1').stderr, /container "a1" does not exist/);
   });
 
-  it('maps the config: readonly root, hostname, env, cwd, user, rlimits, capabilities, tmpfs and bind mounts, pids limit', function () {
-    const b = withRoot(bundle(dir, ['sh', '-c', 'touch /x 2>/dev/null && echo rw || echo ro; hostname; echo $FOO; pwd; id -u; id -g; ulimit -n; grep CapBnd /proc/self/status; touch /scratch/f && echo tmpfs-rw; cat /data/marker']));
+  it('maps the config: readonly root, hostname, env, cwd, user, rlimits, capabilities (the spec\'s ambient ones not raised, as runc 1.1), tmpfs and bind mounts, pids limit', function () {
+    const b = withRoot(bundle(dir, ['sh', '-c', 'touch /x 2>/dev/null && echo rw || echo ro; hostname; echo $FOO; pwd; id -u; id -g; ulimit -n; grep -E "^Cap(Bnd|Amb)" /proc/self/status; touch /scratch/f && echo tmpfs-rw; cat /data/marker']));
     writeFileSync(join(b, 'marker'), 'bound\n');
     chmodSync(b, 0o755);
     const config = JSON.parse(readFileSync(join(b, 'config.json'), 'utf8'));
@@ -123,7 +123,7 @@ if (!rootless) describe('corral-oci (runc command line) against runc', function 
     config.mounts.push({ destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] });
     config.mounts.push({ destination: '/data', type: 'bind', source: b, options: ['rbind', 'ro'] });
     writeFileSync(join(b, 'config.json'), JSON.stringify(config));
-    const expected = 'ro\nmapped\nbar\n/tmp\n1000\n1001\n321\nCapBnd:\t0000000020000420\ntmpfs-rw\nbound\n';
+    const expected = 'ro\nmapped\nbar\n/tmp\n1000\n1001\n321\nCapBnd:\t0000000020000420\nCapAmb:\t0000000000000000\ntmpfs-rw\nbound\n';
     const runc = runtime('runc', join(dir, 'map-runc'), 'run', '--bundle', b, 'm1');
     const ours = runtime('corral-oci', join(dir, 'map-oci'), 'run', '--bundle', b, 'm1');
     assert.equal(runc.stdout, expected, runc.stderr);
@@ -191,6 +191,35 @@ if (!rootless) describe('corral-oci (runc command line) against runc', function 
         runtime(name, root, 'delete', '--force', 'e1');
       }
       assert.equal(existsSync(join(root, 'e1')), false);
+    });
+  }
+
+  for (const name of ['runc', 'corral-oci'] as const) {
+    it(`${name}: exec into a created container: in its root, namespaces and cgroup, the init still held; start goes on; not when paused`, async function () {
+      const root = join(dir, `exec-created-${name}`);
+      const b = withRoot(bundle(dir, ['sleep', '100']));
+      assert.equal(runtime(name, root, 'create', '--bundle', b, 'x1').status, 0);
+      try {
+        const init = JSON.parse(runtime(name, root, 'state', 'x1').stdout).pid as number;
+        const inside = runtime(name, root, 'exec', 'x1', 'sh', '-c', 'echo in-$(hostname); cat /etc/marker; ls /proc | grep -c "^[0-9]"; grep -q sleep /proc/1/cmdline || echo not-started');
+        assert.equal(inside.status, 0, inside.stderr);
+        // Its own pid namespace: the held init, the shell and its ls and grep.
+        assert.equal(inside.stdout, 'in-runc\nbusybox-root\n4\nnot-started\n');
+        assert.equal(JSON.parse(runtime(name, root, 'state', 'x1').stdout).status, 'created', 'exec did not start it');
+        assert.equal(runtime(name, root, 'start', 'x1').status, 0);
+        assert.ok(await eventually(() => readFileSync(`/proc/${init}/cmdline`, 'utf8') === 'sleep\x00100\x00'), 'start ran the process after the exec');
+        assert.equal(runtime(name, root, 'pause', 'x1').status, 0);
+        const paused = runtime(name, root, 'exec', 'x1', 'true');
+        assert.notEqual(paused.status, 0);
+        assert.match(paused.stderr, /paused/);
+        assert.equal(runtime(name, root, 'resume', 'x1').status, 0);
+        assert.equal(runtime(name, root, 'kill', 'x1', 'KILL').status, 0);
+        assert.ok(await eventually(() => !alive(init), 5000));
+        assert.equal(runtime(name, root, 'delete', 'x1').status, 0);
+      } finally {
+        runtime(name, root, 'delete', '--force', 'x1');
+      }
+      assert.equal(existsSync(join(root, 'x1')), false);
     });
   }
 
