@@ -87,9 +87,15 @@ function rlimits(list: { type: string; soft: number; hard: number }[]): RlimitSp
 
 const MOUNT_KEYS = new Set(['destination', 'type', 'source', 'options']);
 const PROPAGATION_OPTION = /^r?(private|slave|shared)$/;
-/** Options every bind or tmpfs of corral has anyway (nodev always; suid and exec unless asked
- * otherwise; a tmpfs is nosuid; rw is the default; bind/rbind name the type). */
-const IMPLIED = new Set(['bind', 'rbind', 'rw', 'nodev', 'exec']);
+/** Mount options by where they are honoured: nodev is every bind's and tmpfs's anyway, exec and
+ * rw the default, bind and rbind name the type; suid only a bind can keep (a tmpfs is nosuid);
+ * ro and rro are the same on a bind (corral's mount_setattr is recursive); a tmpfs takes its
+ * atime (relatime is the kernel's default) and size=, mode=. */
+const EITHER = ['bind', 'rbind', 'rw', 'nodev', 'exec', 'nosuid', 'noexec'];
+const BIND_ONLY = ['ro', 'rro', 'suid', 'private', 'rprivate', 'slave', 'rslave', 'shared', 'rshared'];
+const TMPFS_ONLY = ['relatime', 'strictatime', 'noatime'];
+/** Every mount option corral-oci honours (`features` lists them); size and mode take a value. */
+export const MOUNT_OPTIONS = [...EITHER, ...BIND_ONLY, ...TMPFS_ONLY, 'size', 'mode'].sort();
 
 /** config.mounts as corral's: bind and tmpfs mounts with the options it can honour (ro and rro,
  * which corral's recursive mount_setattr makes the same, nosuid, noexec, propagation; a tmpfs's
@@ -106,9 +112,7 @@ function mounts(list: { destination: string; type?: string; source?: string; opt
     const tmpfs = !bind && m.type === 'tmpfs';
     if (!bind && !tmpfs) throw unsupported(`mounts[${i}]`, `a ${m.type ?? 'typeless'} mount at ${m.destination} (bind and tmpfs mounts are, and the default ones)`);
     options.forEach((o, j) => {
-      const honoured = IMPLIED.has(o) || ['nosuid', 'noexec'].includes(o)
-        || (bind && (o === 'ro' || o === 'rro' || o === 'suid' || PROPAGATION_OPTION.test(o)))
-        || (tmpfs && (/^(size|mode)=/.test(o) || ['relatime', 'strictatime', 'noatime'].includes(o)));
+      const honoured = EITHER.includes(o) || (bind && BIND_ONLY.includes(o)) || (tmpfs && (TMPFS_ONLY.includes(o) || /^(size|mode)=/.test(o)));
       if (!honoured) throw unsupported(`mounts[${i}].options[${j}]`, `'${o}' on the ${bind ? 'bind' : 'tmpfs'} mount at ${m.destination}`);
     });
     const flags = { ...(options.includes('nosuid') ? { nosuid: true } : {}), ...(options.includes('noexec') ? { noexec: true } : {}) };

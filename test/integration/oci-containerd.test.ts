@@ -1,7 +1,9 @@
 // containerd drives corral-oci: Debian's containerd, started here with its own root, state and
 // socket in a temp dir, runs a busybox image imported with `ctr image import` through its runc
-// shim (io.containerd.runc.v2) with corral-oci as the runc binary: output and exit codes, a
-// terminal (--console-socket), exec, ps, pause/resume, kill, and nothing left behind. As root only.
+// shim (io.containerd.runc.v2) with corral-oci as the runc binary, configured as a node would be
+// (`containerd config default` plus the README's Kubernetes snippet, cri plugin on): output and
+// exit codes, a terminal (--console-socket), exec, ps, pause/resume, kill, and nothing left
+// behind. As root only.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
@@ -17,6 +19,34 @@ const cli = join(repo, 'dist/cli/oci/main.js');
 const front = join(repo, 'bindings/build/corral-oci');
 const IMAGE = 'corral.test/busybox:base';
 const V2 = '/sys/fs/cgroup/unified';
+/** The README's Kubernetes recipe: its containerd snippet, as written there. */
+const README = readFileSync(join(repo, 'README.md'), 'utf8');
+const SNIPPET = /For Kubernetes[\s\S]*?```toml\n([\s\S]*?)```/.exec(README)?.[1] ?? '';
+const INSTALLED = '/usr/local/bin/corral-oci';
+
+/** A node's containerd config as the README has it made: `containerd config default` with the
+ * README's snippet appended; here with its paths (root, state, socket, CNI dirs) in dir, the
+ * snapshotters that probe the host off (native instead), and the snippet's BinaryName the build's. */
+function nodeConfig(dir: string): string {
+  const defaults = spawnSync('containerd', ['config', 'default'], { encoding: 'utf8' });
+  assert.equal(defaults.status, 0, defaults.stderr);
+  const replace = (text: string, from: string, to: string): string => {
+    assert.ok(text.includes(from), `containerd config default has ${from}`);
+    return text.replace(from, to);
+  };
+  let config = defaults.stdout;
+  for (const [from, to] of [
+    ['root = "/var/lib/containerd"', `root = "${dir}/root"`],
+    ['state = "/run/containerd"', `state = "${dir}/state"`],
+    ['address = "/run/containerd/containerd.sock"', `address = "${dir}/containerd.sock"`],
+    ['conf_dir = "/etc/cni/net.d"', `conf_dir = "${dir}/cni/net.d"`],
+    ['bin_dir = "/opt/cni/bin"', `bin_dir = "${dir}/cni/bin"`],
+    ['snapshotter = "overlayfs"', 'snapshotter = "native"'],
+    ['disabled_plugins = []', `disabled_plugins = ${JSON.stringify(['aufs', 'btrfs', 'zfs', 'devmapper', 'overlayfs'].map((s) => `io.containerd.snapshotter.v1.${s}`).concat(['io.containerd.tracing.processor.v1.otlp', 'io.containerd.internal.v1.tracing', 'io.containerd.internal.v1.opt']))}`],
+  ]) config = replace(config, from!, to!);
+  assert.equal(SNIPPET.split(INSTALLED).length, 2, `the README's snippet names ${INSTALLED} once: ${SNIPPET}`);
+  return `${config}\n${SNIPPET.replace(INSTALLED, front)}`;
+}
 
 if (rootless) describe('corral-oci as an unprivileged user', function () {
   it('refuses --rootless=true with a clear error (root only for now)', function () {
@@ -55,17 +85,7 @@ if (!rootless) describe('containerd with corral-oci as its runc binary', functio
     }
     assert.ok(existsSync(cli) && existsSync(front), `${cli} and ${front} are built (npm run build)`);
     dir = mkdtempSync(join(tmpdir(), 'corral-containerd-'));
-    writeFileSync(join(dir, 'config.toml'), [
-      'version = 2',
-      `root = "${dir}/root"`,
-      `state = "${dir}/state"`,
-      // Only what ctr needs: no CRI (it would look for CNI), no snapshotters that probe the host.
-      'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.overlayfs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]',
-      `[grpc]\n  address = "${dir}/containerd.sock"`,
-      `[ttrpc]\n  address = "${dir}/containerd.ttrpc"`,
-      '[debug]\n  address = ""',
-      '[metrics]\n  address = ""',
-    ].join('\n'));
+    writeFileSync(join(dir, 'config.toml'), nodeConfig(dir));
     containerd = spawn('containerd', ['--config', join(dir, 'config.toml')], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     containerd.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
@@ -94,6 +114,26 @@ if (!rootless) describe('containerd with corral-oci as its runc binary', functio
     // runc leaves it, left for the test to remove.
     if (existsSync(join(V2, namespace))) rmdirSync(join(V2, namespace));
     rmRoot(dir);
+  });
+
+  it('the README\'s Kubernetes recipe: containerd loads its snippet with the cri plugin ok, and ctr runs a container with the runtime type and binary it names', function () {
+    const cri = ctr('plugins', 'ls').stdout.split('\n').find((l) => /^io\.containerd\.grpc\.v1\s+cri\s/.test(l));
+    assert.match(cri ?? '', /\sok\s*$/, `the cri plugin loaded: ${cri}`);
+    const dump = spawnSync('containerd', ['--config', join(dir, 'config.toml'), 'config', 'dump'], { encoding: 'utf8' });
+    assert.equal(dump.status, 0, dump.stderr);
+    const corral = /\[plugins\."io\.containerd\.grpc\.v1\.cri"\.containerd\.runtimes\.corral\][\s\S]*?runtime_type = "([^"]+)"[\s\S]*?\.runtimes\.corral\.options\][\s\S]*?BinaryName = "([^"]+)"/.exec(dump.stdout);
+    assert.deepEqual(corral?.slice(1), ['io.containerd.runc.v2', front], 'the cri plugin has the corral handler');
+    // ctr cannot pick a CRI handler by name: it is given the handler's runtime type and binary.
+    const r = ctr('run', '--rm', '--snapshotter', 'native', '--runtime', corral![1]!, '--runc-binary', corral![2]!, '--runc-root', join(dir, 'runc'), IMAGE, 'k8s1', 'sh', '-c', 'readlink /proc/1/exe');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '/bin/busybox\n');
+  });
+
+  const yaml = /```yaml\n([\s\S]*?)```/.exec(README.slice(README.indexOf('For Kubernetes')))?.[1] ?? '';
+  it('the README\'s RuntimeClass selects the handler its containerd snippet names', function () {
+    assert.match(yaml, /^kind: RuntimeClass$/m);
+    assert.match(yaml, /^handler: corral$/m);
+    assert.match(SNIPPET, /\.containerd\.runtimes\.corral\]/);
   });
 
   it('ctr run: the output, the exit code, the config it got (namespaces, capabilities, no_new_privs)', function () {

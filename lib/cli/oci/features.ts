@@ -1,6 +1,7 @@
 import { writeSync } from 'node:fs';
 import { OCI_VERSION } from '../../container/oci-container.ts';
 import { HOOK_KINDS } from '../../container/oci-hooks.ts';
+import { MOUNT_OPTIONS } from '../../container/oci-config.ts';
 
 /** `features`: what this build supports, in runc's JSON shape. */
 export function featuresCommand(): number {
@@ -8,7 +9,7 @@ export function featuresCommand(): number {
     ociVersionMin: '1.0.0',
     ociVersionMax: OCI_VERSION,
     hooks: HOOK_KINDS,
-    mountOptions: ['bind', 'rbind', 'ro', 'private', 'rprivate', 'slave', 'rslave', 'shared', 'rshared', 'size', 'mode'],
+    mountOptions: MOUNT_OPTIONS,
     linux: {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts'],
       capabilities: [],
