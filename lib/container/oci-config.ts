@@ -33,6 +33,12 @@ export interface OciContainer {
 /** The namespace types a config may name by path. */
 export type JoinableNamespace = 'network' | 'ipc' | 'uts' | 'pid' | 'cgroup';
 const JOINABLE = new Set(['network', 'ipc', 'uts', 'pid', 'cgroup']);
+/** Why a namespace of these types cannot be joined: runc builds and pivots the root in a joined
+ * mount namespace; the namespaces corral clones for the container exist before a join. */
+const JOIN_REFUSED: Record<string, string> = {
+  mount: ': the root would be pivoted in it, moving the root of every process that shares it',
+  user: ': the namespaces made for the container would have to be owned by it',
+};
 
 /** Mounts every corral container gets anyway (its own /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue,
  * /sys and a read-only cgroup view): accepted from a config as they are. */
@@ -220,7 +226,7 @@ export function ociToSpec(id: string, config: Record<string, any>, bundle: strin
     const key = NAMESPACES[ns.type];
     if (!key) throw unsupported(`linux.namespaces[${i}].type`, `unknown namespace '${ns.type}'`);
     if (ns.path) {
-      if (!JOINABLE.has(ns.type)) throw unsupported(`linux.namespaces[${i}].path`, `joining a ${ns.type} namespace is not implemented (network, ipc, uts, pid and cgroup are)`);
+      if (!JOINABLE.has(ns.type)) throw unsupported(`linux.namespaces[${i}].path`, `joining a ${ns.type} namespace is not implemented (network, ipc, uts, pid and cgroup are)${JOIN_REFUSED[ns.type] ?? ''}`);
       joinNamespaces.push({ type: ns.type as JoinableNamespace, path: ns.path });
       // A joined pid namespace is the container's own as a new one would be (its /proc is mounted
       // for it, exec joins it); oci-create.ts enters it by a fork instead of the clone.
