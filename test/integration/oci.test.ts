@@ -205,6 +205,9 @@ if (!rootless) describe('corral-oci (runc command line) against runc', function 
         assert.equal(inside.status, 0, inside.stderr);
         // Its own pid namespace: the held init, the shell and its ls and grep.
         assert.equal(inside.stdout, 'in-runc\nbusybox-root\n4\nnot-started\n');
+        const pidFile = join(dir, `exec-created-pid-${name}`);
+        assert.equal(runtime(name, root, 'exec', '--detach', '--pid-file', pidFile, 'x1', 'sleep', '300').status, 0);
+        const execPid = Number(readFileSync(pidFile, 'utf8'));
         assert.equal(JSON.parse(runtime(name, root, 'state', 'x1').stdout).status, 'created', 'exec did not start it');
         assert.equal(runtime(name, root, 'start', 'x1').status, 0);
         assert.ok(await eventually(() => readFileSync(`/proc/${init}/cmdline`, 'utf8') === 'sleep\x00100\x00'), 'start ran the process after the exec');
@@ -214,7 +217,7 @@ if (!rootless) describe('corral-oci (runc command line) against runc', function 
         assert.match(paused.stderr, /paused/);
         assert.equal(runtime(name, root, 'resume', 'x1').status, 0);
         assert.equal(runtime(name, root, 'kill', 'x1', 'KILL').status, 0);
-        assert.ok(await eventually(() => !alive(init), 5000));
+        assert.ok(await eventually(() => !alive(init) && !alive(execPid), 5000), 'the process exec\'d while created goes with the init');
         assert.equal(runtime(name, root, 'delete', 'x1').status, 0);
       } finally {
         runtime(name, root, 'delete', '--force', 'x1');
