@@ -96,9 +96,10 @@ const PROPAGATION_OPTION = /^r?(private|slave|shared)$/;
 /** Mount options by where they are honoured: nodev is every bind's and tmpfs's anyway, exec and
  * rw the default, bind and rbind name the type; suid only a bind can keep (a tmpfs is nosuid);
  * ro and rro are the same on a bind (corral's mount_setattr is recursive); a tmpfs takes its
- * atime (relatime is the kernel's default) and size=, mode=. */
-const EITHER = ['bind', 'rbind', 'rw', 'nodev', 'exec', 'nosuid', 'noexec'];
-const BIND_ONLY = ['ro', 'rro', 'suid', 'private', 'rprivate', 'slave', 'rslave', 'shared', 'rshared'];
+ * atime (relatime is the kernel's default) and size=, mode=, and is private as the whole tree is
+ * (podman asks for rprivate), never slave or shared. */
+const EITHER = ['bind', 'rbind', 'rw', 'nodev', 'exec', 'nosuid', 'noexec', 'private', 'rprivate'];
+const BIND_ONLY = ['ro', 'rro', 'suid', 'slave', 'rslave', 'shared', 'rshared'];
 const TMPFS_ONLY = ['relatime', 'strictatime', 'noatime'];
 /** Every mount option corral-oci honours (`features` lists them); size and mode take a value. */
 export const MOUNT_OPTIONS = [...EITHER, ...BIND_ONLY, ...TMPFS_ONLY, 'size', 'mode'].sort();

@@ -32,7 +32,7 @@ if (!rootless) describe('corral-oci: config fields honoured as runc does, or ref
         c.mounts.push(
           { destination: '/data', type: 'bind', source: shared, options: ['rbind', 'nosuid', 'noexec', 'rprivate'] },
           { destination: '/ro', type: 'bind', source: shared, options: ['rbind', 'rro'] },
-          { destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'noexec', 'noatime', 'mode=755'] },
+          { destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['rprivate', 'nosuid', 'noexec', 'noatime', 'mode=755'] },
           { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
         );
       });
@@ -63,6 +63,8 @@ if (!rootless) describe('corral-oci: config fields honoured as runc does, or ref
       ['idmap option', bind(['rbind', 'idmap']), /mounts\[\d+\]\.options\[1\] is not supported by corral-oci: 'idmap'/],
       ['dev', bind(['rbind', 'dev']), /mounts\[\d+\]\.options\[1\] is not supported by corral-oci: 'dev' on the bind mount at \/data/],
       ['tmpfs ro', (c) => { c.mounts.push({ destination: '/scratch', type: 'tmpfs', options: ['ro'] }); }, /mounts\[\d+\]\.options\[0\] is not supported by corral-oci: 'ro' on the tmpfs/],
+      ['tmpfs shared', (c) => { c.mounts.push({ destination: '/scratch', type: 'tmpfs', options: ['rshared'] }); }, /'rshared' on the tmpfs/],
+      ['tmpcopyup', (c) => { c.mounts.push({ destination: '/scratch', type: 'tmpfs', options: ['tmpcopyup'] }); }, /'tmpcopyup' on the tmpfs/],
       ['tmpfs suid', (c) => { c.mounts.push({ destination: '/scratch', type: 'tmpfs', options: ['suid'] }); }, /'suid' on the tmpfs/],
       ['overlay', (c) => { c.mounts.push({ destination: '/scratch', type: 'overlay', source: 'overlay', options: [] }); }, /a overlay mount at \/scratch/],
       ['capability set', (c) => { c.process.capabilities.bounds = ['CAP_KILL']; }, /process\.capabilities\.bounds is not supported/],
