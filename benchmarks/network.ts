@@ -35,18 +35,15 @@ host.addAddress(bridge, 'benchbr0', '10.77.0.1', 16);
 host.setUp(bridge, 'benchbr0');
 let n = 0;
 
-/** netns + lo + veth (peer straight in the namespace) + master + address + route, in-process. */
+/** netns + lo + veth (peer straight in the namespace, host end created up) + master + eth0 up, address and route
+ * in one round trip, in-process (lib/net/endpoints.ts without the pool, IPAM and hosts file). */
 function attachInProcess(): void {
   const i = n++;
   const { nsfd, sock } = netnsSocket(null, RtNetlink.SOCKET.family, RtNetlink.SOCKET.type, RtNetlink.SOCKET.protocol);
   const inner = new RtNetlink(sock);
   inner.setUp(1, 'lo');
   host.addVeth(`bi${i}`, bridge, 'eth0', nsfd);
-  host.setUp(host.linkIndex(`bi${i}`)!, `bi${i}`);
-  const eth0 = inner.linkIndex('eth0')!;
-  inner.addAddress(eth0, 'eth0', `10.77.${(i >> 8) & 255}.${(i & 255) + 2}`, 16);
-  inner.setUp(eth0, 'eth0');
-  inner.addDefaultRoute('10.77.0.1');
+  inner.configureLink(inner.linkIndex('eth0')!, 'eth0', `10.77.${(i >> 8) & 255}.${(i & 255) + 2}`, 16, '10.77.0.1');
   inner.close();
   close(nsfd);
 }

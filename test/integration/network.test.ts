@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
 import { create, run } from '../../lib/index.ts';
 import { mochaInOwnNetns, rootless, tcpAnswer } from '../helpers.ts';
+import { pastaHostGateway } from '../../lib/net/pasta.ts';
 
 describe(`bridge networks (${rootless ? 'rootless' : 'root'})`, () => {
   if (rootless) {
@@ -40,6 +41,21 @@ describe(`bridge networks (${rootless ? 'rootless' : 'root'})`, () => {
       assert.equal(await tcpAnswer('127.0.0.1', fixed), 'once\n');
       assert.equal((await served).exitCode, 0);
       await gone(() => pastaOf('pasta-run').length === 0);
+    });
+
+    it("extraHosts 'host-gateway' is the gateway pasta maps to the host: a server of the test on 127.0.0.1 answers", async () => {
+      const server = createServer((s) => s.end('hello from the host\n'));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      try {
+        const port = (server.address() as { port: number }).port;
+        const gateway = pastaHostGateway();
+        const r = await run({ network: 'bridge', extraHosts: { 'host.corral.internal': 'host-gateway' }, command: ['busybox', 'sh', '-c', `cat /etc/hosts; busybox nc -w 2 host.corral.internal ${port}`] });
+        const out = r.stdout.toString();
+        assert.match(out, new RegExp(`^${gateway.replaceAll('.', '\\.')}\thost\\.corral\\.internal$`, 'm'), r.stderr.toString());
+        assert.match(out, /hello from the host\n$/, r.stderr.toString());
+      } finally {
+        await new Promise((r) => server.close(r));
+      }
     });
 
     it('refuses user networks, aliases and fixed addresses without root', async () => {
