@@ -191,7 +191,7 @@ export function attach(net: NetworkHandle, request: AttachRequest, prepared: num
       released = true;
       try {
         withLock(net.paths.lock, () => {
-          deleteRules(done.rules);
+          deleteRules(done.rules, true);
           rmSync(ownHostsFile(net, done.ip), { force: true });
           ipam.release(done.ip);
           rewriteHosts(net, ipam);

@@ -158,6 +158,7 @@ describe('bridge networks (in a network namespace of their own)', function () {
       const port = (server.address() as { port: number }).port;
       const r = await rt.run({ network: 'gw', extraHosts: { 'host.corral.internal': 'host-gateway' }, command: ['busybox', 'sh', '-c', `cat /etc/hosts; busybox nc -w 2 host.corral.internal ${port}`] });
       const out = r.stdout.toString();
+      assert.equal(gateway, '10.123.0.1');
       assert.match(out, /^10\.123\.0\.1\thost\.corral\.internal$/m, r.stderr.toString());
       assert.match(out, /hello from the host\n$/);
     } finally {
