@@ -12,6 +12,7 @@ import { formatAddress, parseSubnet } from './ipv4.ts';
 import { withLock } from './lock.ts';
 import { addRules, deleteRules, nft, type NftRule, type NftRuleRef } from './nftables.ts';
 import type { HeldPort, PublishedPort } from './ports.ts';
+import type { NetnsPool } from './netns-pool.ts';
 import { RtNetlink } from './rtnetlink.ts';
 import type { NetworkPaths, StoredNetwork } from './network-store.ts';
 
@@ -121,15 +122,18 @@ export function liveEndpoints(net: NetworkHandle): Endpoint[] {
 }
 
 /** Attaches a network namespace to the network (root): a never-used one with lo up from the pool
- * (prepared, ours from now on; null: one made here), the bridge made when missing, a veth pair
+ * (none ready, or no pool: one made here), the bridge made when missing, a veth pair
  * with its peer as eth0 straight inside the namespace, eth0 up with its address and default route
  * in one round trip, hosts entry, DNAT rules for the held ports (no nftables call without any). The
  * endpoint's record is its address file, made before anything it owns on the host. On a failure
  * nothing is left behind. */
-export function attach(net: NetworkHandle, request: AttachRequest, prepared: number | null = null): Attachment {
+export function attach(net: NetworkHandle, request: AttachRequest, pool: NetnsPool | null = null): Attachment {
   const c = net.config;
   const subnet = parseSubnet(c.subnet);
   const prefix = subnet.prefix;
+  const ipam = ipamOf(net);
+  const owner = request.owner ?? processTag();
+  const prepared = pool?.take() ?? null;
   let nsfd: number;
   let sock: number;
   try {
@@ -139,8 +143,6 @@ export function attach(net: NetworkHandle, request: AttachRequest, prepared: num
     throw e;
   }
   const inner = new RtNetlink(sock);
-  const ipam = ipamOf(net);
-  const owner = request.owner ?? processTag();
   let endpoint: Endpoint | undefined;
   let rules: NftRuleRef[] = [];
   try {

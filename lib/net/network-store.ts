@@ -228,7 +228,7 @@ export class NetworkStore {
     if (!stored) throw notFound(name);
     const ports = await holdPorts(request.ports);
     try {
-      const attachment = attach({ config: stored, paths: this.#paths(name) }, { ...request, ports }, this.#pool?.take() ?? null);
+      const attachment = attach({ config: stored, paths: this.#paths(name) }, { ...request, ports }, this.#pool);
       let held = true;
       const letPortsGo = (): void => {
         if (held) for (const p of ports) p.close();
