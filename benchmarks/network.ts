@@ -131,7 +131,11 @@ async function sendPayload(port: number): Promise<number> {
     const closed = new Promise<void>((r) => socket.once('close', () => r()));
     socket.on('error', () => {});
     socket.resume();
-    for (let sent = 0; sent < PAYLOAD; sent += chunk.length) if (!socket.write(chunk)) await new Promise((r) => socket.once('drain', r));
+    let sent = 0;
+    for (; sent < PAYLOAD && !socket.destroyed; sent += chunk.length) {
+      if (!socket.write(chunk)) await new Promise((r) => { socket.once('drain', r); socket.once('close', r); });
+    }
+    if (socket.destroyed) throw new Error(`the connection to 127.0.0.1:${port} closed after ${sent >> 20} MB`);
     socket.end();
     await closed;
     return (PAYLOAD / (1 << 20)) / ((performance.now() - t0) / 1000);
@@ -178,12 +182,13 @@ try {
   }
   const rounds = 3;
   const tput = { corral: [] as number[], podman: [] as number[] };
+  let podmanFailure = noPodman;
   for (let i = 0; i < rounds; i++) {
     tput.corral.push(await corralThroughput());
-    if (!noPodman) tput.podman.push(await podmanThroughput());
+    if (!podmanFailure) tput.podman.push(await podmanThroughput().catch((e: Error) => { podmanFailure = `failed: ${e.message}`; return 0; }));
   }
   const mb = PAYLOAD >> 20;
-  console.log(`TCP through a published port (127.0.0.1), ${mb} MB to nc -l, ${rounds} rounds alternated, median MB/s: corral ${median(tput.corral).toFixed(0)}${noPodman ? '' : `, podman ${median(tput.podman).toFixed(0)}, corral/podman ${(median(tput.corral) / median(tput.podman)).toFixed(2)}x`}`);
+  console.log(`TCP through a published port (127.0.0.1), ${mb} MB to nc -l, ${rounds} rounds alternated, median MB/s: corral ${median(tput.corral).toFixed(0)}${podmanFailure ? `; podman ${podmanFailure}` : `, podman ${median(tput.podman).toFixed(0)}, corral/podman ${(median(tput.corral) / median(tput.podman)).toFixed(2)}x`}`);
 } finally {
   await runtime.networks.prune();
   if (!noPodman) await podman('rm', '-af', '-t', '0').catch(() => {});
@@ -191,4 +196,4 @@ try {
   rmRoot(busybox);
   rmSync(root, { recursive: true, force: true });
 }
-if (noPodman && !process.env.CORRAL_IN_VM) await rerunInVm(fileURLToPath(import.meta.url), Math.max(20, Math.round(RUNS / 5)), 'the podman comparison');
+if (noPodman && !process.env.CORRAL_IN_VM) await rerunInVm(fileURLToPath(import.meta.url), Math.max(20, Math.round(RUNS / 5)), 'the podman comparison', 1_800_000);
