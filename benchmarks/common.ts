@@ -1,7 +1,7 @@
 // What the benchmarks share: the --runs option, medians, checked container runs, timing of
 // variants in interleaved rounds whose order is shuffled every round, and starting the peers.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ContainerSpec, Runtime } from '../lib/index.ts';
 
@@ -100,4 +100,24 @@ export async function rerunInVm(script: string, runs: number, what: string, time
   console.log('\nin the pure cgroup v2 VM (qemu TCG):');
   const { output } = await runInVm({ command: [process.execPath, '--import', 'tsx', script, '--runs', String(runs)], env: { CORRAL_IN_VM: '1' }, timeoutMs });
   console.log(output.trimEnd());
+}
+
+/** Why rootful podman is left out of a comparison here, or null: it must be root, installed, and on
+ * a host without cgroup v1 hierarchies (on a hybrid host its cgroupfs manager makes its groups in
+ * them, and they must not be touched; crun refuses hybrid cgroups). */
+export function podmanMissing(): string | null {
+  if (process.getuid!() !== 0) return 'not root';
+  if (spawnSync('podman', ['--version']).status !== 0) return 'not installed';
+  if (/^\S+ \S+ cgroup /m.test(readFileSync('/proc/self/mounts', 'utf8'))) return 'cgroup v1 hierarchies are mounted (hybrid host): podman would make its groups in them';
+  return null;
+}
+
+/** podman's global options for a rootful comparison with its own scratch storage under dir (vfs,
+ * runc, cgroupfs, no events), and the `run` options the comparisons share (podman's default
+ * ulimits are refused here). */
+export function rootfulPodman(dir: string): { global: string[]; run: string[] } {
+  return {
+    global: ['--root', join(dir, 'podman'), '--runroot', join(dir, 'podman-run'), '--tmpdir', join(dir, 'podman-tmp'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none', '--runtime', 'runc'],
+    run: ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'],
+  };
 }

@@ -16,7 +16,7 @@
  *
  * Prints numbers and ratios only: it asserts nothing about them.
  */
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +24,7 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Runtime, type Container } from '../lib/index.ts';
-import { interleaved, median, runsArg } from './common.ts';
+import { interleaved, median, podmanMissing, rootfulPodman, runsArg } from './common.ts';
 
 const runs = runsArg(process.argv.slice(2), 'node --import tsx benchmarks/detached.ts');
 const FLEET = Number(process.env.FLEET ?? 200);
@@ -53,18 +53,11 @@ for (const tool of ['sh', 'sleep', 'true']) symlinkSync('busybox', join(rootfs, 
 const root = join(scratch, 'root');
 const runtime = new Runtime({ root });
 
-/** Why podman is left out, or null. */
-function podmanMissing(): string | null {
-  if (process.getuid!() !== 0) return 'not root';
-  if (spawnSync('podman', ['--version']).status !== 0) return 'not installed';
-  if (/^\S+ \S+ cgroup /m.test(readFileSync('/proc/self/mounts', 'utf8'))) return 'cgroup v1 hierarchies are mounted (hybrid host): podman would make its groups in them';
-  return null;
-}
 const noPodman = podmanMissing();
 const hasPodman = noPodman === null;
-const podmanGlobal = ['--root', join(scratch, 'podman'), '--runroot', join(scratch, 'podman-run'), '--tmpdir', join(scratch, 'podman-tmp'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none', '--runtime', 'runc'];
+const { global: podmanGlobal, run: podmanOptions } = rootfulPodman(scratch);
 const podman = (...args: string[]): Promise<{ stdout: string }> => run('podman', [...podmanGlobal, ...args], { maxBuffer: 64 << 20 });
-const podmanRun = ['run', '-d', '--net', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', 'localhost/bench-busybox', 'sleep', '1000'];
+const podmanRun = ['run', '-d', '--net', 'none', ...podmanOptions, 'localhost/bench-busybox', 'sleep', '1000'];
 
 try {
   if (hasPodman) {

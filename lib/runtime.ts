@@ -97,13 +97,14 @@ export class Runtime {
     this.root = config.root ?? defaultRoot();
     const volumes = new VolumeStore(this.root, rootless ? idMap : null);
     const images = new ImageStore(this.root, { rootless, idMap: rootless ? idMap : null });
-    const networks = new NetworkStore(this.root);
+    const netnsPool = rootless ? null : processNetnsPool();
+    const networks = new NetworkStore(this.root, netnsPool);
     this.volumes = volumes;
     this.networks = networks;
     const root = this.root;
     const registry = registryImages(images, config.registries);
     const engine = new ContainerEngine({
-      stopTimeout, root, rootless, idMap, sharedUserNamespace: config.userNamespace !== 'per-container', cgroups, volumes, networks, netnsPool: rootless ? null : processNetnsPool(), images: containerImages(images, (ref) => registry.pull(ref)), homeOf: passwdHome,
+      stopTimeout, root, rootless, idMap, sharedUserNamespace: config.userNamespace !== 'per-container', cgroups, volumes, networks, netnsPool, images: containerImages(images, (ref) => registry.pull(ref)), homeOf: passwdHome,
       removeCommand: (id) => [process.execPath, ...process.execArgv, cliMain, 'rm', '-f', '--root', root, id],
       overlayMount: probeOverlayMount,
     });

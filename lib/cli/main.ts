@@ -39,7 +39,8 @@ options:
   -w, --cwd DIR           working directory inside the container
   -u, --user U[:G]        run as this user: ids or names (of the image's or rootfs's /etc/passwd)
   -h, --hostname NAME     host name inside the container (also its own /etc/hostname and /etc/hosts)
-      --add-host NAME:IP  another line of the container's /etc/hosts (repeatable; NAME=IP, [IPv6] too)
+      --add-host NAME:IP  another line of the container's /etc/hosts (repeatable; NAME=IP, [IPv6] too;
+                          IP host-gateway: the host as the container reaches it)
       --dns IP            nameserver of the container's /etc/resolv.conf, replacing the host's (repeatable)
       --dns-search DOMAIN search domain of its resolv.conf (repeatable)
       --dns-option OPT    resolver option of its resolv.conf, e.g. ndots:2 (repeatable)

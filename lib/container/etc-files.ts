@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { OwnFile, PlannedMount } from '../fs/rootfs.ts';
-import { renderHosts } from '../net/hosts-file.ts';
+import { HOST_GATEWAY, renderHosts } from '../net/hosts-file.ts';
+import { pastaHostGateway } from '../net/pasta.ts';
 import { containerResolvConf, setsDns } from '../net/resolv-conf.ts';
 import type { ResolvedSpec } from './spec.ts';
 
@@ -31,6 +32,15 @@ export interface HostEtc {
 
 const HOST_ETC: HostEtc = { hosts: '/etc/hosts', resolvConf: '/etc/resolv.conf' };
 
+/** Where 'host-gateway' (spec.extraHosts) points for a container whose hosts file is its own: the
+ * host itself on its network, pasta's mapped gateway; a bridge network binds its own hosts file,
+ * where lib/net/endpoints.ts puts the network's gateway. */
+function hostGateway(network: ResolvedSpec['network']): string {
+  if (network === 'host') return '127.0.0.1';
+  if (network === 'pasta') return pastaHostGateway();
+  return HOST_GATEWAY;
+}
+
 /** The container's own /etc/hostname, /etc/hosts and /etc/resolv.conf, as Docker gives every
  * container: the host name; localhost, the host name and spec.extraHosts (on the host's network
  * the host's hosts file first); resolv.conf from the host's (loopback nameservers dropped in a
@@ -43,7 +53,8 @@ export function etcFiles(spec: ResolvedSpec, mounts: readonly PlannedMount[], on
   if (spec.namespaces.uts) files.push({ target: ETC_FILE_PATHS[0], text: `${spec.hostname}\n` });
   const hostNetwork = spec.network === 'host';
   const self = spec.namespaces.uts ? [{ ip: SELF_ADDRESS, names: [spec.hostname] }] : [];
-  files.push({ target: ETC_FILE_PATHS[1], text: renderHosts([...self, ...spec.extraHosts], hostNetwork ? readText(host.hosts) : null) });
+  const extra = spec.extraHosts.map((h) => (h.ip === HOST_GATEWAY ? { ...h, ip: hostGateway(spec.network) } : h));
+  files.push({ target: ETC_FILE_PATHS[1], text: renderHosts([...self, ...extra], hostNetwork ? readText(host.hosts) : null) });
   if (spec.network !== 'none' || setsDns(spec.dns)) {
     files.push({ target: ETC_FILE_PATHS[2], text: containerResolvConf(host.resolvConf, spec.dns, hostNetwork) });
   }

@@ -15,7 +15,7 @@ import type { PullPolicy } from './pull-policy.ts';
 import { checkTerminalSize, type TerminalSize } from './terminal.ts';
 import { isIP } from 'node:net';
 import { parseAddress } from '../net/ipv4.ts';
-import type { HostEntry } from '../net/hosts-file.ts';
+import { HOST_GATEWAY, type HostEntry } from '../net/hosts-file.ts';
 import { setsDns, type DnsSettings } from '../net/resolv-conf.ts';
 import type { PortRequest } from '../net/ports.ts';
 import { DEFAULT_NETWORK } from '../net/default-network.ts';
@@ -67,7 +67,8 @@ export interface ContainerSpec {
   dnsSearch?: string[];
   /** Resolver options for its resolv.conf (--dns-option, e.g. 'ndots:2'), replacing the host's. */
   dnsOptions?: string[];
-  /** More /etc/hosts entries, name to address (docker run --add-host NAME:ADDRESS). */
+  /** More /etc/hosts entries, name to address (docker run --add-host NAME:ADDRESS); the address
+   * 'host-gateway' is the host as the container reaches it (its network's gateway). */
   extraHosts?: Record<string, string>;
   /** 'none' (default): own network namespace with lo up; 'host': the host's network; 'bridge' (the
    * default network) or a network's name, or { name, aliases, ip }: a namespace of its own
@@ -263,13 +264,18 @@ function resolveDns(spec: ContainerSpec): DnsSettings {
   };
 }
 
-/** spec.extraHosts checked: names to addresses, as hosts file lines. */
-function resolveExtraHosts(value: unknown): HostEntry[] {
+/** spec.extraHosts checked: names to addresses (or 'host-gateway', resolved once the network is
+ * known: lib/net/endpoints.ts, etc-files.ts), as hosts file lines. */
+function resolveExtraHosts(value: unknown, network: ResolvedSpec['network']): HostEntry[] {
   if (value === undefined) return [];
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('extraHosts must be an object of names to addresses');
   return Object.entries(value).map(([name, ip]) => {
     if (!DOMAIN_PATTERN.test(name)) throw invalid(`extraHosts name '${name}' is not a host name`);
-    if (typeof ip !== 'string' || isIP(ip) === 0) throw invalid(`extraHosts.${name} must be an IP address, got '${String(ip)}'`);
+    if (ip === HOST_GATEWAY) {
+      if (network === 'none') throw invalid(`extraHosts.${name}: ${HOST_GATEWAY} needs a network (network 'none' has no way to the host)`);
+      return { ip, names: [name] };
+    }
+    if (typeof ip !== 'string' || isIP(ip) === 0) throw invalid(`extraHosts.${name} must be an IP address or '${HOST_GATEWAY}', got '${String(ip)}'`);
     return { ip, names: [name] };
   });
 }
@@ -389,7 +395,7 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   if (!HOSTNAME_PATTERN.test(hostname)) throw invalid(`hostname '${hostname}' is not a valid host name`);
   if (spec.hostname !== undefined && !namespaces.uts) throw invalid('hostname needs the UTS namespace');
   const dns = resolveDns(spec);
-  const extraHosts = resolveExtraHosts(spec.extraHosts);
+  const extraHosts = resolveExtraHosts(spec.extraHosts, network);
   if (!namespaces.mount && (setsDns(dns) || extraHosts.length > 0)) throw invalid('dns, dnsSearch, dnsOptions and extraHosts need the mount namespace');
 
   const attach = network === 'bridge' && typeof requested === 'object'

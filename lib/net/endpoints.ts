@@ -4,7 +4,7 @@ import { netnsSocket } from '../sys/netns.ts';
 import { isStaleTag, processTag } from '../sys/process-tag.ts';
 import { ensureBridge } from './bridge.ts';
 import { rmSync } from 'node:fs';
-import { renderHosts, type HostEntry } from './hosts-file.ts';
+import { HOST_GATEWAY, renderHosts, type HostEntry } from './hosts-file.ts';
 import { rewriteInPlace } from './in-place-file.ts';
 import { containerResolvConf } from './resolv-conf.ts';
 import { Ipam, type Endpoint } from './ipam.ts';
@@ -12,6 +12,7 @@ import { formatAddress, parseSubnet } from './ipv4.ts';
 import { withLock } from './lock.ts';
 import { addRules, deleteRules, nft, type NftRule, type NftRuleRef } from './nftables.ts';
 import type { HeldPort, PublishedPort } from './ports.ts';
+import type { NetnsPool } from './netns-pool.ts';
 import { RtNetlink } from './rtnetlink.ts';
 import type { NetworkPaths, StoredNetwork } from './network-store.ts';
 
@@ -83,7 +84,12 @@ function ownHostsFile(net: NetworkHandle, ip: string): string {
 /** Rewrites the network's hosts file, and the own hosts file of every endpoint with extra lines
  * (the network's entries, then its own). */
 function rewriteHosts(net: NetworkHandle, ipam: Ipam): void {
-  const live = ipam.endpoints().filter((e) => !isStaleTag(e.owner)).sort((a, b) => a.ip.localeCompare(b.ip, 'en', { numeric: true }));
+  writeHosts(net, ipam.endpoints().filter((e) => !isStaleTag(e.owner)));
+}
+
+/** rewriteHosts from the live endpoints already read. */
+function writeHosts(net: NetworkHandle, endpoints: readonly Endpoint[]): void {
+  const live = [...endpoints].sort((a, b) => a.ip.localeCompare(b.ip, 'en', { numeric: true }));
   rewriteInPlace(net.paths.hosts, renderHosts(live), 'the network hosts file');
   for (const e of live) {
     if (e.extraHosts?.length) rewriteInPlace(ownHostsFile(net, e.ip), renderHosts([...live, ...e.extraHosts]), `the hosts file of container ${e.container}`);
@@ -105,8 +111,9 @@ export function sweepEndpoints(net: NetworkHandle, ipam = ipamOf(net)): Endpoint
   const all = ipam.endpoints();
   const stale = all.filter((e) => isStaleTag(e.owner));
   for (const e of stale) undoEndpoint(net, ipam, e);
-  if (stale.length > 0) rewriteHosts(net, ipam);
-  return all.filter((e) => !stale.includes(e));
+  const live = all.filter((e) => !stale.includes(e));
+  if (stale.length > 0) writeHosts(net, live);
+  return live;
 }
 
 /** The endpoints of live processes on a network, after sweeping those of dead ones. */
@@ -114,38 +121,46 @@ export function liveEndpoints(net: NetworkHandle): Endpoint[] {
   return withLock(net.paths.lock, () => sweepEndpoints(net));
 }
 
-/** Attaches a new network namespace to the network (root): bridge made when missing, a veth pair
- * with its peer created as eth0 straight inside the namespace, address, default route, hosts
- * entry, DNAT rules for the held ports. On a failure nothing is left behind. */
-export function attach(net: NetworkHandle, request: AttachRequest): Attachment {
+/** Attaches a network namespace to the network (root): a never-used one with lo up from the pool
+ * (none ready, or no pool: one made here), the bridge made when missing, a veth pair
+ * with its peer as eth0 straight inside the namespace, eth0 up with its address and default route
+ * in one round trip, hosts entry, DNAT rules for the held ports (no nftables call without any). The
+ * endpoint's record is its address file, made before anything it owns on the host. On a failure
+ * nothing is left behind. */
+export function attach(net: NetworkHandle, request: AttachRequest, pool: NetnsPool | null = null): Attachment {
   const c = net.config;
   const subnet = parseSubnet(c.subnet);
   const prefix = subnet.prefix;
-  const { nsfd, sock } = netnsSocket(null, RtNetlink.SOCKET.family, RtNetlink.SOCKET.type, RtNetlink.SOCKET.protocol);
-  const inner = new RtNetlink(sock);
   const ipam = ipamOf(net);
   const owner = request.owner ?? processTag();
+  const prepared = pool?.take() ?? null;
+  let nsfd: number;
+  let sock: number;
+  try {
+    ({ nsfd, sock } = netnsSocket(prepared, RtNetlink.SOCKET.family, RtNetlink.SOCKET.type, RtNetlink.SOCKET.protocol));
+  } catch (e) {
+    if (prepared !== null) close(prepared);
+    throw e;
+  }
+  const inner = new RtNetlink(sock);
   let endpoint: Endpoint | undefined;
   let rules: NftRuleRef[] = [];
   try {
-    inner.setUp(1, 'lo');
+    if (prepared === null) inner.setUp(1, 'lo');
     endpoint = withLock(net.paths.lock, () => {
-      sweepEndpoints(net, ipam);
+      const live = sweepEndpoints(net, ipam);
       const bridge = ensureBridge(host(), { bridge: c.bridge, subnet: formatAddress(subnet.base), prefix, gateway: c.gateway, internal: c.internal });
       const veth = `vc${randomBytes(6).toString('hex')}`;
-      const extra = request.extraHosts.length ? { extraHosts: request.extraHosts } : {};
+      const extraHosts = request.extraHosts.map((h) => (h.ip === HOST_GATEWAY ? { ...h, ip: c.gateway } : h));
+      const extra = extraHosts.length ? { extraHosts } : {};
       const e = ipam.allocate({ container: request.container, owner, veth, names: request.names, ...extra, rules: [] }, request.ip);
       try {
         host().addVeth(veth, bridge, 'eth0', nsfd);
-        host().setUp(host().linkIndex(veth)!, veth);
-        const eth0 = inner.linkIndex('eth0')!;
-        inner.addAddress(eth0, 'eth0', e.ip, prefix);
-        inner.setUp(eth0, 'eth0');
-        inner.addDefaultRoute(c.gateway);
+        inner.configureLink(inner.linkIndex('eth0')!, 'eth0', e.ip, prefix, c.gateway);
         rules = addRules(portRules(request.container, owner, e.ip, request.ports), `publish the ports of container ${request.container}`);
         e.rules = rules;
         if (rules.length > 0) ipam.update(e);
-        rewriteHosts(net, ipam);
+        writeHosts(net, [...live, e]);
         rewriteInPlace(net.paths.resolvConf, containerResolvConf(), 'the network resolv.conf');
       } catch (err) {
         undoEndpoint(net, ipam, e);
@@ -178,7 +193,7 @@ export function attach(net: NetworkHandle, request: AttachRequest): Attachment {
       released = true;
       try {
         withLock(net.paths.lock, () => {
-          deleteRules(done.rules);
+          deleteRules(done.rules, true);
           rmSync(ownHostsFile(net, done.ip), { force: true });
           ipam.release(done.ip);
           rewriteHosts(net, ipam);

@@ -4,6 +4,11 @@ export interface HostEntry {
   names: string[];
 }
 
+/** The address an extraHosts entry may name for the host as the container reaches it (Docker's
+ * `--add-host NAME:host-gateway`): a network's gateway; on pasta the host's default gateway, which
+ * pasta maps to the host. */
+export const HOST_GATEWAY = 'host-gateway';
+
 /** The lines every container's hosts file starts with (Docker's). */
 const LOCAL_LINES = [
   '127.0.0.1\tlocalhost',

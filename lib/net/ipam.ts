@@ -4,6 +4,7 @@ import { CorralError, fromNodeError } from '../sys/errors.ts';
 import { formatAddress, hostRange, isHostOf, parseAddress, type Subnet } from './ipv4.ts';
 import type { NftRuleRef } from './nftables.ts';
 import type { HostEntry } from './hosts-file.ts';
+import { rewriteInPlace } from './in-place-file.ts';
 
 /** One container's place on a network, kept as its address file (what it owns on the host, so a
  * sweeper can undo it after its process died). */
@@ -57,7 +58,8 @@ export class Ipam {
       if (this.#reserved.has(n)) continue;
       const taken = this.#take(n, endpoint);
       if (taken) {
-        writeFileSync(join(this.#dir, 'last'), formatAddress(n));
+        // In place: on ext4 a truncating rewrite is flushed at close (auto_da_alloc), ~0.2 ms more.
+        rewriteInPlace(join(this.#dir, 'last'), formatAddress(n), 'the last address handed out');
         return taken;
       }
     }

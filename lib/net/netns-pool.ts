@@ -18,7 +18,8 @@ export function processNetnsPool(): NetnsPool {
 }
 
 /** Fresh network namespaces with lo up, made ahead of demand on a worker thread, so a container
- * with `network: 'none'` joins one instead of making its own on the start path (issue 11). A
+ * with `network: 'none'` joins one instead of making its own on the start path (issue 11), and a
+ * bridge attachment configures one instead of making it (issue 17). A
  * never-used namespace is as isolated as a new one; each is handed out once. Root only: an
  * unprivileged process cannot make a network namespace outside a user namespace. */
 export class NetnsPool {

@@ -9,6 +9,7 @@ import { formatAddress, formatSubnet, isHostOf, overlaps, parseAddress, parseSub
 import { withLock } from './lock.ts';
 import { DEFAULT_NETWORK } from './default-network.ts';
 import { holdPorts, type PortRequest } from './ports.ts';
+import type { NetnsPool } from './netns-pool.ts';
 import { RtNetlink } from './rtnetlink.ts';
 
 /** A network as it is persisted under <root>/networks/<name>/network.json. */
@@ -73,9 +74,12 @@ function notFound(name: string): CorralError {
 export class NetworkStore {
   readonly #root: string;
   readonly #dir: string;
+  readonly #pool: NetnsPool | null;
 
-  constructor(root: string) {
+  /** pool: where attachments take a prepared namespace from (null: each makes its own). */
+  constructor(root: string, pool: NetnsPool | null = null) {
     this.#root = root;
+    this.#pool = pool;
     this.#dir = runtimeDir(root, 'networks');
   }
 
@@ -224,7 +228,7 @@ export class NetworkStore {
     if (!stored) throw notFound(name);
     const ports = await holdPorts(request.ports);
     try {
-      const attachment = attach({ config: stored, paths: this.#paths(name) }, { ...request, ports });
+      const attachment = attach({ config: stored, paths: this.#paths(name) }, { ...request, ports }, this.#pool);
       let held = true;
       const letPortsGo = (): void => {
         if (held) for (const p of ports) p.close();

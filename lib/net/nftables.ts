@@ -81,14 +81,24 @@ export function addRules(rules: readonly NftRule[], step: string): NftRuleRef[] 
 }
 
 /** Deletes rules by handle in one batch; rules already gone (or a handle now holding another
- * rule, its comment differs) are skipped. */
-export function deleteRules(rules: readonly NftRuleRef[]): void {
+ * rule, its comment differs) are skipped. held: the caller added them and holds them still (a
+ * container's own release), so they are deleted without listing the table first (~0.6 ms), and
+ * checked against the listing only if that batch is refused (one was deleted by someone else). */
+export function deleteRules(rules: readonly NftRuleRef[], held = false): void {
   if (rules.length === 0) return;
+  const remove = (list: readonly NftRuleRef[]) => nftRun({ nftables: list.map((r) => ({ delete: { rule: { ...TABLE, chain: r.chain, handle: r.handle } } })) }, `delete ${list.length} nftables rules`);
+  if (held) {
+    try {
+      remove(rules);
+      return;
+    } catch {
+      // one of them is gone: the checked way below
+    }
+  }
   const key = (r: NftRuleRef): string => `${r.chain}/${r.handle}/${r.comment}`;
   const present = new Set(listRules().map(key));
   const gone = rules.filter((r) => present.has(key(r)));
-  if (gone.length === 0) return;
-  nftRun({ nftables: gone.map((r) => ({ delete: { rule: { ...TABLE, chain: r.chain, handle: r.handle } } })) }, `delete ${gone.length} nftables rules`);
+  if (gone.length > 0) remove(gone);
 }
 
 /** Deletes the table when no rule of corral's is left in it (only the jumps to 'ports'). */

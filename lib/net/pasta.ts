@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CorralError } from '../sys/errors.ts';
+import { CorralError, fromNodeError } from '../sys/errors.ts';
 import { close, pidfdOpen, pidfdSendSignal } from '../sys/libc.ts';
 import { holdPorts, type PortRequest, type PublishedPort } from './ports.ts';
 
@@ -12,6 +12,24 @@ export interface PastaProcess {
   ports: PublishedPort[];
   /** Ends pasta (it also ends by itself once the namespace is gone). */
   stop(): void;
+}
+
+/** The host as a container behind pasta reaches it (spec.extraHosts 'host-gateway'): the host's
+ * IPv4 default gateway, which pasta copies into the container (--config-net) and maps to the host
+ * (its default, --no-map-gw turns it off). Read from /proc/net/route. */
+export function pastaHostGateway(routes = '/proc/net/route'): string {
+  let text: string;
+  try {
+    text = readFileSync(routes, 'utf8');
+  } catch (e) {
+    throw fromNodeError(e, 'read the host routes for host-gateway', routes);
+  }
+  // Iface Destination Gateway Flags ... Mask, hex in the host's (little-endian) byte order.
+  const RTF_GATEWAY = 0x2;
+  const route = text.split('\n').slice(1).map((l) => l.trim().split(/\s+/)).find((f) => f[1] === '00000000' && f[7] === '00000000' && (parseInt(f[3] ?? '0', 16) & RTF_GATEWAY) !== 0);
+  if (!route) throw new CorralError(`host-gateway through pasta: the host has no IPv4 default route (${routes})`, { code: 'ERR_NETWORK_UNAVAILABLE', path: routes });
+  const n = parseInt(route[2]!, 16);
+  return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24].join('.');
 }
 
 /** The host ports pasta is to publish: host port 0 becomes a free port, a port in use fails with

@@ -53,6 +53,13 @@ function ifinfo(index = 0, flags = 0, change = 0): Buffer {
   return b;
 }
 
+/** An RTM_NEWADDR request for an IPv4 address on a link. */
+function addressRequest(index: number, name: string, address: string, prefix: number): { type: number; flags: number; body: Buffer; step: string } {
+  const msg = Buffer.from([AF_INET, prefix, 0, 0, 0, 0, 0, 0]);
+  msg.writeUInt32LE(index, 4);
+  return { type: RTM.NEWADDR, flags: NLM_F.CREATE | NLM_F.EXCL, body: Buffer.concat([msg, attrs([[IFA.LOCAL, ipv4(address)], [IFA.ADDRESS, ipv4(address)]])]), step: `add address ${address}/${prefix} to ${name}` };
+}
+
 function errnoCode(e: unknown): string | undefined {
   return (e as { code?: string }).code;
 }
@@ -72,30 +79,46 @@ export class RtNetlink {
 
   /** Sends one request and waits for its answer: the reply messages' bodies, or an errno error. */
   #request(type: number, flags: number, body: Buffer, step: string): Buffer[] {
-    const seq = ++this.#seq;
-    const header = Buffer.alloc(16);
-    header.writeUInt32LE(16 + body.length, 0);
-    header.writeUInt16LE(type, 4);
-    header.writeUInt16LE(NLM_F.REQUEST | NLM_F.ACK | flags, 6);
-    header.writeUInt32LE(seq, 8);
-    send(this.#fd, Buffer.concat([header, body]));
+    return this.#batch([{ type, flags, body, step }]);
+  }
+
+  /** Sends requests in one write (the kernel runs them in order) and waits for all their answers:
+   * one round trip instead of one per request. Throws the first request's error, if any (the later
+   * ones are still answered, and read, so the socket stays in step). Returns the replies' bodies. */
+  #batch(list: readonly { type: number; flags: number; body: Buffer; step: string }[]): Buffer[] {
+    const first = this.#seq + 1;
+    const messages = list.map(({ type, flags, body }) => {
+      const header = Buffer.alloc(16);
+      header.writeUInt32LE(16 + body.length, 0);
+      header.writeUInt16LE(type, 4);
+      header.writeUInt16LE(NLM_F.REQUEST | NLM_F.ACK | flags, 6);
+      header.writeUInt32LE(++this.#seq, 8);
+      return Buffer.concat([header, body, Buffer.alloc(((body.length + 3) & ~3) - body.length)]);
+    });
+    send(this.#fd, Buffer.concat(messages));
     const replies: Buffer[] = [];
-    for (;;) {
+    let failure: Error | undefined;
+    let pending = list.length;
+    while (pending > 0) {
       const data = recv(this.#fd, 65536);
       for (let off = 0; off + 16 <= data.length;) {
         const len = data.readUInt32LE(off);
         if (len < 16) break;
-        if (data.readUInt32LE(off + 8) === seq) {
+        const seq = data.readUInt32LE(off + 8);
+        if (seq >= first && seq <= this.#seq) {
           if (data.readUInt16LE(off + 4) === NLMSG_ERROR) {
             const error = -data.readInt32LE(off + 16);
-            if (error !== 0) throw syscallError('rtnetlink', error, { step });
-            return replies;
+            if (error !== 0) failure ??= syscallError('rtnetlink', error, { step: list[seq - first]!.step });
+            pending--;
+          } else {
+            replies.push(data.subarray(off + 16, off + len));
           }
-          replies.push(data.subarray(off + 16, off + len));
         }
         off += (len + 3) & ~3;
       }
     }
+    if (failure) throw failure;
+    return replies;
   }
 
   /** The index of a link by name; null when there is none. */
@@ -115,14 +138,16 @@ export class RtNetlink {
     this.#request(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL, Buffer.concat([ifinfo(), attrs([[IFLA.IFNAME, cstr(name)], [IFLA.LINKINFO, info]])]), `create bridge ${name}`);
   }
 
-  /** Creates a veth pair in one request: hostName here, enslaved to the bridge masterIndex (when
+  /** Creates a veth pair in one request: hostName here, up (the kernel applies a new link's flags
+   * once the pair is made: no request to bring it up) and enslaved to the bridge masterIndex (when
    * not null), and its peer named peerName straight inside the network namespace peerNsFd
-   * (netavark's way). */
+   * (netavark's way; the peer cannot come up in the same request, ENOTCONN: it is configured before
+   * it is paired). */
   addVeth(hostName: string, masterIndex: number | null, peerName: string, peerNsFd: number): void {
     const peer = Buffer.concat([ifinfo(), attrs([[IFLA.IFNAME, cstr(peerName)], [IFLA.NET_NS_FD, u32(peerNsFd)]])]);
     const info = attrs([[IFLA_INFO.KIND, cstr('veth')], [IFLA_INFO.DATA, attrs([[VETH_INFO_PEER, peer]])]]);
     this.#request(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL,
-      Buffer.concat([ifinfo(), attrs([[IFLA.IFNAME, cstr(hostName)], ...(masterIndex === null ? [] : [[IFLA.MASTER, u32(masterIndex)] as Attr]), [IFLA.LINKINFO, info]])]),
+      Buffer.concat([ifinfo(0, IFF_UP, IFF_UP), attrs([[IFLA.IFNAME, cstr(hostName)], ...(masterIndex === null ? [] : [[IFLA.MASTER, u32(masterIndex)] as Attr]), [IFLA.LINKINFO, info]])]),
       `create veth ${hostName} with peer ${peerName} in the container's network namespace`);
   }
 
@@ -145,20 +170,23 @@ export class RtNetlink {
   /** Adds an IPv4 address with its prefix length to a link; an existing one is fine when
    * tolerateExisting. */
   addAddress(index: number, name: string, address: string, prefix: number, tolerateExisting = false): void {
-    const msg = Buffer.from([AF_INET, prefix, 0, 0, 0, 0, 0, 0]);
-    msg.writeUInt32LE(index, 4);
     try {
-      this.#request(RTM.NEWADDR, NLM_F.CREATE | NLM_F.EXCL, Buffer.concat([msg, attrs([[IFA.LOCAL, ipv4(address)], [IFA.ADDRESS, ipv4(address)]])]), `add address ${address}/${prefix} to ${name}`);
+      this.#batch([addressRequest(index, name, address, prefix)]);
     } catch (e) {
       if (!(tolerateExisting && errnoCode(e) === 'EEXIST')) throw e;
     }
   }
 
-  /** Adds the default IPv4 route via a gateway. */
-  addDefaultRoute(gateway: string): void {
+  /** Brings a link up, adds an IPv4 address to it and the default route via gateway, in one round
+   * trip. */
+  configureLink(index: number, name: string, address: string, prefix: number, gateway: string): void {
     // struct rtmsg: family, dst_len, src_len, tos, table main, protocol boot, scope universe, type unicast; flags.
-    const msg = Buffer.from([AF_INET, 0, 0, 0, 254, 3, 0, 1, 0, 0, 0, 0]);
-    this.#request(RTM.NEWROUTE, NLM_F.CREATE | NLM_F.EXCL, Buffer.concat([msg, attrs([[RTA_GATEWAY, ipv4(gateway)]])]), `add default route via ${gateway}`);
+    const route = Buffer.from([AF_INET, 0, 0, 0, 254, 3, 0, 1, 0, 0, 0, 0]);
+    this.#batch([
+      { type: RTM.NEWLINK, flags: 0, body: ifinfo(index, IFF_UP, IFF_UP), step: `bring up ${name}` },
+      addressRequest(index, name, address, prefix),
+      { type: RTM.NEWROUTE, flags: NLM_F.CREATE | NLM_F.EXCL, body: Buffer.concat([route, attrs([[RTA_GATEWAY, ipv4(gateway)]])]), step: `add default route via ${gateway}` },
+    ]);
   }
 
   /** Closes the socket. */

@@ -81,11 +81,13 @@ describe(`a container's own /etc/hostname, /etc/hosts and /etc/resolv.conf (${ro
     assert.equal(got.resolv, 'search corp.test\nnameserver 10.0.0.53\nnameserver fd00::53\noptions ndots:2 edns0\n');
     await assert.rejects(rt.run({ rootfs, command: ['true'], dns: ['not-an-ip'] }), { code: 'ERR_INVALID_SPEC', message: /dns must be an array of IP addresses/ });
     await assert.rejects(rt.run({ rootfs, command: ['true'], extraHosts: { db: 'nowhere' } }), { code: 'ERR_INVALID_SPEC', message: /extraHosts\.db must be an IP address/ });
+    await assert.rejects(rt.run({ rootfs, command: ['true'], extraHosts: { gw: 'host-gateway' } }), { code: 'ERR_INVALID_SPEC', message: /extraHosts\.gw: host-gateway needs a network/ });
   });
 
   it("network 'host': the host's hosts file with the host name added, the host's resolv.conf with loopback nameservers kept", async () => {
-    const got = await show({ hostname: 'onhostnet', network: 'host' });
-    assert.equal(got.hosts, renderHosts([{ ip: '127.0.1.1', names: ['onhostnet'] }], readFileSync('/etc/hosts', 'utf8')));
+    const got = await show({ hostname: 'onhostnet', network: 'host', extraHosts: { 'host.corral.internal': 'host-gateway' } });
+    // host-gateway: on the host's own network the host is 127.0.0.1.
+    assert.equal(got.hosts, renderHosts([{ ip: '127.0.1.1', names: ['onhostnet'] }, { ip: '127.0.0.1', names: ['host.corral.internal'] }], readFileSync('/etc/hosts', 'utf8')));
     assert.equal(got.resolv, containerResolvConf('/etc/resolv.conf', HOST_DNS, true));
   });
 
@@ -176,6 +178,9 @@ describe(`a container's own /etc/hostname, /etc/hosts and /etc/resolv.conf (${ro
     const bad = spawnSync(process.execPath, ['--import', 'tsx', cli, 'run', '--root', join(work, 'state'), '--rootfs', rootfs, '--add-host', 'nocolon', 'true'], { encoding: 'utf8' });
     assert.equal(bad.status, 125);
     assert.match(bad.stderr, /--add-host must be NAME:IP, got 'nocolon'/);
+    const gw = spawnSync(process.execPath, ['--import', 'tsx', cli, 'run', '--root', join(work, 'state'), '--rootfs', rootfs, '--network', 'host', '--add-host', 'gw:host-gateway', 'cat', '/etc/hosts'], { encoding: 'utf8' });
+    assert.equal(gw.status, 0, gw.stderr);
+    assert.match(gw.stdout, /^127\.0\.0\.1\tgw$/m);
   });
 });
 

@@ -147,6 +147,27 @@ describe('bridge networks (in a network namespace of their own)', function () {
     await rt.networks.remove('extras');
   });
 
+  it("extraHosts 'host-gateway' is the network's gateway: the container reaches a server of the host by that name", async () => {
+    await rt.networks.create('gw', { subnet: '10.123.0.0/24' });
+    const gateway = (await rt.networks.inspect('gw')).gateway;
+    // A server of the test process, in the test's own namespace (the bridge, whose address is the
+    // gateway, is made on the first attach).
+    const server = createServer((s) => s.end('hello from the host\n'));
+    await new Promise<void>((r) => server.listen(0, '0.0.0.0', r));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const r = await rt.run({ network: 'gw', extraHosts: { 'host.corral.internal': 'host-gateway' }, command: ['busybox', 'sh', '-c', `cat /etc/hosts; busybox nc -w 2 host.corral.internal ${port}`] });
+      const out = r.stdout.toString();
+      assert.equal(gateway, '10.123.0.1');
+      assert.match(out, /^10\.123\.0\.1\thost\.corral\.internal$/m, r.stderr.toString());
+      assert.match(out, /hello from the host\n$/);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    await assert.rejects(rt.run({ network: 'none', extraHosts: { h: 'host-gateway' }, command: ['true'] }), { code: 'ERR_INVALID_SPEC', message: /host-gateway needs a network/ });
+    await rt.networks.remove('gw');
+  });
+
   it('a container on its own root filesystem (no /etc/hosts in it) gets the network\'s hosts file and reaches a peer by name', async () => {
     const busybox = makeBusyboxRoot();
     try {
@@ -189,7 +210,8 @@ describe('bridge networks (in a network namespace of their own)', function () {
     }
     assert.equal(outside.stdout, 'hello from published\n');
     const gateway = (await rt.networks.inspect('bridge')).gateway;
-    const peer = await rt.run({ network: 'bridge', command: ['busybox', 'nc', '-w', '2', gateway, String(port)] });
+    // Retried: the server's nc listens again only once the previous connection is done.
+    const peer = await rt.run({ network: 'bridge', command: ['busybox', 'sh', '-c', `for i in 1 2 3 4 5; do busybox nc -w 2 ${gateway} ${port} && exit 0; sleep 0.1; done; exit 1`] });
     assert.equal(peer.stdout.toString(), 'hello from published\n', peer.stderr.toString());
   });
 

@@ -27,7 +27,6 @@ export async function startInternet(): Promise<FakeInternet> {
     host.addVeth('tinet0', null, 'eth0', nsfd);
     const index = host.linkIndex('tinet0')!;
     host.addAddress(index, 'tinet0', INTERNET_GATEWAY, 24);
-    host.setUp(index, 'tinet0');
     const eth0 = inner.linkIndex('eth0')!;
     inner.addAddress(eth0, 'eth0', INTERNET_SERVER, 24);
     inner.setUp(eth0, 'eth0');

@@ -25,6 +25,8 @@ describe('container spec', () => {
     const set = resolveSpec({ command: ['true'], dns: ['10.0.0.53', '::1'], dnsSearch: ['corp.test', 'a-b.example.'], dnsOptions: ['ndots:2'], extraHosts: { db: '10.0.0.7', 'v6.test': 'fd00::7' } }, false);
     assert.deepEqual(set.dns, { servers: ['10.0.0.53', '::1'], search: ['corp.test', 'a-b.example.'], options: ['ndots:2'] });
     assert.deepEqual(set.extraHosts, [{ ip: '10.0.0.7', names: ['db'] }, { ip: 'fd00::7', names: ['v6.test'] }]);
+    // host-gateway stays symbolic until the network is known (its gateway, pasta's, 127.0.0.1 on 'host').
+    assert.deepEqual(resolveSpec({ command: ['true'], network: 'bridge', extraHosts: { gw: 'host-gateway' } }, false).extraHosts, [{ ip: 'host-gateway', names: ['gw'] }]);
     const bad: [object, RegExp][] = [
       [{ dns: '10.0.0.53' }, /dns must be an array of IP addresses/],
       [{ dns: ['dns.example'] }, /dns must be an array of IP addresses/],
@@ -32,7 +34,8 @@ describe('container spec', () => {
       [{ dnsOptions: ['two words'] }, /dnsOptions must be an array of resolver options/],
       [{ extraHosts: ['db:10.0.0.7'] }, /extraHosts must be an object/],
       [{ extraHosts: { 'bad name': '10.0.0.7' } }, /extraHosts name 'bad name' is not a host name/],
-      [{ extraHosts: { db: '10.0.0' } }, /extraHosts\.db must be an IP address/],
+      [{ extraHosts: { db: '10.0.0' } }, /extraHosts\.db must be an IP address or 'host-gateway'/],
+      [{ extraHosts: { gw: 'host-gateway' } }, /extraHosts\.gw: host-gateway needs a network/],
       [{ dns: ['10.0.0.53'], namespaces: { mount: false } }, /need the mount namespace/],
     ];
     for (const [extra, message] of bad) assert.throws(() => resolveSpec({ command: ['true'], ...extra } as never, false), { code: 'ERR_INVALID_SPEC', message });
