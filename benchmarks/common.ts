@@ -1,7 +1,8 @@
 // What the benchmarks share: the --runs option, medians, checked container runs, timing of
-// variants in interleaved rounds whose order is shuffled every round, and starting the peers.
+// variants in interleaved rounds whose order is shuffled every round, starting the peers, and the
+// CPU time a run costs.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ContainerSpec, Runtime } from '../lib/index.ts';
 
@@ -100,4 +101,13 @@ export async function rerunInVm(script: string, runs: number, what: string, time
   console.log('\nin the pure cgroup v2 VM (qemu TCG):');
   const { output } = await runInVm({ command: [process.execPath, '--import', 'tsx', script, '--runs', String(runs)], env: { CORRAL_IN_VM: '1' }, timeoutMs });
   console.log(output.trimEnd());
+}
+
+/** CPU time of this process (user, system) and of its reaped children, in ms. */
+export function cpuTimes(): { user: number; system: number; children: number } {
+  const u = process.cpuUsage();
+  const self = readFileSync('/proc/self/stat', 'utf8');
+  const fields = self.slice(self.lastIndexOf(')') + 2).split(' ');
+  const tick = 1000 / 100; // USER_HZ
+  return { user: u.user / 1000, system: u.system / 1000, children: (Number(fields[13]) + Number(fields[14])) * tick };
 }
