@@ -7,7 +7,9 @@
  * limits, and with a group under memory + pids limits. Limits need the memory and pids controllers;
  * on a host without them (hybrid cgroups) the script runs itself again inside the pure cgroup v2
  * VM of test/vm (TCG emulation: absolute times are slower there, compare the differences).
- * Prints medians and the cost added; it asserts nothing.
+ * Prints medians and the cost added, then the CPU each variant costs per container (this process's
+ * user and system time, where a group's mkdir, attach, OOM read and rmdir are charged); it asserts
+ * nothing.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir, release } from 'node:os';
@@ -15,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Runtime, type ContainerSpec } from '../lib/index.ts';
 import { availableControllers, findV2Mount } from '../lib/cgroup/hierarchy.ts';
-import { interleaved, median, rerunInVm, runsArg, timedRun } from './common.ts';
+import { cpuTimes, interleaved, median, rerunInVm, runsArg, timedRun } from './common.ts';
 
 /** Times the variants in interleaved rounds of 50 (shuffled per round) and prints medians and the added cost. */
 async function measure(runs: number): Promise<void> {
@@ -41,6 +43,14 @@ async function measure(runs: number): Promise<void> {
     for (const [name] of variants) {
       const m = median(times.get(name)!);
       console.log(`${name.padEnd(28)} median ${m.toFixed(3)} ms   added ${(m - none).toFixed(3)} ms`);
+    }
+    console.log(`CPU per container (${runs} sequential runs each)`);
+    for (const variant of variants) {
+      const before = cpuTimes();
+      for (let i = 0; i < runs; i++) await once(variant);
+      const after = cpuTimes();
+      const per = (a: number, b: number): string => ((b - a) / runs).toFixed(3);
+      console.log(`${variant[0].padEnd(28)} node user ${per(before.user, after.user)} ms, system ${per(before.system, after.system)} ms, reaped children ${per(before.children, after.children)} ms`);
     }
     if (!limitsPossible) console.log('(no memory/pids controllers here: the limits variant runs in the VM)');
   } finally {

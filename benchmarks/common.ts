@@ -1,5 +1,6 @@
 // What the benchmarks share: the --runs option, medians, checked container runs, timing of
-// variants in interleaved rounds whose order is shuffled every round, and starting the peers.
+// variants in interleaved rounds whose order is shuffled every round, starting the peers, and the
+// CPU time a run costs.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -120,4 +121,13 @@ export function rootfulPodman(dir: string): { global: string[]; run: string[] } 
     global: ['--root', join(dir, 'podman'), '--runroot', join(dir, 'podman-run'), '--tmpdir', join(dir, 'podman-tmp'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none', '--runtime', 'runc'],
     run: ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'],
   };
+}
+
+/** CPU time of this process (user, system) and of its reaped children, in ms. */
+export function cpuTimes(): { user: number; system: number; children: number } {
+  const u = process.cpuUsage();
+  const self = readFileSync('/proc/self/stat', 'utf8');
+  const fields = self.slice(self.lastIndexOf(')') + 2).split(' ');
+  const tick = 1000 / 100; // USER_HZ
+  return { user: u.user / 1000, system: u.system / 1000, children: (Number(fields[13]) + Number(fields[14])) * tick };
 }

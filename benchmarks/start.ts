@@ -14,7 +14,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir, release, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Runtime } from '../lib/index.ts';
-import { installed, interleaved, runsArg, spawnQuiet } from './common.ts';
+import { cpuTimes, installed, interleaved, runsArg, spawnQuiet } from './common.ts';
 
 // The comparison rows: bwrap makes no cgroup and binds the root as it is, so corral runs without a
 // cgroup and with rootfsWritable 'direct' there. The default-spec rows (printed first) use a
@@ -190,15 +190,6 @@ function isolation(netns: boolean): string {
   return netns ? 'netns' : 'no netns';
 }
 
-/** CPU time of this process (user, system) and of its reaped children, in ms. */
-function cpuTimes(): { user: number; system: number; children: number } {
-  const u = process.cpuUsage();
-  const self = readFileSync('/proc/self/stat', 'utf8');
-  const fields = self.slice(self.lastIndexOf(')') + 2).split(' ');
-  const tick = 1000 / 100; // USER_HZ
-  return { user: u.user / 1000, system: u.system / 1000, children: (Number(fields[13]) + Number(fields[14])) * tick };
-}
-
 /** The default spec first, then one default removed at a time (the issue's breakdown), against
  * `bwrap --unshare-all --ro-bind ROOT / --proc /proc --dev /dev`; then the CPU each costs per
  * container: Node's user and system time and the reaped children's; then the default's throughput
@@ -244,13 +235,15 @@ async function defaultSpecBreakdown(root: string, dir: string, runs: number): Pr
   }
   console.log(`target: the default at most ${TARGET.toFixed(2)}x bwrap --unshare-all`);
 
-  console.log(`\nCPU per container (${runs} sequential runs each)`);
-  for (const v of [variants[0]!, variants[steps.length]!]) {
+  // Every step, not only the two ends: what each default costs shows as the change from the row
+  // above (the cgroup was once blamed for the network namespace's system time).
+  console.log(`\nCPU per container (${runs} sequential runs each; each row removes one more default)`);
+  for (const v of variants.slice(0, steps.length + 1)) {
     const before = cpuTimes();
     for (let i = 0; i < runs; i++) await v.start();
     const after = cpuTimes();
     const per = (a: number, b: number): string => ((b - a) / runs).toFixed(2);
-    console.log(`${v.name.trim().padEnd(width)} node user ${per(before.user, after.user)} ms, system ${per(before.system, after.system)} ms, reaped children ${per(before.children, after.children)} ms`);
+    console.log(`${v.name.padEnd(width)} node user ${per(before.user, after.user)} ms, system ${per(before.system, after.system)} ms, reaped children ${per(before.children, after.children)} ms`);
   }
 
   console.log(`\nthroughput of the default spec, 8 in flight (${THROUGHPUT_MS / 1000} s or ${runs} containers, whichever comes first)`);

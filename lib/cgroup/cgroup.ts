@@ -74,11 +74,15 @@ export class Cgroup {
   readonly path: string;
   #fd: number;
   #removed = false;
+  /** False while the memory controller is not enabled for the group: it has no memory.events, so
+   * oomKills() reads nothing (on hybrid hosts, every container's exit read a file that is not there). */
+  #memory: boolean;
 
   /** fd -1: opened when first asked for (a group an earlier process made). */
-  private constructor(path: string, fd: number) {
+  private constructor(path: string, fd: number, memory: boolean) {
     this.path = path;
     this.#fd = fd;
+    this.#memory = memory;
   }
 
   /** An fd of the directory, for clone3's CLONE_INTO_CGROUP; kept until remove(). */
@@ -96,8 +100,8 @@ export class Cgroup {
   /** Makes the group in parent (which its callers have made: no mkdir of it on the start path),
    * writes its limits and attaches the device filter (attachDeviceFilter of device-program.ts
    * bound to the rules, or null: none; passed in so a process that only looks at groups loads no
-   * BPF); undone on failure. */
-  static create(parent: string, name: string, writes: CgroupWrites, attachFilter: ((groupFd: number, path: string) => void) | null): Cgroup {
+   * BPF); undone on failure. memory: the memory controller is enabled for groups in parent. */
+  static create(parent: string, name: string, writes: CgroupWrites, attachFilter: ((groupFd: number, path: string) => void) | null, memory: boolean): Cgroup {
     const path = join(parent, name);
     try {
       mkdirSync(path);
@@ -107,7 +111,7 @@ export class Cgroup {
     let fd = -1;
     try {
       fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
-      const group = new Cgroup(path, fd);
+      const group = new Cgroup(path, fd, memory || writes.controllers.has('memory'));
       for (const [file, value] of writes.files) group.write(file, value, `set ${file} to ${value}`);
       // test/security/device-*.test.ts: only allowed devices can be opened in the group.
       attachFilter?.(fd, path);
@@ -122,7 +126,7 @@ export class Cgroup {
   /** The group an earlier process made (a detached container's), or null when it is gone; its
    * fd is opened only when needed, so handles that only look hold none. */
   static open(path: string): Cgroup | null {
-    return existsSync(path) ? new Cgroup(path, -1) : null;
+    return existsSync(path) ? new Cgroup(path, -1, true) : null;
   }
 
   /** Writes one control file; errors name the file and the value. */
@@ -139,8 +143,9 @@ export class Cgroup {
     return readFileSync(join(this.path, file), 'utf8');
   }
 
-  /** Changes limits of a live group. */
+  /** Changes limits of a live group (whose controllers its caller has enabled). */
   apply(writes: CgroupWrites): void {
+    if (writes.controllers.has('memory')) this.#memory = true;
     for (const [file, value] of writes.files) this.write(file, value, `set ${file} to ${value}`);
   }
 
@@ -166,6 +171,7 @@ export class Cgroup {
 
   /** How many times the OOM killer killed in this group. */
   oomKills(): number {
+    if (!this.#memory) return 0;
     return readKeyed(join(this.path, 'memory.events')).get('oom_kill') ?? 0;
   }
 

@@ -53,11 +53,12 @@ export class CgroupManager {
     }
     this.enable(writes.controllers);
     const filter = this.deviceFilter ? (fd: number, path: string) => attachDeviceFilter(fd, path, devices) : null;
-    if (owner === undefined) return Cgroup.create(place.parent, id, writes, filter);
+    const memory = this.#enabled.has('memory');
+    if (owner === undefined) return Cgroup.create(place.parent, id, writes, filter, memory);
     const ownerGroup = join(dirname(place.parent), owner);
     mkdirSync(ownerGroup, { recursive: true });
     enableControllers(place.mount, ownerGroup, this.#enabled);
-    return Cgroup.create(ownerGroup, id, writes, filter);
+    return Cgroup.create(ownerGroup, id, writes, filter, memory);
   }
 
   /** Makes controllers usable for container groups (cgroup.subtree_control down the chain). */

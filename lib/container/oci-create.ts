@@ -66,7 +66,8 @@ export async function launchOciInit(id: string, config: Record<string, any>, bun
       enableControllers(mount, parent, resolved.limits.controllers);
       // test/security/device-*.test.ts: only allowed devices can be opened in the group.
       const filter = deviceFiltersSupported() ? (fd: number, at: string) => attachDeviceFilter(fd, at, resolved.devices) : null;
-      cgroup = Cgroup.create(parent, basename(path), resolved.limits, filter);
+      // memory true: whether the parent enables it is not known here, so oomKills() reads memory.events.
+      cgroup = Cgroup.create(parent, basename(path), resolved.limits, filter, true);
     } else if (resolved.limits.files.length > 0) {
       throw new CorralError('linux.resources need a cgroup v2 hierarchy, none is mounted', { code: 'ERR_CGROUP_UNAVAILABLE' });
     }
