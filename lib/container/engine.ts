@@ -205,7 +205,7 @@ export class ContainerEngine {
   /** A handle for a detached container from its saved state (made by this or another process). */
   #restore(id: string): Container {
     const state = this.#store.read(id);
-    const resolved = resolveSpec(state.spec, this.#parts.rootless, state.image?.defaults ?? null, this.#parts.cgroups.deviceFilter, state.idMap ?? singleIdMap());
+    const resolved = resolveSpec(state.spec, this.#parts.rootless, state.image?.defaults ?? null, this.#parts.cgroups.deviceFilter, state.idMap ?? singleIdMap(), true);
     const status = supervisedStatus(this.#store, id, state.supervisor);
     const host = HeldResources.restore(this.#resources, resolved, state.image, state.host);
     const init = new SupervisedInit(this.#store, id, state.supervisor, status, null);
