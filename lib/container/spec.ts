@@ -5,6 +5,7 @@ import { CorralError, fromNodeError } from '../sys/errors.ts';
 import { isSingleIdMap, singleIdMap, toHost, type IdMap } from '../sys/id-map.ts';
 import { userInfo } from 'node:os';
 import { scratchOverUnmapped } from './unmapped-rootfs.ts';
+import { commandLine } from './command-line.ts';
 import { capabilityMask, DEFAULT_CAPABILITIES, type CapabilitySpec } from './capabilities.ts';
 import { deviceRules, type DeviceSpec } from './devices.ts';
 import type { DeviceRule } from '../cgroup/device-filter.ts';
@@ -330,9 +331,7 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   for (const key of Object.keys(spec)) if (!KNOWN_KEYS.has(key)) throw invalid(`unknown key '${key}'`);
   if (spec.command !== undefined && (!Array.isArray(spec.command) || spec.command.length === 0)) throw invalid('command must be a non-empty array of strings');
   if (spec.entrypoint !== undefined && (!Array.isArray(spec.entrypoint) || spec.entrypoint.some((a) => typeof a !== 'string'))) throw invalid('entrypoint must be an array of strings');
-  const argv = image
-    ? spec.entrypoint ? [...spec.entrypoint, ...(spec.command ?? [])] : [...image.entrypoint, ...(spec.command ?? image.cmd)]
-    : [...(spec.entrypoint ?? []), ...(spec.command ?? [])];
+  const argv = commandLine(spec, image);
   if (argv.length === 0) throw invalid(image ? `command is needed: image ${spec.image} has no Entrypoint or Cmd` : 'command must be a non-empty array of strings');
   const command = argv.map((a, i) => checkString(a, `command[${i}]`));
   if (command[0] === '') throw invalid('command[0] must not be empty');

@@ -150,6 +150,11 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
       ['ERR_STATE_CORRUPT', join(fx.store, 'containers', 'truncated1', 'state.json')],
     ]);
     assert.throws(() => fx.runtime.find('garbage1'), (e: CorralError) => e.code === 'ERR_STATE_CORRUPT' && e.message.includes('garbage1/state.json'));
+    // corral ps lists from the state files without a Runtime (lib/container/detached-list.ts): the same.
+    const ps = corral('ps', '-a', '--root', fx.store);
+    assert.equal(ps.status, 0, ps.stderr);
+    assert.match(ps.stdout, new RegExp(`^CONTAINER ID\tNAME\tSTATUS\tCREATED\tCOMMAND\n${good.id}\tgood\trunning\t\\S+\tsleep 1000\n$`));
+    for (const id of ['truncated1', 'garbage1']) assert.match(ps.stderr, new RegExp(`^corral: .*${id}/state\\.json`, 'm'));
     for (const id of ['truncated1', 'garbage1']) rmRoot(join(fx.store, 'containers', id));
   });
 
@@ -185,6 +190,7 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     const other = new Runtime({ root: fx.store }).find(c.id);
     await other.pause();
     assert.equal(new Runtime({ root: fx.store }).find(c.id).status, 'paused');
+    assert.match(corral('ps', '--root', fx.store).stdout, new RegExp(`^${c.id}\t-\tpaused\t`, 'm'));
     await other.resume();
     assert.equal(new Runtime({ root: fx.store }).find(c.id).status, 'running');
   });
