@@ -29,7 +29,8 @@ import { interleaved, median, podmanMissing, rootfulPodman, runsArg } from './co
 const runs = runsArg(process.argv.slice(2), 'node --import tsx benchmarks/detached.ts');
 const FLEET = Number(process.env.FLEET ?? 200);
 const run = promisify(execFile);
-const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+// The command as installed (package.json's bin): the bundle of bindings/bundle.mjs.
+const cli = fileURLToPath(new URL('../dist/corral/main.js', import.meta.url));
 
 function statusKb(pid: number, field: string, file = 'status'): number {
   return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'))![1]);

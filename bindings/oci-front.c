@@ -5,7 +5,7 @@
  * cycle. This program does those four itself when the case is the simple one, from the line-based
  * ROOT/ID/state.lines that lib/container/oci-container.ts writes beside state.json at create, and
  * for everything else execs Node on dist/corral-oci.js (dist/cli/oci/main.js bundled into one file
- * by bundle-oci.mjs) with argv unchanged: other commands, other
+ * by bundle.mjs) with argv unchanged: other commands, other
  * flags, anything unexpected, and every error (Node reports it, with runc's json log, once). It
  * hands over before its first side effect, or after side effects that Node's own command redoes
  * harmlessly (delete), so the outcome is Node's.

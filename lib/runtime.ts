@@ -1,9 +1,9 @@
-import { extname, isAbsolute } from 'node:path';
+import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CorralError } from './sys/errors.ts';
 import { callerIdMap, checkIdMap, singleIdMap, type IdMap } from './sys/id-map.ts';
 import { CgroupManager } from './cgroup/manager.ts';
-import { defaultRoot } from './fs/runtime-root.ts';
+import { chosenRoot } from './fs/runtime-root.ts';
 import { VolumeStore } from './fs/volumes.ts';
 import { ContainerEngine } from './container/engine.ts';
 import { NetworkStore } from './net/network-store.ts';
@@ -21,9 +21,9 @@ import { pruneCacheMounts } from './build/mount-sources.ts';
 import { registryImages, type RegistryImages } from './registry/registry-images.ts';
 import type { RegistriesConfig } from './registry/registry-config.ts';
 
-/** The corral command (lib/cli/main.ts, or dist/cli/main.js when built): what a detached
- * container's supervisor runs to remove it (autoRemove). */
-const cliMain = fileURLToPath(new URL(`./cli/main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+/** The corral command (lib/cli/main.ts, or its bundle dist/corral/main.js when built): what a
+ * detached container's supervisor runs to remove it (autoRemove). */
+const cliMain = fileURLToPath(new URL(extname(fileURLToPath(import.meta.url)) === '.ts' ? './cli/main.ts' : './corral/main.js', import.meta.url));
 
 /** Settings of a Runtime. */
 export interface RuntimeConfig {
@@ -85,23 +85,20 @@ export class Runtime {
     if (!Number.isFinite(stopTimeout) || stopTimeout < 0) {
       throw new CorralError(`stopTimeout must be a non-negative number, got ${stopTimeout}`, { code: 'ERR_INVALID_ARG_VALUE' });
     }
-    if (config.root !== undefined && (typeof config.root !== 'string' || !isAbsolute(config.root))) {
-      throw new CorralError(`root must be an absolute path, got ${String(config.root)}`, { code: 'ERR_INVALID_ARG_VALUE' });
-    }
+    const root = chosenRoot(config.root);
     const rootless = process.getuid!() !== 0;
     const idMap = rootless ? runtimeIdMap(config.idMap) : singleIdMap();
     if (config.userNamespace !== undefined && config.userNamespace !== 'shared' && config.userNamespace !== 'per-container') {
       throw new CorralError(`userNamespace must be 'shared' or 'per-container', got ${String(config.userNamespace)}`, { code: 'ERR_INVALID_ARG_VALUE' });
     }
     const cgroups = new CgroupManager(config.cgroupParent, !rootless);
-    this.root = config.root ?? defaultRoot();
+    this.root = root;
     const volumes = new VolumeStore(this.root, rootless ? idMap : null);
     const images = new ImageStore(this.root, { rootless, idMap: rootless ? idMap : null });
     const netnsPool = rootless ? null : processNetnsPool();
     const networks = new NetworkStore(this.root, netnsPool);
     this.volumes = volumes;
     this.networks = networks;
-    const root = this.root;
     const registry = registryImages(images, config.registries);
     const engine = new ContainerEngine({
       stopTimeout, root, rootless, idMap, sharedUserNamespace: config.userNamespace !== 'per-container', cgroups, volumes, networks, netnsPool, images: containerImages(images, (ref) => registry.pull(ref)), homeOf: passwdHome,

@@ -15,8 +15,7 @@ import { ChildInit } from './init-process.ts';
 import { ConsoleSocket, terminalIo, type Terminal } from './terminal.ts';
 import { splitDetached, type CreateSpec, type DetachedOptions } from './detached-spec.ts';
 import { StateStore, type PersistedState } from './state-store.ts';
-import { SupervisedInit, supervisedStatus, tellSupervisor } from './supervisor-client.ts';
-import type { ContainerStatus } from './status.ts';
+import { detachedStatus, SupervisedInit, supervisedStatus, tellSupervisor } from './supervisor-client.ts';
 import { readLogs } from './logs.ts';
 import { AttachConnection } from './attach-socket.ts';
 import { cgroupResource, HeldResources, imageLeaseResource, volumeResource, writableLayerResource, type HostResource } from './host-resources.ts';
@@ -205,16 +204,11 @@ export class ContainerEngine {
   /** A handle for a detached container from its saved state (made by this or another process). */
   #restore(id: string): Container {
     const state = this.#store.read(id);
-    const resolved = resolveSpec(state.spec, this.#parts.rootless, state.image?.defaults ?? null, this.#parts.cgroups.deviceFilter, state.idMap ?? singleIdMap());
+    const resolved = resolveSpec(state.spec, this.#parts.rootless, state.image?.defaults ?? null, this.#parts.cgroups.deviceFilter, state.idMap ?? singleIdMap(), true);
     const status = supervisedStatus(this.#store, id, state.supervisor);
     const host = HeldResources.restore(this.#resources, resolved, state.image, state.host);
     const init = new SupervisedInit(this.#store, id, state.supervisor, status, null);
-    let initial: ContainerStatus = 'stopped';
-    if (!status.exit) {
-      const frozen = host.state.cgroup !== null && host.state.cgroup.event('frozen') === 1;
-      initial = status.record?.status === 'created' || status.record === null ? 'created' : frozen ? 'paused' : 'running';
-    }
-    return new Container(resolved, this.#detachedOwner(state), init, noStdio(), initial, host, { name: state.name, createdAt: state.createdAt, exit: status.exit });
+    return new Container(resolved, this.#detachedOwner(state), init, noStdio(), detachedStatus(status, host.state.cgroup), host, { name: state.name, createdAt: state.createdAt, exit: status.exit });
   }
 
   /** A detached container's owner: forgetting it deletes its state directory and frees its name. */

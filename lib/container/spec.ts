@@ -5,6 +5,7 @@ import { CorralError, fromNodeError } from '../sys/errors.ts';
 import { isSingleIdMap, singleIdMap, toHost, type IdMap } from '../sys/id-map.ts';
 import { userInfo } from 'node:os';
 import { scratchOverUnmapped } from './unmapped-rootfs.ts';
+import { commandLine } from './command-line.ts';
 import { capabilityMask, DEFAULT_CAPABILITIES, type CapabilitySpec } from './capabilities.ts';
 import { deviceRules, type DeviceSpec } from './devices.ts';
 import type { DeviceRule } from '../cgroup/device-filter.ts';
@@ -204,8 +205,11 @@ function checkId(value: unknown, what: string): number {
   return value as number;
 }
 
-function checkRootfs(rootfs: string): string {
+/** An absolute rootfs that is a directory; restored: of a container made earlier, which may have
+ * deleted it since, so it is not looked at (test/integration/detached.test.ts, deleted rootfs). */
+function checkRootfs(rootfs: string, restored: boolean): string {
   if (!isAbsolute(rootfs)) throw invalid(`rootfs must be an absolute path, got '${rootfs}'`, rootfs);
+  if (restored) return rootfs;
   let stat;
   try {
     stat = statSync(rootfs);
@@ -326,15 +330,14 @@ export function checkMapped(map: IdMap, user: NonNullable<ResolvedSpec['user']>)
 /** Checks a spec and fills in the defaults; throws ERR_INVALID_SPEC (or the errno of a bad rootfs)
  * before anything is created. deviceFilter: the container's group will have the device filter
  * (without it, and as root, the default capabilities lose MKNOD). idMap: the user namespace's map
- * (default: the single mapping of the caller). */
-export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: ImageDefaults | null = null, deviceFilter = false, userMap: IdMap = singleIdMap()): ResolvedSpec {
+ * (default: the single mapping of the caller). restored: the spec of a container made earlier (a
+ * detached one's state): the host paths it names, checked when it was made, are not checked again. */
+export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: ImageDefaults | null = null, deviceFilter = false, userMap: IdMap = singleIdMap(), restored = false): ResolvedSpec {
   if (typeof spec !== 'object' || spec === null) throw invalid('spec must be an object');
   for (const key of Object.keys(spec)) if (!KNOWN_KEYS.has(key)) throw invalid(`unknown key '${key}'`);
   if (spec.command !== undefined && (!Array.isArray(spec.command) || spec.command.length === 0)) throw invalid('command must be a non-empty array of strings');
   if (spec.entrypoint !== undefined && (!Array.isArray(spec.entrypoint) || spec.entrypoint.some((a) => typeof a !== 'string'))) throw invalid('entrypoint must be an array of strings');
-  const argv = image
-    ? spec.entrypoint ? [...spec.entrypoint, ...(spec.command ?? [])] : [...image.entrypoint, ...(spec.command ?? image.cmd)]
-    : [...(spec.entrypoint ?? []), ...(spec.command ?? [])];
+  const argv = commandLine(spec, image);
   if (argv.length === 0) throw invalid(image ? `command is needed: image ${spec.image} has no Entrypoint or Cmd` : 'command must be a non-empty array of strings');
   const command = argv.map((a, i) => checkString(a, `command[${i}]`));
   if (command[0] === '') throw invalid('command[0] must not be empty');
@@ -368,7 +371,7 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
     network = 'pasta';
   }
 
-  const rootfs = spec.rootfs === undefined ? null : checkRootfs(checkString(spec.rootfs, 'rootfs'));
+  const rootfs = spec.rootfs === undefined ? null : checkRootfs(checkString(spec.rootfs, 'rootfs'), restored);
   if (!namespaces.mount && rootfs !== null) throw invalid('a rootfs needs the mount namespace');
   const hostRoot = spec.hostRoot ?? 'full';
   if (hostRoot !== 'full' && hostRoot !== 'system') throw invalid(`hostRoot must be 'full' or 'system', got '${String(hostRoot)}'`);
@@ -420,7 +423,7 @@ export function resolveSpec(spec: ContainerSpec, rootless: boolean, image: Image
   const rootfsWritable = spec.rootfsWritable ?? 'overlay';
   if (rootfsWritable !== 'overlay' && rootfsWritable !== 'direct') throw invalid(`rootfsWritable must be 'overlay' or 'direct', got '${String(rootfsWritable)}'`);
   if (spec.readonlyRootfs !== undefined && typeof spec.readonlyRootfs !== 'boolean') throw invalid('readonlyRootfs must be a boolean');
-  const requestedMounts = resolveMounts(spec.mounts);
+  const requestedMounts = resolveMounts(spec.mounts, restored);
   if (requestedMounts.length > 0 && !namespaces.mount) throw invalid('mounts need the mount namespace');
   // A rootfs the caller does not own (root's /srv/rootfs): /tmp and /var/tmp in memory, see there.
   const mounts = idMap && rootfs !== null && namespaces.mount ? [...scratchOverUnmapped(rootfs, idMap, requestedMounts), ...requestedMounts] : requestedMounts;

@@ -7,6 +7,8 @@ import type { SupervisedProcess } from '../spawn/supervised-launch.ts';
 import { exitInfo, type ExitInfo } from './run-result.ts';
 import type { InitProcess } from './init-process.ts';
 import type { ProcessRecord, StateStore } from './state-store.ts';
+import type { ContainerStatus } from './status.ts';
+import type { Cgroup } from '../cgroup/cgroup.ts';
 
 /** A command to a detached container's supervisor (bindings/supervisor.c): 's' start, 'x' the user
  * stops it (no restart), 'q' kill the container if it lives, then exit. False: no supervisor. */
@@ -46,6 +48,13 @@ export function supervisedStatus(store: StateStore, id: string, supervisor: { pi
   // The init has PR_SET_PDEATHSIG: a supervisor that died took its container with it.
   else if (!supervisorAlive) exit = exitInfo({ exitCode: null, signal: 9 });
   return { record, supervisorAlive, exit };
+}
+
+/** A detached container's status from its supervisor's status and its cgroup (frozen: paused). */
+export function detachedStatus(status: SupervisedStatus, cgroup: Pick<Cgroup, 'event'> | null): ContainerStatus {
+  if (status.exit) return 'stopped';
+  if (status.record === null || status.record.status === 'created') return 'created';
+  return cgroup !== null && cgroup.event('frozen') === 1 ? 'paused' : 'running';
 }
 
 const SLOW_MS = 1000;

@@ -50,8 +50,9 @@ function flags(m: MountFlags): MountFlags {
   return { ...(m.nosuid === true ? { nosuid: true } : {}), ...(m.noexec === true ? { noexec: true } : {}) };
 }
 
-/** Checks spec.mounts before anything is created: bind sources must exist on the host. */
-export function resolveMounts(mounts: unknown): ResolvedMount[] {
+/** Checks spec.mounts before anything is created: bind sources must exist on the host (restored:
+ * of a container made earlier, whose bind sources may have been deleted since: not required). */
+export function resolveMounts(mounts: unknown, restored = false): ResolvedMount[] {
   if (mounts === undefined) return [];
   if (!Array.isArray(mounts)) throw bad('mounts must be an array');
   if (mounts.length > MAX_MOUNTS) throw bad(`at most ${MAX_MOUNTS} mounts, got ${mounts.length}`);
@@ -62,7 +63,7 @@ export function resolveMounts(mounts: unknown): ResolvedMount[] {
         if (typeof m.source !== 'string' || !isAbsolute(m.source)) throw bad(`mounts[${i}].source must be an absolute path`);
         let isDir: boolean;
         try {
-          isDir = statSync(m.source).isDirectory();
+          isDir = restored ? statSync(m.source, { throwIfNoEntry: false })?.isDirectory() ?? true : statSync(m.source).isDirectory();
         } catch (e) {
           throw fromNodeError(e, `check mounts[${i}] bind mount source`, m.source);
         }

@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
 
 /** Where a runtime keeps volumes and container layers when its config names no root:
@@ -8,6 +8,14 @@ import { CorralError, fromNodeError } from '../sys/errors.ts';
 export function defaultRoot(): string {
   if (process.getuid!() === 0) return '/var/lib/corral';
   return join(process.env.XDG_DATA_HOME || join(homedir(), '.local/share'), 'corral');
+}
+
+/** The root a Runtime (or `corral ps`, which lists without one) works on: the given one, which must
+ * be an absolute path (ERR_INVALID_ARG_VALUE), or the default. */
+export function chosenRoot(root: unknown): string {
+  if (root === undefined) return defaultRoot();
+  if (typeof root !== 'string' || !isAbsolute(root)) throw new CorralError(`root must be an absolute path, got ${String(root)}`, { code: 'ERR_INVALID_ARG_VALUE' });
+  return root;
 }
 
 /** The mode of the runtime root and of each store directory in it: nobody but its owner may even

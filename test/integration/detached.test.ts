@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CorralError, Runtime, type Container } from '../../lib/index.ts';
 import { startTime } from '../../lib/sys/process-tag.ts';
-import { alive, eventually, openFds, rmRoot, rootless } from '../helpers.ts';
+import { alive, eventually, makeBusyboxRoot, openFds, rmRoot, rootless } from '../helpers.ts';
 import { collect, createIn, detachedFixture, sigkill } from '../detached-fixture.ts';
 
 const renamer = fileURLToPath(new URL('../fixtures/detached-renamer.ts', import.meta.url));
@@ -149,6 +150,11 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
       ['ERR_STATE_CORRUPT', join(fx.store, 'containers', 'truncated1', 'state.json')],
     ]);
     assert.throws(() => fx.runtime.find('garbage1'), (e: CorralError) => e.code === 'ERR_STATE_CORRUPT' && e.message.includes('garbage1/state.json'));
+    // corral ps lists from the state files without a Runtime (lib/container/detached-list.ts): the same.
+    const ps = corral('ps', '-a', '--root', fx.store);
+    assert.equal(ps.status, 0, ps.stderr);
+    assert.match(ps.stdout, new RegExp(`^CONTAINER ID\tNAME\tSTATUS\tCREATED\tCOMMAND\n${good.id}\tgood\trunning\t\\S+\tsleep 1000\n$`));
+    for (const id of ['truncated1', 'garbage1']) assert.match(ps.stderr, new RegExp(`^corral: .*${id}/state\\.json`, 'm'));
     for (const id of ['truncated1', 'garbage1']) rmRoot(join(fx.store, 'containers', id));
   });
 
@@ -184,6 +190,7 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     const other = new Runtime({ root: fx.store }).find(c.id);
     await other.pause();
     assert.equal(new Runtime({ root: fx.store }).find(c.id).status, 'paused');
+    assert.match(corral('ps', '--root', fx.store).stdout, new RegExp(`^${c.id}\t-\tpaused\t`, 'm'));
     await other.resume();
     assert.equal(new Runtime({ root: fx.store }).find(c.id).status, 'running');
   });
@@ -292,6 +299,29 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     assert.equal(openFds().length, fds, 'handles that look and signal hold no fds');
     for (const c of made) await c.remove({ force: true });
     assert.ok(supervisors.every((pid) => !alive(pid)));
+  });
+
+  it('a container whose rootfs and bind source were deleted is listed by ps and removed by rm -f with all it holds', async function () {
+    this.timeout(60_000);
+    const rootfs = makeBusyboxRoot();
+    const source = mkdtempSync(join(tmpdir(), 'corral-deleted-source-'));
+    // Made by another process (gone since), so this one's spawnSync below does not hold its supervisor's exit.
+    const { proc, id } = await createIn(fx.store, rootfs, 'orphaned', 'while true; do sleep 0.1; done', { spec: { mounts: [{ type: 'bind', source, target: '/src' }] } });
+    await sigkill(proc);
+    const c = fx.runtime.find(id);
+    const supervisor = c.inspect().supervision!.supervisorPid;
+    rmRoot(rootfs);
+    rmSync(source, { recursive: true });
+    assert.deepEqual(new Runtime({ root: fx.store }).list().map((r) => [r.id, r.status]), [[c.id, 'running']]);
+    const ps = corral('ps', '--root', fx.store);
+    assert.deepEqual([ps.status, ps.stderr], [0, ''], 'ps reports no error');
+    assert.match(ps.stdout, new RegExp(`^${c.id}\torphaned\trunning\t`, 'm'));
+    const rm = corral('rm', '-f', '--root', fx.store, 'orphaned');
+    assert.equal(rm.status, 0, rm.stderr);
+    assert.ok(!alive(c.pid) && !alive(supervisor), 'its processes ended');
+    assert.deepEqual(readdirSync(join(fx.store, 'containers')).filter((n) => !n.startsWith('.')), [], 'its state and layer went');
+    assert.deepEqual(readdirSync(join(fx.store, 'containers', '.names')), [], 'its name is free');
+    if (c.cgroupPath) assert.ok(!existsSync(c.cgroupPath), 'its cgroup went');
   });
 
   it('detached containers leave no processes when removed, even from another process', async () => {

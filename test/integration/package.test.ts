@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import module from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,8 @@ import { makeBusyboxRoot, rmRoot, rootless } from '../helpers.ts';
 import { busyboxLayout } from '../image-fixtures.ts';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
-const cli = join(repo, 'dist/cli/main.js');
+// The command as package.json's bin names it: the bundle of bindings/bundle.mjs.
+const cli = join(repo, 'dist/corral/main.js');
 
 describe(`the built package and the corral command (${rootless ? 'rootless' : 'root'})`, () => {
   let root: string;
@@ -34,6 +35,19 @@ describe(`the built package and the corral command (${rootless ? 'rootless' : 'r
     `);
     const out = execFileSync(process.execPath, ['use.mjs'], { cwd: consumer, encoding: 'utf8' });
     assert.deepEqual(JSON.parse(out), { out: '1\n', create: 'function', runtime: 'function', err: 'ENOENT' });
+  });
+
+  it("package.json's bin is the bundle: it runs by its shebang, reads the version and removes an --rm container through itself", async function () {
+    this.timeout(30_000);
+    const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string; bin: { corral: string } };
+    assert.equal(join(repo, pkg.bin.corral), cli);
+    assert.equal(execFileSync(join(repo, pkg.bin.corral), ['--version'], { encoding: 'utf8' }), `corral ${pkg.version}\n`);
+    const state = join(consumer, 'rm-state');
+    const id = execFileSync(cli, ['run', '-d', '--rm', '--root', state, '--rootfs', root, '--', 'true'], { encoding: 'utf8' }).trim();
+    // The supervisor removes it by running the command that made it (lib/runtime.ts cliMain).
+    const deadline = Date.now() + 20_000;
+    while (existsSync(join(state, 'containers', id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(existsSync(join(state, 'containers', id)), false, `${id} was not removed`);
   });
 
   it('corral run passes stdio through and exits with the container exit code', () => {

@@ -11,7 +11,7 @@ type Command = (store: OciStore, args: string[], log: OciLog) => number | Promis
 /** Each command's module and function, loaded when it runs: a start-up of Node pays only for the
  * modules its command needs (state, start, kill and delete no spec compiler), and containerd's
  * shim starts us once per call. Literal imports, so that dist/corral-oci.js (one file, see
- * bindings/bundle-oci.mjs) holds them all. */
+ * bindings/bundle.mjs) holds them all. */
 const COMMANDS: Record<string, [load: () => Promise<object>, exported: string]> = {
   create: [() => import('./create.ts'), 'createCommand'], start: [() => import('./start.ts'), 'startCommand'], state: [() => import('./state.ts'), 'stateCommand'],
   kill: [() => import('./kill.ts'), 'killCommand'], delete: [() => import('./delete.ts'), 'deleteCommand'], run: [() => import('./run.ts'), 'runCommand'],
