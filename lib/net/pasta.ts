@@ -10,9 +10,10 @@ import { holdPorts, type PortRequest, type PublishedPort } from './ports.ts';
 /** pasta (Debian's passt) serving one container's network namespace. */
 export interface PastaProcess {
   ports: PublishedPort[];
-  /** Ends pasta: SIGTERM, SIGKILL after a grace period. pasta 2023-03 started for a pid never ends
-   * by itself (it holds the namespace it serves), so this is what ends it. */
-  stop(): Promise<void>;
+  /** Ends pasta: SIGTERM at once, SIGKILL after a grace period, in the background (pasta takes
+   * tens of ms to exit: run() does not wait for it). pasta 2023-03 started for a pid never ends by
+   * itself (it holds the namespace it serves), so this is what ends it. */
+  stop(): void;
 }
 
 /** The host as a container behind pasta reaches it (spec.extraHosts 'host-gateway'): the host's
@@ -86,6 +87,8 @@ export async function startPasta(pid: number, requested: readonly PortRequest[],
   }
   return {
     ports,
-    stop: () => endProcess(pidfd),
+    stop() {
+      endProcess(pidfd).catch((e: unknown) => process.emitWarning(`stopping pasta (${pidFile}): ${(e as Error).message}`, { code: (e as CorralError).code ?? 'ERR_NETWORK_SETUP' }));
+    },
   };
 }
