@@ -144,6 +144,8 @@ export class ContainerEngine {
           if (container.status === 'running' || container.status === 'paused') container.kill(signal);
         },
         oomKilled: () => container.oomKilled,
+        // Every process of a container with its own pid namespace ends with its init.
+        outputEndsWithExit: spec.namespaces?.pid !== false,
       }, options, startedAt);
     } finally {
       await container.remove({ force: true });

@@ -97,12 +97,13 @@ export function checkRunOptions(options: RunOptions, hasStdin: boolean): void {
 
 /** Gathers a stream's bytes up to limit; past it, keeps the first limit bytes, drops the rest and
  * calls onOverflow once. */
-function collect(stream: Readable | null, limit: number, onOverflow: () => void): Promise<Buffer> {
+function collect(stream: Readable | null, limit: number, onOverflow: () => void, onData: () => void): Promise<Buffer> {
   if (!stream) return Promise.resolve(Buffer.alloc(0));
   const chunks: Buffer[] = [];
   let size = 0;
   let overflowed = false;
   stream.on('data', (c: Buffer) => {
+    onData();
     if (overflowed) return;
     if (size + c.length > limit) {
       chunks.push(c.subarray(0, limit - size));
@@ -121,6 +122,32 @@ function collect(stream: Readable | null, limit: number, onOverflow: () => void)
  * kill may hold it) before it is cut off, so timeout and abort always settle. */
 const KILLED_OUTPUT_GRACE_MS = 200;
 
+/** How long output may stay quiet after the exit of a process whose every writer ended with it
+ * (a container's init in its own pid namespace) before it is cut off: what still holds it open is
+ * outside the container (a leaked fd), and the container's exit must end run(). */
+const OUTPUT_AFTER_EXIT_IDLE_MS = 200;
+
+/** Calls then() once onData has not been called for idleMs (counted from its last call) and one more turn of the event loop
+ * has passed (setImmediate runs after the poll phase, so data already readable is read first),
+ * unless done() is true by then. */
+function quiet(idleMs: number): { onData: () => void; after: (done: () => boolean, then: () => void) => Promise<void> } {
+  let last = performance.now();
+  return {
+    onData: () => { last = performance.now(); },
+    after: async (done, then) => {
+      while (!done()) {
+        const left = last + idleMs - performance.now();
+        if (left > 0) await new Promise((r) => setTimeout(r, Math.min(left, 20)));
+        else {
+          const seen = last;
+          await new Promise((r) => setImmediate(r));
+          if (last === seen && !done()) return then();
+        }
+      }
+    },
+  };
+}
+
 /** What collectRun needs of a started process. */
 export interface RunningProcess {
   stdin: Writable | null;
@@ -130,6 +157,9 @@ export interface RunningProcess {
   kill(signal: NodeJS.Signals): void;
   /** Asked once the process has exited. */
   oomKilled(): boolean;
+  /** True when no process can write the output once this one has exited (the init of a container
+   * with its own pid namespace): output still open then is cut off once quiet. */
+  outputEndsWithExit?: boolean;
 }
 
 /** Feeds input, gathers output, and applies timeout and abort until the process has exited and its
@@ -145,8 +175,9 @@ export async function collectRun(proc: RunningProcess, options: RunOptions, star
     proc.kill(killSignal);
   };
   const limit = options.maxBuffer ?? DEFAULT_MAX_BUFFER;
-  const stdout = collect(proc.stdout, limit, overflow);
-  const stderr = collect(proc.stderr, limit, overflow);
+  const idle = quiet(OUTPUT_AFTER_EXIT_IDLE_MS);
+  const stdout = collect(proc.stdout, limit, overflow, idle.onData);
+  const stderr = collect(proc.stderr, limit, overflow, idle.onData);
   if (proc.stdin) {
     if (options.input !== undefined) proc.stdin.end(options.input);
     else proc.stdin.end();
@@ -163,15 +194,23 @@ export async function collectRun(proc: RunningProcess, options: RunOptions, star
   if (options.signal?.aborted) onAbort();
   try {
     const exit = await proc.wait();
+    const cutOff = (): void => {
+      proc.stdout?.destroy();
+      proc.stderr?.destroy();
+    };
     let grace: NodeJS.Timeout | undefined;
+    let closed = false;
     if (timedOut || aborted || maxBufferExceeded) {
       // test/security/exec-timeout-escape.test.ts: a killed process's output is not waited for forever.
-      grace = setTimeout(() => {
-        proc.stdout?.destroy();
-        proc.stderr?.destroy();
-      }, KILLED_OUTPUT_GRACE_MS);
+      grace = setTimeout(cutOff, KILLED_OUTPUT_GRACE_MS);
+    } else if (proc.outputEndsWithExit) {
+      // test/integration/run-output-holder.test.ts: a container's exit ends run() even when a process
+      // outside it holds its stdout or stderr open.
+      idle.onData();
+      void idle.after(() => closed, cutOff);
     }
     const [out, err] = await Promise.all([stdout, stderr]);
+    closed = true;
     clearTimeout(grace);
     if (aborted) throw abortError(options.signal!);
     const encoding = options.encoding === 'buffer' ? undefined : options.encoding;

@@ -2,15 +2,17 @@ import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorralError, fromNodeError } from '../sys/errors.ts';
-import { close, pidfdOpen, pidfdSendSignal } from '../sys/libc.ts';
+import { endProcess } from '../sys/end-process.ts';
+import { close, pidfdOpen } from '../sys/libc.ts';
 import { holdPorts, type PortRequest, type PublishedPort } from './ports.ts';
 
-const SIGTERM = 15;
 
 /** pasta (Debian's passt) serving one container's network namespace. */
 export interface PastaProcess {
   ports: PublishedPort[];
-  /** Ends pasta (it also ends by itself once the namespace is gone). */
+  /** Ends pasta: SIGTERM at once, SIGKILL after a grace period, in the background (pasta takes
+   * tens of ms to exit: run() does not wait for it). pasta 2023-03 started for a pid never ends by
+   * itself (it holds the namespace it serves), so this is what ends it. */
   stop(): void;
 }
 
@@ -86,8 +88,7 @@ export async function startPasta(pid: number, requested: readonly PortRequest[],
   return {
     ports,
     stop() {
-      pidfdSendSignal(pidfd, SIGTERM);
-      close(pidfd);
+      endProcess(pidfd).catch((e: unknown) => process.emitWarning(`stopping pasta (${pidFile}): ${(e as Error).message}`, { code: (e as CorralError).code ?? 'ERR_NETWORK_SETUP' }));
     },
   };
 }

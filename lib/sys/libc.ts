@@ -16,7 +16,11 @@ koffi.struct('corral_siginfo', {
   _rest: koffi.array('uint8', 100),
 });
 
+/** struct pollfd. */
+koffi.struct('corral_pollfd', { fd: 'int', events: 'short', revents: 'short' });
+
 const c = {
+  poll: libc.func('int poll(_Inout_ corral_pollfd *fds, unsigned long nfds, int timeout)'),
   pipe2: libc.func('int pipe2(_Out_ int *fds, int flags)'),
   close: libc.func('int close(int fd)'),
   read: libc.func('long read(int fd, _Out_ uint8_t *buf, unsigned long count)'),
@@ -130,6 +134,15 @@ export function pidfdSendSignal(pidfd: number, signal: number): boolean {
   const errno = koffi.errno();
   if (errno === 3) return false;
   throw syscallError('pidfd_send_signal', errno);
+}
+
+const POLLIN = 1;
+
+/** True once the process behind pidfd has exited, reaped or not (its pidfd polls readable): a
+ * process that is not our child may stay a zombie as long as its reaper takes. */
+export function pidfdExited(pidfd: number): boolean {
+  const entry = { fd: pidfd, events: POLLIN, revents: 0 };
+  return check(c.poll(entry, 1, 0), 'poll') > 0;
 }
 
 const LOCK_EX = 2;
