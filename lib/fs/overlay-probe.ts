@@ -67,38 +67,51 @@ function probeFlags(rootless: boolean): bigint {
  * pipe holds its one record by then: ready (every step passed) or the error of the step that
  * failed; its exit is reaped later, on the event loop. */
 function probe(): OverlayMount {
-  const rootless = process.getuid!() !== 0;
-  const ops = probeOps(rootless);
-  const [read, write] = pipe();
+  const launch = probeLaunch();
+  let child: { pidfd: number } | Error;
   try {
-    const child = clonePlan(encodePlan(ops, write), probeFlags(rootless), undefined);
-    exitWatcher.watch(child.pidfd, () => close(child.pidfd));
+    child = clonePlan(launch.plan, launch.flags, undefined);
   } catch (e) {
-    close(read);
-    debug('overlay probe could not run: %s', (e as Error).message);
-    return 'paths';
-  } finally {
-    close(write);
+    child = e as Error;
   }
-  return probeAnswer(ops, read);
+  return probeOutcome(launch, child);
 }
 
 /** probe() with the clone on a libuv worker thread (it returns once the child is exiting). */
 async function probeOffLoop(): Promise<OverlayMount> {
+  const launch = probeLaunch();
+  return probeOutcome(launch, await clonePlanAsync(launch.plan, launch.flags).catch((e: Error) => e));
+}
+
+/** What a probe clones: its plan (reporting on the write end of a fresh status pipe) and flags. */
+interface ProbeLaunch {
+  ops: PlanOp[];
+  plan: Buffer;
+  flags: bigint;
+  read: number;
+  write: number;
+}
+
+function probeLaunch(): ProbeLaunch {
   const rootless = process.getuid!() !== 0;
   const ops = probeOps(rootless);
   const [read, write] = pipe();
+  return { ops, plan: encodePlan(ops, write), flags: probeFlags(rootless), read, write };
+}
+
+/** After the clone (the child, or what it threw): the child's exit watched, the answer read; a
+ * probe that could not run answers 'paths'. */
+function probeOutcome(launch: ProbeLaunch, child: { pidfd: number } | Error): OverlayMount {
+  close(launch.write);
   try {
-    const child = await clonePlanAsync(encodePlan(ops, write), probeFlags(rootless));
+    if (child instanceof Error) throw child;
     exitWatcher.watch(child.pidfd, () => close(child.pidfd));
   } catch (e) {
-    close(read);
+    close(launch.read);
     debug('overlay probe could not run: %s', (e as Error).message);
     return 'paths';
-  } finally {
-    close(write);
   }
-  return probeAnswer(ops, read);
+  return probeAnswer(launch.ops, launch.read);
 }
 
 /** Reads the probe's one record from its status pipe (read, closed here) and says what it means. */
