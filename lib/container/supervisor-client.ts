@@ -66,6 +66,11 @@ const FAST_MS = 10;
 class RecordPoller {
   readonly #watched = new Set<WeakRef<SupervisedInit>>();
   readonly #refs = new WeakMap<SupervisedInit, WeakRef<SupervisedInit>>();
+  /** The handles someone waits on, held strongly meanwhile: a waiter's promise chain is reachable
+   * only through its handle, so a weakly held one could be collected mid-wait (Node 24 does), and
+   * with the timer gone the process would end with the wait unsettled (a `corral rm -f` that exits
+   * 0 having removed nothing). */
+  readonly #held = new Map<SupervisedInit, number>();
   #timer: NodeJS.Timeout | null = null;
   #holds = 0;
 
@@ -82,14 +87,18 @@ class RecordPoller {
     if (this.#watched.size === 0) this.#schedule();
   }
 
-  hold(): () => void {
+  hold(init: SupervisedInit): () => void {
     this.#holds++;
+    this.#held.set(init, (this.#held.get(init) ?? 0) + 1);
     this.#schedule();
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.#holds--;
+      const left = this.#held.get(init)! - 1;
+      if (left === 0) this.#held.delete(init);
+      else this.#held.set(init, left);
       this.#schedule();
     };
   }
@@ -246,7 +255,7 @@ export class SupervisedInit implements InitProcess {
   }
 
   hold(): () => void {
-    return poller.hold();
+    return poller.hold(this);
   }
 
   intendStop(): void {
@@ -260,7 +269,7 @@ export class SupervisedInit implements InitProcess {
     // autoRemove: the supervisor became this process (its exit command); nothing to wait for.
     if (this.#supervisor.pid === process.pid) return;
     tellSupervisor(this.#store.dir(this.#id), 'q');
-    const release = poller.hold();
+    const release = poller.hold(this);
     try {
       for (let i = 0; startTime(this.#supervisor.pid) === this.#supervisor.startTime; i++) {
         if (i === 200) throw new CorralError(`the supervisor ${this.#supervisor.pid} of container ${this.#id} did not exit`, { code: 'ERR_SUPERVISOR_FAILED', step: 'remove' });

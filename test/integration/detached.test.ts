@@ -318,7 +318,10 @@ describe(`detached containers (${rootless ? 'rootless' : 'root'})`, function () 
     assert.match(ps.stdout, new RegExp(`^${c.id}\torphaned\trunning\t`, 'm'));
     const rm = corral('rm', '-f', '--root', fx.store, 'orphaned');
     assert.equal(rm.status, 0, rm.stderr);
-    assert.ok(!alive(c.pid) && !alive(supervisor), 'its processes ended');
+    // The supervisor (reparented to the host's init when its creator died) is gone when rm returns;
+    // the container's init, SIGKILLed by it, may still be in its exit on a busy machine.
+    assert.ok(!alive(supervisor), 'its supervisor ended');
+    assert.ok(await eventually(() => !alive(c.pid)), 'its processes ended');
     assert.deepEqual(readdirSync(join(fx.store, 'containers')).filter((n) => !n.startsWith('.')), [], 'its state and layer went');
     assert.deepEqual(readdirSync(join(fx.store, 'containers', '.names')), [], 'its name is free');
     if (c.cgroupPath) assert.ok(!existsSync(c.cgroupPath), 'its cgroup went');
